@@ -1,5 +1,14 @@
 //! Opkit: a ChatOps framework for Slack.
 #![warn(missing_docs)]
 
+pub mod access;
+pub mod audit;
 pub mod clock;
+pub mod ids;
 pub mod slack;
+pub mod store;
+pub mod text;
+pub mod timespec;
+
+/// A boxed, sendable future: the return type of Opkit's object-safe async traits.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

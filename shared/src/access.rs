@@ -1,0 +1,248 @@
+//! Access control with Opkit's semantics, and timed grants.
+//!
+//! A command's requirement is a list of alternatives; each alternative is one role
+//! or a set of roles that must all be held:
+//!
+//! ```text
+//! ["admin", ["ops", "oncall"]]   admin OR (ops AND oncall)
+//! (no requirement)               open to everyone
+//! []                             nobody
+//! ```
+//!
+//! Roles come from [`Grant`]s. A grant may be timed (`for 2h`) or scheduled as a
+//! maintenance window (`from 22:00 for 2h`); it authorizes only inside its window,
+//! whatever is still stored.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ChannelId, Role, UserId};
+use crate::timespec::{format_duration, format_time};
+
+/// The roles a user holds at one instant.
+pub type RoleSet = BTreeSet<Role>;
+
+/// Who may run a command.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Access {
+    /// Everyone.
+    #[default]
+    Open,
+    /// Anyone who satisfies at least one alternative; no alternatives means nobody.
+    AnyOf(Vec<Alternative>),
+}
+
+/// One way to satisfy an [`Access`] requirement: every role in it must be held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alternative(pub Vec<Role>);
+
+impl Access {
+    /// Nobody may run the command.
+    pub fn nobody() -> Self {
+        Access::AnyOf(Vec::new())
+    }
+
+    /// Builds a requirement from alternatives, each a list of roles held together.
+    ///
+    /// ```
+    /// use opkit::access::Access;
+    /// // admin OR (ops AND oncall)
+    /// let access = Access::parse(&[&["admin"], &["ops", "oncall"]]).unwrap();
+    /// assert_eq!(access.describe(), "admin, or ops and oncall");
+    /// ```
+    pub fn parse(alternatives: &[&[&str]]) -> Result<Self, crate::ids::IdError> {
+        let alts = alternatives
+            .iter()
+            .map(|roles| {
+                roles
+                    .iter()
+                    .map(|r| Role::parse(r))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Alternative)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Access::AnyOf(alts))
+    }
+
+    /// A single role.
+    pub fn role(role: Role) -> Self {
+        Access::AnyOf(vec![Alternative(vec![role])])
+    }
+
+    /// Whether someone holding `held` may run the command.
+    pub fn allows(&self, held: &RoleSet) -> bool {
+        match self {
+            Access::Open => true,
+            Access::AnyOf(alts) => alts.iter().any(|alt| alt.0.iter().all(|r| held.contains(r))),
+        }
+    }
+
+    /// Whether this requirement lets everyone in.
+    pub fn is_open(&self) -> bool {
+        matches!(self, Access::Open)
+    }
+
+    /// What would allow a user, for "you need …" messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Access::Open => "nothing".to_string(),
+            Access::AnyOf(alts) if alts.is_empty() => "a role nobody can have".to_string(),
+            Access::AnyOf(alts) => alts
+                .iter()
+                .map(|alt| {
+                    alt.0
+                        .iter()
+                        .map(Role::as_str)
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                })
+                .collect::<Vec<_>>()
+                .join(", or "),
+        }
+    }
+}
+
+/// One role given to one user, possibly only for a window of time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// Who holds the role.
+    pub user: UserId,
+    /// The role.
+    pub role: Role,
+    /// Who granted it (`None` for configuration, e.g. bootstrap admins).
+    pub granted_by: Option<UserId>,
+    /// When it was granted.
+    pub granted_at: DateTime<Utc>,
+    /// When it starts to count; `None`: at once.
+    #[serde(default)]
+    pub starts_at: Option<DateTime<Utc>>,
+    /// When it stops counting; `None`: until revoked.
+    #[serde(default)]
+    pub ends_at: Option<DateTime<Utc>>,
+    /// The channel it was granted in, where its end is announced.
+    #[serde(default)]
+    pub channel: Option<ChannelId>,
+}
+
+impl Grant {
+    /// Whether the grant counts at `now`: started, and not yet ended.
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        self.starts_at.is_none_or(|s| s <= now) && self.ends_at.is_none_or(|e| now < e)
+    }
+
+    /// Whether the window has closed for good at `now`.
+    pub fn has_ended(&self, now: DateTime<Utc>) -> bool {
+        self.ends_at.is_some_and(|e| e <= now)
+    }
+
+    /// Describes the window relative to `now`: "until revoked", "for 1h 30m more",
+    /// "from 2026-11-25 22:00 UTC for 2h".
+    pub fn describe_window(&self, now: DateTime<Utc>) -> String {
+        match (self.starts_at, self.ends_at) {
+            (Some(s), Some(e)) if s > now => {
+                format!("from {} for {}", format_time(s), format_duration(e - s))
+            }
+            (Some(s), None) if s > now => format!("from {} until revoked", format_time(s)),
+            (_, Some(e)) if e > now => {
+                format!("until {} ({} left)", format_time(e), format_duration(e - now))
+            }
+            (_, Some(e)) => format!("ended {}", format_time(e)),
+            (_, None) => "until revoked".to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Alternative {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.0.iter().map(Role::as_str).collect();
+        f.write_str(&names.join(" and "))
+    }
+}
+
+/// The roles `grants` give at `now`.
+pub fn active_roles<'a>(grants: impl IntoIterator<Item = &'a Grant>, now: DateTime<Utc>) -> RoleSet {
+    grants
+        .into_iter()
+        .filter(|g| g.is_active(now))
+        .map(|g| g.role.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    fn roles(names: &[&str]) -> RoleSet {
+        names.iter().map(|n| Role::parse(n).unwrap()).collect()
+    }
+
+    #[test]
+    fn opkit_reference_cases() {
+        // GIVEN Opkit's own example requirement [["A","B"],"D"]
+        let access = Access::parse(&[&["a", "b"], &["d"]]).unwrap();
+        // THEN [A,B,C] passes, [A,C,D] passes, [A,E,F] is denied
+        assert!(access.allows(&roles(&["a", "b", "c"])));
+        assert!(access.allows(&roles(&["a", "c", "d"])));
+        assert!(!access.allows(&roles(&["a", "e", "f"])));
+    }
+
+    #[test]
+    fn open_nobody_and_descriptions() {
+        assert!(Access::Open.allows(&RoleSet::new()));
+        assert!(!Access::nobody().allows(&roles(&["admin"])));
+        let access = Access::parse(&[&["admin"], &["ops", "oncall"]]).unwrap();
+        assert!(!access.allows(&roles(&["ops"])));
+        assert!(access.allows(&roles(&["oncall", "ops"])));
+        assert_eq!(access.describe(), "admin, or ops and oncall");
+        assert!(Access::parse(&[&["bad role"]]).is_err());
+    }
+
+    fn grant(starts: Option<i64>, ends: Option<i64>) -> Grant {
+        let t = |h: i64| DateTime::from_timestamp(0, 0).unwrap() + Duration::hours(h);
+        Grant {
+            user: UserId::parse("U1").unwrap(),
+            role: Role::parse("ops").unwrap(),
+            granted_by: None,
+            granted_at: t(0),
+            starts_at: starts.map(t),
+            ends_at: ends.map(t),
+            channel: None,
+        }
+    }
+
+    #[test]
+    fn grants_count_only_inside_their_window() {
+        let t = |h: i64| DateTime::from_timestamp(0, 0).unwrap() + Duration::hours(h);
+        // GIVEN a maintenance window from hour 2 to hour 4
+        let g = grant(Some(2), Some(4));
+        // THEN it does not count before, counts during, and stops exactly at the end
+        assert!(!g.is_active(t(1)));
+        assert!(g.is_active(t(2)));
+        assert!(g.is_active(t(3)));
+        assert!(!g.is_active(t(4)));
+        assert!(g.has_ended(t(4)));
+        assert!(!g.has_ended(t(3)));
+        // AND an open-ended grant always counts
+        assert!(grant(None, None).is_active(t(1000)));
+        assert_eq!(active_roles([&g], t(3)), roles(&["ops"]));
+        assert!(active_roles([&g], t(5)).is_empty());
+    }
+
+    #[test]
+    fn windows_are_described_relative_to_now() {
+        let t = |h: i64| DateTime::from_timestamp(0, 0).unwrap() + Duration::hours(h);
+        assert_eq!(
+            grant(Some(2), Some(4)).describe_window(t(1)),
+            "from 1970-01-01 02:00 UTC for 2h"
+        );
+        assert_eq!(
+            grant(None, Some(4)).describe_window(t(3)),
+            "until 1970-01-01 04:00 UTC (1h left)"
+        );
+        assert_eq!(grant(None, None).describe_window(t(3)), "until revoked");
+    }
+}

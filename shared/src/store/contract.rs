@@ -1,0 +1,123 @@
+//! Conformance checks that every [`Store`](super::Store) implementation must pass.
+//!
+//! Each persister's tests call [`check_all`] on a fresh, empty store, so memory,
+//! file and DynamoDB are held to exactly the same behaviour.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{Store, StoreError};
+use crate::access::Grant;
+use crate::audit::{AuditRecord, Outcome};
+use crate::ids::{Role, UserId};
+
+/// Runs every check below on an empty store. Panics, naming the broken rule.
+pub async fn check_all(store: &dyn Store) {
+    check_state_versions(store).await;
+    check_grants(store).await;
+    check_audit(store).await;
+}
+
+/// State: absent means version 0; saves bump the version; a stale save conflicts
+/// and changes nothing.
+pub async fn check_state_versions(store: &dyn Store) {
+    let empty = store.load("contract").await.expect("load empty");
+    assert_eq!(empty.version, 0, "unsaved state has version 0");
+    assert!(empty.value.is_none(), "unsaved state has no value");
+
+    let v1 = store
+        .save("contract", &json!({"n": 1}), 0)
+        .await
+        .expect("first save");
+    let loaded = store.load("contract").await.expect("load after save");
+    assert_eq!(loaded.version, v1, "load returns the saved version");
+    assert_eq!(loaded.value, Some(json!({"n": 1})), "load returns the saved value");
+
+    let stale = store.save("contract", &json!({"n": 99}), 0).await;
+    assert!(
+        matches!(stale, Err(StoreError::Conflict { .. })),
+        "a save at a stale version conflicts, got {stale:?}"
+    );
+    let v2 = store
+        .save("contract", &json!({"n": 2}), v1)
+        .await
+        .expect("save at current version");
+    assert!(v2 > v1, "versions increase");
+    let loaded = store.load("contract").await.expect("load");
+    assert_eq!(loaded.value, Some(json!({"n": 2})), "the stale save changed nothing");
+    let other = store.load("other-script").await.expect("load other");
+    assert!(other.value.is_none(), "scripts do not share state");
+}
+
+fn t(h: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_800_000_000, 0).expect("valid time") + Duration::hours(h)
+}
+
+fn grant(user: &str, role: &str, ends: Option<i64>) -> Grant {
+    Grant {
+        user: UserId::parse(user).expect("user"),
+        role: Role::parse(role).expect("role"),
+        granted_by: Some(UserId::parse("UADMIN").expect("user")),
+        granted_at: t(0),
+        starts_at: None,
+        ends_at: ends.map(t),
+        channel: None,
+    }
+}
+
+/// Grants: put replaces the same (user, role); queries by user, role and end time;
+/// remove returns what it removed.
+pub async fn check_grants(store: &dyn Store) {
+    let alice = UserId::parse("UALICE").expect("user");
+    let ops = Role::parse("ops").expect("role");
+    store.put_grant(&grant("UALICE", "ops", Some(2))).await.expect("put");
+    store.put_grant(&grant("UALICE", "ops", Some(4))).await.expect("replace");
+    store.put_grant(&grant("UALICE", "dba", None)).await.expect("put");
+    store.put_grant(&grant("UBOB", "ops", Some(1))).await.expect("put");
+
+    let mut mine = store.grants_for(&alice).await.expect("by user");
+    mine.sort_by(|a, b| a.role.cmp(&b.role));
+    assert_eq!(mine.len(), 2, "a second grant of one role replaces the first");
+    assert_eq!(mine[1].ends_at, Some(t(4)), "the replacement wins");
+
+    let holders = store.grants_with_role(&ops).await.expect("by role");
+    assert_eq!(holders.len(), 2, "both ops holders are listed");
+    assert_eq!(store.all_grants().await.expect("all").len(), 3);
+
+    let ended = store.grants_ended_by(t(2)).await.expect("ended");
+    assert_eq!(ended.len(), 1, "only bob's grant has ended at hour 2");
+    assert_eq!(ended[0].user.as_str(), "UBOB");
+
+    let removed = store.remove_grant(&alice, &ops).await.expect("remove");
+    assert_eq!(removed.map(|g| g.ends_at), Some(Some(t(4))));
+    let again = store.remove_grant(&alice, &ops).await.expect("remove twice");
+    assert!(again.is_none(), "removing twice finds nothing");
+    assert_eq!(store.grants_for(&alice).await.expect("by user").len(), 1);
+}
+
+/// Audit: newest first, filtered by user, limited.
+pub async fn check_audit(store: &dyn Store) {
+    let correlation_id = Uuid::new_v4();
+    for (i, user) in ["UA", "UB", "UA", "UA"].iter().enumerate() {
+        let record = AuditRecord {
+            id: Uuid::new_v4(),
+            correlation_id,
+            at: t(i as i64),
+            user: UserId::parse(user).expect("user"),
+            channel: None,
+            team: None,
+            text: format!("cmd {i}"),
+            command: None,
+            outcome: Outcome::Succeeded,
+        };
+        store.append(&record).await.expect("append");
+    }
+    let all = store.recent(None, 10).await.expect("recent");
+    let texts: Vec<&str> = all.iter().map(|r| r.text.as_str()).collect();
+    assert_eq!(texts, ["cmd 3", "cmd 2", "cmd 1", "cmd 0"], "newest first");
+    let ua = UserId::parse("UA").expect("user");
+    let mine = store.recent(Some(&ua), 2).await.expect("recent by user");
+    let texts: Vec<&str> = mine.iter().map(|r| r.text.as_str()).collect();
+    assert_eq!(texts, ["cmd 3", "cmd 2"], "filtered by user and limited");
+}

@@ -1,0 +1,137 @@
+//! In-memory persister, for tests and throwaway sessions. Nothing survives the process.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::{AuditLog, GrantStore, StateStore, StoreError, Versioned, newest_first};
+use crate::BoxFuture;
+use crate::access::Grant;
+use crate::audit::AuditRecord;
+use crate::ids::{Role, UserId};
+
+/// Keeps everything in process memory.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    states: Mutex<HashMap<String, (u64, Value)>>,
+    grants: Mutex<Vec<Grant>>,
+    audit: Mutex<Vec<AuditRecord>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+fn ready<'a, T: Send + 'a>(value: T) -> BoxFuture<'a, T> {
+    Box::pin(std::future::ready(value))
+}
+
+impl StateStore for MemoryStore {
+    fn load<'a>(&'a self, script: &'a str) -> BoxFuture<'a, Result<Versioned<Value>, StoreError>> {
+        let states = self.states.lock().expect("state lock");
+        let found = states.get(script).cloned();
+        ready(Ok(match found {
+            Some((version, value)) => Versioned {
+                version,
+                value: Some(value),
+            },
+            None => Versioned {
+                version: 0,
+                value: None,
+            },
+        }))
+    }
+
+    fn save<'a>(
+        &'a self,
+        script: &'a str,
+        value: &'a Value,
+        expected: u64,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        let mut states = self.states.lock().expect("state lock");
+        let current = states.get(script).map_or(0, |(v, _)| *v);
+        if current != expected {
+            return ready(Err(StoreError::Conflict {
+                what: format!("state of {script}"),
+            }));
+        }
+        states.insert(script.to_string(), (current + 1, value.clone()));
+        ready(Ok(current + 1))
+    }
+}
+
+impl GrantStore for MemoryStore {
+    fn grants_for<'a>(&'a self, user: &'a UserId) -> BoxFuture<'a, Result<Vec<Grant>, StoreError>> {
+        ready(Ok(self.filtered(|g| &g.user == user)))
+    }
+
+    fn grants_with_role<'a>(&'a self, role: &'a Role) -> BoxFuture<'a, Result<Vec<Grant>, StoreError>> {
+        ready(Ok(self.filtered(|g| &g.role == role)))
+    }
+
+    fn all_grants(&self) -> BoxFuture<'_, Result<Vec<Grant>, StoreError>> {
+        ready(Ok(self.filtered(|_| true)))
+    }
+
+    fn put_grant<'a>(&'a self, grant: &'a Grant) -> BoxFuture<'a, Result<(), StoreError>> {
+        let mut grants = self.grants.lock().expect("grant lock");
+        grants.retain(|g| !(g.user == grant.user && g.role == grant.role));
+        grants.push(grant.clone());
+        ready(Ok(()))
+    }
+
+    fn remove_grant<'a>(
+        &'a self,
+        user: &'a UserId,
+        role: &'a Role,
+    ) -> BoxFuture<'a, Result<Option<Grant>, StoreError>> {
+        let mut grants = self.grants.lock().expect("grant lock");
+        let found = grants
+            .iter()
+            .position(|g| &g.user == user && &g.role == role)
+            .map(|i| grants.remove(i));
+        ready(Ok(found))
+    }
+
+    fn grants_ended_by(&self, now: DateTime<Utc>) -> BoxFuture<'_, Result<Vec<Grant>, StoreError>> {
+        ready(Ok(self.filtered(|g| g.has_ended(now))))
+    }
+}
+
+impl MemoryStore {
+    fn filtered(&self, keep: impl Fn(&Grant) -> bool) -> Vec<Grant> {
+        let grants = self.grants.lock().expect("grant lock");
+        grants.iter().filter(|g| keep(g)).cloned().collect()
+    }
+}
+
+impl AuditLog for MemoryStore {
+    fn append<'a>(&'a self, record: &'a AuditRecord) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.audit.lock().expect("audit lock").push(record.clone());
+        ready(Ok(()))
+    }
+
+    fn recent<'a>(
+        &'a self,
+        user: Option<&'a UserId>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<AuditRecord>, StoreError>> {
+        let audit = self.audit.lock().expect("audit lock");
+        ready(Ok(newest_first(audit.iter(), user, limit)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn memory_store_honours_the_store_contract() {
+        crate::store::contract::check_all(&MemoryStore::new()).await;
+    }
+}

@@ -1,0 +1,142 @@
+//! State and its persisters.
+//!
+//! Narrow ports, one per capability, each with an in-memory implementation for
+//! tests ([`memory`]) and real ones ([`file`] locally; DynamoDB when deployed):
+//!
+//! - [`StateStore`]: each script's JSON state, saved with an optimistic version
+//!   check so that concurrent commands never lose an update;
+//! - [`GrantStore`]: who holds which role, and when;
+//! - [`AuditLog`]: the audit trail.
+
+pub mod contract;
+pub mod file;
+pub mod memory;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::BoxFuture;
+use crate::access::Grant;
+use crate::audit::AuditRecord;
+use crate::ids::{Role, UserId};
+
+/// A value and the version it was read at. Version 0 means "never saved".
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    /// The stored version; 0 when nothing is stored yet.
+    pub version: u64,
+    /// The value, if any was stored.
+    pub value: Option<T>,
+}
+
+/// What can go wrong in a store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Someone else saved first; reload and try again.
+    #[error("{what} was changed by someone else at the same time")]
+    Conflict {
+        /// What was being saved.
+        what: String,
+    },
+    /// Stored data could not be read back. It is left as it is for a person to look at.
+    #[error("{what} is corrupt and was left untouched: {detail}")]
+    Corrupt {
+        /// What (a file path, a key).
+        what: String,
+        /// The parser's complaint.
+        detail: String,
+    },
+    /// The filesystem failed.
+    #[error("could not access {what}: {source}")]
+    Io {
+        /// What (a file path).
+        what: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A remote store failed (the detail is for the log, not for Slack).
+    #[error("the store failed: {0}")]
+    Backend(String),
+}
+
+impl StoreError {
+    /// Whether this is an optimistic-concurrency conflict worth retrying.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, StoreError::Conflict { .. })
+    }
+}
+
+/// Each script's JSON state, with optimistic versions.
+pub trait StateStore: Send + Sync {
+    /// Loads a script's state and its version.
+    fn load<'a>(&'a self, script: &'a str) -> BoxFuture<'a, Result<Versioned<Value>, StoreError>>;
+
+    /// Saves a script's state if its stored version is still `expected`; returns the
+    /// new version, or [`StoreError::Conflict`] when someone else saved first.
+    fn save<'a>(
+        &'a self,
+        script: &'a str,
+        value: &'a Value,
+        expected: u64,
+    ) -> BoxFuture<'a, Result<u64, StoreError>>;
+}
+
+/// Who holds which role, and when.
+pub trait GrantStore: Send + Sync {
+    /// Every grant of one user, active or not.
+    fn grants_for<'a>(&'a self, user: &'a UserId) -> BoxFuture<'a, Result<Vec<Grant>, StoreError>>;
+
+    /// Every grant of one role, active or not.
+    fn grants_with_role<'a>(&'a self, role: &'a Role)
+    -> BoxFuture<'a, Result<Vec<Grant>, StoreError>>;
+
+    /// Every grant.
+    fn all_grants(&self) -> BoxFuture<'_, Result<Vec<Grant>, StoreError>>;
+
+    /// Stores a grant, replacing the user's earlier grant of the same role.
+    fn put_grant<'a>(&'a self, grant: &'a Grant) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Removes a user's grant of a role; returns it if there was one.
+    fn remove_grant<'a>(
+        &'a self,
+        user: &'a UserId,
+        role: &'a Role,
+    ) -> BoxFuture<'a, Result<Option<Grant>, StoreError>>;
+
+    /// Grants whose window has closed at `now` (still stored: not yet ended).
+    fn grants_ended_by(&self, now: DateTime<Utc>) -> BoxFuture<'_, Result<Vec<Grant>, StoreError>>;
+}
+
+/// The audit trail.
+pub trait AuditLog: Send + Sync {
+    /// Appends one record.
+    fn append<'a>(&'a self, record: &'a AuditRecord) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// The newest records first, optionally only one user's, at most `limit`.
+    fn recent<'a>(
+        &'a self,
+        user: Option<&'a UserId>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<AuditRecord>, StoreError>>;
+}
+
+/// Everything a bot keeps, behind one handle: state, grants and the audit trail.
+pub trait Store: StateStore + GrantStore + AuditLog {}
+
+impl<T: StateStore + GrantStore + AuditLog> Store for T {}
+
+/// Picks the newest `limit` records, optionally of one user, newest first.
+pub(crate) fn newest_first<'a>(
+    records: impl DoubleEndedIterator<Item = &'a AuditRecord>,
+    user: Option<&UserId>,
+    limit: usize,
+) -> Vec<AuditRecord> {
+    records
+        .rev()
+        .filter(|r| user.is_none_or(|u| &r.user == u))
+        .take(limit)
+        .cloned()
+        .collect()
+}

@@ -1,0 +1,217 @@
+//! Tokenising what a user typed.
+//!
+//! Slack sends mentions and links as escapes: `<@U123>`, `<@U123|name>`,
+//! `<#C123|general>`, `<https://example.com|label>`, `<!here>`. Each escape stays
+//! one token and is parsed into a typed [`Token`]. Double quotes group words:
+//! `"two words"` is one token. Everything else splits on whitespace.
+//!
+//! ```text
+//! roles grant <@U123|alice> ops for 2h
+//! └─┬─┘ └─┬─┘ └─────┬─────┘ └┬┘ └┬┘ └┬┘
+//!  word  word      user     word word word
+//! ```
+
+use std::fmt;
+
+use crate::ids::{ChannelId, UserId};
+
+/// One token of a command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Token {
+    /// A plain word (or a quoted phrase, without its quotes).
+    Word(String),
+    /// A user mention, `<@U123>` or `<@U123|name>`.
+    User {
+        /// The mentioned user.
+        id: UserId,
+        /// The display label, if Slack sent one.
+        label: Option<String>,
+    },
+    /// A channel mention, `<#C123|name>`.
+    Channel {
+        /// The mentioned channel.
+        id: ChannelId,
+        /// The channel name, if Slack sent one.
+        label: Option<String>,
+    },
+    /// A link, `<https://…>` or `<https://…|label>`.
+    Link {
+        /// The URL.
+        url: String,
+        /// The link text, if any.
+        label: Option<String>,
+    },
+    /// A special mention such as `<!here>` or `<!subteam^S123>`.
+    Special(String),
+}
+
+impl Token {
+    /// The token as a plain word, if it is one.
+    pub fn as_word(&self) -> Option<&str> {
+        match self {
+            Token::Word(w) => Some(w),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Token {
+    /// Renders the token back as Slack mrkdwn (mentions stay mentions).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Token::Word(w) if w.chars().any(char::is_whitespace) => write!(f, "\"{w}\""),
+            Token::Word(w) => f.write_str(w),
+            Token::User { id, .. } => write!(f, "<@{id}>"),
+            Token::Channel { id, .. } => write!(f, "<#{id}>"),
+            Token::Link { url, .. } => write!(f, "<{url}>"),
+            Token::Special(s) => write!(f, "<!{s}>"),
+        }
+    }
+}
+
+/// Splits a command line into tokens. Never fails: text that looks like an escape
+/// but is not a valid one stays a plain word.
+pub fn tokenize(input: &str) -> Vec<Token> {
+    let mut tokens = Vec::new();
+    let mut rest = input.trim();
+    while !rest.is_empty() {
+        let (token, after) = next_token(rest);
+        tokens.push(token);
+        rest = after.trim_start();
+    }
+    tokens
+}
+
+fn next_token(s: &str) -> (Token, &str) {
+    if let Some(body) = s.strip_prefix('<')
+        && let Some(end) = body.find('>')
+    {
+        let inner = &body[..end];
+        if !inner.chars().any(char::is_whitespace)
+            && let Some(token) = parse_escape(inner)
+        {
+            return (token, &body[end + 1..]);
+        }
+    }
+    if let Some(body) = s.strip_prefix('"').or_else(|| s.strip_prefix('“'))
+        && let Some(end) = body.find(['"', '”'])
+    {
+        let close_len = body[end..].chars().next().map_or(1, char::len_utf8);
+        return (
+            Token::Word(body[..end].to_string()),
+            &body[end + close_len..],
+        );
+    }
+    let end = s.find(char::is_whitespace).unwrap_or(s.len());
+    (Token::Word(unescape_html(&s[..end])), &s[end..])
+}
+
+fn parse_escape(inner: &str) -> Option<Token> {
+    let (target, label) = match inner.split_once('|') {
+        Some((t, l)) => (t, Some(unescape_html(l))),
+        None => (inner, None),
+    };
+    if let Some(id) = target.strip_prefix('@') {
+        return UserId::parse(id).ok().map(|id| Token::User { id, label });
+    }
+    if let Some(id) = target.strip_prefix('#') {
+        return ChannelId::parse(id)
+            .ok()
+            .map(|id| Token::Channel { id, label });
+    }
+    if let Some(special) = target.strip_prefix('!') {
+        return (!special.is_empty()).then(|| Token::Special(special.to_string()));
+    }
+    if target.contains("://") || target.starts_with("mailto:") {
+        return Some(Token::Link {
+            url: unescape_html(target),
+            label,
+        });
+    }
+    None
+}
+
+/// Slack escapes `&`, `<` and `>` in message text.
+fn unescape_html(s: &str) -> String {
+    s.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn word(w: &str) -> Token {
+        Token::Word(w.to_string())
+    }
+
+    #[test]
+    fn words_split_on_any_whitespace() {
+        assert_eq!(
+            tokenize("  queue   join\tperf \n"),
+            vec![word("queue"), word("join"), word("perf")]
+        );
+        assert!(tokenize("   ").is_empty());
+    }
+
+    #[test]
+    fn user_mentions_with_and_without_label() {
+        assert_eq!(
+            tokenize("<@U123> <@W42|bob>"),
+            vec![
+                Token::User {
+                    id: UserId::parse("U123").unwrap(),
+                    label: None
+                },
+                Token::User {
+                    id: UserId::parse("W42").unwrap(),
+                    label: Some("bob".into())
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn channels_links_and_specials() {
+        let t = tokenize("<#C99|ops> <https://example.com/a?b=1&amp;c=2|docs> <!here>");
+        assert_eq!(
+            t[0],
+            Token::Channel {
+                id: ChannelId::parse("C99").unwrap(),
+                label: Some("ops".into())
+            }
+        );
+        assert_eq!(
+            t[1],
+            Token::Link {
+                url: "https://example.com/a?b=1&c=2".into(),
+                label: Some("docs".into())
+            }
+        );
+        assert_eq!(t[2], Token::Special("here".into()));
+    }
+
+    #[test]
+    fn malformed_escapes_stay_words() {
+        assert_eq!(tokenize("<@nobody>"), vec![word("<@nobody>")]);
+        assert_eq!(tokenize("a<b"), vec![word("a<b")]);
+        assert_eq!(tokenize("<unclosed"), vec![word("<unclosed")]);
+        assert_eq!(tokenize("&lt;x&gt;"), vec![word("<x>")]);
+    }
+
+    #[test]
+    fn quotes_group_words_including_smart_quotes() {
+        assert_eq!(
+            tokenize(r#"weather "New York" now"#),
+            vec![word("weather"), word("New York"), word("now")]
+        );
+        assert_eq!(tokenize("“San José”"), vec![word("San José")]);
+        assert_eq!(tokenize("\"open"), vec![word("\"open")]);
+    }
+
+    #[test]
+    fn tokens_render_back_to_mrkdwn() {
+        let line = "grant <@U1|al> \"two words\" <#C2|x>";
+        let rendered: Vec<String> = tokenize(line).iter().map(ToString::to_string).collect();
+        assert_eq!(rendered, ["grant", "<@U1>", "\"two words\"", "<#C2>"]);
+    }
+}
