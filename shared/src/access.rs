@@ -76,7 +76,9 @@ impl Access {
     pub fn allows(&self, held: &RoleSet) -> bool {
         match self {
             Access::Open => true,
-            Access::AnyOf(alts) => alts.iter().any(|alt| alt.0.iter().all(|r| held.contains(r))),
+            Access::AnyOf(alts) => alts
+                .iter()
+                .any(|alt| alt.0.iter().all(|r| held.contains(r))),
         }
     }
 
@@ -147,7 +149,11 @@ impl Grant {
             }
             (Some(s), None) if s > now => format!("from {} until revoked", format_time(s)),
             (_, Some(e)) if e > now => {
-                format!("until {} ({} left)", format_time(e), format_duration(e - now))
+                format!(
+                    "until {} ({} left)",
+                    format_time(e),
+                    format_duration(e - now)
+                )
             }
             (_, Some(e)) => format!("ended {}", format_time(e)),
             (_, None) => "until revoked".to_string(),
@@ -163,7 +169,10 @@ impl fmt::Display for Alternative {
 }
 
 /// The roles `grants` give at `now`.
-pub fn active_roles<'a>(grants: impl IntoIterator<Item = &'a Grant>, now: DateTime<Utc>) -> RoleSet {
+pub fn active_roles<'a>(
+    grants: impl IntoIterator<Item = &'a Grant>,
+    now: DateTime<Utc>,
+) -> RoleSet {
     grants
         .into_iter()
         .filter(|g| g.is_active(now))

@@ -162,10 +162,7 @@ mod tests {
     fn user_ids_are_checked() {
         assert!(UserId::parse("U024BE7LH").is_ok());
         assert!(UserId::parse("W0123ABC").is_ok());
-        assert_eq!(
-            UserId::parse("bob"),
-            Err(IdError::User("bob".to_string()))
-        );
+        assert_eq!(UserId::parse("bob"), Err(IdError::User("bob".to_string())));
         assert!(UserId::parse("U").is_err());
         assert!(UserId::parse("u024be7lh").is_err());
         assert!(UserId::parse("C024BE7LH").is_err());

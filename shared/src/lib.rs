@@ -3,8 +3,11 @@
 
 pub mod access;
 pub mod audit;
+pub mod bot;
 pub mod clock;
+pub mod command;
 pub mod ids;
+pub mod registry;
 pub mod slack;
 pub mod store;
 pub mod text;

@@ -133,7 +133,9 @@ fn parse_escape(inner: &str) -> Option<Token> {
 
 /// Slack escapes `&`, `<` and `>` in message text.
 fn unescape_html(s: &str) -> String {
-    s.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 #[cfg(test)]

@@ -32,7 +32,11 @@ pub async fn check_state_versions(store: &dyn Store) {
         .expect("first save");
     let loaded = store.load("contract").await.expect("load after save");
     assert_eq!(loaded.version, v1, "load returns the saved version");
-    assert_eq!(loaded.value, Some(json!({"n": 1})), "load returns the saved value");
+    assert_eq!(
+        loaded.value,
+        Some(json!({"n": 1})),
+        "load returns the saved value"
+    );
 
     let stale = store.save("contract", &json!({"n": 99}), 0).await;
     assert!(
@@ -45,7 +49,11 @@ pub async fn check_state_versions(store: &dyn Store) {
         .expect("save at current version");
     assert!(v2 > v1, "versions increase");
     let loaded = store.load("contract").await.expect("load");
-    assert_eq!(loaded.value, Some(json!({"n": 2})), "the stale save changed nothing");
+    assert_eq!(
+        loaded.value,
+        Some(json!({"n": 2})),
+        "the stale save changed nothing"
+    );
     let other = store.load("other-script").await.expect("load other");
     assert!(other.value.is_none(), "scripts do not share state");
 }
@@ -71,14 +79,30 @@ fn grant(user: &str, role: &str, ends: Option<i64>) -> Grant {
 pub async fn check_grants(store: &dyn Store) {
     let alice = UserId::parse("UALICE").expect("user");
     let ops = Role::parse("ops").expect("role");
-    store.put_grant(&grant("UALICE", "ops", Some(2))).await.expect("put");
-    store.put_grant(&grant("UALICE", "ops", Some(4))).await.expect("replace");
-    store.put_grant(&grant("UALICE", "dba", None)).await.expect("put");
-    store.put_grant(&grant("UBOB", "ops", Some(1))).await.expect("put");
+    store
+        .put_grant(&grant("UALICE", "ops", Some(2)))
+        .await
+        .expect("put");
+    store
+        .put_grant(&grant("UALICE", "ops", Some(4)))
+        .await
+        .expect("replace");
+    store
+        .put_grant(&grant("UALICE", "dba", None))
+        .await
+        .expect("put");
+    store
+        .put_grant(&grant("UBOB", "ops", Some(1)))
+        .await
+        .expect("put");
 
     let mut mine = store.grants_for(&alice).await.expect("by user");
     mine.sort_by(|a, b| a.role.cmp(&b.role));
-    assert_eq!(mine.len(), 2, "a second grant of one role replaces the first");
+    assert_eq!(
+        mine.len(),
+        2,
+        "a second grant of one role replaces the first"
+    );
     assert_eq!(mine[1].ends_at, Some(t(4)), "the replacement wins");
 
     let holders = store.grants_with_role(&ops).await.expect("by role");
@@ -91,7 +115,10 @@ pub async fn check_grants(store: &dyn Store) {
 
     let removed = store.remove_grant(&alice, &ops).await.expect("remove");
     assert_eq!(removed.map(|g| g.ends_at), Some(Some(t(4))));
-    let again = store.remove_grant(&alice, &ops).await.expect("remove twice");
+    let again = store
+        .remove_grant(&alice, &ops)
+        .await
+        .expect("remove twice");
     assert!(again.is_none(), "removing twice finds nothing");
     assert_eq!(store.grants_for(&alice).await.expect("by user").len(), 1);
 }

@@ -254,7 +254,10 @@ impl GrantStore for FileStore {
         self.query_grants(move |g| g.user == user)
     }
 
-    fn grants_with_role<'a>(&'a self, role: &'a Role) -> BoxFuture<'a, Result<Vec<Grant>, StoreError>> {
+    fn grants_with_role<'a>(
+        &'a self,
+        role: &'a Role,
+    ) -> BoxFuture<'a, Result<Vec<Grant>, StoreError>> {
         let role = role.clone();
         self.query_grants(move |g| g.role == role)
     }
@@ -359,7 +362,10 @@ mod tests {
     async fn state_survives_reopening_the_directory() {
         let dir = temp_dir("reopen");
         let store = FileStore::open(&dir).unwrap();
-        store.save("queue", &json!({"perf": ["U1"]}), 0).await.unwrap();
+        store
+            .save("queue", &json!({"perf": ["U1"]}), 0)
+            .await
+            .unwrap();
         let again = FileStore::open(&dir).unwrap();
         let loaded = again.load("queue").await.unwrap();
         assert_eq!(loaded.version, 1);

@@ -70,7 +70,10 @@ impl GrantStore for MemoryStore {
         ready(Ok(self.filtered(|g| &g.user == user)))
     }
 
-    fn grants_with_role<'a>(&'a self, role: &'a Role) -> BoxFuture<'a, Result<Vec<Grant>, StoreError>> {
+    fn grants_with_role<'a>(
+        &'a self,
+        role: &'a Role,
+    ) -> BoxFuture<'a, Result<Vec<Grant>, StoreError>> {
         ready(Ok(self.filtered(|g| &g.role == role)))
     }
 

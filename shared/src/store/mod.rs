@@ -89,8 +89,10 @@ pub trait GrantStore: Send + Sync {
     fn grants_for<'a>(&'a self, user: &'a UserId) -> BoxFuture<'a, Result<Vec<Grant>, StoreError>>;
 
     /// Every grant of one role, active or not.
-    fn grants_with_role<'a>(&'a self, role: &'a Role)
-    -> BoxFuture<'a, Result<Vec<Grant>, StoreError>>;
+    fn grants_with_role<'a>(
+        &'a self,
+        role: &'a Role,
+    ) -> BoxFuture<'a, Result<Vec<Grant>, StoreError>>;
 
     /// Every grant.
     fn all_grants(&self) -> BoxFuture<'_, Result<Vec<Grant>, StoreError>>;
