@@ -1,0 +1,256 @@
+//! One typed configuration, read once at start-up from the environment.
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `SLACK_SIGNING_SECRET` | verifies requests from Slack | required by `serve` and the ingress |
+//! | `SLACK_BOT_TOKEN` | posts with the Web API (`xoxb-…`) | none |
+//! | `SLACK_API_URL` | Slack Web API base URL | `https://slack.com/api` |
+//! | `OPKIT_BOT_NAME` | name used in greetings | `catbot` |
+//! | `OPKIT_ADMINS` | comma-separated user ids that always hold `admin` | none |
+//! | `OPKIT_TEAM_IDS` | comma-separated team/enterprise ids allowed to call | any |
+//! | `OPKIT_GRANT_ROLES` | roles that may grant, besides `admin` | none |
+//! | `OPKIT_AUDIT_ROLES` | roles that may read the audit trail, besides `admin` | none |
+//! | `OPKIT_DATA_DIR` | file store directory | `.opkit` |
+//! | `OPKIT_TABLE` | DynamoDB table | none |
+//! | `OPKIT_QUEUE_URL` | SQS queue URL | none |
+//! | `OPKIT_WEATHER_URL` | weather API base URL | `https://api.openweathermap.org/data/2.5` |
+//! | `OPKIT_WEATHER_KEY` | weather API key | none |
+//!
+//! A malformed value fails start-up with one line naming the variable; secrets are
+//! held in [`Secret`], whose `Debug` and `Display` never show them.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::ids::{IdError, Role, TeamId, UserId};
+use crate::packs::builtin::Policy;
+
+/// A secret string that never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// A missing or malformed setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A required variable is not set.
+    #[error("{0} is not set")]
+    Missing(&'static str),
+    /// A variable is set to something unusable.
+    #[error("{name} is invalid: {reason}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// Everything configurable, parsed.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `SLACK_SIGNING_SECRET`.
+    pub signing_secret: Option<Secret>,
+    /// `SLACK_BOT_TOKEN`.
+    pub bot_token: Option<Secret>,
+    /// `SLACK_API_URL`.
+    pub slack_api_url: String,
+    /// `OPKIT_BOT_NAME`.
+    pub bot_name: String,
+    /// `OPKIT_ADMINS`.
+    pub admins: Vec<UserId>,
+    /// `OPKIT_TEAM_IDS`; empty: any team.
+    pub team_ids: Vec<TeamId>,
+    /// `OPKIT_GRANT_ROLES`.
+    pub grant_roles: Vec<Role>,
+    /// `OPKIT_AUDIT_ROLES`.
+    pub audit_roles: Vec<Role>,
+    /// `OPKIT_DATA_DIR`.
+    pub data_dir: PathBuf,
+    /// `OPKIT_TABLE`.
+    pub table: Option<String>,
+    /// `OPKIT_QUEUE_URL`.
+    pub queue_url: Option<String>,
+    /// `OPKIT_WEATHER_URL`.
+    pub weather_url: String,
+    /// `OPKIT_WEATHER_KEY`.
+    pub weather_key: Option<Secret>,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (tests pass a map). Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        Ok(Self {
+            signing_secret: get("SLACK_SIGNING_SECRET").map(Secret::new),
+            bot_token: get("SLACK_BOT_TOKEN").map(Secret::new),
+            slack_api_url: url(
+                "SLACK_API_URL",
+                get("SLACK_API_URL").unwrap_or_else(|| "https://slack.com/api".into()),
+            )?,
+            bot_name: get("OPKIT_BOT_NAME").unwrap_or_else(|| "catbot".into()),
+            admins: list("OPKIT_ADMINS", get("OPKIT_ADMINS"), UserId::parse)?,
+            team_ids: list("OPKIT_TEAM_IDS", get("OPKIT_TEAM_IDS"), TeamId::parse)?,
+            grant_roles: list("OPKIT_GRANT_ROLES", get("OPKIT_GRANT_ROLES"), Role::parse)?,
+            audit_roles: list("OPKIT_AUDIT_ROLES", get("OPKIT_AUDIT_ROLES"), Role::parse)?,
+            data_dir: get("OPKIT_DATA_DIR")
+                .unwrap_or_else(|| ".opkit".into())
+                .into(),
+            table: get("OPKIT_TABLE"),
+            queue_url: get("OPKIT_QUEUE_URL")
+                .map(|u| url("OPKIT_QUEUE_URL", u))
+                .transpose()?,
+            weather_url: url(
+                "OPKIT_WEATHER_URL",
+                get("OPKIT_WEATHER_URL")
+                    .unwrap_or_else(|| "https://api.openweathermap.org/data/2.5".into()),
+            )?,
+            weather_key: get("OPKIT_WEATHER_KEY").map(Secret::new),
+        })
+    }
+
+    /// The signing secret, or the error naming it.
+    pub fn require_signing_secret(&self) -> Result<&Secret, ConfigError> {
+        self.signing_secret
+            .as_ref()
+            .ok_or(ConfigError::Missing("SLACK_SIGNING_SECRET"))
+    }
+
+    /// The DynamoDB table, or the error naming it.
+    pub fn require_table(&self) -> Result<&str, ConfigError> {
+        self.table
+            .as_deref()
+            .ok_or(ConfigError::Missing("OPKIT_TABLE"))
+    }
+
+    /// The queue URL, or the error naming it.
+    pub fn require_queue_url(&self) -> Result<&str, ConfigError> {
+        self.queue_url
+            .as_deref()
+            .ok_or(ConfigError::Missing("OPKIT_QUEUE_URL"))
+    }
+
+    /// Who may use the guarded built-ins.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            grant: Policy::admin_or(&self.grant_roles),
+            audit: Policy::admin_or(&self.audit_roles),
+        }
+    }
+
+    /// Whether a request from `team` (or its enterprise) may be served.
+    pub fn team_allowed(&self, team: Option<&str>, enterprise: Option<&str>) -> bool {
+        self.team_ids.is_empty()
+            || self
+                .team_ids
+                .iter()
+                .any(|t| Some(t.as_str()) == team || Some(t.as_str()) == enterprise)
+    }
+}
+
+fn url(name: &'static str, value: String) -> Result<String, ConfigError> {
+    if value.starts_with("http://") || value.starts_with("https://") {
+        Ok(value.trim_end_matches('/').to_string())
+    } else {
+        Err(ConfigError::Invalid {
+            name,
+            reason: format!("`{value}` is not an http(s) URL"),
+        })
+    }
+}
+
+fn list<T>(
+    name: &'static str,
+    value: Option<String>,
+    parse: impl Fn(&str) -> Result<T, IdError>,
+) -> Result<Vec<T>, ConfigError> {
+    value
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            parse(s).map_err(|e| ConfigError::Invalid {
+                name,
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_need_nothing() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from(".opkit"));
+        assert_eq!(c.slack_api_url, "https://slack.com/api");
+        assert!(c.admins.is_empty());
+        assert_eq!(
+            c.require_signing_secret().unwrap_err().to_string(),
+            "SLACK_SIGNING_SECRET is not set"
+        );
+    }
+
+    #[test]
+    fn lists_are_parsed_and_bad_entries_named() {
+        let c = config(&[("OPKIT_ADMINS", " U1, U2 ,"), ("OPKIT_TEAM_IDS", "T1")]).unwrap();
+        assert_eq!(c.admins.len(), 2);
+        assert!(c.team_allowed(Some("T1"), None));
+        assert!(!c.team_allowed(Some("T2"), None));
+        let err = config(&[("OPKIT_ADMINS", "U1,bob")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("OPKIT_ADMINS is invalid"), "{err}");
+        let err = config(&[("SLACK_API_URL", "localhost:9")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("SLACK_API_URL is invalid"), "{err}");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let c = config(&[("SLACK_SIGNING_SECRET", "hunter2")]).unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert_eq!(c.require_signing_secret().unwrap().expose(), "hunter2");
+    }
+}
