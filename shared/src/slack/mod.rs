@@ -1,6 +1,7 @@
 //! Slack's wire formats: request signing, payloads, replies and the clients that post them.
 
 pub mod payload;
+pub mod poster;
 pub mod reply;
 pub mod signing;
 
@@ -8,5 +9,10 @@ pub use payload::{
     AppMention, Authorization, CommandRequest, EventCallback, EventRequest, PayloadError,
     SlashCommand, parse_interaction,
 };
+pub use poster::{HttpPoster, MemoryPoster, PostError, ReplyPoster, RetryPolicy};
 pub use reply::{Block, Reply, Visibility};
 pub use signing::{SigningSecret, Verifier, VerifyError, sign};
+
+/// A boxed, sendable future: what the narrow async traits (ports) return, so that
+/// they stay object-safe without `async_trait`.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
