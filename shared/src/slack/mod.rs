@@ -4,6 +4,7 @@ pub mod payload;
 pub mod poster;
 pub mod reply;
 pub mod signing;
+pub mod web;
 
 pub use payload::{
     AppMention, Authorization, CommandRequest, EventCallback, EventRequest, PayloadError,
@@ -12,6 +13,9 @@ pub use payload::{
 pub use poster::{HttpPoster, MemoryPoster, PostError, ReplyPoster, RetryPolicy};
 pub use reply::{Block, Reply, Visibility};
 pub use signing::{SigningSecret, Verifier, VerifyError, sign};
+pub use web::{
+    BotToken, ChannelPost, ChannelPoster, MemoryChannelPoster, PostedMessage, SlackApi, WebApiError,
+};
 
 /// A boxed, sendable future: what the narrow async traits (ports) return, so that
 /// they stay object-safe without `async_trait`.
