@@ -1,1 +1,8 @@
-//! placeholder
+//! Test harness for Opkit's end-to-end tests: a fake Slack server and helpers that
+//! build requests the way Slack sends them.
+
+pub mod fake_slack;
+pub mod slack_request;
+
+pub use fake_slack::{CannedResponse, FakeSlack, RecordedBody, RecordedRequest};
+pub use slack_request::{signed_headers, slash_command_body};

@@ -1,5 +1,22 @@
 //! Slack's wire formats: request signing, payloads, replies and the clients that post them.
 
+pub mod payload;
+pub mod poster;
 pub mod reply;
+pub mod signing;
+pub mod web;
 
+pub use payload::{
+    AppMention, Authorization, CommandRequest, EventCallback, EventRequest, PayloadError,
+    SlashCommand, parse_interaction,
+};
+pub use poster::{HttpPoster, MemoryPoster, PostError, ReplyPoster, RetryPolicy};
 pub use reply::{Block, Reply, Visibility};
+pub use signing::{SigningSecret, Verifier, VerifyError, sign};
+pub use web::{
+    BotToken, ChannelPost, ChannelPoster, MemoryChannelPoster, PostedMessage, SlackApi, WebApiError,
+};
+
+/// A boxed, sendable future: what the narrow async traits (ports) return, so that
+/// they stay object-safe without `async_trait`.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

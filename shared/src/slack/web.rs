@@ -1,0 +1,375 @@
+//! A minimal Slack Web API client for the bot token: post, post ephemeral, update.
+//!
+//! Slack answers most failures with HTTP 200 and `{"ok": false, "error": "..."}`;
+//! those become [`WebApiError::Slack`]. HTTP failures are retried with the same
+//! [`RetryPolicy`] and code as replies to a `response_url`.
+
+use std::fmt;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use reqwest::header::CONTENT_TYPE;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::BoxFuture;
+use super::poster::{DEFAULT_TIMEOUT, PostError, RetryPolicy, send_with_retries};
+use super::reply::{Block, Reply};
+
+/// Slack's Web API, used unless the configuration says otherwise (`SLACK_API_URL`).
+pub const DEFAULT_BASE_URL: &str = "https://slack.com/api";
+
+/// A bot token (`xoxb-...`). Its `Debug` output never shows the token.
+#[derive(Clone)]
+pub struct BotToken(String);
+
+impl BotToken {
+    /// Wraps the token from the Slack app's "OAuth & Permissions" page.
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+}
+
+impl fmt::Debug for BotToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BotToken(***)")
+    }
+}
+
+/// Where a message was posted: together, its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostedMessage {
+    /// The conversation id.
+    pub channel: String,
+    /// The message's timestamp, its id within the conversation.
+    pub ts: String,
+}
+
+/// Why a Web API call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WebApiError {
+    /// Slack refused the call (`"ok": false`), e.g. `channel_not_found`, `not_in_channel`.
+    #[error("Slack refused {method}: {error}")]
+    Slack {
+        /// The Web API method, e.g. `chat.postMessage`.
+        method: &'static str,
+        /// Slack's error code.
+        error: String,
+    },
+    /// The call did not get through (after any retries).
+    #[error("Slack {method} failed: {source}")]
+    Http {
+        /// The Web API method.
+        method: &'static str,
+        /// What went wrong on the wire.
+        #[source]
+        source: PostError,
+    },
+    /// Slack answered 2xx with something that is not the expected JSON.
+    #[error("Slack {method} gave an unexpected answer: {reason}")]
+    InvalidResponse {
+        /// The Web API method.
+        method: &'static str,
+        /// What was wrong with it.
+        reason: String,
+    },
+}
+
+/// Posts messages to a channel (for events and scheduled jobs, which have no `response_url`).
+pub trait ChannelPoster: Send + Sync {
+    /// Posts `reply` to `channel`, in the thread `thread_ts` if given.
+    fn post_message<'a>(
+        &'a self,
+        channel: &'a str,
+        reply: &'a Reply,
+        thread_ts: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<PostedMessage, WebApiError>>;
+}
+
+/// The Slack Web API, called with the bot token.
+#[derive(Debug, Clone)]
+pub struct SlackApi {
+    base_url: String,
+    token: BotToken,
+    client: reqwest::Client,
+    timeout: Duration,
+    policy: RetryPolicy,
+}
+
+/// The answer fields Opkit reads; Slack sends many more.
+#[derive(Deserialize)]
+struct ApiAnswer {
+    ok: bool,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    channel: Option<String>,
+    #[serde(default)]
+    ts: Option<String>,
+}
+
+impl SlackApi {
+    /// A client for [`DEFAULT_BASE_URL`] using `client` (share one per process), with a
+    /// 5 s timeout per try and the default [`RetryPolicy`].
+    pub fn new(token: BotToken, client: reqwest::Client) -> Self {
+        Self {
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            token,
+            client,
+            timeout: DEFAULT_TIMEOUT,
+            policy: RetryPolicy::default(),
+        }
+    }
+
+    /// Calls another base URL (a fake Slack in tests), e.g. `http://127.0.0.1:4000/api`.
+    pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.base_url = base_url.into().trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// Changes the timeout of each try.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Changes how failed tries are retried.
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// `chat.postMessage`: posts `reply` for the whole channel (its visibility is
+    /// ignored), in the thread `thread_ts` if given.
+    pub async fn post_message(
+        &self,
+        channel: &str,
+        reply: &Reply,
+        thread_ts: Option<&str>,
+    ) -> Result<PostedMessage, WebApiError> {
+        const METHOD: &str = "chat.postMessage";
+        let mut body = message_fields(reply);
+        body.insert("channel".into(), json!(channel));
+        if let Some(thread_ts) = thread_ts {
+            body.insert("thread_ts".into(), json!(thread_ts));
+        }
+        let answer = self.call(METHOD, body).await?;
+        posted_message(METHOD, answer)
+    }
+
+    /// `chat.postEphemeral`: shows `reply` to `user` only, in `channel`.
+    ///
+    /// Returns nothing: an ephemeral message cannot be updated later.
+    pub async fn post_ephemeral(
+        &self,
+        channel: &str,
+        user: &str,
+        reply: &Reply,
+    ) -> Result<(), WebApiError> {
+        let mut body = message_fields(reply);
+        body.insert("channel".into(), json!(channel));
+        body.insert("user".into(), json!(user));
+        self.call("chat.postEphemeral", body).await.map(drop)
+    }
+
+    /// `chat.update`: replaces the text and blocks of the message `ts` in `channel`.
+    pub async fn update(
+        &self,
+        channel: &str,
+        ts: &str,
+        reply: &Reply,
+    ) -> Result<PostedMessage, WebApiError> {
+        const METHOD: &str = "chat.update";
+        let mut body = message_fields(reply);
+        body.insert("channel".into(), json!(channel));
+        body.insert("ts".into(), json!(ts));
+        let answer = self.call(METHOD, body).await?;
+        posted_message(METHOD, answer)
+    }
+
+    /// POSTs `body` to `method` and returns Slack's answer if it says `"ok": true`.
+    async fn call(
+        &self,
+        method: &'static str,
+        body: Map<String, Value>,
+    ) -> Result<ApiAnswer, WebApiError> {
+        let url = format!("{}/{method}", self.base_url);
+        let body = Value::Object(body).to_string();
+        let request = || {
+            self.client
+                .post(&url)
+                .bearer_auth(&self.token.0)
+                .header(CONTENT_TYPE, "application/json; charset=utf-8")
+                .body(body.clone())
+        };
+        let text = send_with_retries(request, self.timeout, &self.policy, method)
+            .await
+            .map_err(|source| WebApiError::Http { method, source })?;
+        let answer: ApiAnswer =
+            serde_json::from_str(&text).map_err(|e| WebApiError::InvalidResponse {
+                method,
+                reason: e.to_string(),
+            })?;
+        if !answer.ok {
+            let error = answer.error.unwrap_or_else(|| "unknown_error".to_owned());
+            return Err(WebApiError::Slack { method, error });
+        }
+        Ok(answer)
+    }
+}
+
+impl ChannelPoster for SlackApi {
+    fn post_message<'a>(
+        &'a self,
+        channel: &'a str,
+        reply: &'a Reply,
+        thread_ts: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<PostedMessage, WebApiError>> {
+        Box::pin(SlackApi::post_message(self, channel, reply, thread_ts))
+    }
+}
+
+/// The `text` and `blocks` arguments shared by the `chat.*` methods.
+fn message_fields(reply: &Reply) -> Map<String, Value> {
+    let mut fields = Map::new();
+    fields.insert("text".into(), json!(reply.text));
+    if !reply.blocks.is_empty() {
+        let blocks = reply.blocks.iter().map(Block::to_slack).collect();
+        fields.insert("blocks".into(), Value::Array(blocks));
+    }
+    fields
+}
+
+fn posted_message(method: &'static str, answer: ApiAnswer) -> Result<PostedMessage, WebApiError> {
+    match (answer.channel, answer.ts) {
+        (Some(channel), Some(ts)) => Ok(PostedMessage { channel, ts }),
+        _ => Err(WebApiError::InvalidResponse {
+            method,
+            reason: "the answer has no `channel` and `ts`".to_owned(),
+        }),
+    }
+}
+
+/// One message recorded by a [`MemoryChannelPoster`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelPost {
+    /// The conversation posted to.
+    pub channel: String,
+    /// What was posted.
+    pub reply: Reply,
+    /// The thread posted in, if any.
+    pub thread_ts: Option<String>,
+    /// The id the message was given.
+    pub ts: String,
+}
+
+/// A [`ChannelPoster`] that records what it is asked to post, for handler tests.
+///
+/// Messages get increasing `ts` values, like Slack's.
+#[derive(Debug, Default)]
+pub struct MemoryChannelPoster {
+    posts: Mutex<Vec<ChannelPost>>,
+}
+
+impl MemoryChannelPoster {
+    /// An empty recorder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every message posted so far, oldest first.
+    pub fn posts(&self) -> Vec<ChannelPost> {
+        self.posts.lock().expect("poster lock").clone()
+    }
+}
+
+impl ChannelPoster for MemoryChannelPoster {
+    fn post_message<'a>(
+        &'a self,
+        channel: &'a str,
+        reply: &'a Reply,
+        thread_ts: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<PostedMessage, WebApiError>> {
+        let mut posts = self.posts.lock().expect("poster lock");
+        let ts = format!("1700000000.{:06}", posts.len() + 1);
+        posts.push(ChannelPost {
+            channel: channel.to_owned(),
+            reply: reply.clone(),
+            thread_ts: thread_ts.map(str::to_owned),
+            ts: ts.clone(),
+        });
+        let posted = PostedMessage {
+            channel: channel.to_owned(),
+            ts,
+        };
+        Box::pin(std::future::ready(Ok(posted)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::slack::reply::Visibility;
+
+    #[test]
+    fn message_fields_carry_text_and_blocks_but_no_response_type() {
+        // GIVEN an in-channel reply with a block
+        let reply = Reply::in_channel("hi").block(Block::Divider);
+        // WHEN it becomes chat.* arguments
+        let fields = Value::Object(message_fields(&reply));
+        // THEN text and rendered blocks are there, response_type is not
+        assert_eq!(
+            fields,
+            json!({"text": "hi", "blocks": [{"type": "divider"}]})
+        );
+    }
+
+    #[test]
+    fn answer_without_ts_is_invalid() {
+        let answer = ApiAnswer {
+            ok: true,
+            error: None,
+            channel: Some("C1".into()),
+            ts: None,
+        };
+        let error = posted_message("chat.postMessage", answer).unwrap_err();
+        assert!(matches!(error, WebApiError::InvalidResponse { .. }));
+    }
+
+    #[test]
+    fn debug_output_hides_the_token() {
+        let api = SlackApi::new(BotToken::new("xoxb-secret-1"), reqwest::Client::new());
+        let shown = format!("{api:?}");
+        assert!(!shown.contains("xoxb-secret-1"), "{shown}");
+        assert!(shown.contains("BotToken(***)"));
+    }
+
+    #[test]
+    fn base_url_loses_its_trailing_slash() {
+        let api = SlackApi::new(BotToken::new("t"), reqwest::Client::new())
+            .with_base_url("http://127.0.0.1:9/api/");
+        assert_eq!(api.base_url, "http://127.0.0.1:9/api");
+    }
+
+    #[tokio::test]
+    async fn memory_channel_poster_records_posts_with_increasing_ts() {
+        // GIVEN a memory channel poster
+        let poster = MemoryChannelPoster::new();
+        let port: &dyn ChannelPoster = &poster;
+        // WHEN two messages are posted, one in a thread
+        let first = port
+            .post_message("C1", &Reply::text("a"), None)
+            .await
+            .unwrap();
+        let second = port
+            .post_message("C1", &Reply::text("b"), Some(&first.ts))
+            .await
+            .unwrap();
+        // THEN both are recorded, the second in the first's thread, with later ts
+        let posts = poster.posts();
+        assert_eq!(posts.len(), 2);
+        assert_eq!(posts[1].thread_ts.as_deref(), Some(first.ts.as_str()));
+        assert_eq!(posts[0].reply.visibility, Visibility::Ephemeral);
+        assert!(second.ts > first.ts);
+    }
+}

@@ -1,0 +1,375 @@
+//! A fake Slack HTTP server that records what the bot posts.
+//!
+//! ```text
+//! POST /response/{anything}  acts as a response_url: 200 "ok"
+//! POST /api/{method}         acts as the Web API: {"ok":true,"channel":..,"ts":"<increasing>"}
+//! anything else              404, recorded too (so a wrong URL shows up in failures)
+//! ```
+//!
+//! Faults are scripted with a queue of [`CannedResponse`]s: each request takes the next
+//! one, whatever its path; when the queue is empty the routes answer as above.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+/// A request the fake received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedRequest {
+    /// `POST`, `GET`, ...
+    pub method: String,
+    /// The path, e.g. `/api/chat.postMessage`.
+    pub path: String,
+    /// Every header, names lower-cased.
+    pub headers: BTreeMap<String, String>,
+    /// The body, decoded by its content type.
+    pub body: RecordedBody,
+    /// The HTTP status the fake answered with.
+    pub answered: u16,
+}
+
+impl RecordedRequest {
+    /// A header's value, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+
+    /// The JSON body; panics (with the request) if the body was not JSON.
+    pub fn json(&self) -> &Value {
+        match &self.body {
+            RecordedBody::Json(value) => value,
+            other => panic!(
+                "expected a JSON body on {} {}, got {other:?}",
+                self.method, self.path
+            ),
+        }
+    }
+
+    /// Whether the fake answered with a 2xx status.
+    pub fn was_accepted(&self) -> bool {
+        (200..300).contains(&self.answered)
+    }
+}
+
+/// A recorded body.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordedBody {
+    /// `application/json`, parsed.
+    Json(Value),
+    /// `application/x-www-form-urlencoded`, decoded in order.
+    Form(Vec<(String, String)>),
+    /// Anything else (or a body that did not parse as its content type claimed), as text.
+    Text(String),
+}
+
+/// A scripted answer for the next request.
+#[derive(Debug, Clone)]
+pub struct CannedResponse {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Option<String>,
+    delay: Duration,
+}
+
+impl CannedResponse {
+    /// Answer with `status` and an empty body.
+    pub fn status(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Some(String::new()),
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// Answer 429 with `Retry-After: {seconds}`.
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        Self::status(429).with_header("Retry-After", retry_after_secs.to_string())
+    }
+
+    /// Answer 200 `{"ok":false,"error":error}`, as the Web API refuses a call.
+    pub fn slack_error(error: &str) -> Self {
+        Self::status(200)
+            .with_header("Content-Type", "application/json")
+            .with_body(json!({"ok": false, "error": error}).to_string())
+    }
+
+    /// Answer as the route normally would, but only after `delay`.
+    pub fn delayed(delay: Duration) -> Self {
+        Self {
+            status: 200,
+            headers: Vec::new(),
+            body: None,
+            delay,
+        }
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_owned(), value.into()));
+        self
+    }
+
+    /// Sets the body.
+    pub fn with_body(mut self, body: impl Into<String>) -> Self {
+        self.body = Some(body.into());
+        self
+    }
+
+    /// The status, headers and body to send, unless the route's usual answer is wanted.
+    fn fixed_answer(&self) -> Option<Answer> {
+        let body = self.body.clone()?;
+        Some((self.status, self.headers.clone(), body))
+    }
+
+    /// Waits `delay` before answering.
+    pub fn with_delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+}
+
+/// Status, headers and body of an answer.
+type Answer = (u16, Vec<(String, String)>, String);
+
+#[derive(Default)]
+struct State {
+    requests: Mutex<Vec<RecordedRequest>>,
+    arrived: Notify,
+    script: Mutex<VecDeque<CannedResponse>>,
+    next_ts: AtomicU64,
+}
+
+/// A running fake Slack; the server stops when this is dropped.
+pub struct FakeSlack {
+    addr: SocketAddr,
+    state: Arc<State>,
+    server: JoinHandle<()>,
+}
+
+impl FakeSlack {
+    /// Starts a fake on a free loopback port.
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake Slack to a loopback port");
+        let addr = listener.local_addr().expect("fake Slack address");
+        let state = Arc::new(State::default());
+        let app = Router::new()
+            .fallback(record_and_answer)
+            .with_state(Arc::clone(&state));
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("fake Slack server");
+        });
+        Self {
+            addr,
+            state,
+            server,
+        }
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A `response_url` served by the fake: `{url}/response/{name}`.
+    pub fn response_url(&self, name: &str) -> String {
+        format!("{}/response/{name}", self.url())
+    }
+
+    /// The Web API base URL (what `SLACK_API_URL` should be): `{url}/api`.
+    pub fn api_url(&self) -> String {
+        format!("{}/api", self.url())
+    }
+
+    /// Queues `response` for the next request that has no earlier canned response.
+    pub fn push_response(&self, response: CannedResponse) {
+        self.state
+            .script
+            .lock()
+            .expect("script lock")
+            .push_back(response);
+    }
+
+    /// The next `n` requests are answered with `status`.
+    pub fn fail_next(&self, n: usize, status: u16) {
+        for _ in 0..n {
+            self.push_response(CannedResponse::status(status));
+        }
+    }
+
+    /// Every request received so far, in order of arrival.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.state.requests.lock().expect("requests lock").clone()
+    }
+
+    /// The requests received on `path` (e.g. `/api/chat.postMessage`), in order.
+    pub fn posts_to(&self, path: &str) -> Vec<RecordedRequest> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.method == "POST" && r.path == path)
+            .collect()
+    }
+
+    /// Waits until at least `n` requests have arrived and returns all of them.
+    ///
+    /// # Panics
+    /// If they have not arrived within `timeout`, listing those that did.
+    pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<RecordedRequest> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // Register interest before looking, so an arrival in between is not missed.
+            let arrived = self.state.arrived.notified();
+            let mut arrived = std::pin::pin!(arrived);
+            arrived.as_mut().enable();
+            let requests = self.requests();
+            if requests.len() >= n {
+                return requests;
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                panic!(
+                    "fake Slack expected {n} request(s) within {timeout:?}, got {}:\n{}",
+                    requests.len(),
+                    describe(&requests)
+                );
+            }
+        }
+    }
+}
+
+impl Drop for FakeSlack {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+fn describe(requests: &[RecordedRequest]) -> String {
+    if requests.is_empty() {
+        return "  (none)".to_owned();
+    }
+    requests
+        .iter()
+        .map(|r| format!("  {} {} -> {}: {:?}", r.method, r.path, r.answered, r.body))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn record_and_answer(
+    axum::extract::State(state): axum::extract::State<Arc<State>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let canned = state.script.lock().expect("script lock").pop_front();
+    let body = decode_body(&headers, &body);
+    let (status, response_headers, response_body) =
+        match canned.as_ref().and_then(CannedResponse::fixed_answer) {
+            Some(answer) => answer,
+            None => default_answer(&state, &method, uri.path(), &body),
+        };
+    state
+        .requests
+        .lock()
+        .expect("requests lock")
+        .push(RecordedRequest {
+            method: method.to_string(),
+            path: uri.path().to_owned(),
+            headers: header_map(&headers),
+            body,
+            answered: status,
+        });
+    state.arrived.notify_waiters();
+    if let Some(delay) = canned.map(|c| c.delay).filter(|d| !d.is_zero()) {
+        tokio::time::sleep(delay).await;
+    }
+    build_response(status, response_headers, response_body)
+}
+
+/// What a route answers when nothing is scripted.
+fn default_answer(state: &State, method: &Method, path: &str, body: &RecordedBody) -> Answer {
+    let json_header = vec![("Content-Type".to_owned(), "application/json".to_owned())];
+    if method != Method::POST {
+        return (405, Vec::new(), "method not allowed".to_owned());
+    }
+    if path.starts_with("/response/") {
+        return (200, Vec::new(), "ok".to_owned());
+    }
+    if path
+        .strip_prefix("/api/")
+        .is_some_and(|m| !m.is_empty() && !m.contains('/'))
+    {
+        let n = state.next_ts.fetch_add(1, Ordering::SeqCst) + 1;
+        let ts = format!("1700000000.{n:06}");
+        let answer = json!({
+            "ok": true,
+            "channel": body_field(body, "channel"),
+            "ts": ts,
+            "message_ts": ts,
+        });
+        return (200, json_header, answer.to_string());
+    }
+    (404, Vec::new(), "no such route on fake Slack".to_owned())
+}
+
+fn body_field(body: &RecordedBody, name: &str) -> Value {
+    match body {
+        RecordedBody::Json(value) => value.get(name).cloned().unwrap_or(Value::Null),
+        RecordedBody::Form(pairs) => pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or(Value::Null, |(_, v)| Value::String(v.clone())),
+        RecordedBody::Text(_) => Value::Null,
+    }
+}
+
+fn decode_body(headers: &HeaderMap, body: &[u8]) -> RecordedBody {
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let decoded = if content_type.starts_with("application/json") {
+        serde_json::from_slice(body).ok().map(RecordedBody::Json)
+    } else if content_type.starts_with("application/x-www-form-urlencoded") {
+        serde_urlencoded::from_bytes(body)
+            .ok()
+            .map(RecordedBody::Form)
+    } else {
+        None
+    };
+    decoded.unwrap_or_else(|| RecordedBody::Text(String::from_utf8_lossy(body).into_owned()))
+}
+
+fn header_map(headers: &HeaderMap) -> BTreeMap<String, String> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.as_str().to_owned(), value)
+        })
+        .collect()
+}
+
+fn build_response(status: u16, headers: Vec<(String, String)>, body: String) -> Response {
+    let status = StatusCode::from_u16(status).expect("canned status is a valid HTTP status");
+    let mut response = (status, body).into_response();
+    for (name, value) in headers {
+        let name = axum::http::HeaderName::try_from(name).expect("canned header name");
+        let value = axum::http::HeaderValue::try_from(value).expect("canned header value");
+        response.headers_mut().insert(name, value);
+    }
+    response
+}
