@@ -24,8 +24,9 @@ use std::path::PathBuf;
 
 use crate::ids::{IdError, Role, TeamId, UserId};
 use crate::packs::builtin::Policy;
+use crate::slack::{BotToken, SigningSecret};
 
-/// A secret string that never prints.
+/// A secret string that never prints (API keys; Slack's own secrets have their own types).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
@@ -68,9 +69,9 @@ pub enum ConfigError {
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `SLACK_SIGNING_SECRET`.
-    pub signing_secret: Option<Secret>,
+    pub signing_secret: Option<SigningSecret>,
     /// `SLACK_BOT_TOKEN`.
-    pub bot_token: Option<Secret>,
+    pub bot_token: Option<BotToken>,
     /// `SLACK_API_URL`.
     pub slack_api_url: String,
     /// `OPKIT_BOT_NAME`.
@@ -109,11 +110,11 @@ impl Config {
                 .filter(|v| !v.is_empty())
         };
         Ok(Self {
-            signing_secret: get("SLACK_SIGNING_SECRET").map(Secret::new),
-            bot_token: get("SLACK_BOT_TOKEN").map(Secret::new),
+            signing_secret: get("SLACK_SIGNING_SECRET").map(SigningSecret::new),
+            bot_token: get("SLACK_BOT_TOKEN").map(BotToken::new),
             slack_api_url: url(
                 "SLACK_API_URL",
-                get("SLACK_API_URL").unwrap_or_else(|| "https://slack.com/api".into()),
+                get("SLACK_API_URL").unwrap_or_else(|| crate::slack::web::DEFAULT_BASE_URL.into()),
             )?,
             bot_name: get("OPKIT_BOT_NAME").unwrap_or_else(|| "catbot".into()),
             admins: list("OPKIT_ADMINS", get("OPKIT_ADMINS"), UserId::parse)?,
@@ -137,10 +138,17 @@ impl Config {
     }
 
     /// The signing secret, or the error naming it.
-    pub fn require_signing_secret(&self) -> Result<&Secret, ConfigError> {
+    pub fn require_signing_secret(&self) -> Result<&SigningSecret, ConfigError> {
         self.signing_secret
             .as_ref()
             .ok_or(ConfigError::Missing("SLACK_SIGNING_SECRET"))
+    }
+
+    /// The bot token, or the error naming it.
+    pub fn require_bot_token(&self) -> Result<&BotToken, ConfigError> {
+        self.bot_token
+            .as_ref()
+            .ok_or(ConfigError::Missing("SLACK_BOT_TOKEN"))
     }
 
     /// The DynamoDB table, or the error naming it.
@@ -251,6 +259,6 @@ mod tests {
         let c = config(&[("SLACK_SIGNING_SECRET", "hunter2")]).unwrap();
         let shown = format!("{c:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
-        assert_eq!(c.require_signing_secret().unwrap().expose(), "hunter2");
+        assert!(c.require_signing_secret().is_ok());
     }
 }

@@ -16,7 +16,3 @@ pub use signing::{SigningSecret, Verifier, VerifyError, sign};
 pub use web::{
     BotToken, ChannelPost, ChannelPoster, MemoryChannelPoster, PostedMessage, SlackApi, WebApiError,
 };
-
-/// A boxed, sendable future: what the narrow async traits (ports) return, so that
-/// they stay object-safe without `async_trait`.
-pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

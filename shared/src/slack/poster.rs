@@ -17,8 +17,8 @@ use std::time::Duration;
 use reqwest::header::RETRY_AFTER;
 use reqwest::{RequestBuilder, Response, StatusCode};
 
-use super::BoxFuture;
 use super::reply::Reply;
+use crate::BoxFuture;
 
 /// How much of an error response's body is kept in a [`PostError::Status`].
 const BODY_EXCERPT_CHARS: usize = 200;

@@ -12,9 +12,9 @@ use reqwest::header::CONTENT_TYPE;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::BoxFuture;
 use super::poster::{DEFAULT_TIMEOUT, PostError, RetryPolicy, send_with_retries};
 use super::reply::{Block, Reply};
+use crate::BoxFuture;
 
 /// Slack's Web API, used unless the configuration says otherwise (`SLACK_API_URL`).
 pub const DEFAULT_BASE_URL: &str = "https://slack.com/api";
