@@ -4,16 +4,20 @@
 pub mod access;
 pub mod audit;
 pub mod bot;
+pub mod catbot;
 pub mod clock;
 pub mod command;
 pub mod config;
 pub mod ids;
+pub mod ingress;
+pub mod job;
 pub mod packs;
 pub mod registry;
 pub mod slack;
 pub mod store;
 pub mod text;
 pub mod timespec;
+pub mod worker;
 
 /// A boxed, sendable future: the return type of Opkit's object-safe async traits.
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

@@ -1,0 +1,24 @@
+//! Catbot: the ready-to-deploy bot, assembled from the built-in packs.
+//!
+//! Every front end (`opkit`, the worker Lambda) builds its bot here, so they all
+//! answer the same commands. Teams add their own scripts to the returned builder.
+
+use std::sync::Arc;
+
+use crate::bot::{Bot, BotBuilder};
+use crate::config::Config;
+use crate::packs::{builtin, queue, weather};
+use crate::store::Store;
+
+/// A builder with Catbot's packs and the configuration's admins and policy.
+pub fn builder(config: &Config, store: Arc<dyn Store>) -> BotBuilder {
+    Bot::builder(store)
+        .name(&config.bot_name)
+        .admins(config.admins.iter().cloned())
+        .script(builtin::script(config.policy()))
+        .script(queue::script())
+        .script(weather::script(weather::WeatherConfig::new(
+            config.weather_url.clone(),
+            config.weather_key.clone(),
+        )))
+}

@@ -1,0 +1,225 @@
+//! The ack path: verify, parse, enqueue, answer — within Slack's 3 seconds.
+//!
+//! [`Ingress::handle`] is the whole HTTP behaviour of the three Slack routes,
+//! independent of the server around it: `opkit serve` (axum) and the ingress
+//! Lambda (API Gateway) both translate to and from it. It does no store read and
+//! no Slack call: one enqueue, then the answer.
+//!
+//! | request | answer |
+//! |---|---|
+//! | body over 64 KiB | 413, nothing queued |
+//! | missing, stale or wrong signature | 401, nothing queued |
+//! | team not in `OPKIT_TEAM_IDS` | 403, nothing queued |
+//! | malformed payload | 400, nothing queued |
+//! | `ssl_check=1` | 200, empty |
+//! | `url_verification` | 200, the challenge |
+//! | slash command | 200, ephemeral "Working on …"; one job queued |
+//! | slash command, queue down | 200, ephemeral "could not queue"; logged |
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::clock::SharedClock;
+use crate::config::{Config, ConfigError};
+use crate::job::Job;
+use crate::slack::{CommandRequest, EventRequest, SlashCommand, Verifier, parse_interaction};
+use crate::worker::JobQueue;
+
+/// Largest body accepted, in bytes.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// The three Slack endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `POST /slack/commands`.
+    Commands,
+    /// `POST /slack/events`.
+    Events,
+    /// `POST /slack/interactions`.
+    Interactions,
+}
+
+impl Route {
+    /// The route for a request path, if it is one of ours.
+    pub fn from_path(path: &str) -> Option<Self> {
+        match path.trim_end_matches('/') {
+            "/slack/commands" => Some(Route::Commands),
+            "/slack/events" => Some(Route::Events),
+            "/slack/interactions" => Some(Route::Interactions),
+            _ => None,
+        }
+    }
+}
+
+/// What the ingress needs from an HTTP request.
+#[derive(Debug, Clone, Copy)]
+pub struct SlackRequest<'a> {
+    /// `X-Slack-Request-Timestamp`.
+    pub timestamp: Option<&'a str>,
+    /// `X-Slack-Signature`.
+    pub signature: Option<&'a str>,
+    /// The raw body bytes, exactly as signed (already base64-decoded).
+    pub body: &'a [u8],
+}
+
+/// The HTTP answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// JSON body, or `None` for an empty one.
+    pub json: Option<Value>,
+    /// Plain-text body when there is no JSON (errors).
+    pub text: Option<String>,
+}
+
+impl Answer {
+    fn ok_empty() -> Self {
+        Self {
+            status: 200,
+            json: None,
+            text: None,
+        }
+    }
+
+    fn json(value: Value) -> Self {
+        Self {
+            status: 200,
+            json: Some(value),
+            text: None,
+        }
+    }
+
+    fn error(status: u16, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            json: None,
+            text: Some(message.into()),
+        }
+    }
+
+    /// The body as bytes and its content type.
+    pub fn body(&self) -> (&'static str, String) {
+        match (&self.json, &self.text) {
+            (Some(json), _) => ("application/json", json.to_string()),
+            (None, Some(text)) => ("text/plain; charset=utf-8", text.clone()),
+            (None, None) => ("text/plain; charset=utf-8", String::new()),
+        }
+    }
+}
+
+/// The ingress: verifies and queues.
+pub struct Ingress {
+    verifier: Verifier,
+    config: Config,
+    clock: SharedClock,
+    queue: Arc<dyn JobQueue>,
+}
+
+impl Ingress {
+    /// Needs `SLACK_SIGNING_SECRET`; the team allow-list comes from the config.
+    pub fn new(
+        config: &Config,
+        clock: SharedClock,
+        queue: Arc<dyn JobQueue>,
+    ) -> Result<Self, ConfigError> {
+        let secret = config.require_signing_secret()?.clone();
+        Ok(Self {
+            verifier: Verifier::new(secret, clock.clone()),
+            config: config.clone(),
+            clock,
+            queue,
+        })
+    }
+
+    /// Answers one request to one of the Slack routes.
+    pub async fn handle(&self, route: Route, request: SlackRequest<'_>) -> Answer {
+        if request.body.len() > MAX_BODY {
+            tracing::warn!(size = request.body.len(), "refused: body too large");
+            return Answer::error(413, format!("request body is larger than {MAX_BODY} bytes"));
+        }
+        if let Err(e) = self
+            .verifier
+            .verify(request.timestamp, request.signature, request.body)
+        {
+            tracing::warn!(error = %e, "refused: signature");
+            return Answer::error(401, e.to_string());
+        }
+        match route {
+            Route::Commands => self.command(request.body).await,
+            Route::Events => self.event(request.body),
+            Route::Interactions => match parse_interaction(request.body) {
+                Ok(_) => Answer::ok_empty(),
+                Err(e) => Answer::error(400, e.to_string()),
+            },
+        }
+    }
+
+    fn refuse_team(&self, team: &str, enterprise: Option<&str>) -> Option<Answer> {
+        if self.config.team_allowed(Some(team), enterprise) {
+            return None;
+        }
+        tracing::warn!(team, enterprise, "refused: team not allowed");
+        Some(Answer::error(
+            403,
+            format!("team {team} is not allowed to use this bot"),
+        ))
+    }
+
+    async fn command(&self, body: &[u8]) -> Answer {
+        let cmd: SlashCommand = match CommandRequest::parse(body) {
+            Ok(CommandRequest::SslCheck) => return Answer::ok_empty(),
+            Ok(CommandRequest::Command(cmd)) => cmd,
+            Err(e) => {
+                tracing::warn!(error = %e, "refused: malformed slash command");
+                return Answer::error(400, e.to_string());
+            }
+        };
+        if let Some(refusal) = self.refuse_team(&cmd.team_id, cmd.enterprise_id.as_deref()) {
+            return refusal;
+        }
+        let job = match Job::from_slash_command(&cmd, self.clock.now()) {
+            Ok(job) => job,
+            Err(e) => return Answer::error(400, e.to_string()),
+        };
+        match self.queue.enqueue(&job).await {
+            Ok(()) => {
+                tracing::info!(job_id = %job.id, user = %job.caller.user, "queued");
+                let shown = if cmd.text.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!(" on `{}`", cmd.text.trim())
+                };
+                Answer::json(json!({
+                    "response_type": "ephemeral",
+                    "text": format!("Working{shown}…"),
+                }))
+            }
+            Err(e) => {
+                tracing::error!(job_id = %job.id, error = %e, "could not queue the command");
+                Answer::json(json!({
+                    "response_type": "ephemeral",
+                    "text": "Sorry, I could not queue your command; please try again in a moment.",
+                }))
+            }
+        }
+    }
+
+    fn event(&self, body: &[u8]) -> Answer {
+        match EventRequest::parse(body) {
+            Ok(EventRequest::UrlVerification { challenge }) => {
+                Answer::json(json!({ "challenge": challenge }))
+            }
+            Ok(EventRequest::EventCallback(event)) => {
+                if let Some(refusal) = self.refuse_team(&event.team_id, None) {
+                    return refusal;
+                }
+                tracing::info!(event_id = %event.event_id, kind = ?event.event_type(), "event acknowledged");
+                Answer::ok_empty()
+            }
+            Ok(EventRequest::AppRateLimited { .. }) => Answer::ok_empty(),
+            Err(e) => Answer::error(400, e.to_string()),
+        }
+    }
+}
