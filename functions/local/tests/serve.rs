@@ -1,0 +1,250 @@
+//! `opkit serve` end to end: the real binary on a free port, driven with signed
+//! Slack requests, replying to a fake Slack `response_url`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use opkit::slack::SigningSecret;
+use opkit_tests::{FakeSlack, signed_headers, slash_command_body};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+const WAIT: Duration = Duration::from_secs(10);
+
+struct Served {
+    base: String,
+    data_dir: PathBuf,
+    http: reqwest::Client,
+    _child: Child,
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("opkit-serve-{name}-{}", uuid()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn uuid() -> String {
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+/// Starts `opkit serve --addr 127.0.0.1:0` and reads the bound address it prints.
+async fn serve(name: &str, extra_env: &[(&str, &str)]) -> Served {
+    let data_dir = temp_dir(name);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_opkit"));
+    command
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(&data_dir)
+        .env("SLACK_SIGNING_SECRET", SECRET)
+        .env_remove("OPKIT_TEAM_IDS")
+        .env_remove("OPKIT_ADMINS")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    for (k, v) in extra_env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("start opkit serve");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(WAIT, lines.next_line())
+        .await
+        .expect("opkit serve printed its address in time")
+        .unwrap()
+        .expect("opkit serve printed a line");
+    let base = line
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+        .to_string();
+    Served {
+        base,
+        data_dir,
+        http: reqwest::Client::new(),
+        _child: child,
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+impl Served {
+    async fn post(&self, path: &str, body: &[u8], headers: &[(&str, String)]) -> (u16, String) {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_vec());
+        for (k, v) in headers {
+            request = request.header(*k, v);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    }
+
+    async fn signed(&self, path: &str, body: &str, timestamp: i64) -> (u16, String) {
+        let headers = signed_headers(&SigningSecret::new(SECRET), timestamp, body.as_bytes());
+        self.post(path, body.as_bytes(), &headers).await
+    }
+
+    fn nothing_ran(&self) -> bool {
+        !exists(&self.data_dir.join("state").join("queue.json"))
+            && !exists(&self.data_dir.join("audit.jsonl"))
+    }
+}
+
+fn exists(path: &Path) -> bool {
+    path.try_exists().unwrap()
+}
+
+#[tokio::test]
+async fn a_signed_command_is_acked_at_once_and_answered_at_the_response_url() {
+    let slack = FakeSlack::start().await;
+    let served = serve("happy", &[]).await;
+    let body = slash_command_body("U1", "queue join perf", &slack.response_url("one"));
+
+    let (status, ack) = served.signed("/slack/commands", &body, now()).await;
+
+    assert_eq!(status, 200, "{ack}");
+    let ack: Value = serde_json::from_str(&ack).unwrap();
+    assert_eq!(
+        ack,
+        json!({"response_type": "ephemeral", "text": "Working on `queue join perf`…"})
+    );
+    let posts = slack.wait_for(1, WAIT).await;
+    assert_eq!(posts[0].path, "/response/one");
+    assert_eq!(
+        posts[0].json(),
+        &json!({"response_type": "in_channel", "text": "<@U1> holds *perf* now until you leave."})
+    );
+    let health = served
+        .http
+        .get(format!("{}/healthz", served.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_and_run_nothing() {
+    let slack = FakeSlack::start().await;
+    let served = serve("bad", &[("OPKIT_TEAM_IDS", "T0001")]).await;
+    let url = slack.response_url("bad");
+    let body = slash_command_body("U1", "queue join perf", &url);
+    let secret = SigningSecret::new(SECRET);
+
+    // forged: signed with another secret
+    let forged = signed_headers(
+        &SigningSecret::new("not-the-secret"),
+        now(),
+        body.as_bytes(),
+    );
+    assert_eq!(
+        served
+            .post("/slack/commands", body.as_bytes(), &forged)
+            .await
+            .0,
+        401
+    );
+    // replayed: a valid signature from ten minutes ago
+    assert_eq!(
+        served.signed("/slack/commands", &body, now() - 600).await.0,
+        401
+    );
+    // from the future
+    assert_eq!(
+        served.signed("/slack/commands", &body, now() + 600).await.0,
+        401
+    );
+    // unsigned
+    assert_eq!(
+        served.post("/slack/commands", body.as_bytes(), &[]).await.0,
+        401
+    );
+    // tampered after signing
+    let headers = signed_headers(&secret, now(), body.as_bytes());
+    let tampered = body.replace("U1", "U2");
+    assert_eq!(
+        served
+            .post("/slack/commands", tampered.as_bytes(), &headers)
+            .await
+            .0,
+        401
+    );
+    // oversized
+    let huge = format!("{body}&pad={}", "x".repeat(70 * 1024));
+    assert_eq!(served.signed("/slack/commands", &huge, now()).await.0, 413);
+    // malformed, but signed
+    let (status, text) = served
+        .signed("/slack/commands", "%%%not-a-form", now())
+        .await;
+    assert_eq!(status, 400, "{text}");
+    let (status, text) = served.signed("/slack/commands", "text=hello", now()).await;
+    assert_eq!(status, 400, "{text}");
+    // a team not on the allow-list
+    let other_team = body.replace("team_id=T0001", "team_id=T0666");
+    let (status, text) = served.signed("/slack/commands", &other_team, now()).await;
+    assert_eq!(status, 403, "{text}");
+    // an invalid user id in an otherwise good request
+    let bad_user = slash_command_body("bob", "queue join perf", &url);
+    assert_eq!(
+        served.signed("/slack/commands", &bad_user, now()).await.0,
+        400
+    );
+
+    // THEN nothing ran, nothing was stored, nothing was posted
+    assert!(served.nothing_ran());
+    assert!(slack.requests().is_empty(), "{:?}", slack.requests());
+    // AND a good request afterwards still works
+    assert_eq!(served.signed("/slack/commands", &body, now()).await.0, 200);
+    slack.wait_for(1, WAIT).await;
+}
+
+#[tokio::test]
+async fn ssl_check_and_url_verification_are_answered() {
+    let slack = FakeSlack::start().await;
+    let served = serve("checks", &[]).await;
+    let (status, text) = served
+        .signed("/slack/commands", "ssl_check=1&token=abc", now())
+        .await;
+    assert_eq!((status, text.as_str()), (200, ""));
+    let challenge = r#"{"token":"t","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
+    let (status, text) = served.signed("/slack/events", challenge, now()).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap(),
+        json!({"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"})
+    );
+    let (status, _) = served.signed("/slack/events", "{not json", now()).await;
+    assert_eq!(status, 400);
+    assert!(served.nothing_ran());
+    assert!(slack.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_missing_signing_secret_fails_start_up_naming_it() {
+    let output = Command::new(env!("CARGO_BIN_EXE_opkit"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--store", "memory"])
+        .env_remove("SLACK_SIGNING_SECRET")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.trim(), "opkit: SLACK_SIGNING_SECRET is not set");
+}

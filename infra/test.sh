@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs every test Opkit has: formatting, lints, unit and handler tests, and the
+# end-to-end tests against an AWS emulator (moto's server) and a fake Slack.
+#
+# On a fresh machine it installs what it needs (moto in a venv), starts the
+# emulator on a free loopback port, and stops it when done, pass or fail.
+#
+#   bash infra/test.sh                 everything
+#   bash infra/test.sh -p opkit        extra arguments go to `cargo test`
+#
+# Environment: OPKIT_VENV (default .venv) is where moto is installed;
+# CARGO_TARGET_DIR is honoured (CI points it at a cache outside the clone).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv="${OPKIT_VENV:-$PWD/.venv}"
+moto_spec='moto[server]==5.2.5'
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+if ! "$venv/bin/python" -c 'import moto.server' 2>/dev/null; then
+  say "installing $moto_spec into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "$moto_spec"
+fi
+
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+say "starting the AWS emulator (moto) on 127.0.0.1:$port"
+moto_log="$(mktemp -t opkit-moto.XXXXXX.log)"
+"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$moto_log" 2>&1 &
+moto_pid=$!
+stop_moto() {
+  kill "$moto_pid" 2>/dev/null || true
+  wait "$moto_pid" 2>/dev/null || true
+  rm -f "$moto_log"
+}
+trap stop_moto EXIT
+
+# Wait for the emulator to answer (it starts in about a second).
+for _ in $(seq 1 100); do
+  if python3 - "$port" <<'PY' 2>/dev/null; then break; fi
+import sys, urllib.request
+urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/moto-api/", timeout=1)
+PY
+  if ! kill -0 "$moto_pid" 2>/dev/null; then
+    say "the emulator exited:"; cat "$moto_log" >&2; exit 1
+  fi
+  sleep 0.2
+done
+
+export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+export AWS_EC2_METADATA_DISABLED=true
+unset AWS_PROFILE AWS_SESSION_TOKEN
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+say "cargo clippy"
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+say "cargo test"
+cargo test --workspace --all-features --locked "$@"
