@@ -20,7 +20,10 @@ use crate::BoxFuture;
 use crate::access::{Access, RoleSet, active_roles};
 use crate::audit::{AuditRecord, Outcome};
 use crate::clock::{SharedClock, SystemClock};
-use crate::command::{Caller, CommandError, CommandSpec, Invocation, Script, ScriptState};
+use crate::command::{
+    Caller, CommandError, CommandSpec, Invocation, Notice, Script, ScriptState, TickerSpec,
+};
+use serde_json::Value;
 use crate::ids::{Role, UserId};
 use crate::registry::{Registry, Resolution};
 use crate::slack::{Reply, Visibility};
@@ -123,6 +126,7 @@ pub struct Decision {
 struct Inner {
     name: String,
     registry: Registry,
+    tickers: Vec<TickerSpec>,
     store: Arc<dyn Store>,
     authorizer: Arc<dyn Authorizer>,
     clock: SharedClock,
@@ -136,6 +140,7 @@ pub struct Bot(Arc<Inner>);
 pub struct BotBuilder {
     name: String,
     specs: Vec<Result<Vec<CommandSpec>, String>>,
+    tickers: Vec<TickerSpec>,
     store: Arc<dyn Store>,
     authorizer: Option<Arc<dyn Authorizer>>,
     admins: Vec<UserId>,
@@ -150,7 +155,8 @@ impl BotBuilder {
     }
 
     /// Adds a script's commands.
-    pub fn script<S: ScriptState>(mut self, script: Script<S>) -> Self {
+    pub fn script<S: ScriptState>(mut self, mut script: Script<S>) -> Self {
+        self.tickers.extend(script.take_ticker());
         self.specs.push(script.into_specs());
         self
     }
@@ -187,6 +193,7 @@ impl BotBuilder {
         Ok(Bot(Arc::new(Inner {
             name: self.name,
             registry,
+            tickers: self.tickers,
             store: self.store,
             authorizer,
             clock: self.clock,
@@ -200,6 +207,7 @@ impl Bot {
         BotBuilder {
             name: "opkit".to_string(),
             specs: Vec::new(),
+            tickers: Vec::new(),
             store,
             authorizer: None,
             admins: Vec::new(),
@@ -385,16 +393,7 @@ impl Bot {
         command: &CommandSpec,
         args: crate::command::Args,
     ) -> Result<Reply, CommandError> {
-        let store = &self.0.store;
-        for attempt in 1..=MAX_ATTEMPTS {
-            let loaded = if command.stateful {
-                store.load(&command.script).await?
-            } else {
-                crate::store::Versioned {
-                    version: 0,
-                    value: None,
-                }
-            };
+        self.update_state(&command.script, command.stateful, |state| {
             let invocation = Invocation {
                 args: args.clone(),
                 caller: request.caller.clone(),
@@ -402,14 +401,38 @@ impl Bot {
                 correlation_id: request.correlation_id,
                 bot: self.clone(),
             };
-            let (reply, changed) = command.runner.run(loaded.value, invocation).await?;
-            let Some(state) = changed.filter(|_| command.stateful) else {
-                return Ok(reply);
+            command.runner.run(state, invocation)
+        })
+        .await
+    }
+
+    /// Runs `step` on a script's stored state and saves what it returns, if
+    /// anything, at the version it read. When someone else saved first, runs the
+    /// step again on the fresh state: no update is ever lost.
+    async fn update_state<'a, T>(
+        &'a self,
+        script: &'a str,
+        stateful: bool,
+        mut step: impl FnMut(Option<Value>) -> BoxFuture<'a, Result<(T, Option<Value>), CommandError>>,
+    ) -> Result<T, CommandError> {
+        let store = &self.0.store;
+        for attempt in 1..=MAX_ATTEMPTS {
+            let loaded = if stateful {
+                store.load(script).await?
+            } else {
+                crate::store::Versioned {
+                    version: 0,
+                    value: None,
+                }
             };
-            match store.save(&command.script, &state, loaded.version).await {
-                Ok(_) => return Ok(reply),
+            let (out, changed) = step(loaded.value).await?;
+            let Some(state) = changed.filter(|_| stateful) else {
+                return Ok(out);
+            };
+            match store.save(script, &state, loaded.version).await {
+                Ok(_) => return Ok(out),
                 Err(e) if e.is_conflict() => {
-                    tracing::debug!(attempt, script = %command.script, "state conflict, running again");
+                    tracing::debug!(attempt, script, "state conflict, running again");
                     tokio::time::sleep(backoff(attempt)).await;
                 }
                 Err(e) => return Err(e.into()),
@@ -418,6 +441,32 @@ impl Bot {
         Err(CommandError::user(
             "Too many people are changing this at once; please try again.",
         ))
+    }
+
+    /// Runs every script's ticker once: ends what is due, saves, audits each
+    /// notice, and returns the notices for the caller to announce.
+    pub async fn tick(&self) -> Result<Vec<Notice>, CommandError> {
+        let mut all = Vec::new();
+        for ticker in &self.0.tickers {
+            let notices = self
+                .update_state(&ticker.script, true, |state| {
+                    Box::pin(std::future::ready(ticker.run.tick(state, self.now())))
+                })
+                .await?;
+            for notice in &notices {
+                let request = Request::new(Caller::user(notice.user.clone()), String::new());
+                self.audit(
+                    &request,
+                    None,
+                    Outcome::System {
+                        action: notice.text.clone(),
+                    },
+                )
+                .await;
+            }
+            all.extend(notices);
+        }
+        Ok(all)
     }
 
     /// Writes an audit record to the store and the log. A failing audit store is

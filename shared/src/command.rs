@@ -364,6 +364,23 @@ impl<T: Default + Serialize + DeserializeOwned + Send + 'static> ScriptState for
 pub struct Script<S> {
     name: String,
     commands: Vec<Command<S>>,
+    ticker: Option<Arc<TickFn<S>>>,
+}
+
+/// A script's periodic step: given its state and the time, end what is due and
+/// say what happened. See [`Script::ticker`].
+pub type TickFn<S> = dyn Fn(&mut S, DateTime<Utc>) -> Vec<Notice> + Send + Sync;
+
+/// Something a script did by itself (a hold ran out), to announce in a channel
+/// and record in the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// Whom it concerns.
+    pub user: UserId,
+    /// Where to announce it; `None`: only audit it.
+    pub channel: Option<ChannelId>,
+    /// The announcement.
+    pub text: String,
 }
 
 impl<S: ScriptState> Script<S> {
@@ -372,7 +389,28 @@ impl<S: ScriptState> Script<S> {
         Self {
             name: name.to_string(),
             commands: Vec::new(),
+            ticker: None,
         }
+    }
+
+    /// A step run on a schedule (every minute deployed, by the expiry function;
+    /// every few seconds under `opkit serve`) to end what is due on time rather
+    /// than when someone next types a command. The state is saved if it changed.
+    pub fn ticker(
+        mut self,
+        tick: impl Fn(&mut S, DateTime<Utc>) -> Vec<Notice> + Send + Sync + 'static,
+    ) -> Self {
+        self.ticker = Some(Arc::new(tick));
+        self
+    }
+
+    /// Takes the script's ticker out, type-erased.
+    pub(crate) fn take_ticker(&mut self) -> Option<TickerSpec> {
+        let tick = self.ticker.take()?;
+        Some(TickerSpec {
+            script: self.name.as_str().into(),
+            run: Arc::new(TypedTicker(tick)),
+        })
     }
 
     /// Adds a command.
@@ -405,6 +443,48 @@ impl<S: ScriptState> Script<S> {
                 })
             })
             .collect()
+    }
+}
+
+/// A registered ticker, its state type erased.
+pub(crate) struct TickerSpec {
+    pub script: Arc<str>,
+    pub run: Arc<dyn ErasedTicker>,
+}
+
+/// The outcome of one tick: the notices, and the new state if it changed.
+pub(crate) type TickResult = Result<(Vec<Notice>, Option<Value>), CommandError>;
+
+pub(crate) trait ErasedTicker: Send + Sync {
+    fn tick(&self, state: Option<Value>, now: DateTime<Utc>) -> TickResult;
+}
+
+struct TypedTicker<S>(Arc<TickFn<S>>);
+
+impl<S: ScriptState> ErasedTicker for TypedTicker<S> {
+    fn tick(&self, state: Option<Value>, now: DateTime<Utc>) -> TickResult {
+        let (mut typed, baseline) = decode_state::<S>(state)?;
+        let notices = (self.0)(&mut typed, now);
+        let after = serde_json::to_value(&typed).map_err(CommandError::internal)?;
+        Ok((notices, (baseline != after).then_some(after)))
+    }
+}
+
+/// Reads a script's stored state (or its default) and the JSON it started from.
+/// Unsaved state counts as the default, so leaving it alone causes no write.
+fn decode_state<S: ScriptState>(state: Option<Value>) -> Result<(S, Value), CommandError> {
+    match state {
+        Some(value) => {
+            let typed = serde_json::from_value(value.clone()).map_err(|e| {
+                CommandError::internal(format!("stored state does not match the script: {e}"))
+            })?;
+            Ok((typed, value))
+        }
+        None => {
+            let typed = S::default();
+            let value = serde_json::to_value(&typed).map_err(CommandError::internal)?;
+            Ok((typed, value))
+        }
     }
 }
 
@@ -471,13 +551,7 @@ struct Typed<S>(Arc<dyn Handler<S>>);
 impl<S: ScriptState> ErasedHandler for Typed<S> {
     fn run(&self, state: Option<Value>, inv: Invocation) -> BoxFuture<'_, RunResult> {
         Box::pin(async move {
-            let before = state.clone();
-            let state: S = match state {
-                Some(value) => serde_json::from_value(value).map_err(|e| {
-                    CommandError::internal(format!("stored state does not match the script: {e}"))
-                })?,
-                None => S::default(),
-            };
+            let (state, baseline) = decode_state::<S>(state)?;
             let mut ctx = Ctx {
                 args: inv.args,
                 caller: inv.caller,
@@ -488,12 +562,6 @@ impl<S: ScriptState> ErasedHandler for Typed<S> {
             };
             let reply = self.0.call(&mut ctx).await?;
             let after = serde_json::to_value(&ctx.state).map_err(CommandError::internal)?;
-            // Unsaved state counts as the default: a handler that leaves it alone
-            // causes no write.
-            let baseline = match before {
-                Some(value) => value,
-                None => serde_json::to_value(S::default()).map_err(CommandError::internal)?,
-            };
             Ok((reply, (baseline != after).then_some(after)))
         })
     }

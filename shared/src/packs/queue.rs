@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::command::{Command, CommandError, Ctx, Script};
+use crate::command::{Command, CommandError, Ctx, Notice, Script};
 use crate::ids::{ChannelId, UserId};
 use crate::slack::{Block, Reply};
 use crate::timespec::{format_duration, format_time};
@@ -68,6 +68,15 @@ pub struct Handover {
 }
 
 impl Handover {
+    /// The announcement for the channel where the ended holder joined.
+    pub fn notice(&self) -> Notice {
+        Notice {
+            user: self.ended.clone(),
+            channel: self.channel.clone(),
+            text: self.describe(),
+        }
+    }
+
     /// The sentence announcing it.
     pub fn describe(&self) -> String {
         match &self.next {
@@ -147,6 +156,7 @@ pub fn script() -> Script<QueueState> {
                 .describe("Who holds which environment, for how long, and who is next")
                 .handler(|ctx| Box::pin(status(ctx))),
         )
+        .ticker(|state, now| settle(state, now).iter().map(Handover::notice).collect())
 }
 
 fn env_name(positional: &crate::command::Args) -> Result<String, CommandError> {
@@ -433,6 +443,30 @@ mod tests {
             state.envs["perf"][0].holding_since,
             Some(t0 + Duration::minutes(20))
         );
+    }
+
+    #[tokio::test]
+    async fn the_ticker_ends_holds_on_time_and_announces_them_where_they_began() {
+        use crate::store::{AuditLog, StateStore};
+        let t = TestBot::new();
+        t.say("UA", "queue join perf for 1h").await;
+        t.say("UB", "queue join perf").await;
+        // nothing is due yet: no notice, no write
+        assert!(t.bot.tick().await.unwrap().is_empty());
+        assert_eq!(t.store.load("queue").await.unwrap().version, 2);
+        // WHEN the hour is up and the scheduled pass runs (nobody typed anything)
+        t.advance(Duration::hours(1));
+        let notices = t.bot.tick().await.unwrap();
+        // THEN A's hold ends, B is named, in the channel A joined from, and it is audited
+        assert_eq!(notices.len(), 1);
+        assert_eq!(notices[0].text, "<@UA>'s time on *perf* is up; <@UB> is up now.");
+        assert_eq!(notices[0].channel.as_ref().map(|c| c.as_str()), Some("C0PS"));
+        let audit = t.store.recent(None, 1).await.unwrap();
+        assert_eq!(audit[0].outcome.name(), "system");
+        assert_eq!(audit[0].user.as_str(), "UA");
+        assert_eq!(t.text("UC", "queue status").await, "*perf*: <@UB> holds it");
+        // AND a second pass has nothing more to say
+        assert!(t.bot.tick().await.unwrap().is_empty());
     }
 
     #[tokio::test]
