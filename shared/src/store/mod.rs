@@ -10,6 +10,8 @@
 //! - [`JobClaims`]: claims on queued jobs, so a redelivered message runs once.
 
 pub mod contract;
+#[cfg(feature = "dynamodb")]
+pub mod dynamodb;
 pub mod file;
 pub mod memory;
 
