@@ -1,4 +1,4 @@
-//! Conformance checks that every [`Store`](super::Store) implementation must pass.
+//! Conformance checks that every [`Store`] implementation must pass.
 //!
 //! Each persister's tests call [`check_all`] on a fresh, empty store, so memory,
 //! file and DynamoDB are held to exactly the same behaviour.

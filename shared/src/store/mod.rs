@@ -1,7 +1,8 @@
 //! State and its persisters.
 //!
 //! Narrow ports, one per capability, each with an in-memory implementation for
-//! tests ([`memory`]) and real ones ([`file`] locally; DynamoDB when deployed):
+//! tests ([`memory`]) and real ones ([`mod@file`] locally; `dynamodb`, behind the
+//! feature of that name, when deployed):
 //!
 //! - [`StateStore`]: each script's JSON state, saved with an optimistic version
 //!   check so that concurrent commands never lose an update;
