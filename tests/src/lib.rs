@@ -1,6 +1,7 @@
-//! Test harness for Opkit's end-to-end tests: a fake Slack server and helpers that
-//! build requests the way Slack sends them.
+//! Test harness for Opkit's end-to-end tests: a fake Slack server, helpers that
+//! build requests the way Slack sends them, and the AWS emulator's settings.
 
+pub mod aws;
 pub mod fake_slack;
 pub mod slack_request;
 

@@ -1,4 +1,4 @@
-//! Conformance checks that every [`Store`](super::Store) implementation must pass.
+//! Conformance checks that every [`Store`] implementation must pass.
 //!
 //! Each persister's tests call [`check_all`] on a fresh, empty store, so memory,
 //! file and DynamoDB are held to exactly the same behaviour.
@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{Store, StoreError};
+use super::{Claim, Store, StoreError};
 use crate::access::Grant;
 use crate::audit::{AuditRecord, Outcome};
 use crate::ids::{Role, UserId};
@@ -17,6 +17,7 @@ pub async fn check_all(store: &dyn Store) {
     check_state_versions(store).await;
     check_grants(store).await;
     check_audit(store).await;
+    check_claims(store).await;
 }
 
 /// State: absent means version 0; saves bump the version; a stale save conflicts
@@ -147,4 +148,62 @@ pub async fn check_audit(store: &dyn Store) {
     let mine = store.recent(Some(&ua), 2).await.expect("recent by user");
     let texts: Vec<&str> = mine.iter().map(|r| r.text.as_str()).collect();
     assert_eq!(texts, ["cmd 3", "cmd 2"], "filtered by user and limited");
+}
+
+/// Job claims: one holder at a time; a lapsed lease or a release frees the job; a
+/// finished job is never claimed again while it is kept.
+pub async fn check_claims(store: &dyn Store) {
+    let lease = Duration::minutes(5);
+    let keep = Duration::days(1);
+    let claim = |job: &'static str, at: DateTime<Utc>| store.claim(job, at, lease);
+
+    assert_eq!(claim("job-1", t(0)).await.expect("claim"), Claim::Acquired);
+    let held = claim("job-1", t(0) + Duration::minutes(1))
+        .await
+        .expect("claim");
+    assert_eq!(
+        held,
+        Claim::HeldElsewhere {
+            until: t(0) + lease
+        },
+        "a second claim within the lease is refused"
+    );
+    assert_eq!(
+        claim("job-2", t(0)).await.expect("claim"),
+        Claim::Acquired,
+        "jobs are claimed independently"
+    );
+
+    let lapsed = claim("job-1", t(0) + lease).await.expect("claim");
+    assert_eq!(lapsed, Claim::Acquired, "a lapsed lease can be taken over");
+
+    store.release("job-2").await.expect("release");
+    assert_eq!(
+        claim("job-2", t(0) + Duration::seconds(1))
+            .await
+            .expect("claim"),
+        Claim::Acquired,
+        "a released job can be claimed at once"
+    );
+
+    let finished_at = t(0) + Duration::minutes(6);
+    store
+        .finish("job-1", finished_at, keep)
+        .await
+        .expect("finish");
+    store.release("job-1").await.expect("release after finish");
+    for later in [Duration::minutes(1), keep - Duration::seconds(1)] {
+        let again = claim("job-1", finished_at + later).await.expect("claim");
+        assert_eq!(again, Claim::AlreadyDone, "a finished job never runs again");
+    }
+    assert_eq!(
+        claim("job-1", finished_at + keep).await.expect("claim"),
+        Claim::Acquired,
+        "after `keep` the job is forgotten, as TTL would"
+    );
+
+    store
+        .release("job-never-seen")
+        .await
+        .expect("release unknown");
 }

@@ -6,6 +6,7 @@
 //!   state/<script>.json   {"version": 3, "state": {...}}
 //!   grants.json           {"version": 7, "grants": [...]}
 //!   audit.jsonl           one AuditRecord per line, oldest first
+//!   jobs/<job id>.json    {"status": "running", "until": "..."}: job claims
 //!   locks/<name>.lock     advisory locks (flock) serialising writers
 //! ```
 //!
@@ -26,7 +27,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::Value;
 
-use super::{AuditLog, GrantStore, StateStore, StoreError, Versioned, newest_first};
+use super::{
+    AuditLog, Claim, GrantStore, JobClaims, JobRecord, JobStatus, StateStore, StoreError,
+    Versioned, newest_first,
+};
 use crate::BoxFuture;
 use crate::access::Grant;
 use crate::audit::AuditRecord;
@@ -54,7 +58,7 @@ impl FileStore {
     /// Opens (creating if needed) a data directory.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let root = root.into();
-        for dir in [root.join("state"), root.join("locks")] {
+        for dir in [root.join("state"), root.join("locks"), root.join("jobs")] {
             fs::create_dir_all(&dir).map_err(|source| io_error(&dir, source))?;
         }
         Ok(Self {
@@ -78,6 +82,37 @@ impl FileStore {
             )));
         }
         Ok(self.root.join("state").join(format!("{script}.json")))
+    }
+
+    fn job_path(&self, job_id: &str) -> Result<PathBuf, StoreError> {
+        let valid = !job_id.is_empty()
+            && job_id.len() <= 200
+            && !job_id.starts_with('.')
+            && job_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !valid {
+            return Err(StoreError::Backend(format!(
+                "job id `{job_id}` cannot be used as a file name"
+            )));
+        }
+        Ok(self.root.join("jobs").join(format!("{job_id}.json")))
+    }
+
+    /// Runs `f` on a blocking thread while holding the lock of one job.
+    fn with_job<T: Send + 'static>(
+        &self,
+        job_id: &str,
+        f: impl FnOnce(&Path, Option<JobRecord>) -> Result<T, StoreError> + Send + 'static,
+    ) -> BoxFuture<'static, Result<T, StoreError>> {
+        let path = match self.job_path(job_id) {
+            Ok(path) => path,
+            Err(e) => return Box::pin(std::future::ready(Err(e))),
+        };
+        self.locked(format!("job-{job_id}"), move |_| {
+            let record = read_json::<JobRecord>(&path)?;
+            f(&path, record)
+        })
     }
 
     /// Runs `f` on a blocking thread while holding the named exclusive lock.
@@ -337,6 +372,49 @@ impl AuditLog for FileStore {
                 records.push(record);
             }
             Ok(newest_first(records.iter(), user.as_ref(), limit))
+        })
+    }
+}
+
+impl JobClaims for FileStore {
+    fn claim<'a>(
+        &'a self,
+        job_id: &'a str,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+    ) -> BoxFuture<'a, Result<Claim, StoreError>> {
+        self.with_job(job_id, move |path, record| {
+            let outcome = JobRecord::claim_outcome(record.as_ref(), now);
+            if outcome == Claim::Acquired {
+                let running = JobRecord {
+                    status: JobStatus::Running,
+                    until: now + lease,
+                };
+                write_json_atomically(path, &running)?;
+            }
+            Ok(outcome)
+        })
+    }
+
+    fn finish<'a>(
+        &'a self,
+        job_id: &'a str,
+        now: DateTime<Utc>,
+        keep: chrono::Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let done = JobRecord {
+            status: JobStatus::Done,
+            until: now + keep,
+        };
+        self.with_job(job_id, move |path, _| write_json_atomically(path, &done))
+    }
+
+    fn release<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.with_job(job_id, |path, record| match record {
+            Some(r) if r.status == JobStatus::Running => {
+                fs::remove_file(path).map_err(|source| io_error(path, source))
+            }
+            _ => Ok(()),
         })
     }
 }

@@ -6,7 +6,10 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{AuditLog, GrantStore, StateStore, StoreError, Versioned, newest_first};
+use super::{
+    AuditLog, Claim, GrantStore, JobClaims, JobRecord, JobStatus, StateStore, StoreError,
+    Versioned, newest_first,
+};
 use crate::BoxFuture;
 use crate::access::Grant;
 use crate::audit::AuditRecord;
@@ -18,6 +21,7 @@ pub struct MemoryStore {
     states: Mutex<HashMap<String, (u64, Value)>>,
     grants: Mutex<Vec<Grant>>,
     audit: Mutex<Vec<AuditRecord>>,
+    jobs: Mutex<HashMap<String, JobRecord>>,
 }
 
 impl MemoryStore {
@@ -126,6 +130,52 @@ impl AuditLog for MemoryStore {
     ) -> BoxFuture<'a, Result<Vec<AuditRecord>, StoreError>> {
         let audit = self.audit.lock().expect("audit lock");
         ready(Ok(newest_first(audit.iter(), user, limit)))
+    }
+}
+
+impl JobClaims for MemoryStore {
+    fn claim<'a>(
+        &'a self,
+        job_id: &'a str,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+    ) -> BoxFuture<'a, Result<Claim, StoreError>> {
+        let mut jobs = self.jobs.lock().expect("job lock");
+        let outcome = JobRecord::claim_outcome(jobs.get(job_id), now);
+        if outcome == Claim::Acquired {
+            let record = JobRecord {
+                status: JobStatus::Running,
+                until: now + lease,
+            };
+            jobs.insert(job_id.to_string(), record);
+        }
+        ready(Ok(outcome))
+    }
+
+    fn finish<'a>(
+        &'a self,
+        job_id: &'a str,
+        now: DateTime<Utc>,
+        keep: chrono::Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let record = JobRecord {
+            status: JobStatus::Done,
+            until: now + keep,
+        };
+        let mut jobs = self.jobs.lock().expect("job lock");
+        jobs.insert(job_id.to_string(), record);
+        ready(Ok(()))
+    }
+
+    fn release<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        let mut jobs = self.jobs.lock().expect("job lock");
+        if jobs
+            .get(job_id)
+            .is_some_and(|r| r.status == JobStatus::Running)
+        {
+            jobs.remove(job_id);
+        }
+        ready(Ok(()))
     }
 }
 

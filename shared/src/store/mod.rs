@@ -1,18 +1,23 @@
 //! State and its persisters.
 //!
 //! Narrow ports, one per capability, each with an in-memory implementation for
-//! tests ([`memory`]) and real ones ([`file`] locally; DynamoDB when deployed):
+//! tests ([`memory`]) and real ones ([`mod@file`] locally; `dynamodb`, behind the
+//! feature of that name, when deployed):
 //!
 //! - [`StateStore`]: each script's JSON state, saved with an optimistic version
 //!   check so that concurrent commands never lose an update;
 //! - [`GrantStore`]: who holds which role, and when;
-//! - [`AuditLog`]: the audit trail.
+//! - [`AuditLog`]: the audit trail;
+//! - [`JobClaims`]: claims on queued jobs, so a redelivered message runs once.
 
 pub mod contract;
+#[cfg(feature = "dynamodb")]
+pub mod dynamodb;
 pub mod file;
 pub mod memory;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::BoxFuture;
@@ -124,10 +129,90 @@ pub trait AuditLog: Send + Sync {
     ) -> BoxFuture<'a, Result<Vec<AuditRecord>, StoreError>>;
 }
 
-/// Everything a bot keeps, behind one handle: state, grants and the audit trail.
-pub trait Store: StateStore + GrantStore + AuditLog {}
+/// The answer to [`JobClaims::claim`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The caller holds the job now and should run it.
+    Acquired,
+    /// The job already ran to the end: drop the message.
+    AlreadyDone,
+    /// Another worker is running the job; its lease lasts until `until`.
+    HeldElsewhere {
+        /// When the other worker's lease ends (to the millisecond).
+        until: DateTime<Utc>,
+    },
+}
 
-impl<T: StateStore + GrantStore + AuditLog> Store for T {}
+/// Claims on jobs, so a redelivered queue message runs its command once.
+///
+/// A record holds until its time is up: a running claim until its lease ends, a
+/// finished job until `keep` has passed. After that the job is forgotten, exactly
+/// as if DynamoDB's TTL had deleted the record (which it does, later).
+pub trait JobClaims: Send + Sync {
+    /// Claims `job_id` for `lease`; a claim whose lease has passed may be taken
+    /// again (the worker that held it died).
+    fn claim<'a>(
+        &'a self,
+        job_id: &'a str,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+    ) -> BoxFuture<'a, Result<Claim, StoreError>>;
+
+    /// Marks the job done: it never runs again (kept `keep` long, then TTL may
+    /// delete it).
+    fn finish<'a>(
+        &'a self,
+        job_id: &'a str,
+        now: DateTime<Utc>,
+        keep: chrono::Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Gives a claim up early (the job failed in a retryable way), so the next
+    /// delivery can claim it at once. A finished job stays finished.
+    fn release<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+}
+
+/// Everything a bot keeps, behind one handle: state, grants, the audit trail and
+/// job claims.
+pub trait Store: StateStore + GrantStore + AuditLog + JobClaims {}
+
+impl<T: StateStore + GrantStore + AuditLog + JobClaims> Store for T {}
+
+/// Whether a job is being run or has been run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum JobStatus {
+    Running,
+    Done,
+}
+
+/// What a persister keeps about one job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct JobRecord {
+    pub(crate) status: JobStatus,
+    /// The end of the lease (running) or of the keep period (done).
+    pub(crate) until: DateTime<Utc>,
+}
+
+impl JobRecord {
+    /// What a claim at `now` meets: `None` once the record's time is up.
+    pub(crate) fn blocks(&self, now: DateTime<Utc>) -> Option<Claim> {
+        if self.until <= now {
+            return None;
+        }
+        Some(match self.status {
+            JobStatus::Running => Claim::HeldElsewhere { until: self.until },
+            JobStatus::Done => Claim::AlreadyDone,
+        })
+    }
+
+    /// The outcome of claiming a job whose stored record is `existing`.
+    pub(crate) fn claim_outcome(existing: Option<&JobRecord>, now: DateTime<Utc>) -> Claim {
+        existing
+            .and_then(|r| r.blocks(now))
+            .unwrap_or(Claim::Acquired)
+    }
+}
 
 /// Picks the newest `limit` records, optionally of one user, newest first.
 pub(crate) fn newest_first<'a>(

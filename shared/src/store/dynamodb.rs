@@ -1,0 +1,942 @@
+//! DynamoDB persister: the deployed default (`--store dynamodb`, `OPKIT_TABLE`).
+//!
+//! Everything lives in one table with string keys `pk` and `sk`, two global
+//! secondary indexes (projection ALL) and TTL on `ttl` (epoch seconds):
+//!
+//! ```text
+//! item          pk                  sk                        other attributes
+//! ------------  ------------------  ------------------------  ------------------------------------
+//! script state  STATE#<script>      STATE                     version (N), state (S, JSON)
+//! grant         USER#<user>         GRANT#<role>              grant (S, JSON), ttl = ends_at + 7 d
+//! audit record  AUDIT#<yyyy-mm-dd>  <at, ms>#<record id>      record (S, JSON), ttl = at + 90 d
+//! job claim     JOB#<job id>        JOB                       status, held_until (N, ms), ttl
+//!
+//! index  partition key              sort key                          serves
+//! -----  -------------------------  --------------------------------  ---------------------
+//! gsi1   gsi1pk = ROLE#<role>       gsi1sk = USER#<user>              grants by role
+//! gsi1   gsi1pk = AUDITUSER#<user>  gsi1sk = the audit record's sk    audit records by user
+//! gsi2   gsi2pk = GRANT             gsi2sk = <ends_at>#<user>#<role>  grants by end time
+//!
+//! Times in keys are fixed-width RFC 3339 UTC, so they sort as text: "2027-01-15T08:00:00Z",
+//! audit "2027-01-15T08:00:00.000Z"; an open-ended grant ends "9999-12-31T23:59:59Z".
+//!
+//! access pattern                  served by
+//! ------------------------------  ------------------------------------------------------------
+//! load / save a script's state    GetItem / PutItem if `version` is still the one loaded
+//! grants of a user                Query pk = USER#<user>, sk begins_with GRANT#
+//! grants of a role                Query gsi1: gsi1pk = ROLE#<role>
+//! all grants; grants ended by t   Query gsi2: gsi2pk = GRANT (and gsi2sk < the second after t)
+//! newest audit records            Query AUDIT#<day> newest first: today, then back to 31 days
+//! newest audit records of a user  Query gsi1: gsi1pk = AUDITUSER#<user> newest first
+//! claim a job                     PutItem if absent or `held_until` has passed
+//! ```
+//!
+//! Every operation is one request (queries follow pagination), except the
+//! unfiltered audit listing, which reads one day at a time. State reads are
+//! strongly consistent, so a load followed by a save is a true version check; the
+//! indexes are eventually consistent, so a grant just written may take a moment to
+//! show up in the by-role and by-end-time lists (never in a user's own grants,
+//! which authorization reads). TTL is a backstop that clears old items: timed
+//! grants are judged by their window, and claims by `held_until`, before TTL runs.
+
+use std::collections::HashMap;
+use std::error::Error;
+use std::fmt;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::client::Waiters;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    ScalarAttributeType, TimeToLiveSpecification, TimeToLiveStatus,
+};
+use chrono::{DateTime, Days, Duration, NaiveDate, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::{
+    AuditLog, Claim, GrantStore, JobClaims, JobRecord, JobStatus, StateStore, StoreError, Versioned,
+};
+use crate::BoxFuture;
+use crate::access::Grant;
+use crate::audit::AuditRecord;
+use crate::clock::SharedClock;
+use crate::ids::{Role, UserId};
+
+/// The table's partition key (string).
+pub const PK: &str = "pk";
+/// The table's sort key (string).
+pub const SK: &str = "sk";
+/// Index of grants by role and of audit records by user.
+pub const GSI1: &str = "gsi1";
+/// [`GSI1`]'s partition key (string).
+pub const GSI1_PK: &str = "gsi1pk";
+/// [`GSI1`]'s sort key (string).
+pub const GSI1_SK: &str = "gsi1sk";
+/// Index of grants by end time.
+pub const GSI2: &str = "gsi2";
+/// [`GSI2`]'s partition key (string).
+pub const GSI2_PK: &str = "gsi2pk";
+/// [`GSI2`]'s sort key (string).
+pub const GSI2_SK: &str = "gsi2sk";
+/// The TTL attribute (number, epoch seconds).
+pub const TTL: &str = "ttl";
+
+/// How long audit records are kept unless [`DynamoStore::with_audit_retention`]
+/// says otherwise.
+pub const DEFAULT_AUDIT_RETENTION: Duration = Duration::days(90);
+/// How long an ended grant stays in the table before TTL may delete it.
+pub const ENDED_GRANT_RETENTION: Duration = Duration::days(7);
+/// How many days before today [`AuditLog::recent`] looks for records.
+pub const AUDIT_LOOKBACK_DAYS: u64 = 31;
+
+const VERSION: &str = "version";
+const STATE: &str = "state";
+const GRANT: &str = "grant";
+const RECORD: &str = "record";
+const STATUS: &str = "status";
+const HELD_UNTIL: &str = "held_until";
+/// The end-time key of a grant that has no end: after every real time.
+const OPEN_ENDED: &str = "9999-12-31T23:59:59Z";
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Keeps everything in one DynamoDB table (see the [module docs](self)).
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    clock: SharedClock,
+    audit_retention: Duration,
+}
+
+impl fmt::Debug for DynamoStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DynamoStore")
+            .field("table", &self.table)
+            .field("audit_retention", &self.audit_retention)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DynamoStore {
+    /// A store over `table`, which must exist (see [`create_table`]). The clock
+    /// tells which day's audit partition is the newest.
+    pub fn new(client: Client, table: impl Into<String>, clock: SharedClock) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            clock,
+            audit_retention: DEFAULT_AUDIT_RETENTION,
+        }
+    }
+
+    /// A store over `table` with a client configured from the environment
+    /// (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL` for an emulator).
+    pub async fn from_env(table: impl Into<String>, clock: SharedClock) -> Self {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        Self::new(Client::new(&config), table, clock)
+    }
+
+    /// Keeps audit records `keep` long before TTL may delete them.
+    pub fn with_audit_retention(mut self, keep: Duration) -> Self {
+        self.audit_retention = keep;
+        self
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// A query on one partition of the table (`index` `None`) or of an index.
+    fn query(&self, index: Option<&str>, pk_attr: &str, pk: String) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .set_index_name(index.map(str::to_string))
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", pk_attr)
+            .expression_attribute_values(":pk", s(pk))
+    }
+
+    /// A query on one partition, narrowed by `condition` on the sort key, which
+    /// names it `#sk` and the value `:sk`.
+    fn query_sorted(
+        &self,
+        index: Option<&str>,
+        (pk_attr, pk): (&str, String),
+        (sk_attr, condition, sk): (&str, &str, String),
+    ) -> QueryFluentBuilder {
+        self.query(index, pk_attr, pk)
+            .key_condition_expression(format!("#pk = :pk AND {condition}"))
+            .expression_attribute_names("#sk", sk_attr)
+            .expression_attribute_values(":sk", s(sk))
+    }
+
+    async fn put(&self, item: Item) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| backend("PutItem", e))?;
+        Ok(())
+    }
+}
+
+// ---- script state ----
+
+impl DynamoStore {
+    async fn load_state(&self, script: &str) -> Result<Versioned<Value>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(state_pk(script), STATE_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend("GetItem", e))?;
+        let Some(item) = out.item() else {
+            return Ok(Versioned {
+                version: 0,
+                value: None,
+            });
+        };
+        Ok(Versioned {
+            version: number(item, VERSION)?,
+            value: Some(json(item, STATE)?),
+        })
+    }
+
+    async fn save_state(
+        &self,
+        script: &str,
+        value: &Value,
+        expected: u64,
+    ) -> Result<u64, StoreError> {
+        let version = expected + 1;
+        let mut item = key(state_pk(script), STATE_SK);
+        item.insert(VERSION.into(), n(version));
+        item.insert(STATE.into(), s(value.to_string()));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        let put = if expected == 0 {
+            put.condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PK)
+        } else {
+            put.condition_expression("#v = :expected")
+                .expression_attribute_names("#v", VERSION)
+                .expression_attribute_values(":expected", n(expected))
+        };
+        match put.send().await {
+            Ok(_) => Ok(version),
+            Err(e) if is_condition_failure(&e) => Err(StoreError::Conflict {
+                what: format!("state of {script}"),
+            }),
+            Err(e) => Err(backend("PutItem", e)),
+        }
+    }
+}
+
+impl StateStore for DynamoStore {
+    fn load<'a>(&'a self, script: &'a str) -> BoxFuture<'a, Result<Versioned<Value>, StoreError>> {
+        Box::pin(self.load_state(script))
+    }
+
+    fn save<'a>(
+        &'a self,
+        script: &'a str,
+        value: &'a Value,
+        expected: u64,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(self.save_state(script, value, expected))
+    }
+}
+
+// ---- grants ----
+
+impl DynamoStore {
+    async fn query_grants(&self, query: QueryFluentBuilder) -> Result<Vec<Grant>, StoreError> {
+        all_items(query).await?.iter().map(parse_grant).collect()
+    }
+
+    async fn ended_grants(&self, now: DateTime<Utc>) -> Result<Vec<Grant>, StoreError> {
+        // Keys hold whole seconds: everything ending before the next second is a
+        // candidate, and the exact check drops the few that end later in this one.
+        let bound = second_key(now + Duration::seconds(1));
+        let query = self.query_sorted(
+            Some(GSI2),
+            (GSI2_PK, GRANTS_PARTITION.into()),
+            (GSI2_SK, "#sk < :sk", bound),
+        );
+        let candidates = self.query_grants(query).await?;
+        Ok(candidates
+            .into_iter()
+            .filter(|g| g.has_ended(now))
+            .collect())
+    }
+
+    async fn delete_grant(&self, user: &UserId, role: &Role) -> Result<Option<Grant>, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(user), grant_sk(role))))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| backend("DeleteItem", e))?;
+        out.attributes().map(parse_grant).transpose()
+    }
+}
+
+impl GrantStore for DynamoStore {
+    fn grants_for<'a>(&'a self, user: &'a UserId) -> BoxFuture<'a, Result<Vec<Grant>, StoreError>> {
+        let query = self
+            .query_sorted(
+                None,
+                (PK, user_pk(user)),
+                (SK, "begins_with(#sk, :sk)", GRANT_SK_PREFIX.into()),
+            )
+            .consistent_read(true);
+        Box::pin(self.query_grants(query))
+    }
+
+    fn grants_with_role<'a>(
+        &'a self,
+        role: &'a Role,
+    ) -> BoxFuture<'a, Result<Vec<Grant>, StoreError>> {
+        let query = self.query(Some(GSI1), GSI1_PK, format!("ROLE#{role}"));
+        Box::pin(self.query_grants(query))
+    }
+
+    fn all_grants(&self) -> BoxFuture<'_, Result<Vec<Grant>, StoreError>> {
+        let query = self.query(Some(GSI2), GSI2_PK, GRANTS_PARTITION.into());
+        Box::pin(self.query_grants(query))
+    }
+
+    fn put_grant<'a>(&'a self, grant: &'a Grant) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move { self.put(grant_item(grant)?).await })
+    }
+
+    fn remove_grant<'a>(
+        &'a self,
+        user: &'a UserId,
+        role: &'a Role,
+    ) -> BoxFuture<'a, Result<Option<Grant>, StoreError>> {
+        Box::pin(self.delete_grant(user, role))
+    }
+
+    fn grants_ended_by(&self, now: DateTime<Utc>) -> BoxFuture<'_, Result<Vec<Grant>, StoreError>> {
+        Box::pin(self.ended_grants(now))
+    }
+}
+
+// ---- audit ----
+
+impl DynamoStore {
+    async fn recent_records(
+        &self,
+        user: Option<&UserId>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        if let Some(user) = user {
+            let query = self.query(Some(GSI1), GSI1_PK, audit_user_pk(user));
+            return newest_records(query, limit).await;
+        }
+        let today = self.clock.now().date_naive();
+        let mut records = Vec::new();
+        for day in
+            (0..=AUDIT_LOOKBACK_DAYS).filter_map(|back| today.checked_sub_days(Days::new(back)))
+        {
+            if records.len() >= limit {
+                break;
+            }
+            let query = self.query(None, PK, audit_pk(day));
+            records.extend(newest_records(query, limit - records.len()).await?);
+        }
+        Ok(records)
+    }
+}
+
+impl AuditLog for DynamoStore {
+    fn append<'a>(&'a self, record: &'a AuditRecord) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let item = audit_item(record, self.audit_retention)?;
+            self.put(item).await
+        })
+    }
+
+    fn recent<'a>(
+        &'a self,
+        user: Option<&'a UserId>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<AuditRecord>, StoreError>> {
+        Box::pin(self.recent_records(user, limit))
+    }
+}
+
+// ---- job claims ----
+
+impl DynamoStore {
+    async fn claim_job(
+        &self,
+        job_id: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<Claim, StoreError> {
+        let running = JobRecord {
+            status: JobStatus::Running,
+            until: now + lease,
+        };
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(job_item(job_id, &running)))
+            .condition_expression("attribute_not_exists(#pk) OR #until <= :now")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#until", HELD_UNTIL)
+            .expression_attribute_values(":now", n(now.timestamp_millis()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => return Ok(Claim::Acquired),
+            Err(err) => err,
+        };
+        let Some(PutItemError::ConditionalCheckFailedException(failed)) = err.as_service_error()
+        else {
+            return Err(backend("PutItem", err));
+        };
+        let Some(item) = failed.item() else {
+            return Err(StoreError::Backend(format!(
+                "DynamoDB PutItem: the claim on job {job_id} failed its condition but the \
+                 table returned no item"
+            )));
+        };
+        let record = parse_job(item)?;
+        // The condition compared whole milliseconds, as `blocks` does here, so the
+        // record blocks; should it not, refusing is the safe answer.
+        let now_ms = DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now);
+        Ok(record.blocks(now_ms).unwrap_or(Claim::HeldElsewhere {
+            until: record.until,
+        }))
+    }
+
+    async fn release_job(&self, job_id: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(job_pk(job_id), JOB_SK)))
+            .condition_expression("#status = :running")
+            .expression_attribute_names("#status", STATUS)
+            .expression_attribute_values(":running", s(status_name(JobStatus::Running)))
+            .send()
+            .await;
+        match result {
+            // Absent or finished: nothing to give up.
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(backend("DeleteItem", e)),
+            Ok(_) => Ok(()),
+        }
+    }
+}
+
+impl JobClaims for DynamoStore {
+    fn claim<'a>(
+        &'a self,
+        job_id: &'a str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<Claim, StoreError>> {
+        Box::pin(self.claim_job(job_id, now, lease))
+    }
+
+    fn finish<'a>(
+        &'a self,
+        job_id: &'a str,
+        now: DateTime<Utc>,
+        keep: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let done = JobRecord {
+            status: JobStatus::Done,
+            until: now + keep,
+        };
+        Box::pin(self.put(job_item(job_id, &done)))
+    }
+
+    fn release<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.release_job(job_id))
+    }
+}
+
+// ---- creating the table ----
+
+/// Creates `table` as the [module docs](self) describe (on-demand capacity, both
+/// indexes with projection ALL, TTL on [`TTL`]) and waits until it is active.
+/// Idempotent: an existing table, or TTL already on, is fine.
+pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
+    let created = client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .set_attribute_definitions(Some(attribute_definitions()?))
+        .set_key_schema(Some(key_schema(PK, SK)?))
+        .global_secondary_indexes(index(GSI1, GSI1_PK, GSI1_SK)?)
+        .global_secondary_indexes(index(GSI2, GSI2_PK, GSI2_SK)?)
+        .send()
+        .await;
+    match created {
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception()) => {}
+        Err(e) => return Err(backend("CreateTable", e)),
+    }
+    client
+        .wait_until_table_exists()
+        .table_name(table)
+        .wait(std::time::Duration::from_secs(300))
+        .await
+        .map_err(|e| StoreError::Backend(format!("DynamoDB table {table}: {}", chain(&e))))?;
+    enable_ttl(client, table).await
+}
+
+async fn enable_ttl(client: &Client, table: &str) -> Result<(), StoreError> {
+    let described = client
+        .describe_time_to_live()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| backend("DescribeTimeToLive", e))?;
+    let already = described.time_to_live_description().is_some_and(|d| {
+        d.attribute_name() == Some(TTL)
+            && matches!(
+                d.time_to_live_status(),
+                Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+            )
+    });
+    if already {
+        return Ok(());
+    }
+    let spec = TimeToLiveSpecification::builder()
+        .attribute_name(TTL)
+        .enabled(true)
+        .build()
+        .map_err(build_error)?;
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(spec)
+        .send()
+        .await
+        .map_err(|e| backend("UpdateTimeToLive", e))?;
+    Ok(())
+}
+
+fn attribute_definitions() -> Result<Vec<AttributeDefinition>, StoreError> {
+    [PK, SK, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK]
+        .into_iter()
+        .map(|name| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(build_error)
+        })
+        .collect()
+}
+
+fn key_schema(hash: &str, range: &str) -> Result<Vec<KeySchemaElement>, StoreError> {
+    [(hash, KeyType::Hash), (range, KeyType::Range)]
+        .into_iter()
+        .map(|(name, kind)| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .map_err(build_error)
+        })
+        .collect()
+}
+
+fn index(name: &str, hash: &str, range: &str) -> Result<GlobalSecondaryIndex, StoreError> {
+    GlobalSecondaryIndex::builder()
+        .index_name(name)
+        .set_key_schema(Some(key_schema(hash, range)?))
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .map_err(build_error)
+}
+
+// ---- keys and items (pure) ----
+
+const STATE_SK: &str = "STATE";
+const GRANT_SK_PREFIX: &str = "GRANT#";
+const GRANTS_PARTITION: &str = "GRANT";
+const JOB_SK: &str = "JOB";
+
+fn state_pk(script: &str) -> String {
+    format!("STATE#{script}")
+}
+
+fn user_pk(user: &UserId) -> String {
+    format!("USER#{user}")
+}
+
+fn grant_sk(role: &Role) -> String {
+    format!("{GRANT_SK_PREFIX}{role}")
+}
+
+fn audit_pk(day: NaiveDate) -> String {
+    format!("AUDIT#{}", day.format("%Y-%m-%d"))
+}
+
+fn audit_user_pk(user: &UserId) -> String {
+    format!("AUDITUSER#{user}")
+}
+
+fn job_pk(job_id: &str) -> String {
+    format!("JOB#{job_id}")
+}
+
+/// A time to the second, fixed width (years 0–9999), so keys sort by time.
+fn second_key(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// A time to the millisecond, fixed width, so keys sort by time.
+fn milli_key(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// Epoch seconds, rounded up, for the TTL attribute.
+fn ttl_value(t: DateTime<Utc>) -> AttributeValue {
+    let secs = t.timestamp() + i64::from(t.timestamp_subsec_nanos() > 0);
+    n(secs)
+}
+
+fn key(pk: String, sk: impl Into<String>) -> Item {
+    HashMap::from([(PK.into(), s(pk)), (SK.into(), s(sk.into()))])
+}
+
+fn grant_item(grant: &Grant) -> Result<Item, StoreError> {
+    let (user, role) = (&grant.user, &grant.role);
+    let ends = grant.ends_at.map_or(OPEN_ENDED.to_string(), second_key);
+    let mut item = key(user_pk(user), grant_sk(role));
+    item.extend([
+        (GRANT.into(), s(to_json(grant)?)),
+        (GSI1_PK.into(), s(format!("ROLE#{role}"))),
+        (GSI1_SK.into(), s(format!("USER#{user}"))),
+        (GSI2_PK.into(), s(GRANTS_PARTITION)),
+        (GSI2_SK.into(), s(format!("{ends}#{user}#{role}"))),
+    ]);
+    if let Some(ends_at) = grant.ends_at {
+        item.insert(TTL.into(), ttl_value(ends_at + ENDED_GRANT_RETENTION));
+    }
+    Ok(item)
+}
+
+fn audit_item(record: &AuditRecord, keep: Duration) -> Result<Item, StoreError> {
+    let sk = format!("{}#{}", milli_key(record.at), record.id);
+    let mut item = key(audit_pk(record.at.date_naive()), sk.clone());
+    item.extend([
+        (RECORD.into(), s(to_json(record)?)),
+        (GSI1_PK.into(), s(audit_user_pk(&record.user))),
+        (GSI1_SK.into(), s(sk)),
+        (TTL.into(), ttl_value(record.at + keep)),
+    ]);
+    Ok(item)
+}
+
+fn job_item(job_id: &str, record: &JobRecord) -> Item {
+    let mut item = key(job_pk(job_id), JOB_SK);
+    item.extend([
+        (STATUS.into(), s(status_name(record.status))),
+        (HELD_UNTIL.into(), n(record.until.timestamp_millis())),
+        // Once `held_until` has passed the item decides nothing, so TTL may take it.
+        (TTL.into(), ttl_value(record.until)),
+    ]);
+    item
+}
+
+fn status_name(status: JobStatus) -> &'static str {
+    match status {
+        JobStatus::Running => "running",
+        JobStatus::Done => "done",
+    }
+}
+
+fn parse_job(item: &Item) -> Result<JobRecord, StoreError> {
+    let status = match text(item, STATUS)? {
+        "running" => JobStatus::Running,
+        "done" => JobStatus::Done,
+        other => return Err(corrupt(item, format!("unknown job status `{other}`"))),
+    };
+    let millis: i64 = number(item, HELD_UNTIL)?;
+    let until = DateTime::from_timestamp_millis(millis)
+        .ok_or_else(|| corrupt(item, format!("`{HELD_UNTIL}` is out of range")))?;
+    Ok(JobRecord { status, until })
+}
+
+fn parse_grant(item: &Item) -> Result<Grant, StoreError> {
+    json(item, GRANT)
+}
+
+// ---- attribute values ----
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl fmt::Display) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// A string attribute, or [`StoreError::Corrupt`] naming the item.
+fn text<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::S(value)) => Ok(value),
+        Some(_) => Err(corrupt(item, format!("`{name}` is not a string"))),
+        None => Err(corrupt(item, format!("`{name}` is missing"))),
+    }
+}
+
+/// A number attribute, or [`StoreError::Corrupt`] naming the item.
+fn number<T: std::str::FromStr>(item: &Item, name: &str) -> Result<T, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::N(value)) => value
+            .parse()
+            .map_err(|_| corrupt(item, format!("`{name}` is not a whole number: {value}"))),
+        Some(_) => Err(corrupt(item, format!("`{name}` is not a number"))),
+        None => Err(corrupt(item, format!("`{name}` is missing"))),
+    }
+}
+
+/// A string attribute holding JSON, parsed.
+fn json<T: DeserializeOwned>(item: &Item, name: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text(item, name)?)
+        .map_err(|e| corrupt(item, format!("`{name}` does not parse: {e}")))
+}
+
+fn to_json(value: &impl Serialize) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+fn corrupt(item: &Item, detail: String) -> StoreError {
+    let part = |name| match item.get(name) {
+        Some(AttributeValue::S(value)) => value.as_str(),
+        _ => "?",
+    };
+    StoreError::Corrupt {
+        what: format!("DynamoDB item {} / {}", part(PK), part(SK)),
+        detail,
+    }
+}
+
+// ---- queries ----
+
+/// Every item the query matches, following pagination.
+async fn all_items(query: QueryFluentBuilder) -> Result<Vec<Item>, StoreError> {
+    query
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| backend("Query", e))
+}
+
+/// The first `limit` audit records the query matches, newest first.
+async fn newest_records(
+    query: QueryFluentBuilder,
+    limit: usize,
+) -> Result<Vec<AuditRecord>, StoreError> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let page = i32::try_from(limit).unwrap_or(i32::MAX);
+    let mut items = query
+        .scan_index_forward(false)
+        .into_paginator()
+        .page_size(page)
+        .items()
+        .send();
+    let mut records = Vec::new();
+    while records.len() < limit {
+        match items.try_next().await.map_err(|e| backend("Query", e))? {
+            Some(item) => records.push(json(&item, RECORD)?),
+            None => break,
+        }
+    }
+    Ok(records)
+}
+
+// ---- errors ----
+
+fn is_condition_failure<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    err.as_service_error()
+        .is_some_and(|e| e.code() == Some("ConditionalCheckFailedException"))
+}
+
+/// One line for the log: the service's error code and message when there is
+/// one, else the chain of causes (never a Debug dump).
+fn backend<E, R>(operation: &str, err: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + Error + 'static,
+    R: fmt::Debug,
+{
+    let detail = match (err.code(), err.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_string(),
+        _ => chain(&err),
+    };
+    StoreError::Backend(format!("DynamoDB {operation}: {}", one_line(&detail)))
+}
+
+/// An error and its sources, joined with ": ".
+fn chain(err: &dyn Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    one_line(&out)
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn build_error(err: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Backend(format!("DynamoDB request could not be built: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::UserId;
+
+    fn at(rfc3339: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(rfc3339).unwrap().to_utc()
+    }
+
+    fn grant(ends_at: Option<&str>) -> Grant {
+        Grant {
+            user: UserId::parse("U1").unwrap(),
+            role: Role::parse("ops").unwrap(),
+            granted_by: None,
+            granted_at: at("2027-01-15T08:00:00Z"),
+            starts_at: None,
+            ends_at: ends_at.map(at),
+            channel: None,
+        }
+    }
+
+    fn string<'a>(item: &'a Item, name: &str) -> &'a str {
+        item[name].as_s().unwrap()
+    }
+
+    #[test]
+    fn time_keys_are_fixed_width_and_sort_by_time() {
+        // GIVEN times with and without fractions, before and after 10:00
+        let early = at("2027-01-15T09:59:59.999999Z");
+        let late = at("2027-01-15T10:00:00Z");
+        // THEN keys have one width and sort like the times
+        assert_eq!(second_key(early), "2027-01-15T09:59:59Z");
+        assert_eq!(milli_key(late), "2027-01-15T10:00:00.000Z");
+        assert_eq!(milli_key(early).len(), milli_key(late).len());
+        assert!(milli_key(early) < milli_key(late));
+        assert!(second_key(late).as_str() < OPEN_ENDED);
+    }
+
+    #[test]
+    fn grant_item_carries_both_index_keys_and_a_ttl_only_when_timed() {
+        // GIVEN a timed and an open-ended grant
+        let timed = grant_item(&grant(Some("2027-01-15T10:30:00.5Z"))).unwrap();
+        let open = grant_item(&grant(None)).unwrap();
+        // THEN the keys follow the table design
+        assert_eq!(string(&timed, PK), "USER#U1");
+        assert_eq!(string(&timed, SK), "GRANT#ops");
+        assert_eq!(string(&timed, GSI1_PK), "ROLE#ops");
+        assert_eq!(string(&timed, GSI1_SK), "USER#U1");
+        assert_eq!(string(&timed, GSI2_PK), "GRANT");
+        assert_eq!(string(&timed, GSI2_SK), "2027-01-15T10:30:00Z#U1#ops");
+        assert_eq!(string(&open, GSI2_SK), "9999-12-31T23:59:59Z#U1#ops");
+        // AND the TTL is a week after the end, rounded up to the second
+        let week_later = at("2027-01-22T10:30:01Z").timestamp().to_string();
+        assert_eq!(timed[TTL].as_n().unwrap(), &week_later);
+        assert!(!open.contains_key(TTL));
+    }
+
+    #[test]
+    fn audit_item_is_keyed_by_day_and_time_and_indexed_by_user() {
+        let record = AuditRecord {
+            id: uuid::Uuid::nil(),
+            correlation_id: uuid::Uuid::nil(),
+            at: at("2027-01-15T23:59:59.25Z"),
+            user: UserId::parse("U9").unwrap(),
+            channel: None,
+            team: None,
+            text: "help".into(),
+            command: None,
+            outcome: crate::audit::Outcome::Requested,
+        };
+        let item = audit_item(&record, Duration::days(90)).unwrap();
+        let sk = "2027-01-15T23:59:59.250Z#00000000-0000-0000-0000-000000000000";
+        assert_eq!(string(&item, PK), "AUDIT#2027-01-15");
+        assert_eq!(string(&item, SK), sk);
+        assert_eq!(string(&item, GSI1_PK), "AUDITUSER#U9");
+        assert_eq!(string(&item, GSI1_SK), sk);
+        let expires = at("2027-04-16T00:00:00Z").timestamp().to_string();
+        assert_eq!(item[TTL].as_n().unwrap(), &expires);
+    }
+
+    #[test]
+    fn job_items_read_back_and_bad_ones_are_named() {
+        // GIVEN a stored claim
+        let record = JobRecord {
+            status: JobStatus::Running,
+            until: at("2027-01-15T08:05:00.123Z"),
+        };
+        let mut item = job_item("m-1", &record);
+        // THEN it reads back, and a bad status is reported with the item's key
+        assert_eq!(parse_job(&item).unwrap(), record);
+        item.insert(STATUS.into(), s("paused"));
+        let err = parse_job(&item).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("JOB#m-1 / JOB"), "{err}");
+    }
+
+    #[test]
+    fn wrong_attribute_types_are_corrupt_not_panics() {
+        let mut item = key(state_pk("queue"), STATE_SK);
+        item.insert(VERSION.into(), s("three"));
+        let err = number::<u64>(&item, VERSION).unwrap_err();
+        assert!(err.to_string().contains("STATE#queue / STATE"), "{err}");
+        assert!(matches!(
+            text(&item, STATE),
+            Err(StoreError::Corrupt { .. })
+        ));
+    }
+}
