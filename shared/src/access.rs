@@ -124,9 +124,12 @@ pub struct Grant {
     /// When it stops counting; `None`: until revoked.
     #[serde(default)]
     pub ends_at: Option<DateTime<Utc>>,
-    /// The channel it was granted in, where its end is announced.
+    /// The channel it was granted in, where its start and end are announced.
     #[serde(default)]
     pub channel: Option<ChannelId>,
+    /// Whether the start of a scheduled window has been announced.
+    #[serde(default)]
+    pub start_announced: bool,
 }
 
 impl Grant {
@@ -220,6 +223,7 @@ mod tests {
             starts_at: starts.map(t),
             ends_at: ends.map(t),
             channel: None,
+            start_announced: false,
         }
     }
 

@@ -23,12 +23,12 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::command::{
     Caller, CommandError, CommandSpec, Invocation, Notice, Script, ScriptState, TickerSpec,
 };
-use serde_json::Value;
 use crate::ids::{Role, UserId};
 use crate::registry::{Registry, Resolution};
 use crate::slack::{Reply, Visibility};
 use crate::store::{GrantStore, Store, StoreError};
 use crate::text::tokenize;
+use serde_json::Value;
 
 /// How many times a command is run again after losing a state-save race.
 const MAX_ATTEMPTS: u32 = 40;

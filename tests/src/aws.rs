@@ -1,9 +1,9 @@
 //! The AWS emulator, as the end-to-end tests reach it.
 //!
 //! Tests run against moto's server on a loopback port, never real AWS:
-//! `infra/moto.sh` installs and starts it and exports `AWS_ENDPOINT_URL` (and the
+//! `infra/test.sh` installs and starts it and exports `AWS_ENDPOINT_URL` (and the
 //! region and dummy credentials) for the command it runs, e.g.
-//! `infra/moto.sh cargo test --workspace`.
+//! `bash infra/test.sh`.
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
@@ -37,7 +37,7 @@ pub fn emulator_endpoint() -> String {
     let Ok(endpoint) = std::env::var(ENDPOINT_VAR) else {
         panic!(
             "{ENDPOINT_VAR} is not set: these tests need the AWS emulator (moto). \
-             Run them through the test script: `infra/moto.sh cargo test --workspace`"
+             Run them through the test script: `bash infra/test.sh`"
         );
     };
     assert!(

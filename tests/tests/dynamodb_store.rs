@@ -1,5 +1,5 @@
 //! The DynamoDB persister against a real emulator (moto's server), with the real
-//! SDK. Run through `infra/moto.sh cargo test --workspace`; without
+//! SDK. Run through `bash infra/test.sh`; without
 //! `AWS_ENDPOINT_URL` every test here fails, saying so.
 //!
 //! Each test makes its own table, so they run in parallel and in any order.
@@ -69,6 +69,7 @@ fn grant(user: &str, role: &str, ends_at: Option<DateTime<Utc>>) -> Grant {
         starts_at: None,
         ends_at,
         channel: None,
+        start_announced: false,
     }
 }
 

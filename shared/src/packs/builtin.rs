@@ -229,6 +229,8 @@ async fn grant(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
         starts_at,
         ends_at,
         channel: ctx.caller.channel.clone(),
+        // A grant that starts now is announced by this very reply.
+        start_announced: starts_at.is_none(),
     };
     ctx.bot.store().put_grant(&grant).await?;
     Ok(Reply::text(format!(

@@ -459,8 +459,14 @@ mod tests {
         let notices = t.bot.tick().await.unwrap();
         // THEN A's hold ends, B is named, in the channel A joined from, and it is audited
         assert_eq!(notices.len(), 1);
-        assert_eq!(notices[0].text, "<@UA>'s time on *perf* is up; <@UB> is up now.");
-        assert_eq!(notices[0].channel.as_ref().map(|c| c.as_str()), Some("C0PS"));
+        assert_eq!(
+            notices[0].text,
+            "<@UA>'s time on *perf* is up; <@UB> is up now."
+        );
+        assert_eq!(
+            notices[0].channel.as_ref().map(|c| c.as_str()),
+            Some("C0PS")
+        );
         let audit = t.store.recent(None, 1).await.unwrap();
         assert_eq!(audit[0].outcome.name(), "system");
         assert_eq!(audit[0].user.as_str(), "UA");

@@ -72,6 +72,7 @@ fn grant(user: &str, role: &str, ends: Option<i64>) -> Grant {
         starts_at: None,
         ends_at: ends.map(t),
         channel: None,
+        start_announced: false,
     }
 }
 
@@ -113,6 +114,28 @@ pub async fn check_grants(store: &dyn Store) {
     let ended = store.grants_ended_by(t(2)).await.expect("ended");
     assert_eq!(ended.len(), 1, "only bob's grant has ended at hour 2");
     assert_eq!(ended[0].user.as_str(), "UBOB");
+
+    // replace_grant acts only on the very grant it was given
+    let mut stale = grant("UALICE", "ops", Some(4));
+    stale.granted_at = t(-1);
+    let replaced = store
+        .replace_grant(&stale, None)
+        .await
+        .expect("replace stale");
+    assert!(!replaced, "a grant renewed since is left alone");
+    let current = grant("UALICE", "ops", Some(4));
+    let mut marked = current.clone();
+    marked.start_announced = true;
+    let replaced = store
+        .replace_grant(&current, Some(&marked))
+        .await
+        .expect("replace");
+    assert!(replaced, "the current grant is replaced");
+    let mine = store.grants_for(&alice).await.expect("by user");
+    assert!(
+        mine.iter().any(|g| g.role == ops && g.start_announced),
+        "the replacement is stored"
+    );
 
     let removed = store.remove_grant(&alice, &ops).await.expect("remove");
     assert_eq!(removed.map(|g| g.ends_at), Some(Some(t(4))));

@@ -97,6 +97,7 @@ pub const AUDIT_LOOKBACK_DAYS: u64 = 31;
 const VERSION: &str = "version";
 const STATE: &str = "state";
 const GRANT: &str = "grant";
+const GRANTED_AT: &str = "granted_at";
 const RECORD: &str = "record";
 const STATUS: &str = "status";
 const HELD_UNTIL: &str = "held_until";
@@ -302,6 +303,49 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// Conditional on the stored grant's `granted_at`: a renewed grant is not touched.
+    async fn replace_grant_if_unchanged(
+        &self,
+        old: &Grant,
+        new: Option<&Grant>,
+    ) -> Result<bool, StoreError> {
+        let condition = "#ga = :ga";
+        let granted_at = s(nano_key(old.granted_at));
+        let result = match new {
+            Some(new) => self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(grant_item(new)?))
+                .condition_expression(condition)
+                .expression_attribute_names("#ga", GRANTED_AT)
+                .expression_attribute_values(":ga", granted_at)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| (is_condition_failure(&e), backend("PutItem", e))),
+            None => self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key(user_pk(&old.user), grant_sk(&old.role))))
+                .condition_expression(condition)
+                .expression_attribute_names("#ga", GRANTED_AT)
+                .expression_attribute_values(":ga", granted_at)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| (is_condition_failure(&e), backend("DeleteItem", e))),
+        };
+        match result {
+            Ok(()) => Ok(true),
+            Err((true, _)) => Ok(false),
+            Err((false, e)) => Err(e),
+        }
+    }
+}
+
 impl GrantStore for DynamoStore {
     fn grants_for<'a>(&'a self, user: &'a UserId) -> BoxFuture<'a, Result<Vec<Grant>, StoreError>> {
         let query = self
@@ -337,6 +381,14 @@ impl GrantStore for DynamoStore {
         role: &'a Role,
     ) -> BoxFuture<'a, Result<Option<Grant>, StoreError>> {
         Box::pin(self.delete_grant(user, role))
+    }
+
+    fn replace_grant<'a>(
+        &'a self,
+        old: &'a Grant,
+        new: Option<&'a Grant>,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(self.replace_grant_if_unchanged(old, new))
     }
 
     fn grants_ended_by(&self, now: DateTime<Utc>) -> BoxFuture<'_, Result<Vec<Grant>, StoreError>> {
@@ -628,6 +680,11 @@ fn milli_key(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
+/// A time to the nanosecond: identifies one grant among re-grants of a role.
+fn nano_key(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string()
+}
+
 /// Epoch seconds, rounded up, for the TTL attribute.
 fn ttl_value(t: DateTime<Utc>) -> AttributeValue {
     let secs = t.timestamp() + i64::from(t.timestamp_subsec_nanos() > 0);
@@ -644,6 +701,7 @@ fn grant_item(grant: &Grant) -> Result<Item, StoreError> {
     let mut item = key(user_pk(user), grant_sk(role));
     item.extend([
         (GRANT.into(), s(to_json(grant)?)),
+        (GRANTED_AT.into(), s(nano_key(grant.granted_at))),
         (GSI1_PK.into(), s(format!("ROLE#{role}"))),
         (GSI1_SK.into(), s(format!("USER#{user}"))),
         (GSI2_PK.into(), s(GRANTS_PARTITION)),
@@ -850,6 +908,7 @@ mod tests {
             starts_at: None,
             ends_at: ends_at.map(at),
             channel: None,
+            start_announced: false,
         }
     }
 

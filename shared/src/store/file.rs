@@ -323,6 +323,15 @@ impl GrantStore for FileStore {
         })
     }
 
+    fn replace_grant<'a>(
+        &'a self,
+        old: &'a Grant,
+        new: Option<&'a Grant>,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let (old, new) = (old.clone(), new.cloned());
+        self.update_grants(move |grants| super::replace_in(grants, &old, new.as_ref()))
+    }
+
     fn grants_ended_by(&self, now: DateTime<Utc>) -> BoxFuture<'_, Result<Vec<Grant>, StoreError>> {
         self.query_grants(move |g| g.has_ended(now))
     }

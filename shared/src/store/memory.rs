@@ -105,6 +105,15 @@ impl GrantStore for MemoryStore {
         ready(Ok(found))
     }
 
+    fn replace_grant<'a>(
+        &'a self,
+        old: &'a Grant,
+        new: Option<&'a Grant>,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let mut grants = self.grants.lock().expect("grant lock");
+        ready(Ok(super::replace_in(&mut grants, old, new)))
+    }
+
     fn grants_ended_by(&self, now: DateTime<Utc>) -> BoxFuture<'_, Result<Vec<Grant>, StoreError>> {
         ready(Ok(self.filtered(|g| g.has_ended(now))))
     }

@@ -112,6 +112,16 @@ pub trait GrantStore: Send + Sync {
         role: &'a Role,
     ) -> BoxFuture<'a, Result<Option<Grant>, StoreError>>;
 
+    /// Replaces `old` with `new`, or removes it when `new` is `None`, only if the
+    /// user's grant of that role is still the one granted at `old.granted_at`;
+    /// returns whether it did. The expiry pass uses it, so a grant renewed in the
+    /// meantime is left alone.
+    fn replace_grant<'a>(
+        &'a self,
+        old: &'a Grant,
+        new: Option<&'a Grant>,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+
     /// Grants whose window has closed at `now` (still stored: not yet ended).
     fn grants_ended_by(&self, now: DateTime<Utc>) -> BoxFuture<'_, Result<Vec<Grant>, StoreError>>;
 }
@@ -212,6 +222,23 @@ impl JobRecord {
             .and_then(|r| r.blocks(now))
             .unwrap_or(Claim::Acquired)
     }
+}
+
+/// [`GrantStore::replace_grant`] on a list of grants (memory and file persisters).
+pub(crate) fn replace_in(grants: &mut Vec<Grant>, old: &Grant, new: Option<&Grant>) -> bool {
+    let Some(i) = grants
+        .iter()
+        .position(|g| g.user == old.user && g.role == old.role && g.granted_at == old.granted_at)
+    else {
+        return false;
+    };
+    match new {
+        Some(new) => grants[i] = new.clone(),
+        None => {
+            grants.remove(i);
+        }
+    }
+    true
 }
 
 /// Picks the newest `limit` records, optionally of one user, newest first.
