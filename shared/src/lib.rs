@@ -8,12 +8,15 @@ pub mod catbot;
 pub mod clock;
 pub mod command;
 pub mod config;
+pub mod expiry;
 pub mod ids;
 pub mod ingress;
 pub mod job;
 pub mod packs;
 pub mod registry;
 pub mod slack;
+#[cfg(feature = "sqs")]
+pub mod sqs;
 pub mod store;
 pub mod text;
 pub mod timespec;

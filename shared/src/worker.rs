@@ -1,15 +1,20 @@
-//! The work path: run a job and deliver its reply; and the in-process queue that
-//! feeds it locally.
+//! The work path: run a job and deliver its reply; and the queues that feed it.
 //!
-//! [`Worker::process`] is shared by `opkit serve` (through [`InlineQueue`]) and by
-//! the worker Lambda (through SQS), so what works locally works deployed.
+//! [`Worker::process`] runs one job. [`JobRunner::process_batch`] is what the
+//! worker Lambda (and `opkit worker`) do with a batch of queue messages:
+//! deduplicate each job with a claim in the store, run it once, and report which
+//! messages failed in a way worth a retry. [`InlineQueue`] is the in-process
+//! stand-in for SQS that `opkit serve` uses.
 
 use std::sync::Arc;
 
+use chrono::Duration;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::BoxFuture;
-use crate::bot::Bot;
+use crate::bot::{Bot, short_ref};
+use crate::store::{Claim, Store};
 use crate::job::{Job, ReplyTo};
 use crate::slack::{ChannelPoster, PostError, Reply, ReplyPoster, WebApiError};
 
@@ -131,5 +136,218 @@ impl JobQueue for InlineQueue {
             .try_send(job.clone())
             .map_err(|e| QueueError::Unavailable(e.to_string()));
         Box::pin(std::future::ready(result))
+    }
+}
+
+/// One message as received from a queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueMessage {
+    /// The queue's message id (what a partial batch failure names).
+    pub id: String,
+    /// The receipt handle, to delete the message (unused by the Lambda runtime).
+    pub receipt: String,
+    /// The body: a job envelope.
+    pub body: String,
+    /// How many times the message has been received, this time included.
+    pub receive_count: u32,
+}
+
+/// Why a message should come back later.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Retry {
+    /// Another worker holds the job's claim (it may have died; its lease will run out).
+    #[error("job {0} is being run by another worker")]
+    HeldElsewhere(String),
+    /// The store could not be reached to claim the job.
+    #[error("could not claim job {job}: {error}")]
+    Claim {
+        /// The job.
+        job: String,
+        /// What the store said.
+        error: String,
+    },
+}
+
+/// Runs queued jobs exactly once each, whatever the queue redelivers.
+pub struct JobRunner {
+    worker: Arc<Worker>,
+    claims: Arc<dyn Store>,
+    /// How long a claim keeps other workers off a job; a worker that dies mid-way
+    /// frees it when this runs out.
+    pub lease: Duration,
+    /// How long a finished job is remembered (at least the queue's retention).
+    pub keep: Duration,
+    /// The receive count of a message's last delivery before the dead-letter queue.
+    pub max_receives: u32,
+}
+
+impl JobRunner {
+    /// A runner claiming jobs in `claims`: a two-minute lease, finished jobs
+    /// remembered four days, three deliveries.
+    pub fn new(worker: Arc<Worker>, claims: Arc<dyn Store>) -> Self {
+        Self {
+            worker,
+            claims,
+            lease: Duration::minutes(2),
+            keep: Duration::days(4),
+            max_receives: 3,
+        }
+    }
+
+    /// The worker.
+    pub fn worker(&self) -> &Worker {
+        &self.worker
+    }
+
+    /// Handles a batch; returns the ids of the messages to retry.
+    pub async fn process_batch(&self, messages: &[QueueMessage]) -> Vec<String> {
+        let mut failed = Vec::new();
+        for message in messages {
+            let span = tracing::info_span!("message", message_id = %message.id);
+            if let Err(e) = self.process_message(message).instrument(span).await {
+                tracing::warn!(message_id = %message.id, error = %e, receive_count = message.receive_count, "will retry");
+                failed.push(message.id.clone());
+            }
+        }
+        failed
+    }
+
+    /// Handles one message. `Ok` means "delete it": done, a duplicate, or an
+    /// envelope that can never succeed (logged, not retried forever).
+    pub async fn process_message(&self, message: &QueueMessage) -> Result<(), Retry> {
+        let job = match Job::decode(&message.body) {
+            Ok(job) => job,
+            Err(e) => {
+                tracing::error!(message_id = %message.id, error = %e, "unusable job envelope dropped");
+                return Ok(());
+            }
+        };
+        let id = job.id.to_string();
+        let now = self.worker.bot().now();
+        let claim = self.claims.claim(&id, now, self.lease).await;
+        match claim {
+            Ok(Claim::Acquired) => {}
+            Ok(Claim::AlreadyDone) => {
+                tracing::info!(job_id = %id, "duplicate delivery of a finished job ignored");
+                return Ok(());
+            }
+            Ok(Claim::HeldElsewhere { .. }) => return Err(Retry::HeldElsewhere(id)),
+            Err(e) => {
+                let retry = Retry::Claim {
+                    job: id,
+                    error: e.to_string(),
+                };
+                self.tell_if_last(message, &job).await;
+                return Err(retry);
+            }
+        }
+        if let Err(e) = self.worker.process(&job).await {
+            // The command ran; running it again to re-deliver would repeat its effect.
+            tracing::error!(job_id = %id, error = %e, "reply not delivered");
+        }
+        let done_at = self.worker.bot().now();
+        if let Err(e) = self.claims.finish(&id, done_at, self.keep).await {
+            tracing::error!(job_id = %id, error = %e, "could not mark the job done");
+        }
+        Ok(())
+    }
+
+    /// On a message's last delivery, tells the user their command failed.
+    async fn tell_if_last(&self, message: &QueueMessage, job: &Job) {
+        if message.receive_count < self.max_receives {
+            return;
+        }
+        let reply = Reply::text(format!(
+            "Sorry, I could not run `{}`: the bot's store is unavailable. Please try again later (ref `{}`).",
+            job.text,
+            short_ref(job.id)
+        ));
+        if let Err(e) = self.worker.deliver(&job.reply_to, &reply).await {
+            tracing::error!(job_id = %job.id, error = %e, "could not tell the user their job failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::{JOB_VERSION, Source};
+    use crate::packs::testing::TestBot;
+    use crate::slack::MemoryPoster;
+    use crate::store::{JobClaims, StateStore};
+
+    fn job(user: &str, text: &str) -> Job {
+        Job {
+            v: JOB_VERSION,
+            id: uuid::Uuid::new_v4(),
+            received_at: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+            source: Source::Local,
+            caller: crate::command::Caller::user(crate::ids::UserId::parse(user).unwrap()),
+            text: text.into(),
+            reply_to: ReplyTo::ResponseUrl {
+                url: "https://hooks.example/1".into(),
+            },
+            trigger_id: None,
+        }
+    }
+
+    fn message(job: &Job, receive_count: u32) -> QueueMessage {
+        QueueMessage {
+            id: format!("m-{receive_count}"),
+            receipt: String::new(),
+            body: job.encode(),
+            receive_count,
+        }
+    }
+
+    fn runner(t: &TestBot) -> (JobRunner, Arc<MemoryPoster>) {
+        let poster = Arc::new(MemoryPoster::new());
+        let worker = Arc::new(Worker::new(t.bot.clone(), poster.clone(), None));
+        (JobRunner::new(worker, t.store.clone()), poster)
+    }
+
+    #[tokio::test]
+    async fn a_job_delivered_three_times_runs_once() {
+        let t = TestBot::new();
+        let (runner, poster) = runner(&t);
+        let j = job("UA", "queue join perf");
+        let batch = [message(&j, 1), message(&j, 2), message(&j, 3)];
+        assert!(runner.process_batch(&batch).await.is_empty());
+        assert_eq!(poster.posts().len(), 1);
+        assert_eq!(poster.posts()[0].1.text, "<@UA> holds *perf* now until you leave.");
+        assert_eq!(t.store.load("queue").await.unwrap().version, 1);
+    }
+
+    #[tokio::test]
+    async fn a_job_claimed_by_a_live_worker_is_retried_later_and_then_runs() {
+        let t = TestBot::new();
+        let (runner, poster) = runner(&t);
+        let j = job("UA", "whoami");
+        // another worker claimed it and is (as far as we know) still on it
+        t.store
+            .claim(&j.id.to_string(), t.bot.now(), chrono::Duration::minutes(2))
+            .await
+            .unwrap();
+        assert_eq!(runner.process_batch(&[message(&j, 1)]).await, ["m-1"]);
+        assert!(poster.posts().is_empty());
+        // it died: once the lease runs out, the redelivery claims and runs it
+        t.advance(chrono::Duration::minutes(2));
+        assert!(runner.process_batch(&[message(&j, 2)]).await.is_empty());
+        assert_eq!(poster.posts().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_unusable_envelope_is_dropped_not_retried_forever() {
+        let t = TestBot::new();
+        let (runner, poster) = runner(&t);
+        let bad = QueueMessage {
+            id: "m".into(),
+            receipt: String::new(),
+            body: "{\"v\":99}".into(),
+            receive_count: 1,
+        };
+        assert!(runner.process_batch(&[bad]).await.is_empty());
+        assert!(poster.posts().is_empty());
     }
 }
