@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::bot::{Bot, BotBuilder};
 use crate::config::Config;
 use crate::packs::{builtin, queue, weather};
+use crate::slack::{ChannelPoster, SlackApi};
 use crate::store::Store;
 
 /// A builder with Catbot's packs and the configuration's admins and policy.
@@ -21,4 +22,11 @@ pub fn builder(config: &Config, store: Arc<dyn Store>) -> BotBuilder {
             config.weather_url.clone(),
             config.weather_key.clone(),
         )))
+}
+
+/// The Web API poster for channel messages, if a bot token is configured.
+pub fn channel_poster(config: &Config, http: reqwest::Client) -> Option<Arc<dyn ChannelPoster>> {
+    let token = config.bot_token.clone()?;
+    let api = SlackApi::new(token, http).with_base_url(&config.slack_api_url);
+    Some(Arc::new(api))
 }

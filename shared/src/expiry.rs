@@ -22,7 +22,7 @@ use crate::slack::{ChannelPoster, Reply};
 use crate::timespec::format_time;
 
 /// What one pass did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ExpiryReport {
     /// Grants ended.
     pub grants_ended: usize,
@@ -63,7 +63,8 @@ impl Expiry {
         }
 
         for grant in store.all_grants().await? {
-            let opened = grant.starts_at.is_some() && !grant.start_announced && grant.is_active(now);
+            let opened =
+                grant.starts_at.is_some() && !grant.start_announced && grant.is_active(now);
             if !opened {
                 continue;
             }
@@ -102,7 +103,13 @@ impl Expiry {
             String::new(),
         );
         self.bot
-            .audit(&request, None, Outcome::System { action: text.clone() })
+            .audit(
+                &request,
+                None,
+                Outcome::System {
+                    action: text.clone(),
+                },
+            )
             .await;
         Notice {
             user: grant.user.clone(),
@@ -120,7 +127,11 @@ impl Expiry {
             return None;
         };
         match poster
-            .post_message(channel.as_str(), &Reply::in_channel(notice.text.clone()), None)
+            .post_message(
+                channel.as_str(),
+                &Reply::in_channel(notice.text.clone()),
+                None,
+            )
             .await
         {
             Ok(_) => Some(true),
@@ -138,7 +149,11 @@ fn ended_text(grant: &Grant) -> String {
     } else {
         "its time is up"
     };
-    format!("*{}* role for {} ended — {why}.", grant.role, grant.user.mention())
+    format!(
+        "*{}* role for {} ended — {why}.",
+        grant.role,
+        grant.user.mention()
+    )
 }
 
 fn started_text(grant: &Grant) -> String {
@@ -171,7 +186,8 @@ mod tests {
     async fn a_window_opens_and_closes_on_time_and_both_are_announced() {
         // GIVEN a maintenance window 22:00-24:00 granted in channel C0PS (now 08:00)
         let t = TestBot::new();
-        t.say("UADMIN", "roles grant <@UBOB> admin from 22:00 for 2h").await;
+        t.say("UADMIN", "roles grant <@UBOB> admin from 22:00 for 2h")
+            .await;
         let (expiry, poster) = expiry(&t);
         assert_eq!(expiry.run_once().await.unwrap(), ExpiryReport::default());
 
@@ -188,7 +204,11 @@ mod tests {
         assert_eq!(report.grants_ended, 1);
         assert_eq!(report.posted, 1);
 
-        let texts: Vec<String> = poster.posts().iter().map(|p| p.reply.text.clone()).collect();
+        let texts: Vec<String> = poster
+            .posts()
+            .iter()
+            .map(|p| p.reply.text.clone())
+            .collect();
         assert_eq!(
             texts,
             [
@@ -199,7 +219,10 @@ mod tests {
         assert!(poster.posts().iter().all(|p| p.channel == "C0PS"));
         // THEN the grant is gone, the user is denied, and it is audited
         assert!(t.store.all_grants().await.unwrap().is_empty());
-        assert_eq!(t.text("UBOB", "audit").await, "Sorry, you need admin to run `audit`.");
+        assert_eq!(
+            t.text("UBOB", "audit").await,
+            "Sorry, you need admin to run `audit`."
+        );
         let audit = t.store.recent(None, 5).await.unwrap();
         assert!(audit.iter().any(|r| r.outcome
             == Outcome::System {
@@ -242,6 +265,9 @@ mod tests {
         t.say("UADMIN", "roles grant <@UBOB> ops for 1h").await;
         t.advance(Duration::hours(1));
         let report = Expiry::new(t.bot.clone(), None).run_once().await.unwrap();
-        assert_eq!((report.grants_ended, report.posted, report.not_posted), (1, 0, 0));
+        assert_eq!(
+            (report.grants_ended, report.posted, report.not_posted),
+            (1, 0, 0)
+        );
     }
 }

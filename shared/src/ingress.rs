@@ -41,14 +41,18 @@ pub enum Route {
 }
 
 impl Route {
-    /// The route for a request path, if it is one of ours.
+    /// The route for a request path, if it is one of ours. A leading stage name
+    /// (`/prod/slack/commands`, as API Gateway's REST APIs send it) is allowed.
     pub fn from_path(path: &str) -> Option<Self> {
-        match path.trim_end_matches('/') {
-            "/slack/commands" => Some(Route::Commands),
-            "/slack/events" => Some(Route::Events),
-            "/slack/interactions" => Some(Route::Interactions),
-            _ => None,
-        }
+        let path = path.trim_end_matches('/');
+        [
+            ("/slack/commands", Route::Commands),
+            ("/slack/events", Route::Events),
+            ("/slack/interactions", Route::Interactions),
+        ]
+        .into_iter()
+        .find(|(suffix, _)| path.ends_with(suffix))
+        .map(|(_, route)| route)
     }
 }
 
@@ -221,5 +225,22 @@ impl Ingress {
             Ok(EventRequest::AppRateLimited { .. }) => Answer::ok_empty(),
             Err(e) => Answer::error(400, e.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_found_with_or_without_a_stage() {
+        assert_eq!(Route::from_path("/slack/commands"), Some(Route::Commands));
+        assert_eq!(Route::from_path("/prod/slack/events/"), Some(Route::Events));
+        assert_eq!(
+            Route::from_path("/slack/interactions"),
+            Some(Route::Interactions)
+        );
+        assert_eq!(Route::from_path("/slack"), None);
+        assert_eq!(Route::from_path("/healthz"), None);
     }
 }

@@ -72,7 +72,10 @@ pub async fn create_queues(client: &Client, name: &str) -> Result<Queues, QueueE
     let dlq_url = create(
         client,
         &format!("{name}-dlq"),
-        [(QueueAttributeName::MessageRetentionPeriod, DLQ_RETENTION_SECS.to_string())],
+        [(
+            QueueAttributeName::MessageRetentionPeriod,
+            DLQ_RETENTION_SECS.to_string(),
+        )],
     )
     .await?;
     let dlq_arn = client
@@ -94,8 +97,14 @@ pub async fn create_queues(client: &Client, name: &str) -> Result<Queues, QueueE
         client,
         name,
         [
-            (QueueAttributeName::VisibilityTimeout, VISIBILITY_TIMEOUT_SECS.to_string()),
-            (QueueAttributeName::MessageRetentionPeriod, RETENTION_SECS.to_string()),
+            (
+                QueueAttributeName::VisibilityTimeout,
+                VISIBILITY_TIMEOUT_SECS.to_string(),
+            ),
+            (
+                QueueAttributeName::MessageRetentionPeriod,
+                RETENTION_SECS.to_string(),
+            ),
             (QueueAttributeName::RedrivePolicy, redrive),
         ],
     )

@@ -14,9 +14,9 @@ use tracing::Instrument;
 
 use crate::BoxFuture;
 use crate::bot::{Bot, short_ref};
-use crate::store::{Claim, Store};
 use crate::job::{Job, ReplyTo};
 use crate::slack::{ChannelPoster, PostError, Reply, ReplyPoster, WebApiError};
+use crate::store::{Claim, Store};
 
 /// Why a job could not be put on the queue.
 #[derive(Debug, thiserror::Error)]
@@ -315,7 +315,10 @@ mod tests {
         let batch = [message(&j, 1), message(&j, 2), message(&j, 3)];
         assert!(runner.process_batch(&batch).await.is_empty());
         assert_eq!(poster.posts().len(), 1);
-        assert_eq!(poster.posts()[0].1.text, "<@UA> holds *perf* now until you leave.");
+        assert_eq!(
+            poster.posts()[0].1.text,
+            "<@UA> holds *perf* now until you leave."
+        );
         assert_eq!(t.store.load("queue").await.unwrap().version, 1);
     }
 

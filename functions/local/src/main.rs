@@ -4,11 +4,18 @@
 //! opkit shell --user U123 [--roles admin,ops]     a REPL, like Hubot's shell
 //! opkit say --user U123 "queue join perf"         one command, reply on stdout
 //! opkit serve --addr 127.0.0.1:3000               Slack's HTTP routes, locally
+//!
+//! # the deployed path on one machine, against an AWS emulator or a dev account
+//! opkit --store dynamodb init --queue sqs          create the table, queue and DLQ
+//! opkit --store dynamodb serve --queue sqs         ingress: verify, ack, SendMessage
+//! opkit --store dynamodb worker                    drain the queue as the worker Lambda
+//! opkit --store dynamodb expire                    one pass of the expiry function
 //! ```
 //!
 //! State lives in files under `OPKIT_DATA_DIR` (default `.opkit`) unless
-//! `--store memory` is given.
+//! `--store memory` or `--store dynamodb` (`OPKIT_TABLE`) is given.
 
+mod aws;
 mod serve;
 mod shell;
 
@@ -20,9 +27,12 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use opkit::bot::{Bot, GrantAuthorizer};
 use opkit::catbot;
+use opkit::clock::{SharedClock, SystemClock};
 use opkit::config::Config;
+use opkit::expiry::Expiry;
 use opkit::ids::{Role, UserId};
 use opkit::store::Store;
+use opkit::store::dynamodb::DynamoStore;
 use opkit::store::file::FileStore;
 use opkit::store::memory::MemoryStore;
 
@@ -45,12 +55,16 @@ enum StoreKind {
     Memory,
     /// Files under the data directory.
     File,
+    /// The DynamoDB table named by OPKIT_TABLE.
+    Dynamodb,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum QueueKind {
     /// An in-process queue.
     Inline,
+    /// The SQS queue at OPKIT_QUEUE_URL (drain it with `opkit worker`).
+    Sqs,
 }
 
 #[derive(Subcommand)]
@@ -74,6 +88,24 @@ enum Cmd {
         /// Where accepted commands wait for the worker.
         #[arg(long, value_enum, default_value_t = QueueKind::Inline)]
         queue: QueueKind,
+    },
+    /// Drain the SQS queue (OPKIT_QUEUE_URL) exactly as the worker Lambda does.
+    Worker {
+        /// Stop when a receive finds the queue empty, instead of waiting for more.
+        #[arg(long)]
+        until_empty: bool,
+    },
+    /// Run one pass of the expiry function: end due grants and holds, announce them.
+    Expire,
+    /// Create the DynamoDB table (OPKIT_TABLE) and, with `--queue sqs`, the queue
+    /// and its dead-letter queue, if missing.
+    Init {
+        /// Also create the SQS queue and DLQ.
+        #[arg(long, value_enum)]
+        queue: Option<QueueKind>,
+        /// The queue's name.
+        #[arg(long, default_value = "opkit-jobs")]
+        queue_name: String,
     },
 }
 
@@ -131,10 +163,8 @@ async fn run(cli: Cli) -> Result<(), String> {
     if let Some(dir) = cli.data_dir {
         config.data_dir = dir;
     }
-    let store: Arc<dyn Store> = match cli.store {
-        StoreKind::Memory => Arc::new(MemoryStore::new()),
-        StoreKind::File => Arc::new(FileStore::open(&config.data_dir).map_err(|e| e.to_string())?),
-    };
+    let clock: SharedClock = Arc::new(SystemClock);
+    let store = open_store(cli.store, &config, clock.clone()).await?;
     match cli.command {
         Cmd::Shell(who) => {
             let bot = local_bot(&config, store, &who)?;
@@ -146,14 +176,44 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("{}", reply.text);
             Ok(())
         }
-        Cmd::Serve {
-            addr,
-            queue: QueueKind::Inline,
-        } => {
+        Cmd::Serve { addr, queue } => {
             let bot = catbot::builder(&config, store).build()?;
-            serve::run(config, bot, addr).await
+            serve::run(config, bot, addr, queue == QueueKind::Sqs).await
         }
+        Cmd::Worker { until_empty } => {
+            let bot = catbot::builder(&config, store.clone()).build()?;
+            aws::worker(&config, bot, store, until_empty).await
+        }
+        Cmd::Expire => {
+            let bot = catbot::builder(&config, store).build()?;
+            let channels = catbot::channel_poster(&config, reqwest::Client::new());
+            let report = Expiry::new(bot, channels)
+                .run_once()
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string(&report).map_err(|e| e.to_string())?
+            );
+            Ok(())
+        }
+        Cmd::Init { queue, queue_name } => aws::init(&config, cli.store, queue, &queue_name).await,
     }
+}
+
+async fn open_store(
+    kind: StoreKind,
+    config: &Config,
+    clock: SharedClock,
+) -> Result<Arc<dyn Store>, String> {
+    Ok(match kind {
+        StoreKind::Memory => Arc::new(MemoryStore::new()),
+        StoreKind::File => Arc::new(FileStore::open(&config.data_dir).map_err(|e| e.to_string())?),
+        StoreKind::Dynamodb => {
+            let table = config.require_table().map_err(|e| e.to_string())?;
+            Arc::new(DynamoStore::from_env(table, clock).await)
+        }
+    })
 }
 
 /// Catbot, with the session's extra roles for the local user.

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -11,22 +12,34 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use opkit::bot::Bot;
+use opkit::catbot;
 use opkit::clock::SystemClock;
 use opkit::config::Config;
+use opkit::expiry::Expiry;
 use opkit::ingress::{Ingress, MAX_BODY, Route, SlackRequest};
-use opkit::slack::{ChannelPoster, HttpPoster, SlackApi};
-use opkit::worker::{InlineQueue, Worker};
+use opkit::slack::HttpPoster;
+use opkit::sqs::SqsQueue;
+use opkit::worker::{InlineQueue, JobQueue, Worker};
 
-/// Builds the worker and ingress, binds, and serves until interrupted.
-pub async fn run(config: Config, bot: Bot, addr: SocketAddr) -> Result<(), String> {
+/// How often the in-process expiry pass runs.
+const EXPIRY_EVERY: Duration = Duration::from_secs(30);
+
+/// Builds the worker and ingress, binds, and serves until interrupted. With
+/// `sqs`, accepted commands go to OPKIT_QUEUE_URL for `opkit worker`; otherwise
+/// an in-process queue and worker run them, and an expiry pass runs every 30 s.
+pub async fn run(config: Config, bot: Bot, addr: SocketAddr, sqs: bool) -> Result<(), String> {
     let clock = Arc::new(SystemClock);
-    let http = reqwest::Client::new();
-    let channels: Option<Arc<dyn ChannelPoster>> = config.bot_token.clone().map(|token| {
-        Arc::new(SlackApi::new(token, http.clone()).with_base_url(&config.slack_api_url))
-            as Arc<dyn ChannelPoster>
-    });
-    let worker = Arc::new(Worker::new(bot, Arc::new(HttpPoster::new(http)), channels));
-    let queue = Arc::new(InlineQueue::start(worker, 1024));
+    let queue: Arc<dyn JobQueue> = if sqs {
+        let url = config.require_queue_url().map_err(|e| e.to_string())?;
+        let sdk = aws_config::load_from_env().await;
+        Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url))
+    } else {
+        let http = reqwest::Client::new();
+        let channels = catbot::channel_poster(&config, http.clone());
+        spawn_expiry(Expiry::new(bot.clone(), channels.clone()));
+        let worker = Arc::new(Worker::new(bot, Arc::new(HttpPoster::new(http)), channels));
+        Arc::new(InlineQueue::start(worker, 1024))
+    };
     let ingress = Arc::new(Ingress::new(&config, clock, queue).map_err(|e| e.to_string())?);
     let app = router(ingress);
     let listener = tokio::net::TcpListener::bind(addr)
@@ -42,6 +55,18 @@ pub async fn run(config: Config, bot: Bot, addr: SocketAddr) -> Result<(), Strin
         })
         .await
         .map_err(|e| e.to_string())
+}
+
+fn spawn_expiry(expiry: Expiry) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(EXPIRY_EVERY);
+        loop {
+            every.tick().await;
+            if let Err(e) = expiry.run_once().await {
+                tracing::error!(error = %e, "expiry pass failed");
+            }
+        }
+    });
 }
 
 fn router(ingress: Arc<Ingress>) -> Router {

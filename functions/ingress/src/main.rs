@@ -1,0 +1,29 @@
+//! Ingress Lambda: builds the SQS client and the ingress once, then serves.
+
+use std::sync::Arc;
+
+use lambda_http::{Error, run, service_fn};
+use opkit::clock::SystemClock;
+use opkit::config::Config;
+use opkit::ingress::Ingress;
+use opkit::sqs::SqsQueue;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_current_span(false)
+        .without_time()
+        .init();
+    let config = Config::from_env()?;
+    let queue_url = config.require_queue_url()?.to_string();
+    let sdk = aws_config::load_from_env().await;
+    let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), queue_url));
+    let ingress = Ingress::new(&config, Arc::new(SystemClock), queue)?;
+    let ingress = &ingress;
+    run(service_fn(move |request| async move {
+        Ok::<_, Error>(opkit_ingress::handle(ingress, request).await)
+    }))
+    .await
+}

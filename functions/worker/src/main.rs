@@ -1,0 +1,38 @@
+//! Worker Lambda: builds the store, the bot and the Slack clients once, then
+//! runs SQS batches.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use opkit::catbot;
+use opkit::clock::SystemClock;
+use opkit::config::Config;
+use opkit::slack::HttpPoster;
+use opkit::store::dynamodb::DynamoStore;
+use opkit::worker::{JobRunner, Worker};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_current_span(false)
+        .without_time()
+        .init();
+    let config = Config::from_env()?;
+    let clock = Arc::new(SystemClock);
+    let store = Arc::new(DynamoStore::from_env(config.require_table()?, clock.clone()).await);
+    let bot = catbot::builder(&config, store.clone())
+        .clock(clock)
+        .build()?;
+    let http = reqwest::Client::new();
+    let channels = catbot::channel_poster(&config, http.clone());
+    let worker = Worker::new(bot, Arc::new(HttpPoster::new(http)), channels);
+    let runner = JobRunner::new(Arc::new(worker), store);
+    let runner = &runner;
+    run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<_, Error>(opkit_worker::handle(runner, event.payload).await)
+    }))
+    .await
+}
