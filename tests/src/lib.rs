@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod fake_slack;
+pub mod serverless;
 pub mod slack_request;
 
 pub use fake_slack::{CannedResponse, FakeSlack, RecordedBody, RecordedRequest};

@@ -1,0 +1,263 @@
+//! The deployed path assembled in one test: the real ingress and worker handlers,
+//! the real SDK clients against the emulator's SQS and DynamoDB, a fake Slack,
+//! and a manual clock.
+//!
+//! ```text
+//! signed request ──> opkit_ingress::handle (API Gateway v2 event, base64 body)
+//!                      └─ SendMessage ──> emulator SQS
+//! ReceiveMessage ──> SqsEvent ──> opkit_worker::handle ──> emulator DynamoDB
+//!                                   └─ reply ──> FakeSlack response_url
+//! ```
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use chrono::{DateTime, Utc};
+use opkit::bot::Bot;
+use opkit::catbot;
+use opkit::clock::{Clock, ManualClock};
+use opkit::config::Config;
+use opkit::expiry::Expiry;
+use opkit::ingress::Ingress;
+use opkit::slack::{HttpPoster, RetryPolicy, SigningSecret};
+use opkit::sqs::{Queues, SqsQueue, create_queues};
+use opkit::store::dynamodb::{DynamoStore, create_table};
+use opkit::worker::{JobRunner, QueueMessage, Worker};
+use serde_json::{Value, json};
+
+use crate::aws::{sdk_config, unique_name};
+use crate::fake_slack::FakeSlack;
+use crate::slack_request::{TEAM_ID, signed_headers};
+
+/// The signing secret every stack is configured with.
+pub const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+/// The bootstrap admin.
+pub const ADMIN: &str = "UADMIN";
+
+/// One isolated deployment: its own table and queues, a fake Slack, a clock.
+pub struct Stack {
+    /// The fake Slack (response URLs and Web API).
+    pub slack: FakeSlack,
+    /// The clock every part reads.
+    pub clock: ManualClock,
+    /// The DynamoDB persister on the stack's table.
+    pub store: Arc<DynamoStore>,
+    /// The jobs queue and its DLQ.
+    pub queues: Queues,
+    /// The SQS client.
+    pub sqs: aws_sdk_sqs::Client,
+    /// The ingress, as the ingress Lambda builds it.
+    pub ingress: Ingress,
+    /// The job runner, as the worker Lambda builds it.
+    pub runner: JobRunner,
+    /// The bot the worker runs.
+    pub bot: Bot,
+    /// The configuration.
+    pub config: Config,
+}
+
+impl Stack {
+    /// Creates the table and queues on the emulator and wires everything up.
+    pub async fn start() -> Self {
+        let sdk = sdk_config().await;
+        let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let table = unique_name("opkit");
+        create_table(&dynamo, &table).await.expect("create table");
+        let queues = create_queues(&sqs, &unique_name("jobs"))
+            .await
+            .expect("create queues");
+        let slack = FakeSlack::start().await;
+        let config = config(&[
+            ("SLACK_SIGNING_SECRET", SECRET),
+            ("SLACK_BOT_TOKEN", "xoxb-test"),
+            ("SLACK_API_URL", &slack.api_url()),
+            ("OPKIT_ADMINS", ADMIN),
+            ("OPKIT_TEAM_IDS", TEAM_ID),
+            ("OPKIT_TABLE", &table),
+            ("OPKIT_QUEUE_URL", &queues.url),
+        ]);
+        let clock = ManualClock::new(Utc::now());
+        let shared_clock = Arc::new(clock.clone());
+        let store = Arc::new(DynamoStore::new(dynamo, table, shared_clock.clone()));
+        let bot = catbot::builder(&config, store.clone())
+            .clock(shared_clock.clone())
+            .build()
+            .expect("build the bot");
+        let queue = Arc::new(SqsQueue::new(sqs.clone(), queues.url.clone()));
+        let ingress = Ingress::new(&config, shared_clock, queue).expect("ingress");
+        let http = reqwest::Client::new();
+        let poster = HttpPoster::new(http.clone()).with_retry_policy(fast_retries());
+        let channels = catbot::channel_poster(&config, http);
+        let worker = Worker::new(bot.clone(), Arc::new(poster), channels);
+        let runner = JobRunner::new(Arc::new(worker), store.clone());
+        Self {
+            slack,
+            clock,
+            store,
+            queues,
+            sqs,
+            ingress,
+            runner,
+            bot,
+            config,
+        }
+    }
+
+    /// Now, by the stack's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// An API Gateway HTTP API (payload v2) event for a signed POST, the body
+    /// base64-encoded as API Gateway does for form bodies.
+    pub fn signed_event(&self, path: &str, body: &str) -> lambda_http::Request {
+        let headers = signed_headers(
+            &SigningSecret::new(SECRET),
+            self.now().timestamp(),
+            body.as_bytes(),
+        );
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        apigw_v2_event(path, body.as_bytes(), &headers, true)
+    }
+
+    /// Sends a request through the ingress handler; returns status and body.
+    pub async fn ingress(&self, request: lambda_http::Request) -> (u16, String) {
+        let response = opkit_ingress::handle(&self.ingress, request).await;
+        let status = response.status().as_u16();
+        let body = String::from_utf8(response.body().to_vec()).expect("utf-8 answer");
+        (status, body)
+    }
+
+    /// Takes every message now on the jobs queue (without deleting them).
+    pub async fn drain(&self) -> Vec<QueueMessage> {
+        let mut all = Vec::new();
+        loop {
+            let batch = opkit::sqs::receive(&self.sqs, &self.queues.url, 10, 0)
+                .await
+                .expect("receive");
+            if batch.is_empty() {
+                return all;
+            }
+            all.extend(batch);
+        }
+    }
+
+    /// Feeds messages to the worker handler as one SQS event.
+    pub async fn work(&self, messages: &[QueueMessage]) -> SqsBatchResponse {
+        opkit_worker::handle(&self.runner, sqs_event(messages)).await
+    }
+
+    /// One expiry pass, as the expiry Lambda runs it.
+    pub async fn expire(&self) -> opkit::expiry::ExpiryReport {
+        let channels = catbot::channel_poster(&self.config, reqwest::Client::new());
+        Expiry::new(self.bot.clone(), channels)
+            .run_once()
+            .await
+            .expect("expiry pass")
+    }
+}
+
+/// A retry policy with millisecond delays, so fault tests stay fast.
+pub fn fast_retries() -> RetryPolicy {
+    RetryPolicy {
+        attempts: 3,
+        base_delay: std::time::Duration::from_millis(5),
+        max_delay: std::time::Duration::from_millis(20),
+    }
+}
+
+/// A configuration from literal settings.
+pub fn config(vars: &[(&str, &str)]) -> Config {
+    let map: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::from_lookup(|k| map.get(k).cloned()).expect("valid test configuration")
+}
+
+/// An API Gateway HTTP API (payload v2) event, as Lambda receives it.
+pub fn apigw_v2_event(
+    path: &str,
+    body: &[u8],
+    headers: &[(&str, &str)],
+    base64: bool,
+) -> lambda_http::Request {
+    let mut all: HashMap<String, String> = HashMap::from([
+        (
+            "content-type".to_string(),
+            "application/x-www-form-urlencoded".to_string(),
+        ),
+        (
+            "host".to_string(),
+            "abc123.execute-api.us-east-1.amazonaws.com".to_string(),
+        ),
+    ]);
+    all.extend(
+        headers
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string())),
+    );
+    let body = if base64 {
+        BASE64.encode(body)
+    } else {
+        String::from_utf8(body.to_vec()).expect("a text body")
+    };
+    let event = json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": all,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "abc123",
+            "http": {
+                "method": "POST",
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "192.0.2.1",
+                "userAgent": "Slackbot 1.0 (+https://api.slack.com/robots)"
+            },
+            "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "25/Nov/2026:23:00:00 +0000",
+            "timeEpoch": 1_795_000_000_000_i64
+        },
+        "body": body,
+        "isBase64Encoded": base64
+    });
+    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway v2 event")
+}
+
+/// An SQS event carrying `messages`, as the Lambda event source sends it.
+pub fn sqs_event(messages: &[QueueMessage]) -> SqsEvent {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            json!({
+                "messageId": m.id,
+                "receiptHandle": m.receipt,
+                "body": m.body,
+                "attributes": {
+                    "ApproximateReceiveCount": m.receive_count.to_string(),
+                    "SentTimestamp": "1795000000000",
+                    "SenderId": "AROAEXAMPLE",
+                    "ApproximateFirstReceiveTimestamp": "1795000000000"
+                },
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:jobs",
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).expect("a valid SQS event")
+}

@@ -1,0 +1,314 @@
+//! The deployed path end to end on the AWS emulator: API Gateway event → ingress
+//! handler → SQS → worker handler → DynamoDB → Slack, and the expiry pass.
+//! Run through `bash infra/test.sh` (it starts the emulator).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Duration as Span;
+use opkit::ingress::Ingress;
+use opkit::slack::SigningSecret;
+use opkit::sqs::SqsQueue;
+use opkit::store::{AuditLog, GrantStore, StateStore};
+use opkit::worker::QueueMessage;
+use opkit_tests::serverless::{SECRET, Stack, apigw_v2_event};
+use opkit_tests::{CannedResponse, signed_headers, slash_command_body};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn command(stack: &Stack, user: &str, text: &str, reply_to: &str) -> (u16, String) {
+    let body = slash_command_body(user, text, &stack.slack.response_url(reply_to));
+    stack
+        .ingress(stack.signed_event("/slack/commands", &body))
+        .await
+}
+
+/// Queues a command through the ingress and runs it through the worker.
+async fn run(stack: &Stack, user: &str, text: &str) -> Value {
+    let before = stack.slack.requests().len();
+    let (status, ack) = command(stack, user, text, "r").await;
+    assert_eq!(status, 200, "{ack}");
+    let messages = stack.drain().await;
+    assert_eq!(messages.len(), 1);
+    let response = stack.work(&messages).await;
+    assert!(response.batch_item_failures.is_empty());
+    let requests = stack.slack.wait_for(before + 1, WAIT).await;
+    requests[before].json().clone()
+}
+
+#[tokio::test]
+async fn a_slash_command_flows_from_api_gateway_to_the_response_url() {
+    let stack = Stack::start().await;
+
+    // GIVEN a signed slash command, base64-encoded in an API Gateway v2 event
+    let (status, ack) = command(&stack, "U1", "queue join perf for 2h", "one").await;
+
+    // THEN the ingress acks at once, ephemerally, and puts one job on SQS
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&ack).unwrap(),
+        json!({"response_type": "ephemeral", "text": "Working on `queue join perf for 2h`…"})
+    );
+    let messages = stack.drain().await;
+    assert_eq!(messages.len(), 1);
+    let job: Value = serde_json::from_str(&messages[0].body).unwrap();
+    assert_eq!(job["v"], 1);
+    assert_eq!(job["caller"]["user"], "U1");
+    assert!(
+        stack.slack.requests().is_empty(),
+        "the ingress calls no Slack API"
+    );
+
+    // WHEN the worker Lambda gets it as an SQS event
+    let response = stack.work(&messages).await;
+
+    // THEN the reply reaches the response_url, and the state is in DynamoDB
+    assert!(response.batch_item_failures.is_empty());
+    let posts = stack.slack.wait_for(1, WAIT).await;
+    assert_eq!(posts[0].path, "/response/one");
+    assert_eq!(
+        posts[0].json(),
+        &json!({"response_type": "in_channel", "text": "<@U1> holds *perf* now for 2h."})
+    );
+    let state = stack.store.load("queue").await.unwrap();
+    assert_eq!(state.version, 1);
+    assert_eq!(state.value.unwrap()["envs"]["perf"][0]["user"], "U1");
+    let audit = stack.store.recent(None, 10).await.unwrap();
+    let outcomes: Vec<&str> = audit.iter().map(|r| r.outcome.name()).collect();
+    assert_eq!(outcomes, ["succeeded", "requested"]);
+}
+
+#[tokio::test]
+async fn plain_text_bodies_and_the_checks_work_through_api_gateway_too() {
+    let stack = Stack::start().await;
+    let body = slash_command_body("U1", "whoami", &stack.slack.response_url("x"));
+    let headers = signed_headers(
+        &SigningSecret::new(SECRET),
+        stack.now().timestamp(),
+        body.as_bytes(),
+    );
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, _) = stack
+        .ingress(apigw_v2_event(
+            "/slack/commands",
+            body.as_bytes(),
+            &headers,
+            false,
+        ))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(stack.drain().await.len(), 1);
+
+    let (status, text) = stack
+        .ingress(stack.signed_event("/slack/commands", "ssl_check=1&token=x"))
+        .await;
+    assert_eq!((status, text.as_str()), (200, ""));
+    let challenge = r#"{"token":"t","challenge":"abc123","type":"url_verification"}"#;
+    let (status, text) = stack
+        .ingress(stack.signed_event("/slack/events", challenge))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap(),
+        json!({"challenge": "abc123"})
+    );
+    assert!(stack.drain().await.is_empty());
+}
+
+#[tokio::test]
+async fn the_same_message_delivered_three_times_runs_once() {
+    let stack = Stack::start().await;
+    command(&stack, "U1", "queue join perf", "dup").await;
+    let message = stack.drain().await.remove(0);
+    for receive_count in 1..=3 {
+        let redelivered = QueueMessage {
+            receive_count,
+            ..message.clone()
+        };
+        let response = stack.work(&[redelivered]).await;
+        assert!(response.batch_item_failures.is_empty());
+    }
+    assert_eq!(stack.slack.wait_for(1, WAIT).await.len(), 1);
+    assert_eq!(stack.slack.requests().len(), 1, "one reply, not three");
+    assert_eq!(
+        stack.store.load("queue").await.unwrap().version,
+        1,
+        "one write"
+    );
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_joins_through_the_worker_lose_no_one() {
+    let stack = Arc::new(Stack::start().await);
+    // GIVEN 100 users' commands queued through the ingress
+    let users: Vec<String> = (0..100).map(|i| format!("U{i:03}")).collect();
+    for user in &users {
+        assert_eq!(command(&stack, user, "queue join perf", user).await.0, 200);
+    }
+    let messages = stack.drain().await;
+    assert_eq!(messages.len(), 100);
+    // WHEN ten worker invocations run ten jobs each, all at once (conflicting
+    // writes to one script's state: each is retried on fresh state)
+    let mut invocations = Vec::new();
+    for batch in messages.chunks(10) {
+        let stack = stack.clone();
+        let batch = batch.to_vec();
+        invocations.push(tokio::spawn(async move { stack.work(&batch).await }));
+    }
+    for invocation in invocations {
+        assert!(invocation.await.unwrap().batch_item_failures.is_empty());
+    }
+    // THEN all 100 are in line, each once, and each got a reply
+    let state = stack.store.load("queue").await.unwrap();
+    let mut in_line: Vec<String> = state.value.unwrap()["envs"]["perf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["user"].as_str().unwrap().to_string())
+        .collect();
+    in_line.sort();
+    assert_eq!(in_line, users);
+    assert_eq!(state.version, 100);
+    assert_eq!(stack.slack.wait_for(100, WAIT).await.len(), 100);
+}
+
+#[tokio::test]
+async fn a_timed_grant_ends_on_time_and_the_channel_is_told() {
+    let stack = Stack::start().await;
+    let admin = opkit_tests::serverless::ADMIN;
+    let granted = run(&stack, admin, "roles grant <@UBOB> admin for 1h").await;
+    let granted = granted["text"].as_str().unwrap();
+    assert!(
+        granted.starts_with("<@UADMIN> granted *admin* to <@UBOB> until "),
+        "{granted}"
+    );
+    assert!(
+        run(&stack, "UBOB", "audit last 1").await["text"]
+            .as_str()
+            .unwrap()
+            .contains("requested")
+    );
+
+    // WHEN the hour passes: denied at once, even before any expiry pass or TTL
+    stack.clock.advance(Span::hours(1));
+    assert_eq!(
+        run(&stack, "UBOB", "audit last 1").await["text"],
+        "Sorry, you need admin to run `audit`."
+    );
+    assert_eq!(
+        stack.store.all_grants().await.unwrap().len(),
+        1,
+        "still stored"
+    );
+
+    // AND the expiry pass ends it and tells the channel it was granted in
+    let report = stack.expire().await;
+    assert_eq!((report.grants_ended, report.posted), (1, 1));
+    let notices = stack.slack.posts_to("/api/chat.postMessage");
+    assert_eq!(notices.len(), 1);
+    assert_eq!(notices[0].json()["channel"], "C0001");
+    assert_eq!(
+        notices[0].json()["text"],
+        "*admin* role for <@UBOB> ended — its time is up."
+    );
+    assert_eq!(notices[0].header("authorization"), Some("Bearer xoxb-test"));
+    assert!(stack.store.all_grants().await.unwrap().is_empty());
+    // THEN still denied after the item is gone, and a second pass does nothing
+    assert_eq!(
+        run(&stack, "UBOB", "audit last 1").await["text"],
+        "Sorry, you need admin to run `audit`."
+    );
+    assert_eq!(stack.expire().await.grants_ended, 0);
+    let bob = opkit::ids::UserId::parse("UBOB").unwrap();
+    let system = stack.store.recent(Some(&bob), 10).await.unwrap();
+    assert!(system.iter().any(|r| r.outcome.name() == "system"));
+}
+
+#[tokio::test]
+async fn bad_requests_at_the_ingress_put_nothing_on_the_queue() {
+    let stack = Stack::start().await;
+    let body = slash_command_body("U1", "queue join perf", &stack.slack.response_url("bad"));
+    let now = stack.now().timestamp();
+    let forge = |secret: &str, ts: i64, body: &str| {
+        let headers = signed_headers(&SigningSecret::new(secret), ts, body.as_bytes());
+        headers.map(|(k, v)| (k.to_string(), v))
+    };
+    let event = |headers: &[(String, String)], body: &str| {
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        apigw_v2_event("/slack/commands", body.as_bytes(), &headers, true)
+    };
+    let cases = [
+        ("forged", event(&forge("wrong", now, &body), &body), 401),
+        ("stale", event(&forge(SECRET, now - 301, &body), &body), 401),
+        ("unsigned", event(&[], &body), 401),
+        (
+            "wrong team",
+            stack.signed_event("/slack/commands", &body.replace("T0001", "T0666")),
+            403,
+        ),
+        (
+            "oversized",
+            stack.signed_event(
+                "/slack/commands",
+                &format!("{body}&pad={}", "x".repeat(65 * 1024)),
+            ),
+            413,
+        ),
+        (
+            "malformed",
+            stack.signed_event("/slack/commands", "%%%"),
+            400,
+        ),
+        (
+            "missing fields",
+            stack.signed_event("/slack/commands", "text=hi"),
+            400,
+        ),
+    ];
+    for (name, request, expected) in cases {
+        let (status, text) = stack.ingress(request).await;
+        assert_eq!(status, expected, "{name}: {text}");
+    }
+    assert!(stack.drain().await.is_empty(), "nothing was queued");
+    assert!(stack.slack.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_failing_send_message_still_gets_the_user_an_answer() {
+    let stack = Stack::start().await;
+    // an ingress whose queue does not exist: SendMessage fails
+    let missing = format!("{}-gone", stack.queues.url);
+    let queue = Arc::new(SqsQueue::new(stack.sqs.clone(), missing));
+    let ingress = Ingress::new(&stack.config, Arc::new(stack.clock.clone()), queue).unwrap();
+    let body = slash_command_body("U1", "queue join perf", &stack.slack.response_url("x"));
+    let response =
+        opkit_ingress::handle(&ingress, stack.signed_event("/slack/commands", &body)).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let answer: Value = serde_json::from_slice(response.body()).unwrap();
+    assert_eq!(answer["response_type"], "ephemeral");
+    assert_eq!(
+        answer["text"],
+        "Sorry, I could not queue your command; please try again in a moment."
+    );
+}
+
+#[tokio::test]
+async fn a_slack_500_then_200_delivers_the_reply_once() {
+    let stack = Stack::start().await;
+    stack.slack.push_response(CannedResponse::status(500));
+    command(&stack, "U1", "queue join perf", "flaky").await;
+    let response = stack.work(&stack.drain().await).await;
+    assert!(response.batch_item_failures.is_empty());
+    let requests = stack.slack.wait_for(2, WAIT).await;
+    let answered: Vec<u16> = requests.iter().map(|r| r.answered).collect();
+    assert_eq!(answered, [500, 200]);
+    assert_eq!(
+        stack.store.load("queue").await.unwrap().version,
+        1,
+        "the command ran once"
+    );
+}
