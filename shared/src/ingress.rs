@@ -15,6 +15,9 @@
 //! | `url_verification` | 200, the challenge |
 //! | slash command | 200, ephemeral "Working on …"; one job queued |
 //! | slash command, queue down | 200, ephemeral "could not queue"; logged |
+//! | mention or direct message | 200, empty; one job queued (id from `event_id`) |
+//! | other events, bots' and own messages, edits | 200, empty; nothing queued |
+//! | event, queue down | 503, so Slack retries (the retry is the same job) |
 
 use std::sync::Arc;
 
@@ -152,7 +155,7 @@ impl Ingress {
         }
         match route {
             Route::Commands => self.command(request.body).await,
-            Route::Events => self.event(request.body),
+            Route::Events => self.event(request.body).await,
             Route::Interactions => match parse_interaction(request.body) {
                 Ok(_) => Answer::ok_empty(),
                 Err(e) => Answer::error(400, e.to_string()),
@@ -210,20 +213,40 @@ impl Ingress {
         }
     }
 
-    fn event(&self, body: &[u8]) -> Answer {
-        match EventRequest::parse(body) {
+    async fn event(&self, body: &[u8]) -> Answer {
+        let callback = match EventRequest::parse(body) {
             Ok(EventRequest::UrlVerification { challenge }) => {
-                Answer::json(json!({ "challenge": challenge }))
+                return Answer::json(json!({ "challenge": challenge }));
             }
-            Ok(EventRequest::EventCallback(event)) => {
-                if let Some(refusal) = self.refuse_team(&event.team_id, None) {
-                    return refusal;
-                }
-                tracing::info!(event_id = %event.event_id, kind = ?event.event_type(), "event acknowledged");
+            Ok(EventRequest::AppRateLimited { .. }) => return Answer::ok_empty(),
+            Ok(EventRequest::EventCallback(callback)) => callback,
+            Err(e) => return Answer::error(400, e.to_string()),
+        };
+        if let Some(refusal) = self.refuse_team(&callback.team_id, None) {
+            return refusal;
+        }
+        let message = match callback.chat_message() {
+            Ok(Some(message)) => message,
+            Ok(None) => {
+                tracing::debug!(event_id = %callback.event_id, kind = ?callback.event_type(), "event ignored");
+                return Answer::ok_empty();
+            }
+            Err(e) => return Answer::error(400, e.to_string()),
+        };
+        let job = match Job::from_chat_message(&callback, &message, self.clock.now()) {
+            Ok(job) => job,
+            Err(e) => return Answer::error(400, e.to_string()),
+        };
+        match self.queue.enqueue(&job).await {
+            Ok(()) => {
+                tracing::info!(job_id = %job.id, event_id = %callback.event_id, "queued");
                 Answer::ok_empty()
             }
-            Ok(EventRequest::AppRateLimited { .. }) => Answer::ok_empty(),
-            Err(e) => Answer::error(400, e.to_string()),
+            Err(e) => {
+                // Slack retries failed event deliveries; the retry is the same job.
+                tracing::error!(job_id = %job.id, error = %e, "could not queue the event");
+                Answer::error(503, "could not queue the event; retry")
+            }
         }
     }
 }

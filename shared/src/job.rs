@@ -12,7 +12,8 @@ use uuid::Uuid;
 use crate::bot::Request;
 use crate::command::Caller;
 use crate::ids::{ChannelId, IdError, TeamId, UserId};
-use crate::slack::SlashCommand;
+use crate::slack::{ChatKind, ChatMessage, EventCallback, SlashCommand};
+use crate::text::{Token, tokenize};
 
 /// The envelope version this build writes and reads.
 pub const JOB_VERSION: u32 = 1;
@@ -122,6 +123,40 @@ impl Job {
         })
     }
 
+    /// The job for a message to the bot (a mention or a direct message). Its id is
+    /// derived from Slack's `event_id`, so a retried event is the same job and
+    /// runs once. A mention's reply goes in the mention's thread.
+    pub fn from_chat_message(
+        event: &EventCallback,
+        message: &ChatMessage,
+        now: DateTime<Utc>,
+    ) -> Result<Self, EnvelopeError> {
+        let channel = ChannelId::parse(&message.channel)?;
+        let thread_ts = match message.kind {
+            ChatKind::Mention => Some(message.thread_ts.clone().unwrap_or(message.ts.clone())),
+            ChatKind::Direct => message.thread_ts.clone(),
+        };
+        Ok(Self {
+            v: JOB_VERSION,
+            id: Uuid::new_v5(
+                &Uuid::NAMESPACE_URL,
+                format!("slack-event:{}", event.event_id).as_bytes(),
+            ),
+            received_at: now,
+            source: Source::Event {
+                event_id: event.event_id.clone(),
+            },
+            caller: Caller {
+                user: UserId::parse(&message.user)?,
+                channel: Some(channel.clone()),
+                team: Some(TeamId::parse(&event.team_id)?),
+            },
+            text: strip_leading_mentions(&message.text),
+            reply_to: ReplyTo::Channel { channel, thread_ts },
+            trigger_id: None,
+        })
+    }
+
     /// Serialises the envelope for the queue.
     pub fn encode(&self) -> String {
         serde_json::to_string(self).expect("a job always serialises")
@@ -148,6 +183,19 @@ impl Job {
             text: self.text.clone(),
         }
     }
+}
+
+/// `<@U0BOT> queue join perf` → `queue join perf`: the mention that addressed
+/// the bot is not part of the command.
+fn strip_leading_mentions(text: &str) -> String {
+    let mut rest = text.trim_start();
+    while let Some(after) = rest.strip_prefix("<@")
+        && let Some(end) = after.find('>')
+        && matches!(tokenize(&rest[..end + 3]).as_slice(), [Token::User { .. }])
+    {
+        rest = after[end + 1..].trim_start();
+    }
+    rest.trim().to_string()
 }
 
 #[cfg(test)]
@@ -206,5 +254,70 @@ mod tests {
             Job::from_slash_command(&cmd, now),
             Err(EnvelopeError::Id(_))
         ));
+    }
+}
+
+#[cfg(test)]
+mod event_tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::slack::EventRequest;
+
+    fn callback(event: serde_json::Value) -> EventCallback {
+        let body = json!({
+            "team_id": "T1", "api_app_id": "A1", "event_id": "Ev1", "event_time": 1,
+            "type": "event_callback", "event": event,
+            "authorizations": [{"team_id": "T1", "user_id": "UBOT", "is_bot": true}]
+        });
+        match EventRequest::parse(body.to_string().as_bytes()).unwrap() {
+            EventRequest::EventCallback(c) => c,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_mention_becomes_a_job_answered_in_its_thread_with_a_stable_id() {
+        let cb = callback(
+            json!({"type": "app_mention", "user": "U1", "text": "<@UBOT|catbot>  queue join perf",
+            "channel": "C1", "ts": "100.1", "event_ts": "100.1"}),
+        );
+        let now = DateTime::from_timestamp(0, 0).unwrap();
+        let job = Job::from_chat_message(&cb, &cb.chat_message().unwrap().unwrap(), now).unwrap();
+        assert_eq!(job.text, "queue join perf");
+        assert_eq!(
+            job.reply_to,
+            ReplyTo::Channel {
+                channel: ChannelId::parse("C1").unwrap(),
+                thread_ts: Some("100.1".into())
+            }
+        );
+        let again = Job::from_chat_message(&cb, &cb.chat_message().unwrap().unwrap(), now).unwrap();
+        assert_eq!(job.id, again.id, "a retried event is the same job");
+    }
+
+    #[test]
+    fn a_direct_message_is_answered_in_place_and_keeps_later_mentions() {
+        let cb = callback(
+            json!({"type": "message", "channel_type": "im", "user": "U1",
+            "text": "can <@U2> roles grant", "channel": "D1", "ts": "5.5"}),
+        );
+        let now = DateTime::from_timestamp(0, 0).unwrap();
+        let job = Job::from_chat_message(&cb, &cb.chat_message().unwrap().unwrap(), now).unwrap();
+        assert_eq!(job.text, "can <@U2> roles grant");
+        assert_eq!(
+            job.reply_to,
+            ReplyTo::Channel {
+                channel: ChannelId::parse("D1").unwrap(),
+                thread_ts: None
+            }
+        );
+    }
+
+    #[test]
+    fn only_leading_well_formed_mentions_are_stripped() {
+        assert_eq!(strip_leading_mentions("<@U1> <@U2> help"), "help");
+        assert_eq!(strip_leading_mentions("<@nope> help"), "<@nope> help");
+        assert_eq!(strip_leading_mentions("<@U1>"), "");
     }
 }

@@ -15,7 +15,7 @@ use tracing::Instrument;
 use crate::BoxFuture;
 use crate::bot::{Bot, short_ref};
 use crate::job::{Job, ReplyTo};
-use crate::slack::{ChannelPoster, PostError, Reply, ReplyPoster, WebApiError};
+use crate::slack::{ChannelPoster, PostError, Reply, ReplyPoster, Visibility, WebApiError};
 use crate::store::{Claim, Store};
 
 /// Why a job could not be put on the queue.
@@ -82,22 +82,32 @@ impl Worker {
     /// delivery that fails after the poster's own retries is reported, not re-run.
     pub async fn process(&self, job: &Job) -> Result<Reply, DeliveryError> {
         let reply = self.bot.handle(&job.request()).await;
-        self.deliver(&job.reply_to, &reply).await?;
+        self.deliver(job, &reply).await?;
         Ok(reply)
     }
 
-    /// Delivers a reply.
-    pub async fn deliver(&self, to: &ReplyTo, reply: &Reply) -> Result<(), DeliveryError> {
-        match to {
+    /// Delivers a reply for `job`: to its `response_url`, or in its channel — only
+    /// to the asker when the reply is ephemeral (a direct message is private anyway).
+    pub async fn deliver(&self, job: &Job, reply: &Reply) -> Result<(), DeliveryError> {
+        match &job.reply_to {
             ReplyTo::ResponseUrl { url } => Ok(self.replies.post(url, reply).await?),
             ReplyTo::Channel { channel, thread_ts } => {
                 let poster = self
                     .channels
                     .as_ref()
                     .ok_or(DeliveryError::NoChannelPoster)?;
-                poster
-                    .post_message(channel.as_str(), reply, thread_ts.as_deref())
-                    .await?;
+                let thread_ts = thread_ts.as_deref();
+                let direct = channel.as_str().starts_with('D');
+                if reply.visibility == Visibility::Ephemeral && !direct {
+                    let user = job.caller.user.as_str();
+                    poster
+                        .post_ephemeral(channel.as_str(), user, reply, thread_ts)
+                        .await?;
+                } else {
+                    poster
+                        .post_message(channel.as_str(), reply, thread_ts)
+                        .await?;
+                }
                 Ok(())
             }
         }
@@ -263,7 +273,7 @@ impl JobRunner {
             job.text,
             short_ref(job.id)
         ));
-        if let Err(e) = self.worker.deliver(&job.reply_to, &reply).await {
+        if let Err(e) = self.worker.deliver(job, &reply).await {
             tracing::error!(job_id = %job.id, error = %e, "could not tell the user their job failed");
         }
     }

@@ -273,7 +273,7 @@ async fn ephemeral_and_update_calls_carry_their_arguments() {
     let slack = FakeSlack::start().await;
     let api = api(&slack);
     // WHEN an ephemeral message is posted and a message updated
-    api.post_ephemeral("C0001", "U0001", &Reply::text("only you"))
+    api.post_ephemeral("C0001", "U0001", &Reply::text("only you"), None)
         .await
         .unwrap();
     let updated = api

@@ -7,8 +7,8 @@ pub mod signing;
 pub mod web;
 
 pub use payload::{
-    AppMention, Authorization, CommandRequest, EventCallback, EventRequest, PayloadError,
-    SlashCommand, parse_interaction,
+    Authorization, ChatKind, ChatMessage, CommandRequest, EventCallback, EventRequest,
+    PayloadError, SlashCommand, parse_interaction,
 };
 pub use poster::{HttpPoster, MemoryPoster, PostError, ReplyPoster, RetryPolicy};
 pub use reply::{Block, Reply, Visibility};

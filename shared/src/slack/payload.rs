@@ -278,18 +278,79 @@ impl EventCallback {
         self.event.get("type").and_then(Value::as_str)
     }
 
-    /// The inner event as an [`AppMention`], if it is one.
-    pub fn app_mention(&self) -> Result<Option<AppMention>, PayloadError> {
-        if self.event_type() != Some("app_mention") {
+    /// The bot's own user id, from the installations the event is visible to.
+    pub fn bot_user_id(&self) -> Option<&str> {
+        self.authorizations
+            .iter()
+            .find(|a| a.is_bot)
+            .map(|a| a.user_id.as_str())
+    }
+
+    /// The inner event as a message for the bot: a mention (`app_mention`) or a
+    /// direct message (`message` in an `im`). `None` for everything the bot does
+    /// not answer: other events, channel messages (mentions come as
+    /// `app_mention`), edits, joins and other subtypes, and messages from bots —
+    /// itself included.
+    pub fn chat_message(&self) -> Result<Option<ChatMessage>, PayloadError> {
+        let kind = match (
+            self.event_type(),
+            self.event.get("channel_type").and_then(Value::as_str),
+        ) {
+            (Some("app_mention"), _) => ChatKind::Mention,
+            (Some("message"), Some("im")) => ChatKind::Direct,
+            _ => return Ok(None),
+        };
+        let kind_name = self.event_type().unwrap_or_default().to_string();
+        let raw =
+            RawMessage::deserialize(&self.event).map_err(|source| PayloadError::InvalidEvent {
+                kind: kind_name.clone(),
+                source,
+            })?;
+        if raw.subtype.is_some() || raw.bot_id.is_some() {
             return Ok(None);
         }
-        AppMention::deserialize(&self.event)
-            .map(Some)
-            .map_err(|source| PayloadError::InvalidEvent {
-                kind: "app_mention".into(),
-                source,
-            })
+        let user = raw.user.ok_or_else(|| PayloadError::InvalidEvent {
+            kind: kind_name,
+            source: serde::de::Error::missing_field("user"),
+        })?;
+        if Some(user.as_str()) == self.bot_user_id() {
+            return Ok(None);
+        }
+        Ok(Some(ChatMessage {
+            kind,
+            user,
+            text: raw.text,
+            channel: raw.channel,
+            ts: raw.ts,
+            thread_ts: raw.thread_ts,
+        }))
     }
+}
+
+#[derive(Deserialize)]
+struct RawMessage {
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    text: String,
+    channel: String,
+    ts: String,
+    #[serde(default)]
+    thread_ts: Option<String>,
+    #[serde(default)]
+    subtype: Option<String>,
+    #[serde(default)]
+    bot_id: Option<String>,
+}
+
+/// How a message reached the bot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatKind {
+    /// `@catbot …` in a channel.
+    Mention,
+    /// A direct message to the bot.
+    Direct,
 }
 
 /// One installation an event is visible to.
@@ -311,12 +372,14 @@ pub struct Authorization {
     pub is_enterprise_install: bool,
 }
 
-/// Someone mentioned the bot: `@opkit queue join perf`.
+/// A message for the bot: a mention or a direct message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AppMention {
-    /// Who mentioned the bot.
+pub struct ChatMessage {
+    /// Mention or direct message.
+    pub kind: ChatKind,
+    /// Who wrote it.
     pub user: String,
-    /// The message text, mention included (`<@U0BOT> queue join perf`).
+    /// The text, mention included (`<@U0BOT> queue join perf`).
     pub text: String,
     /// Where.
     pub channel: String,
@@ -325,8 +388,6 @@ pub struct AppMention {
     /// The thread the message is in, if any.
     #[serde(default)]
     pub thread_ts: Option<String>,
-    /// When the event happened.
-    pub event_ts: String,
 }
 
 #[derive(Deserialize)]
@@ -659,7 +720,8 @@ mod tests {
         else {
             panic!("expected an event callback");
         };
-        let mention = callback.app_mention().unwrap().unwrap();
+        let mention = callback.chat_message().unwrap().unwrap();
+        assert_eq!(mention.kind, ChatKind::Mention);
         assert_eq!(mention.user, "U061F7AUR");
         assert_eq!(mention.text, "<@U0LAN0Z89> queue join perf");
         assert_eq!(mention.channel, "C0LAN2Q65");
@@ -675,7 +737,48 @@ mod tests {
         else {
             panic!("expected an event callback");
         };
-        assert_eq!(callback.app_mention().unwrap(), None);
+        assert_eq!(callback.chat_message().unwrap(), None);
+    }
+
+    fn callback(body: &Value) -> EventCallback {
+        match EventRequest::parse(body.to_string().as_bytes()).unwrap() {
+            EventRequest::EventCallback(callback) => callback,
+            other => panic!("expected an event callback, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn direct_messages_are_read_and_channel_chatter_is_not() {
+        let mut body = app_mention_callback();
+        body["event"]["type"] = json!("message");
+        body["event"]["channel_type"] = json!("im");
+        body["event"]["text"] = json!("whoami");
+        let dm = callback(&body).chat_message().unwrap().unwrap();
+        assert_eq!((dm.kind, dm.text.as_str()), (ChatKind::Direct, "whoami"));
+        body["event"]["channel_type"] = json!("channel");
+        assert_eq!(callback(&body).chat_message().unwrap(), None);
+    }
+
+    #[test]
+    fn bots_edits_joins_and_the_bot_itself_are_ignored() {
+        let base = app_mention_callback();
+        let variants = [
+            ("bot_id", json!("B123")),
+            ("subtype", json!("message_changed")),
+            ("subtype", json!("channel_join")),
+            ("subtype", json!("bot_message")),
+            ("user", json!("U0LAN0Z89")),
+        ];
+        for (field, value) in variants {
+            let mut body = base.clone();
+            body["event"][field] = value.clone();
+            assert_eq!(
+                callback(&body).chat_message().unwrap(),
+                None,
+                "{field}={value}"
+            );
+        }
+        assert_eq!(callback(&base).bot_user_id(), Some("U0LAN0Z89"));
     }
 
     #[test]
@@ -687,7 +790,7 @@ mod tests {
         else {
             panic!("expected an event callback");
         };
-        let error = callback.app_mention().unwrap_err();
+        let error = callback.chat_message().unwrap_err();
         assert!(error.to_string().contains("`user`"), "{error}");
     }
 

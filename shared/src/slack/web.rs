@@ -84,6 +84,15 @@ pub trait ChannelPoster: Send + Sync {
         reply: &'a Reply,
         thread_ts: Option<&'a str>,
     ) -> BoxFuture<'a, Result<PostedMessage, WebApiError>>;
+
+    /// Posts `reply` so that only `user` sees it, in `channel` (and thread).
+    fn post_ephemeral<'a>(
+        &'a self,
+        channel: &'a str,
+        user: &'a str,
+        reply: &'a Reply,
+        thread_ts: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), WebApiError>>;
 }
 
 /// The Slack Web API, called with the bot token.
@@ -165,10 +174,14 @@ impl SlackApi {
         channel: &str,
         user: &str,
         reply: &Reply,
+        thread_ts: Option<&str>,
     ) -> Result<(), WebApiError> {
         let mut body = message_fields(reply);
         body.insert("channel".into(), json!(channel));
         body.insert("user".into(), json!(user));
+        if let Some(thread_ts) = thread_ts {
+            body.insert("thread_ts".into(), json!(thread_ts));
+        }
         self.call("chat.postEphemeral", body).await.map(drop)
     }
 
@@ -227,6 +240,18 @@ impl ChannelPoster for SlackApi {
     ) -> BoxFuture<'a, Result<PostedMessage, WebApiError>> {
         Box::pin(SlackApi::post_message(self, channel, reply, thread_ts))
     }
+
+    fn post_ephemeral<'a>(
+        &'a self,
+        channel: &'a str,
+        user: &'a str,
+        reply: &'a Reply,
+        thread_ts: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), WebApiError>> {
+        Box::pin(SlackApi::post_ephemeral(
+            self, channel, user, reply, thread_ts,
+        ))
+    }
 }
 
 /// The `text` and `blocks` arguments shared by the `chat.*` methods.
@@ -259,8 +284,10 @@ pub struct ChannelPost {
     pub reply: Reply,
     /// The thread posted in, if any.
     pub thread_ts: Option<String>,
-    /// The id the message was given.
+    /// The id the message was given (empty for ephemeral messages).
     pub ts: String,
+    /// For an ephemeral message, the only user who sees it.
+    pub only_for: Option<String>,
 }
 
 /// A [`ChannelPoster`] that records what it is asked to post, for handler tests.
@@ -297,12 +324,31 @@ impl ChannelPoster for MemoryChannelPoster {
             reply: reply.clone(),
             thread_ts: thread_ts.map(str::to_owned),
             ts: ts.clone(),
+            only_for: None,
         });
         let posted = PostedMessage {
             channel: channel.to_owned(),
             ts,
         };
         Box::pin(std::future::ready(Ok(posted)))
+    }
+
+    fn post_ephemeral<'a>(
+        &'a self,
+        channel: &'a str,
+        user: &'a str,
+        reply: &'a Reply,
+        thread_ts: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), WebApiError>> {
+        let mut posts = self.posts.lock().expect("poster lock");
+        posts.push(ChannelPost {
+            channel: channel.to_owned(),
+            reply: reply.clone(),
+            thread_ts: thread_ts.map(str::to_owned),
+            ts: String::new(),
+            only_for: Some(user.to_owned()),
+        });
+        Box::pin(std::future::ready(Ok(())))
     }
 }
 
