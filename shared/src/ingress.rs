@@ -26,7 +26,9 @@ use serde_json::{Value, json};
 use crate::clock::SharedClock;
 use crate::config::{Config, ConfigError};
 use crate::job::Job;
-use crate::slack::{CommandRequest, EventRequest, SlashCommand, Verifier, parse_interaction};
+use crate::slack::{
+    CommandRequest, EventCallback, EventRequest, SlashCommand, Verifier, parse_interaction,
+};
 use crate::worker::JobQueue;
 
 /// Largest body accepted, in bytes.
@@ -118,7 +120,8 @@ impl Answer {
 
 /// The ingress: verifies and queues.
 pub struct Ingress {
-    verifier: Verifier,
+    /// `None` only for a trusted transport (Socket Mode), which has no HTTP routes.
+    verifier: Option<Verifier>,
     config: Config,
     clock: SharedClock,
     queue: Arc<dyn JobQueue>,
@@ -133,11 +136,23 @@ impl Ingress {
     ) -> Result<Self, ConfigError> {
         let secret = config.require_signing_secret()?.clone();
         Ok(Self {
-            verifier: Verifier::new(secret, clock.clone()),
+            verifier: Some(Verifier::new(secret, clock.clone())),
             config: config.clone(),
             clock,
             queue,
         })
+    }
+
+    /// An ingress for payloads that arrive over an authenticated connection
+    /// (Socket Mode): they are not signed, so only the `accept_*` methods are
+    /// usable; [`Ingress::handle`] refuses every request.
+    pub fn trusted(config: &Config, clock: SharedClock, queue: Arc<dyn JobQueue>) -> Self {
+        Self {
+            verifier: None,
+            config: config.clone(),
+            clock,
+            queue,
+        }
     }
 
     /// Answers one request to one of the Slack routes.
@@ -146,21 +161,41 @@ impl Ingress {
             tracing::warn!(size = request.body.len(), "refused: body too large");
             return Answer::error(413, format!("request body is larger than {MAX_BODY} bytes"));
         }
-        if let Err(e) = self
-            .verifier
-            .verify(request.timestamp, request.signature, request.body)
-        {
+        let Some(verifier) = &self.verifier else {
+            return Answer::error(401, "this ingress accepts no HTTP requests");
+        };
+        if let Err(e) = verifier.verify(request.timestamp, request.signature, request.body) {
             tracing::warn!(error = %e, "refused: signature");
             return Answer::error(401, e.to_string());
         }
         match route {
-            Route::Commands => self.command(request.body).await,
-            Route::Events => self.event(request.body).await,
+            Route::Commands => match CommandRequest::parse(request.body) {
+                Ok(CommandRequest::SslCheck) => Answer::ok_empty(),
+                Ok(CommandRequest::Command(cmd)) => self.accept_command(&cmd).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "refused: malformed slash command");
+                    Answer::error(400, e.to_string())
+                }
+            },
+            Route::Events => match EventRequest::parse(request.body) {
+                Ok(EventRequest::UrlVerification { challenge }) => {
+                    Answer::json(json!({ "challenge": challenge }))
+                }
+                Ok(EventRequest::AppRateLimited { .. }) => Answer::ok_empty(),
+                Ok(EventRequest::EventCallback(callback)) => self.accept_event(&callback).await,
+                Err(e) => Answer::error(400, e.to_string()),
+            },
             Route::Interactions => match parse_interaction(request.body) {
-                Ok(_) => Answer::ok_empty(),
+                Ok(payload) => self.accept_interaction(&payload).await,
                 Err(e) => Answer::error(400, e.to_string()),
             },
         }
+    }
+
+    /// Handles a verified interaction payload (button clicks).
+    pub async fn accept_interaction(&self, payload: &serde_json::Value) -> Answer {
+        tracing::debug!(kind = ?payload.get("type"), "interaction acknowledged");
+        Answer::ok_empty()
     }
 
     fn refuse_team(&self, team: &str, enterprise: Option<&str>) -> Option<Answer> {
@@ -174,19 +209,12 @@ impl Ingress {
         ))
     }
 
-    async fn command(&self, body: &[u8]) -> Answer {
-        let cmd: SlashCommand = match CommandRequest::parse(body) {
-            Ok(CommandRequest::SslCheck) => return Answer::ok_empty(),
-            Ok(CommandRequest::Command(cmd)) => cmd,
-            Err(e) => {
-                tracing::warn!(error = %e, "refused: malformed slash command");
-                return Answer::error(400, e.to_string());
-            }
-        };
+    /// Queues a verified slash command; the answer is the ephemeral ack.
+    pub async fn accept_command(&self, cmd: &SlashCommand) -> Answer {
         if let Some(refusal) = self.refuse_team(&cmd.team_id, cmd.enterprise_id.as_deref()) {
             return refusal;
         }
-        let job = match Job::from_slash_command(&cmd, self.clock.now()) {
+        let job = match Job::from_slash_command(cmd, self.clock.now()) {
             Ok(job) => job,
             Err(e) => return Answer::error(400, e.to_string()),
         };
@@ -213,15 +241,8 @@ impl Ingress {
         }
     }
 
-    async fn event(&self, body: &[u8]) -> Answer {
-        let callback = match EventRequest::parse(body) {
-            Ok(EventRequest::UrlVerification { challenge }) => {
-                return Answer::json(json!({ "challenge": challenge }));
-            }
-            Ok(EventRequest::AppRateLimited { .. }) => return Answer::ok_empty(),
-            Ok(EventRequest::EventCallback(callback)) => callback,
-            Err(e) => return Answer::error(400, e.to_string()),
-        };
+    /// Queues a verified event if it is a message for the bot.
+    pub async fn accept_event(&self, callback: &EventCallback) -> Answer {
         if let Some(refusal) = self.refuse_team(&callback.team_id, None) {
             return refusal;
         }
@@ -233,7 +254,7 @@ impl Ingress {
             }
             Err(e) => return Answer::error(400, e.to_string()),
         };
-        let job = match Job::from_chat_message(&callback, &message, self.clock.now()) {
+        let job = match Job::from_chat_message(callback, &message, self.clock.now()) {
             Ok(job) => job,
             Err(e) => return Answer::error(400, e.to_string()),
         };
