@@ -8,8 +8,11 @@
 #   bash infra/test.sh                 everything
 #   bash infra/test.sh -p opkit        extra arguments go to `cargo test`
 #
-# Environment: OPKIT_VENV (default .venv) is where moto is installed;
-# CARGO_TARGET_DIR is honoured (CI points it at a cache outside the clone).
+# Environment: OPKIT_VENV (default .venv) is where moto is installed; the template's
+# checkers (cfn-lint, SAM CLI) get a venv of their own inside it, $OPKIT_VENV/sam-tools,
+# because the SAM CLI pins older boto3/botocore/click than moto's and would change the
+# emulator under the tests. CARGO_TARGET_DIR is honoured (CI points it at a cache outside
+# the clone).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,3 +63,31 @@ say "cargo clippy"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 say "cargo test"
 cargo test --workspace --all-features --locked "$@"
+
+# The SAM template: CloudFormation's linter, then SAM's own validator, which translates the
+# template and catches what cfn-lint lets through (e.g. a bad SAM policy template). Both run
+# offline: a region and dummy credentials are enough, and nothing is sent anywhere.
+# (`sam validate --lint` would only run cfn-lint a second time.)
+sam_venv="$venv/sam-tools"
+sam_specs=('cfn-lint==1.58.0' 'aws-sam-cli==1.170.0')
+if ! "$sam_venv/bin/python" - "${sam_specs[@]}" <<'PY' 2>/dev/null; then
+import sys
+from importlib.metadata import version
+sys.exit(any(version(name) != want for name, want in (s.split("==") for s in sys.argv[1:])))
+PY
+  say "installing ${sam_specs[*]} into $sam_venv"
+  python3 -m venv "$sam_venv"
+  "$sam_venv/bin/pip" install --quiet --disable-pip-version-check "${sam_specs[@]}"
+fi
+say "cfn-lint template.yaml"
+"$sam_venv/bin/cfn-lint" template.yaml
+# SAM_CLI_TELEMETRY=0 stops the usage metrics; a last version check far in the future (a
+# float, or SAM ignores it) in its own config dir stops the weekly request to PyPI.
+sam_home="$sam_venv/sam-cli-home"
+if [ ! -f "$sam_home/metadata.json" ]; then
+  mkdir -p "$sam_home"
+  printf '{"telemetryEnabled": false, "lastVersionCheck": 32503680000.0}\n' >"$sam_home/metadata.json"
+fi
+say "sam validate"
+env -u AWS_ENDPOINT_URL SAM_CLI_TELEMETRY=0 __SAM_CLI_APP_DIR="$sam_home" \
+  AWS_DEFAULT_REGION=us-east-1 "$sam_venv/bin/sam" validate --template-file template.yaml
