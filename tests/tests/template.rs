@@ -13,18 +13,10 @@ use std::path::PathBuf;
 
 use serde_norway::{Mapping, Value};
 
-// The table's key design. These must match the Rust table definition in
-// `shared/src/store/dynamodb.rs` (`PK`, `SK`, `GSI1`, ..., `TTL`), which `opkit init` uses to
-// create the same table on the emulator or a dev account.
-const PK: &str = "pk";
-const SK: &str = "sk";
-const GSI1: &str = "gsi1";
-const GSI1_PK: &str = "gsi1pk";
-const GSI1_SK: &str = "gsi1sk";
-const GSI2: &str = "gsi2";
-const GSI2_PK: &str = "gsi2pk";
-const GSI2_SK: &str = "gsi2sk";
-const TTL: &str = "ttl";
+// The table's key design comes from the Rust store itself, so the template cannot
+// drift from what `opkit init` creates and the persister reads.
+use opkit::sqs::{MAX_RECEIVES, VISIBILITY_TIMEOUT_SECS};
+use opkit::store::dynamodb::{GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK, TTL};
 
 /// The binaries (`BuildProperties: Binary`) of the three Lambda functions.
 const INGRESS: &str = "ingress";
@@ -438,8 +430,9 @@ fn jobs_go_to_a_dead_letter_queue_after_three_receives() {
     let redrive = get(get(q, "Properties"), "RedrivePolicy");
     assert_eq!(
         number(get(redrive, "maxReceiveCount"), "maxReceiveCount"),
-        3,
-        "{id}'s RedrivePolicy.maxReceiveCount must be 3 (the worker tells the user on the last try)"
+        u64::from(MAX_RECEIVES),
+        "{id}'s RedrivePolicy.maxReceiveCount must be {MAX_RECEIVES}, as `opkit init` creates it \
+         (the worker tells the user on the last try)"
     );
     let (dlq, attr) = getatt_target(get(redrive, "deadLetterTargetArn"))
         .expect("RedrivePolicy.deadLetterTargetArn should be !GetAtt DeadLetterQueue.Arn");
@@ -459,6 +452,11 @@ fn visibility_timeout_is_at_least_six_worker_timeouts() {
         Value::Null => 30, // SQS's default
         v => number(v, "VisibilityTimeout"),
     };
+    assert_eq!(
+        visibility,
+        u64::from(VISIBILITY_TIMEOUT_SECS),
+        "{id}'s VisibilityTimeout must be what `opkit init` creates"
+    );
     let (_, worker) = function(&t, WORKER);
     let timeout = timeout_seconds(&t, worker);
     assert!(
@@ -724,4 +722,77 @@ fn action_matching_follows_iam() {
     assert!(action_matches("ec2:?topInstances", "ec2:StopInstances"));
     assert!(!action_matches("ec2:Describe*", "ec2:StopInstances"));
     assert!(!action_matches("ec2:StartInstance", "ec2:StartInstances"));
+}
+
+// ------------------------------------------------------------------ against `opkit init`
+
+/// `opkit init` (i.e. `create_table`) makes, on the emulator, the table the template
+/// declares: the same keys, indexes, projections and TTL attribute.
+#[tokio::test]
+async fn opkit_init_creates_the_table_the_template_declares() {
+    use aws_sdk_dynamodb::types::{KeyType, ProjectionType};
+    let sdk = opkit_tests::aws::sdk_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let name = opkit_tests::aws::unique_name("init");
+    opkit::store::dynamodb::create_table(&client, &name)
+        .await
+        .unwrap();
+    let described = client
+        .describe_table()
+        .table_name(&name)
+        .send()
+        .await
+        .unwrap();
+    let created = described.table().unwrap();
+    let schema = |keys: &[aws_sdk_dynamodb::types::KeySchemaElement]| -> Vec<(String, String)> {
+        keys.iter()
+            .map(|k| {
+                let kind = match k.key_type() {
+                    KeyType::Hash => "HASH",
+                    _ => "RANGE",
+                };
+                (k.attribute_name().to_string(), kind.to_string())
+            })
+            .collect()
+    };
+    let t = template();
+    let declared = table(&t);
+    assert_eq!(
+        schema(created.key_schema()),
+        key_schema(get(declared, "KeySchema"), "KeySchema"),
+        "the table's keys differ between opkit init and template.yaml"
+    );
+    for gsi in seq(
+        get(declared, "GlobalSecondaryIndexes"),
+        "GlobalSecondaryIndexes",
+    ) {
+        let index = string(get(gsi, "IndexName"), "IndexName");
+        let made = created
+            .global_secondary_indexes()
+            .iter()
+            .find(|g| g.index_name() == Some(index))
+            .unwrap_or_else(|| panic!("opkit init made no index {index}"));
+        assert_eq!(
+            schema(made.key_schema()),
+            key_schema(get(gsi, "KeySchema"), "an index's KeySchema"),
+            "index {index}'s keys differ between opkit init and template.yaml"
+        );
+        assert_eq!(
+            made.projection().and_then(|p| p.projection_type()),
+            Some(&ProjectionType::All),
+            "index {index} must project ALL"
+        );
+    }
+    let ttl = client
+        .describe_time_to_live()
+        .table_name(&name)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ttl.time_to_live_description()
+            .and_then(|d| d.attribute_name()),
+        get(get(declared, "TimeToLiveSpecification"), "AttributeName").as_str(),
+        "the TTL attribute differs between opkit init and template.yaml"
+    );
 }
