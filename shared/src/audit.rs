@@ -28,6 +28,18 @@ pub enum Outcome {
         /// What went wrong, as told to the user.
         error: String,
     },
+    /// The command waits for a confirmation or an approval.
+    Held {
+        /// What it waits for ("approval by ops").
+        awaiting: String,
+    },
+    /// Someone clicked: confirmed, cancelled, approved or denied.
+    Decided {
+        /// `confirmed`, `cancelled`, `approved` or `denied`.
+        decision: String,
+        /// Who clicked.
+        by: UserId,
+    },
     /// Something the system did by itself, such as ending a timed grant.
     System {
         /// What was done.
@@ -43,6 +55,8 @@ impl Outcome {
             Outcome::Denied { .. } => "denied",
             Outcome::Succeeded => "succeeded",
             Outcome::Failed { .. } => "failed",
+            Outcome::Held { .. } => "held",
+            Outcome::Decided { .. } => "decided",
             Outcome::System { .. } => "system",
         }
     }

@@ -21,7 +21,7 @@ use crate::access::{Access, RoleSet, active_roles};
 use crate::audit::{AuditRecord, Outcome};
 use crate::clock::{SharedClock, SystemClock};
 use crate::command::{
-    Caller, CommandError, CommandSpec, Invocation, Notice, Script, ScriptState, TickerSpec,
+    Caller, CommandError, CommandSpec, Gate, Invocation, Notice, Script, ScriptState, TickerSpec,
 };
 use crate::ids::{Role, UserId};
 use crate::registry::{Registry, Resolution};
@@ -347,6 +347,21 @@ impl Bot {
                 command.name
             ));
         }
+        if !matches!(command.gate, Gate::None) {
+            return self.hold(request, command).await;
+        }
+        self.run_authorized(request, command, args).await
+    }
+
+    /// Runs a command whose caller has been authorized (and, if it is gated,
+    /// whose confirmation or approval was given), auditing the outcome.
+    pub(crate) async fn run_authorized(
+        &self,
+        request: &Request,
+        command: &CommandSpec,
+        args: crate::command::Args,
+    ) -> Reply {
+        let name = Some(command.name.as_str());
         match self.execute(request, command, args).await {
             Ok(mut reply) => {
                 self.audit(request, name, Outcome::Succeeded).await;
@@ -364,7 +379,12 @@ impl Bot {
         }
     }
 
-    async fn failed(&self, request: &Request, command: Option<&str>, error: CommandError) -> Reply {
+    pub(crate) async fn failed(
+        &self,
+        request: &Request,
+        command: Option<&str>,
+        error: CommandError,
+    ) -> Reply {
         let shown = match &error {
             CommandError::Internal(detail) => {
                 tracing::error!(correlation_id = %request.correlation_id, error = %detail, "command failed");
@@ -409,7 +429,7 @@ impl Bot {
     /// Runs `step` on a script's stored state and saves what it returns, if
     /// anything, at the version it read. When someone else saved first, runs the
     /// step again on the fresh state: no update is ever lost.
-    async fn update_state<'a, T>(
+    pub(crate) async fn update_state<'a, T>(
         &'a self,
         script: &'a str,
         stateful: bool,

@@ -286,7 +286,20 @@ pub struct Command<S> {
     description: String,
     access: Access,
     visibility: Visibility,
+    gate: Gate,
     handler: Option<Arc<dyn Handler<S>>>,
+}
+
+/// What must happen between asking and running.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Gate {
+    /// Runs at once.
+    #[default]
+    None,
+    /// The asker (or anyone allowed to run it) confirms with a button first.
+    Confirm,
+    /// A second person satisfying this requirement approves first; never the asker.
+    Approval(Access),
 }
 
 impl<S> Command<S> {
@@ -299,8 +312,21 @@ impl<S> Command<S> {
             description: String::new(),
             access: Access::Open,
             visibility: Visibility::Ephemeral,
+            gate: Gate::None,
             handler: None,
         }
+    }
+
+    /// Asks for a confirmation button before running (destructive commands).
+    pub fn confirm(mut self) -> Self {
+        self.gate = Gate::Confirm;
+        self
+    }
+
+    /// Runs only once someone else satisfying `approvers` approves.
+    pub fn approval(mut self, approvers: Access) -> Self {
+        self.gate = Gate::Approval(approvers);
+        self
     }
 
     /// Another syntax form for the same command (e.g. `weather in` beside `weather`).
@@ -438,6 +464,7 @@ impl<S: ScriptState> Script<S> {
                     description: c.description,
                     access: c.access,
                     visibility: c.visibility,
+                    gate: c.gate,
                     stateful,
                     runner: Arc::new(Typed(handler)),
                 })
@@ -504,6 +531,8 @@ pub struct CommandSpec {
     pub access: Access,
     /// Who sees its replies.
     pub visibility: Visibility,
+    /// Confirmation or approval needed before it runs.
+    pub gate: Gate,
     /// Whether its script has state to load and save.
     pub stateful: bool,
     pub(crate) runner: Arc<dyn ErasedHandler>,

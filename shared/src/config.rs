@@ -10,6 +10,7 @@
 //! | `OPKIT_TEAM_IDS` | comma-separated team/enterprise ids allowed to call | any |
 //! | `OPKIT_GRANT_ROLES` | roles that may grant, besides `admin` | none |
 //! | `OPKIT_AUDIT_ROLES` | roles that may read the audit trail, besides `admin` | none |
+//! | `OPKIT_GRANT_APPROVERS` | if set, `roles grant` waits for a second person with one of these roles | none |
 //! | `OPKIT_DATA_DIR` | file store directory | `.opkit` |
 //! | `OPKIT_TABLE` | DynamoDB table | none |
 //! | `OPKIT_QUEUE_URL` | SQS queue URL | none |
@@ -22,6 +23,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::access::{Access, Alternative};
 use crate::ids::{IdError, Role, TeamId, UserId};
 use crate::packs::builtin::Policy;
 use crate::slack::{BotToken, SigningSecret};
@@ -84,6 +86,8 @@ pub struct Config {
     pub grant_roles: Vec<Role>,
     /// `OPKIT_AUDIT_ROLES`.
     pub audit_roles: Vec<Role>,
+    /// `OPKIT_GRANT_APPROVERS`.
+    pub grant_approvers: Vec<Role>,
     /// `OPKIT_DATA_DIR`.
     pub data_dir: PathBuf,
     /// `OPKIT_TABLE`.
@@ -121,6 +125,11 @@ impl Config {
             team_ids: list("OPKIT_TEAM_IDS", get("OPKIT_TEAM_IDS"), TeamId::parse)?,
             grant_roles: list("OPKIT_GRANT_ROLES", get("OPKIT_GRANT_ROLES"), Role::parse)?,
             audit_roles: list("OPKIT_AUDIT_ROLES", get("OPKIT_AUDIT_ROLES"), Role::parse)?,
+            grant_approvers: list(
+                "OPKIT_GRANT_APPROVERS",
+                get("OPKIT_GRANT_APPROVERS"),
+                Role::parse,
+            )?,
             data_dir: get("OPKIT_DATA_DIR")
                 .unwrap_or_else(|| ".opkit".into())
                 .into(),
@@ -167,9 +176,14 @@ impl Config {
 
     /// Who may use the guarded built-ins.
     pub fn policy(&self) -> Policy {
+        let any_of = |roles: &[Role]| {
+            Access::AnyOf(roles.iter().map(|r| Alternative(vec![r.clone()])).collect())
+        };
         Policy {
             grant: Policy::admin_or(&self.grant_roles),
             audit: Policy::admin_or(&self.audit_roles),
+            grant_approval: (!self.grant_approvers.is_empty())
+                .then(|| any_of(&self.grant_approvers)),
         }
     }
 

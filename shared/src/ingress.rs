@@ -18,6 +18,8 @@
 //! | mention or direct message | 200, empty; one job queued (id from `event_id`) |
 //! | other events, bots' and own messages, edits | 200, empty; nothing queued |
 //! | event, queue down | 503, so Slack retries (the retry is the same job) |
+//! | click on an Opkit button (`block_actions`) | 200, empty; one job queued |
+//! | other interactions, unknown action ids | 400, nothing queued |
 
 use std::sync::Arc;
 
@@ -192,10 +194,40 @@ impl Ingress {
         }
     }
 
-    /// Handles a verified interaction payload (button clicks).
+    /// Queues a verified interaction if it is a click on one of Opkit's buttons;
+    /// anything else is refused (400) and nothing is queued.
     pub async fn accept_interaction(&self, payload: &serde_json::Value) -> Answer {
-        tracing::debug!(kind = ?payload.get("type"), "interaction acknowledged");
-        Answer::ok_empty()
+        let job = match Job::from_interaction(payload, self.clock.now()) {
+            Ok(job) => job,
+            Err(e) => {
+                tracing::warn!(error = %e, "refused: interaction");
+                return Answer::error(400, e.to_string());
+            }
+        };
+        let team = job
+            .caller
+            .team
+            .as_ref()
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_default();
+        let enterprise = payload.pointer("/enterprise/id").and_then(|v| v.as_str());
+        if let Some(refusal) = self.refuse_team(&team, enterprise) {
+            return refusal;
+        }
+        match self.queue.enqueue(&job).await {
+            Ok(()) => {
+                tracing::info!(job_id = %job.id, user = %job.caller.user, "click queued");
+                Answer::ok_empty()
+            }
+            Err(e) => {
+                tracing::error!(job_id = %job.id, error = %e, "could not queue the click");
+                Answer::json(json!({
+                    "response_type": "ephemeral",
+                    "replace_original": false,
+                    "text": "Sorry, I could not take that click; please try again in a moment.",
+                }))
+            }
+        }
     }
 
     fn refuse_team(&self, team: &str, enterprise: Option<&str>) -> Option<Answer> {

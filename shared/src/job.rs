@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::bot::Request;
 use crate::command::Caller;
+use crate::gate::Decision;
 use crate::ids::{ChannelId, IdError, TeamId, UserId};
 use crate::slack::{ChatKind, ChatMessage, EventCallback, SlashCommand};
 use crate::text::{Token, tokenize};
@@ -39,6 +40,13 @@ pub enum Source {
     },
     /// Typed locally (`opkit shell`, `opkit say`).
     Local,
+    /// A click on a pending request's button.
+    Interaction {
+        /// What the click says.
+        decision: Decision,
+        /// The pending request it settles.
+        pending_id: String,
+    },
 }
 
 /// Where the reply goes.
@@ -95,6 +103,9 @@ pub enum EnvelopeError {
     /// A field holds an invalid id.
     #[error("the request carries an invalid id: {0}")]
     Id(#[from] IdError),
+    /// An interaction that is not a click on one of Opkit's buttons.
+    #[error("{0}")]
+    Interaction(String),
 }
 
 impl Job {
@@ -154,6 +165,65 @@ impl Job {
             text: strip_leading_mentions(&message.text),
             reply_to: ReplyTo::Channel { channel, thread_ts },
             trigger_id: None,
+        })
+    }
+
+    /// The job for a click on one of the bot's buttons (`block_actions`); an
+    /// error for any other interaction or an action id that is not Opkit's.
+    pub fn from_interaction(
+        payload: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<Self, EnvelopeError> {
+        let field = |path: &[&str]| -> Option<String> {
+            let mut v = payload;
+            for key in path {
+                v = v.get(key)?;
+            }
+            v.as_str().map(str::to_string)
+        };
+        let missing =
+            |what: &str| EnvelopeError::Interaction(format!("the interaction has no {what}"));
+        if field(&["type"]).as_deref() != Some("block_actions") {
+            return Err(EnvelopeError::Interaction(
+                "only button clicks (block_actions) are handled".into(),
+            ));
+        }
+        let action = payload
+            .get("actions")
+            .and_then(|a| a.get(0))
+            .ok_or_else(|| missing("action"))?;
+        let action_id = action
+            .get("action_id")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| missing("action_id"))?;
+        let decision = Decision::from_action(action_id)
+            .ok_or_else(|| EnvelopeError::Interaction(format!("unknown action `{action_id}`")))?;
+        let pending_id = action
+            .get("value")
+            .and_then(|v| v.as_str())
+            .filter(|v| !v.is_empty() && v.len() <= 64)
+            .ok_or_else(|| missing("request id"))?;
+        let user = field(&["user", "id"]).ok_or_else(|| missing("user"))?;
+        let url = field(&["response_url"]).ok_or_else(|| missing("response_url"))?;
+        let team = field(&["team", "id"]).or_else(|| field(&["user", "team_id"]));
+        Ok(Self {
+            v: JOB_VERSION,
+            id: Uuid::new_v4(),
+            received_at: now,
+            source: Source::Interaction {
+                decision,
+                pending_id: pending_id.to_string(),
+            },
+            caller: Caller {
+                user: UserId::parse(&user)?,
+                channel: field(&["channel", "id"])
+                    .map(|c| ChannelId::parse(&c))
+                    .transpose()?,
+                team: team.map(|t| TeamId::parse(&t)).transpose()?,
+            },
+            text: String::new(),
+            reply_to: ReplyTo::ResponseUrl { url },
+            trigger_id: field(&["trigger_id"]),
         })
     }
 

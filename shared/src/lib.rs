@@ -9,6 +9,7 @@ pub mod clock;
 pub mod command;
 pub mod config;
 pub mod expiry;
+pub mod gate;
 pub mod ids;
 pub mod ingress;
 pub mod job;

@@ -14,7 +14,7 @@ use tracing::Instrument;
 
 use crate::BoxFuture;
 use crate::bot::{Bot, short_ref};
-use crate::job::{Job, ReplyTo};
+use crate::job::{Job, ReplyTo, Source};
 use crate::slack::{ChannelPoster, PostError, Reply, ReplyPoster, Visibility, WebApiError};
 use crate::store::{Claim, Store};
 
@@ -81,7 +81,13 @@ impl Worker {
     /// Runs the job's command and delivers the reply. The command runs once: a
     /// delivery that fails after the poster's own retries is reported, not re-run.
     pub async fn process(&self, job: &Job) -> Result<Reply, DeliveryError> {
-        let reply = self.bot.handle(&job.request()).await;
+        let reply = match &job.source {
+            Source::Interaction {
+                decision,
+                pending_id,
+            } => self.bot.decide(&job.caller, pending_id, *decision).await,
+            _ => self.bot.handle(&job.request()).await,
+        };
         self.deliver(job, &reply).await?;
         Ok(reply)
     }
@@ -282,7 +288,7 @@ impl JobRunner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::{JOB_VERSION, Source};
+    use crate::job::JOB_VERSION;
     use crate::packs::testing::TestBot;
     use crate::slack::MemoryPoster;
     use crate::store::{JobClaims, StateStore};

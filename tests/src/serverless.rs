@@ -62,6 +62,11 @@ pub struct Stack {
 impl Stack {
     /// Creates the table and queues on the emulator and wires everything up.
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// [`Stack::start`] with extra (or overriding) settings.
+    pub async fn start_with(extra: &[(&str, &str)]) -> Self {
         let sdk = sdk_config().await;
         let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
@@ -71,15 +76,18 @@ impl Stack {
             .await
             .expect("create queues");
         let slack = FakeSlack::start().await;
-        let config = config(&[
+        let api_url = slack.api_url();
+        let mut vars = vec![
             ("SLACK_SIGNING_SECRET", SECRET),
             ("SLACK_BOT_TOKEN", "xoxb-test"),
-            ("SLACK_API_URL", &slack.api_url()),
+            ("SLACK_API_URL", api_url.as_str()),
             ("OPKIT_ADMINS", ADMIN),
             ("OPKIT_TEAM_IDS", TEAM_ID),
-            ("OPKIT_TABLE", &table),
-            ("OPKIT_QUEUE_URL", &queues.url),
-        ]);
+            ("OPKIT_TABLE", table.as_str()),
+            ("OPKIT_QUEUE_URL", queues.url.as_str()),
+        ];
+        vars.extend_from_slice(extra);
+        let config = config(&vars);
         let clock = ManualClock::new(Utc::now());
         let shared_clock = Arc::new(clock.clone());
         let store = Arc::new(DynamoStore::new(dynamo, table, shared_clock.clone()));
@@ -172,6 +180,7 @@ pub fn fast_retries() -> RetryPolicy {
 
 /// A configuration from literal settings.
 pub fn config(vars: &[(&str, &str)]) -> Config {
+    // Later entries win, so callers can override defaults.
     let map: HashMap<String, String> = vars
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

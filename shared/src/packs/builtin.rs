@@ -26,6 +26,8 @@ pub struct Policy {
     pub grant: Access,
     /// Who may read the audit trail.
     pub audit: Access,
+    /// If set, `roles grant` waits for approval by a second person satisfying this.
+    pub grant_approval: Option<Access>,
 }
 
 impl Default for Policy {
@@ -33,6 +35,7 @@ impl Default for Policy {
         Self {
             grant: Access::role(Role::admin()),
             audit: Access::role(Role::admin()),
+            grant_approval: None,
         }
     }
 }
@@ -51,6 +54,15 @@ const MAX_AUDIT: usize = 100;
 
 /// The built-in script.
 pub fn script(policy: Policy) -> Script<()> {
+    let mut grant_command = Command::new("roles grant")
+        .usage("<@user> <role> [for <duration>] [from <HH:MM|ISO time>]")
+        .describe("Give someone a role, until revoked or for a (maintenance) window")
+        .access(policy.grant.clone())
+        .in_channel()
+        .handler(|ctx| Box::pin(grant(ctx)));
+    if let Some(approvers) = policy.grant_approval {
+        grant_command = grant_command.approval(approvers);
+    }
     Script::new("opkit")
         .command(
             Command::new("help")
@@ -69,19 +81,13 @@ pub fn script(policy: Policy) -> Script<()> {
                 .describe("Your user id, your roles and their windows")
                 .handler(|ctx| Box::pin(whoami(ctx))),
         )
-        .command(
-            Command::new("roles grant")
-                .usage("<@user> <role> [for <duration>] [from <HH:MM|ISO time>]")
-                .describe("Give someone a role, until revoked or for a (maintenance) window")
-                .access(policy.grant.clone())
-                .in_channel()
-                .handler(|ctx| Box::pin(grant(ctx))),
-        )
+        .command(grant_command)
         .command(
             Command::new("roles revoke")
                 .usage("<@user> <role>")
-                .describe("Take a role away, at once")
+                .describe("Take a role away, at once (after a confirmation click)")
                 .access(policy.grant)
+                .confirm()
                 .in_channel()
                 .handler(|ctx| Box::pin(revoke(ctx))),
         )
@@ -352,6 +358,10 @@ async fn audit(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
                 crate::audit::Outcome::Denied { needed } => format!(" (needs {needed})"),
                 crate::audit::Outcome::Failed { error } => format!(" ({error})"),
                 crate::audit::Outcome::System { action } => format!(" ({action})"),
+                crate::audit::Outcome::Held { awaiting } => format!(" (awaiting {awaiting})"),
+                crate::audit::Outcome::Decided { decision, by } => {
+                    format!(" ({decision} by {})", by.mention())
+                }
                 _ => String::new(),
             };
             format!(
@@ -471,7 +481,7 @@ mod tests {
     async fn only_admins_grant_admin_even_with_a_grant_role() {
         let policy = super::Policy {
             grant: super::Policy::admin_or(&[crate::ids::Role::parse("lead").unwrap()]),
-            audit: super::Policy::default().audit,
+            ..super::Policy::default()
         };
         let store = std::sync::Arc::new(crate::store::memory::MemoryStore::new());
         let bot = crate::bot::Bot::builder(store)
@@ -502,15 +512,36 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn revoke_is_immediate_and_says_when_there_was_nothing() {
+    async fn revoke_asks_for_a_click_then_is_immediate() {
         let t = TestBot::new();
         t.say("UADMIN", "roles grant <@UBOB> ops").await;
-        let reply = t.text("UADMIN", "roles revoke <@UBOB> ops").await;
-        assert_eq!(reply, "<@UADMIN> revoked *ops* from <@UBOB>.");
+        let prompt = t.say("UADMIN", "roles revoke <@UBOB> ops").await;
+        assert!(
+            prompt.text.starts_with("Run `roles revoke <@UBOB> ops`?"),
+            "{}",
+            prompt.text
+        );
+        assert!(
+            t.text("UBOB", "whoami").await.contains("holding ops"),
+            "not yet"
+        );
+        let done = t
+            .click("UADMIN", &prompt, crate::gate::Decision::Confirm)
+            .await;
+        assert!(
+            done.text.ends_with("<@UADMIN> revoked *ops* from <@UBOB>."),
+            "{}",
+            done.text
+        );
         assert!(t.text("UBOB", "whoami").await.contains("holding no roles"));
-        assert_eq!(
-            t.text("UADMIN", "roles revoke <@UBOB> ops").await,
-            "<@UBOB> has no grant of ops."
+        let again = t.say("UADMIN", "roles revoke <@UBOB> ops").await;
+        let done = t
+            .click("UADMIN", &again, crate::gate::Decision::Confirm)
+            .await;
+        assert!(
+            done.text.ends_with("<@UBOB> has no grant of ops."),
+            "{}",
+            done.text
         );
     }
 

@@ -25,12 +25,19 @@ impl TestBot {
     }
 
     pub fn with(extra: impl FnOnce(crate::bot::BotBuilder) -> crate::bot::BotBuilder) -> Self {
+        Self::with_policy(builtin::Policy::default(), extra)
+    }
+
+    pub fn with_policy(
+        policy: builtin::Policy,
+        extra: impl FnOnce(crate::bot::BotBuilder) -> crate::bot::BotBuilder,
+    ) -> Self {
         let store = Arc::new(MemoryStore::new());
         let clock = ManualClock::at_unix(1_800_000_000);
         let builder = Bot::builder(store.clone())
             .clock(Arc::new(clock.clone()))
             .admins([UserId::parse("UADMIN").unwrap()])
-            .script(builtin::script(builtin::Policy::default()))
+            .script(builtin::script(policy))
             .script(queue::script());
         let bot = extra(builder).build().unwrap();
         Self { bot, store, clock }
@@ -49,7 +56,31 @@ impl TestBot {
         self.say(user, text).await.text
     }
 
+    /// Clicks `decision` on the buttons of `prompt`, as `user`.
+    pub async fn click(
+        &self,
+        user: &str,
+        prompt: &Reply,
+        decision: crate::gate::Decision,
+    ) -> Reply {
+        let id = pending_id(prompt);
+        let caller = Caller::user(UserId::parse(user).unwrap());
+        self.bot.decide(&caller, &id, decision).await
+    }
+
     pub fn advance(&self, by: Duration) {
         self.clock.advance(by);
     }
+}
+
+/// The pending request id carried by a prompt's buttons.
+pub(crate) fn pending_id(prompt: &Reply) -> String {
+    prompt
+        .blocks
+        .iter()
+        .find_map(|b| match b {
+            crate::slack::Block::Actions { buttons } => Some(buttons[0].value.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no buttons in {prompt:?}"))
 }

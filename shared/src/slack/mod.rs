@@ -11,7 +11,7 @@ pub use payload::{
     PayloadError, SlashCommand, parse_interaction,
 };
 pub use poster::{HttpPoster, MemoryPoster, PostError, ReplyPoster, RetryPolicy};
-pub use reply::{Block, Reply, Visibility};
+pub use reply::{Block, Button, ConfirmDialog, Reply, Visibility};
 pub use signing::{SigningSecret, Verifier, VerifyError, sign};
 pub use web::{
     BotToken, ChannelPost, ChannelPoster, MemoryChannelPoster, PostedMessage, SlackApi, WebApiError,

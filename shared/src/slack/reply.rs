@@ -49,6 +49,65 @@ pub enum Block {
         /// The plain text.
         text: String,
     },
+    /// An `actions` block of buttons.
+    Actions {
+        /// The buttons, left to right.
+        buttons: Vec<Button>,
+    },
+}
+
+/// A button in an `actions` block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Button {
+    /// The label.
+    pub text: String,
+    /// What the click means (`opkit:confirm`, …); comes back in the interaction.
+    pub action_id: String,
+    /// Comes back in the interaction (e.g. the pending request's id).
+    pub value: String,
+    /// `primary` (green) or `danger` (red); `None`: default.
+    #[serde(default)]
+    pub style: Option<String>,
+    /// A confirmation dialog Slack shows before sending the click.
+    #[serde(default)]
+    pub confirm: Option<ConfirmDialog>,
+}
+
+/// Slack's "are you sure?" dialog on a button.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfirmDialog {
+    /// Dialog title.
+    pub title: String,
+    /// Dialog text (mrkdwn).
+    pub text: String,
+    /// The confirm button's label.
+    pub confirm: String,
+    /// The cancel button's label.
+    pub deny: String,
+}
+
+impl Button {
+    fn to_slack(&self) -> Value {
+        let mut button = json!({
+            "type": "button",
+            "text": { "type": "plain_text", "text": truncate(&self.text, 75) },
+            "action_id": self.action_id,
+            "value": self.value,
+        });
+        if let Some(style) = &self.style {
+            button["style"] = json!(style);
+        }
+        if let Some(c) = &self.confirm {
+            button["confirm"] = json!({
+                "title": { "type": "plain_text", "text": truncate(&c.title, 100) },
+                "text": { "type": "mrkdwn", "text": truncate(&c.text, 300) },
+                "confirm": { "type": "plain_text", "text": truncate(&c.confirm, 30) },
+                "deny": { "type": "plain_text", "text": truncate(&c.deny, 30) },
+                "style": self.style.clone().unwrap_or_else(|| "primary".into()),
+            });
+        }
+        button
+    }
 }
 
 impl Block {
@@ -64,6 +123,10 @@ impl Block {
                 "elements": [{ "type": "mrkdwn", "text": truncate(text, 3000) }]
             }),
             Block::Divider => json!({ "type": "divider" }),
+            Block::Actions { buttons } => json!({
+                "type": "actions",
+                "elements": buttons.iter().map(Button::to_slack).collect::<Vec<_>>(),
+            }),
             Block::Header { text } => json!({
                 "type": "header",
                 "text": { "type": "plain_text", "text": truncate(text, 150) }
@@ -83,6 +146,9 @@ pub struct Reply {
     /// Who sees it.
     #[serde(default)]
     pub visibility: Visibility,
+    /// Replace the message the interaction came from (buttons give way to the outcome).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replace_original: bool,
 }
 
 impl Reply {
@@ -92,7 +158,14 @@ impl Reply {
             text: text.into(),
             blocks: Vec::new(),
             visibility: Visibility::Ephemeral,
+            replace_original: false,
         }
+    }
+
+    /// Marks the reply as replacing the message an interaction came from.
+    pub fn replacing(mut self) -> Self {
+        self.replace_original = true;
+        self
     }
 
     /// An in-channel text reply.
@@ -120,6 +193,9 @@ impl Reply {
         });
         if !self.blocks.is_empty() {
             body["blocks"] = Value::Array(self.blocks.iter().map(Block::to_slack).collect());
+        }
+        if self.replace_original {
+            body["replace_original"] = json!(true);
         }
         body
     }
