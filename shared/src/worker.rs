@@ -56,7 +56,11 @@ pub struct Worker {
     bot: Bot,
     replies: Arc<dyn ReplyPoster>,
     channels: Option<Arc<dyn ChannelPoster>>,
+    progress_after: std::time::Duration,
 }
+
+/// How long a command may take before a "working on it…" message is posted.
+pub const PROGRESS_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Worker {
     /// A worker posting slash-command replies with `replies` and channel messages
@@ -70,7 +74,15 @@ impl Worker {
             bot,
             replies,
             channels,
+            progress_after: PROGRESS_AFTER,
         }
+    }
+
+    /// How long a command may run before a progress message is posted (default
+    /// [`PROGRESS_AFTER`]; zero posts one before every command).
+    pub fn with_progress_after(mut self, after: std::time::Duration) -> Self {
+        self.progress_after = after;
+        self
     }
 
     /// The bot.
@@ -80,16 +92,102 @@ impl Worker {
 
     /// Runs the job's command and delivers the reply. The command runs once: a
     /// delivery that fails after the poster's own retries is reported, not re-run.
+    ///
+    /// A command that takes longer than the progress threshold gets a "working on
+    /// it…" message first, which the result then replaces (`chat.update` in a
+    /// channel, `replace_original` on a button's `response_url`). A slash
+    /// command needs none: its ack already says so.
     pub async fn process(&self, job: &Job) -> Result<Reply, DeliveryError> {
-        let reply = match &job.source {
+        let run = self.run(job);
+        tokio::pin!(run);
+        let placeholder = if self.progress_after.is_zero() {
+            self.post_progress(job).await
+        } else {
+            tokio::select! {
+                reply = &mut run => {
+                    self.deliver(job, &reply).await?;
+                    return Ok(reply);
+                }
+                () = tokio::time::sleep(self.progress_after) => self.post_progress(job).await,
+            }
+        };
+        let reply = run.await;
+        match placeholder {
+            Some(Progress::Message { channel, ts }) => {
+                self.finish_progress(job, &channel, &ts, &reply).await?
+            }
+            Some(Progress::Replaceable) => self.deliver(job, &reply.clone().replacing()).await?,
+            None => self.deliver(job, &reply).await?,
+        }
+        Ok(reply)
+    }
+
+    async fn run(&self, job: &Job) -> Reply {
+        match &job.source {
             Source::Interaction {
                 decision,
                 pending_id,
             } => self.bot.decide(&job.caller, pending_id, *decision).await,
             _ => self.bot.handle(&job.request()).await,
-        };
-        self.deliver(job, &reply).await?;
-        Ok(reply)
+        }
+    }
+
+    /// Posts "working on it…" where the reply will go; `None` when there is no
+    /// point (a slash command was already acked) or it could not be posted.
+    async fn post_progress(&self, job: &Job) -> Option<Progress> {
+        let working = Reply::text("Working on it…");
+        match (&job.source, &job.reply_to) {
+            (Source::Interaction { .. }, ReplyTo::ResponseUrl { url }) => {
+                let working = working.replacing();
+                match self.replies.post(url, &working).await {
+                    Ok(()) => Some(Progress::Replaceable),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not post a progress message");
+                        None
+                    }
+                }
+            }
+            (_, ReplyTo::Channel { channel, thread_ts }) => {
+                let poster = self.channels.as_ref()?;
+                let working = working.with_visibility(Visibility::InChannel);
+                match poster
+                    .post_message(channel.as_str(), &working, thread_ts.as_deref())
+                    .await
+                {
+                    Ok(posted) => Some(Progress::Message {
+                        channel: posted.channel,
+                        ts: posted.ts,
+                    }),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not post a progress message");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// Replaces the progress message with the result; an ephemeral result goes
+    /// to the asker alone and the progress message just says it is done.
+    async fn finish_progress(
+        &self,
+        job: &Job,
+        channel: &str,
+        ts: &str,
+        reply: &Reply,
+    ) -> Result<(), DeliveryError> {
+        let poster = self
+            .channels
+            .as_ref()
+            .ok_or(DeliveryError::NoChannelPoster)?;
+        if reply.visibility == Visibility::Ephemeral && !channel.starts_with('D') {
+            self.deliver(job, reply).await?;
+            poster.update(channel, ts, &Reply::text("Done.")).await?;
+        } else {
+            poster.update(channel, ts, reply).await?;
+        }
+        Ok(())
     }
 
     /// Delivers a reply for `job`: to its `response_url`, or in its channel — only
@@ -118,6 +216,19 @@ impl Worker {
             }
         }
     }
+}
+
+/// A "working on it…" message that the result will replace.
+enum Progress {
+    /// A channel message, replaced with `chat.update`.
+    Message {
+        /// Where.
+        channel: String,
+        /// Its id.
+        ts: String,
+    },
+    /// A `response_url` message, replaced with `replace_original`.
+    Replaceable,
 }
 
 /// An in-process queue: jobs go to a background task that runs each on its own
@@ -354,6 +465,72 @@ mod tests {
         t.advance(chrono::Duration::minutes(2));
         assert!(runner.process_batch(&[message(&j, 2)]).await.is_empty());
         assert_eq!(poster.posts().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn long_work_in_a_channel_posts_progress_then_replaces_it() {
+        let t = TestBot::new();
+        let channels = Arc::new(crate::slack::MemoryChannelPoster::new());
+        let worker = Worker::new(
+            t.bot.clone(),
+            Arc::new(MemoryPoster::new()),
+            Some(channels.clone()),
+        )
+        .with_progress_after(std::time::Duration::ZERO);
+        let mut j = job("UA", "queue join perf");
+        j.reply_to = ReplyTo::Channel {
+            channel: crate::ids::ChannelId::parse("C1").unwrap(),
+            thread_ts: Some("9.9".into()),
+        };
+        worker.process(&j).await.unwrap();
+        let posts = channels.posts();
+        assert_eq!(posts.len(), 2);
+        assert_eq!(posts[0].reply.text, "Working on it…");
+        assert_eq!(posts[0].thread_ts.as_deref(), Some("9.9"));
+        assert!(posts[1].updated, "the result replaces the progress message");
+        assert_eq!(posts[1].ts, posts[0].ts);
+        assert_eq!(
+            posts[1].reply.text,
+            "<@UA> holds *perf* now until you leave."
+        );
+    }
+
+    #[tokio::test]
+    async fn long_ephemeral_work_answers_the_asker_and_closes_the_progress_message() {
+        let t = TestBot::new();
+        let channels = Arc::new(crate::slack::MemoryChannelPoster::new());
+        let worker = Worker::new(
+            t.bot.clone(),
+            Arc::new(MemoryPoster::new()),
+            Some(channels.clone()),
+        )
+        .with_progress_after(std::time::Duration::ZERO);
+        let mut j = job("UA", "whoami");
+        j.reply_to = ReplyTo::Channel {
+            channel: crate::ids::ChannelId::parse("C1").unwrap(),
+            thread_ts: None,
+        };
+        worker.process(&j).await.unwrap();
+        let posts = channels.posts();
+        assert_eq!(posts.len(), 3);
+        assert_eq!(posts[1].only_for.as_deref(), Some("UA"));
+        assert!(posts[2].updated);
+        assert_eq!(posts[2].reply.text, "Done.");
+    }
+
+    #[tokio::test]
+    async fn a_slash_command_gets_no_extra_progress_message() {
+        let t = TestBot::new();
+        let poster = Arc::new(MemoryPoster::new());
+        let worker = Worker::new(t.bot.clone(), poster.clone(), None)
+            .with_progress_after(std::time::Duration::ZERO);
+        worker.process(&job("UA", "queue join perf")).await.unwrap();
+        assert_eq!(
+            poster.posts().len(),
+            1,
+            "the ack already said it was working"
+        );
+        assert!(!poster.posts()[0].1.replace_original);
     }
 
     #[tokio::test]

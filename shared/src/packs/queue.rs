@@ -4,6 +4,7 @@
 //! queue join <env> [for <duration>]   get in line; first in line holds the environment
 //! queue leave <env>                   get out of line (or give the environment up)
 //! queue status [<env>]                who holds what, for how long, and who is next
+//! queue kick <env> <@user>            take someone out of line (admin or ops; confirmed)
 //! ```
 //!
 //! A holder's time can be limited (`for 2h`). When it ends, or the holder leaves,
@@ -16,6 +17,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::access::Access;
 use crate::command::{Command, CommandError, Ctx, Notice, Script};
 use crate::ids::{ChannelId, UserId};
 use crate::slack::{Block, Reply};
@@ -150,6 +152,15 @@ pub fn script() -> Script<QueueState> {
                 .handler(|ctx| Box::pin(leave(ctx))),
         )
         .command(
+            Command::new("queue kick")
+                .usage("<env> <@user>")
+                .describe("End someone else's hold or place in line (after a confirmation click)")
+                .access(Access::parse(&[&["admin"], &["ops"]]).expect("valid roles"))
+                .confirm()
+                .in_channel()
+                .handler(|ctx| Box::pin(kick(ctx))),
+        )
+        .command(
             Command::new("queue status")
                 .alias("queue")
                 .usage("[<env>]")
@@ -227,8 +238,36 @@ async fn join(ctx: &mut Ctx<QueueState>) -> Result<Reply, CommandError> {
 
 async fn leave(ctx: &mut Ctx<QueueState>) -> Result<Reply, CommandError> {
     let env = env_name(&ctx.args)?;
-    let notes = settled_notes(ctx);
     let user = ctx.caller.user.clone();
+    remove(ctx, &env, &user, "You are")
+}
+
+async fn kick(ctx: &mut Ctx<QueueState>) -> Result<Reply, CommandError> {
+    if ctx.args.len() != 2 {
+        return Err(CommandError::usage("give an environment and a user"));
+    }
+    let env = env_name(&crate::command::Args::new(ctx.args.tokens()[..1].to_vec()))?;
+    let user = ctx.args.user(1)?;
+    let who = format!("{} is", user.mention());
+    let reply = remove(ctx, &env, &user, &who)?;
+    Ok(Reply::text(format!(
+        "{} (ended by {})",
+        reply.text,
+        ctx.caller.user.mention()
+    )))
+}
+
+/// Takes `user` out of `env`'s line, handing over if they held it. `who` starts
+/// the sentence when they were not in line ("You are" / "<@U1> is").
+fn remove(
+    ctx: &mut Ctx<QueueState>,
+    env: &str,
+    user: &UserId,
+    who: &str,
+) -> Result<Reply, CommandError> {
+    let notes = settled_notes(ctx);
+    let env = env.to_string();
+    let user = user.clone();
     let now = ctx.now;
     let Some(line) = ctx.state.envs.get_mut(&env) else {
         return Err(CommandError::user(format!(
@@ -237,7 +276,7 @@ async fn leave(ctx: &mut Ctx<QueueState>) -> Result<Reply, CommandError> {
     };
     let Some(pos) = line.iter().position(|e| e.user == user) else {
         return Err(CommandError::user(format!(
-            "{notes}You are not in line for *{env}*."
+            "{notes}{who} not in line for *{env}*."
         )));
     };
     line.remove(pos);
@@ -473,6 +512,40 @@ mod tests {
         assert_eq!(t.text("UC", "queue status").await, "*perf*: <@UB> holds it");
         // AND a second pass has nothing more to say
         assert!(t.bot.tick().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_ops_user_can_end_someone_elses_hold_after_confirming() {
+        let t = TestBot::new();
+        t.say("UA", "queue join perf").await;
+        t.say("UB", "queue join perf").await;
+        assert_eq!(
+            t.text("UB", "queue kick perf <@UA>").await,
+            "Sorry, you need admin, or ops to run `queue kick`."
+        );
+        let prompt = t.say("UADMIN", "queue kick perf <@UA>").await;
+        assert_eq!(
+            t.text("UC", "queue status perf").await,
+            "*perf*: <@UA> holds it; next: <@UB>"
+        );
+        let done = t
+            .click("UADMIN", &prompt, crate::gate::Decision::Confirm)
+            .await;
+        assert!(
+            done.text
+                .ends_with("<@UA> gave up *perf*; <@UB> is up now. (ended by <@UADMIN>)"),
+            "{}",
+            done.text
+        );
+        let prompt = t.say("UADMIN", "queue kick perf <@UZ>").await;
+        let done = t
+            .click("UADMIN", &prompt, crate::gate::Decision::Confirm)
+            .await;
+        assert!(
+            done.text.ends_with("<@UZ> is not in line for *perf*."),
+            "{}",
+            done.text
+        );
     }
 
     #[tokio::test]

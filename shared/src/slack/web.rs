@@ -85,6 +85,14 @@ pub trait ChannelPoster: Send + Sync {
         thread_ts: Option<&'a str>,
     ) -> BoxFuture<'a, Result<PostedMessage, WebApiError>>;
 
+    /// Replaces the text and blocks of the message `ts` in `channel`.
+    fn update<'a>(
+        &'a self,
+        channel: &'a str,
+        ts: &'a str,
+        reply: &'a Reply,
+    ) -> BoxFuture<'a, Result<PostedMessage, WebApiError>>;
+
     /// Posts `reply` so that only `user` sees it, in `channel` (and thread).
     fn post_ephemeral<'a>(
         &'a self,
@@ -252,6 +260,15 @@ impl ChannelPoster for SlackApi {
             self, channel, user, reply, thread_ts,
         ))
     }
+
+    fn update<'a>(
+        &'a self,
+        channel: &'a str,
+        ts: &'a str,
+        reply: &'a Reply,
+    ) -> BoxFuture<'a, Result<PostedMessage, WebApiError>> {
+        Box::pin(SlackApi::update(self, channel, ts, reply))
+    }
 }
 
 /// The `text` and `blocks` arguments shared by the `chat.*` methods.
@@ -288,6 +305,8 @@ pub struct ChannelPost {
     pub ts: String,
     /// For an ephemeral message, the only user who sees it.
     pub only_for: Option<String>,
+    /// Whether this replaced the message `ts` (`chat.update`) rather than posting.
+    pub updated: bool,
 }
 
 /// A [`ChannelPoster`] that records what it is asked to post, for handler tests.
@@ -325,6 +344,7 @@ impl ChannelPoster for MemoryChannelPoster {
             thread_ts: thread_ts.map(str::to_owned),
             ts: ts.clone(),
             only_for: None,
+            updated: false,
         });
         let posted = PostedMessage {
             channel: channel.to_owned(),
@@ -347,8 +367,31 @@ impl ChannelPoster for MemoryChannelPoster {
             thread_ts: thread_ts.map(str::to_owned),
             ts: String::new(),
             only_for: Some(user.to_owned()),
+            updated: false,
         });
         Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn update<'a>(
+        &'a self,
+        channel: &'a str,
+        ts: &'a str,
+        reply: &'a Reply,
+    ) -> BoxFuture<'a, Result<PostedMessage, WebApiError>> {
+        let mut posts = self.posts.lock().expect("poster lock");
+        posts.push(ChannelPost {
+            channel: channel.to_owned(),
+            reply: reply.clone(),
+            thread_ts: None,
+            ts: ts.to_owned(),
+            only_for: None,
+            updated: true,
+        });
+        let posted = PostedMessage {
+            channel: channel.to_owned(),
+            ts: ts.to_owned(),
+        };
+        Box::pin(std::future::ready(Ok(posted)))
     }
 }
 
