@@ -30,3 +30,17 @@ pub fn channel_poster(config: &Config, http: reqwest::Client) -> Option<Arc<dyn 
     let api = SlackApi::new(token, http).with_base_url(&config.slack_api_url);
     Some(Arc::new(api))
 }
+
+/// The deployed bot, as the worker and expiry functions build it at cold start:
+/// Catbot on the DynamoDB table `OPKIT_TABLE` (AWS settings from the
+/// environment), on the system clock. Returns the store too (job claims).
+#[cfg(feature = "dynamodb")]
+pub async fn deployed(
+    config: &Config,
+) -> Result<(Bot, Arc<crate::store::dynamodb::DynamoStore>), String> {
+    let clock: crate::clock::SharedClock = Arc::new(crate::clock::SystemClock);
+    let table = config.require_table().map_err(|e| e.to_string())?;
+    let store = Arc::new(crate::store::dynamodb::DynamoStore::from_env(table, clock.clone()).await);
+    let bot = builder(config, store.clone()).clock(clock).build()?;
+    Ok((bot, store))
+}

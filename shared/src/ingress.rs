@@ -74,6 +74,19 @@ pub struct SlackRequest<'a> {
     pub body: &'a [u8],
 }
 
+impl<'a> SlackRequest<'a> {
+    /// Reads Slack's two headers from an HTTP request (axum and `lambda_http`
+    /// both use the `http` crate's types).
+    pub fn from_http(headers: &'a http::HeaderMap, body: &'a [u8]) -> Self {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        Self {
+            timestamp: header("x-slack-request-timestamp"),
+            signature: header("x-slack-signature"),
+            body,
+        }
+    }
+}
+
 /// The HTTP answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
@@ -108,6 +121,11 @@ impl Answer {
             json: None,
             text: Some(message.into()),
         }
+    }
+
+    /// The status as the `http` crate's type.
+    pub fn status_code(&self) -> http::StatusCode {
+        http::StatusCode::from_u16(self.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     /// The body as bytes and its content type.

@@ -1,13 +1,9 @@
 //! Expiry Lambda: one expiry pass per scheduled event (every minute).
 
-use std::sync::Arc;
-
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use opkit::catbot;
-use opkit::clock::SystemClock;
 use opkit::config::Config;
 use opkit::expiry::Expiry;
-use opkit::store::dynamodb::DynamoStore;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -18,9 +14,7 @@ async fn main() -> Result<(), Error> {
         .without_time()
         .init();
     let config = Config::from_env()?;
-    let clock = Arc::new(SystemClock);
-    let store = Arc::new(DynamoStore::from_env(config.require_table()?, clock.clone()).await);
-    let bot = catbot::builder(&config, store).clock(clock).build()?;
+    let (bot, _) = catbot::deployed(&config).await?;
     let channels = catbot::channel_poster(&config, reqwest::Client::new());
     let expiry = Expiry::new(bot, channels);
     let expiry = &expiry;

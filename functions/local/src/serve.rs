@@ -88,18 +88,10 @@ async fn slack(
     let Some(route) = Route::from_path(uri.path()) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let answer = ingress
-        .handle(
-            route,
-            SlackRequest {
-                timestamp: header("x-slack-request-timestamp"),
-                signature: header("x-slack-signature"),
-                body: &body,
-            },
-        )
+        .handle(route, SlackRequest::from_http(&headers, &body))
         .await;
     let (content_type, body) = answer.body();
-    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = answer.status_code();
     (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
 }

@@ -6,10 +6,8 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use opkit::catbot;
-use opkit::clock::SystemClock;
 use opkit::config::Config;
 use opkit::slack::HttpPoster;
-use opkit::store::dynamodb::DynamoStore;
 use opkit::worker::{JobRunner, Worker};
 
 #[tokio::main]
@@ -21,11 +19,7 @@ async fn main() -> Result<(), Error> {
         .without_time()
         .init();
     let config = Config::from_env()?;
-    let clock = Arc::new(SystemClock);
-    let store = Arc::new(DynamoStore::from_env(config.require_table()?, clock.clone()).await);
-    let bot = catbot::builder(&config, store.clone())
-        .clock(clock)
-        .build()?;
+    let (bot, store) = catbot::deployed(&config).await?;
     let http = reqwest::Client::new();
     let channels = catbot::channel_poster(&config, http.clone());
     let worker = Worker::new(bot, Arc::new(HttpPoster::new(http)), channels);
