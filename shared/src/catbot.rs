@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::bot::{Bot, BotBuilder};
 use crate::config::Config;
-use crate::packs::{builtin, queue, weather};
+use crate::packs::{builtin, queue, schedule, weather};
 use crate::slack::{ChannelPoster, SlackApi};
 use crate::store::Store;
 
@@ -18,6 +18,7 @@ pub fn builder(config: &Config, store: Arc<dyn Store>) -> BotBuilder {
         .admins(config.admins.iter().cloned())
         .script(builtin::script(config.policy()))
         .script(queue::script())
+        .script(schedule::script(schedule::default_managers()))
         .script(weather::script(weather::WeatherConfig::new(
             config.weather_url.clone(),
             config.weather_key.clone(),

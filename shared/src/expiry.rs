@@ -7,7 +7,9 @@
 //!    are removed — unless renewed meanwhile — audited, and announced in the
 //!    channel where they were granted;
 //! 2. scheduled windows that have opened are announced once;
-//! 3. every script's ticker runs (queue holds that ran out hand over).
+//! 3. every script's ticker runs (queue holds that ran out hand over);
+//! 4. scheduled commands that are due run, as their identity, and their answers
+//!    are posted to their channels.
 //!
 //! DynamoDB's TTL only tidies up later: authorization checks each grant's window
 //! itself, so an ended grant denies even while it is still stored.
@@ -18,7 +20,8 @@ use crate::access::Grant;
 use crate::audit::Outcome;
 use crate::bot::{Bot, Request};
 use crate::command::{Caller, CommandError, Notice};
-use crate::slack::{ChannelPoster, Reply};
+use crate::packs::schedule;
+use crate::slack::{Block, ChannelPoster, Reply, Visibility};
 use crate::timespec::format_time;
 
 /// What one pass did.
@@ -30,6 +33,8 @@ pub struct ExpiryReport {
     pub windows_started: usize,
     /// Notices from script tickers.
     pub script_notices: usize,
+    /// Scheduled commands run.
+    pub scheduled_runs: usize,
     /// Announcements posted to channels.
     pub posted: usize,
     /// Announcements that could not be posted (logged).
@@ -82,6 +87,32 @@ impl Expiry {
         report.script_notices = ticked.len();
         notices.extend(ticked);
 
+        for entry in self.due_schedules(now).await? {
+            report.scheduled_runs += 1;
+            let caller = Caller {
+                user: entry.run_as.clone(),
+                channel: Some(entry.channel.clone()),
+                team: None,
+            };
+            let mut reply = self
+                .bot
+                .handle(&Request::new(caller, entry.text.clone()))
+                .await;
+            reply.visibility = Visibility::InChannel;
+            let note = format!(
+                "Scheduled `{}` ({}) as {}",
+                entry.name,
+                entry.when,
+                entry.run_as.mention()
+            );
+            let reply = reply.block(Block::Context { text: note });
+            match self.post(&entry.channel, &reply).await {
+                Some(true) => report.posted += 1,
+                Some(false) => report.not_posted += 1,
+                None => {}
+            }
+        }
+
         for notice in &notices {
             match self.announce(notice).await {
                 Some(true) => report.posted += 1,
@@ -118,25 +149,51 @@ impl Expiry {
         }
     }
 
+    /// Takes the scheduled commands due at `now`, moving each to its next time.
+    async fn due_schedules(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<schedule::Entry>, CommandError> {
+        self.bot
+            .update_state(schedule::SCRIPT, true, |state| {
+                Box::pin(async move {
+                    let mut schedules: schedule::ScheduleState = state
+                        .map(serde_json::from_value)
+                        .transpose()
+                        .map_err(|e| {
+                            CommandError::internal(format!("schedules do not parse: {e}"))
+                        })?
+                        .unwrap_or_default();
+                    let due = schedule::take_due(&mut schedules, now);
+                    let changed = if due.is_empty() {
+                        None
+                    } else {
+                        Some(serde_json::to_value(&schedules).map_err(CommandError::internal)?)
+                    };
+                    Ok((due, changed))
+                })
+            })
+            .await
+    }
+
     /// Posts a notice to its channel: `None` if it has none (or there is no
     /// token), else whether it was posted.
     async fn announce(&self, notice: &Notice) -> Option<bool> {
         let channel = notice.channel.as_ref()?;
+        self.post(channel, &Reply::in_channel(notice.text.clone()))
+            .await
+    }
+
+    /// Posts to a channel: `None` without a token, else whether it was posted.
+    async fn post(&self, channel: &crate::ids::ChannelId, reply: &Reply) -> Option<bool> {
         let Some(poster) = &self.channels else {
-            tracing::warn!(channel = %channel, text = %notice.text, "no SLACK_BOT_TOKEN: notice not posted");
+            tracing::warn!(channel = %channel, text = %reply.text, "no SLACK_BOT_TOKEN: not posted");
             return None;
         };
-        match poster
-            .post_message(
-                channel.as_str(),
-                &Reply::in_channel(notice.text.clone()),
-                None,
-            )
-            .await
-        {
+        match poster.post_message(channel.as_str(), reply, None).await {
             Ok(_) => Some(true),
             Err(e) => {
-                tracing::error!(channel = %channel, error = %e, "could not post a notice");
+                tracing::error!(channel = %channel, error = %e, "could not post to a channel");
                 Some(false)
             }
         }
@@ -256,6 +313,62 @@ mod tests {
         assert_eq!(
             poster.posts()[0].reply.text,
             "<@UA>'s time on *perf* is up; <@UB> is up now."
+        );
+    }
+
+    #[tokio::test]
+    async fn scheduled_commands_run_as_their_owner_when_due_and_post_to_their_channel() {
+        let t = TestBot::with(|b| b.script(schedule::script(schedule::default_managers())));
+        t.say("UA", "queue join perf").await;
+        t.say(
+            "UADMIN",
+            "schedule add standup \"every 1h\" <#C9|ops> queue status",
+        )
+        .await;
+        let (expiry, poster) = expiry(&t);
+        assert_eq!(
+            expiry.run_once().await.unwrap().scheduled_runs,
+            0,
+            "not due yet"
+        );
+        t.advance(Duration::hours(1));
+        let report = expiry.run_once().await.unwrap();
+        assert_eq!((report.scheduled_runs, report.posted), (1, 1));
+        assert_eq!(
+            expiry.run_once().await.unwrap().scheduled_runs,
+            0,
+            "runs once per due time"
+        );
+        let post = &poster.posts()[0];
+        assert_eq!(post.channel, "C9");
+        assert_eq!(post.reply.text, "*perf*: <@UA> holds it");
+        assert_eq!(post.reply.visibility, Visibility::InChannel);
+        let audit = t.store.recent(None, 1).await.unwrap();
+        assert_eq!(
+            audit[0].user.as_str(),
+            "UADMIN",
+            "audited as the schedule's identity"
+        );
+        assert_eq!(audit[0].command.as_deref(), Some("queue status"));
+    }
+
+    #[tokio::test]
+    async fn a_schedule_whose_owner_lost_the_role_posts_the_refusal() {
+        let t = TestBot::with(|b| b.script(schedule::script(schedule::default_managers())));
+        t.say("UADMIN", "roles grant <@UBOB> admin for 30m").await;
+        t.say("UBOB", "schedule add trail \"every 1h\" <#C9> audit last 1")
+            .await;
+        t.advance(Duration::hours(1));
+        let (expiry, poster) = expiry(&t);
+        expiry.run_once().await.unwrap();
+        let posted: Vec<String> = poster
+            .posts()
+            .iter()
+            .map(|p| p.reply.text.clone())
+            .collect();
+        assert!(
+            posted.contains(&"Sorry, you need admin to run `audit`.".to_string()),
+            "{posted:?}"
         );
     }
 

@@ -2,10 +2,12 @@
 //!
 //! - [`builtin`]: `help`, `can`, `whoami`, `roles …`, `audit`;
 //! - [`queue`]: environment reservation queues ("who's on perf?");
-//! - [`weather`]: the seed's example, an HTTP API with a cache in script state.
+//! - [`weather`]: the seed's example, an HTTP API with a cache in script state;
+//! - [`schedule`]: scheduled commands, run by the expiry pass.
 
 pub mod builtin;
 pub mod queue;
+pub mod schedule;
 pub mod weather;
 
 #[cfg(test)]
