@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `SLACK_SIGNING_SECRET` | verifies requests from Slack | required by `serve` and the ingress |
 //! | `SLACK_BOT_TOKEN` | posts with the Web API (`xoxb-…`) | none |
+//! | `SLACK_APP_TOKEN` | app-level token (`xapp-…`, scope `connections:write`) for Socket Mode | required by `serve --socket-mode` |
 //! | `SLACK_API_URL` | Slack Web API base URL | `https://slack.com/api` |
 //! | `OPKIT_BOT_NAME` | name used in greetings | `catbot` |
 //! | `OPKIT_ADMINS` | comma-separated user ids that always hold `admin` | none |
@@ -26,6 +27,7 @@ use std::path::PathBuf;
 use crate::access::{Access, Alternative};
 use crate::ids::{IdError, Role, TeamId, UserId};
 use crate::packs::builtin::Policy;
+use crate::slack::web::AppToken;
 use crate::slack::{BotToken, SigningSecret};
 
 /// A secret string that never prints (API keys; Slack's own secrets have their own types).
@@ -74,6 +76,8 @@ pub struct Config {
     pub signing_secret: Option<SigningSecret>,
     /// `SLACK_BOT_TOKEN`.
     pub bot_token: Option<BotToken>,
+    /// `SLACK_APP_TOKEN`.
+    pub app_token: Option<AppToken>,
     /// `SLACK_API_URL`.
     pub slack_api_url: String,
     /// `OPKIT_BOT_NAME`.
@@ -116,6 +120,14 @@ impl Config {
         Ok(Self {
             signing_secret: get("SLACK_SIGNING_SECRET").map(SigningSecret::new),
             bot_token: get("SLACK_BOT_TOKEN").map(BotToken::new),
+            app_token: get("SLACK_APP_TOKEN")
+                .map(|token| {
+                    AppToken::parse(token).map_err(|reason| ConfigError::Invalid {
+                        name: "SLACK_APP_TOKEN",
+                        reason,
+                    })
+                })
+                .transpose()?,
             slack_api_url: url(
                 "SLACK_API_URL",
                 get("SLACK_API_URL").unwrap_or_else(|| crate::slack::web::DEFAULT_BASE_URL.into()),
@@ -158,6 +170,13 @@ impl Config {
         self.bot_token
             .as_ref()
             .ok_or(ConfigError::Missing("SLACK_BOT_TOKEN"))
+    }
+
+    /// The app-level token for Socket Mode, or the error naming it.
+    pub fn require_app_token(&self) -> Result<&AppToken, ConfigError> {
+        self.app_token
+            .as_ref()
+            .ok_or(ConfigError::Missing("SLACK_APP_TOKEN"))
     }
 
     /// The DynamoDB table, or the error naming it.
@@ -266,6 +285,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("SLACK_API_URL is invalid"), "{err}");
+    }
+
+    #[test]
+    fn app_token_is_optional_named_when_missing_and_checked() {
+        let c = config(&[]).unwrap();
+        assert_eq!(
+            c.require_app_token().unwrap_err().to_string(),
+            "SLACK_APP_TOKEN is not set"
+        );
+        let c = config(&[("SLACK_APP_TOKEN", "xapp-1-A1-hunter2")]).unwrap();
+        assert!(c.require_app_token().is_ok());
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let err = config(&[("SLACK_APP_TOKEN", "xoxb-1")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("SLACK_APP_TOKEN is invalid"), "{err}");
     }
 
     #[test]

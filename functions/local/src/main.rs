@@ -4,6 +4,8 @@
 //! opkit shell --user U123 [--roles admin,ops]     a REPL, like Hubot's shell
 //! opkit say --user U123 "queue join perf"         one command, reply on stdout
 //! opkit serve --addr 127.0.0.1:3000               Slack's HTTP routes, locally
+//! opkit serve --socket-mode                        a real workspace over Socket Mode
+//!                                                  (SLACK_APP_TOKEN), no public URL
 //!
 //! # the deployed path on one machine, against an AWS emulator or a dev account
 //! opkit --store dynamodb init --queue sqs          create the table, queue and DLQ
@@ -18,6 +20,7 @@
 mod aws;
 mod serve;
 mod shell;
+mod socket;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -80,7 +83,8 @@ enum Cmd {
         text: Vec<String>,
     },
     /// Serve Slack's routes over HTTP (POST /slack/commands, /slack/events,
-    /// /slack/interactions; GET /healthz).
+    /// /slack/interactions; GET /healthz), or take the same payloads over a
+    /// Socket Mode connection with `--socket-mode`.
     Serve {
         /// Address to listen on (port 0 picks a free port).
         #[arg(long, default_value = "127.0.0.1:3000")]
@@ -88,6 +92,10 @@ enum Cmd {
         /// Where accepted commands wait for the worker.
         #[arg(long, value_enum, default_value_t = QueueKind::Inline)]
         queue: QueueKind,
+        /// Connect to Slack over Socket Mode (needs SLACK_APP_TOKEN, an `xapp-` token)
+        /// instead of listening for HTTP: no public URL, no signing secret.
+        #[arg(long, conflicts_with = "addr")]
+        socket_mode: bool,
     },
     /// Drain the SQS queue (OPKIT_QUEUE_URL) exactly as the worker Lambda does.
     Worker {
@@ -176,9 +184,21 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("{}", reply.text);
             Ok(())
         }
-        Cmd::Serve { addr, queue } => {
-            let bot = catbot::builder(&config, store).build()?;
-            serve::run(config, bot, addr, queue == QueueKind::Sqs).await
+        Cmd::Serve {
+            addr,
+            queue,
+            socket_mode,
+        } => {
+            let sqs = queue == QueueKind::Sqs;
+            if socket_mode {
+                // Fail on a missing token before building anything.
+                config.require_app_token().map_err(|e| e.to_string())?;
+                let bot = catbot::builder(&config, store).build()?;
+                socket::run(config, bot, sqs).await
+            } else {
+                let bot = catbot::builder(&config, store).build()?;
+                serve::run(config, bot, addr, sqs).await
+            }
         }
         Cmd::Worker { until_empty } => {
             let bot = catbot::builder(&config, store.clone()).build()?;

@@ -28,18 +28,11 @@ const EXPIRY_EVERY: Duration = Duration::from_secs(30);
 /// `sqs`, accepted commands go to OPKIT_QUEUE_URL for `opkit worker`; otherwise
 /// an in-process queue and worker run them, and an expiry pass runs every 30 s.
 pub async fn run(config: Config, bot: Bot, addr: SocketAddr, sqs: bool) -> Result<(), String> {
+    // Checked before the queue starts its worker and expiry pass, so that a
+    // missing secret is the only line printed.
+    config.require_signing_secret().map_err(|e| e.to_string())?;
     let clock = Arc::new(SystemClock);
-    let queue: Arc<dyn JobQueue> = if sqs {
-        let url = config.require_queue_url().map_err(|e| e.to_string())?;
-        let sdk = aws_config::load_from_env().await;
-        Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url))
-    } else {
-        let http = reqwest::Client::new();
-        let channels = catbot::channel_poster(&config, http.clone());
-        spawn_expiry(Expiry::new(bot.clone(), channels.clone()));
-        let worker = Arc::new(Worker::new(bot, Arc::new(HttpPoster::new(http)), channels));
-        Arc::new(InlineQueue::start(worker, 1024))
-    };
+    let queue = job_queue(&config, bot, sqs).await?;
     let ingress = Arc::new(Ingress::new(&config, clock, queue).map_err(|e| e.to_string())?);
     let app = router(ingress);
     let listener = tokio::net::TcpListener::bind(addr)
@@ -55,6 +48,27 @@ pub async fn run(config: Config, bot: Bot, addr: SocketAddr, sqs: bool) -> Resul
         })
         .await
         .map_err(|e| e.to_string())
+}
+
+/// Where accepted commands go: OPKIT_QUEUE_URL with `sqs`; otherwise an
+/// in-process queue and worker, plus an expiry pass every 30 s. Shared by the
+/// HTTP routes and Socket Mode.
+pub(crate) async fn job_queue(
+    config: &Config,
+    bot: Bot,
+    sqs: bool,
+) -> Result<Arc<dyn JobQueue>, String> {
+    Ok(if sqs {
+        let url = config.require_queue_url().map_err(|e| e.to_string())?;
+        let sdk = aws_config::load_from_env().await;
+        Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url))
+    } else {
+        let http = reqwest::Client::new();
+        let channels = catbot::channel_poster(config, http.clone());
+        spawn_expiry(Expiry::new(bot.clone(), channels.clone()));
+        let worker = Arc::new(Worker::new(bot, Arc::new(HttpPoster::new(http)), channels));
+        Arc::new(InlineQueue::start(worker, 1024))
+    })
 }
 
 fn spawn_expiry(expiry: Expiry) {
