@@ -4,6 +4,8 @@
 //! - [`queue`]: environment reservation queues ("who's on perf?");
 //! - [`weather`]: the seed's example, an HTTP API with a cache in script state.
 
+#[cfg(any(feature = "cloudwatch", feature = "ec2", feature = "sqs"))]
+pub mod aws;
 pub mod builtin;
 pub mod queue;
 pub mod weather;
