@@ -11,6 +11,8 @@
 //! with the detail in the log. The SDK's standard retry mode already retries
 //! throttled calls with backoff; what still fails is reported as throttling.
 
+#[cfg(feature = "cloudwatch")]
+pub mod cloudwatch;
 #[cfg(feature = "ec2")]
 pub mod ec2;
 pub mod format;
