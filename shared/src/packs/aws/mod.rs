@@ -16,3 +16,5 @@ pub mod cloudwatch;
 #[cfg(feature = "ec2")]
 pub mod ec2;
 pub mod format;
+#[cfg(feature = "sqs")]
+pub mod sqs;
