@@ -62,7 +62,8 @@ impl SqsOptions {
 struct Pack {
     client: Client,
     region: String,
-    opts: SqsOptions,
+    #[cfg(feature = "cloudwatch")]
+    cloudwatch: Option<aws_sdk_cloudwatch::Client>,
 }
 
 /// The SQS script (stateless), on `client`'s region.
@@ -75,7 +76,8 @@ pub fn script(client: Client, opts: SqsOptions) -> Script<()> {
     let pack = Arc::new(Pack {
         client,
         region,
-        opts,
+        #[cfg(feature = "cloudwatch")]
+        cloudwatch: opts.cloudwatch,
     });
     let (p1, p2, p3) = (pack.clone(), pack.clone(), pack);
     Script::new("sqs")
@@ -254,7 +256,7 @@ impl Pack {
     async fn oldest_age(&self, name: &str) -> Option<Result<f64, String>> {
         use aws_sdk_cloudwatch::primitives::DateTime as SmithyTime;
         use aws_sdk_cloudwatch::types::{Dimension, Statistic};
-        let cw = self.opts.cloudwatch.as_ref()?;
+        let cw = self.cloudwatch.as_ref()?;
         let now = chrono::Utc::now().timestamp();
         let out = cw
             .get_metric_statistics()
