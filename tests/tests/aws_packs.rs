@@ -55,17 +55,17 @@ fn at(haystack: &str, needle: &str) -> usize {
 async fn alarms_lists_a_state_newest_change_first_with_reasons() {
     let region = "eu-west-3";
     let cw = cloudwatch_client(region).await;
+    // b's state changes last: newest first puts it before a, against name order
     seed_alarm(
         &cw,
-        "alarms-t-old",
+        "alarms-t-a",
         "ALARM",
         "Threshold crossed: 1 datapoint (91.0)",
     )
     .await;
-    tokio::time::sleep(StdDuration::from_millis(1100)).await; // distinct state-change times
     seed_alarm(
         &cw,
-        "alarms-t-new",
+        "alarms-t-b",
         "ALARM",
         "Threshold crossed: 3 datapoints",
     )
@@ -79,7 +79,7 @@ async fn alarms_lists_a_state_newest_change_first_with_reasons() {
         text.starts_with("2 alarms in ALARM in eu-west-3, newest change first:"),
         "{text}"
     );
-    assert!(at(text, "*alarms-t-new* — ALARM since ") < at(text, "*alarms-t-old* — ALARM since "));
+    assert!(at(text, "*alarms-t-b* — ALARM since ") < at(text, "*alarms-t-a* — ALARM since "));
     assert!(
         text.contains("Threshold crossed: 1 datapoint (91.0)"),
         "{text}"
@@ -108,9 +108,9 @@ async fn alarms_lists_a_state_newest_change_first_with_reasons() {
             .text
             .starts_with("No alarms in INSUFFICIENT_DATA in eu-west-3.")
     );
-    let prefixed = say(&bot, "UA", "alarms prefix alarms-t-n").await.text;
+    let prefixed = say(&bot, "UA", "alarms prefix alarms-t-a").await.text;
     assert!(
-        prefixed.starts_with("1 alarm starting with `alarms-t-n` in any state in eu-west-3"),
+        prefixed.starts_with("1 alarm starting with `alarms-t-a` in any state in eu-west-3"),
         "{prefixed}"
     );
     let prefixed_ok = say(&bot, "UA", "alarms prefix alarms-t ok").await.text;
@@ -140,7 +140,7 @@ async fn alarm_listings_follow_pagination_to_the_end() {
         text.starts_with("130 alarms in ALARM in ap-northeast-2"),
         "{text}"
     );
-    assert!(text.ends_with("…and 115 more"), "{text}");
+    assert!(text.ends_with("…and 120 more"), "{text}");
     let health = say(&bot, "UA", "health").await.text;
     assert!(
         health.contains("130 in ALARM, 0 OK, 0 INSUFFICIENT_DATA (130 alarms)"),
@@ -915,4 +915,32 @@ async fn an_unreachable_aws_endpoint_is_one_clear_sentence() {
         say(&bot, "UA", "ec2 list").await.text,
         "Could not reach EC2 in us-east-2 to list instances; try again in a moment."
     );
+}
+
+#[tokio::test]
+async fn an_upload_answer_without_an_upload_url_stops_the_flow() {
+    use opkit::slack::web::{FileUpload, WebApiError};
+    // GIVEN a Slack that answers `ok` but hands out no upload URL
+    let slack = FakeSlack::start().await;
+    let api = SlackApi::new(BotToken::new("xoxb-test"), reqwest::Client::new())
+        .with_base_url(slack.api_url());
+    let file = FileUpload {
+        channel: "C0PS".into(),
+        filename: "g.png".into(),
+        title: "g".into(),
+        bytes: TINY_PNG.to_vec(),
+        initial_comment: None,
+        thread_ts: None,
+    };
+    // WHEN a file is uploaded THEN it fails clearly and nothing else is called
+    let err = api.upload_file(&file).await.unwrap_err();
+    assert!(matches!(err, WebApiError::InvalidResponse { .. }), "{err}");
+    assert_eq!(slack.requests().len(), 1);
+    // AND an empty file is refused before Slack is asked
+    let empty = FileUpload {
+        bytes: Vec::new(),
+        ..file
+    };
+    assert!(api.upload_file(&empty).await.is_err());
+    assert_eq!(slack.requests().len(), 1);
 }

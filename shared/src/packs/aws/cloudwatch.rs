@@ -33,8 +33,9 @@ use crate::slack::Reply;
 use crate::slack::web::{FileUpload, FileUploader};
 use crate::timespec::{format_duration, format_time, parse_duration};
 
-/// Alarms a listing shows before "and N more".
-const MAX_ALARMS: usize = 15;
+/// Alarms a listing shows before "and N more" (a Slack section holds 3000
+/// characters; ten alarms with their reasons fit).
+const MAX_ALARMS: usize = 10;
 /// Most alarms on one watchlist.
 pub const MAX_WATCHED: usize = 50;
 /// Longest window `metric` and `graph` accept.
@@ -202,7 +203,7 @@ impl AlarmView {
         };
         let mut line = format!("• *{}* — {}{since}", self.name, self.state);
         if !self.reason.is_empty() {
-            line.push_str(&format!("\n    {}", format::clip(&self.reason, 160)));
+            line.push_str(&format!("\n    {}", format::clip(&self.reason, 120)));
         }
         line
     }
@@ -443,17 +444,22 @@ async fn watched(ctx: &mut Ctx<CloudWatchState>, pack: Arc<Pack>) -> Result<Repl
     for chunk in names.chunks(100) {
         found.extend(pack.alarms(None, None, Some(chunk.to_vec())).await?);
     }
+    // Those in ALARM first, newest change first; then the rest; then the gone.
+    found.sort_by(|a, b| {
+        (b.state == "ALARM")
+            .cmp(&(a.state == "ALARM"))
+            .then(b.since.cmp(&a.since))
+    });
     let now = ctx.now;
     let mut lines: Vec<String> = found.iter().map(|a| a.line(now)).collect();
-    let missing: Vec<&String> = names
-        .iter()
-        .filter(|n| !found.iter().any(|a| &a.name == *n))
-        .collect();
     lines.extend(
-        missing
+        names
             .iter()
+            .filter(|n| !found.iter().any(|a| &a.name == *n))
             .map(|n| format!("• *{n}* — no longer exists in {}", pack.region)),
     );
+    let (mut lines, more) = format::truncate(lines, MAX_ALARMS);
+    lines.extend(format::and_more(more));
     let alarming = found.iter().filter(|a| a.state == "ALARM").count();
     Ok(format::reply(
         format!(

@@ -157,7 +157,8 @@ impl Action {
         }
     }
 
-    /// The states it can be asked of, and the state it ends in (if it changes it).
+    /// Whether an instance in `state` can be asked to do it (asking a running
+    /// instance to start, or a stopped one to stop, is harmless and reported).
     fn applies_to(self, state: &str) -> bool {
         match self {
             Action::Start => matches!(state, "stopped" | "running" | "pending"),
@@ -166,6 +167,7 @@ impl Action {
         }
     }
 
+    /// The state it ends in, if it changes the state.
     fn end_state(self) -> Option<&'static str> {
         match self {
             Action::Start => Some("running"),
@@ -359,24 +361,26 @@ impl Pack {
     /// Instances called `target` (the Name tag) or with that id.
     async fn resolve(&self, target: &str, live_only: bool) -> Result<Vec<Instance>, CommandError> {
         let mut filters = vec![if is_instance_id(target) {
-            filter("instance-id", [target])
+            filter("instance-id", &[target])
         } else {
-            filter("tag:Name", [target])
+            filter("tag:Name", &[target])
         }];
         if live_only {
             filters.push(filter(
                 "instance-state-name",
-                ["pending", "running", "stopping", "stopped"],
+                &["pending", "running", "stopping", "stopped"],
             ));
         }
         self.describe(filters, "describe instances").await
     }
 }
 
-fn filter<const N: usize>(name: &str, values: [&str; N]) -> Filter {
+fn filter<S: AsRef<str>>(name: &str, values: &[S]) -> Filter {
     Filter::builder()
         .name(name)
-        .set_values(Some(values.iter().map(|v| v.to_string()).collect()))
+        .set_values(Some(
+            values.iter().map(|v| v.as_ref().to_string()).collect(),
+        ))
         .build()
 }
 
@@ -384,11 +388,11 @@ async fn list(ctx: &mut Ctx<()>, pack: Arc<Pack>) -> Result<Reply, CommandError>
     let pairs = format::parse_pairs(&ctx.args, 0, "a tag filter", 10)?;
     let mut filters: Vec<Filter> = pairs
         .iter()
-        .map(|(k, v)| filter(&format!("tag:{k}"), [v.as_str()]))
+        .map(|(k, v)| filter(&format!("tag:{k}"), &[v]))
         .collect();
     filters.push(filter(
         "instance-state-name",
-        ["pending", "running", "stopping", "stopped", "shutting-down"],
+        &["pending", "running", "stopping", "stopped", "shutting-down"],
     ));
     let instances = pack.describe(filters, "list instances").await?;
     let filtered = if pairs.is_empty() {
@@ -597,12 +601,9 @@ impl Pack {
     async fn settle(&self, ids: &[String], end: &str) -> Result<Vec<Instance>, CommandError> {
         let deadline = tokio::time::Instant::now() + self.opts.settle;
         loop {
-            let ids_ref: Vec<&str> = ids.iter().map(String::as_str).collect();
-            let f = Filter::builder()
-                .name("instance-id")
-                .set_values(Some(ids_ref.iter().map(|s| s.to_string()).collect()))
-                .build();
-            let now = self.describe(vec![f], "describe instances").await?;
+            let now = self
+                .describe(vec![filter("instance-id", ids)], "describe instances")
+                .await?;
             let done = now.iter().all(|i| i.state == end);
             if done || tokio::time::Instant::now() + self.opts.poll_every > deadline {
                 return Ok(now);
