@@ -18,13 +18,14 @@ cd "$(dirname "$0")/.."
 
 venv="${OPKIT_VENV:-$PWD/.venv}"
 moto_spec='moto[server]==5.2.5'
+cbor_spec='cbor2==6.3.0'  # for infra/cloudwatch_bridge.py
 
 say() { printf '==> %s\n' "$*" >&2; }
 
-if ! "$venv/bin/python" -c 'import moto.server' 2>/dev/null; then
-  say "installing $moto_spec into $venv"
+if ! "$venv/bin/python" -c 'import moto.server, cbor2' 2>/dev/null; then
+  say "installing $moto_spec $cbor_spec into $venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "$moto_spec"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "$moto_spec" "$cbor_spec"
 fi
 
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
@@ -52,6 +53,20 @@ PY
 done
 
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+
+# --- CloudWatch bridge: the current SDK speaks Smithy RPC v2 CBOR, moto does not;
+# infra/cloudwatch_bridge.py re-issues each call against moto with boto3. ---
+bridge_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+"$venv/bin/python" infra/cloudwatch_bridge.py --port "$bridge_port" --moto "$AWS_ENDPOINT_URL" 2>/dev/null &
+bridge_pid=$!
+trap 'kill "$bridge_pid" 2>/dev/null || true; stop_moto' EXIT
+for _ in $(seq 1 100); do
+  if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$bridge_port/', timeout=1)" 2>/dev/null; then break; fi
+  kill -0 "$bridge_pid" 2>/dev/null || { say "the CloudWatch bridge exited"; exit 1; }
+  sleep 0.2
+done
+export AWS_ENDPOINT_URL_CLOUDWATCH="http://127.0.0.1:$bridge_port"
+# --- end CloudWatch bridge ---
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 export AWS_EC2_METADATA_DISABLED=true

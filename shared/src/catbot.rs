@@ -45,3 +45,57 @@ pub async fn deployed(
     let bot = builder(config, store.clone()).clock(clock).build()?;
     Ok((bot, store))
 }
+
+/// How [`with_aws_packs`] sets up Catbot's AWS commands in one deployment.
+#[cfg(any(feature = "cloudwatch", feature = "ec2", feature = "sqs"))]
+#[derive(Clone, Default)]
+pub struct AwsPacksConfig {
+    /// Who may start/stop/reboot, and how long to wait for the new state.
+    #[cfg(feature = "ec2")]
+    pub ec2: crate::packs::aws::ec2::Ec2Options,
+    /// Who may `sqs peek` (the CloudWatch client for message ages is added here).
+    #[cfg(feature = "sqs")]
+    pub sqs: crate::packs::aws::sqs::SqsOptions,
+    /// Draws graphs instead of GetMetricWidgetImage (tests).
+    #[cfg(feature = "cloudwatch")]
+    pub images: Option<Arc<dyn crate::packs::aws::cloudwatch::MetricImages>>,
+    /// Posts `graph` pictures (the bot token's [`crate::slack::web::SlackApi`]).
+    pub uploader: Option<Arc<dyn crate::slack::web::FileUploader>>,
+}
+
+/// Adds the AWS packs compiled in (features `cloudwatch`, `ec2`, `sqs`) to
+/// `builder`, with clients built from `sdk` (its region is the one the commands
+/// look at and name in their replies).
+#[cfg(any(feature = "cloudwatch", feature = "ec2", feature = "sqs"))]
+pub fn with_aws_packs(
+    builder: BotBuilder,
+    sdk: &aws_config::SdkConfig,
+    opts: &AwsPacksConfig,
+) -> BotBuilder {
+    let mut builder = builder;
+    #[cfg(feature = "cloudwatch")]
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(sdk);
+    #[cfg(feature = "cloudwatch")]
+    {
+        use crate::packs::aws::cloudwatch;
+        let cw_opts = cloudwatch::CloudWatchOptions {
+            images: opts.images.clone(),
+            uploader: opts.uploader.clone(),
+        };
+        builder = builder.script(cloudwatch::script(cloudwatch.clone(), cw_opts));
+    }
+    #[cfg(feature = "ec2")]
+    {
+        use crate::packs::aws::ec2;
+        builder = builder.script(ec2::script(aws_sdk_ec2::Client::new(sdk), opts.ec2.clone()));
+    }
+    #[cfg(feature = "sqs")]
+    {
+        use crate::packs::aws::sqs;
+        let sqs_opts = opts.sqs.clone();
+        #[cfg(feature = "cloudwatch")]
+        let sqs_opts = sqs_opts.with_cloudwatch(cloudwatch.clone());
+        builder = builder.script(sqs::script(aws_sdk_sqs::Client::new(sdk), sqs_opts));
+    }
+    builder
+}

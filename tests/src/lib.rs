@@ -2,6 +2,7 @@
 //! build requests the way Slack sends them, and the AWS emulator's settings.
 
 pub mod aws;
+pub mod aws_packs;
 pub mod fake_slack;
 pub mod serverless;
 pub mod slack_request;

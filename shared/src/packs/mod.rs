@@ -5,6 +5,8 @@
 //! - [`weather`]: the seed's example, an HTTP API with a cache in script state;
 //! - [`schedule`]: scheduled commands, run by the expiry pass.
 
+#[cfg(any(feature = "cloudwatch", feature = "ec2", feature = "sqs"))]
+pub mod aws;
 pub mod builtin;
 pub mod queue;
 pub mod schedule;

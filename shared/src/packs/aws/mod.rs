@@ -1,0 +1,20 @@
+//! Catbot's AWS commands, each pack behind its own feature so a bot compiles only
+//! the SDK clients it uses:
+//!
+//! - [`cloudwatch`] (`cloudwatch`): `alarms …`, `health`, `metric`, `graph`;
+//! - [`ec2`] (`ec2`): `ec2 list|status|start|stop|reboot|logs`;
+//! - [`sqs`] (`sqs`): `sqs list|depth|peek`.
+//!
+//! Each pack takes its SDK client (and so its region) and options in
+//! `script(client, opts)`, says which region it looked at in every reply, and
+//! turns every AWS error into one sentence for the user ([`format::AwsFailure`])
+//! with the detail in the log. The SDK's standard retry mode already retries
+//! throttled calls with backoff; what still fails is reported as throttling.
+
+#[cfg(feature = "cloudwatch")]
+pub mod cloudwatch;
+#[cfg(feature = "ec2")]
+pub mod ec2;
+pub mod format;
+#[cfg(feature = "sqs")]
+pub mod sqs;

@@ -1,0 +1,151 @@
+//! Helpers for the AWS pack tests: clients per region (each test uses its own
+//! region, so tests sharing one emulator cannot see each other's alarms,
+//! instances or queues), seeding, a bot, and a fake graph renderer.
+//!
+//! CloudWatch goes through `infra/cloudwatch_bridge.py` (started by
+//! `infra/test.sh`, named by `AWS_ENDPOINT_URL_CLOUDWATCH`): the current SDK
+//! speaks Smithy RPC v2 CBOR, which moto does not.
+
+use std::sync::{Arc, Mutex};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::Credentials;
+use opkit::BoxFuture;
+use opkit::bot::{Bot, BotBuilder, Request};
+use opkit::command::Caller;
+use opkit::ids::{ChannelId, UserId};
+use opkit::packs::aws::cloudwatch::MetricImages;
+use opkit::packs::aws::format::AwsFailure;
+use opkit::slack::Reply;
+use opkit::store::memory::MemoryStore;
+
+use crate::aws::emulator_endpoint;
+
+/// The variable naming the CloudWatch bridge.
+pub const CLOUDWATCH_VAR: &str = "AWS_ENDPOINT_URL_CLOUDWATCH";
+
+/// A real 1×1 PNG, as GetMetricWidgetImage would return (smaller).
+pub const TINY_PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x02, 0x00, 0x00, 0x00, 0x90, 0x77, 0x53,
+    0xde, 0x00, 0x00, 0x00, 0x0c, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0x00,
+    0x00, 0x03, 0x01, 0x01, 0x00, 0xc9, 0xfe, 0x92, 0xef, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e,
+    0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+/// SDK configuration for the emulator in `region` (dummy credentials).
+pub async fn sdk_config_in(region: &str) -> SdkConfig {
+    let endpoint = emulator_endpoint();
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        .credentials_provider(Credentials::new("test", "test", None, None, "opkit-tests"))
+        .load()
+        .await;
+    assert_eq!(config.endpoint_url(), Some(endpoint.as_str()));
+    config
+}
+
+/// The CloudWatch bridge's URL; panics, saying what to run, when there is none.
+pub fn cloudwatch_endpoint() -> String {
+    let Ok(url) = std::env::var(CLOUDWATCH_VAR) else {
+        panic!(
+            "{CLOUDWATCH_VAR} is not set: CloudWatch tests need the bridge to moto. \
+             Run them through `bash infra/test.sh`"
+        );
+    };
+    assert!(
+        url.starts_with("http://127.0.0.1:"),
+        "{CLOUDWATCH_VAR}={url} is not a loopback address"
+    );
+    url
+}
+
+/// A CloudWatch client on the bridge in `region`.
+pub async fn cloudwatch_client(region: &str) -> aws_sdk_cloudwatch::Client {
+    let sdk = sdk_config_in(region).await;
+    let config = aws_sdk_cloudwatch::config::Builder::from(&sdk)
+        .endpoint_url(cloudwatch_endpoint())
+        .build();
+    aws_sdk_cloudwatch::Client::from_conf(config)
+}
+
+/// An EC2 client in `region`.
+pub async fn ec2_client(region: &str) -> aws_sdk_ec2::Client {
+    aws_sdk_ec2::Client::new(&sdk_config_in(region).await)
+}
+
+/// An SQS client in `region`.
+pub async fn sqs_client(region: &str) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&sdk_config_in(region).await)
+}
+
+/// A bot on memory with `UADMIN` as admin, the built-ins, and whatever `add` adds.
+pub fn bot(add: impl FnOnce(BotBuilder) -> BotBuilder) -> (Bot, Arc<MemoryStore>) {
+    let store = Arc::new(MemoryStore::new());
+    let builder = Bot::builder(store.clone())
+        .admins([UserId::parse("UADMIN").expect("user id")])
+        .script(opkit::packs::builtin::script(Default::default()));
+    (add(builder).build().expect("bot builds"), store)
+}
+
+/// `user` says `text` in channel `C0PS`.
+pub async fn say(bot: &Bot, user: &str, text: &str) -> Reply {
+    let caller = Caller {
+        user: UserId::parse(user).expect("user id"),
+        channel: Some(ChannelId::parse("C0PS").expect("channel id")),
+        team: None,
+    };
+    bot.handle(&Request::new(caller, text)).await
+}
+
+/// Creates a metric alarm on `AWS/EC2 CPUUtilization InstanceId=<name>` and sets
+/// its state.
+pub async fn seed_alarm(cw: &aws_sdk_cloudwatch::Client, name: &str, state: &str, reason: &str) {
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, StateValue, Statistic};
+    cw.put_metric_alarm()
+        .alarm_name(name)
+        .namespace("AWS/EC2")
+        .metric_name("CPUUtilization")
+        .dimensions(Dimension::builder().name("InstanceId").value(name).build())
+        .statistic(Statistic::Average)
+        .period(300)
+        .evaluation_periods(1)
+        .threshold(80.0)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .expect("put metric alarm");
+    cw.set_alarm_state()
+        .alarm_name(name)
+        .state_value(StateValue::from(state))
+        .state_reason(reason)
+        .send()
+        .await
+        .expect("set alarm state");
+}
+
+/// A graph renderer that records the widgets it is asked for and answers with
+/// [`TINY_PNG`] (moto has no GetMetricWidgetImage).
+#[derive(Default)]
+pub struct FakeImages {
+    widgets: Mutex<Vec<String>>,
+}
+
+impl FakeImages {
+    /// The widget JSON of every request so far.
+    pub fn widgets(&self) -> Vec<serde_json::Value> {
+        self.widgets
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|w| serde_json::from_str(w).expect("widget is JSON"))
+            .collect()
+    }
+}
+
+impl MetricImages for FakeImages {
+    fn render<'a>(&'a self, widget: &'a str) -> BoxFuture<'a, Result<Vec<u8>, AwsFailure>> {
+        self.widgets.lock().expect("lock").push(widget.to_string());
+        Box::pin(std::future::ready(Ok(TINY_PNG.to_vec())))
+    }
+}
