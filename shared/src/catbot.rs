@@ -33,17 +33,59 @@ pub fn channel_poster(config: &Config, http: reqwest::Client) -> Option<Arc<dyn 
 }
 
 /// The deployed bot, as the worker and expiry functions build it at cold start:
-/// Catbot on the DynamoDB table `OPKIT_TABLE` (AWS settings from the
-/// environment), on the system clock. Returns the store too (job claims).
+/// Catbot on the DynamoDB table `OPKIT_TABLE`, on the system clock, with the AWS
+/// packs compiled in when `aws_packs` is set (the worker's; the expiry function
+/// needs none). `sdk` is loaded once from the environment by the caller. Returns
+/// the store too (job claims).
 #[cfg(feature = "dynamodb")]
-pub async fn deployed(
+pub fn deployed(
     config: &Config,
+    sdk: &aws_config::SdkConfig,
+    aws_packs: bool,
 ) -> Result<(Bot, Arc<crate::store::dynamodb::DynamoStore>), String> {
+    use crate::store::dynamodb::DynamoStore;
     let clock: crate::clock::SharedClock = Arc::new(crate::clock::SystemClock);
     let table = config.require_table().map_err(|e| e.to_string())?;
-    let store = Arc::new(crate::store::dynamodb::DynamoStore::from_env(table, clock.clone()).await);
-    let bot = builder(config, store.clone()).clock(clock).build()?;
-    Ok((bot, store))
+    let client = aws_sdk_dynamodb::Client::new(sdk);
+    let store = Arc::new(DynamoStore::new(client, table, clock.clone()));
+    let mut bot = builder(config, store.clone()).clock(clock);
+    if aws_packs {
+        bot = with_configured_aws_packs(bot, config, sdk);
+    }
+    Ok((bot.build()?, store))
+}
+
+/// [`with_aws_packs`] with the deployment's settings: `graph` uploads with the
+/// bot token, if there is one. Without any AWS pack compiled in, `builder` as is.
+#[cfg(any(
+    feature = "dynamodb",
+    feature = "sqs",
+    feature = "ec2",
+    feature = "cloudwatch"
+))]
+pub fn with_configured_aws_packs(
+    builder: BotBuilder,
+    config: &Config,
+    sdk: &aws_config::SdkConfig,
+) -> BotBuilder {
+    #[cfg(any(feature = "cloudwatch", feature = "ec2", feature = "sqs"))]
+    {
+        let uploader = config.bot_token.clone().map(|token| {
+            let api =
+                SlackApi::new(token, reqwest::Client::new()).with_base_url(&config.slack_api_url);
+            Arc::new(api) as Arc<dyn crate::slack::web::FileUploader>
+        });
+        let opts = AwsPacksConfig {
+            uploader,
+            ..AwsPacksConfig::default()
+        };
+        with_aws_packs(builder, sdk, &opts)
+    }
+    #[cfg(not(any(feature = "cloudwatch", feature = "ec2", feature = "sqs")))]
+    {
+        let _ = (config, sdk);
+        builder
+    }
 }
 
 /// How [`with_aws_packs`] sets up Catbot's AWS commands in one deployment.

@@ -20,9 +20,11 @@ use crate::access::Grant;
 use crate::audit::Outcome;
 use crate::bot::{Bot, Request};
 use crate::command::{Caller, CommandError, Notice};
+use crate::job::Job;
 use crate::packs::schedule;
-use crate::slack::{Block, ChannelPoster, Reply, Visibility};
+use crate::slack::{ChannelPoster, Reply};
 use crate::timespec::format_time;
+use crate::worker::JobQueue;
 
 /// What one pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -45,12 +47,24 @@ pub struct ExpiryReport {
 pub struct Expiry {
     bot: Bot,
     channels: Option<Arc<dyn ChannelPoster>>,
+    queue: Option<Arc<dyn JobQueue>>,
 }
 
 impl Expiry {
     /// Announces with `channels` (needs a bot token); without one, only audits and logs.
     pub fn new(bot: Bot, channels: Option<Arc<dyn ChannelPoster>>) -> Self {
-        Self { bot, channels }
+        Self {
+            bot,
+            channels,
+            queue: None,
+        }
+    }
+
+    /// Puts due scheduled commands on `queue` for the worker (which has the
+    /// permissions their commands need), instead of running them in the pass.
+    pub fn with_queue(mut self, queue: Arc<dyn JobQueue>) -> Self {
+        self.queue = Some(queue);
+        self
     }
 
     /// One pass.
@@ -89,23 +103,15 @@ impl Expiry {
 
         for entry in self.due_schedules(now).await? {
             report.scheduled_runs += 1;
-            let caller = Caller {
-                user: entry.run_as.clone(),
-                channel: Some(entry.channel.clone()),
-                team: None,
-            };
-            let mut reply = self
-                .bot
-                .handle(&Request::new(caller, entry.text.clone()))
-                .await;
-            reply.visibility = Visibility::InChannel;
-            let note = format!(
-                "Scheduled `{}` ({}) as {}",
-                entry.name,
-                entry.when,
-                entry.run_as.mention()
-            );
-            let reply = reply.block(Block::Context { text: note });
+            let job = Job::scheduled(&entry, now);
+            if let Some(queue) = &self.queue {
+                if let Err(e) = queue.enqueue(&job).await {
+                    tracing::error!(schedule = %entry.name, error = %e, "could not queue a scheduled command");
+                }
+                continue;
+            }
+            let reply = self.bot.handle(&job.request()).await;
+            let reply = schedule::posted_reply(reply, &entry.name, &entry.run_as);
             match self.post(&entry.channel, &reply).await {
                 Some(true) => report.posted += 1,
                 Some(false) => report.not_posted += 1,
@@ -341,8 +347,11 @@ mod tests {
         );
         let post = &poster.posts()[0];
         assert_eq!(post.channel, "C9");
-        assert_eq!(post.reply.text, "*perf*: <@UA> holds it");
-        assert_eq!(post.reply.visibility, Visibility::InChannel);
+        assert_eq!(
+            post.reply.text,
+            "*perf*: <@UA> holds it\n_Scheduled `standup`, run as <@UADMIN>_"
+        );
+        assert_eq!(post.reply.visibility, crate::slack::Visibility::InChannel);
         let audit = t.store.recent(None, 1).await.unwrap();
         assert_eq!(
             audit[0].user.as_str(),
@@ -350,6 +359,43 @@ mod tests {
             "audited as the schedule's identity"
         );
         assert_eq!(audit[0].command.as_deref(), Some("queue status"));
+    }
+
+    #[tokio::test]
+    async fn with_a_queue_scheduled_commands_become_jobs_once() {
+        let t = TestBot::with(|b| b.script(schedule::script(schedule::default_managers())));
+        t.say(
+            "UADMIN",
+            "schedule add standup \"every 1h\" <#C9|ops> queue status",
+        )
+        .await;
+        t.advance(Duration::hours(1));
+        let queue = Arc::new(Recorded::default());
+        let (expiry, poster) = expiry(&t);
+        let expiry = expiry.with_queue(queue.clone());
+        assert_eq!(expiry.run_once().await.unwrap().scheduled_runs, 1);
+        assert_eq!(expiry.run_once().await.unwrap().scheduled_runs, 0);
+        let jobs = queue.0.lock().unwrap().clone();
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].text, "queue status");
+        assert_eq!(jobs[0].caller.user.as_str(), "UADMIN");
+        assert!(
+            poster.posts().is_empty(),
+            "the worker answers, not the pass"
+        );
+    }
+
+    #[derive(Default)]
+    struct Recorded(std::sync::Mutex<Vec<Job>>);
+
+    impl JobQueue for Recorded {
+        fn enqueue<'a>(
+            &'a self,
+            job: &'a Job,
+        ) -> crate::BoxFuture<'a, Result<(), crate::worker::QueueError>> {
+            self.0.lock().unwrap().push(job.clone());
+            Box::pin(std::future::ready(Ok(())))
+        }
     }
 
     #[tokio::test]
@@ -367,7 +413,9 @@ mod tests {
             .map(|p| p.reply.text.clone())
             .collect();
         assert!(
-            posted.contains(&"Sorry, you need admin to run `audit`.".to_string()),
+            posted
+                .iter()
+                .any(|p| p.starts_with("Sorry, you need admin to run `audit`.")),
             "{posted:?}"
         );
     }

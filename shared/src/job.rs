@@ -227,6 +227,32 @@ impl Job {
         })
     }
 
+    /// The job for a scheduled command due at `due`: run as the schedule's
+    /// identity, answered in its channel. Its id is derived from the schedule and
+    /// the due time, so a pass that runs twice queues it once.
+    pub fn scheduled(entry: &crate::packs::schedule::Entry, due: DateTime<Utc>) -> Self {
+        let key = format!("schedule:{}:{}", entry.name, due.timestamp());
+        Self {
+            v: JOB_VERSION,
+            id: Uuid::new_v5(&Uuid::NAMESPACE_URL, key.as_bytes()),
+            received_at: due,
+            source: Source::Schedule {
+                name: entry.name.clone(),
+            },
+            caller: Caller {
+                user: entry.run_as.clone(),
+                channel: Some(entry.channel.clone()),
+                team: None,
+            },
+            text: entry.text.clone(),
+            reply_to: ReplyTo::Channel {
+                channel: entry.channel.clone(),
+                thread_ts: None,
+            },
+            trigger_id: None,
+        }
+    }
+
     /// Serialises the envelope for the queue.
     pub fn encode(&self) -> String {
         serde_json::to_string(self).expect("a job always serialises")

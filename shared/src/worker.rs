@@ -128,6 +128,10 @@ impl Worker {
                 decision,
                 pending_id,
             } => self.bot.decide(&job.caller, pending_id, *decision).await,
+            Source::Schedule { name } => {
+                let reply = self.bot.handle(&job.request()).await;
+                crate::packs::schedule::posted_reply(reply, name, &job.caller.user)
+            }
             _ => self.bot.handle(&job.request()).await,
         }
     }

@@ -98,6 +98,25 @@ pub async fn say(bot: &Bot, user: &str, text: &str) -> Reply {
     bot.handle(&Request::new(caller, text)).await
 }
 
+/// [`say`], then — when the command asks for a confirmation — clicks *Confirm*
+/// as the same user, returning the outcome.
+pub async fn say_confirmed(bot: &Bot, user: &str, text: &str) -> Reply {
+    let prompt = say(bot, user, text).await;
+    let pending = prompt.blocks.iter().find_map(|b| match b {
+        opkit::slack::Block::Actions { buttons } => buttons
+            .iter()
+            .find(|b| b.action_id == opkit::gate::actions::CONFIRM)
+            .map(|b| b.value.clone()),
+        _ => None,
+    });
+    let Some(pending) = pending else {
+        return prompt;
+    };
+    let caller = Caller::user(UserId::parse(user).expect("user id"));
+    bot.decide(&caller, &pending, opkit::gate::Decision::Confirm)
+        .await
+}
+
 /// Creates a metric alarm on `AWS/EC2 CPUUtilization InstanceId=<name>` and sets
 /// its state.
 pub async fn seed_alarm(cw: &aws_sdk_cloudwatch::Client, name: &str, state: &str, reason: &str) {

@@ -91,10 +91,15 @@ impl Stack {
         let clock = ManualClock::new(Utc::now());
         let shared_clock = Arc::new(clock.clone());
         let store = Arc::new(DynamoStore::new(dynamo, table, shared_clock.clone()));
-        let bot = catbot::builder(&config, store.clone())
-            .clock(shared_clock.clone())
-            .build()
-            .expect("build the bot");
+        // As the worker Lambda builds it: Catbot with the AWS packs on the emulator.
+        let bot = catbot::with_configured_aws_packs(
+            catbot::builder(&config, store.clone()),
+            &config,
+            &sdk,
+        )
+        .clock(shared_clock.clone())
+        .build()
+        .expect("build the bot");
         let queue = Arc::new(SqsQueue::new(sqs.clone(), queues.url.clone()));
         let ingress = Ingress::new(&config, shared_clock, queue).expect("ingress");
         let http = reqwest::Client::new();
@@ -159,10 +164,13 @@ impl Stack {
         opkit_worker::handle(&self.runner, sqs_event(messages)).await
     }
 
-    /// One expiry pass, as the expiry Lambda runs it.
+    /// One expiry pass, as the expiry Lambda runs it (due scheduled commands go
+    /// to the jobs queue).
     pub async fn expire(&self) -> opkit::expiry::ExpiryReport {
         let channels = catbot::channel_poster(&self.config, reqwest::Client::new());
+        let queue = Arc::new(SqsQueue::new(self.sqs.clone(), self.queues.url.clone()));
         Expiry::new(self.bot.clone(), channels)
+            .with_queue(queue)
             .run_once()
             .await
             .expect("expiry pass")

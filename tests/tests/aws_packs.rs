@@ -18,8 +18,8 @@ use opkit::slack::web::{BotToken, SlackApi};
 use opkit::store::AuditLog;
 use opkit::store::memory::MemoryStore;
 use opkit_tests::aws_packs::{
-    FakeImages, TINY_PNG, bot, cloudwatch_client, ec2_client, say, sdk_config_in, seed_alarm,
-    sqs_client,
+    FakeImages, TINY_PNG, bot, cloudwatch_client, ec2_client, say, say_confirmed, sdk_config_in,
+    seed_alarm, sqs_client,
 };
 use opkit_tests::{CannedResponse, FakeSlack, RecordedBody};
 use serde_json::json;
@@ -613,20 +613,22 @@ async fn ec2_actions_touch_only_opted_in_unambiguous_instances_and_are_audited()
     say(&bot, "UADMIN", "roles grant <@UOPS> ops").await;
 
     // an instance without the opt-in tag is refused and keeps running
-    let refused = say(&bot, "UOPS", &format!("ec2 stop {db_name}")).await.text;
+    let refused = say_confirmed(&bot, "UOPS", &format!("ec2 stop {db_name}"))
+        .await
+        .text;
     assert!(
-        refused.starts_with("I only stop instances tagged `opkit:managed=true`"),
+        refused.contains("\nI only stop instances tagged `opkit:managed=true`"),
         "{refused}"
     );
     assert!(refused.contains(&db[0]));
     assert_eq!(states(&ec2, &db).await, ["running"]);
 
     // a name matching two instances is refused without `all`
-    let ambiguous = say(&bot, "UOPS", &format!("ec2 stop {web_name}"))
+    let ambiguous = say_confirmed(&bot, "UOPS", &format!("ec2 stop {web_name}"))
         .await
         .text;
     assert!(
-        ambiguous.starts_with(&format!(
+        ambiguous.contains(&format!(
             "`{web_name}` matches 2 instances in us-west-2; I changed nothing."
         )),
         "{ambiguous}"
@@ -634,12 +636,16 @@ async fn ec2_actions_touch_only_opted_in_unambiguous_instances_and_are_audited()
     assert_eq!(states(&ec2, &web).await, ["running", "running"]);
 
     // with `all`, both stop; the reply names each transition
-    let stopped = say(&bot, "UOPS", &format!("ec2 stop {web_name} all")).await;
+    // (stopping asks for a confirmation click first: nothing stops before it)
+    let prompt = say(&bot, "UOPS", &format!("ec2 stop {web_name} all")).await;
+    assert!(prompt.text.starts_with("Run `ec2 stop"), "{}", prompt.text);
+    assert_eq!(states(&ec2, &web).await, ["running", "running"]);
+    let stopped = say_confirmed(&bot, "UOPS", &format!("ec2 stop {web_name} all")).await;
     assert_eq!(stopped.visibility, opkit::slack::Visibility::InChannel);
     assert!(
         stopped
             .text
-            .starts_with("Stopping 2 instances in us-west-2 for <@UOPS>:"),
+            .contains("\nStopping 2 instances in us-west-2 for <@UOPS>:"),
         "{}",
         stopped.text
     );
@@ -660,10 +666,10 @@ async fn ec2_actions_touch_only_opted_in_unambiguous_instances_and_are_audited()
 
     // rebooting a stopped instance is refused; starting one by id works
     assert!(
-        say(&bot, "UOPS", &format!("ec2 reboot {}", web[0]))
+        say_confirmed(&bot, "UOPS", &format!("ec2 reboot {}", web[0]))
             .await
             .text
-            .starts_with("I cannot reboot an instance in these states")
+            .contains("\nI cannot reboot an instance in these states")
     );
     let started = say(&bot, "UADMIN", &format!("ec2 start {}", web[0]))
         .await
@@ -677,7 +683,7 @@ async fn ec2_actions_touch_only_opted_in_unambiguous_instances_and_are_audited()
         .await
         .text;
     assert!(again.contains("was already running"), "{again}");
-    let rebooted = say(&bot, "UOPS", &format!("ec2 reboot {}", web[0]))
+    let rebooted = say_confirmed(&bot, "UOPS", &format!("ec2 reboot {}", web[0]))
         .await
         .text;
     assert!(

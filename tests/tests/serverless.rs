@@ -312,3 +312,59 @@ async fn a_slack_500_then_200_delivers_the_reply_once() {
         "the command ran once"
     );
 }
+
+#[tokio::test]
+async fn an_aws_command_runs_through_the_worker_against_the_emulator() {
+    let stack = Stack::start().await;
+    let prefix = opkit_tests::aws::unique_name("e2e");
+    let cw = opkit_tests::aws_packs::cloudwatch_client("us-east-1").await;
+    opkit_tests::aws_packs::seed_alarm(
+        &cw,
+        &format!("{prefix}-cpu"),
+        "ALARM",
+        "Threshold crossed: 3 datapoints",
+    )
+    .await;
+    let reply = run(&stack, "U1", &format!("alarms prefix {prefix}")).await;
+    let text = reply["text"].as_str().unwrap();
+    assert!(text.contains(&format!("{prefix}-cpu")), "{text}");
+    assert!(text.contains("us-east-1"), "the region is named: {text}");
+    assert!(text.contains("Threshold crossed: 3 datapoints"), "{text}");
+}
+
+#[tokio::test]
+async fn a_scheduled_command_is_queued_by_the_expiry_pass_and_answered_by_the_worker() {
+    let stack = Stack::start().await;
+    let added = run(
+        &stack,
+        opkit_tests::serverless::ADMIN,
+        "schedule add standup \"every 1h\" <#C0001|ops> queue status",
+    )
+    .await;
+    assert!(
+        added["text"]
+            .as_str()
+            .unwrap()
+            .contains("scheduled `queue status` every 1h"),
+        "{added}"
+    );
+    let before = stack.slack.requests().len();
+    // not due yet: nothing queued
+    assert_eq!(stack.expire().await.scheduled_runs, 0);
+    assert!(stack.drain().await.is_empty());
+    // an hour later the pass queues it, once; the worker runs it and posts it
+    stack.clock.advance(Span::hours(1));
+    assert_eq!(stack.expire().await.scheduled_runs, 1);
+    assert_eq!(stack.expire().await.scheduled_runs, 0);
+    let jobs = stack.drain().await;
+    assert_eq!(jobs.len(), 1);
+    assert!(stack.work(&jobs).await.batch_item_failures.is_empty());
+    let posted = stack.slack.wait_for(before + 1, WAIT).await;
+    let post = &posted[before];
+    assert_eq!(post.path, "/api/chat.postMessage");
+    assert_eq!(post.json()["channel"], "C0001");
+    assert_eq!(
+        post.json()["text"],
+        "No environment is reserved.\n_Scheduled `standup`, run as <@UADMIN>_"
+    );
+}

@@ -1,9 +1,13 @@
-//! Expiry Lambda: one expiry pass per scheduled event (every minute).
+//! Expiry Lambda: one expiry pass per scheduled event (every minute); due
+//! scheduled commands are queued for the worker.
+
+use std::sync::Arc;
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use opkit::catbot;
 use opkit::config::Config;
 use opkit::expiry::Expiry;
+use opkit::sqs::SqsQueue;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -14,9 +18,12 @@ async fn main() -> Result<(), Error> {
         .without_time()
         .init();
     let config = Config::from_env()?;
-    let (bot, _) = catbot::deployed(&config).await?;
+    let sdk = aws_config::load_from_env().await;
+    let (bot, _) = catbot::deployed(&config, &sdk, false)?;
     let channels = catbot::channel_poster(&config, reqwest::Client::new());
-    let expiry = Expiry::new(bot, channels);
+    // Due scheduled commands go to the worker, which has their permissions.
+    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), config.require_queue_url()?);
+    let expiry = Expiry::new(bot, channels).with_queue(Arc::new(queue));
     let expiry = &expiry;
     run(service_fn(
         move |_event: LambdaEvent<serde_json::Value>| async move {

@@ -28,7 +28,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use opkit::bot::{Bot, GrantAuthorizer};
+use opkit::bot::{Bot, BotBuilder, GrantAuthorizer};
 use opkit::catbot;
 use opkit::clock::{SharedClock, SystemClock};
 use opkit::config::Config;
@@ -172,14 +172,18 @@ async fn run(cli: Cli) -> Result<(), String> {
         config.data_dir = dir;
     }
     let clock: SharedClock = Arc::new(SystemClock);
-    let store = open_store(cli.store, &config, clock.clone()).await?;
+    // Read once; nothing is called until a command needs AWS.
+    let sdk = aws_config::load_from_env().await;
+    let store = open_store(cli.store, &config, &sdk, clock).await?;
+    let catbot =
+        |store| catbot::with_configured_aws_packs(catbot::builder(&config, store), &config, &sdk);
     match cli.command {
         Cmd::Shell(who) => {
-            let bot = local_bot(&config, store, &who)?;
+            let bot = local_bot(catbot(store.clone()), &config, store, &who)?;
             shell::run(bot, &who.user, &who.channel).await
         }
         Cmd::Say { who, text } => {
-            let bot = local_bot(&config, store, &who)?;
+            let bot = local_bot(catbot(store.clone()), &config, store, &who)?;
             let reply = shell::say(&bot, &who.user, &who.channel, &text.join(" ")).await?;
             println!("{}", reply.text);
             Ok(())
@@ -193,19 +197,19 @@ async fn run(cli: Cli) -> Result<(), String> {
             if socket_mode {
                 // Fail on a missing token before building anything.
                 config.require_app_token().map_err(|e| e.to_string())?;
-                let bot = catbot::builder(&config, store).build()?;
+                let bot = catbot(store).build()?;
                 socket::run(config, bot, sqs).await
             } else {
-                let bot = catbot::builder(&config, store).build()?;
+                let bot = catbot(store).build()?;
                 serve::run(config, bot, addr, sqs).await
             }
         }
         Cmd::Worker { until_empty } => {
-            let bot = catbot::builder(&config, store.clone()).build()?;
+            let bot = catbot(store.clone()).build()?;
             aws::worker(&config, bot, store, until_empty).await
         }
         Cmd::Expire => {
-            let bot = catbot::builder(&config, store).build()?;
+            let bot = catbot(store).build()?;
             let channels = catbot::channel_poster(&config, reqwest::Client::new());
             let report = Expiry::new(bot, channels)
                 .run_once()
@@ -224,6 +228,7 @@ async fn run(cli: Cli) -> Result<(), String> {
 async fn open_store(
     kind: StoreKind,
     config: &Config,
+    sdk: &aws_config::SdkConfig,
     clock: SharedClock,
 ) -> Result<Arc<dyn Store>, String> {
     Ok(match kind {
@@ -231,16 +236,23 @@ async fn open_store(
         StoreKind::File => Arc::new(FileStore::open(&config.data_dir).map_err(|e| e.to_string())?),
         StoreKind::Dynamodb => {
             let table = config.require_table().map_err(|e| e.to_string())?;
-            Arc::new(DynamoStore::from_env(table, clock).await)
+            Arc::new(DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                table,
+                clock,
+            ))
         }
     })
 }
 
-/// Catbot, with the session's extra roles for the local user.
-fn local_bot(config: &Config, store: Arc<dyn Store>, who: &Who) -> Result<Bot, String> {
-    let authorizer = GrantAuthorizer::new(store.clone(), config.admins.iter().cloned())
+/// The bot, with the session's extra roles for the local user.
+fn local_bot(
+    builder: BotBuilder,
+    config: &Config,
+    store: Arc<dyn Store>,
+    who: &Who,
+) -> Result<Bot, String> {
+    let authorizer = GrantAuthorizer::new(store, config.admins.iter().cloned())
         .with_fixed_roles(who.user.clone(), who.roles.iter().cloned());
-    catbot::builder(config, store)
-        .authorizer(Arc::new(authorizer))
-        .build()
+    builder.authorizer(Arc::new(authorizer)).build()
 }

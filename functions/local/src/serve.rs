@@ -65,9 +65,11 @@ pub(crate) async fn job_queue(
     } else {
         let http = reqwest::Client::new();
         let channels = catbot::channel_poster(config, http.clone());
-        spawn_expiry(Expiry::new(bot.clone(), channels.clone()));
+        let expiry = Expiry::new(bot.clone(), channels.clone());
         let worker = Arc::new(Worker::new(bot, Arc::new(HttpPoster::new(http)), channels));
-        Arc::new(InlineQueue::start(worker, 1024))
+        let queue = Arc::new(InlineQueue::start(worker, 1024));
+        spawn_expiry(expiry.with_queue(queue.clone()));
+        queue
     })
 }
 

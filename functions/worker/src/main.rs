@@ -19,7 +19,8 @@ async fn main() -> Result<(), Error> {
         .without_time()
         .init();
     let config = Config::from_env()?;
-    let (bot, store) = catbot::deployed(&config).await?;
+    let sdk = aws_config::load_from_env().await;
+    let (bot, store) = catbot::deployed(&config, &sdk, true)?;
     let http = reqwest::Client::new();
     let channels = catbot::channel_poster(&config, http.clone());
     let worker = Worker::new(bot, Arc::new(HttpPoster::new(http)), channels);

@@ -175,6 +175,14 @@ pub fn take_due(state: &mut ScheduleState, now: DateTime<Utc>) -> Vec<Entry> {
     due
 }
 
+/// A scheduled run's answer as posted: in the channel, marked as scheduled.
+pub fn posted_reply(reply: Reply, name: &str, run_as: &UserId) -> Reply {
+    let note = format!("Scheduled `{name}`, run as {}", run_as.mention());
+    let mut reply = reply.with_visibility(crate::slack::Visibility::InChannel);
+    reply.text = format!("{}\n_{note}_", reply.text);
+    reply.block(Block::Context { text: note })
+}
+
 /// The schedules script; `manage` says who may add and remove schedules.
 pub fn script(manage: Access) -> Script<ScheduleState> {
     Script::new(SCRIPT)

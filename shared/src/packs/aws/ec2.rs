@@ -109,14 +109,18 @@ pub fn script(client: Client, opts: Ec2Options) -> Script<()> {
         );
     for action in [Action::Start, Action::Stop, Action::Reboot] {
         let pack = pack.clone();
-        script = script.command(
-            Command::new(&format!("ec2 {}", action.verb()))
-                .usage("<name|id> [all]")
-                .describe(action.description())
-                .access(act.clone())
-                .in_channel()
-                .handler(move |ctx| Box::pin(act_on(ctx, pack.clone(), action))),
-        );
+        let command = Command::new(&format!("ec2 {}", action.verb()))
+            .usage("<name|id> [all]")
+            .describe(action.description())
+            .access(act.clone())
+            .in_channel()
+            .handler(move |ctx| Box::pin(act_on(ctx, pack.clone(), action)));
+        // Stopping and rebooting interrupt whoever uses the instance: ask first.
+        let command = match action {
+            Action::Start => command,
+            Action::Stop | Action::Reboot => command.confirm(),
+        };
+        script = script.command(command);
     }
     script
 }
