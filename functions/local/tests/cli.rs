@@ -157,3 +157,33 @@ fn many_processes_joining_at_once_lose_no_one() {
     assert_eq!(in_line, users);
     assert_eq!(state["version"], 24);
 }
+
+#[tokio::test]
+async fn the_shell_answers_aws_commands_against_the_emulator() {
+    // GIVEN an alarm in the emulator (the test script exports AWS_ENDPOINT_URL and
+    // the CloudWatch bridge's endpoint)
+    let region = "us-east-2";
+    let prefix = opkit_tests::aws::unique_name("cli");
+    let cw = opkit_tests::aws_packs::cloudwatch_client(region).await;
+    opkit_tests::aws_packs::seed_alarm(&cw, &format!("{prefix}-disk"), "ALARM", "Disk 97% full")
+        .await;
+    // WHEN `opkit say` asks for it, as a user would from the shell
+    let dir = data_dir("aws");
+    let out = opkit(
+        &dir,
+        &[
+            "--store", "memory", "say", "--user", "U1", "alarms", "prefix", &prefix,
+        ],
+    )
+    .env("AWS_REGION", region)
+    .output()
+    .unwrap();
+    // THEN the alarm is listed, with its reason and region
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(text.contains(&format!("{prefix}-disk")), "{text}");
+    assert!(
+        text.contains("Disk 97% full") && text.contains(region),
+        "{text}"
+    );
+}
