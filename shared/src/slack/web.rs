@@ -113,12 +113,9 @@ pub struct SlackApi {
     policy: RetryPolicy,
 }
 
-/// The answer fields Opkit reads; Slack sends many more.
+/// The answer fields Opkit reads from a successful call; Slack sends many more.
 #[derive(Deserialize)]
 struct ApiAnswer {
-    ok: bool,
-    #[serde(default)]
-    error: Option<String>,
     #[serde(default)]
     channel: Option<String>,
     #[serde(default)]
@@ -208,31 +205,53 @@ impl SlackApi {
         posted_message(METHOD, answer)
     }
 
-    /// POSTs `body` to `method` and returns Slack's answer if it says `"ok": true`.
+    /// POSTs a JSON `body` to `method` and returns Slack's answer if it says
+    /// `"ok": true`.
     async fn call(
         &self,
         method: &'static str,
         body: Map<String, Value>,
     ) -> Result<ApiAnswer, WebApiError> {
-        let url = format!("{}/{method}", self.base_url);
         let body = Value::Object(body).to_string();
+        let answer = self
+            .send(method, "application/json; charset=utf-8", body)
+            .await?;
+        serde_json::from_value(Value::Object(answer)).map_err(|e| WebApiError::InvalidResponse {
+            method,
+            reason: e.to_string(),
+        })
+    }
+
+    /// POSTs `body` to `method` with the bot token, retrying as the policy says;
+    /// returns Slack's answer if it says `"ok": true`, else its error code.
+    async fn send(
+        &self,
+        method: &'static str,
+        content_type: &'static str,
+        body: String,
+    ) -> Result<Map<String, Value>, WebApiError> {
+        let url = format!("{}/{method}", self.base_url);
         let request = || {
             self.client
                 .post(&url)
                 .bearer_auth(&self.token.0)
-                .header(CONTENT_TYPE, "application/json; charset=utf-8")
+                .header(CONTENT_TYPE, content_type)
                 .body(body.clone())
         };
         let text = send_with_retries(request, self.timeout, &self.policy, method)
             .await
             .map_err(|source| WebApiError::Http { method, source })?;
-        let answer: ApiAnswer =
+        let answer: Map<String, Value> =
             serde_json::from_str(&text).map_err(|e| WebApiError::InvalidResponse {
                 method,
                 reason: e.to_string(),
             })?;
-        if !answer.ok {
-            let error = answer.error.unwrap_or_else(|| "unknown_error".to_owned());
+        if answer.get("ok") != Some(&Value::Bool(true)) {
+            let error = answer
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown_error")
+                .to_owned();
             return Err(WebApiError::Slack { method, error });
         }
         Ok(answer)
@@ -504,36 +523,13 @@ impl SlackApi {
         method: &'static str,
         fields: &[(&str, String)],
     ) -> Result<Map<String, Value>, WebApiError> {
-        let url = format!("{}/{method}", self.base_url);
         let body =
             serde_urlencoded::to_string(fields).map_err(|e| WebApiError::InvalidResponse {
                 method,
                 reason: format!("could not encode the request: {e}"),
             })?;
-        let request = || {
-            self.client
-                .post(&url)
-                .bearer_auth(&self.token.0)
-                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(body.clone())
-        };
-        let text = send_with_retries(request, self.timeout, &self.policy, method)
+        self.send(method, "application/x-www-form-urlencoded", body)
             .await
-            .map_err(|source| WebApiError::Http { method, source })?;
-        let answer: Map<String, Value> =
-            serde_json::from_str(&text).map_err(|e| WebApiError::InvalidResponse {
-                method,
-                reason: e.to_string(),
-            })?;
-        if answer.get("ok") != Some(&Value::Bool(true)) {
-            let error = answer
-                .get("error")
-                .and_then(Value::as_str)
-                .unwrap_or("unknown_error")
-                .to_owned();
-            return Err(WebApiError::Slack { method, error });
-        }
-        Ok(answer)
     }
 }
 
@@ -567,8 +563,6 @@ mod tests {
     #[test]
     fn answer_without_ts_is_invalid() {
         let answer = ApiAnswer {
-            ok: true,
-            error: None,
             channel: Some("C1".into()),
             ts: None,
         };
