@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use aws_config::SdkConfig;
 use opkit::bot::Bot;
 use opkit::catbot;
 use opkit::config::Config;
@@ -17,6 +18,7 @@ use crate::{QueueKind, StoreKind};
 /// Creates the table and, if asked, the queue and DLQ; prints what it made.
 pub async fn init(
     config: &Config,
+    sdk: &SdkConfig,
     store: StoreKind,
     queue: Option<QueueKind>,
     queue_name: &str,
@@ -25,15 +27,14 @@ pub async fn init(
         return Err("init creates AWS resources: use `opkit --store dynamodb init`".into());
     }
     let table = config.require_table().map_err(|e| e.to_string())?;
-    let sdk = aws_config::load_from_env().await;
     eprintln!("creating table {table} (if missing)…");
-    create_table(&aws_sdk_dynamodb::Client::new(&sdk), table)
+    create_table(&aws_sdk_dynamodb::Client::new(sdk), table)
         .await
         .map_err(|e| e.to_string())?;
     println!("OPKIT_TABLE={table}");
     if queue == Some(QueueKind::Sqs) {
         eprintln!("creating queue {queue_name} and {queue_name}-dlq (if missing)…");
-        let queues = sqs::create_queues(&aws_sdk_sqs::Client::new(&sdk), queue_name)
+        let queues = sqs::create_queues(&aws_sdk_sqs::Client::new(sdk), queue_name)
             .await
             .map_err(|e| e.to_string())?;
         println!("OPKIT_QUEUE_URL={}", queues.url);
@@ -46,13 +47,13 @@ pub async fn init(
 /// deletes the messages that should not come back.
 pub async fn worker(
     config: &Config,
+    sdk: &SdkConfig,
     bot: Bot,
     store: Arc<dyn Store>,
     until_empty: bool,
 ) -> Result<(), String> {
     let url = config.require_queue_url().map_err(|e| e.to_string())?;
-    let sdk = aws_config::load_from_env().await;
-    let client = aws_sdk_sqs::Client::new(&sdk);
+    let client = aws_sdk_sqs::Client::new(sdk);
     let http = reqwest::Client::new();
     let channels = catbot::channel_poster(config, http.clone());
     let worker = Worker::new(bot, Arc::new(HttpPoster::new(http)), channels);
@@ -80,4 +81,20 @@ pub async fn worker(
             failed.len()
         );
     }
+}
+
+/// The AWS settings, read once: the standard environment and profile files, and
+/// us-east-1 when neither names a region. Instance metadata (IMDS) is not asked
+/// for a region: on a laptop it is absent, and asking costs a timeout and a warning.
+pub async fn settings() -> SdkConfig {
+    use aws_config::environment::EnvironmentVariableRegionProvider;
+    use aws_config::meta::region::RegionProviderChain;
+    use aws_config::profile::ProfileFileRegionProvider;
+    let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
+        .or_else(ProfileFileRegionProvider::new())
+        .or_else(aws_config::Region::new("us-east-1"));
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(region)
+        .load()
+        .await
 }

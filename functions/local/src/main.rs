@@ -153,7 +153,13 @@ async fn main() -> ExitCode {
 }
 
 fn init_tracing(verbose: bool) {
-    let default = if verbose { "info" } else { "warn" };
+    // The shell and `say` print answers on stdout; keep stderr for real trouble
+    // there (RUST_LOG=warn shows more). AWS credential probing is noisy at warn.
+    let default = if verbose {
+        "info,aws_config=error"
+    } else {
+        "error"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
@@ -173,7 +179,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     }
     let clock: SharedClock = Arc::new(SystemClock);
     // Read once; nothing is called until a command needs AWS.
-    let sdk = aws_config::load_from_env().await;
+    let sdk = aws::settings().await;
     let store = open_store(cli.store, &config, &sdk, clock).await?;
     let catbot =
         |store| catbot::with_configured_aws_packs(catbot::builder(&config, store), &config, &sdk);
@@ -193,7 +199,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             queue,
             socket_mode,
         } => {
-            let sqs = queue == QueueKind::Sqs;
+            let sqs = (queue == QueueKind::Sqs).then(|| sdk.clone());
             if socket_mode {
                 // Fail on a missing token before building anything.
                 config.require_app_token().map_err(|e| e.to_string())?;
@@ -206,7 +212,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Cmd::Worker { until_empty } => {
             let bot = catbot(store.clone()).build()?;
-            aws::worker(&config, bot, store, until_empty).await
+            aws::worker(&config, &sdk, bot, store, until_empty).await
         }
         Cmd::Expire => {
             let bot = catbot(store).build()?;
@@ -221,7 +227,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
-        Cmd::Init { queue, queue_name } => aws::init(&config, cli.store, queue, &queue_name).await,
+        Cmd::Init { queue, queue_name } => {
+            aws::init(&config, &sdk, cli.store, queue, &queue_name).await
+        }
     }
 }
 

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_config::SdkConfig;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -27,12 +28,17 @@ const EXPIRY_EVERY: Duration = Duration::from_secs(30);
 /// Builds the worker and ingress, binds, and serves until interrupted. With
 /// `sqs`, accepted commands go to OPKIT_QUEUE_URL for `opkit worker`; otherwise
 /// an in-process queue and worker run them, and an expiry pass runs every 30 s.
-pub async fn run(config: Config, bot: Bot, addr: SocketAddr, sqs: bool) -> Result<(), String> {
+pub async fn run(
+    config: Config,
+    bot: Bot,
+    addr: SocketAddr,
+    sqs: Option<SdkConfig>,
+) -> Result<(), String> {
     // Checked before the queue starts its worker and expiry pass, so that a
     // missing secret is the only line printed.
     config.require_signing_secret().map_err(|e| e.to_string())?;
     let clock = Arc::new(SystemClock);
-    let queue = job_queue(&config, bot, sqs).await?;
+    let queue = job_queue(&config, bot, sqs.as_ref())?;
     let ingress = Arc::new(Ingress::new(&config, clock, queue).map_err(|e| e.to_string())?);
     let app = router(ingress);
     let listener = tokio::net::TcpListener::bind(addr)
@@ -50,18 +56,17 @@ pub async fn run(config: Config, bot: Bot, addr: SocketAddr, sqs: bool) -> Resul
         .map_err(|e| e.to_string())
 }
 
-/// Where accepted commands go: OPKIT_QUEUE_URL with `sqs`; otherwise an
+/// Where accepted commands go: OPKIT_QUEUE_URL with `sqs` (the AWS settings); otherwise an
 /// in-process queue and worker, plus an expiry pass every 30 s. Shared by the
 /// HTTP routes and Socket Mode.
-pub(crate) async fn job_queue(
+pub(crate) fn job_queue(
     config: &Config,
     bot: Bot,
-    sqs: bool,
+    sqs: Option<&SdkConfig>,
 ) -> Result<Arc<dyn JobQueue>, String> {
-    Ok(if sqs {
+    Ok(if let Some(sdk) = sqs {
         let url = config.require_queue_url().map_err(|e| e.to_string())?;
-        let sdk = aws_config::load_from_env().await;
-        Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url))
+        Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), url))
     } else {
         let http = reqwest::Client::new();
         let channels = catbot::channel_poster(config, http.clone());

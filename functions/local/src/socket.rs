@@ -68,7 +68,11 @@ type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 /// Connects to Slack and handles envelopes until interrupted, reconnecting as
 /// needed. Needs `SLACK_APP_TOKEN`; with `sqs`, accepted commands go to
 /// OPKIT_QUEUE_URL, otherwise an in-process worker runs them.
-pub async fn run(config: Config, bot: Bot, sqs: bool) -> Result<(), String> {
+pub async fn run(
+    config: Config,
+    bot: Bot,
+    sqs: Option<aws_config::SdkConfig>,
+) -> Result<(), String> {
     let token = config
         .require_app_token()
         .map_err(|e| e.to_string())?
@@ -78,7 +82,7 @@ pub async fn run(config: Config, bot: Bot, sqs: bool) -> Result<(), String> {
             "SLACK_BOT_TOKEN is not set: slash commands are answered, mentions and DMs are not"
         );
     }
-    let queue = crate::serve::job_queue(&config, bot, sqs).await?;
+    let queue = crate::serve::job_queue(&config, bot, sqs.as_ref())?;
     let ingress = Ingress::trusted(&config, Arc::new(SystemClock), queue);
     let tls = tls_connector()?;
     let (stop, mut stopped) = watch::channel(false);

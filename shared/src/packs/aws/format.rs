@@ -194,6 +194,8 @@ pub enum FailureKind {
     Throttled,
     /// AWS could not be reached, or did not answer in time.
     Unreachable,
+    /// No credentials could be found to sign the request.
+    NoCredentials,
     /// The request was refused as invalid.
     Invalid,
     /// Anything else.
@@ -237,11 +239,14 @@ impl AwsFailure {
         E: ProvideErrorMetadata + Error + 'static,
     {
         match err {
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => Self {
-                kind: FailureKind::Unreachable,
-                code: None,
-                detail: one_line(&chain(err)),
-            },
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
+                let detail = one_line(&chain(err));
+                Self {
+                    kind: dispatch_kind(&detail),
+                    code: None,
+                    detail,
+                }
+            }
             SdkError::ServiceError(service) => {
                 let status = Some(service.raw().status().as_u16());
                 let detail = match (err.code(), err.message()) {
@@ -272,6 +277,10 @@ impl AwsFailure {
             FailureKind::Unreachable => {
                 format!("Could not reach {service} in {region} to {action}; try again in a moment.")
             }
+            FailureKind::NoCredentials => format!(
+                "There are no AWS credentials to {action} in {region} ({service}): configure them \
+                 as the AWS SDK expects (a profile, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a role)."
+            ),
             FailureKind::Invalid => format!(
                 "{service} in {region} refused the request to {action} as invalid ({}).",
                 self.code.as_deref().unwrap_or("no error code")
@@ -281,6 +290,15 @@ impl AwsFailure {
                 self.code.as_deref().unwrap_or("no error code")
             ),
         })
+    }
+}
+
+/// A request that never reached AWS: missing credentials, or the network.
+fn dispatch_kind(detail: &str) -> FailureKind {
+    if detail.contains("loading credentials") || detail.contains("no credentials") {
+        FailureKind::NoCredentials
+    } else {
+        FailureKind::Unreachable
     }
 }
 
@@ -351,6 +369,30 @@ fn one_line(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn missing_credentials_are_told_apart_from_an_unreachable_service() {
+        let no_creds = "dispatch failure: other: an error occurred while loading credentials: failed to load IMDS session token";
+        assert_eq!(
+            super::dispatch_kind(no_creds),
+            super::FailureKind::NoCredentials
+        );
+        assert_eq!(
+            super::dispatch_kind("dispatch failure: io: connection refused"),
+            super::FailureKind::Unreachable
+        );
+        let told = super::AwsFailure {
+            kind: super::FailureKind::NoCredentials,
+            code: None,
+            detail: no_creds.into(),
+        }
+        .to_user("EC2", "list instances", "us-east-1")
+        .to_string();
+        assert!(
+            told.starts_with("There are no AWS credentials to list instances in us-east-1 (EC2)"),
+            "{told}"
+        );
+    }
+
     use super::*;
     use crate::text::tokenize;
 
