@@ -19,6 +19,7 @@ pub mod slack;
 #[cfg(feature = "sqs")]
 pub mod sqs;
 pub mod store;
+pub mod telemetry;
 pub mod text;
 pub mod timespec;
 pub mod worker;

@@ -12,12 +12,7 @@ use opkit::worker::{JobRunner, Worker};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_current_span(false)
-        .without_time()
-        .init();
+    opkit::telemetry::init_json_logs();
     let config = Config::from_env()?;
     let sdk = aws_config::load_from_env().await;
     let (bot, store) = catbot::deployed(&config, &sdk, true)?;
