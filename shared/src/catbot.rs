@@ -34,14 +34,14 @@ pub fn channel_poster(config: &Config, http: reqwest::Client) -> Option<Arc<dyn 
 
 /// The deployed bot, as the worker and expiry functions build it at cold start:
 /// Catbot on the DynamoDB table `OPKIT_TABLE`, on the system clock, with the AWS
-/// packs compiled in when `aws_packs` is set (the worker's; the expiry function
-/// needs none). `sdk` is loaded once from the environment by the caller. Returns
-/// the store too (job claims).
+/// packs compiled in when `aws_packs` carries the process's HTTP client (the
+/// worker's; the expiry function needs none). `sdk` is loaded once from the
+/// environment by the caller. Returns the store too (job claims).
 #[cfg(feature = "dynamodb")]
 pub fn deployed(
     config: &Config,
     sdk: &aws_config::SdkConfig,
-    aws_packs: bool,
+    aws_packs: Option<reqwest::Client>,
 ) -> Result<(Bot, Arc<crate::store::dynamodb::DynamoStore>), String> {
     use crate::store::dynamodb::DynamoStore;
     let clock: crate::clock::SharedClock = Arc::new(crate::clock::SystemClock);
@@ -49,14 +49,15 @@ pub fn deployed(
     let client = aws_sdk_dynamodb::Client::new(sdk);
     let store = Arc::new(DynamoStore::new(client, table, clock.clone()));
     let mut bot = builder(config, store.clone()).clock(clock);
-    if aws_packs {
-        bot = with_configured_aws_packs(bot, config, sdk);
+    if let Some(http) = aws_packs {
+        bot = with_configured_aws_packs(bot, config, sdk, http);
     }
     Ok((bot.build()?, store))
 }
 
 /// [`with_aws_packs`] with the deployment's settings: `graph` uploads with the
-/// bot token, if there is one. Without any AWS pack compiled in, `builder` as is.
+/// bot token, if there is one, over `http` (share the process's client). Without
+/// any AWS pack compiled in, `builder` as is.
 #[cfg(any(
     feature = "dynamodb",
     feature = "sqs",
@@ -67,12 +68,12 @@ pub fn with_configured_aws_packs(
     builder: BotBuilder,
     config: &Config,
     sdk: &aws_config::SdkConfig,
+    http: reqwest::Client,
 ) -> BotBuilder {
     #[cfg(any(feature = "cloudwatch", feature = "ec2", feature = "sqs"))]
     {
         let uploader = config.bot_token.clone().map(|token| {
-            let api =
-                SlackApi::new(token, reqwest::Client::new()).with_base_url(&config.slack_api_url);
+            let api = SlackApi::new(token, http).with_base_url(&config.slack_api_url);
             Arc::new(api) as Arc<dyn crate::slack::web::FileUploader>
         });
         let opts = AwsPacksConfig {
@@ -83,7 +84,7 @@ pub fn with_configured_aws_packs(
     }
     #[cfg(not(any(feature = "cloudwatch", feature = "ec2", feature = "sqs")))]
     {
-        let _ = (config, sdk);
+        let _ = (config, sdk, http);
         builder
     }
 }

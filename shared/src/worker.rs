@@ -471,9 +471,8 @@ mod tests {
         assert_eq!(poster.posts().len(), 1);
     }
 
-    #[tokio::test]
-    async fn long_work_in_a_channel_posts_progress_then_replaces_it() {
-        let t = TestBot::new();
+    /// A worker that posts a progress message before every command.
+    fn progress_worker(t: &TestBot) -> (Worker, Arc<crate::slack::MemoryChannelPoster>) {
         let channels = Arc::new(crate::slack::MemoryChannelPoster::new());
         let worker = Worker::new(
             t.bot.clone(),
@@ -481,11 +480,22 @@ mod tests {
             Some(channels.clone()),
         )
         .with_progress_after(std::time::Duration::ZERO);
-        let mut j = job("UA", "queue join perf");
+        (worker, channels)
+    }
+
+    fn in_channel(mut j: Job, thread_ts: Option<&str>) -> Job {
         j.reply_to = ReplyTo::Channel {
             channel: crate::ids::ChannelId::parse("C1").unwrap(),
-            thread_ts: Some("9.9".into()),
+            thread_ts: thread_ts.map(str::to_string),
         };
+        j
+    }
+
+    #[tokio::test]
+    async fn long_work_in_a_channel_posts_progress_then_replaces_it() {
+        let t = TestBot::new();
+        let (worker, channels) = progress_worker(&t);
+        let j = in_channel(job("UA", "queue join perf"), Some("9.9"));
         worker.process(&j).await.unwrap();
         let posts = channels.posts();
         assert_eq!(posts.len(), 2);
@@ -502,18 +512,8 @@ mod tests {
     #[tokio::test]
     async fn long_ephemeral_work_answers_the_asker_and_closes_the_progress_message() {
         let t = TestBot::new();
-        let channels = Arc::new(crate::slack::MemoryChannelPoster::new());
-        let worker = Worker::new(
-            t.bot.clone(),
-            Arc::new(MemoryPoster::new()),
-            Some(channels.clone()),
-        )
-        .with_progress_after(std::time::Duration::ZERO);
-        let mut j = job("UA", "whoami");
-        j.reply_to = ReplyTo::Channel {
-            channel: crate::ids::ChannelId::parse("C1").unwrap(),
-            thread_ts: None,
-        };
+        let (worker, channels) = progress_worker(&t);
+        let j = in_channel(job("UA", "whoami"), None);
         worker.process(&j).await.unwrap();
         let posts = channels.posts();
         assert_eq!(posts.len(), 3);

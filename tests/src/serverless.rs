@@ -92,17 +92,18 @@ impl Stack {
         let shared_clock = Arc::new(clock.clone());
         let store = Arc::new(DynamoStore::new(dynamo, table, shared_clock.clone()));
         // As the worker Lambda builds it: Catbot with the AWS packs on the emulator.
+        let http = reqwest::Client::new();
         let bot = catbot::with_configured_aws_packs(
             catbot::builder(&config, store.clone()),
             &config,
             &sdk,
+            http.clone(),
         )
         .clock(shared_clock.clone())
         .build()
         .expect("build the bot");
         let queue = Arc::new(SqsQueue::new(sqs.clone(), queues.url.clone()));
         let ingress = Ingress::new(&config, shared_clock, queue).expect("ingress");
-        let http = reqwest::Client::new();
         let poster = HttpPoster::new(http.clone()).with_retry_policy(fast_retries());
         let channels = catbot::channel_poster(&config, http);
         let worker = Worker::new(bot.clone(), Arc::new(poster), channels);

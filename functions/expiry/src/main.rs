@@ -14,7 +14,7 @@ async fn main() -> Result<(), Error> {
     opkit::telemetry::init_json_logs();
     let config = Config::from_env()?;
     let sdk = aws_config::load_from_env().await;
-    let (bot, _) = catbot::deployed(&config, &sdk, false)?;
+    let (bot, _) = catbot::deployed(&config, &sdk, None)?;
     let channels = catbot::channel_poster(&config, reqwest::Client::new());
     // Due scheduled commands go to the worker, which has their permissions.
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), config.require_queue_url()?);

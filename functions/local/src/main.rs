@@ -181,8 +181,15 @@ async fn run(cli: Cli) -> Result<(), String> {
     // Read once; nothing is called until a command needs AWS.
     let sdk = aws::settings().await;
     let store = open_store(cli.store, &config, &sdk, clock).await?;
-    let catbot =
-        |store| catbot::with_configured_aws_packs(catbot::builder(&config, store), &config, &sdk);
+    let http = reqwest::Client::new();
+    let catbot = |store| {
+        catbot::with_configured_aws_packs(
+            catbot::builder(&config, store),
+            &config,
+            &sdk,
+            http.clone(),
+        )
+    };
     match cli.command {
         Cmd::Shell(who) => {
             let bot = local_bot(catbot(store.clone()), &config, store, &who)?;
@@ -216,7 +223,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Cmd::Expire => {
             let bot = catbot(store).build()?;
-            let channels = catbot::channel_poster(&config, reqwest::Client::new());
+            let channels = catbot::channel_poster(&config, http.clone());
             let report = Expiry::new(bot, channels)
                 .run_once()
                 .await

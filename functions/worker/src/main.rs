@@ -15,8 +15,9 @@ async fn main() -> Result<(), Error> {
     opkit::telemetry::init_json_logs();
     let config = Config::from_env()?;
     let sdk = aws_config::load_from_env().await;
-    let (bot, store) = catbot::deployed(&config, &sdk, true)?;
+    // One HTTP client for every Slack call (replies, channel posts, uploads).
     let http = reqwest::Client::new();
+    let (bot, store) = catbot::deployed(&config, &sdk, Some(http.clone()))?;
     let channels = catbot::channel_poster(&config, http.clone());
     let worker = Worker::new(bot, Arc::new(HttpPoster::new(http)), channels);
     let runner = JobRunner::new(Arc::new(worker), store);
