@@ -10,12 +10,12 @@ use std::sync::{Arc, Mutex};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
+use catbot::packs::aws::cloudwatch::MetricImages;
+use catbot::packs::aws::format::AwsFailure;
 use opkit::BoxFuture;
-use opkit::bot::{Bot, BotBuilder, Request};
-use opkit::command::Caller;
+use opkit::engine::bot::{Bot, BotBuilder, Request};
+use opkit::engine::command::Caller;
 use opkit::ids::{ChannelId, UserId};
-use opkit::packs::aws::cloudwatch::MetricImages;
-use opkit::packs::aws::format::AwsFailure;
 use opkit::slack::Reply;
 use opkit::store::memory::MemoryStore;
 
@@ -84,7 +84,7 @@ pub fn bot(add: impl FnOnce(BotBuilder) -> BotBuilder) -> (Bot, Arc<MemoryStore>
     let store = Arc::new(MemoryStore::new());
     let builder = Bot::builder(store.clone())
         .admins([UserId::parse("UADMIN").expect("user id")])
-        .script(opkit::packs::builtin::script(Default::default()));
+        .script(opkit::builtin::script(Default::default()));
     (add(builder).build().expect("bot builds"), store)
 }
 
@@ -105,7 +105,7 @@ pub async fn say_confirmed(bot: &Bot, user: &str, text: &str) -> Reply {
     let pending = prompt.blocks.iter().find_map(|b| match b {
         opkit::slack::Block::Actions { buttons } => buttons
             .iter()
-            .find(|b| b.action_id == opkit::gate::actions::CONFIRM)
+            .find(|b| b.action_id == opkit::engine::gate::actions::CONFIRM)
             .map(|b| b.value.clone()),
         _ => None,
     });
@@ -113,7 +113,7 @@ pub async fn say_confirmed(bot: &Bot, user: &str, text: &str) -> Reply {
         return prompt;
     };
     let caller = Caller::user(UserId::parse(user).expect("user id"));
-    bot.decide(&caller, &pending, opkit::gate::Decision::Confirm)
+    bot.decide(&caller, &pending, opkit::engine::gate::Decision::Confirm)
         .await
 }
 

@@ -16,16 +16,16 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Utc};
-use opkit::bot::Bot;
-use opkit::catbot;
 use opkit::clock::{Clock, ManualClock};
 use opkit::config::Config;
+use opkit::engine::bot::Bot;
 use opkit::expiry::Expiry;
 use opkit::ingress::Ingress;
+use opkit::job::QueueMessage;
 use opkit::slack::{HttpPoster, RetryPolicy, SigningSecret};
 use opkit::sqs::{Queues, SqsQueue, create_queues};
 use opkit::store::dynamodb::{DynamoStore, create_table};
-use opkit::worker::{JobRunner, QueueMessage, Worker};
+use opkit::worker::{JobRunner, Worker};
 use serde_json::{Value, json};
 
 use crate::aws::{sdk_config, unique_name};
@@ -94,7 +94,11 @@ impl Stack {
         // As the worker Lambda builds it: Catbot with the AWS packs on the emulator.
         let http = reqwest::Client::new();
         let bot = catbot::with_configured_aws_packs(
-            catbot::builder(&config, store.clone()),
+            catbot::builder(
+                &config,
+                &catbot::Settings::from_lookup(|_| None).expect("default settings"),
+                store.clone(),
+            ),
             &config,
             &sdk,
             http.clone(),

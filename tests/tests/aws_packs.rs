@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use aws_sdk_ec2::types::{Filter, InstanceType, ResourceType, Tag, TagSpecification};
+use catbot::packs::aws::cloudwatch::{self, CloudWatchOptions};
+use catbot::packs::aws::ec2::{self, Ec2Options};
+use catbot::packs::aws::sqs::{self, SqsOptions};
 use opkit::audit::Outcome;
-use opkit::bot::Bot;
-use opkit::packs::aws::cloudwatch::{self, CloudWatchOptions};
-use opkit::packs::aws::ec2::{self, Ec2Options};
-use opkit::packs::aws::sqs::{self, SqsOptions};
+use opkit::engine::bot::Bot;
 use opkit::slack::web::{BotToken, SlackApi};
 use opkit::store::AuditLog;
 use opkit::store::memory::MemoryStore;
@@ -892,8 +892,8 @@ async fn with_aws_packs_builds_every_pack_from_one_sdk_config() {
     let region = "eu-central-1";
     seed_alarm(&cloudwatch_client(region).await, "packs-a", "ALARM", "x").await;
     let sdk = sdk_config_in(region).await;
-    let opts = opkit::catbot::AwsPacksConfig::default();
-    let (bot, _) = bot(|b| opkit::catbot::with_aws_packs(b, &sdk, &opts));
+    let opts = catbot::AwsPacksConfig::default();
+    let (bot, _) = bot(|b| catbot::with_aws_packs(b, &sdk, &opts));
     let health = say(&bot, "UA", "health").await.text;
     assert!(
         health.contains("Health of eu-central-1: 1 in ALARM"),

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use chrono::Duration as Span;
 use opkit::ingress::Ingress;
+use opkit::job::QueueMessage;
 use opkit::slack::SigningSecret;
 use opkit::sqs::SqsQueue;
 use opkit::store::{AuditLog, GrantStore, StateStore};
-use opkit::worker::QueueMessage;
 use opkit_tests::serverless::{SECRET, Stack, apigw_v2_event};
 use opkit_tests::{CannedResponse, signed_headers, slash_command_body};
 use serde_json::{Value, json};

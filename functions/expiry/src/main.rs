@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use opkit::catbot;
 use opkit::config::Config;
 use opkit::expiry::Expiry;
 use opkit::sqs::SqsQueue;
@@ -13,8 +12,9 @@ use opkit::sqs::SqsQueue;
 async fn main() -> Result<(), Error> {
     opkit::telemetry::init_json_logs();
     let config = Config::from_env()?;
+    let settings = catbot::Settings::from_env()?;
     let sdk = aws_config::load_from_env().await;
-    let (bot, _) = catbot::deployed(&config, &sdk, None)?;
+    let (bot, _) = catbot::deployed(&config, &settings, &sdk, None)?;
     let channels = catbot::channel_poster(&config, reqwest::Client::new());
     // Due scheduled commands go to the worker, which has their permissions.
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), config.require_queue_url()?);

@@ -1,7 +1,8 @@
 //! The worker Lambda's handler: an SQS batch in, partial batch failures out.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use opkit::worker::{JobRunner, QueueMessage};
+use opkit::job::QueueMessage;
+use opkit::worker::JobRunner;
 
 /// The messages of an SQS event, as the job runner reads them.
 pub fn messages(event: &SqsEvent) -> Vec<QueueMessage> {

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use opkit::catbot;
 use opkit::config::Config;
 use opkit::slack::HttpPoster;
 use opkit::worker::{JobRunner, Worker};
@@ -14,10 +13,11 @@ use opkit::worker::{JobRunner, Worker};
 async fn main() -> Result<(), Error> {
     opkit::telemetry::init_json_logs();
     let config = Config::from_env()?;
+    let settings = catbot::Settings::from_env()?;
     let sdk = aws_config::load_from_env().await;
     // One HTTP client for every Slack call (replies, channel posts, uploads).
     let http = reqwest::Client::new();
-    let (bot, store) = catbot::deployed(&config, &sdk, Some(http.clone()))?;
+    let (bot, store) = catbot::deployed(&config, &settings, &sdk, Some(http.clone()))?;
     let channels = catbot::channel_poster(&config, http.clone());
     let worker = Worker::new(bot, Arc::new(HttpPoster::new(http)), channels);
     let runner = JobRunner::new(Arc::new(worker), store);

@@ -1,0 +1,278 @@
+//! `opkit`: run an Opkit bot on this machine — no AWS, no Slack needed.
+//!
+//! ```text
+//! opkit shell --user U123 [--roles admin,ops]     a REPL, like Hubot's shell
+//! opkit say --user U123 "queue join perf"         one command, reply on stdout
+//! opkit serve --addr 127.0.0.1:3000               Slack's HTTP routes, locally
+//! opkit serve --socket-mode                        a real workspace over Socket Mode
+//!                                                  (SLACK_APP_TOKEN), no public URL
+//!
+//! # the deployed path on one machine, against an AWS emulator or a dev account
+//! opkit --store dynamodb init --queue sqs          create the table, queue and DLQ
+//! opkit --store dynamodb serve --queue sqs         ingress: verify, ack, SendMessage
+//! opkit --store dynamodb worker                    drain the queue as the worker Lambda
+//! opkit --store dynamodb expire                    one pass of the expiry function
+//! ```
+//!
+//! State lives in files under `OPKIT_DATA_DIR` (default `.opkit`) unless
+//! `--store memory` or `--store dynamodb` (`OPKIT_TABLE`) is given.
+
+mod aws;
+mod serve;
+mod shell;
+mod socket;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use opkit::clock::{SharedClock, SystemClock};
+use opkit::config::Config;
+use opkit::engine::bot::{Bot, BotBuilder, GrantAuthorizer};
+use opkit::expiry::Expiry;
+use opkit::ids::{Role, UserId};
+use opkit::store::Store;
+use opkit::store::dynamodb::DynamoStore;
+use opkit::store::file::FileStore;
+use opkit::store::memory::MemoryStore;
+
+#[derive(Parser)]
+#[command(name = "opkit", version, about = "Run an Opkit ChatOps bot locally")]
+struct Cli {
+    /// Where state, grants and the audit trail are kept.
+    #[arg(long, value_enum, default_value_t = StoreKind::File, global = true)]
+    store: StoreKind,
+    /// The file store's directory (overrides OPKIT_DATA_DIR).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StoreKind {
+    /// In memory: gone when the process ends.
+    Memory,
+    /// Files under the data directory.
+    File,
+    /// The DynamoDB table named by OPKIT_TABLE.
+    Dynamodb,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum QueueKind {
+    /// An in-process queue.
+    Inline,
+    /// The SQS queue at OPKIT_QUEUE_URL (drain it with `opkit worker`).
+    Sqs,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Talk to the bot in this terminal.
+    Shell(Who),
+    /// Run one command and print the reply.
+    Say {
+        #[command(flatten)]
+        who: Who,
+        /// The command text, e.g. "queue join perf".
+        #[arg(required = true, num_args = 1..)]
+        text: Vec<String>,
+    },
+    /// Serve Slack's routes over HTTP (POST /slack/commands, /slack/events,
+    /// /slack/interactions; GET /healthz), or take the same payloads over a
+    /// Socket Mode connection with `--socket-mode`.
+    Serve {
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        addr: SocketAddr,
+        /// Where accepted commands wait for the worker.
+        #[arg(long, value_enum, default_value_t = QueueKind::Inline)]
+        queue: QueueKind,
+        /// Connect to Slack over Socket Mode (needs SLACK_APP_TOKEN, an `xapp-` token)
+        /// instead of listening for HTTP: no public URL, no signing secret.
+        #[arg(long, conflicts_with = "addr")]
+        socket_mode: bool,
+    },
+    /// Drain the SQS queue (OPKIT_QUEUE_URL) exactly as the worker Lambda does.
+    Worker {
+        /// Stop when a receive finds the queue empty, instead of waiting for more.
+        #[arg(long)]
+        until_empty: bool,
+    },
+    /// Run one pass of the expiry function: end due grants and holds, announce them.
+    Expire,
+    /// Create the DynamoDB table (OPKIT_TABLE) and, with `--queue sqs`, the queue
+    /// and its dead-letter queue, if missing.
+    Init {
+        /// Also create the SQS queue and DLQ.
+        #[arg(long, value_enum)]
+        queue: Option<QueueKind>,
+        /// The queue's name.
+        #[arg(long, default_value = "opkit-jobs")]
+        queue_name: String,
+    },
+}
+
+#[derive(Args)]
+struct Who {
+    /// Your Slack user id.
+    #[arg(long, default_value = "ULOCAL", value_parser = parse_user)]
+    user: UserId,
+    /// Roles to hold for this session, comma-separated (e.g. admin,ops).
+    #[arg(long, value_delimiter = ',', value_parser = parse_role)]
+    roles: Vec<Role>,
+    /// The channel id commands seem to come from.
+    #[arg(long, default_value = "CLOCAL")]
+    channel: String,
+}
+
+fn parse_user(s: &str) -> Result<UserId, String> {
+    UserId::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).map_err(|e| e.to_string())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let verbose = matches!(cli.command, Cmd::Serve { .. });
+    init_tracing(verbose);
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("opkit: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(verbose: bool) {
+    // The shell and `say` print answers on stdout; keep stderr for real trouble
+    // there (RUST_LOG=warn shows more). AWS credential probing is noisy at warn.
+    let default = if verbose {
+        "info,aws_config=error"
+    } else {
+        "error"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("OPKIT_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let mut config = Config::from_env().map_err(|e| e.to_string())?;
+    let settings = catbot::Settings::from_env().map_err(|e| e.to_string())?;
+    if let Some(dir) = cli.data_dir {
+        config.data_dir = dir;
+    }
+    let clock: SharedClock = Arc::new(SystemClock);
+    // Read once; nothing is called until a command needs AWS.
+    let sdk = aws::settings().await;
+    let store = open_store(cli.store, &config, &sdk, clock).await?;
+    let http = reqwest::Client::new();
+    let catbot_on = |store| {
+        catbot::with_configured_aws_packs(
+            catbot::builder(&config, &settings, store),
+            &config,
+            &sdk,
+            http.clone(),
+        )
+    };
+    match cli.command {
+        Cmd::Shell(who) => {
+            let bot = local_bot(catbot_on(store.clone()), &config, store, &who)?;
+            shell::run(bot, &who.user, &who.channel).await
+        }
+        Cmd::Say { who, text } => {
+            let bot = local_bot(catbot_on(store.clone()), &config, store, &who)?;
+            let reply = shell::say(&bot, &who.user, &who.channel, &text.join(" ")).await?;
+            println!("{}", reply.text);
+            Ok(())
+        }
+        Cmd::Serve {
+            addr,
+            queue,
+            socket_mode,
+        } => {
+            let sqs = (queue == QueueKind::Sqs).then(|| sdk.clone());
+            if socket_mode {
+                // Fail on a missing token before building anything.
+                config.require_app_token().map_err(|e| e.to_string())?;
+                let bot = catbot_on(store).build().map_err(|e| e.to_string())?;
+                socket::run(config, bot, sqs).await
+            } else {
+                let bot = catbot_on(store).build().map_err(|e| e.to_string())?;
+                serve::run(config, bot, addr, sqs).await
+            }
+        }
+        Cmd::Worker { until_empty } => {
+            let bot = catbot_on(store.clone())
+                .build()
+                .map_err(|e| e.to_string())?;
+            aws::worker(&config, &sdk, bot, store, until_empty).await
+        }
+        Cmd::Expire => {
+            let bot = catbot_on(store).build().map_err(|e| e.to_string())?;
+            let channels = catbot::channel_poster(&config, http.clone());
+            let report = Expiry::new(bot, channels)
+                .run_once()
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string(&report).map_err(|e| e.to_string())?
+            );
+            Ok(())
+        }
+        Cmd::Init { queue, queue_name } => {
+            aws::init(&config, &sdk, cli.store, queue, &queue_name).await
+        }
+    }
+}
+
+async fn open_store(
+    kind: StoreKind,
+    config: &Config,
+    sdk: &aws_config::SdkConfig,
+    clock: SharedClock,
+) -> Result<Arc<dyn Store>, String> {
+    Ok(match kind {
+        StoreKind::Memory => Arc::new(MemoryStore::new()),
+        StoreKind::File => Arc::new(FileStore::open(&config.data_dir).map_err(|e| e.to_string())?),
+        StoreKind::Dynamodb => {
+            let table = config.require_table().map_err(|e| e.to_string())?;
+            Arc::new(DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                table,
+                clock,
+            ))
+        }
+    })
+}
+
+/// The bot, with the session's extra roles for the local user.
+fn local_bot(
+    builder: BotBuilder,
+    config: &Config,
+    store: Arc<dyn Store>,
+    who: &Who,
+) -> Result<Bot, String> {
+    let authorizer = GrantAuthorizer::new(store, config.admins.iter().cloned())
+        .with_fixed_roles(who.user.clone(), who.roles.iter().cloned());
+    builder
+        .authorizer(Arc::new(authorizer))
+        .build()
+        .map_err(|e| e.to_string())
+}

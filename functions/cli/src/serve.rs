@@ -1,0 +1,118 @@
+//! `opkit serve`: Slack's routes over HTTP, with an in-process queue and worker —
+//! the same shape as the deployed ingress → SQS → worker path.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use opkit::clock::SystemClock;
+use opkit::config::Config;
+use opkit::engine::bot::Bot;
+use opkit::expiry::Expiry;
+use opkit::ingress::{Ingress, MAX_BODY, Route, SlackRequest};
+use opkit::job::JobQueue;
+use opkit::slack::HttpPoster;
+use opkit::sqs::SqsQueue;
+use opkit::worker::{InlineQueue, Worker};
+
+/// How often the in-process expiry pass runs.
+const EXPIRY_EVERY: Duration = Duration::from_secs(30);
+
+/// Builds the worker and ingress, binds, and serves until interrupted. With
+/// `sqs`, accepted commands go to OPKIT_QUEUE_URL for `opkit worker`; otherwise
+/// an in-process queue and worker run them, and an expiry pass runs every 30 s.
+pub async fn run(
+    config: Config,
+    bot: Bot,
+    addr: SocketAddr,
+    sqs: Option<SdkConfig>,
+) -> Result<(), String> {
+    // Checked before the queue starts its worker and expiry pass, so that a
+    // missing secret is the only line printed.
+    config.require_signing_secret().map_err(|e| e.to_string())?;
+    let clock = Arc::new(SystemClock);
+    let queue = job_queue(&config, bot, sqs.as_ref())?;
+    let ingress = Arc::new(Ingress::new(&config, clock, queue).map_err(|e| e.to_string())?);
+    let app = router(ingress);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    // Tests and scripts read this line to learn the port.
+    println!("listening on http://{bound}");
+    tracing::info!(%bound, "serving Slack routes");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Where accepted commands go: OPKIT_QUEUE_URL with `sqs` (the AWS settings); otherwise an
+/// in-process queue and worker, plus an expiry pass every 30 s. Shared by the
+/// HTTP routes and Socket Mode.
+pub(crate) fn job_queue(
+    config: &Config,
+    bot: Bot,
+    sqs: Option<&SdkConfig>,
+) -> Result<Arc<dyn JobQueue>, String> {
+    Ok(if let Some(sdk) = sqs {
+        let url = config.require_queue_url().map_err(|e| e.to_string())?;
+        Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), url))
+    } else {
+        let http = reqwest::Client::new();
+        let channels = catbot::channel_poster(config, http.clone());
+        let expiry = Expiry::new(bot.clone(), channels.clone());
+        let worker = Arc::new(Worker::new(bot, Arc::new(HttpPoster::new(http)), channels));
+        let queue = Arc::new(InlineQueue::start(worker, 1024));
+        spawn_expiry(expiry.with_queue(queue.clone()));
+        queue
+    })
+}
+
+fn spawn_expiry(expiry: Expiry) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(EXPIRY_EVERY);
+        loop {
+            every.tick().await;
+            if let Err(e) = expiry.run_once().await {
+                tracing::error!(error = %e, "expiry pass failed");
+            }
+        }
+    });
+}
+
+fn router(ingress: Arc<Ingress>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/slack/commands", post(slack))
+        .route("/slack/events", post(slack))
+        .route("/slack/interactions", post(slack))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(ingress)
+}
+
+async fn slack(
+    State(ingress): State<Arc<Ingress>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(route) = Route::from_path(uri.path()) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let answer = ingress
+        .handle(route, SlackRequest::from_http(&headers, &body))
+        .await;
+    let (content_type, body) = answer.body();
+    let status = answer.status_code();
+    (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
+}

@@ -1,0 +1,140 @@
+//! The deployed path on one machine through the `opkit` binary, against the AWS
+//! emulator: `init` creates the table and queues, `worker` drains the queue as the
+//! worker Lambda would, `expire` runs one expiry pass. Run through `bash infra/test.sh`.
+
+use std::process::Output;
+use std::time::Duration;
+
+use opkit::job::{JOB_VERSION, Job, ReplyTo, Source};
+use opkit_tests::FakeSlack;
+use opkit_tests::aws::{sdk_config, unique_name};
+use tokio::process::Command;
+
+fn opkit(table: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_opkit"));
+    command
+        .args(["--store", "dynamodb"])
+        .args(args)
+        .env("OPKIT_TABLE", table)
+        .env_remove("OPKIT_QUEUE_URL")
+        .env("RUST_LOG", "error");
+    command
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "exit {:?}: {}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn job(user: &str, text: &str, response_url: String) -> Job {
+    Job {
+        v: JOB_VERSION,
+        id: uuid::Uuid::new_v4(),
+        received_at: chrono::Utc::now(),
+        source: Source::Local,
+        caller: opkit::engine::command::Caller::user(opkit::ids::UserId::parse(user).unwrap()),
+        text: text.into(),
+        reply_to: ReplyTo::ResponseUrl { url: response_url },
+        trigger_id: None,
+    }
+}
+
+#[tokio::test]
+async fn init_worker_and_expire_run_the_deployed_path_on_the_emulator() {
+    let _ = sdk_config().await; // fails clearly without the emulator
+    let table = unique_name("cli");
+    let queue_name = unique_name("cli-jobs");
+
+    // init creates the table and queues, and is safe to run twice
+    let init = || {
+        opkit(
+            &table,
+            &["init", "--queue", "sqs", "--queue-name", &queue_name],
+        )
+        .output()
+    };
+    let first = stdout(&init().await.unwrap());
+    let again = stdout(&init().await.unwrap());
+    assert_eq!(first, again);
+    assert!(first.contains(&format!("OPKIT_TABLE={table}\n")), "{first}");
+    let queue_url = first
+        .lines()
+        .find_map(|l| l.strip_prefix("OPKIT_QUEUE_URL="))
+        .expect("init prints the queue URL")
+        .to_string();
+    assert!(first.contains("OPKIT_DLQ_URL="), "{first}");
+
+    // two jobs on the queue, one delivered twice
+    let slack = FakeSlack::start().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk_config().await);
+    let join = job("U1", "queue join perf", slack.response_url("one"));
+    for body in [
+        join.encode(),
+        join.encode(),
+        job("U2", "queue join perf", slack.response_url("two")).encode(),
+    ] {
+        sqs.send_message()
+            .queue_url(&queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    // worker --until-empty drains them: each job runs once, the queue ends empty
+    let out = opkit(&table, &["worker", "--until-empty"])
+        .env("OPKIT_QUEUE_URL", &queue_url)
+        .output()
+        .await
+        .unwrap();
+    stdout(&out);
+    let posts = slack.wait_for(2, Duration::from_secs(10)).await;
+    let mut texts: Vec<String> = posts
+        .iter()
+        .map(|p| p.json()["text"].as_str().unwrap().to_string())
+        .collect();
+    texts.sort();
+    assert_eq!(
+        texts,
+        [
+            "<@U1> holds *perf* now until you leave.",
+            "<@U2> is 2nd in line for *perf*, after <@U1>."
+        ]
+    );
+    assert_eq!(slack.requests().len(), 2, "the duplicate ran nothing");
+    let left = opkit::sqs::receive(&sqs, &queue_url, 10, 0).await.unwrap();
+    assert!(left.is_empty(), "handled messages are deleted");
+
+    // expire runs one pass and prints its report
+    let report = stdout(&opkit(&table, &["expire"]).output().await.unwrap());
+    let report: serde_json::Value = serde_json::from_str(report.trim()).unwrap();
+    assert_eq!(report["grants_ended"], 0);
+    assert_eq!(report["scheduled_runs"], 0);
+}
+
+#[tokio::test]
+async fn init_without_the_dynamodb_store_or_a_table_says_what_is_missing() {
+    let out = Command::new(env!("CARGO_BIN_EXE_opkit"))
+        .args(["--store", "memory", "init"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("use `opkit --store dynamodb init`"));
+    let out = Command::new(env!("CARGO_BIN_EXE_opkit"))
+        .args(["--store", "dynamodb", "init"])
+        .env_remove("OPKIT_TABLE")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "opkit: OPKIT_TABLE is not set"
+    );
+}

@@ -1,0 +1,236 @@
+//! Scheduled commands (Opkit's `addCron`): run a command on a schedule, as a named
+//! identity, and post the answer to a channel.
+//!
+//! ```text
+//! schedule add <name> "<when>" <#channel> <command…>   admin; runs as the one who added it
+//! schedule remove <name>                               admin
+//! schedules                                            everyone: what runs when, where
+//! ```
+//!
+//! `<when>` is one of `every 15m` (any duration of at least a minute),
+//! `daily 09:00`, `weekdays 09:00`, or days and a time such as `mon,wed,fri 17:30`;
+//! times are UTC. Deployed, the every-minute expiry function runs what is due (one
+//! EventBridge schedule for all entries, the entries in the table); locally,
+//! `opkit serve` does. The command is authorized as the identity at run time, so a
+//! schedule whose owner lost the role posts the refusal instead of running.
+
+use opkit::access::Access;
+use opkit::engine::{Command, CommandError, Ctx, Resolution, Script};
+use opkit::ids::Role;
+use opkit::schedule::{Entry, SCRIPT, ScheduleState, When};
+use opkit::slack::{Block, Reply};
+use opkit::text::{Token, tokenize};
+use opkit::timespec::format_time;
+
+/// The schedules script; `manage` says who may add and remove schedules.
+pub fn script(manage: Access) -> Script<ScheduleState> {
+    Script::new(SCRIPT)
+        .command(
+            Command::new("schedule add")
+                .usage("<name> \"<when>\" <#channel> <command…>")
+                .describe("Run a command on a schedule, as you, and post the answer to a channel")
+                .access(manage.clone())
+                .in_channel()
+                .handler(|ctx| Box::pin(add(ctx))),
+        )
+        .command(
+            Command::new("schedule remove")
+                .usage("<name>")
+                .describe("Stop a scheduled command")
+                .access(manage)
+                .in_channel()
+                .handler(|ctx| Box::pin(remove(ctx))),
+        )
+        .command(
+            Command::new("schedules")
+                .describe("Scheduled commands: what runs when, where, and as whom")
+                .handler(|ctx| Box::pin(list(ctx))),
+        )
+}
+
+/// Admins manage schedules by default.
+pub fn default_managers() -> Access {
+    Access::role(Role::admin())
+}
+
+fn schedule_name(s: &str) -> Result<String, CommandError> {
+    let name = s.to_lowercase();
+    let ok = !name.is_empty()
+        && name.len() <= 40
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(name)
+    } else {
+        Err(CommandError::usage(format!(
+            "`{s}` is not a schedule name: use up to 40 letters, digits, `-` or `_`"
+        )))
+    }
+}
+
+async fn add(ctx: &mut Ctx<ScheduleState>) -> Result<Reply, CommandError> {
+    let name = schedule_name(ctx.args.word(0, "a schedule name")?)?;
+    let when = When::parse(
+        ctx.args
+            .word(1, "a quoted schedule such as \"weekdays 09:00\"")?,
+    )
+    .map_err(|e| CommandError::usage(e.to_string()))?;
+    let channel = match ctx.args.get(2) {
+        Some(Token::Channel { id, .. }) => id.clone(),
+        Some(other) => {
+            return Err(CommandError::usage(format!(
+                "expected a #channel, not {other}"
+            )));
+        }
+        None => return Err(CommandError::usage("missing a #channel")),
+    };
+    let text = ctx.args.rest(3);
+    if text.is_empty() {
+        return Err(CommandError::usage("missing the command to run"));
+    }
+    if !matches!(
+        ctx.bot.registry().resolve(&tokenize(&text)),
+        Resolution::Matched { .. }
+    ) {
+        return Err(CommandError::user(format!(
+            "`{text}` is not a command I know."
+        )));
+    }
+    if ctx.state.entries.contains_key(&name) {
+        return Err(CommandError::user(format!(
+            "There is already a schedule `{name}`; remove it first."
+        )));
+    }
+    let entry = Entry {
+        name: name.clone(),
+        next_at: when.next_after(ctx.now),
+        when,
+        channel,
+        run_as: ctx.caller.user.clone(),
+        text,
+    };
+    let reply = format!(
+        "{} scheduled `{}` {} in <#{}> as {}; first run {}.",
+        ctx.caller.user.mention(),
+        entry.text,
+        entry.when,
+        entry.channel,
+        entry.run_as.mention(),
+        format_time(entry.next_at)
+    );
+    ctx.state.entries.insert(name, entry);
+    Ok(Reply::text(reply))
+}
+
+async fn remove(ctx: &mut Ctx<ScheduleState>) -> Result<Reply, CommandError> {
+    let name = schedule_name(ctx.args.word(0, "a schedule name")?)?;
+    match ctx.state.entries.remove(&name) {
+        Some(entry) => Ok(Reply::text(format!(
+            "{} removed the schedule `{name}` (`{}` {}).",
+            ctx.caller.user.mention(),
+            entry.text,
+            entry.when
+        ))),
+        None => Err(CommandError::user(format!(
+            "There is no schedule `{name}`."
+        ))),
+    }
+}
+
+async fn list(ctx: &mut Ctx<ScheduleState>) -> Result<Reply, CommandError> {
+    if ctx.state.entries.is_empty() {
+        return Ok(Reply::text("Nothing is scheduled."));
+    }
+    let lines: Vec<String> = ctx
+        .state
+        .entries
+        .values()
+        .map(|e| {
+            format!(
+                "• `{}`: `{}` {} in <#{}> as {}; next {}",
+                e.name,
+                e.text,
+                e.when,
+                e.channel,
+                e.run_as.mention(),
+                format_time(e.next_at)
+            )
+        })
+        .collect();
+    let body = lines.join("\n");
+    Ok(Reply::text(body.clone()).block(Block::Section { text: body }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opkit::testing::TestBot;
+
+    fn bot() -> TestBot {
+        TestBot::with(|b| b.script(script(default_managers())))
+    }
+
+    #[tokio::test]
+    async fn admins_add_and_remove_schedules_and_everyone_lists_them() {
+        let t = bot();
+        let denied = t
+            .text(
+                "UBOB",
+                "schedule add standup \"weekdays 09:00\" <#C9|ops> queue status",
+            )
+            .await;
+        assert_eq!(denied, "Sorry, you need admin to run `schedule add`.");
+        let added = t
+            .text(
+                "UADMIN",
+                "schedule add standup \"weekdays 09:00\" <#C9|ops> queue status",
+            )
+            .await;
+        assert_eq!(
+            added,
+            "<@UADMIN> scheduled `queue status` weekdays 09:00 UTC in <#C9> as <@UADMIN>; first run 2027-01-15 09:00 UTC."
+        );
+        assert_eq!(
+            t.text("UBOB", "schedules").await,
+            "• `standup`: `queue status` weekdays 09:00 UTC in <#C9> as <@UADMIN>; next 2027-01-15 09:00 UTC"
+        );
+        assert!(
+            t.text("UADMIN", "schedule remove standup")
+                .await
+                .contains("removed the schedule `standup`")
+        );
+        assert_eq!(t.text("UBOB", "schedules").await, "Nothing is scheduled.");
+    }
+
+    #[tokio::test]
+    async fn bad_schedules_get_specific_errors() {
+        let t = bot();
+        for (text, expected) in [
+            (
+                "schedule add x \"sometimes\" <#C9> queue",
+                "`sometimes` is not a schedule",
+            ),
+            (
+                "schedule add x \"daily 09:00\" ops queue",
+                "expected a #channel, not ops",
+            ),
+            (
+                "schedule add x \"daily 09:00\" <#C9>",
+                "missing the command to run",
+            ),
+            (
+                "schedule add x \"daily 09:00\" <#C9> fly",
+                "`fly` is not a command I know.",
+            ),
+            (
+                "schedule add a/b \"daily 09:00\" <#C9> queue",
+                "`a/b` is not a schedule name",
+            ),
+            ("schedule remove nope", "There is no schedule `nope`."),
+        ] {
+            let reply = t.text("UADMIN", text).await;
+            assert!(reply.starts_with(expected), "{text}: {reply}");
+        }
+    }
+}

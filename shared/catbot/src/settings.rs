@@ -1,0 +1,72 @@
+//! Catbot's own settings: what its packs need beyond Opkit's
+//! [`opkit::config::Config`], read once at start-up from the environment.
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `OPKIT_WEATHER_URL` | weather API base URL (OpenWeatherMap-compatible) | `https://api.openweathermap.org/data/2.5` |
+//! | `OPKIT_WEATHER_KEY` | weather API key | none |
+//!
+//! A malformed value fails start-up with one line naming the variable, as Opkit's
+//! own settings do.
+
+use opkit::config::{ConfigError, http_url};
+use opkit::secret::Secret;
+
+/// The weather API Catbot asks by default.
+pub const DEFAULT_WEATHER_URL: &str = "https://api.openweathermap.org/data/2.5";
+
+/// Catbot's packs' settings, parsed.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `OPKIT_WEATHER_URL`, without a trailing `/`.
+    pub weather_url: String,
+    /// `OPKIT_WEATHER_KEY`.
+    pub weather_key: Option<Secret>,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (tests pass a map). Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        Ok(Self {
+            weather_url: http_url(
+                "OPKIT_WEATHER_URL",
+                get("OPKIT_WEATHER_URL").unwrap_or_else(|| DEFAULT_WEATHER_URL.into()),
+            )?,
+            weather_key: get("OPKIT_WEATHER_KEY").map(Secret::new),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_nothing_and_a_bad_url_is_named() {
+        let s = Settings::from_lookup(|_| None).unwrap();
+        assert_eq!(s.weather_url, DEFAULT_WEATHER_URL);
+        assert!(s.weather_key.is_none());
+        let err = Settings::from_lookup(|k| (k == "OPKIT_WEATHER_URL").then(|| "ftp://x".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("OPKIT_WEATHER_URL is invalid"), "{err}");
+    }
+
+    #[test]
+    fn the_key_never_prints() {
+        let s = Settings::from_lookup(|k| (k == "OPKIT_WEATHER_KEY").then(|| "hunter2".into()))
+            .unwrap();
+        assert!(!format!("{s:?}").contains("hunter2"));
+        assert_eq!(s.weather_key.unwrap().expose(), "hunter2");
+    }
+}

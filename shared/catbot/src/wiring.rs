@@ -1,0 +1,171 @@
+//! The wiring every front end calls, so they all answer the same commands:
+//! `opkit` (shell, say, serve, worker, expire), the worker and expiry Lambdas, and
+//! the end-to-end tests. Teams add their own scripts to the returned builder.
+
+use std::sync::Arc;
+
+use opkit::builtin::{self, Policy};
+use opkit::config::Config;
+use opkit::engine::{Bot, BotBuilder};
+use opkit::slack::{ChannelPoster, SlackApi};
+use opkit::store::Store;
+
+use crate::packs::{queue, schedule, weather};
+use crate::settings::Settings;
+
+/// Who may use the guarded built-ins, from the deployment's settings
+/// (`OPKIT_GRANT_ROLES`, `OPKIT_AUDIT_ROLES`, `OPKIT_GRANT_APPROVERS`).
+pub fn policy(config: &Config) -> Policy {
+    Policy::from_roles(
+        &config.grant_roles,
+        &config.audit_roles,
+        &config.grant_approvers,
+    )
+}
+
+/// A builder with Opkit's built-in commands, Catbot's packs, and the
+/// configuration's admins and policy.
+pub fn builder(config: &Config, settings: &Settings, store: Arc<dyn Store>) -> BotBuilder {
+    Bot::builder(store)
+        .name(&config.bot_name)
+        .admins(config.admins.iter().cloned())
+        .script(builtin::script(policy(config)))
+        .script(queue::script())
+        .script(schedule::script(schedule::default_managers()))
+        .script(weather::script(weather::WeatherConfig::new(
+            settings.weather_url.clone(),
+            settings.weather_key.clone(),
+        )))
+}
+
+/// The Web API poster for channel messages, if a bot token is configured.
+pub fn channel_poster(config: &Config, http: reqwest::Client) -> Option<Arc<dyn ChannelPoster>> {
+    let token = config.bot_token.clone()?;
+    let api = SlackApi::new(token, http).with_base_url(&config.slack_api_url);
+    Some(Arc::new(api))
+}
+
+/// Why the deployed bot could not be set up at cold start.
+#[cfg(feature = "dynamodb")]
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeployError {
+    /// A setting the deployed bot needs is missing or malformed.
+    #[error(transparent)]
+    Config(#[from] opkit::config::ConfigError),
+    /// The scripts do not make a bot (a programming error).
+    #[error("the bot's commands do not fit together: {0}")]
+    Build(#[from] opkit::engine::BuildError),
+}
+
+/// The deployed bot, as the worker and expiry functions build it at cold start:
+/// Catbot on the DynamoDB table `OPKIT_TABLE`, on the system clock, with the AWS
+/// packs compiled in when `aws_packs` carries the process's HTTP client (the
+/// worker's; the expiry function needs none). `sdk` is loaded once from the
+/// environment by the caller. Returns the store too (job claims).
+#[cfg(feature = "dynamodb")]
+pub fn deployed(
+    config: &Config,
+    settings: &Settings,
+    sdk: &aws_config::SdkConfig,
+    aws_packs: Option<reqwest::Client>,
+) -> Result<(Bot, Arc<opkit::store::dynamodb::DynamoStore>), DeployError> {
+    use opkit::store::dynamodb::DynamoStore;
+    let clock: opkit::clock::SharedClock = Arc::new(opkit::clock::SystemClock);
+    let table = config.require_table()?;
+    let client = aws_sdk_dynamodb::Client::new(sdk);
+    let store = Arc::new(DynamoStore::new(client, table, clock.clone()));
+    let mut bot = builder(config, settings, store.clone()).clock(clock);
+    if let Some(http) = aws_packs {
+        bot = with_configured_aws_packs(bot, config, sdk, http);
+    }
+    Ok((bot.build()?, store))
+}
+
+/// [`with_aws_packs`] with the deployment's settings: `graph` uploads with the
+/// bot token, if there is one, over `http` (share the process's client). Without
+/// any AWS pack compiled in, `builder` as is.
+#[cfg(any(
+    feature = "dynamodb",
+    feature = "sqs",
+    feature = "ec2",
+    feature = "cloudwatch"
+))]
+pub fn with_configured_aws_packs(
+    builder: BotBuilder,
+    config: &Config,
+    sdk: &aws_config::SdkConfig,
+    http: reqwest::Client,
+) -> BotBuilder {
+    #[cfg(any(feature = "cloudwatch", feature = "ec2", feature = "sqs"))]
+    {
+        let uploader = config.bot_token.clone().map(|token| {
+            let api = SlackApi::new(token, http).with_base_url(&config.slack_api_url);
+            Arc::new(api) as Arc<dyn opkit::slack::web::FileUploader>
+        });
+        let opts = AwsPacksConfig {
+            uploader,
+            ..AwsPacksConfig::default()
+        };
+        with_aws_packs(builder, sdk, &opts)
+    }
+    #[cfg(not(any(feature = "cloudwatch", feature = "ec2", feature = "sqs")))]
+    {
+        let _ = (config, sdk, http);
+        builder
+    }
+}
+
+/// How [`with_aws_packs`] sets up Catbot's AWS commands in one deployment.
+#[cfg(any(feature = "cloudwatch", feature = "ec2", feature = "sqs"))]
+#[derive(Clone, Default)]
+pub struct AwsPacksConfig {
+    /// Who may start/stop/reboot, and how long to wait for the new state.
+    #[cfg(feature = "ec2")]
+    pub ec2: crate::packs::aws::ec2::Ec2Options,
+    /// Who may `sqs peek` (the CloudWatch client for message ages is added here).
+    #[cfg(feature = "sqs")]
+    pub sqs: crate::packs::aws::sqs::SqsOptions,
+    /// Draws graphs instead of GetMetricWidgetImage (tests).
+    #[cfg(feature = "cloudwatch")]
+    pub images: Option<Arc<dyn crate::packs::aws::cloudwatch::MetricImages>>,
+    /// Posts `graph` pictures (the bot token's [`opkit::slack::web::SlackApi`]).
+    pub uploader: Option<Arc<dyn opkit::slack::web::FileUploader>>,
+}
+
+/// Adds the AWS packs compiled in (features `cloudwatch`, `ec2`, `sqs`) to
+/// `builder`, with clients built from `sdk` (its region is the one the commands
+/// look at and name in their replies).
+#[cfg(any(feature = "cloudwatch", feature = "ec2", feature = "sqs"))]
+pub fn with_aws_packs(
+    builder: BotBuilder,
+    sdk: &aws_config::SdkConfig,
+    opts: &AwsPacksConfig,
+) -> BotBuilder {
+    let mut builder = builder;
+    #[cfg(feature = "cloudwatch")]
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(sdk);
+    #[cfg(feature = "cloudwatch")]
+    {
+        use crate::packs::aws::cloudwatch;
+        let cw_opts = cloudwatch::CloudWatchOptions {
+            images: opts.images.clone(),
+            uploader: opts.uploader.clone(),
+        };
+        builder = builder.script(cloudwatch::script(cloudwatch.clone(), cw_opts));
+    }
+    #[cfg(feature = "ec2")]
+    {
+        use crate::packs::aws::ec2;
+        builder = builder.script(ec2::script(aws_sdk_ec2::Client::new(sdk), opts.ec2.clone()));
+    }
+    #[cfg(feature = "sqs")]
+    {
+        use crate::packs::aws::sqs;
+        let sqs_opts = opts.sqs.clone();
+        #[cfg(feature = "cloudwatch")]
+        let sqs_opts = sqs_opts.with_cloudwatch(cloudwatch.clone());
+        builder = builder.script(sqs::script(aws_sdk_sqs::Client::new(sdk), sqs_opts));
+    }
+    builder
+}

@@ -1,0 +1,647 @@
+//! The commands every bot has: help, access checks, grants and the audit trail.
+//!
+//! ```text
+//! help [<command>]                                  what you can run
+//! can <@user> <command text>                        would that user be allowed?
+//! whoami                                            your id, roles and grants
+//! roles grant <@user> <role> [for <d>] [from <t>]   give a role, maybe for a window
+//! roles revoke <@user> <role>                       take it away, now
+//! roles list [<@user>]                              grants and their windows
+//! roles who <role>                                  who holds a role
+//! audit [<@user>] [last <n>]                        recent audit records
+//! ```
+
+use crate::access::{Access, Alternative, Grant};
+use crate::engine::command::{Command, CommandError, Ctx, Script};
+use crate::engine::registry::Resolution;
+use crate::ids::{Role, UserId};
+use crate::slack::{Block, Reply};
+use crate::text::tokenize;
+use crate::timespec::{format_time, parse_start};
+
+/// Who may use the guarded built-ins. Both default to `admin`.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Who may grant and revoke roles (`admin` is always needed to grant `admin`).
+    pub grant: Access,
+    /// Who may read the audit trail.
+    pub audit: Access,
+    /// If set, `roles grant` waits for approval by a second person satisfying this.
+    pub grant_approval: Option<Access>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            grant: Access::role(Role::admin()),
+            audit: Access::role(Role::admin()),
+            grant_approval: None,
+        }
+    }
+}
+
+impl Policy {
+    /// The policy of a deployment's settings: `grant_roles` grant besides `admin`
+    /// (`OPKIT_GRANT_ROLES`), `audit_roles` read the audit trail besides `admin`
+    /// (`OPKIT_AUDIT_ROLES`), and if `grant_approvers` is not empty, `roles grant`
+    /// waits for a second person holding one of them (`OPKIT_GRANT_APPROVERS`).
+    pub fn from_roles(
+        grant_roles: &[Role],
+        audit_roles: &[Role],
+        grant_approvers: &[Role],
+    ) -> Self {
+        let any_of = |roles: &[Role]| {
+            Access::AnyOf(roles.iter().map(|r| Alternative(vec![r.clone()])).collect())
+        };
+        Policy {
+            grant: Policy::admin_or(grant_roles),
+            audit: Policy::admin_or(audit_roles),
+            grant_approval: (!grant_approvers.is_empty()).then(|| any_of(grant_approvers)),
+        }
+    }
+
+    /// `admin`, or any of `extra` on its own (e.g. `OPKIT_GRANT_ROLES=lead`).
+    pub fn admin_or(extra: &[Role]) -> Access {
+        let mut alts = vec![Alternative(vec![Role::admin()])];
+        alts.extend(extra.iter().map(|r| Alternative(vec![r.clone()])));
+        Access::AnyOf(alts)
+    }
+}
+
+/// Most audit records `audit` shows at once.
+const MAX_AUDIT: usize = 100;
+
+/// The built-in script.
+pub fn script(policy: Policy) -> Script<()> {
+    let mut grant_command = Command::new("roles grant")
+        .usage("<@user> <role> [for <duration>] [from <HH:MM|ISO time>]")
+        .describe("Give someone a role, until revoked or for a (maintenance) window")
+        .access(policy.grant.clone())
+        .in_channel()
+        .handler(|ctx| Box::pin(grant(ctx)));
+    if let Some(approvers) = policy.grant_approval {
+        grant_command = grant_command.approval(approvers);
+    }
+    Script::new("opkit")
+        .command(
+            Command::new("help")
+                .usage("[<command>]")
+                .describe("What you can run here, or how to use one command")
+                .handler(|ctx| Box::pin(help(ctx))),
+        )
+        .command(
+            Command::new("can")
+                .usage("<@user> <command text>")
+                .describe("Whether someone may run a command, and what it needs (runs nothing)")
+                .handler(|ctx| Box::pin(can(ctx))),
+        )
+        .command(
+            Command::new("whoami")
+                .describe("Your user id, your roles and their windows")
+                .handler(|ctx| Box::pin(whoami(ctx))),
+        )
+        .command(grant_command)
+        .command(
+            Command::new("roles revoke")
+                .usage("<@user> <role>")
+                .describe("Take a role away, at once (after a confirmation click)")
+                .access(policy.grant)
+                .confirm()
+                .in_channel()
+                .handler(|ctx| Box::pin(revoke(ctx))),
+        )
+        .command(
+            Command::new("roles list")
+                .usage("[<@user>]")
+                .describe("Grants and their windows, for everyone or one person")
+                .handler(|ctx| Box::pin(list(ctx))),
+        )
+        .command(
+            Command::new("roles who")
+                .usage("<role>")
+                .describe("Who holds a role now, and who will")
+                .handler(|ctx| Box::pin(who(ctx))),
+        )
+        .command(
+            Command::new("audit")
+                .usage("[<@user>] [last <n>]")
+                .describe("Recent commands: who asked for what, and what came of it")
+                .access(policy.audit)
+                .handler(|ctx| Box::pin(audit(ctx))),
+        )
+}
+
+async fn help(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
+    let bot = ctx.bot.clone();
+    let user = &ctx.caller.user;
+    if !ctx.args.is_empty() {
+        let wanted = ctx.args.rest(0);
+        let Some(command) = bot.registry().find(&wanted).cloned() else {
+            return Err(CommandError::user(format!(
+                "There is no command `{wanted}`. Type `help` for the list."
+            )));
+        };
+        let decision = bot.authorize(user, &command).await?;
+        let mut text = format!("`{}`\n{}", command.usage_line(), command.description);
+        if command.forms.len() > 1 {
+            text.push_str(&format!("\nAlso: `{}`", command.forms[1..].join("`, `")));
+        }
+        if !command.access.is_open() {
+            text.push_str(&format!("\nNeeds: {}", command.access.describe()));
+        }
+        if !decision.allowed {
+            text.push_str("\nYou cannot run it now.");
+        }
+        return Ok(Reply::text(text));
+    }
+    let mut lines = Vec::new();
+    for command in bot.registry().commands() {
+        if bot.authorize(user, command).await?.allowed {
+            lines.push(format!(
+                "• `{}` — {}",
+                command.usage_line(),
+                command.description
+            ));
+        }
+    }
+    let body = lines.join("\n");
+    Ok(Reply::text(format!("Here is what you can run:\n{body}"))
+        .block(Block::Section {
+            text: "*Here is what you can run:*".to_string(),
+        })
+        .block(Block::Section { text: body })
+        .block(Block::Context {
+            text: "`help <command>` for details.".to_string(),
+        }))
+}
+
+async fn can(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
+    let who = ctx.args.user(0)?;
+    let text = ctx.args.rest(1);
+    if text.is_empty() {
+        return Err(CommandError::usage("missing the command to check"));
+    }
+    let bot = ctx.bot.clone();
+    let command = match bot.registry().resolve(&tokenize(&text)) {
+        Resolution::Matched { command, .. } => command,
+        _ => {
+            return Err(CommandError::user(format!(
+                "`{text}` is not a command I know."
+            )));
+        }
+    };
+    let decision = bot.authorize(&who, &command).await?;
+    let verdict = if decision.allowed {
+        format!("Yes: {} may run `{}`.", who.mention(), command.name)
+    } else {
+        format!(
+            "No: {} may not run `{}`; it needs {}.",
+            who.mention(),
+            command.name,
+            command.access.describe()
+        )
+    };
+    Ok(Reply::text(verdict))
+}
+
+async fn whoami(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
+    let user = ctx.caller.user.clone();
+    let roles = ctx.bot.roles_of(&user).await?;
+    let grants = ctx.bot.store().grants_for(&user).await?;
+    let held = if roles.is_empty() {
+        "no roles".to_string()
+    } else {
+        roles
+            .iter()
+            .map(Role::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut text = format!("You are {} (`{user}`), holding {held} now.", user.mention());
+    for g in grants.iter().filter(|g| !g.has_ended(ctx.now)) {
+        text.push_str(&format!("\n• {} {}", g.role, g.describe_window(ctx.now)));
+    }
+    Ok(Reply::text(text))
+}
+
+async fn grant(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
+    let (positional, options) = ctx.args.options(&["for", "from"])?;
+    if positional.len() != 2 {
+        return Err(CommandError::usage("give one user and one role"));
+    }
+    let user = positional.user(0)?;
+    let role = Role::parse(positional.word(1, "a role")?)?;
+    let granter = ctx.caller.user.clone();
+    if role == Role::admin()
+        && !ctx
+            .bot
+            .allows(&granter, &Access::role(Role::admin()))
+            .await?
+    {
+        return Err(CommandError::user("Only an admin can grant admin."));
+    }
+    let duration = options.duration("for")?;
+    let starts_at = options
+        .get("from")
+        .map(|s| parse_start(s, ctx.now))
+        .transpose()?;
+    let ends_at = duration.map(|d| starts_at.unwrap_or(ctx.now) + d);
+    let grant = Grant {
+        user: user.clone(),
+        role: role.clone(),
+        granted_by: Some(granter.clone()),
+        granted_at: ctx.now,
+        starts_at,
+        ends_at,
+        channel: ctx.caller.channel.clone(),
+        // A grant that starts now is announced by this very reply.
+        start_announced: starts_at.is_none(),
+    };
+    ctx.bot.store().put_grant(&grant).await?;
+    Ok(Reply::text(format!(
+        "{} granted *{role}* to {} {}.",
+        granter.mention(),
+        user.mention(),
+        grant.describe_window(ctx.now)
+    )))
+}
+
+async fn revoke(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
+    if ctx.args.len() != 2 {
+        return Err(CommandError::usage("give one user and one role"));
+    }
+    let user = ctx.args.user(0)?;
+    let role = Role::parse(ctx.args.word(1, "a role")?)?;
+    let revoker = ctx.caller.user.clone();
+    if role == Role::admin()
+        && !ctx
+            .bot
+            .allows(&revoker, &Access::role(Role::admin()))
+            .await?
+    {
+        return Err(CommandError::user("Only an admin can revoke admin."));
+    }
+    match ctx.bot.store().remove_grant(&user, &role).await? {
+        Some(_) => Ok(Reply::text(format!(
+            "{} revoked *{role}* from {}.",
+            revoker.mention(),
+            user.mention()
+        ))),
+        None => Err(CommandError::user(format!(
+            "{} has no grant of {role}.",
+            user.mention()
+        ))),
+    }
+}
+
+fn describe_grants(grants: &[Grant], now: chrono::DateTime<chrono::Utc>) -> String {
+    let mut live: Vec<&Grant> = grants.iter().filter(|g| !g.has_ended(now)).collect();
+    live.sort_by(|a, b| (&a.user, &a.role).cmp(&(&b.user, &b.role)));
+    live.iter()
+        .map(|g| {
+            let by = g
+                .granted_by
+                .as_ref()
+                .map(|u| format!(", granted by {}", u.mention()))
+                .unwrap_or_default();
+            format!(
+                "• {} *{}* {}{by}",
+                g.user.mention(),
+                g.role,
+                g.describe_window(now)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn list(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
+    let store = ctx.bot.store().clone();
+    let (grants, whose) = match ctx.args.len() {
+        0 => (store.all_grants().await?, "Nobody has".to_string()),
+        1 => {
+            let user = ctx.args.user(0)?;
+            (
+                store.grants_for(&user).await?,
+                format!("{} has", user.mention()),
+            )
+        }
+        _ => return Err(CommandError::usage("give at most one user")),
+    };
+    let body = describe_grants(&grants, ctx.now);
+    if body.is_empty() {
+        return Ok(Reply::text(format!("{whose} no grants.")));
+    }
+    Ok(Reply::text(format!("Grants:\n{body}")))
+}
+
+async fn who(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
+    if ctx.args.len() != 1 {
+        return Err(CommandError::usage("give one role"));
+    }
+    let role = Role::parse(ctx.args.word(0, "a role")?)?;
+    let grants = ctx.bot.store().grants_with_role(&role).await?;
+    let body = describe_grants(&grants, ctx.now);
+    if body.is_empty() {
+        return Ok(Reply::text(format!("Nobody holds {role}.")));
+    }
+    Ok(Reply::text(format!("*{role}*:\n{body}")))
+}
+
+async fn audit(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
+    let (positional, options) = ctx.args.options(&["last"])?;
+    let user: Option<UserId> = match positional.len() {
+        0 => None,
+        1 => Some(positional.user(0)?),
+        _ => return Err(CommandError::usage("give at most one user")),
+    };
+    let limit = match options.get("last") {
+        None => 10,
+        Some(n) => match n.parse::<usize>() {
+            Ok(n @ 1..=MAX_AUDIT) => n,
+            _ => {
+                return Err(CommandError::usage(format!(
+                    "`last` takes a number from 1 to {MAX_AUDIT}"
+                )));
+            }
+        },
+    };
+    let records = ctx.bot.store().recent(user.as_ref(), limit).await?;
+    if records.is_empty() {
+        return Ok(Reply::text("No audit records yet."));
+    }
+    let lines: Vec<String> = records
+        .iter()
+        .map(|r| {
+            let detail = match &r.outcome {
+                crate::audit::Outcome::Denied { needed } => format!(" (needs {needed})"),
+                crate::audit::Outcome::Failed { error } => format!(" ({error})"),
+                crate::audit::Outcome::System { action } => format!(" ({action})"),
+                crate::audit::Outcome::Held { awaiting } => format!(" (awaiting {awaiting})"),
+                crate::audit::Outcome::Decided { decision, by } => {
+                    format!(" ({decision} by {})", by.mention())
+                }
+                _ => String::new(),
+            };
+            format!(
+                "• {} {} `{}` {}{detail} · `{}`",
+                format_time(r.at),
+                r.user.mention(),
+                r.text,
+                r.outcome.name(),
+                crate::engine::bot::short_ref(r.correlation_id)
+            )
+        })
+        .collect();
+    Ok(Reply::text(lines.join("\n")))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use crate::audit::Outcome;
+    use crate::store::{AuditLog, GrantStore};
+
+    #[tokio::test]
+    async fn only_admins_grant_and_grants_authorize() {
+        // GIVEN a bot with bootstrap admin UADMIN
+        let t = crate::fixtures::bot();
+        // WHEN a non-admin tries to grant
+        let denied = t.text("UBOB", "roles grant <@UBOB> ops").await;
+        // THEN they are told what they need, and nothing is granted
+        assert_eq!(denied, "Sorry, you need admin to run `roles grant`.");
+        assert!(t.text("UBOB", "whoami").await.contains("holding no roles"));
+        // WHEN the admin grants ops to bob
+        let granted = t.say("UADMIN", "roles grant <@UBOB|bob> ops").await;
+        assert_eq!(
+            granted.text,
+            "<@UADMIN> granted *ops* to <@UBOB> until revoked."
+        );
+        assert_eq!(granted.visibility, crate::slack::Visibility::InChannel);
+        // THEN bob holds it, and roles who/list show it with the granter
+        assert!(t.text("UBOB", "whoami").await.contains("holding ops now"));
+        let who = t.text("UBOB", "roles who ops").await;
+        assert!(
+            who.contains("<@UBOB> *ops* until revoked, granted by <@UADMIN>"),
+            "{who}"
+        );
+        assert!(t.text("UBOB", "roles list <@UBOB>").await.contains("*ops*"));
+    }
+
+    #[tokio::test]
+    async fn timed_grant_expires_on_the_clock_not_on_deletion() {
+        let t = crate::fixtures::bot();
+        t.say("UADMIN", "roles grant <@UBOB> admin for 2h").await;
+        assert!(t.text("UBOB", "audit").await.contains("roles grant"));
+        // WHEN two hours pass (the grant is still stored)
+        t.advance(Duration::hours(2));
+        // THEN it no longer authorizes
+        assert_eq!(
+            t.text("UBOB", "audit").await,
+            "Sorry, you need admin to run `audit`."
+        );
+        assert_eq!(t.store.all_grants().await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn maintenance_window_counts_only_inside_it() {
+        let t = crate::fixtures::bot();
+        // GIVEN it is 2027-01-15 08:00 UTC and a window from 22:00 for 2h
+        let reply = t
+            .text("UADMIN", "roles grant <@UBOB> admin from 22:00 for 2h")
+            .await;
+        assert!(
+            reply.contains("from 2027-01-15 22:00 UTC for 2h"),
+            "{reply}"
+        );
+        let denied = "Sorry, you need admin to run `audit`.";
+        assert_eq!(t.text("UBOB", "audit last 1").await, denied);
+        t.advance(Duration::hours(14));
+        assert_ne!(t.text("UBOB", "audit last 1").await, denied);
+        t.advance(Duration::hours(2));
+        assert_eq!(t.text("UBOB", "audit last 1").await, denied);
+    }
+
+    #[tokio::test]
+    async fn bad_grants_get_specific_errors_and_change_nothing() {
+        let t = crate::fixtures::bot();
+        let usage = "Usage: `roles grant <@user> <role> [for <duration>] [from <HH:MM|ISO time>]`";
+        for (text, expected) in [
+            ("roles grant bob ops", "`bob` is not a Slack user"),
+            (
+                "roles grant <@UBOB> Bad!Role",
+                "`Bad!Role` is not a role name",
+            ),
+            (
+                "roles grant <@UBOB> ops for soon",
+                "`soon` is not a duration",
+            ),
+            (
+                "roles grant <@UBOB> ops for 2h from noon",
+                "`noon` is not a time",
+            ),
+            ("roles grant <@UBOB>", "give one user and one role"),
+            ("roles grant <@UBOB> ops for", "`for` needs a value"),
+        ] {
+            let reply = t.text("UADMIN", text).await;
+            assert!(reply.starts_with(expected), "{text}: {reply}");
+            assert!(reply.ends_with(usage), "{text}: {reply}");
+        }
+        assert!(
+            t.text("UADMIN", "roles list")
+                .await
+                .contains("Nobody has no grants")
+        );
+    }
+
+    #[tokio::test]
+    async fn only_admins_grant_admin_even_with_a_grant_role() {
+        let policy = super::Policy {
+            grant: super::Policy::admin_or(&[crate::ids::Role::parse("lead").unwrap()]),
+            ..super::Policy::default()
+        };
+        let store = std::sync::Arc::new(crate::store::memory::MemoryStore::new());
+        let bot = crate::engine::bot::Bot::builder(store)
+            .admins([crate::ids::UserId::parse("UADMIN").unwrap()])
+            .script(super::script(policy))
+            .build()
+            .unwrap();
+        let say = |u: &str, text: &str| {
+            let caller =
+                crate::engine::command::Caller::user(crate::ids::UserId::parse(u).unwrap());
+            let bot = bot.clone();
+            let text = text.to_string();
+            async move {
+                bot.handle(&crate::engine::bot::Request::new(caller, text))
+                    .await
+                    .text
+            }
+        };
+        say("UADMIN", "roles grant <@ULEAD> lead").await;
+        assert!(
+            say("ULEAD", "roles grant <@UBOB> ops")
+                .await
+                .contains("granted *ops*")
+        );
+        assert_eq!(
+            say("ULEAD", "roles grant <@UBOB> admin").await,
+            "Only an admin can grant admin."
+        );
+    }
+
+    #[tokio::test]
+    async fn revoke_asks_for_a_click_then_is_immediate() {
+        let t = crate::fixtures::bot();
+        t.say("UADMIN", "roles grant <@UBOB> ops").await;
+        let prompt = t.say("UADMIN", "roles revoke <@UBOB> ops").await;
+        assert!(
+            prompt.text.starts_with("Run `roles revoke <@UBOB> ops`?"),
+            "{}",
+            prompt.text
+        );
+        assert!(
+            t.text("UBOB", "whoami").await.contains("holding ops"),
+            "not yet"
+        );
+        let done = t
+            .click("UADMIN", &prompt, crate::engine::gate::Decision::Confirm)
+            .await;
+        assert!(
+            done.text.ends_with("<@UADMIN> revoked *ops* from <@UBOB>."),
+            "{}",
+            done.text
+        );
+        assert!(t.text("UBOB", "whoami").await.contains("holding no roles"));
+        let again = t.say("UADMIN", "roles revoke <@UBOB> ops").await;
+        let done = t
+            .click("UADMIN", &again, crate::engine::gate::Decision::Confirm)
+            .await;
+        assert!(
+            done.text.ends_with("<@UBOB> has no grant of ops."),
+            "{}",
+            done.text
+        );
+    }
+
+    #[tokio::test]
+    async fn help_lists_only_what_the_asker_may_run() {
+        let t = crate::fixtures::bot();
+        let bob = t.text("UBOB", "help").await;
+        assert!(bob.contains("`tally <name>`"), "{bob}");
+        assert!(!bob.contains("roles grant"), "{bob}");
+        assert!(!bob.contains("`audit"), "{bob}");
+        let admin = t.text("UADMIN", "help").await;
+        assert!(admin.contains("roles grant"), "{admin}");
+        assert!(admin.contains("`audit"), "{admin}");
+        // AND every command help lists for bob, bob may really run
+        for command in t.bot.registry().commands() {
+            let listed = bob.contains(&format!("`{}`", command.usage_line()));
+            let allowed = t
+                .bot
+                .authorize(&crate::ids::UserId::parse("UBOB").unwrap(), command)
+                .await
+                .unwrap()
+                .allowed;
+            assert_eq!(listed, allowed, "{}", command.name);
+        }
+        let detail = t.text("UBOB", "help roles grant").await;
+        assert!(
+            detail.contains("Needs: admin") && detail.contains("You cannot run it now."),
+            "{detail}"
+        );
+        let detail = t.text("UBOB", "help weather in").await;
+        assert_eq!(
+            detail,
+            "There is no command `weather in`. Type `help` for the list."
+        );
+    }
+
+    #[tokio::test]
+    async fn can_answers_without_running_anything() {
+        let t = crate::fixtures::bot();
+        let reply = t
+            .text("UBOB", "can <@UBOB> roles grant <@UBOB> admin")
+            .await;
+        assert_eq!(
+            reply,
+            "No: <@UBOB> may not run `roles grant`; it needs admin."
+        );
+        assert_eq!(
+            t.text("UBOB", "can <@UADMIN> roles grant <@UBOB> admin")
+                .await,
+            "Yes: <@UADMIN> may run `roles grant`."
+        );
+        assert!(t.text("UBOB", "whoami").await.contains("holding no roles"));
+        assert_eq!(
+            t.text("UBOB", "can <@UBOB> fly").await,
+            "`fly` is not a command I know."
+        );
+    }
+
+    #[tokio::test]
+    async fn every_step_is_audited_with_one_correlation_id() {
+        let t = crate::fixtures::bot();
+        t.say("UBOB", "roles grant <@UBOB> admin").await;
+        t.say("UBOB", "tally perf").await;
+        let records = t.store.recent(None, 10).await.unwrap();
+        let outcomes: Vec<&str> = records.iter().map(|r| r.outcome.name()).collect();
+        assert_eq!(outcomes, ["succeeded", "requested", "denied", "requested"]);
+        assert_eq!(records[0].correlation_id, records[1].correlation_id);
+        assert_ne!(records[1].correlation_id, records[2].correlation_id);
+        assert_eq!(
+            records[2].outcome,
+            Outcome::Denied {
+                needed: "admin".into()
+            }
+        );
+        assert_eq!(records[0].command.as_deref(), Some("tally"));
+        let shown = t.text("UADMIN", "audit <@UBOB> last 2").await;
+        assert!(shown.contains("`tally perf` succeeded"), "{shown}");
+        assert!(
+            t.text("UADMIN", "audit last 0")
+                .await
+                .contains("`last` takes a number")
+        );
+    }
+}

@@ -1,0 +1,270 @@
+//! One typed configuration, read once at start-up from the environment.
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `SLACK_SIGNING_SECRET` | verifies requests from Slack | required by `serve` and the ingress |
+//! | `SLACK_BOT_TOKEN` | posts with the Web API (`xoxb-…`) | none |
+//! | `SLACK_APP_TOKEN` | app-level token (`xapp-…`, scope `connections:write`) for Socket Mode | required by `serve --socket-mode` |
+//! | `SLACK_API_URL` | Slack Web API base URL | `https://slack.com/api` |
+//! | `OPKIT_BOT_NAME` | name used in greetings | `catbot` |
+//! | `OPKIT_ADMINS` | comma-separated user ids that always hold `admin` | none |
+//! | `OPKIT_TEAM_IDS` | comma-separated team/enterprise ids allowed to call | any |
+//! | `OPKIT_GRANT_ROLES` | roles that may grant, besides `admin` | none |
+//! | `OPKIT_AUDIT_ROLES` | roles that may read the audit trail, besides `admin` | none |
+//! | `OPKIT_GRANT_APPROVERS` | if set, `roles grant` waits for a second person with one of these roles | none |
+//! | `OPKIT_DATA_DIR` | file store directory | `.opkit` |
+//! | `OPKIT_TABLE` | DynamoDB table | none |
+//! | `OPKIT_QUEUE_URL` | SQS queue URL | none |
+//!
+//! These are the framework's settings; a bot built on Opkit reads its own packs'
+//! settings the same way (Catbot's `catbot::settings`), with [`http_url`] and
+//! [`ConfigError`].
+//!
+//! A malformed value fails start-up with one line naming the variable; secrets are
+//! held in [`Secret`], whose `Debug` and `Display` never show them.
+
+use std::path::PathBuf;
+
+use crate::ids::{IdError, Role, TeamId, UserId};
+use crate::slack::web::AppToken;
+use crate::slack::{BotToken, SigningSecret};
+
+pub use crate::secret::Secret;
+
+/// A missing or malformed setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A required variable is not set.
+    #[error("{0} is not set")]
+    Missing(&'static str),
+    /// A variable is set to something unusable.
+    #[error("{name} is invalid: {reason}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// Everything configurable, parsed.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `SLACK_SIGNING_SECRET`.
+    pub signing_secret: Option<SigningSecret>,
+    /// `SLACK_BOT_TOKEN`.
+    pub bot_token: Option<BotToken>,
+    /// `SLACK_APP_TOKEN`.
+    pub app_token: Option<AppToken>,
+    /// `SLACK_API_URL`.
+    pub slack_api_url: String,
+    /// `OPKIT_BOT_NAME`.
+    pub bot_name: String,
+    /// `OPKIT_ADMINS`.
+    pub admins: Vec<UserId>,
+    /// `OPKIT_TEAM_IDS`; empty: any team.
+    pub team_ids: Vec<TeamId>,
+    /// `OPKIT_GRANT_ROLES`.
+    pub grant_roles: Vec<Role>,
+    /// `OPKIT_AUDIT_ROLES`.
+    pub audit_roles: Vec<Role>,
+    /// `OPKIT_GRANT_APPROVERS`.
+    pub grant_approvers: Vec<Role>,
+    /// `OPKIT_DATA_DIR`.
+    pub data_dir: PathBuf,
+    /// `OPKIT_TABLE`.
+    pub table: Option<String>,
+    /// `OPKIT_QUEUE_URL`.
+    pub queue_url: Option<String>,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (tests pass a map). Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        Ok(Self {
+            signing_secret: get("SLACK_SIGNING_SECRET").map(SigningSecret::new),
+            bot_token: get("SLACK_BOT_TOKEN").map(BotToken::new),
+            app_token: get("SLACK_APP_TOKEN")
+                .map(|token| {
+                    AppToken::parse(token).map_err(|reason| ConfigError::Invalid {
+                        name: "SLACK_APP_TOKEN",
+                        reason,
+                    })
+                })
+                .transpose()?,
+            slack_api_url: http_url(
+                "SLACK_API_URL",
+                get("SLACK_API_URL").unwrap_or_else(|| crate::slack::web::DEFAULT_BASE_URL.into()),
+            )?,
+            bot_name: get("OPKIT_BOT_NAME").unwrap_or_else(|| "catbot".into()),
+            admins: list("OPKIT_ADMINS", get("OPKIT_ADMINS"), UserId::parse)?,
+            team_ids: list("OPKIT_TEAM_IDS", get("OPKIT_TEAM_IDS"), TeamId::parse)?,
+            grant_roles: list("OPKIT_GRANT_ROLES", get("OPKIT_GRANT_ROLES"), Role::parse)?,
+            audit_roles: list("OPKIT_AUDIT_ROLES", get("OPKIT_AUDIT_ROLES"), Role::parse)?,
+            grant_approvers: list(
+                "OPKIT_GRANT_APPROVERS",
+                get("OPKIT_GRANT_APPROVERS"),
+                Role::parse,
+            )?,
+            data_dir: get("OPKIT_DATA_DIR")
+                .unwrap_or_else(|| ".opkit".into())
+                .into(),
+            table: get("OPKIT_TABLE"),
+            queue_url: get("OPKIT_QUEUE_URL")
+                .map(|u| http_url("OPKIT_QUEUE_URL", u))
+                .transpose()?,
+        })
+    }
+
+    /// The signing secret, or the error naming it.
+    pub fn require_signing_secret(&self) -> Result<&SigningSecret, ConfigError> {
+        self.signing_secret
+            .as_ref()
+            .ok_or(ConfigError::Missing("SLACK_SIGNING_SECRET"))
+    }
+
+    /// The bot token, or the error naming it.
+    pub fn require_bot_token(&self) -> Result<&BotToken, ConfigError> {
+        self.bot_token
+            .as_ref()
+            .ok_or(ConfigError::Missing("SLACK_BOT_TOKEN"))
+    }
+
+    /// The app-level token for Socket Mode, or the error naming it.
+    pub fn require_app_token(&self) -> Result<&AppToken, ConfigError> {
+        self.app_token
+            .as_ref()
+            .ok_or(ConfigError::Missing("SLACK_APP_TOKEN"))
+    }
+
+    /// The DynamoDB table, or the error naming it.
+    pub fn require_table(&self) -> Result<&str, ConfigError> {
+        self.table
+            .as_deref()
+            .ok_or(ConfigError::Missing("OPKIT_TABLE"))
+    }
+
+    /// The queue URL, or the error naming it.
+    pub fn require_queue_url(&self) -> Result<&str, ConfigError> {
+        self.queue_url
+            .as_deref()
+            .ok_or(ConfigError::Missing("OPKIT_QUEUE_URL"))
+    }
+
+    /// Whether a request from `team` (or its enterprise) may be served.
+    pub fn team_allowed(&self, team: Option<&str>, enterprise: Option<&str>) -> bool {
+        self.team_ids.is_empty()
+            || self
+                .team_ids
+                .iter()
+                .any(|t| Some(t.as_str()) == team || Some(t.as_str()) == enterprise)
+    }
+}
+
+/// Checks that setting `name` is an http(s) URL; returns it without a trailing `/`.
+pub fn http_url(name: &'static str, value: String) -> Result<String, ConfigError> {
+    if value.starts_with("http://") || value.starts_with("https://") {
+        Ok(value.trim_end_matches('/').to_string())
+    } else {
+        Err(ConfigError::Invalid {
+            name,
+            reason: format!("`{value}` is not an http(s) URL"),
+        })
+    }
+}
+
+fn list<T>(
+    name: &'static str,
+    value: Option<String>,
+    parse: impl Fn(&str) -> Result<T, IdError>,
+) -> Result<Vec<T>, ConfigError> {
+    value
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            parse(s).map_err(|e| ConfigError::Invalid {
+                name,
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_need_nothing() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from(".opkit"));
+        assert_eq!(c.slack_api_url, "https://slack.com/api");
+        assert!(c.admins.is_empty());
+        assert_eq!(
+            c.require_signing_secret().unwrap_err().to_string(),
+            "SLACK_SIGNING_SECRET is not set"
+        );
+    }
+
+    #[test]
+    fn lists_are_parsed_and_bad_entries_named() {
+        let c = config(&[("OPKIT_ADMINS", " U1, U2 ,"), ("OPKIT_TEAM_IDS", "T1")]).unwrap();
+        assert_eq!(c.admins.len(), 2);
+        assert!(c.team_allowed(Some("T1"), None));
+        assert!(!c.team_allowed(Some("T2"), None));
+        let err = config(&[("OPKIT_ADMINS", "U1,bob")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("OPKIT_ADMINS is invalid"), "{err}");
+        let err = config(&[("SLACK_API_URL", "localhost:9")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("SLACK_API_URL is invalid"), "{err}");
+    }
+
+    #[test]
+    fn app_token_is_optional_named_when_missing_and_checked() {
+        let c = config(&[]).unwrap();
+        assert_eq!(
+            c.require_app_token().unwrap_err().to_string(),
+            "SLACK_APP_TOKEN is not set"
+        );
+        let c = config(&[("SLACK_APP_TOKEN", "xapp-1-A1-hunter2")]).unwrap();
+        assert!(c.require_app_token().is_ok());
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let err = config(&[("SLACK_APP_TOKEN", "xoxb-1")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("SLACK_APP_TOKEN is invalid"), "{err}");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let c = config(&[("SLACK_SIGNING_SECRET", "hunter2")]).unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(c.require_signing_secret().is_ok());
+    }
+}

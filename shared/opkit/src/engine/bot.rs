@@ -1,0 +1,525 @@
+//! The engine: resolve, then authorize, then execute — each a separate step.
+//!
+//! [`Bot::handle`] is what every front end calls (`opkit shell`, `opkit serve`,
+//! the worker Lambda): it turns one [`Request`] into one [`Reply`], auditing each
+//! step. State is loaded before and saved after the handler with an optimistic
+//! version check; on a conflict the command is run again on fresh state, so
+//! concurrent commands never lose an update. [`Bot::authorize`] is the single
+//! authorization function used by dispatch, `help` and `can`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Utc};
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::BoxFuture;
+use crate::access::{Access, RoleSet, active_roles};
+use crate::audit::{AuditRecord, Outcome};
+use crate::clock::{SharedClock, SystemClock};
+use crate::engine::command::{
+    Caller, CommandError, CommandSpec, Gate, Invocation, Notice, Script, ScriptState, TickerSpec,
+};
+use crate::engine::registry::{BuildError, Registry, Resolution};
+use crate::ids::{Role, UserId};
+use crate::slack::{Reply, Visibility};
+use crate::store::{GrantStore, Store, StoreError};
+use crate::text::tokenize;
+use serde_json::Value;
+
+/// How many times a command is run again after losing a state-save race.
+const MAX_ATTEMPTS: u32 = 40;
+
+/// Longest text a command line may have.
+pub const MAX_TEXT_LEN: usize = 4000;
+
+/// One command to run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Request {
+    /// Shared by every audit record and log line of this command.
+    pub correlation_id: Uuid,
+    /// Who asked, and where.
+    pub caller: Caller,
+    /// What they typed (after the slash command or the mention).
+    pub text: String,
+}
+
+impl Request {
+    /// A request with a fresh correlation id.
+    pub fn new(caller: Caller, text: impl Into<String>) -> Self {
+        Self {
+            correlation_id: Uuid::new_v4(),
+            caller,
+            text: text.into(),
+        }
+    }
+}
+
+/// Where a user's roles come from.
+pub trait Authorizer: Send + Sync {
+    /// The roles `user` holds at `now`.
+    fn roles_of<'a>(
+        &'a self,
+        user: &'a UserId,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<RoleSet, StoreError>>;
+}
+
+/// The built-in authorizer: live grants from the store, plus bootstrap admins from
+/// configuration, plus fixed roles (e.g. `opkit shell --roles`).
+pub struct GrantAuthorizer {
+    grants: Arc<dyn GrantStore>,
+    admins: BTreeSet<UserId>,
+    fixed: BTreeMap<UserId, RoleSet>,
+}
+
+impl GrantAuthorizer {
+    /// Reads grants from `grants`; `admins` always hold `admin`.
+    pub fn new(grants: Arc<dyn GrantStore>, admins: impl IntoIterator<Item = UserId>) -> Self {
+        Self {
+            grants,
+            admins: admins.into_iter().collect(),
+            fixed: BTreeMap::new(),
+        }
+    }
+
+    /// Gives `user` these roles regardless of grants (local use).
+    pub fn with_fixed_roles(mut self, user: UserId, roles: impl IntoIterator<Item = Role>) -> Self {
+        self.fixed.entry(user).or_default().extend(roles);
+        self
+    }
+}
+
+impl Authorizer for GrantAuthorizer {
+    fn roles_of<'a>(
+        &'a self,
+        user: &'a UserId,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<RoleSet, StoreError>> {
+        Box::pin(async move {
+            let grants = self.grants.grants_for(user).await?;
+            // The window decides, not whether the grant is still stored: TTL deletes late.
+            let mut roles = active_roles(&grants, now);
+            if self.admins.contains(user) {
+                roles.insert(Role::admin());
+            }
+            if let Some(fixed) = self.fixed.get(user) {
+                roles.extend(fixed.iter().cloned());
+            }
+            Ok(roles)
+        })
+    }
+}
+
+/// The answer of [`Bot::authorize`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorization {
+    /// Whether the user may run the command.
+    pub allowed: bool,
+    /// The roles the user holds now.
+    pub roles: RoleSet,
+}
+
+struct Inner {
+    name: String,
+    registry: Registry,
+    tickers: Vec<TickerSpec>,
+    store: Arc<dyn Store>,
+    authorizer: Arc<dyn Authorizer>,
+    clock: SharedClock,
+}
+
+/// A bot: its commands and the services they run on. Cheap to clone.
+#[derive(Clone)]
+pub struct Bot(Arc<Inner>);
+
+/// Builds a [`Bot`].
+pub struct BotBuilder {
+    name: String,
+    specs: Vec<Result<Vec<CommandSpec>, BuildError>>,
+    tickers: Vec<TickerSpec>,
+    store: Arc<dyn Store>,
+    authorizer: Option<Arc<dyn Authorizer>>,
+    admins: Vec<UserId>,
+    clock: SharedClock,
+}
+
+impl BotBuilder {
+    /// The bot's name, used in greetings (default `opkit`).
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.to_string();
+        self
+    }
+
+    /// Adds a script's commands.
+    pub fn script<S: ScriptState>(mut self, mut script: Script<S>) -> Self {
+        self.tickers.extend(script.take_ticker());
+        self.specs.push(script.into_specs());
+        self
+    }
+
+    /// Users who always hold `admin` (configuration's `OPKIT_ADMINS`). Ignored when
+    /// a custom authorizer is set.
+    pub fn admins(mut self, admins: impl IntoIterator<Item = UserId>) -> Self {
+        self.admins.extend(admins);
+        self
+    }
+
+    /// Replaces the built-in [`GrantAuthorizer`].
+    pub fn authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
+        self.authorizer = Some(authorizer);
+        self
+    }
+
+    /// The clock (default: the system clock).
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Builds the bot; fails if a command has no handler or two claim one form.
+    pub fn build(self) -> Result<Bot, BuildError> {
+        let mut registry = Registry::default();
+        for specs in self.specs {
+            registry.add(specs?)?;
+        }
+        let grants: Arc<dyn GrantStore> = self.store.clone();
+        let authorizer = self
+            .authorizer
+            .unwrap_or_else(|| Arc::new(GrantAuthorizer::new(grants, self.admins)));
+        Ok(Bot(Arc::new(Inner {
+            name: self.name,
+            registry,
+            tickers: self.tickers,
+            store: self.store,
+            authorizer,
+            clock: self.clock,
+        })))
+    }
+}
+
+impl Bot {
+    /// Starts building a bot on `store`.
+    pub fn builder(store: Arc<dyn Store>) -> BotBuilder {
+        BotBuilder {
+            name: "opkit".to_string(),
+            specs: Vec::new(),
+            tickers: Vec::new(),
+            store,
+            authorizer: None,
+            admins: Vec::new(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The bot's name.
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The registered commands.
+    pub fn registry(&self) -> &Registry {
+        &self.0.registry
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.0.store
+    }
+
+    /// The current time by the bot's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.0.clock.now()
+    }
+
+    /// The roles `user` holds now.
+    pub async fn roles_of(&self, user: &UserId) -> Result<RoleSet, StoreError> {
+        self.0.authorizer.roles_of(user, self.now()).await
+    }
+
+    /// Whether `user` may run `command` now. Dispatch, `help` and `can` all ask here.
+    pub async fn authorize(
+        &self,
+        user: &UserId,
+        command: &CommandSpec,
+    ) -> Result<Authorization, StoreError> {
+        let roles = self.roles_of(user).await?;
+        Ok(Authorization {
+            allowed: command.access.allows(&roles),
+            roles,
+        })
+    }
+
+    /// Whether `user` may do something guarded by `access` (for checks inside a handler).
+    pub async fn allows(&self, user: &UserId, access: &Access) -> Result<bool, StoreError> {
+        Ok(access.allows(&self.roles_of(user).await?))
+    }
+
+    /// Runs one request to its reply. Never fails: errors become replies, and every
+    /// step is audited.
+    pub async fn handle(&self, request: &Request) -> Reply {
+        let span = tracing::info_span!(
+            "command",
+            correlation_id = %request.correlation_id,
+            user = %request.caller.user
+        );
+        self.handle_in_span(request).instrument(span).await
+    }
+
+    async fn handle_in_span(&self, request: &Request) -> Reply {
+        if request.text.len() > MAX_TEXT_LEN {
+            return Reply::text(format!(
+                "That is too long for a command ({} characters; the most is {MAX_TEXT_LEN}).",
+                request.text.len()
+            ));
+        }
+        let tokens = tokenize(&request.text);
+        match self.0.registry.resolve(&tokens) {
+            Resolution::Empty => Reply::text(format!(
+                "Hi <@{}>! I'm {}. Type `help` to see what I can do for you.",
+                request.caller.user,
+                self.name()
+            )),
+            Resolution::Unknown { suggestion } => self.unknown(request, &tokens, suggestion).await,
+            Resolution::Matched { command, args } => self.dispatch(request, &command, args).await,
+        }
+    }
+
+    async fn unknown(
+        &self,
+        request: &Request,
+        tokens: &[crate::text::Token],
+        suggestion: Option<Arc<CommandSpec>>,
+    ) -> Reply {
+        let typed = tokens.first().map(ToString::to_string).unwrap_or_default();
+        let mut suggestion = suggestion;
+        if let Some(s) = &suggestion
+            && !matches!(self.authorize(&request.caller.user, s).await, Ok(d) if d.allowed)
+        {
+            suggestion = None;
+        }
+        self.audit(
+            request,
+            None,
+            Outcome::Failed {
+                error: "unknown command".into(),
+            },
+        )
+        .await;
+        match suggestion {
+            Some(s) => Reply::text(format!(
+                "I don't know `{typed}`. Did you mean `{}`?",
+                s.usage_line()
+            )),
+            None => Reply::text(format!(
+                "I don't know `{typed}`. Type `help` to see what you can run."
+            )),
+        }
+    }
+
+    async fn dispatch(
+        &self,
+        request: &Request,
+        command: &Arc<CommandSpec>,
+        args: crate::engine::command::Args,
+    ) -> Reply {
+        let name = Some(command.name.as_str());
+        self.audit(request, name, Outcome::Requested).await;
+        let decision = match self.authorize(&request.caller.user, command).await {
+            Ok(decision) => decision,
+            Err(e) => return self.failed(request, name, CommandError::from(e)).await,
+        };
+        if !decision.allowed {
+            let needed = command.access.describe();
+            self.audit(
+                request,
+                name,
+                Outcome::Denied {
+                    needed: needed.clone(),
+                },
+            )
+            .await;
+            return Reply::text(format!(
+                "Sorry, you need {needed} to run `{}`.",
+                command.name
+            ));
+        }
+        if !matches!(command.gate, Gate::None) {
+            return self.hold(request, command).await;
+        }
+        self.run_authorized(request, command, args).await
+    }
+
+    /// Runs a command whose caller has been authorized (and, if it is gated,
+    /// whose confirmation or approval was given), auditing the outcome.
+    pub(crate) async fn run_authorized(
+        &self,
+        request: &Request,
+        command: &CommandSpec,
+        args: crate::engine::command::Args,
+    ) -> Reply {
+        let name = Some(command.name.as_str());
+        match self.execute(request, command, args).await {
+            Ok(mut reply) => {
+                self.audit(request, name, Outcome::Succeeded).await;
+                if command.visibility == Visibility::InChannel {
+                    reply.visibility = Visibility::InChannel;
+                }
+                reply
+            }
+            Err(CommandError::Usage(msg)) => {
+                self.audit(request, name, Outcome::Failed { error: msg.clone() })
+                    .await;
+                Reply::text(format!("{msg}. Usage: `{}`", command.usage_line()))
+            }
+            Err(e) => self.failed(request, name, e).await,
+        }
+    }
+
+    pub(crate) async fn failed(
+        &self,
+        request: &Request,
+        command: Option<&str>,
+        error: CommandError,
+    ) -> Reply {
+        let shown = match &error {
+            CommandError::Internal(detail) => {
+                tracing::error!(correlation_id = %request.correlation_id, error = %detail, "command failed");
+                format!(
+                    "Something went wrong on my side (ref `{}`). The details are in the log.",
+                    short_ref(request.correlation_id)
+                )
+            }
+            other => other.to_string(),
+        };
+        self.audit(
+            request,
+            command,
+            Outcome::Failed {
+                error: error.to_string(),
+            },
+        )
+        .await;
+        Reply::text(shown)
+    }
+
+    /// Load, run, save; on a version conflict, again on fresh state.
+    async fn execute(
+        &self,
+        request: &Request,
+        command: &CommandSpec,
+        args: crate::engine::command::Args,
+    ) -> Result<Reply, CommandError> {
+        self.update_state(&command.script, command.stateful, |state| {
+            let invocation = Invocation {
+                args: args.clone(),
+                caller: request.caller.clone(),
+                now: self.now(),
+                correlation_id: request.correlation_id,
+                bot: self.clone(),
+            };
+            command.runner.run(state, invocation)
+        })
+        .await
+    }
+
+    /// Runs `step` on a script's stored state and saves what it returns, if
+    /// anything, at the version it read. When someone else saved first, runs the
+    /// step again on the fresh state: no update is ever lost.
+    pub(crate) async fn update_state<'a, T>(
+        &'a self,
+        script: &'a str,
+        stateful: bool,
+        mut step: impl FnMut(Option<Value>) -> BoxFuture<'a, Result<(T, Option<Value>), CommandError>>,
+    ) -> Result<T, CommandError> {
+        let store = &self.0.store;
+        for attempt in 1..=MAX_ATTEMPTS {
+            let loaded = if stateful {
+                store.load(script).await?
+            } else {
+                crate::store::Versioned {
+                    version: 0,
+                    value: None,
+                }
+            };
+            let (out, changed) = step(loaded.value).await?;
+            let Some(state) = changed.filter(|_| stateful) else {
+                return Ok(out);
+            };
+            match store.save(script, &state, loaded.version).await {
+                Ok(_) => return Ok(out),
+                Err(e) if e.is_conflict() => {
+                    tracing::debug!(attempt, script, "state conflict, running again");
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CommandError::user(
+            "Too many people are changing this at once; please try again.",
+        ))
+    }
+
+    /// Runs every script's ticker once: ends what is due, saves, audits each
+    /// notice, and returns the notices for the caller to announce.
+    pub async fn tick(&self) -> Result<Vec<Notice>, CommandError> {
+        let mut all = Vec::new();
+        for ticker in &self.0.tickers {
+            let notices = self
+                .update_state(&ticker.script, true, |state| {
+                    Box::pin(std::future::ready(ticker.run.tick(state, self.now())))
+                })
+                .await?;
+            for notice in &notices {
+                let request = Request::new(Caller::user(notice.user.clone()), String::new());
+                self.audit(
+                    &request,
+                    None,
+                    Outcome::System {
+                        action: notice.text.clone(),
+                    },
+                )
+                .await;
+            }
+            all.extend(notices);
+        }
+        Ok(all)
+    }
+
+    /// Writes an audit record to the store and the log. A failing audit store is
+    /// logged, but does not cost the user their answer.
+    pub async fn audit(&self, request: &Request, command: Option<&str>, outcome: Outcome) {
+        let record = AuditRecord {
+            // Time-ordered: records of one process written in the same millisecond keep
+            // their order in the store's sort key.
+            id: Uuid::now_v7(),
+            correlation_id: request.correlation_id,
+            at: self.now(),
+            user: request.caller.user.clone(),
+            channel: request.caller.channel.clone(),
+            team: request.caller.team.clone(),
+            text: request.text.clone(),
+            command: command.map(str::to_string),
+            outcome,
+        };
+        record.log();
+        if let Err(e) = self.0.store.append(&record).await {
+            tracing::error!(error = %e, correlation_id = %request.correlation_id, "could not write the audit record");
+        }
+    }
+}
+
+/// A short, quotable form of a correlation id.
+pub fn short_ref(id: Uuid) -> String {
+    id.simple().to_string()[..8].to_string()
+}
+
+/// Randomised, growing delay between attempts, so racing writers spread out.
+fn backoff(attempt: u32) -> StdDuration {
+    let ceiling = 2u64.pow(attempt.min(6)); // up to 64 ms
+    let jitter = RandomState::new().hash_one(attempt) % ceiling;
+    StdDuration::from_millis(1 + jitter)
+}

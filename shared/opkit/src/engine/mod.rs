@@ -1,0 +1,32 @@
+//! The engine: commands, the registry that matches them, the bot that runs them,
+//! and the gate that holds back confirmed and approved ones.
+//!
+//! These four modules need each other (a [`Command`]'s handler gets a [`Ctx`]
+//! holding the [`Bot`]; the bot owns the [`Registry`] of command specs; the gate
+//! is more of the bot's methods), so they live in this one folder, and everything
+//! outside it imports from here:
+//!
+//! ```text
+//! text ──tokens──> registry::resolve ──> Bot::authorize ──> gate (confirm / approval?)
+//!                                                      └──> Command handler (Ctx<S>)
+//!                                                           state load → run → save, audit
+//! ```
+//!
+//! - [`command`]: what a command author writes — [`Script`], [`Command`], [`Ctx`],
+//!   [`Args`], [`CommandError`];
+//! - [`registry`]: syntax forms and matching (longest form wins; "did you mean");
+//! - [`bot`]: [`Bot::handle`], the one authorize function, optimistic state;
+//! - [`gate`]: pending confirmations and two-person approvals, settled by clicks.
+
+pub mod bot;
+pub mod command;
+pub mod gate;
+pub mod registry;
+
+pub use bot::{Authorization, Authorizer, Bot, BotBuilder, GrantAuthorizer, Request};
+pub use command::{
+    Args, Caller, Command, CommandError, CommandSpec, Ctx, Gate, Handler, Notice, Options, Script,
+    ScriptState,
+};
+pub use gate::{Decision, Pending, PendingState};
+pub use registry::{BuildError, Registry, Resolution};

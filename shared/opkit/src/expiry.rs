@@ -1,0 +1,321 @@
+//! The expiry pass: end what is due on time, and say so where it began.
+//!
+//! Run every minute by the expiry Lambda (an EventBridge schedule), by
+//! `opkit expire` once, and by `opkit serve` in the background. One pass:
+//!
+//! 1. grants whose window has closed (a query on the end-time index, not a scan)
+//!    are removed — unless renewed meanwhile — audited, and announced in the
+//!    channel where they were granted;
+//! 2. scheduled windows that have opened are announced once;
+//! 3. every script's ticker runs (queue holds that ran out hand over);
+//! 4. scheduled commands that are due run, as their identity, and their answers
+//!    are posted to their channels.
+//!
+//! DynamoDB's TTL only tidies up later: authorization checks each grant's window
+//! itself, so an ended grant denies even while it is still stored.
+
+use std::sync::Arc;
+
+use crate::access::Grant;
+use crate::audit::Outcome;
+use crate::engine::bot::{Bot, Request};
+use crate::engine::command::{Caller, CommandError, Notice};
+use crate::job::Job;
+use crate::job::JobQueue;
+use crate::schedule;
+use crate::slack::{ChannelPoster, Reply};
+use crate::timespec::format_time;
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ExpiryReport {
+    /// Grants ended.
+    pub grants_ended: usize,
+    /// Scheduled windows announced as started.
+    pub windows_started: usize,
+    /// Notices from script tickers.
+    pub script_notices: usize,
+    /// Scheduled commands run.
+    pub scheduled_runs: usize,
+    /// Announcements posted to channels.
+    pub posted: usize,
+    /// Announcements that could not be posted (logged).
+    pub not_posted: usize,
+}
+
+/// Runs expiry passes.
+pub struct Expiry {
+    bot: Bot,
+    channels: Option<Arc<dyn ChannelPoster>>,
+    queue: Option<Arc<dyn JobQueue>>,
+}
+
+impl Expiry {
+    /// Announces with `channels` (needs a bot token); without one, only audits and logs.
+    pub fn new(bot: Bot, channels: Option<Arc<dyn ChannelPoster>>) -> Self {
+        Self {
+            bot,
+            channels,
+            queue: None,
+        }
+    }
+
+    /// Puts due scheduled commands on `queue` for the worker (which has the
+    /// permissions their commands need), instead of running them in the pass.
+    pub fn with_queue(mut self, queue: Arc<dyn JobQueue>) -> Self {
+        self.queue = Some(queue);
+        self
+    }
+
+    /// One pass.
+    pub async fn run_once(&self) -> Result<ExpiryReport, CommandError> {
+        let mut report = ExpiryReport::default();
+        let mut notices = Vec::new();
+        let store = self.bot.store();
+        let now = self.bot.now();
+
+        for grant in store.grants_ended_by(now).await? {
+            if store.replace_grant(&grant, None).await? {
+                report.grants_ended += 1;
+                notices.push(self.audited(&grant, ended_text(&grant)).await);
+            }
+        }
+
+        for grant in store.all_grants().await? {
+            let opened =
+                grant.starts_at.is_some() && !grant.start_announced && grant.is_active(now);
+            if !opened {
+                continue;
+            }
+            let announced = Grant {
+                start_announced: true,
+                ..grant.clone()
+            };
+            if store.replace_grant(&grant, Some(&announced)).await? {
+                report.windows_started += 1;
+                notices.push(self.audited(&grant, started_text(&grant)).await);
+            }
+        }
+
+        let ticked = self.bot.tick().await?;
+        report.script_notices = ticked.len();
+        notices.extend(ticked);
+
+        for entry in self.due_schedules(now).await? {
+            report.scheduled_runs += 1;
+            let job = Job::scheduled(&entry, now);
+            if let Some(queue) = &self.queue {
+                if let Err(e) = queue.enqueue(&job).await {
+                    tracing::error!(schedule = %entry.name, error = %e, "could not queue a scheduled command");
+                }
+                continue;
+            }
+            let reply = self.bot.handle(&job.request()).await;
+            let reply = schedule::posted_reply(reply, &entry.name, &entry.run_as);
+            match self.post(&entry.channel, &reply).await {
+                Some(true) => report.posted += 1,
+                Some(false) => report.not_posted += 1,
+                None => {}
+            }
+        }
+
+        for notice in &notices {
+            match self.announce(notice).await {
+                Some(true) => report.posted += 1,
+                Some(false) => report.not_posted += 1,
+                None => {}
+            }
+        }
+        tracing::info!(?report, "expiry pass");
+        Ok(report)
+    }
+
+    async fn audited(&self, grant: &Grant, text: String) -> Notice {
+        let request = Request::new(
+            Caller {
+                user: grant.user.clone(),
+                channel: grant.channel.clone(),
+                team: None,
+            },
+            String::new(),
+        );
+        self.bot
+            .audit(
+                &request,
+                None,
+                Outcome::System {
+                    action: text.clone(),
+                },
+            )
+            .await;
+        Notice {
+            user: grant.user.clone(),
+            channel: grant.channel.clone(),
+            text,
+        }
+    }
+
+    /// Takes the scheduled commands due at `now`, moving each to its next time.
+    async fn due_schedules(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<schedule::Entry>, CommandError> {
+        self.bot
+            .update_state(schedule::SCRIPT, true, |state| {
+                Box::pin(async move {
+                    let mut schedules: schedule::ScheduleState = state
+                        .map(serde_json::from_value)
+                        .transpose()
+                        .map_err(|e| {
+                            CommandError::internal(format!("schedules do not parse: {e}"))
+                        })?
+                        .unwrap_or_default();
+                    let due = schedule::take_due(&mut schedules, now);
+                    let changed = if due.is_empty() {
+                        None
+                    } else {
+                        Some(serde_json::to_value(&schedules).map_err(CommandError::internal)?)
+                    };
+                    Ok((due, changed))
+                })
+            })
+            .await
+    }
+
+    /// Posts a notice to its channel: `None` if it has none (or there is no
+    /// token), else whether it was posted.
+    async fn announce(&self, notice: &Notice) -> Option<bool> {
+        let channel = notice.channel.as_ref()?;
+        self.post(channel, &Reply::in_channel(notice.text.clone()))
+            .await
+    }
+
+    /// Posts to a channel: `None` without a token, else whether it was posted.
+    async fn post(&self, channel: &crate::ids::ChannelId, reply: &Reply) -> Option<bool> {
+        let Some(poster) = &self.channels else {
+            tracing::warn!(channel = %channel, text = %reply.text, "no SLACK_BOT_TOKEN: not posted");
+            return None;
+        };
+        match poster.post_message(channel.as_str(), reply, None).await {
+            Ok(_) => Some(true),
+            Err(e) => {
+                tracing::error!(channel = %channel, error = %e, "could not post to a channel");
+                Some(false)
+            }
+        }
+    }
+}
+
+fn ended_text(grant: &Grant) -> String {
+    let why = if grant.starts_at.is_some() {
+        "maintenance window over"
+    } else {
+        "its time is up"
+    };
+    format!(
+        "*{}* role for {} ended — {why}.",
+        grant.role,
+        grant.user.mention()
+    )
+}
+
+fn started_text(grant: &Grant) -> String {
+    let until = grant
+        .ends_at
+        .map(|e| format!(" until {}", format_time(e)))
+        .unwrap_or_default();
+    format!(
+        "*{}* role for {} started — maintenance window open{until}.",
+        grant.role,
+        grant.user.mention()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+    use crate::slack::MemoryChannelPoster;
+    use crate::store::{AuditLog, GrantStore};
+    use crate::testing::TestBot;
+
+    fn expiry(t: &TestBot) -> (Expiry, Arc<MemoryChannelPoster>) {
+        let poster = Arc::new(MemoryChannelPoster::new());
+        (Expiry::new(t.bot.clone(), Some(poster.clone())), poster)
+    }
+
+    #[tokio::test]
+    async fn a_window_opens_and_closes_on_time_and_both_are_announced() {
+        // GIVEN a maintenance window 22:00-24:00 granted in channel C0PS (now 08:00)
+        let t = TestBot::new();
+        t.say("UADMIN", "roles grant <@UBOB> admin from 22:00 for 2h")
+            .await;
+        let (expiry, poster) = expiry(&t);
+        assert_eq!(expiry.run_once().await.unwrap(), ExpiryReport::default());
+
+        // WHEN 22:00 comes
+        t.advance(Duration::hours(14));
+        let report = expiry.run_once().await.unwrap();
+        assert_eq!(report.windows_started, 1);
+        // a second pass does not announce it again
+        assert_eq!(expiry.run_once().await.unwrap().windows_started, 0);
+
+        // AND WHEN midnight comes
+        t.advance(Duration::hours(2));
+        let report = expiry.run_once().await.unwrap();
+        assert_eq!(report.grants_ended, 1);
+        assert_eq!(report.posted, 1);
+
+        let texts: Vec<String> = poster
+            .posts()
+            .iter()
+            .map(|p| p.reply.text.clone())
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                "*admin* role for <@UBOB> started — maintenance window open until 2027-01-16 00:00 UTC.",
+                "*admin* role for <@UBOB> ended — maintenance window over."
+            ]
+        );
+        assert!(poster.posts().iter().all(|p| p.channel == "C0PS"));
+        // THEN the grant is gone, the user is denied, and it is audited
+        assert!(t.store.all_grants().await.unwrap().is_empty());
+        assert_eq!(
+            t.text("UBOB", "audit").await,
+            "Sorry, you need admin to run `audit`."
+        );
+        let audit = t.store.recent(None, 5).await.unwrap();
+        assert!(audit.iter().any(|r| r.outcome
+            == Outcome::System {
+                action: "*admin* role for <@UBOB> ended — maintenance window over.".into()
+            }));
+    }
+
+    #[tokio::test]
+    async fn a_grant_renewed_before_the_pass_is_left_alone() {
+        let t = TestBot::new();
+        t.say("UADMIN", "roles grant <@UBOB> ops for 1h").await;
+        t.advance(Duration::hours(1));
+        // the stale grant is what the pass read; renew before it removes it
+        let stale = t.store.grants_ended_by(t.bot.now()).await.unwrap();
+        t.say("UADMIN", "roles grant <@UBOB> ops for 1h").await;
+        assert!(!t.store.replace_grant(&stale[0], None).await.unwrap());
+        let (expiry, _) = expiry(&t);
+        assert_eq!(expiry.run_once().await.unwrap().grants_ended, 0);
+        assert!(t.text("UBOB", "whoami").await.contains("holding ops"));
+    }
+
+    #[tokio::test]
+    async fn without_a_token_notices_are_audited_not_posted() {
+        let t = TestBot::new();
+        t.say("UADMIN", "roles grant <@UBOB> ops for 1h").await;
+        t.advance(Duration::hours(1));
+        let report = Expiry::new(t.bot.clone(), None).run_once().await.unwrap();
+        assert_eq!(
+            (report.grants_ended, report.posted, report.not_posted),
+            (1, 0, 0)
+        );
+    }
+}

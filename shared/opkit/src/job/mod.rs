@@ -1,0 +1,423 @@
+//! The job envelope: everything the worker needs, as it crosses the queue.
+//!
+//! The ingress turns a verified Slack request into one [`Job`]; the worker turns
+//! it back into a [`Request`] for the bot and delivers the reply to
+//! [`ReplyTo`]. The envelope is versioned: a worker refuses (and does not retry)
+//! an envelope it cannot read.
+
+mod queue;
+
+pub use queue::{JobQueue, QueueError, QueueMessage};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::engine::bot::Request;
+use crate::engine::command::Caller;
+use crate::engine::gate::Decision;
+use crate::ids::{ChannelId, IdError, TeamId, UserId};
+use crate::slack::{ChatKind, ChatMessage, EventCallback, SlashCommand};
+use crate::text::{Token, tokenize};
+
+/// The envelope version this build writes and reads.
+pub const JOB_VERSION: u32 = 1;
+
+/// Where a job came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Source {
+    /// A slash command such as `/catbot`.
+    SlashCommand {
+        /// The command, with its slash.
+        command: String,
+    },
+    /// A mention or a direct message (Events API).
+    Event {
+        /// Slack's event id, unique per event (retries share it).
+        event_id: String,
+    },
+    /// A scheduled run.
+    Schedule {
+        /// The schedule's name.
+        name: String,
+    },
+    /// Typed locally (`opkit shell`, `opkit say`).
+    Local,
+    /// A click on a pending request's button.
+    Interaction {
+        /// What the click says.
+        decision: Decision,
+        /// The pending request it settles.
+        pending_id: String,
+    },
+}
+
+/// Where the reply goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ReplyTo {
+    /// A slash command's `response_url`.
+    ResponseUrl {
+        /// The URL.
+        url: String,
+    },
+    /// A channel, optionally in a thread (`chat.postMessage`).
+    Channel {
+        /// The channel.
+        channel: ChannelId,
+        /// The thread to answer in.
+        #[serde(default)]
+        thread_ts: Option<String>,
+    },
+}
+
+/// One command to run, as queued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    /// Envelope version ([`JOB_VERSION`]).
+    pub v: u32,
+    /// Unique per job; also the command's correlation id.
+    pub id: Uuid,
+    /// When the ingress accepted it.
+    pub received_at: DateTime<Utc>,
+    /// Where it came from.
+    pub source: Source,
+    /// Who asked, and where.
+    pub caller: Caller,
+    /// The command text.
+    pub text: String,
+    /// Where the reply goes.
+    pub reply_to: ReplyTo,
+    /// Slack's trigger id, valid for 3 s after the request (for opening modals).
+    #[serde(default)]
+    pub trigger_id: Option<String>,
+}
+
+/// Why an envelope is unusable. Never worth a retry.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnvelopeError {
+    /// Not JSON, or not a job.
+    #[error("the job envelope does not parse: {0}")]
+    Malformed(#[from] serde_json::Error),
+    /// Written by a newer or older build.
+    #[error("job envelope version {0} is not supported (this build reads {JOB_VERSION})")]
+    Version(u32),
+    /// A field holds an invalid id.
+    #[error("the request carries an invalid id: {0}")]
+    Id(#[from] IdError),
+    /// An interaction that is not a click on one of Opkit's buttons.
+    #[error("{0}")]
+    Interaction(String),
+}
+
+impl Job {
+    /// The job for a verified slash command.
+    pub fn from_slash_command(
+        cmd: &SlashCommand,
+        now: DateTime<Utc>,
+    ) -> Result<Self, EnvelopeError> {
+        Ok(Self {
+            v: JOB_VERSION,
+            id: Uuid::new_v4(),
+            received_at: now,
+            source: Source::SlashCommand {
+                command: cmd.command.clone(),
+            },
+            caller: Caller {
+                user: UserId::parse(&cmd.user_id)?,
+                channel: Some(ChannelId::parse(&cmd.channel_id)?),
+                team: Some(TeamId::parse(&cmd.team_id)?),
+            },
+            text: cmd.text.clone(),
+            reply_to: ReplyTo::ResponseUrl {
+                url: cmd.response_url.clone(),
+            },
+            trigger_id: Some(cmd.trigger_id.clone()),
+        })
+    }
+
+    /// The job for a message to the bot (a mention or a direct message). Its id is
+    /// derived from Slack's `event_id`, so a retried event is the same job and
+    /// runs once. A mention's reply goes in the mention's thread.
+    pub fn from_chat_message(
+        event: &EventCallback,
+        message: &ChatMessage,
+        now: DateTime<Utc>,
+    ) -> Result<Self, EnvelopeError> {
+        let channel = ChannelId::parse(&message.channel)?;
+        let thread_ts = match message.kind {
+            ChatKind::Mention => Some(message.thread_ts.clone().unwrap_or(message.ts.clone())),
+            ChatKind::Direct => message.thread_ts.clone(),
+        };
+        Ok(Self {
+            v: JOB_VERSION,
+            id: Uuid::new_v5(
+                &Uuid::NAMESPACE_URL,
+                format!("slack-event:{}", event.event_id).as_bytes(),
+            ),
+            received_at: now,
+            source: Source::Event {
+                event_id: event.event_id.clone(),
+            },
+            caller: Caller {
+                user: UserId::parse(&message.user)?,
+                channel: Some(channel.clone()),
+                team: Some(TeamId::parse(&event.team_id)?),
+            },
+            text: strip_leading_mentions(&message.text),
+            reply_to: ReplyTo::Channel { channel, thread_ts },
+            trigger_id: None,
+        })
+    }
+
+    /// The job for a click on one of the bot's buttons (`block_actions`); an
+    /// error for any other interaction or an action id that is not Opkit's.
+    pub fn from_interaction(
+        payload: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<Self, EnvelopeError> {
+        let field = |path: &[&str]| -> Option<String> {
+            let mut v = payload;
+            for key in path {
+                v = v.get(key)?;
+            }
+            v.as_str().map(str::to_string)
+        };
+        let missing =
+            |what: &str| EnvelopeError::Interaction(format!("the interaction has no {what}"));
+        if field(&["type"]).as_deref() != Some("block_actions") {
+            return Err(EnvelopeError::Interaction(
+                "only button clicks (block_actions) are handled".into(),
+            ));
+        }
+        let action = payload
+            .get("actions")
+            .and_then(|a| a.get(0))
+            .ok_or_else(|| missing("action"))?;
+        let action_id = action
+            .get("action_id")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| missing("action_id"))?;
+        let decision = Decision::from_action(action_id)
+            .ok_or_else(|| EnvelopeError::Interaction(format!("unknown action `{action_id}`")))?;
+        let pending_id = action
+            .get("value")
+            .and_then(|v| v.as_str())
+            .filter(|v| !v.is_empty() && v.len() <= 64)
+            .ok_or_else(|| missing("request id"))?;
+        let user = field(&["user", "id"]).ok_or_else(|| missing("user"))?;
+        let url = field(&["response_url"]).ok_or_else(|| missing("response_url"))?;
+        let team = field(&["team", "id"]).or_else(|| field(&["user", "team_id"]));
+        Ok(Self {
+            v: JOB_VERSION,
+            id: Uuid::new_v4(),
+            received_at: now,
+            source: Source::Interaction {
+                decision,
+                pending_id: pending_id.to_string(),
+            },
+            caller: Caller {
+                user: UserId::parse(&user)?,
+                channel: field(&["channel", "id"])
+                    .map(|c| ChannelId::parse(&c))
+                    .transpose()?,
+                team: team.map(|t| TeamId::parse(&t)).transpose()?,
+            },
+            text: String::new(),
+            reply_to: ReplyTo::ResponseUrl { url },
+            trigger_id: field(&["trigger_id"]),
+        })
+    }
+
+    /// The job for a scheduled command due at `due`: run as the schedule's
+    /// identity, answered in its channel. Its id is derived from the schedule and
+    /// the due time, so a pass that runs twice queues it once.
+    pub fn scheduled(entry: &crate::schedule::Entry, due: DateTime<Utc>) -> Self {
+        let key = format!("schedule:{}:{}", entry.name, due.timestamp());
+        Self {
+            v: JOB_VERSION,
+            id: Uuid::new_v5(&Uuid::NAMESPACE_URL, key.as_bytes()),
+            received_at: due,
+            source: Source::Schedule {
+                name: entry.name.clone(),
+            },
+            caller: Caller {
+                user: entry.run_as.clone(),
+                channel: Some(entry.channel.clone()),
+                team: None,
+            },
+            text: entry.text.clone(),
+            reply_to: ReplyTo::Channel {
+                channel: entry.channel.clone(),
+                thread_ts: None,
+            },
+            trigger_id: None,
+        }
+    }
+
+    /// Serialises the envelope for the queue.
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).expect("a job always serialises")
+    }
+
+    /// Reads an envelope from the queue, checking its version.
+    pub fn decode(body: &str) -> Result<Self, EnvelopeError> {
+        #[derive(Deserialize)]
+        struct Versioned {
+            v: u32,
+        }
+        let Versioned { v } = serde_json::from_str(body)?;
+        if v != JOB_VERSION {
+            return Err(EnvelopeError::Version(v));
+        }
+        Ok(serde_json::from_str(body)?)
+    }
+
+    /// The bot request this job carries.
+    pub fn request(&self) -> Request {
+        Request {
+            correlation_id: self.id,
+            caller: self.caller.clone(),
+            text: self.text.clone(),
+        }
+    }
+}
+
+/// `<@U0BOT> queue join perf` → `queue join perf`: the mention that addressed
+/// the bot is not part of the command.
+fn strip_leading_mentions(text: &str) -> String {
+    let mut rest = text.trim_start();
+    while let Some(after) = rest.strip_prefix("<@")
+        && let Some(end) = after.find('>')
+        && matches!(tokenize(&rest[..end + 3]).as_slice(), [Token::User { .. }])
+    {
+        rest = after[end + 1..].trim_start();
+    }
+    rest.trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slash() -> SlashCommand {
+        let body = "token=t&team_id=T1&team_domain=d&channel_id=C1&channel_name=ops&user_id=U1\
+                    &user_name=al&command=%2Fcatbot&text=queue+join+perf\
+                    &response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2F1&trigger_id=9.9.9";
+        SlashCommand::parse(body.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_slash_command_becomes_a_job_that_round_trips() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let job = Job::from_slash_command(&slash(), now).unwrap();
+        assert_eq!(job.text, "queue join perf");
+        assert_eq!(job.caller.user.as_str(), "U1");
+        assert_eq!(
+            job.reply_to,
+            ReplyTo::ResponseUrl {
+                url: "https://hooks.slack.com/commands/1".into()
+            }
+        );
+        let decoded = Job::decode(&job.encode()).unwrap();
+        assert_eq!(decoded, job);
+        assert_eq!(decoded.request().correlation_id, job.id);
+    }
+
+    #[test]
+    fn unusable_envelopes_are_refused_with_a_reason() {
+        assert!(matches!(
+            Job::decode("nope"),
+            Err(EnvelopeError::Malformed(_))
+        ));
+        assert!(matches!(
+            Job::decode("{\"v\":1}"),
+            Err(EnvelopeError::Malformed(_))
+        ));
+        let now = DateTime::from_timestamp(0, 0).unwrap();
+        let mut job = Job::from_slash_command(&slash(), now).unwrap();
+        job.v = 2;
+        assert!(matches!(
+            Job::decode(&job.encode()),
+            Err(EnvelopeError::Version(2))
+        ));
+    }
+
+    #[test]
+    fn invalid_ids_from_slack_are_refused() {
+        let mut cmd = slash();
+        cmd.user_id = "not-a-user".into();
+        let now = DateTime::from_timestamp(0, 0).unwrap();
+        assert!(matches!(
+            Job::from_slash_command(&cmd, now),
+            Err(EnvelopeError::Id(_))
+        ));
+    }
+}
+
+#[cfg(test)]
+mod event_tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::slack::EventRequest;
+
+    fn callback(event: serde_json::Value) -> EventCallback {
+        let body = json!({
+            "team_id": "T1", "api_app_id": "A1", "event_id": "Ev1", "event_time": 1,
+            "type": "event_callback", "event": event,
+            "authorizations": [{"team_id": "T1", "user_id": "UBOT", "is_bot": true}]
+        });
+        match EventRequest::parse(body.to_string().as_bytes()).unwrap() {
+            EventRequest::EventCallback(c) => c,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_mention_becomes_a_job_answered_in_its_thread_with_a_stable_id() {
+        let cb = callback(
+            json!({"type": "app_mention", "user": "U1", "text": "<@UBOT|catbot>  queue join perf",
+            "channel": "C1", "ts": "100.1", "event_ts": "100.1"}),
+        );
+        let now = DateTime::from_timestamp(0, 0).unwrap();
+        let job = Job::from_chat_message(&cb, &cb.chat_message().unwrap().unwrap(), now).unwrap();
+        assert_eq!(job.text, "queue join perf");
+        assert_eq!(
+            job.reply_to,
+            ReplyTo::Channel {
+                channel: ChannelId::parse("C1").unwrap(),
+                thread_ts: Some("100.1".into())
+            }
+        );
+        let again = Job::from_chat_message(&cb, &cb.chat_message().unwrap().unwrap(), now).unwrap();
+        assert_eq!(job.id, again.id, "a retried event is the same job");
+    }
+
+    #[test]
+    fn a_direct_message_is_answered_in_place_and_keeps_later_mentions() {
+        let cb = callback(
+            json!({"type": "message", "channel_type": "im", "user": "U1",
+            "text": "can <@U2> roles grant", "channel": "D1", "ts": "5.5"}),
+        );
+        let now = DateTime::from_timestamp(0, 0).unwrap();
+        let job = Job::from_chat_message(&cb, &cb.chat_message().unwrap().unwrap(), now).unwrap();
+        assert_eq!(job.text, "can <@U2> roles grant");
+        assert_eq!(
+            job.reply_to,
+            ReplyTo::Channel {
+                channel: ChannelId::parse("D1").unwrap(),
+                thread_ts: None
+            }
+        );
+    }
+
+    #[test]
+    fn only_leading_well_formed_mentions_are_stripped() {
+        assert_eq!(strip_leading_mentions("<@U1> <@U2> help"), "help");
+        assert_eq!(strip_leading_mentions("<@nope> help"), "<@nope> help");
+        assert_eq!(strip_leading_mentions("<@U1>"), "");
+    }
+}

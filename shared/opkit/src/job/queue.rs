@@ -1,0 +1,37 @@
+//! The queue between the ack path and the work path, as a port: SQS when
+//! deployed ([`crate::sqs`]), an in-process channel locally
+//! ([`crate::worker::InlineQueue`]).
+
+use crate::BoxFuture;
+use crate::job::Job;
+
+/// Why a job could not be put on the queue.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueueError {
+    /// The queue is full or closed.
+    #[error("the job queue is unavailable: {0}")]
+    Unavailable(String),
+    /// The queue service refused or failed (detail for the log).
+    #[error("the job queue failed: {0}")]
+    Backend(String),
+}
+
+/// Somewhere to put jobs: an in-process channel locally, SQS when deployed.
+pub trait JobQueue: Send + Sync {
+    /// Puts one job on the queue.
+    fn enqueue<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), QueueError>>;
+}
+
+/// One message as received from a queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueMessage {
+    /// The queue's message id (what a partial batch failure names).
+    pub id: String,
+    /// The receipt handle, to delete the message (unused by the Lambda runtime).
+    pub receipt: String,
+    /// The body: a job envelope.
+    pub body: String,
+    /// How many times the message has been received, this time included.
+    pub receive_count: u32,
+}

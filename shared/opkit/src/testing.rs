@@ -1,0 +1,175 @@
+//! A test harness for commands: a bot on the memory store with a manual clock,
+//! driven the way Slack would drive it, with assertions on replies, state and the
+//! audit trail. Opkit's own packs are tested with it, and so can a team's.
+//!
+//! ```
+//! use opkit::prelude::*;
+//! use opkit::testing::TestBot;
+//!
+//! # tokio_test_block_on(async {
+//! let t = TestBot::new(); // Opkit's built-ins; `UADMIN` is a bootstrap admin
+//! assert!(t.text("UBOB", "whoami").await.contains("<@UBOB>"));
+//! assert_eq!(
+//!     t.text("UBOB", "roles grant <@UCAROL> ops").await,
+//!     "Sorry, you need admin to run `roles grant`."
+//! );
+//! t.advance(chrono::Duration::hours(1)); // time moves only when told
+//! # });
+//! # fn tokio_test_block_on(f: impl std::future::Future<Output = ()>) {
+//! #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+//! # }
+//! ```
+//!
+//! Add your scripts with [`TestBot::with`]; read state with
+//! [`TestBot::state`] and the trail with [`TestBot::audit`]; click a prompt's
+//! buttons with [`TestBot::click`].
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::de::DeserializeOwned;
+
+use crate::audit::AuditRecord;
+use crate::builtin::{self, Policy};
+use crate::clock::ManualClock;
+use crate::engine::gate::Decision;
+use crate::engine::{Bot, BotBuilder, Caller, Request};
+use crate::ids::{ChannelId, UserId};
+use crate::slack::{Block, Reply};
+use crate::store::memory::MemoryStore;
+use crate::store::{AuditLog, StateStore};
+
+/// The channel [`TestBot::say`] speaks in.
+pub const CHANNEL: &str = "C0PS";
+
+/// The bootstrap admin of every [`TestBot`].
+pub const ADMIN: &str = "UADMIN";
+
+/// A bot with Opkit's built-in commands on the memory store, `UADMIN` as
+/// bootstrap admin, and a manual clock that starts at 2027-01-15 08:00 UTC.
+pub struct TestBot {
+    /// The bot.
+    pub bot: Bot,
+    /// Its store.
+    pub store: Arc<MemoryStore>,
+    /// Its clock: move it with [`TestBot::advance`].
+    pub clock: ManualClock,
+}
+
+impl Default for TestBot {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestBot {
+    /// Opkit's built-ins only.
+    pub fn new() -> Self {
+        Self::with(|b| b)
+    }
+
+    /// The built-ins and whatever `extra` adds: `TestBot::with(|b| b.script(my::script()))`.
+    ///
+    /// # Panics
+    /// If the scripts do not make a bot (two commands claim one form, a command
+    /// has no handler): the test shows the [`crate::engine::BuildError`].
+    pub fn with(extra: impl FnOnce(BotBuilder) -> BotBuilder) -> Self {
+        Self::with_policy(Policy::default(), extra)
+    }
+
+    /// As [`TestBot::with`], with the built-ins' [`Policy`] (who grants, who
+    /// reads the audit trail, who approves grants).
+    pub fn with_policy(policy: Policy, extra: impl FnOnce(BotBuilder) -> BotBuilder) -> Self {
+        let store = Arc::new(MemoryStore::new());
+        let clock = ManualClock::at_unix(1_800_000_000);
+        let builder = Bot::builder(store.clone())
+            .clock(Arc::new(clock.clone()))
+            .admins([UserId::parse(ADMIN).expect("a valid user id")])
+            .script(builtin::script(policy));
+        let bot = match extra(builder).build() {
+            Ok(bot) => bot,
+            Err(e) => panic!("the test bot does not build: {e}"),
+        };
+        Self { bot, store, clock }
+    }
+
+    /// `user` types `text` in [`CHANNEL`]; the whole reply.
+    ///
+    /// # Panics
+    /// If `user` is not a Slack user id (`U…` or `W…`).
+    pub async fn say(&self, user: &str, text: &str) -> Reply {
+        let caller = Caller {
+            user: UserId::parse(user).expect("a Slack user id such as UBOB"),
+            channel: Some(ChannelId::parse(CHANNEL).expect("a valid channel id")),
+            team: None,
+        };
+        self.bot.handle(&Request::new(caller, text)).await
+    }
+
+    /// `user` types `text`; the reply's text.
+    pub async fn text(&self, user: &str, text: &str) -> String {
+        self.say(user, text).await.text
+    }
+
+    /// Clicks `decision` on the buttons of `prompt`, as `user`.
+    ///
+    /// # Panics
+    /// If `prompt` has no buttons.
+    pub async fn click(&self, user: &str, prompt: &Reply, decision: Decision) -> Reply {
+        let id = pending_id(prompt);
+        let caller = Caller::user(UserId::parse(user).expect("a Slack user id such as UBOB"));
+        self.bot.decide(&caller, &id, decision).await
+    }
+
+    /// Moves the clock on.
+    pub fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+
+    /// The clock's time now.
+    pub fn now(&self) -> DateTime<Utc> {
+        use crate::clock::Clock;
+        self.clock.now()
+    }
+
+    /// The saved state of script `script`, decoded (the default if it was never
+    /// saved).
+    ///
+    /// # Panics
+    /// If the saved state does not decode as `S`.
+    pub async fn state<S: DeserializeOwned + Default>(&self, script: &str) -> S {
+        let saved = self
+            .store
+            .load(script)
+            .await
+            .expect("the memory store answers");
+        match saved.value {
+            Some(value) => serde_json::from_value(value)
+                .unwrap_or_else(|e| panic!("the state of `{script}` does not decode: {e}")),
+            None => S::default(),
+        }
+    }
+
+    /// The audit trail, newest first (at most `limit` records).
+    pub async fn audit(&self, limit: usize) -> Vec<AuditRecord> {
+        self.store
+            .recent(None, limit)
+            .await
+            .expect("the memory store answers")
+    }
+}
+
+/// The pending request id carried by a prompt's buttons.
+///
+/// # Panics
+/// If `prompt` has no buttons.
+pub fn pending_id(prompt: &Reply) -> String {
+    prompt
+        .blocks
+        .iter()
+        .find_map(|b| match b {
+            Block::Actions { buttons } => Some(buttons[0].value.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no buttons in {prompt:?}"))
+}

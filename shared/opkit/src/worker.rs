@@ -1,0 +1,516 @@
+//! The work path: run a job and deliver its reply; and the queues that feed it.
+//!
+//! [`Worker::process`] runs one job. [`JobRunner::process_batch`] is what the
+//! worker Lambda (and `opkit worker`) do with a batch of queue messages:
+//! deduplicate each job with a claim in the store, run it once, and report which
+//! messages failed in a way worth a retry. [`InlineQueue`] is the in-process
+//! stand-in for SQS that `opkit serve` uses.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use crate::BoxFuture;
+use crate::engine::bot::{Bot, short_ref};
+use crate::job::{Job, JobQueue, QueueError, QueueMessage, ReplyTo, Source};
+use crate::slack::{ChannelPoster, PostError, Reply, ReplyPoster, Visibility, WebApiError};
+use crate::store::{Claim, Store};
+
+/// Why a reply could not be delivered.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeliveryError {
+    /// Posting to the response URL failed.
+    #[error("posting to the response_url failed: {0}")]
+    ResponseUrl(#[from] PostError),
+    /// Posting with the Web API failed.
+    #[error("posting to the channel failed: {0}")]
+    Channel(#[from] WebApiError),
+    /// The reply goes to a channel, but no bot token is configured.
+    #[error("the reply goes to a channel, but SLACK_BOT_TOKEN is not set")]
+    NoChannelPoster,
+}
+
+/// Runs jobs and delivers their replies.
+pub struct Worker {
+    bot: Bot,
+    replies: Arc<dyn ReplyPoster>,
+    channels: Option<Arc<dyn ChannelPoster>>,
+    progress_after: std::time::Duration,
+}
+
+/// How long a command may take before a "working on it…" message is posted.
+pub const PROGRESS_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl Worker {
+    /// A worker posting slash-command replies with `replies` and channel messages
+    /// with `channels` (needs a bot token; `None` without one).
+    pub fn new(
+        bot: Bot,
+        replies: Arc<dyn ReplyPoster>,
+        channels: Option<Arc<dyn ChannelPoster>>,
+    ) -> Self {
+        Self {
+            bot,
+            replies,
+            channels,
+            progress_after: PROGRESS_AFTER,
+        }
+    }
+
+    /// How long a command may run before a progress message is posted (default
+    /// [`PROGRESS_AFTER`]; zero posts one before every command).
+    pub fn with_progress_after(mut self, after: std::time::Duration) -> Self {
+        self.progress_after = after;
+        self
+    }
+
+    /// The bot.
+    pub fn bot(&self) -> &Bot {
+        &self.bot
+    }
+
+    /// Runs the job's command and delivers the reply. The command runs once: a
+    /// delivery that fails after the poster's own retries is reported, not re-run.
+    ///
+    /// A command that takes longer than the progress threshold gets a "working on
+    /// it…" message first, which the result then replaces (`chat.update` in a
+    /// channel, `replace_original` on a button's `response_url`). A slash
+    /// command needs none: its ack already says so.
+    pub async fn process(&self, job: &Job) -> Result<Reply, DeliveryError> {
+        let run = self.run(job);
+        tokio::pin!(run);
+        let placeholder = if self.progress_after.is_zero() {
+            self.post_progress(job).await
+        } else {
+            tokio::select! {
+                reply = &mut run => {
+                    self.deliver(job, &reply).await?;
+                    return Ok(reply);
+                }
+                () = tokio::time::sleep(self.progress_after) => self.post_progress(job).await,
+            }
+        };
+        let reply = run.await;
+        match placeholder {
+            Some(Progress::Message { channel, ts }) => {
+                self.finish_progress(job, &channel, &ts, &reply).await?
+            }
+            Some(Progress::Replaceable) => self.deliver(job, &reply.clone().replacing()).await?,
+            None => self.deliver(job, &reply).await?,
+        }
+        Ok(reply)
+    }
+
+    async fn run(&self, job: &Job) -> Reply {
+        match &job.source {
+            Source::Interaction {
+                decision,
+                pending_id,
+            } => self.bot.decide(&job.caller, pending_id, *decision).await,
+            Source::Schedule { name } => {
+                let reply = self.bot.handle(&job.request()).await;
+                crate::schedule::posted_reply(reply, name, &job.caller.user)
+            }
+            _ => self.bot.handle(&job.request()).await,
+        }
+    }
+
+    /// Posts "working on it…" where the reply will go; `None` when there is no
+    /// point (a slash command was already acked) or it could not be posted.
+    async fn post_progress(&self, job: &Job) -> Option<Progress> {
+        let working = Reply::text("Working on it…");
+        match (&job.source, &job.reply_to) {
+            (Source::Interaction { .. }, ReplyTo::ResponseUrl { url }) => {
+                let working = working.replacing();
+                match self.replies.post(url, &working).await {
+                    Ok(()) => Some(Progress::Replaceable),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not post a progress message");
+                        None
+                    }
+                }
+            }
+            (_, ReplyTo::Channel { channel, thread_ts }) => {
+                let poster = self.channels.as_ref()?;
+                let working = working.with_visibility(Visibility::InChannel);
+                match poster
+                    .post_message(channel.as_str(), &working, thread_ts.as_deref())
+                    .await
+                {
+                    Ok(posted) => Some(Progress::Message {
+                        channel: posted.channel,
+                        ts: posted.ts,
+                    }),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not post a progress message");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// Replaces the progress message with the result; an ephemeral result goes
+    /// to the asker alone and the progress message just says it is done.
+    async fn finish_progress(
+        &self,
+        job: &Job,
+        channel: &str,
+        ts: &str,
+        reply: &Reply,
+    ) -> Result<(), DeliveryError> {
+        let poster = self
+            .channels
+            .as_ref()
+            .ok_or(DeliveryError::NoChannelPoster)?;
+        if reply.visibility == Visibility::Ephemeral && !channel.starts_with('D') {
+            self.deliver(job, reply).await?;
+            poster.update(channel, ts, &Reply::text("Done.")).await?;
+        } else {
+            poster.update(channel, ts, reply).await?;
+        }
+        Ok(())
+    }
+
+    /// Delivers a reply for `job`: to its `response_url`, or in its channel — only
+    /// to the asker when the reply is ephemeral (a direct message is private anyway).
+    pub async fn deliver(&self, job: &Job, reply: &Reply) -> Result<(), DeliveryError> {
+        match &job.reply_to {
+            ReplyTo::ResponseUrl { url } => Ok(self.replies.post(url, reply).await?),
+            ReplyTo::Channel { channel, thread_ts } => {
+                let poster = self
+                    .channels
+                    .as_ref()
+                    .ok_or(DeliveryError::NoChannelPoster)?;
+                let thread_ts = thread_ts.as_deref();
+                let direct = channel.as_str().starts_with('D');
+                if reply.visibility == Visibility::Ephemeral && !direct {
+                    let user = job.caller.user.as_str();
+                    poster
+                        .post_ephemeral(channel.as_str(), user, reply, thread_ts)
+                        .await?;
+                } else {
+                    poster
+                        .post_message(channel.as_str(), reply, thread_ts)
+                        .await?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A "working on it…" message that the result will replace.
+enum Progress {
+    /// A channel message, replaced with `chat.update`.
+    Message {
+        /// Where.
+        channel: String,
+        /// Its id.
+        ts: String,
+    },
+    /// A `response_url` message, replaced with `replace_original`.
+    Replaceable,
+}
+
+/// An in-process queue: jobs go to a background task that runs each on its own
+/// task. The local stand-in for SQS.
+#[derive(Clone)]
+pub struct InlineQueue {
+    tx: mpsc::Sender<Job>,
+}
+
+impl InlineQueue {
+    /// Starts the background task; at most `capacity` jobs wait at once.
+    pub fn start(worker: Arc<Worker>, capacity: usize) -> Self {
+        let (tx, mut rx) = mpsc::channel::<Job>(capacity);
+        tokio::spawn(async move {
+            while let Some(job) = rx.recv().await {
+                let worker = worker.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = worker.process(&job).await {
+                        tracing::error!(job_id = %job.id, error = %e, "reply not delivered");
+                    }
+                });
+            }
+        });
+        Self { tx }
+    }
+}
+
+impl JobQueue for InlineQueue {
+    fn enqueue<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), QueueError>> {
+        let result = self
+            .tx
+            .try_send(job.clone())
+            .map_err(|e| QueueError::Unavailable(e.to_string()));
+        Box::pin(std::future::ready(result))
+    }
+}
+
+/// Why a message should come back later.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Retry {
+    /// Another worker holds the job's claim (it may have died; its lease will run out).
+    #[error("job {0} is being run by another worker")]
+    HeldElsewhere(String),
+    /// The store could not be reached to claim the job.
+    #[error("could not claim job {job}: {error}")]
+    Claim {
+        /// The job.
+        job: String,
+        /// What the store said.
+        error: String,
+    },
+}
+
+/// Runs queued jobs exactly once each, whatever the queue redelivers.
+pub struct JobRunner {
+    worker: Arc<Worker>,
+    claims: Arc<dyn Store>,
+    /// How long a claim keeps other workers off a job; a worker that dies mid-way
+    /// frees it when this runs out.
+    pub lease: Duration,
+    /// How long a finished job is remembered (at least the queue's retention).
+    pub keep: Duration,
+    /// The receive count of a message's last delivery before the dead-letter queue.
+    pub max_receives: u32,
+}
+
+impl JobRunner {
+    /// A runner claiming jobs in `claims`: a two-minute lease, finished jobs
+    /// remembered four days, three deliveries.
+    pub fn new(worker: Arc<Worker>, claims: Arc<dyn Store>) -> Self {
+        Self {
+            worker,
+            claims,
+            lease: Duration::minutes(2),
+            keep: Duration::days(4),
+            max_receives: 3,
+        }
+    }
+
+    /// The worker.
+    pub fn worker(&self) -> &Worker {
+        &self.worker
+    }
+
+    /// Handles a batch; returns the ids of the messages to retry.
+    pub async fn process_batch(&self, messages: &[QueueMessage]) -> Vec<String> {
+        let mut failed = Vec::new();
+        for message in messages {
+            let span = tracing::info_span!("message", message_id = %message.id);
+            if let Err(e) = self.process_message(message).instrument(span).await {
+                tracing::warn!(message_id = %message.id, error = %e, receive_count = message.receive_count, "will retry");
+                failed.push(message.id.clone());
+            }
+        }
+        failed
+    }
+
+    /// Handles one message. `Ok` means "delete it": done, a duplicate, or an
+    /// envelope that can never succeed (logged, not retried forever).
+    pub async fn process_message(&self, message: &QueueMessage) -> Result<(), Retry> {
+        let job = match Job::decode(&message.body) {
+            Ok(job) => job,
+            Err(e) => {
+                tracing::error!(message_id = %message.id, error = %e, "unusable job envelope dropped");
+                return Ok(());
+            }
+        };
+        let id = job.id.to_string();
+        let now = self.worker.bot().now();
+        let claim = self.claims.claim(&id, now, self.lease).await;
+        match claim {
+            Ok(Claim::Acquired) => {}
+            Ok(Claim::AlreadyDone) => {
+                tracing::info!(job_id = %id, "duplicate delivery of a finished job ignored");
+                return Ok(());
+            }
+            Ok(Claim::HeldElsewhere { .. }) => return Err(Retry::HeldElsewhere(id)),
+            Err(e) => {
+                let retry = Retry::Claim {
+                    job: id,
+                    error: e.to_string(),
+                };
+                self.tell_if_last(message, &job).await;
+                return Err(retry);
+            }
+        }
+        if let Err(e) = self.worker.process(&job).await {
+            // The command ran; running it again to re-deliver would repeat its effect.
+            tracing::error!(job_id = %id, error = %e, "reply not delivered");
+        }
+        let done_at = self.worker.bot().now();
+        if let Err(e) = self.claims.finish(&id, done_at, self.keep).await {
+            tracing::error!(job_id = %id, error = %e, "could not mark the job done");
+        }
+        Ok(())
+    }
+
+    /// On a message's last delivery, tells the user their command failed.
+    async fn tell_if_last(&self, message: &QueueMessage, job: &Job) {
+        if message.receive_count < self.max_receives {
+            return;
+        }
+        let reply = Reply::text(format!(
+            "Sorry, I could not run `{}`: the bot's store is unavailable. Please try again later (ref `{}`).",
+            job.text,
+            short_ref(job.id)
+        ));
+        if let Err(e) = self.worker.deliver(job, &reply).await {
+            tracing::error!(job_id = %job.id, error = %e, "could not tell the user their job failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::JOB_VERSION;
+    use crate::slack::MemoryPoster;
+    use crate::store::{JobClaims, StateStore};
+    use crate::testing::TestBot;
+
+    fn job(user: &str, text: &str) -> Job {
+        Job {
+            v: JOB_VERSION,
+            id: uuid::Uuid::new_v4(),
+            received_at: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+            source: Source::Local,
+            caller: crate::engine::command::Caller::user(crate::ids::UserId::parse(user).unwrap()),
+            text: text.into(),
+            reply_to: ReplyTo::ResponseUrl {
+                url: "https://hooks.example/1".into(),
+            },
+            trigger_id: None,
+        }
+    }
+
+    fn message(job: &Job, receive_count: u32) -> QueueMessage {
+        QueueMessage {
+            id: format!("m-{receive_count}"),
+            receipt: String::new(),
+            body: job.encode(),
+            receive_count,
+        }
+    }
+
+    fn runner(t: &TestBot) -> (JobRunner, Arc<MemoryPoster>) {
+        let poster = Arc::new(MemoryPoster::new());
+        let worker = Arc::new(Worker::new(t.bot.clone(), poster.clone(), None));
+        (JobRunner::new(worker, t.store.clone()), poster)
+    }
+
+    #[tokio::test]
+    async fn a_job_delivered_three_times_runs_once() {
+        let t = crate::fixtures::bot();
+        let (runner, poster) = runner(&t);
+        let j = job("UA", "tally perf");
+        let batch = [message(&j, 1), message(&j, 2), message(&j, 3)];
+        assert!(runner.process_batch(&batch).await.is_empty());
+        assert_eq!(poster.posts().len(), 1);
+        assert_eq!(poster.posts()[0].1.text, "<@UA> counted *perf* (1).");
+        assert_eq!(t.store.load("tally").await.unwrap().version, 1);
+    }
+
+    #[tokio::test]
+    async fn a_job_claimed_by_a_live_worker_is_retried_later_and_then_runs() {
+        let t = crate::fixtures::bot();
+        let (runner, poster) = runner(&t);
+        let j = job("UA", "whoami");
+        // another worker claimed it and is (as far as we know) still on it
+        t.store
+            .claim(&j.id.to_string(), t.bot.now(), chrono::Duration::minutes(2))
+            .await
+            .unwrap();
+        assert_eq!(runner.process_batch(&[message(&j, 1)]).await, ["m-1"]);
+        assert!(poster.posts().is_empty());
+        // it died: once the lease runs out, the redelivery claims and runs it
+        t.advance(chrono::Duration::minutes(2));
+        assert!(runner.process_batch(&[message(&j, 2)]).await.is_empty());
+        assert_eq!(poster.posts().len(), 1);
+    }
+
+    /// A worker that posts a progress message before every command.
+    fn progress_worker(t: &TestBot) -> (Worker, Arc<crate::slack::MemoryChannelPoster>) {
+        let channels = Arc::new(crate::slack::MemoryChannelPoster::new());
+        let worker = Worker::new(
+            t.bot.clone(),
+            Arc::new(MemoryPoster::new()),
+            Some(channels.clone()),
+        )
+        .with_progress_after(std::time::Duration::ZERO);
+        (worker, channels)
+    }
+
+    fn in_channel(mut j: Job, thread_ts: Option<&str>) -> Job {
+        j.reply_to = ReplyTo::Channel {
+            channel: crate::ids::ChannelId::parse("C1").unwrap(),
+            thread_ts: thread_ts.map(str::to_string),
+        };
+        j
+    }
+
+    #[tokio::test]
+    async fn long_work_in_a_channel_posts_progress_then_replaces_it() {
+        let t = crate::fixtures::bot();
+        let (worker, channels) = progress_worker(&t);
+        let j = in_channel(job("UA", "tally perf"), Some("9.9"));
+        worker.process(&j).await.unwrap();
+        let posts = channels.posts();
+        assert_eq!(posts.len(), 2);
+        assert_eq!(posts[0].reply.text, "Working on it…");
+        assert_eq!(posts[0].thread_ts.as_deref(), Some("9.9"));
+        assert!(posts[1].updated, "the result replaces the progress message");
+        assert_eq!(posts[1].ts, posts[0].ts);
+        assert_eq!(posts[1].reply.text, "<@UA> counted *perf* (1).");
+    }
+
+    #[tokio::test]
+    async fn long_ephemeral_work_answers_the_asker_and_closes_the_progress_message() {
+        let t = crate::fixtures::bot();
+        let (worker, channels) = progress_worker(&t);
+        let j = in_channel(job("UA", "whoami"), None);
+        worker.process(&j).await.unwrap();
+        let posts = channels.posts();
+        assert_eq!(posts.len(), 3);
+        assert_eq!(posts[1].only_for.as_deref(), Some("UA"));
+        assert!(posts[2].updated);
+        assert_eq!(posts[2].reply.text, "Done.");
+    }
+
+    #[tokio::test]
+    async fn a_slash_command_gets_no_extra_progress_message() {
+        let t = crate::fixtures::bot();
+        let poster = Arc::new(MemoryPoster::new());
+        let worker = Worker::new(t.bot.clone(), poster.clone(), None)
+            .with_progress_after(std::time::Duration::ZERO);
+        worker.process(&job("UA", "tally perf")).await.unwrap();
+        assert_eq!(
+            poster.posts().len(),
+            1,
+            "the ack already said it was working"
+        );
+        assert!(!poster.posts()[0].1.replace_original);
+    }
+
+    #[tokio::test]
+    async fn an_unusable_envelope_is_dropped_not_retried_forever() {
+        let t = crate::fixtures::bot();
+        let (runner, poster) = runner(&t);
+        let bad = QueueMessage {
+            id: "m".into(),
+            receipt: String::new(),
+            body: "{\"v\":99}".into(),
+            receive_count: 1,
+        };
+        assert!(runner.process_batch(&[bad]).await.is_empty());
+        assert!(poster.posts().is_empty());
+    }
+}
