@@ -1,4 +1,50 @@
-//! Opkit: a ChatOps framework for Slack, built to run serverless on AWS Lambda.
+//! Opkit: a ChatOps framework for Slack, built to run serverless on AWS Lambda —
+//! and in one process on a laptop, with no AWS and no Slack.
+//!
+//! Commands belong to scripts that share a JSON state; access follows Opkit's role
+//! alternatives with timed grants; help, dispatch and `can` ask one authorize
+//! function; every step is audited. This crate is the framework: it has its admin
+//! commands ([`builtin`]) and no other pack — Catbot's packs live in the crate
+//! `catbot`, written with the same public API as any team's.
+//!
+//! # Writing commands
+//!
+//! `use opkit::prelude::*;` brings what a command needs ([`engine::Script`],
+//! [`engine::Command`], [`engine::Ctx`], [`slack::Reply`], [`access::Access`], …);
+//! [`testing::TestBot`] tests it on the memory store with a manual clock. The
+//! README's "Writing a command" is a complete example with its test.
+//!
+//! # How a command flows
+//!
+//! ```text
+//! Slack ─HTTP─> ingress ─────────> job ──(queue: SQS | in-process)──> worker ──> Slack
+//!               verify (slack)     the envelope     claims (store)    Bot::handle (engine)
+//!               parse  (slack)     + JobQueue port  once per job      text → registry → authorize
+//!               allow-list (config)                                   → gate? → handler (state
+//!               ack                                                   load/save) → audit
+//! every minute: expiry ─> grants that ended, windows that opened, script tickers,
+//!                         scheduled commands due (schedule) → jobs
+//! ```
+//!
+//! # Modules
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`prelude`] | the command author's one import |
+//! | [`engine`] | command API, registry and matching, the bot (resolve → authorize → execute → audit), the gate (confirmations, approvals) |
+//! | [`builtin`] | `help`, `can`, `whoami`, `roles …`, `audit` |
+//! | [`testing`] | the public test harness: a bot on memory with a manual clock |
+//! | [`access`] | role alternatives, grants and their windows |
+//! | [`audit`] | the audit record |
+//! | [`text`], [`ids`], [`timespec`] | tokens (Slack entities stay one token); Slack ids and roles as newtypes; durations and times |
+//! | [`slack`] | request signing, payloads, replies and Block Kit, the `response_url` poster, the Web API |
+//! | [`store`] | the persistence ports and their memory, file and DynamoDB (feature `dynamodb`) persisters |
+//! | [`job`] | the envelope that crosses the queue, and the queue port |
+//! | [`ingress`] | the ack path: verify, parse, enqueue, answer |
+//! | [`worker`] | the work path: claim, run, reply; partial batch failures; the in-process queue |
+//! | [`expiry`], [`schedule`] | the every-minute pass; when scheduled commands are due |
+//! | `sqs` | the SQS queue (feature `sqs`) |
+//! | [`config`], [`secret`], [`clock`], [`telemetry`] | settings from the environment; secrets that never print; injected time; log set-up |
 #![warn(missing_docs)]
 
 pub mod access;
@@ -28,8 +74,3 @@ pub mod worker;
 
 /// A boxed, sendable future: the return type of Opkit's object-safe async traits.
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
-
-/// The README's Rust examples, compiled as doctests so they stay true.
-#[doc = include_str!("../../../README.md")]
-#[cfg(doctest)]
-pub struct ReadmeDoctests;

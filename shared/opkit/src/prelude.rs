@@ -6,6 +6,7 @@
 //! ([`Reply`], [`Block`]); and the time types state and handlers use
 //! ([`DateTime`], [`Utc`], [`Duration`]).
 
+pub use crate::BoxFuture;
 pub use crate::access::Access;
 pub use crate::engine::{Args, Caller, Command, CommandError, Ctx, Script};
 pub use crate::ids::{ChannelId, Role, UserId};

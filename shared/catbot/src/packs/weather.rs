@@ -17,7 +17,7 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use opkit::config::Secret;
+use opkit::secret::Secret;
 use opkit::engine::command::{Command, CommandError, Ctx, Script};
 use opkit::slack::Reply;
 
