@@ -163,7 +163,7 @@ fn init_tracing(verbose: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(opkit::telemetry::Redacting::new(std::io::stderr));
     if std::env::var("OPKIT_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().init();
     } else {

@@ -42,7 +42,7 @@ impl Settings {
                 "OPKIT_WEATHER_URL",
                 get("OPKIT_WEATHER_URL").unwrap_or_else(|| DEFAULT_WEATHER_URL.into()),
             )?,
-            weather_key: get("OPKIT_WEATHER_KEY").map(Secret::new),
+            weather_key: get("OPKIT_WEATHER_KEY").map(Secret::registered),
         })
     }
 }

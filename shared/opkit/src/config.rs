@@ -31,6 +31,11 @@ use crate::slack::{BotToken, SigningSecret};
 
 pub use crate::secret::Secret;
 
+/// The settings that hold credentials: [`Config::from_lookup`] registers their
+/// values with [`crate::secret::register`], so no log line ever shows them.
+pub const SECRET_SETTINGS: [&str; 3] =
+    ["SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN"];
+
 /// A missing or malformed setting.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -92,6 +97,12 @@ impl Config {
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
+        // Every credential is blanked out of the logs from now on.
+        for name in SECRET_SETTINGS {
+            if let Some(value) = get(name) {
+                crate::secret::register(&value);
+            }
+        }
         Ok(Self {
             signing_secret: get("SLACK_SIGNING_SECRET").map(SigningSecret::new),
             bot_token: get("SLACK_BOT_TOKEN").map(BotToken::new),

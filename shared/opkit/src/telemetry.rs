@@ -1,13 +1,120 @@
-//! Logging set-up shared by the Lambda functions.
+//! Logging set-up shared by the Lambda functions and the `opkit` binary.
+//!
+//! Every line goes through [`Redacting`], which blanks out each secret the
+//! configuration registered ([`crate::secret::register`]): whatever a library or
+//! a command logs — an HTTP error with its URL, a debug dump of a request — no
+//! credential reaches the logs.
+
+use std::io::Write;
+
+use tracing_subscriber::fmt::MakeWriter;
 
 /// Structured logs for Lambda: one JSON object per line on stdout, the level from
-/// `RUST_LOG`, no timestamp (CloudWatch Logs stamps each line). Call once, first
-/// thing in `main`.
+/// `RUST_LOG`, no timestamp (CloudWatch Logs stamps each line), registered secrets
+/// blanked. Call once, first thing in `main`.
 pub fn init_json_logs() {
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_current_span(false)
         .without_time()
+        .with_writer(Redacting::new(std::io::stdout))
         .init();
+}
+
+/// A [`MakeWriter`] that blanks registered secrets out of each log line before it
+/// reaches `M`'s writer. The formatter writes one event per writer, so a secret
+/// is never split across two writes.
+#[derive(Debug, Clone)]
+pub struct Redacting<M>(M);
+
+impl<M> Redacting<M> {
+    /// Wraps `inner` (e.g. `std::io::stderr`).
+    pub fn new(inner: M) -> Self {
+        Self(inner)
+    }
+}
+
+impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for Redacting<M> {
+    type Writer = RedactingWriter<M::Writer>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        RedactingWriter {
+            inner: self.0.make_writer(),
+            line: Vec::new(),
+        }
+    }
+}
+
+/// One event's writer: collects the line, writes it redacted when dropped.
+#[derive(Debug)]
+pub struct RedactingWriter<W: Write> {
+    inner: W,
+    line: Vec<u8>,
+}
+
+impl<W: Write> Write for RedactingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.line.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<W: Write> Drop for RedactingWriter<W> {
+    fn drop(&mut self) {
+        if self.line.is_empty() {
+            return;
+        }
+        let text = String::from_utf8_lossy(&self.line);
+        let _ = self
+            .inner
+            .write_all(crate::secret::redact(&text).as_bytes());
+        let _ = self.inner.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn log_lines_never_carry_a_registered_secret() {
+        crate::secret::register("xoxb-telemetry-test-token");
+        let captured = Captured::default();
+        let sink = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_writer(Redacting::new(move || sink.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(
+                url = "https://x/api?token=xoxb-telemetry-test-token",
+                "failed"
+            );
+            tracing::info!("posted with xoxb-telemetry-test-token in the text");
+        });
+        let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(out.lines().count(), 2, "{out}");
+        assert!(!out.contains("xoxb-telemetry-test-token"), "{out}");
+        assert_eq!(out.matches("***").count(), 2, "{out}");
+    }
 }

@@ -17,8 +17,8 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use opkit::secret::Secret;
 use opkit::engine::command::{Command, CommandError, Ctx, Script};
+use opkit::secret::Secret;
 use opkit::slack::Reply;
 
 /// How long an answer is reused.
@@ -180,7 +180,8 @@ async fn fetch(config: &WeatherConfig, key: &Secret, town: &str) -> Result<Repor
         .send()
         .await
         .map_err(|e| {
-            tracing::warn!(error = %e, "weather service unreachable");
+            // The URL carries the API key in its query: never log it.
+            tracing::warn!(error = %e.without_url(), "weather service unreachable");
             CommandError::user("The weather service did not answer; try again in a moment.")
         })?;
     match response.status().as_u16() {
@@ -203,7 +204,10 @@ async fn fetch(config: &WeatherConfig, key: &Secret, town: &str) -> Result<Repor
         }
     }
     let answer: ApiAnswer = response.json().await.map_err(|e| {
-        CommandError::internal(format!("weather service sent an unexpected answer: {e}"))
+        CommandError::internal(format!(
+            "weather service sent an unexpected answer: {}",
+            e.without_url()
+        ))
     })?;
     Ok(Report {
         town: answer.name,
@@ -337,5 +341,41 @@ mod tests {
             t.text("UA", "weather Raleigh").await,
             "The weather service did not answer; try again in a moment."
         );
+    }
+
+    /// Captures log lines as written, with no redaction: the site itself must not
+    /// log the key.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_api_key_never_reaches_the_logs_or_the_reply() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let key = "weather-key-never-logged-1234";
+        let captured = Captured::default();
+        let sink = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || sink.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let t = bot(&format!("http://{addr}"), Some(key));
+        let reply = t.text("UA", "weather Raleigh").await;
+        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(logs.contains("weather service unreachable"), "{logs}");
+        assert!(!logs.contains(key), "{logs}");
+        assert!(!reply.contains(key), "{reply}");
     }
 }
