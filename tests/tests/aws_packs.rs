@@ -877,6 +877,25 @@ async fn sqs_list_depth_and_peek() {
     // the messages are still there to be handled
     let after = say(&bot, "UA", &format!("sqs depth {dlq_name}")).await.text;
     assert!(after.contains(": 2 visible, 0 in flight"), "{after}");
+    // a deployment's own jobs queue and its dead-letter queue are never peeked at
+    let (own, _) = opkit_tests::aws_packs::bot(|b| {
+        b.script(sqs::script(
+            sqs.clone(),
+            SqsOptions::default().protecting(Some(jobs_url.clone())),
+        ))
+    });
+    say(&own, "UADMIN", "roles grant <@UOPS> ops").await;
+    for name in [&dlq_name, &jobs_name] {
+        let refused = say(&own, "UOPS", &format!("sqs peek {name}")).await.text;
+        assert!(
+            refused.starts_with(&format!(
+                "I do not peek at *{name}*: it is my own job queue"
+            )),
+            "{refused}"
+        );
+    }
+    let still = say(&bot, "UA", &format!("sqs depth {dlq_name}")).await.text;
+    assert!(still.contains(": 2 visible, 0 in flight"), "{still}");
     let audit = store.recent(None, 50).await.unwrap();
     assert!(
         audit

@@ -802,3 +802,42 @@ async fn opkit_init_creates_the_table_the_template_declares() {
         "the TTL attribute differs between opkit init and template.yaml"
     );
 }
+
+#[test]
+fn the_worker_may_never_read_its_own_dead_letter_queue() {
+    let t = template();
+    let (queue, q) = jobs_queue(&t);
+    let redrive = get(get(q, "Properties"), "RedrivePolicy");
+    let (dlq, _) = getatt_target(get(redrive, "deadLetterTargetArn"))
+        .unwrap_or_else(|| panic!("{queue}'s redrive target should be a !GetAtt"));
+    let (role, r) = role_of(&t, WORKER);
+    let denied = statements(r).into_iter().any(|s| {
+        get(s, "Effect").as_str() == Some("Deny")
+            && strings(get(s, "Action"))
+                .iter()
+                .any(|a| action_matches(a, "sqs:ReceiveMessage"))
+            && getatt_target(get(s, "Resource")) == Some((dlq.clone(), "Arn".to_string()))
+    });
+    assert!(
+        denied,
+        "{role} must deny sqs:ReceiveMessage on {dlq}: `sqs peek` would show job envelopes \
+         with their response_urls"
+    );
+}
+
+#[test]
+fn every_setting_the_worker_reads_is_a_parameter() {
+    let t = template();
+    let (id, worker) = function(&t, WORKER);
+    let env = get(
+        get(function_setting(&t, worker, "Environment"), "Variables"),
+        "OPKIT_GRANT_APPROVERS",
+    );
+    assert_eq!(
+        ref_target(env),
+        Some("GrantApprovers"),
+        "{id} should take OPKIT_GRANT_APPROVERS from the GrantApprovers parameter"
+    );
+    let params = mapping(get(&t, "Parameters"), "Parameters");
+    assert!(params.keys().any(|k| k.as_str() == Some("GrantApprovers")));
+}

@@ -105,6 +105,9 @@ pub fn with_configured_aws_packs(
         });
         let opts = AwsPacksConfig {
             uploader,
+            // `sqs peek` never reads Opkit's own queues.
+            #[cfg(feature = "sqs")]
+            sqs: crate::packs::aws::sqs::SqsOptions::default().protecting(config.queue_url.clone()),
             ..AwsPacksConfig::default()
         };
         with_aws_packs(builder, sdk, &opts)

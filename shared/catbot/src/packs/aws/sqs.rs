@@ -36,6 +36,9 @@ const BODY_MAX: usize = 300;
 pub struct SqsOptions {
     /// Who may `sqs peek` (default: `ops` or `admin`).
     pub peek: Access,
+    /// Opkit's own jobs queue (`OPKIT_QUEUE_URL`): it and its dead-letter queue are
+    /// never peeked at, since their messages are job envelopes holding `response_url`s.
+    own_queue: Option<String>,
     #[cfg(feature = "cloudwatch")]
     cloudwatch: Option<aws_sdk_cloudwatch::Client>,
 }
@@ -44,6 +47,7 @@ impl Default for SqsOptions {
     fn default() -> Self {
         Self {
             peek: Access::parse(&[&["ops"], &["admin"]]).expect("valid role names"),
+            own_queue: None,
             #[cfg(feature = "cloudwatch")]
             cloudwatch: None,
         }
@@ -51,6 +55,13 @@ impl Default for SqsOptions {
 }
 
 impl SqsOptions {
+    /// Never peeks at `jobs_queue_url` (Opkit's own jobs queue) or its dead-letter
+    /// queue.
+    pub fn protecting(mut self, jobs_queue_url: Option<String>) -> Self {
+        self.own_queue = jobs_queue_url;
+        self
+    }
+
     /// Reads the oldest message's age from CloudWatch with `client`.
     #[cfg(feature = "cloudwatch")]
     pub fn with_cloudwatch(mut self, client: aws_sdk_cloudwatch::Client) -> Self {
@@ -62,6 +73,7 @@ impl SqsOptions {
 struct Pack {
     client: Client,
     region: String,
+    own_queue: Option<String>,
     #[cfg(feature = "cloudwatch")]
     cloudwatch: Option<aws_sdk_cloudwatch::Client>,
 }
@@ -76,6 +88,7 @@ pub fn script(client: Client, opts: SqsOptions) -> Script<()> {
     let pack = Arc::new(Pack {
         client,
         region,
+        own_queue: opts.own_queue,
         #[cfg(feature = "cloudwatch")]
         cloudwatch: opts.cloudwatch,
     });
@@ -412,6 +425,15 @@ async fn dlq_line(
 async fn peek(ctx: &mut Ctx<()>, pack: Arc<Pack>) -> Result<Reply, CommandError> {
     let queue = queue_arg(ctx)?;
     let (name, url) = pack.url(&queue).await?;
+    if let Some(own) = &pack.own_queue {
+        let own_dlq = pack.depth(own).await?.dlq_arn;
+        if name == queue_name(own) || own_dlq.as_deref().map(queue_name) == Some(name.as_str()) {
+            return Err(CommandError::user(format!(
+                "I do not peek at *{name}*: it is my own job queue, and its messages hold \
+                 the addresses my answers go to. `sqs depth {name}` shows its counts."
+            )));
+        }
+    }
     let d = pack.depth(&url).await?;
     if let Some(arn) = &d.dlq_arn {
         // Every receive counts toward maxReceiveCount: peeking could push
