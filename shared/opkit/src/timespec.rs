@@ -54,8 +54,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, TimeError> {
         let part = n
             .checked_mul(unit.num_seconds())
             .ok_or_else(|| TimeError::TooLong(s.to_string()))?;
-        total = total
-            .checked_add(&Duration::seconds(part))
+        // `Duration::seconds` panics past ±i64::MAX ms: ask, never assume.
+        total = Duration::try_seconds(part)
+            .and_then(|part| total.checked_add(&part))
             .ok_or_else(|| TimeError::TooLong(s.to_string()))?;
     }
     if !digits.is_empty() {
@@ -118,6 +119,19 @@ pub fn format_time(t: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_too_long_for_any_clock_are_refused_not_a_panic() {
+        // found by reading what `cargo fuzz run timespec` would: seconds past
+        // i64::MAX / 1000 overflowed chrono's milliseconds
+        for s in ["9223372036854776s", "9223372036854775807s", "99999999999999999m1s"] {
+            assert!(
+                matches!(parse_duration(s), Err(TimeError::TooLong(_))),
+                "{s}: {:?}",
+                parse_duration(s)
+            );
+        }
+    }
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
