@@ -1,0 +1,96 @@
+//! `alarms watch|unwatch <name>` and `alarms watched`: the watchlist, kept in the
+//! script's state.
+
+use std::sync::Arc;
+
+use super::{CloudWatchState, MAX_ALARMS, Pack, one_name, plural};
+use crate::packs::aws::format;
+use opkit::engine::command::{CommandError, Ctx};
+use opkit::slack::Reply;
+
+/// Most alarms on one watchlist.
+pub const MAX_WATCHED: usize = 50;
+
+pub(super) async fn watch(
+    ctx: &mut Ctx<CloudWatchState>,
+    pack: Arc<Pack>,
+) -> Result<Reply, CommandError> {
+    let name = one_name(&ctx.args)?;
+    if ctx.state.watched.contains(&name) {
+        return Err(CommandError::user(format!("*{name}* is already watched.")));
+    }
+    if ctx.state.watched.len() >= MAX_WATCHED {
+        return Err(CommandError::user(format!(
+            "The watchlist is full ({MAX_WATCHED} alarms); unwatch one first."
+        )));
+    }
+    let Some(alarm) = pack.alarm(&name).await? else {
+        return Err(CommandError::user(format!(
+            "No alarm named *{name}* in {} (names are case-sensitive).",
+            pack.region
+        )));
+    };
+    ctx.state.watched.insert(name.clone());
+    Ok(Reply::text(format!(
+        "Watching *{name}* ({} now in {}). `alarms watched` shows the watchlist.",
+        alarm.state, pack.region
+    )))
+}
+
+pub(super) async fn unwatch(
+    ctx: &mut Ctx<CloudWatchState>,
+    _pack: Arc<Pack>,
+) -> Result<Reply, CommandError> {
+    let name = one_name(&ctx.args)?;
+    if !ctx.state.watched.remove(&name) {
+        return Err(CommandError::user(format!(
+            "*{name}* is not on the watchlist."
+        )));
+    }
+    Ok(Reply::text(format!("Stopped watching *{name}*.")))
+}
+
+pub(super) async fn watched(
+    ctx: &mut Ctx<CloudWatchState>,
+    pack: Arc<Pack>,
+) -> Result<Reply, CommandError> {
+    if !ctx.args.is_empty() {
+        return Err(CommandError::usage("`alarms watched` takes no arguments"));
+    }
+    if ctx.state.watched.is_empty() {
+        return Ok(Reply::text(
+            "The watchlist is empty: `alarms watch <name>` adds an alarm.",
+        ));
+    }
+    let names: Vec<String> = ctx.state.watched.iter().cloned().collect();
+    let mut found = Vec::new();
+    for chunk in names.chunks(100) {
+        found.extend(pack.alarms(None, None, Some(chunk.to_vec())).await?);
+    }
+    // Those in ALARM first, newest change first; then the rest; then the gone.
+    found.sort_by(|a, b| {
+        (b.state == "ALARM")
+            .cmp(&(a.state == "ALARM"))
+            .then(b.since.cmp(&a.since))
+    });
+    let now = ctx.now;
+    let mut lines: Vec<String> = found.iter().map(|a| a.line(now)).collect();
+    lines.extend(
+        names
+            .iter()
+            .filter(|n| !found.iter().any(|a| &a.name == *n))
+            .map(|n| format!("• *{n}* — no longer exists in {}", pack.region)),
+    );
+    let (mut lines, more) = format::truncate(lines, MAX_ALARMS);
+    lines.extend(format::and_more(more));
+    let alarming = found.iter().filter(|a| a.state == "ALARM").count();
+    Ok(format::reply(
+        format!(
+            "{} watched alarm{} in {}, {alarming} in ALARM:",
+            names.len(),
+            plural(names.len()),
+            pack.region
+        ),
+        lines.join("\n"),
+    ))
+}
