@@ -14,6 +14,7 @@ use opkit::access::Grant;
 use opkit::audit::{AuditRecord, Outcome};
 use opkit::clock::{Clock, ManualClock};
 use opkit::ids::{Role, UserId};
+use opkit::store::EncodedState;
 use opkit::store::dynamodb::{self, DynamoStore};
 use opkit::store::{AuditLog, Claim, GrantStore, JobClaims, StateStore, StoreError};
 use opkit_tests::aws::{sdk_config, unique_name};
@@ -107,7 +108,14 @@ async fn concurrent_saves_lose_nothing() {
                     let loaded = store.load("counter").await.unwrap();
                     let mut items = loaded.value.unwrap_or(json!([]));
                     items.as_array_mut().unwrap().push(json!(i));
-                    match store.save("counter", &items, loaded.version).await {
+                    match store
+                        .save(
+                            "counter",
+                            &EncodedState::new("counter", items.clone()).unwrap(),
+                            loaded.version,
+                        )
+                        .await
+                    {
                         Ok(_) => break,
                         Err(e) if e.is_conflict() => continue,
                         Err(e) => panic!("{e}"),
@@ -144,7 +152,9 @@ async fn corrupt_state_is_reported_and_left_untouched() {
     let before = raw_item(&client, store.table(), "STATE#queue", "STATE").await;
     // WHEN it is loaded, and a first save is attempted
     let load = store.load("queue").await;
-    let save = store.save("queue", &json!({}), 0).await;
+    let save = store
+        .save("queue", &EncodedState::new("queue", json!({})).unwrap(), 0)
+        .await;
     // THEN the load is Corrupt and names the key, the save changes nothing
     let err = load.unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");

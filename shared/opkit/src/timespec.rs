@@ -124,7 +124,11 @@ mod tests {
     fn durations_too_long_for_any_clock_are_refused_not_a_panic() {
         // found by reading what `cargo fuzz run timespec` would: seconds past
         // i64::MAX / 1000 overflowed chrono's milliseconds
-        for s in ["9223372036854776s", "9223372036854775807s", "99999999999999999m1s"] {
+        for s in [
+            "9223372036854776s",
+            "9223372036854775807s",
+            "99999999999999999m1s",
+        ] {
             assert!(
                 matches!(parse_duration(s), Err(TimeError::TooLong(_))),
                 "{s}: {:?}",

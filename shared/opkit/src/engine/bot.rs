@@ -449,6 +449,9 @@ impl Bot {
             let Some(state) = changed.filter(|_| stateful) else {
                 return Ok(out);
             };
+            // The one place every state write goes through: an oversized state is
+            // refused here, before any persister sees it.
+            let state = crate::store::EncodedState::new(script, state)?;
             match store.save(script, &state, loaded.version).await {
                 Ok(_) => return Ok(out),
                 Err(e) if e.is_conflict() => {

@@ -120,6 +120,9 @@ impl From<StoreError> for CommandError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Corrupt { .. } => CommandError::User(e.to_string()),
+            StoreError::TooLarge { .. } => CommandError::User(format!(
+                "That would make this command's saved state too large, so nothing was changed ({e})."
+            )),
             other => CommandError::Internal(other.to_string()),
         }
     }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{Claim, Store, StoreError};
+use super::{Claim, EncodedState, Store, StoreError};
 use crate::access::Grant;
 use crate::audit::{AuditRecord, Outcome};
 use crate::ids::{Role, UserId};
@@ -28,7 +28,11 @@ pub async fn check_state_versions(store: &dyn Store) {
     assert!(empty.value.is_none(), "unsaved state has no value");
 
     let v1 = store
-        .save("contract", &json!({"n": 1}), 0)
+        .save(
+            "contract",
+            &EncodedState::new("contract", json!({"n": 1})).unwrap(),
+            0,
+        )
         .await
         .expect("first save");
     let loaded = store.load("contract").await.expect("load after save");
@@ -39,13 +43,23 @@ pub async fn check_state_versions(store: &dyn Store) {
         "load returns the saved value"
     );
 
-    let stale = store.save("contract", &json!({"n": 99}), 0).await;
+    let stale = store
+        .save(
+            "contract",
+            &EncodedState::new("contract", json!({"n": 99})).unwrap(),
+            0,
+        )
+        .await;
     assert!(
         matches!(stale, Err(StoreError::Conflict { .. })),
         "a save at a stale version conflicts, got {stale:?}"
     );
     let v2 = store
-        .save("contract", &json!({"n": 2}), v1)
+        .save(
+            "contract",
+            &EncodedState::new("contract", json!({"n": 2})).unwrap(),
+            v1,
+        )
         .await
         .expect("save at current version");
     assert!(v2 > v1, "versions increase");

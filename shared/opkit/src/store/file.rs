@@ -28,8 +28,8 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::Value;
 
 use super::{
-    AuditLog, Claim, GrantStore, JobClaims, JobRecord, JobStatus, StateStore, StoreError,
-    Versioned, newest_first,
+    AuditLog, Claim, EncodedState, GrantStore, JobClaims, JobRecord, JobStatus, StateStore,
+    StoreError, Versioned, newest_first,
 };
 use crate::BoxFuture;
 use crate::access::Grant;
@@ -254,14 +254,14 @@ impl StateStore for FileStore {
     fn save<'a>(
         &'a self,
         script: &'a str,
-        value: &'a Value,
+        state: &'a EncodedState,
         expected: u64,
     ) -> BoxFuture<'a, Result<u64, StoreError>> {
         let path = match self.state_path(script) {
             Ok(path) => path,
             Err(e) => return Box::pin(std::future::ready(Err(e))),
         };
-        let value = value.clone();
+        let value = state.value().clone();
         let script = script.to_string();
         self.locked(format!("state-{script}"), move |_| {
             let current = read_json::<StateFile>(&path)?.map_or(0, |f| f.version);
@@ -450,7 +450,11 @@ mod tests {
         let dir = temp_dir("reopen");
         let store = FileStore::open(&dir).unwrap();
         store
-            .save("queue", &json!({"perf": ["U1"]}), 0)
+            .save(
+                "queue",
+                &EncodedState::new("queue", json!({"perf": ["U1"]})).unwrap(),
+                0,
+            )
             .await
             .unwrap();
         let again = FileStore::open(&dir).unwrap();
@@ -468,7 +472,9 @@ mod tests {
         fs::write(&path, b"{not json").unwrap();
         // WHEN it is loaded, or a save is attempted
         let load = store.load("queue").await;
-        let save = store.save("queue", &json!({}), 0).await;
+        let save = store
+            .save("queue", &EncodedState::new("queue", json!({})).unwrap(), 0)
+            .await;
         // THEN both fail clearly, naming the file, and the file is unchanged
         let err = load.unwrap_err();
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
@@ -481,7 +487,12 @@ mod tests {
     async fn script_names_cannot_escape_the_directory() {
         let store = FileStore::open(temp_dir("escape")).unwrap();
         assert!(store.load("../etc/passwd").await.is_err());
-        assert!(store.save("a/b", &json!({}), 0).await.is_err());
+        assert!(
+            store
+                .save("a/b", &EncodedState::new("a/b", json!({})).unwrap(), 0)
+                .await
+                .is_err()
+        );
     }
 
     #[tokio::test]
@@ -497,7 +508,14 @@ mod tests {
                     let loaded = store.load("counter").await.unwrap();
                     let mut items = loaded.value.unwrap_or(json!([]));
                     items.as_array_mut().unwrap().push(json!(i));
-                    match store.save("counter", &items, loaded.version).await {
+                    match store
+                        .save(
+                            "counter",
+                            &EncodedState::new("counter", items.clone()).unwrap(),
+                            loaded.version,
+                        )
+                        .await
+                    {
                         Ok(_) => break,
                         Err(e) if e.is_conflict() => continue,
                         Err(e) => panic!("{e}"),

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{
-    AuditLog, Claim, GrantStore, JobClaims, JobRecord, JobStatus, StateStore, StoreError,
-    Versioned, newest_first,
+    AuditLog, Claim, EncodedState, GrantStore, JobClaims, JobRecord, JobStatus, StateStore,
+    StoreError, Versioned, newest_first,
 };
 use crate::BoxFuture;
 use crate::access::Grant;
@@ -54,7 +54,7 @@ impl StateStore for MemoryStore {
     fn save<'a>(
         &'a self,
         script: &'a str,
-        value: &'a Value,
+        state: &'a EncodedState,
         expected: u64,
     ) -> BoxFuture<'a, Result<u64, StoreError>> {
         let mut states = self.states.lock().expect("state lock");
@@ -64,7 +64,7 @@ impl StateStore for MemoryStore {
                 what: format!("state of {script}"),
             }));
         }
-        states.insert(script.to_string(), (current + 1, value.clone()));
+        states.insert(script.to_string(), (current + 1, state.value().clone()));
         ready(Ok(current + 1))
     }
 }

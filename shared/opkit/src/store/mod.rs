@@ -61,6 +61,19 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// A state would be larger than any persister may hold ([`MAX_STATE_BYTES`]);
+    /// nothing was written.
+    #[error(
+        "the state of `{script}` would be {bytes} bytes, over the limit of {limit}: nothing was changed"
+    )]
+    TooLarge {
+        /// The script.
+        script: String,
+        /// Its serialised size.
+        bytes: usize,
+        /// [`MAX_STATE_BYTES`].
+        limit: usize,
+    },
     /// A remote store failed (the detail is for the log, not for Slack).
     #[error("the store failed: {0}")]
     Backend(String),
@@ -70,6 +83,49 @@ impl StoreError {
     /// Whether this is an optimistic-concurrency conflict worth retrying.
     pub fn is_conflict(&self) -> bool {
         matches!(self, StoreError::Conflict { .. })
+    }
+}
+
+/// The most a script's state may take, serialised as JSON: what fits one DynamoDB
+/// item (400 KB in all, names and the other attributes included — "Service,
+/// account, and table quotas in Amazon DynamoDB"), with room to spare. Every
+/// persister enforces the same limit, because each only saves [`EncodedState`].
+pub const MAX_STATE_BYTES: usize = 350 * 1024;
+
+/// A script's state, serialised and known to be within [`MAX_STATE_BYTES`]: the
+/// only thing a [`StateStore`] saves, so no persister can write, and no caller can
+/// hand one, an oversized state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedState {
+    value: Value,
+    json: String,
+}
+
+impl EncodedState {
+    /// Serialises `value`, the state of `script`.
+    ///
+    /// # Errors
+    /// [`StoreError::TooLarge`] over [`MAX_STATE_BYTES`].
+    pub fn new(script: &str, value: Value) -> Result<Self, StoreError> {
+        let json = value.to_string();
+        if json.len() > MAX_STATE_BYTES {
+            return Err(StoreError::TooLarge {
+                script: script.to_string(),
+                bytes: json.len(),
+                limit: MAX_STATE_BYTES,
+            });
+        }
+        Ok(Self { value, json })
+    }
+
+    /// The state.
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+
+    /// The state as a JSON string (what the DynamoDB item and files hold).
+    pub fn json(&self) -> &str {
+        &self.json
     }
 }
 
@@ -83,7 +139,7 @@ pub trait StateStore: Send + Sync {
     fn save<'a>(
         &'a self,
         script: &'a str,
-        value: &'a Value,
+        state: &'a EncodedState,
         expected: u64,
     ) -> BoxFuture<'a, Result<u64, StoreError>>;
 }
@@ -253,4 +309,28 @@ pub(crate) fn newest_first<'a>(
         .take(limit)
         .cloned()
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_over_the_limit_cannot_be_encoded_so_no_persister_writes_it() {
+        let fits = Value::String("x".repeat(MAX_STATE_BYTES - 2));
+        assert_eq!(
+            EncodedState::new("s", fits).unwrap().json().len(),
+            MAX_STATE_BYTES
+        );
+        let over = Value::String("x".repeat(MAX_STATE_BYTES - 1));
+        let err = EncodedState::new("queue", over).unwrap_err();
+        assert!(matches!(
+            err,
+            StoreError::TooLarge { bytes, limit: MAX_STATE_BYTES, .. } if bytes == MAX_STATE_BYTES + 1
+        ));
+        assert!(
+            err.to_string().starts_with("the state of `queue` would be"),
+            "{err}"
+        );
+    }
 }

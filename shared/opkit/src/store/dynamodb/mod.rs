@@ -54,7 +54,8 @@ use chrono::{DateTime, Days, Duration, Utc};
 use serde_json::Value;
 
 use super::{
-    AuditLog, Claim, GrantStore, JobClaims, JobRecord, JobStatus, StateStore, StoreError, Versioned,
+    AuditLog, Claim, EncodedState, GrantStore, JobClaims, JobRecord, JobStatus, StateStore,
+    StoreError, Versioned,
 };
 use crate::BoxFuture;
 use crate::access::Grant;
@@ -193,13 +194,13 @@ impl DynamoStore {
     async fn save_state(
         &self,
         script: &str,
-        value: &Value,
+        state: &EncodedState,
         expected: u64,
     ) -> Result<u64, StoreError> {
         let version = expected + 1;
         let mut item = key(state_pk(script), STATE_SK);
         item.insert(VERSION.into(), n(version));
-        item.insert(STATE.into(), s(value.to_string()));
+        item.insert(STATE.into(), s(state.json().to_string()));
         let put = self
             .client
             .put_item()
@@ -231,10 +232,10 @@ impl StateStore for DynamoStore {
     fn save<'a>(
         &'a self,
         script: &'a str,
-        value: &'a Value,
+        state: &'a EncodedState,
         expected: u64,
     ) -> BoxFuture<'a, Result<u64, StoreError>> {
-        Box::pin(self.save_state(script, value, expected))
+        Box::pin(self.save_state(script, state, expected))
     }
 }
 
