@@ -366,7 +366,7 @@ mod tests {
 
     #[tokio::test]
     async fn first_in_line_holds_and_the_next_is_named_on_leave() {
-        let t = TestBot::new();
+        let t = TestBot::with(|b| b.script(script()));
         let reply = t.say("UA", "queue join perf").await;
         assert_eq!(reply.text, "<@UA> holds *perf* now until you leave.");
         assert_eq!(reply.visibility, opkit::slack::Visibility::InChannel);
@@ -396,7 +396,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_limited_hold_ends_on_time_and_the_next_is_up() {
-        let t = TestBot::new();
+        let t = TestBot::with(|b| b.script(script()));
         assert_eq!(
             t.text("UA", "queue join perf for 2h").await,
             "<@UA> holds *perf* now for 2h."
@@ -423,7 +423,7 @@ mod tests {
 
     #[tokio::test]
     async fn mistakes_get_clear_answers_and_change_nothing() {
-        let t = TestBot::new();
+        let t = TestBot::with(|b| b.script(script()));
         t.say("UA", "queue join perf").await;
         assert_eq!(
             t.text("UA", "queue join perf").await,
@@ -489,7 +489,7 @@ mod tests {
     #[tokio::test]
     async fn the_ticker_ends_holds_on_time_and_announces_them_where_they_began() {
         use opkit::store::{AuditLog, StateStore};
-        let t = TestBot::new();
+        let t = TestBot::with(|b| b.script(script()));
         t.say("UA", "queue join perf for 1h").await;
         t.say("UB", "queue join perf").await;
         // nothing is due yet: no notice, no write
@@ -518,7 +518,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_ops_user_can_end_someone_elses_hold_after_confirming() {
-        let t = TestBot::new();
+        let t = TestBot::with(|b| b.script(script()));
         t.say("UA", "queue join perf").await;
         t.say("UB", "queue join perf").await;
         assert_eq!(
@@ -553,7 +553,7 @@ mod tests {
     #[tokio::test]
     async fn state_is_saved_only_when_changed() {
         use opkit::store::StateStore;
-        let t = TestBot::new();
+        let t = TestBot::with(|b| b.script(script()));
         t.say("UA", "queue status").await;
         assert_eq!(t.store.load("queue").await.unwrap().version, 0);
         t.say("UA", "queue join perf").await;

@@ -168,7 +168,10 @@ mod tests {
     use opkit::testing::TestBot;
 
     fn bot() -> TestBot {
-        TestBot::with(|b| b.script(script(default_managers())))
+        TestBot::with(|b| {
+            b.script(crate::packs::queue::script())
+                .script(script(default_managers()))
+        })
     }
 
     #[tokio::test]

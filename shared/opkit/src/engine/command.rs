@@ -7,8 +7,7 @@
 //! visibility, and an async handler.
 //!
 //! ```
-//! use opkit::command::{Command, CommandError, Ctx, Script};
-//! use opkit::slack::Reply;
+//! use opkit::prelude::*;
 //! use serde::{Deserialize, Serialize};
 //!
 //! #[derive(Default, Serialize, Deserialize)]
