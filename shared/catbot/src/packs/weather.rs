@@ -202,9 +202,10 @@ async fn fetch(config: &WeatherConfig, key: &Secret, town: &str) -> Result<Repor
             )));
         }
     }
-    let answer: ApiAnswer = response.json().await.map_err(|e| {
-        CommandError::internal(format!("weather service sent an unexpected answer: {e}"))
-    })?;
+    let answer: ApiAnswer = response
+        .json()
+        .await
+        .map_err(|e| CommandError::internal_with("weather service sent an unexpected answer", e))?;
     Ok(Report {
         town: answer.name,
         description: answer
