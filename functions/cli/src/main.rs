@@ -37,6 +37,7 @@ use opkit::store::Store;
 use opkit::store::dynamodb::DynamoStore;
 use opkit::store::file::FileStore;
 use opkit::store::memory::MemoryStore;
+use opkit::telemetry::ErrorChain;
 
 #[derive(Parser)]
 #[command(name = "opkit", version, about = "Run an Opkit ChatOps bot locally")]
@@ -229,7 +230,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let report = Expiry::new(bot, channels)
                 .run_once()
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| ErrorChain(&e).to_string())?;
             println!(
                 "{}",
                 serde_json::to_string(&report).map_err(|e| e.to_string())?

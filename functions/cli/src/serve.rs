@@ -9,7 +9,7 @@ use aws_config::SdkConfig;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use opkit::clock::SystemClock;
@@ -20,6 +20,7 @@ use opkit::ingress::{Ingress, MAX_BODY, Route, SlackRequest};
 use opkit::job::JobQueue;
 use opkit::slack::HttpPoster;
 use opkit::sqs::SqsQueue;
+use opkit::telemetry::ErrorChain;
 use opkit::worker::{InlineQueue, Worker};
 
 /// How often the in-process expiry pass runs.
@@ -84,7 +85,7 @@ fn spawn_expiry(expiry: Expiry) {
         loop {
             every.tick().await;
             if let Err(e) = expiry.run_once().await {
-                tracing::error!(error = %e, "expiry pass failed");
+                tracing::error!(error = %ErrorChain(&e), "expiry pass failed");
             }
         }
     });
@@ -109,10 +110,9 @@ async fn slack(
     let Some(route) = Route::from_path(uri.path()) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let answer = ingress
+    ingress
         .handle(route, SlackRequest::from_http(&headers, &body))
-        .await;
-    let (content_type, body) = answer.body();
-    let status = answer.status_code();
-    (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
+        .await
+        .into_http()
+        .into_response()
 }

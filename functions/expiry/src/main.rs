@@ -7,6 +7,7 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use opkit::config::Config;
 use opkit::expiry::Expiry;
 use opkit::sqs::SqsQueue;
+use opkit::telemetry::ErrorChain;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -22,7 +23,12 @@ async fn main() -> Result<(), Error> {
     let expiry = &expiry;
     run(service_fn(
         move |_event: LambdaEvent<serde_json::Value>| async move {
-            Ok::<_, Error>(expiry.run_once().await?)
+            // The whole chain, so that the invocation's error says what failed.
+            let report = expiry
+                .run_once()
+                .await
+                .map_err(|e| ErrorChain(&e).to_string())?;
+            Ok::<_, Error>(report)
         },
     ))
     .await

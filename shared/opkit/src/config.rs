@@ -26,7 +26,7 @@
 use std::path::PathBuf;
 
 use crate::ids::{IdError, Role, TeamId, UserId};
-use crate::slack::web::AppToken;
+use crate::slack::web::{AppToken, AppTokenError};
 use crate::slack::{BotToken, SigningSecret};
 
 pub use crate::secret::Secret;
@@ -51,6 +51,9 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: String,
     },
+    /// `SLACK_APP_TOKEN` is set to something that is not an app-level token.
+    #[error("SLACK_APP_TOKEN is invalid: {0}")]
+    AppToken(#[source] AppTokenError),
 }
 
 /// Everything configurable, parsed.
@@ -107,12 +110,7 @@ impl Config {
             signing_secret: get("SLACK_SIGNING_SECRET").map(SigningSecret::new),
             bot_token: get("SLACK_BOT_TOKEN").map(BotToken::new),
             app_token: get("SLACK_APP_TOKEN")
-                .map(|token| {
-                    AppToken::parse(token).map_err(|reason| ConfigError::Invalid {
-                        name: "SLACK_APP_TOKEN",
-                        reason,
-                    })
-                })
+                .map(|token| AppToken::parse(token).map_err(ConfigError::AppToken))
                 .transpose()?,
             slack_api_url: http_url(
                 "SLACK_API_URL",
@@ -265,10 +263,12 @@ mod tests {
         let c = config(&[("SLACK_APP_TOKEN", "xapp-1-A1-hunter2")]).unwrap();
         assert!(c.require_app_token().is_ok());
         assert!(!format!("{c:?}").contains("hunter2"));
-        let err = config(&[("SLACK_APP_TOKEN", "xoxb-1")])
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with("SLACK_APP_TOKEN is invalid"), "{err}");
+        let err = config(&[("SLACK_APP_TOKEN", "xoxb-1")]).unwrap_err();
+        assert_eq!(err, ConfigError::AppToken(AppTokenError::NotAppLevel));
+        assert_eq!(
+            err.to_string(),
+            "SLACK_APP_TOKEN is invalid: expected an app-level token starting with `xapp-`"
+        );
     }
 
     #[test]

@@ -166,9 +166,7 @@ impl Expiry {
                     let mut schedules: schedule::ScheduleState = state
                         .map(serde_json::from_value)
                         .transpose()
-                        .map_err(|e| {
-                            CommandError::internal(format!("schedules do not parse: {e}"))
-                        })?
+                        .map_err(|e| CommandError::internal_with("schedules do not parse", e))?
                         .unwrap_or_default();
                     let due = schedule::take_due(&mut schedules, now);
                     let changed = if due.is_empty() {

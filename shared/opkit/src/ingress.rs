@@ -1,9 +1,19 @@
 //! The ack path: verify, parse, enqueue, answer — within Slack's 3 seconds.
 //!
-//! [`Ingress::handle`] is the whole HTTP behaviour of the three Slack routes,
-//! independent of the server around it: `opkit serve` (axum) and the ingress
-//! Lambda (API Gateway) both translate to and from it. It does no store read and
-//! no Slack call: one enqueue, then the answer.
+//! One decision, two ways in:
+//!
+//! - [`Ingress::handle`] is the whole HTTP behaviour of the three Slack routes,
+//!   independent of the server around it: `opkit serve` (axum) and the ingress
+//!   Lambda (API Gateway) both call it and send [`Answer::into_http`]. It checks the
+//!   size and the signature, answers Slack's endpoint checks (`ssl_check`,
+//!   `url_verification`), parses the body, and hands the payload to
+//!   [`Ingress::accept`].
+//! - [`Ingress::accept`] takes a payload that is already authenticated and parsed
+//!   ([`Inbound`]): Socket Mode calls it with what Slack's WebSocket delivered. It
+//!   makes the decision for both ways in: the team allow-list, the job, the queue,
+//!   the answer.
+//!
+//! It does no store read and no Slack call: one enqueue, then the answer.
 //!
 //! | request | answer |
 //! |---|---|
@@ -19,19 +29,24 @@
 //! | other events, bots' and own messages, edits | 200, empty; nothing queued |
 //! | event, queue down | 503, so Slack retries (the retry is the same job) |
 //! | click on an Opkit button (`block_actions`) | 200, empty; one job queued |
+//! | click, queue down | 200, ephemeral "could not take that click"; logged |
 //! | other interactions, unknown action ids | 400, nothing queued |
+//!
+//! Once a payload parses, the team check comes first, before the job is built:
+//! a well-formed request from a team not allowed is always a 403.
 
 use std::sync::Arc;
 
+use http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::clock::SharedClock;
 use crate::config::{Config, ConfigError};
-use crate::job::Job;
-use crate::job::JobQueue;
+use crate::job::{Job, JobQueue};
 use crate::slack::{
-    CommandRequest, EventCallback, EventRequest, SlashCommand, Verifier, parse_interaction,
+    BlockActions, CommandRequest, EventCallback, EventRequest, Interaction, SlashCommand, Verifier,
 };
+use crate::telemetry::ErrorChain;
 
 /// Largest body accepted, in bytes.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -87,58 +102,103 @@ impl<'a> SlackRequest<'a> {
     }
 }
 
-/// The HTTP answer.
+/// The answer to one request: a status and a body. [`Answer::into_http`] is the one
+/// place it becomes HTTP; Socket Mode reads it to build its acknowledgement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
-    /// HTTP status.
-    pub status: u16,
-    /// JSON body, or `None` for an empty one.
-    pub json: Option<Value>,
-    /// Plain-text body when there is no JSON (errors).
-    pub text: Option<String>,
+    /// The HTTP status: 200 when Slack should consider the request handled.
+    pub status: StatusCode,
+    /// What is sent back.
+    pub body: Body,
+}
+
+/// The body of an [`Answer`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// No bytes.
+    Empty,
+    /// JSON (`application/json`): a message Slack shows the user, such as a slash
+    /// command's ephemeral `{"response_type": "ephemeral", "text": "Working…"}`, or
+    /// `{"challenge": …}` for `url_verification`.
+    Json(Value),
+    /// Plain text (`text/plain; charset=utf-8`): why a request was refused.
+    Text(String),
 }
 
 impl Answer {
-    fn ok_empty() -> Self {
+    /// 200 with an empty body: handled, nothing to show.
+    pub fn empty() -> Self {
         Self {
-            status: 200,
-            json: None,
-            text: None,
+            status: StatusCode::OK,
+            body: Body::Empty,
         }
     }
 
-    fn json(value: Value) -> Self {
+    /// 200 with a JSON body.
+    pub fn json(value: Value) -> Self {
         Self {
-            status: 200,
-            json: Some(value),
-            text: None,
+            status: StatusCode::OK,
+            body: Body::Json(value),
         }
     }
 
-    fn error(status: u16, message: impl Into<String>) -> Self {
+    /// A refusal: `status` (4xx, or 5xx when Slack should retry) and why, as text.
+    pub fn refuse(status: StatusCode, why: impl Into<String>) -> Self {
         Self {
             status,
-            json: None,
-            text: Some(message.into()),
+            body: Body::Text(why.into()),
         }
     }
 
-    /// The status as the `http` crate's type.
-    pub fn status_code(&self) -> http::StatusCode {
-        http::StatusCode::from_u16(self.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
+    /// The answer as an HTTP response: its status, a `Content-Type`, and the body's
+    /// bytes (an empty body is sent as empty text). `opkit serve` and the ingress
+    /// Lambda both send this.
+    pub fn into_http(self) -> http::Response<String> {
+        const TEXT: &str = "text/plain; charset=utf-8";
+        let (content_type, body) = match self.body {
+            Body::Empty => (TEXT, String::new()),
+            Body::Json(json) => ("application/json", json.to_string()),
+            Body::Text(text) => (TEXT, text),
+        };
+        let mut response = http::Response::new(body);
+        *response.status_mut() = self.status;
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static(content_type),
+        );
+        response
     }
+}
 
-    /// The body as bytes and its content type.
-    pub fn body(&self) -> (&'static str, String) {
-        match (&self.json, &self.text) {
-            (Some(json), _) => ("application/json", json.to_string()),
-            (None, Some(text)) => ("text/plain; charset=utf-8", text.clone()),
-            (None, None) => ("text/plain; charset=utf-8", String::new()),
+/// One payload from Slack, authenticated and parsed: what [`Ingress::accept`]
+/// decides on, whichever way it came in (an HTTP route or a Socket Mode envelope).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inbound {
+    /// A slash command (the commands route, or a `slash_commands` envelope).
+    Command(SlashCommand),
+    /// A subscribed event (the events route, or an `events_api` envelope).
+    Event(EventCallback),
+    /// An interaction (the interactions route, or an `interactive` envelope).
+    Interaction(Interaction),
+}
+
+impl Inbound {
+    /// The workspace and the Enterprise Grid organisation it came from, for the
+    /// allow-list (`OPKIT_TEAM_IDS` may name either). `None` when the payload does
+    /// not say (an interaction Opkit does not handle).
+    fn origin(&self) -> Option<(&str, Option<&str>)> {
+        match self {
+            Inbound::Command(cmd) => Some((&cmd.team_id, cmd.enterprise_id.as_deref())),
+            Inbound::Event(callback) => Some((&callback.team_id, None)),
+            Inbound::Interaction(Interaction::BlockActions(click)) => {
+                Some((click.team_id().unwrap_or_default(), click.enterprise_id()))
+            }
+            Inbound::Interaction(Interaction::Other { .. }) => None,
         }
     }
 }
 
-/// The ingress: verifies and queues.
+/// The ingress: verifies, decides and queues.
 pub struct Ingress {
     /// `None` only for a trusted transport (Socket Mode), which has no HTTP routes.
     verifier: Option<Verifier>,
@@ -164,8 +224,8 @@ impl Ingress {
     }
 
     /// An ingress for payloads that arrive over an authenticated connection
-    /// (Socket Mode): they are not signed, so only the `accept_*` methods are
-    /// usable; [`Ingress::handle`] refuses every request.
+    /// (Socket Mode): they are not signed, so only [`Ingress::accept`] is usable;
+    /// [`Ingress::handle`] refuses every request.
     pub fn trusted(config: &Config, clock: SharedClock, queue: Arc<dyn JobQueue>) -> Self {
         Self {
             verifier: None,
@@ -175,98 +235,90 @@ impl Ingress {
         }
     }
 
-    /// Answers one request to one of the Slack routes.
+    /// Answers one request to one of the Slack routes: checks its size and
+    /// signature, answers Slack's endpoint checks, parses it, and hands the payload
+    /// to [`Ingress::accept`].
     pub async fn handle(&self, route: Route, request: SlackRequest<'_>) -> Answer {
         if request.body.len() > MAX_BODY {
             tracing::warn!(size = request.body.len(), "refused: body too large");
-            return Answer::error(413, format!("request body is larger than {MAX_BODY} bytes"));
+            return Answer::refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body is larger than {MAX_BODY} bytes"),
+            );
         }
         let Some(verifier) = &self.verifier else {
-            return Answer::error(401, "this ingress accepts no HTTP requests");
+            return Answer::refuse(
+                StatusCode::UNAUTHORIZED,
+                "this ingress accepts no HTTP requests",
+            );
         };
         if let Err(e) = verifier.verify(request.timestamp, request.signature, request.body) {
             tracing::warn!(error = %e, "refused: signature");
-            return Answer::error(401, e.to_string());
+            return Answer::refuse(StatusCode::UNAUTHORIZED, e.to_string());
         }
-        match route {
+        let inbound = match route {
             Route::Commands => match CommandRequest::parse(request.body) {
-                Ok(CommandRequest::SslCheck) => Answer::ok_empty(),
-                Ok(CommandRequest::Command(cmd)) => self.accept_command(&cmd).await,
+                Ok(CommandRequest::SslCheck) => return Answer::empty(),
+                Ok(CommandRequest::Command(cmd)) => Ok(Inbound::Command(cmd)),
                 Err(e) => {
                     tracing::warn!(error = %e, "refused: malformed slash command");
-                    Answer::error(400, e.to_string())
+                    Err(e)
                 }
             },
             Route::Events => match EventRequest::parse(request.body) {
                 Ok(EventRequest::UrlVerification { challenge }) => {
-                    Answer::json(json!({ "challenge": challenge }))
+                    return Answer::json(json!({ "challenge": challenge }));
                 }
-                Ok(EventRequest::AppRateLimited { .. }) => Answer::ok_empty(),
-                Ok(EventRequest::EventCallback(callback)) => self.accept_event(&callback).await,
-                Err(e) => Answer::error(400, e.to_string()),
+                Ok(EventRequest::AppRateLimited { .. }) => return Answer::empty(),
+                Ok(EventRequest::EventCallback(callback)) => Ok(Inbound::Event(callback)),
+                Err(e) => Err(e),
             },
-            Route::Interactions => match parse_interaction(request.body) {
-                Ok(payload) => self.accept_interaction(&payload).await,
-                Err(e) => Answer::error(400, e.to_string()),
-            },
-        }
-    }
-
-    /// Queues a verified interaction if it is a click on one of Opkit's buttons;
-    /// anything else is refused (400) and nothing is queued.
-    pub async fn accept_interaction(&self, payload: &serde_json::Value) -> Answer {
-        let job = match Job::from_interaction(payload, self.clock.now()) {
-            Ok(job) => job,
-            Err(e) => {
-                tracing::warn!(error = %e, "refused: interaction");
-                return Answer::error(400, e.to_string());
-            }
+            Route::Interactions => Interaction::parse(request.body).map(Inbound::Interaction),
         };
-        let team = job
-            .caller
-            .team
-            .as_ref()
-            .map(|t| t.as_str().to_string())
-            .unwrap_or_default();
-        let enterprise = payload.pointer("/enterprise/id").and_then(|v| v.as_str());
-        if let Some(refusal) = self.refuse_team(&team, enterprise) {
-            return refusal;
+        match inbound {
+            Ok(inbound) => self.accept(inbound).await,
+            Err(e) => Answer::refuse(StatusCode::BAD_REQUEST, e.to_string()),
         }
-        match self.queue.enqueue(&job).await {
-            Ok(()) => {
-                tracing::info!(job_id = %job.id, user = %job.caller.user, "click queued");
-                Answer::ok_empty()
+    }
+
+    /// Decides on one authenticated, parsed payload: refuses a team not allowed
+    /// (403), then queues a job for a slash command, a message for the bot or a
+    /// click on one of Opkit's buttons, and answers as the module's table says.
+    ///
+    /// Only for payloads whose origin is established: [`Ingress::handle`] calls it
+    /// after checking the signature, Socket Mode for what Slack's authenticated
+    /// WebSocket delivered.
+    pub async fn accept(&self, inbound: Inbound) -> Answer {
+        if let Some((team, enterprise)) = inbound.origin()
+            && !self.config.team_allowed(Some(team), enterprise)
+        {
+            tracing::warn!(team, enterprise, "refused: team not allowed");
+            return Answer::refuse(
+                StatusCode::FORBIDDEN,
+                format!("team {team} is not allowed to use this bot"),
+            );
+        }
+        match inbound {
+            Inbound::Command(cmd) => self.accept_command(&cmd).await,
+            Inbound::Event(callback) => self.accept_event(&callback).await,
+            Inbound::Interaction(Interaction::BlockActions(click)) => {
+                self.accept_click(&click).await
             }
-            Err(e) => {
-                tracing::error!(job_id = %job.id, error = %e, "could not queue the click");
-                Answer::json(json!({
-                    "response_type": "ephemeral",
-                    "replace_original": false,
-                    "text": "Sorry, I could not take that click; please try again in a moment.",
-                }))
+            Inbound::Interaction(Interaction::Other { kind }) => {
+                tracing::warn!(kind, "refused: interaction");
+                Answer::refuse(
+                    StatusCode::BAD_REQUEST,
+                    "only button clicks (block_actions) are handled",
+                )
             }
         }
     }
 
-    fn refuse_team(&self, team: &str, enterprise: Option<&str>) -> Option<Answer> {
-        if self.config.team_allowed(Some(team), enterprise) {
-            return None;
-        }
-        tracing::warn!(team, enterprise, "refused: team not allowed");
-        Some(Answer::error(
-            403,
-            format!("team {team} is not allowed to use this bot"),
-        ))
-    }
-
-    /// Queues a verified slash command; the answer is the ephemeral ack.
-    pub async fn accept_command(&self, cmd: &SlashCommand) -> Answer {
-        if let Some(refusal) = self.refuse_team(&cmd.team_id, cmd.enterprise_id.as_deref()) {
-            return refusal;
-        }
+    /// Queues a slash command; the answer is the ephemeral ack.
+    async fn accept_command(&self, cmd: &SlashCommand) -> Answer {
         let job = match Job::from_slash_command(cmd, self.clock.now()) {
             Ok(job) => job,
-            Err(e) => return Answer::error(400, e.to_string()),
+            Err(e) => return Answer::refuse(StatusCode::BAD_REQUEST, e.to_string()),
         };
         match self.queue.enqueue(&job).await {
             Ok(()) => {
@@ -282,7 +334,7 @@ impl Ingress {
                 }))
             }
             Err(e) => {
-                tracing::error!(job_id = %job.id, error = %e, "could not queue the command");
+                tracing::error!(job_id = %job.id, error = %ErrorChain(&e), "could not queue the command");
                 Answer::json(json!({
                     "response_type": "ephemeral",
                     "text": "Sorry, I could not queue your command; please try again in a moment.",
@@ -291,32 +343,58 @@ impl Ingress {
         }
     }
 
-    /// Queues a verified event if it is a message for the bot.
-    pub async fn accept_event(&self, callback: &EventCallback) -> Answer {
-        if let Some(refusal) = self.refuse_team(&callback.team_id, None) {
-            return refusal;
-        }
+    /// Queues an event if it is a message for the bot.
+    async fn accept_event(&self, callback: &EventCallback) -> Answer {
         let message = match callback.chat_message() {
             Ok(Some(message)) => message,
             Ok(None) => {
                 tracing::debug!(event_id = %callback.event_id, kind = ?callback.event_type(), "event ignored");
-                return Answer::ok_empty();
+                return Answer::empty();
             }
-            Err(e) => return Answer::error(400, e.to_string()),
+            Err(e) => return Answer::refuse(StatusCode::BAD_REQUEST, e.to_string()),
         };
         let job = match Job::from_chat_message(callback, &message, self.clock.now()) {
             Ok(job) => job,
-            Err(e) => return Answer::error(400, e.to_string()),
+            Err(e) => return Answer::refuse(StatusCode::BAD_REQUEST, e.to_string()),
         };
         match self.queue.enqueue(&job).await {
             Ok(()) => {
                 tracing::info!(job_id = %job.id, event_id = %callback.event_id, "queued");
-                Answer::ok_empty()
+                Answer::empty()
             }
             Err(e) => {
                 // Slack retries failed event deliveries; the retry is the same job.
-                tracing::error!(job_id = %job.id, error = %e, "could not queue the event");
-                Answer::error(503, "could not queue the event; retry")
+                tracing::error!(job_id = %job.id, error = %ErrorChain(&e), "could not queue the event");
+                Answer::refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "could not queue the event; retry",
+                )
+            }
+        }
+    }
+
+    /// Queues a click if it is on one of Opkit's buttons; anything else is
+    /// refused (400) and nothing is queued.
+    async fn accept_click(&self, click: &BlockActions) -> Answer {
+        let job = match Job::from_block_actions(click, self.clock.now()) {
+            Ok(job) => job,
+            Err(e) => {
+                tracing::warn!(error = %e, "refused: interaction");
+                return Answer::refuse(StatusCode::BAD_REQUEST, e.to_string());
+            }
+        };
+        match self.queue.enqueue(&job).await {
+            Ok(()) => {
+                tracing::info!(job_id = %job.id, user = %job.caller.user, "click queued");
+                Answer::empty()
+            }
+            Err(e) => {
+                tracing::error!(job_id = %job.id, error = %ErrorChain(&e), "could not queue the click");
+                Answer::json(json!({
+                    "response_type": "ephemeral",
+                    "replace_original": false,
+                    "text": "Sorry, I could not take that click; please try again in a moment.",
+                }))
             }
         }
     }
@@ -336,5 +414,170 @@ mod tests {
         );
         assert_eq!(Route::from_path("/slack"), None);
         assert_eq!(Route::from_path("/healthz"), None);
+    }
+
+    use std::sync::Mutex;
+
+    use crate::BoxFuture;
+    use crate::clock::ManualClock;
+    use crate::job::{QueueError, Source};
+    use crate::slack::{SigningSecret, sign};
+
+    const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+    const NOW: i64 = 1_800_000_000;
+
+    /// Records what the ingress queues.
+    #[derive(Default)]
+    struct Recorded(Mutex<Vec<Job>>);
+
+    impl JobQueue for Recorded {
+        fn enqueue<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), QueueError>> {
+            self.0.lock().unwrap().push(job.clone());
+            Box::pin(std::future::ready(Ok(())))
+        }
+    }
+
+    fn ingress(team_ids: &str) -> (Ingress, Arc<Recorded>) {
+        let queue = Arc::new(Recorded::default());
+        let config = Config::from_lookup(|name| match name {
+            "SLACK_SIGNING_SECRET" => Some(SECRET.to_owned()),
+            "OPKIT_TEAM_IDS" => Some(team_ids.to_owned()),
+            _ => None,
+        })
+        .unwrap();
+        let clock = Arc::new(ManualClock::at_unix(NOW));
+        (Ingress::new(&config, clock, queue.clone()).unwrap(), queue)
+    }
+
+    fn click_form(team: &str, action_id: &str) -> String {
+        let payload = json!({
+            "type": "block_actions",
+            "user": {"id": "U0001", "username": "al", "team_id": team},
+            "team": {"id": team, "domain": "example"},
+            "channel": {"id": "C0001", "name": "ops"},
+            "response_url": "https://hooks.slack.com/actions/T0001/1/abc",
+            "trigger_id": "1.2.3",
+            "actions": [{"action_id": action_id, "block_id": "b1", "type": "button",
+                         "value": "p-1", "action_ts": "1795000001.000400"}]
+        });
+        serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap()
+    }
+
+    async fn post(ingress: &Ingress, route: Route, body: &str) -> Answer {
+        let signature = sign(&SigningSecret::new(SECRET), NOW, body.as_bytes());
+        let timestamp = NOW.to_string();
+        let request = SlackRequest {
+            timestamp: Some(&timestamp),
+            signature: Some(&signature),
+            body: body.as_bytes(),
+        };
+        ingress.handle(route, request).await
+    }
+
+    #[test]
+    fn an_answer_becomes_http_in_one_place() {
+        let cases = [
+            (Answer::empty(), 200, "text/plain; charset=utf-8", ""),
+            (
+                Answer::json(json!({"challenge": "c"})),
+                200,
+                "application/json",
+                r#"{"challenge":"c"}"#,
+            ),
+            (
+                Answer::refuse(StatusCode::FORBIDDEN, "no"),
+                403,
+                "text/plain; charset=utf-8",
+                "no",
+            ),
+        ];
+        for (answer, status, content_type, body) in cases {
+            let response = answer.into_http();
+            assert_eq!(response.status().as_u16(), status);
+            assert_eq!(response.headers()[http::header::CONTENT_TYPE], content_type);
+            assert_eq!(response.body(), body);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_signed_click_is_parsed_typed_and_queued() {
+        // GIVEN a signed click on a confirm button
+        let (ingress, queue) = ingress("");
+        // WHEN it is posted to the interactions route
+        let answer = post(
+            &ingress,
+            Route::Interactions,
+            &click_form("T0001", "opkit:confirm"),
+        )
+        .await;
+        // THEN it is acked with an empty 200 and one job is queued
+        assert_eq!(answer, Answer::empty());
+        let jobs = queue.0.lock().unwrap().clone();
+        assert_eq!(jobs.len(), 1);
+        assert!(matches!(
+            &jobs[0].source,
+            Source::Interaction { pending_id, .. } if pending_id == "p-1"
+        ));
+        assert_eq!(jobs[0].caller.team.as_ref().unwrap().as_str(), "T0001");
+    }
+
+    #[tokio::test]
+    async fn clicks_that_are_not_opkits_or_not_clicks_are_refused() {
+        let (ingress, queue) = ingress("");
+        let unknown = post(&ingress, Route::Interactions, &click_form("T0001", "x:y")).await;
+        assert_eq!(
+            unknown,
+            Answer::refuse(StatusCode::BAD_REQUEST, "unknown action `x:y`")
+        );
+        let shortcut = json!({"type": "shortcut", "user": {"id": "U0001"}});
+        let body = serde_urlencoded::to_string([("payload", shortcut.to_string())]).unwrap();
+        assert_eq!(
+            post(&ingress, Route::Interactions, &body).await,
+            Answer::refuse(
+                StatusCode::BAD_REQUEST,
+                "only button clicks (block_actions) are handled"
+            )
+        );
+        let malformed = post(&ingress, Route::Interactions, "payload=%7B%7D").await;
+        assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
+        assert!(queue.0.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_team_not_allowed_is_refused_before_its_click_is_judged() {
+        let (ingress, queue) = ingress("T0001");
+        for action in ["opkit:confirm", "x:y"] {
+            let answer = post(&ingress, Route::Interactions, &click_form("T0BAD", action)).await;
+            assert_eq!(answer.status, StatusCode::FORBIDDEN, "{action}");
+        }
+        assert!(queue.0.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_trusted_way_in_makes_the_same_decision_without_a_signature() {
+        // GIVEN an ingress for Socket Mode, which has no signing secret
+        let queue = Arc::new(Recorded::default());
+        let config =
+            Config::from_lookup(|name| (name == "OPKIT_TEAM_IDS").then(|| "T0001".to_owned()))
+                .unwrap();
+        let ingress = Ingress::trusted(&config, Arc::new(ManualClock::at_unix(NOW)), queue.clone());
+        // THEN HTTP requests are refused
+        let request = SlackRequest {
+            timestamp: None,
+            signature: None,
+            body: b"payload=%7B%7D",
+        };
+        assert_eq!(
+            ingress.handle(Route::Interactions, request).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        // AND parsed payloads are decided as over HTTP: the team check, then the job
+        let click =
+            |team: &str| Interaction::parse(click_form(team, "opkit:deny").as_bytes()).unwrap();
+        let refused = ingress.accept(Inbound::Interaction(click("T0BAD"))).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        let accepted = ingress.accept(Inbound::Interaction(click("T0001"))).await;
+        assert_eq!(accepted, Answer::empty());
+        assert_eq!(queue.0.lock().unwrap().len(), 1);
     }
 }

@@ -204,10 +204,7 @@ async fn fetch(config: &WeatherConfig, key: &Secret, town: &str) -> Result<Repor
         }
     }
     let answer: ApiAnswer = response.json().await.map_err(|e| {
-        CommandError::internal(format!(
-            "weather service sent an unexpected answer: {}",
-            e.without_url()
-        ))
+        CommandError::internal_with("weather service sent an unexpected answer", e.without_url())
     })?;
     Ok(Report {
         town: answer.name,

@@ -27,6 +27,7 @@ use crate::engine::registry::{BuildError, Registry, Resolution};
 use crate::ids::{Role, UserId};
 use crate::slack::{Reply, Visibility};
 use crate::store::{GrantStore, Store, StoreError};
+use crate::telemetry::ErrorChain;
 use crate::text::tokenize;
 use serde_json::Value;
 
@@ -385,8 +386,11 @@ impl Bot {
         command: Option<&str>,
         error: CommandError,
     ) -> Reply {
+        // The whole chain: for the log, and for the audit trail (which read the
+        // same detail when internal errors were plain strings).
+        let detail = ErrorChain(&error).to_string();
         let shown = match &error {
-            CommandError::Internal(detail) => {
+            CommandError::Internal(_) => {
                 tracing::error!(correlation_id = %request.correlation_id, error = %detail, "command failed");
                 format!(
                     "Something went wrong on my side (ref `{}`). The details are in the log.",
@@ -395,14 +399,8 @@ impl Bot {
             }
             other => other.to_string(),
         };
-        self.audit(
-            request,
-            command,
-            Outcome::Failed {
-                error: error.to_string(),
-            },
-        )
-        .await;
+        self.audit(request, command, Outcome::Failed { error: detail })
+            .await;
         Reply::text(shown)
     }
 

@@ -42,11 +42,12 @@ use crate::BoxFuture;
 use crate::access::Access;
 use crate::engine::bot::Bot;
 use crate::engine::registry::BuildError;
+
+pub use crate::engine::error::CommandError;
 use crate::ids::{ChannelId, IdError, TeamId, UserId};
 use crate::slack::{Reply, Visibility};
-use crate::store::StoreError;
 use crate::text::Token;
-use crate::timespec::{self, TimeError};
+use crate::timespec;
 
 /// Who is asking, and where.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -68,62 +69,6 @@ impl Caller {
             user,
             channel: None,
             team: None,
-        }
-    }
-}
-
-/// Why a command did not succeed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CommandError {
-    /// The arguments were wrong; the message is shown with the command's usage.
-    #[error("{0}")]
-    Usage(String),
-    /// Something the user should be told, as it is ("perf is not reserved").
-    #[error("{0}")]
-    User(String),
-    /// Something went wrong inside; the user sees a reference, the log the detail.
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-impl CommandError {
-    /// An error to show the user with the usage line.
-    pub fn usage(msg: impl Into<String>) -> Self {
-        CommandError::Usage(msg.into())
-    }
-
-    /// An error to show the user as it is.
-    pub fn user(msg: impl Into<String>) -> Self {
-        CommandError::User(msg.into())
-    }
-
-    /// An internal error: logged in full, never shown in Slack.
-    pub fn internal(err: impl fmt::Display) -> Self {
-        CommandError::Internal(err.to_string())
-    }
-}
-
-impl From<IdError> for CommandError {
-    fn from(e: IdError) -> Self {
-        CommandError::Usage(e.to_string())
-    }
-}
-
-impl From<TimeError> for CommandError {
-    fn from(e: TimeError) -> Self {
-        CommandError::Usage(e.to_string())
-    }
-}
-
-impl From<StoreError> for CommandError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Corrupt { .. } => CommandError::User(e.to_string()),
-            StoreError::TooLarge { .. } => CommandError::User(format!(
-                "That would make this command's saved state too large, so nothing was changed ({e})."
-            )),
-            other => CommandError::Internal(other.to_string()),
         }
     }
 }
@@ -506,7 +451,7 @@ fn decode_state<S: ScriptState>(state: Option<Value>) -> Result<(S, Value), Comm
     match state {
         Some(value) => {
             let typed = serde_json::from_value(value.clone()).map_err(|e| {
-                CommandError::internal(format!("stored state does not match the script: {e}"))
+                CommandError::internal_with("stored state does not match the script", e)
             })?;
             Ok((typed, value))
         }

@@ -27,6 +27,7 @@ use crate::engine::bot::{Bot, Request};
 use crate::engine::command::{Caller, CommandError, CommandSpec, Gate};
 use crate::engine::registry::Resolution;
 use crate::slack::{Block, Button, ConfirmDialog, Reply, Visibility};
+use crate::telemetry::ErrorChain;
 use crate::text::tokenize;
 use crate::timespec::format_time;
 
@@ -170,7 +171,7 @@ impl Bot {
         let settled = match settled {
             Ok(settled) => settled,
             Err(e) => {
-                tracing::error!(error = %e, pending_id, "could not settle a pending request");
+                tracing::error!(error = %ErrorChain(&e), pending_id, "could not settle a pending request");
                 return Reply::text("Sorry, I could not record that click; please try again.");
             }
         };
@@ -349,7 +350,7 @@ fn pending_state(state: Option<Value>) -> Result<PendingState, CommandError> {
         .map(serde_json::from_value)
         .transpose()
         .map(Option::unwrap_or_default)
-        .map_err(|e| CommandError::internal(format!("pending requests do not parse: {e}")))
+        .map_err(|e| CommandError::internal_with("pending requests do not parse", e))
 }
 
 fn to_value(state: &PendingState) -> Result<Value, CommandError> {

@@ -13,13 +13,15 @@
 //! ```
 //!
 //! - [`command`]: what a command author writes — [`Script`], [`Command`], [`Ctx`],
-//!   [`Args`], [`CommandError`];
+//!   [`Args`], [`CommandError`] (its own file, `error.rs`: internal errors keep
+//!   their causes);
 //! - [`registry`]: syntax forms and matching (longest form wins; "did you mean");
 //! - [`bot`]: [`Bot::handle`], the one authorize function, optimistic state;
 //! - [`gate`]: pending confirmations and two-person approvals, settled by clicks.
 
 pub mod bot;
 pub mod command;
+mod error;
 pub mod gate;
 pub mod registry;
 

@@ -17,7 +17,7 @@ use crate::engine::bot::Request;
 use crate::engine::command::Caller;
 use crate::engine::gate::Decision;
 use crate::ids::{ChannelId, IdError, TeamId, UserId};
-use crate::slack::{ChatKind, ChatMessage, EventCallback, SlashCommand};
+use crate::slack::{BlockActions, ChatKind, ChatMessage, EventCallback, SlashCommand};
 use crate::text::{Token, tokenize};
 
 /// The envelope version this build writes and reads.
@@ -172,44 +172,29 @@ impl Job {
         })
     }
 
-    /// The job for a click on one of the bot's buttons (`block_actions`); an
-    /// error for any other interaction or an action id that is not Opkit's.
-    pub fn from_interaction(
-        payload: &serde_json::Value,
+    /// The job for a click on one of the bot's buttons: the first action's
+    /// `action_id` says the [`Decision`], its `value` names the pending request.
+    /// An error for an action id that is not Opkit's, and for a click without a
+    /// request id or a `response_url` (one in a modal).
+    pub fn from_block_actions(
+        click: &BlockActions,
         now: DateTime<Utc>,
     ) -> Result<Self, EnvelopeError> {
-        let field = |path: &[&str]| -> Option<String> {
-            let mut v = payload;
-            for key in path {
-                v = v.get(key)?;
-            }
-            v.as_str().map(str::to_string)
-        };
         let missing =
             |what: &str| EnvelopeError::Interaction(format!("the interaction has no {what}"));
-        if field(&["type"]).as_deref() != Some("block_actions") {
-            return Err(EnvelopeError::Interaction(
-                "only button clicks (block_actions) are handled".into(),
-            ));
-        }
-        let action = payload
-            .get("actions")
-            .and_then(|a| a.get(0))
-            .ok_or_else(|| missing("action"))?;
-        let action_id = action
-            .get("action_id")
-            .and_then(|v| v.as_str())
-            .ok_or_else(|| missing("action_id"))?;
-        let decision = Decision::from_action(action_id)
-            .ok_or_else(|| EnvelopeError::Interaction(format!("unknown action `{action_id}`")))?;
+        let action = click.action().ok_or_else(|| missing("action"))?;
+        let decision = Decision::from_action(&action.action_id).ok_or_else(|| {
+            EnvelopeError::Interaction(format!("unknown action `{}`", action.action_id))
+        })?;
         let pending_id = action
-            .get("value")
-            .and_then(|v| v.as_str())
+            .value
+            .as_deref()
             .filter(|v| !v.is_empty() && v.len() <= 64)
             .ok_or_else(|| missing("request id"))?;
-        let user = field(&["user", "id"]).ok_or_else(|| missing("user"))?;
-        let url = field(&["response_url"]).ok_or_else(|| missing("response_url"))?;
-        let team = field(&["team", "id"]).or_else(|| field(&["user", "team_id"]));
+        let url = click
+            .response_url
+            .clone()
+            .ok_or_else(|| missing("response_url"))?;
         Ok(Self {
             v: JOB_VERSION,
             id: Uuid::new_v4(),
@@ -219,15 +204,17 @@ impl Job {
                 pending_id: pending_id.to_string(),
             },
             caller: Caller {
-                user: UserId::parse(&user)?,
-                channel: field(&["channel", "id"])
-                    .map(|c| ChannelId::parse(&c))
+                user: UserId::parse(&click.user.id)?,
+                channel: click
+                    .channel
+                    .as_ref()
+                    .map(|c| ChannelId::parse(&c.id))
                     .transpose()?,
-                team: team.map(|t| TeamId::parse(&t)).transpose()?,
+                team: click.team_id().map(TeamId::parse).transpose()?,
             },
             text: String::new(),
             reply_to: ReplyTo::ResponseUrl { url },
-            trigger_id: field(&["trigger_id"]),
+            trigger_id: click.trigger_id.clone(),
         })
     }
 
@@ -419,5 +406,87 @@ mod event_tests {
         assert_eq!(strip_leading_mentions("<@U1> <@U2> help"), "help");
         assert_eq!(strip_leading_mentions("<@nope> help"), "<@nope> help");
         assert_eq!(strip_leading_mentions("<@U1>"), "");
+    }
+}
+
+#[cfg(test)]
+mod interaction_tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::slack::Interaction;
+
+    fn click(action_id: &str, value: &str) -> BlockActions {
+        let payload = json!({
+            "type": "block_actions",
+            "user": {"id": "U0CA5", "username": "al", "team_id": "T3MDE"},
+            "team": {"id": "T3MDE", "domain": "example"},
+            "channel": {"id": "C0CA5", "name": "ops"},
+            "container": {"type": "message", "message_ts": "1.2", "channel_id": "C0CA5"},
+            "response_url": "https://hooks.slack.com/actions/T3MDE/1/abc",
+            "trigger_id": "1.2.3",
+            "actions": [{"action_id": action_id, "block_id": "b1", "type": "button",
+                         "value": value, "action_ts": "1795000001.000400"}]
+        });
+        match Interaction::from_json(payload).unwrap() {
+            Interaction::BlockActions(click) => click,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A click's envelope exactly as the ingress writes it (and wrote it before the
+    /// interaction was typed): the worker must keep reading it.
+    const CLICK_ENVELOPE: &str = r#"{"v":1,"id":"0191f3c2-7d4e-4cc1-9d0e-2b1c3a4d5e6f","received_at":"2026-11-15T08:00:00Z","source":{"kind":"interaction","decision":"confirm","pending_id":"p-42"},"caller":{"user":"U0CA5","channel":"C0CA5","team":"T3MDE"},"text":"","reply_to":{"kind":"response_url","url":"https://hooks.slack.com/actions/T3MDE/1/abc"},"trigger_id":"1.2.3"}"#;
+
+    #[test]
+    fn a_click_becomes_the_same_envelope_as_before() {
+        // GIVEN a typed click on a confirm button
+        let now = DateTime::from_timestamp(1_794_729_600, 0).unwrap();
+        let mut job = Job::from_block_actions(&click("opkit:confirm", "p-42"), now).unwrap();
+        // WHEN it is encoded (with the id fixed, as it is random)
+        job.id = Uuid::parse_str("0191f3c2-7d4e-4cc1-9d0e-2b1c3a4d5e6f").unwrap();
+        // THEN it is byte for byte the envelope the worker reads
+        assert_eq!(job.encode(), CLICK_ENVELOPE);
+        assert_eq!(Job::decode(CLICK_ENVELOPE).unwrap(), job);
+        assert_eq!(
+            job.source,
+            Source::Interaction {
+                decision: Decision::Confirm,
+                pending_id: "p-42".into()
+            }
+        );
+    }
+
+    #[test]
+    fn clicks_that_are_not_opkits_are_refused_with_a_reason() {
+        let now = DateTime::from_timestamp(0, 0).unwrap();
+        let refused = |click: BlockActions| match Job::from_block_actions(&click, now) {
+            Err(EnvelopeError::Interaction(why)) => why,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            refused(click("someone:else", "p-1")),
+            "unknown action `someone:else`"
+        );
+        assert_eq!(
+            refused(click("opkit:deny", "")),
+            "the interaction has no request id"
+        );
+        assert_eq!(
+            refused(click("opkit:deny", &"x".repeat(65))),
+            "the interaction has no request id"
+        );
+        let mut no_url = click("opkit:deny", "p-1");
+        no_url.response_url = None;
+        assert_eq!(refused(no_url), "the interaction has no response_url");
+        let mut no_action = click("opkit:deny", "p-1");
+        no_action.actions.clear();
+        assert_eq!(refused(no_action), "the interaction has no action");
+        let mut bad_user = click("opkit:deny", "p-1");
+        bad_user.user.id = "bob".into();
+        assert!(matches!(
+            Job::from_block_actions(&bad_user, now),
+            Err(EnvelopeError::Id(_))
+        ));
     }
 }

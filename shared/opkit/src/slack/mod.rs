@@ -7,8 +7,9 @@ pub mod signing;
 pub mod web;
 
 pub use payload::{
-    Authorization, ChatKind, ChatMessage, CommandRequest, EventCallback, EventRequest,
-    PayloadError, SlashCommand, parse_interaction,
+    Authorization, BlockAction, BlockActions, ChatKind, ChatMessage, CommandRequest, EventCallback,
+    EventRequest, Interaction, InteractionChannel, InteractionEnterprise, InteractionTeam,
+    InteractionUser, PayloadError, SlashCommand,
 };
 pub use poster::{HttpPoster, MemoryPoster, PostError, ReplyPoster, RetryPolicy};
 pub use reply::{Block, Button, ConfirmDialog, Reply, Visibility};

@@ -1,0 +1,289 @@
+//! `opkit serve --socket-mode`: Slack's Socket Mode, for a real workspace with no
+//! public URL and no AWS.
+//!
+//! The bot calls `apps.connections.open` with the app-level token
+//! (`SLACK_APP_TOKEN`), opens the WebSocket it is given, and receives there, in
+//! envelopes, what Slack would otherwise POST to the three routes. Each payload is
+//! parsed from its JSON into Opkit's types ([`protocol`]) and handed to
+//! [`Ingress::accept`], the decision the HTTP routes make after checking the
+//! signature — unsigned here, because the connection itself is authenticated — so
+//! commands are queued, run and answered exactly as over HTTP. Opening the
+//! connection and reconnecting are in [`connection`].
+//!
+//! | frame from Slack | what opkit does | sent back |
+//! |---|---|---|
+//! | `hello` | the connection works: the backoff is reset | nothing |
+//! | `disconnect`, reason `warning` or `refresh_requested` (or any other) | opens a new connection at once | nothing; the old socket is closed |
+//! | `disconnect`, reason `link_disabled` | stops with an error: Socket Mode was turned off for the app | nothing |
+//! | `slash_commands` | `accept`: one job queued | `{"envelope_id", "payload": <the ephemeral "Working…" ack>}` |
+//! | `slash_commands`, refused (team, malformed) | logged, nothing queued | `{"envelope_id", "payload": <ephemeral error>}` |
+//! | `events_api` | `accept`: a job for a mention or a DM, nothing else | `{"envelope_id"}` |
+//! | `events_api`, queue down | logged | nothing, so Slack redelivers it (the retry is the same job) |
+//! | `interactive` | `accept`: a job for a click on an Opkit button | `{"envelope_id"}` (plus its JSON answer, if any) |
+//! | unknown type, or a payload that does not parse | logged, nothing queued | `{"envelope_id"}`, so Slack stops resending it |
+//! | not JSON, or no `envelope_id` | logged | nothing: there is nothing to ack |
+//! | socket closed, failed, or silent for 90 s | reconnects after 1 s, doubling to 30 s while it keeps failing | |
+//!
+//! `payload` is only sent back when the envelope says `accepts_response_payload`.
+
+mod connection;
+mod protocol;
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use opkit::clock::SystemClock;
+use opkit::config::Config;
+use opkit::engine::bot::Bot;
+use opkit::ingress::Ingress;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+
+use connection::{Backoff, Connect, Failure, Socket, tls_connector};
+use protocol::{Frame, ack, parse_frame, route};
+
+/// How often the bot pings Slack, to notice a connection that died silently.
+const PING_EVERY: Duration = Duration::from_secs(30);
+/// A connection that has sent nothing (not even a pong) for this long is dead.
+const SILENCE_LIMIT: Duration = Duration::from_secs(90);
+
+/// Connects to Slack and handles envelopes until interrupted, reconnecting as
+/// needed. Needs `SLACK_APP_TOKEN`; with `sqs`, accepted commands go to
+/// OPKIT_QUEUE_URL, otherwise an in-process worker runs them.
+pub async fn run(
+    config: Config,
+    bot: Bot,
+    sqs: Option<aws_config::SdkConfig>,
+) -> Result<(), String> {
+    let token = config
+        .require_app_token()
+        .map_err(|e| e.to_string())?
+        .clone();
+    if config.bot_token.is_none() {
+        tracing::warn!(
+            "SLACK_BOT_TOKEN is not set: slash commands are answered, mentions and DMs are not"
+        );
+    }
+    let queue = crate::serve::job_queue(&config, bot, sqs.as_ref())?;
+    let ingress = Ingress::trusted(&config, Arc::new(SystemClock), queue);
+    let tls = tls_connector()?;
+    let (stop, mut stopped) = watch::channel(false);
+    tokio::spawn(async move {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => drop(stop.send(true)),
+            Err(e) => {
+                // Keep the sender: dropping it would read as a request to stop.
+                tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+                std::future::pending::<()>().await;
+            }
+        }
+    });
+    let connector = Connect {
+        http: reqwest::Client::new(),
+        api_url: &config.slack_api_url,
+        token: &token,
+        tls,
+    };
+
+    let mut backoff = Backoff::default();
+    let mut announced = false;
+    loop {
+        let delay = backoff.delay();
+        if !delay.is_zero() {
+            tracing::info!(
+                delay_ms = delay.as_millis() as u64,
+                "waiting before reconnecting"
+            );
+        }
+        let attempt = async {
+            tokio::time::sleep(delay).await;
+            connector.open().await
+        };
+        let socket = tokio::select! {
+            attempt = attempt => match attempt {
+                Ok(socket) => socket,
+                Err(Failure::Fatal(message)) => return Err(message),
+                Err(Failure::Retry(why)) => {
+                    tracing::warn!(why, "cannot open a Socket Mode connection; will retry");
+                    backoff.failed();
+                    continue;
+                }
+            },
+            _ = stopped.changed() => return Ok(()),
+        };
+        let mut session = Session {
+            socket,
+            ingress: &ingress,
+            hello_seen: false,
+            announced: &mut announced,
+        };
+        match session.run(&mut stopped).await {
+            SessionEnd::Refresh(reason) => {
+                tracing::info!(reason, "Slack asked for a new connection; reconnecting");
+                backoff.reset();
+            }
+            SessionEnd::LinkDisabled => {
+                return Err(
+                    "Slack disabled this app's Socket Mode connection (link_disabled); \
+                     turn Socket Mode on in the app's settings and start again"
+                        .to_owned(),
+                );
+            }
+            SessionEnd::Lost { hello_seen, why } => {
+                tracing::warn!(why, "Socket Mode connection lost; reconnecting");
+                if hello_seen {
+                    backoff.reset();
+                }
+                backoff.failed();
+            }
+            SessionEnd::Shutdown => return Ok(()),
+        }
+    }
+}
+
+/// Why a connection ended.
+#[derive(Debug, PartialEq)]
+enum SessionEnd {
+    /// Slack asked for a new connection (`disconnect`, with this reason).
+    Refresh(String),
+    /// Slack turned Socket Mode off for the app.
+    LinkDisabled,
+    /// The socket closed, failed or went silent.
+    Lost {
+        /// Whether Slack said `hello` on it first (the connection had worked).
+        hello_seen: bool,
+        /// What happened.
+        why: String,
+    },
+    /// The process was interrupted.
+    Shutdown,
+}
+
+/// One WebSocket connection.
+struct Session<'a> {
+    socket: Socket,
+    ingress: &'a Ingress,
+    hello_seen: bool,
+    /// Whether "connected" was printed already (once per process).
+    announced: &'a mut bool,
+}
+
+impl Session<'_> {
+    async fn run(&mut self, stopped: &mut watch::Receiver<bool>) -> SessionEnd {
+        let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+        let mut last_heard = Instant::now();
+        loop {
+            tokio::select! {
+                _ = stopped.changed() => {
+                    let _ = self.socket.close(None).await;
+                    return SessionEnd::Shutdown;
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > SILENCE_LIMIT {
+                        return self.lost(format!("nothing heard for {} s", SILENCE_LIMIT.as_secs()));
+                    }
+                    if let Err(e) = self.socket.send(Message::Ping(Default::default())).await {
+                        return self.lost(format!("ping failed: {e}"));
+                    }
+                }
+                message = self.socket.next() => {
+                    last_heard = Instant::now();
+                    let text = match message {
+                        None => return self.lost("the socket closed".to_owned()),
+                        Some(Err(e)) => return self.lost(format!("the socket failed: {e}")),
+                        Some(Ok(Message::Close(frame))) => {
+                            let why = frame.map_or_else(String::new, |f| format!(": {} {}", f.code, f.reason));
+                            return self.lost(format!("Slack closed the socket{why}"));
+                        }
+                        // tungstenite answers pings itself.
+                        Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+                        Some(Ok(Message::Binary(bytes))) => {
+                            tracing::warn!(size = bytes.len(), "ignored a binary frame");
+                            continue;
+                        }
+                        Some(Ok(Message::Text(text))) => text,
+                    };
+                    if let Some(end) = self.on_text(text.as_str()).await {
+                        return end;
+                    }
+                }
+            }
+        }
+    }
+
+    fn lost(&self, why: String) -> SessionEnd {
+        SessionEnd::Lost {
+            hello_seen: self.hello_seen,
+            why,
+        }
+    }
+
+    /// Handles one text frame; `Some` ends the session.
+    async fn on_text(&mut self, text: &str) -> Option<SessionEnd> {
+        match parse_frame(text) {
+            Frame::Hello { connections } => {
+                self.hello_seen = true;
+                tracing::info!(connections, "Slack said hello: ready for events");
+                if !*self.announced {
+                    *self.announced = true;
+                    // Scripts can wait for this line, as for `listening on` over HTTP;
+                    // a reader that went away is no reason to stop.
+                    let _ = writeln!(std::io::stdout(), "connected to Slack (Socket Mode)");
+                }
+                None
+            }
+            Frame::Disconnect { reason } => {
+                let _ = self.socket.close(None).await;
+                Some(if reason == "link_disabled" {
+                    SessionEnd::LinkDisabled
+                } else {
+                    SessionEnd::Refresh(reason)
+                })
+            }
+            Frame::Envelope(mut envelope) => {
+                if envelope.retry_attempt > 0 {
+                    tracing::info!(
+                        envelope_id = %envelope.id,
+                        retry_attempt = envelope.retry_attempt,
+                        retry_reason = %envelope.retry_reason,
+                        "Slack redelivered an envelope"
+                    );
+                }
+                let payload = std::mem::take(&mut envelope.payload);
+                let answer = route(self.ingress, &envelope.id, &envelope.kind, payload).await;
+                match ack(&envelope, &answer) {
+                    Some(ack) => self.send(ack).await,
+                    None => {
+                        tracing::warn!(
+                            envelope_id = %envelope.id,
+                            status = answer.status.as_u16(),
+                            "not acknowledged, so that Slack delivers it again"
+                        );
+                        None
+                    }
+                }
+            }
+            Frame::Unusable {
+                envelope_id,
+                reason,
+            } => {
+                tracing::warn!(envelope_id, reason, "ignored a frame from Slack");
+                match envelope_id {
+                    Some(id) => self.send(json!({ "envelope_id": id })).await,
+                    None => None,
+                }
+            }
+        }
+    }
+
+    async fn send(&mut self, ack: Value) -> Option<SessionEnd> {
+        match self.socket.send(Message::text(ack.to_string())).await {
+            Ok(()) => None,
+            Err(e) => Some(self.lost(format!("could not send an ack: {e}"))),
+        }
+    }
+}

@@ -1,0 +1,437 @@
+//! Interactions: what Slack sends when someone uses an interactive element, such as
+//! a click on one of Opkit's confirmation buttons (`block_actions`).
+//!
+//! Over HTTP the interaction is a form POSTed to the app's Interactivity Request
+//! URL, with one field, `payload`, holding a JSON object; in Socket Mode that JSON
+//! object is an `interactive` envelope's `payload`.
+//!
+//! Source: <https://docs.slack.dev/interactivity/handling-user-interaction>.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::PayloadError;
+use super::form::Form;
+
+/// An interaction, by its `type`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "built once per request and matched at once; a Box buys nothing"
+)]
+pub enum Interaction {
+    /// Someone used an interactive Block Kit element: `"type": "block_actions"`.
+    BlockActions(BlockActions),
+    /// Any other type (`view_submission`, `shortcut`, `message_action`, ...): only
+    /// its type is read, and Opkit handles none of them.
+    Other {
+        /// The `type` that was sent.
+        kind: String,
+    },
+}
+
+impl Interaction {
+    /// Parses an interaction request body: an `application/x-www-form-urlencoded`
+    /// form whose `payload` field holds the JSON object.
+    pub fn parse(body: &[u8]) -> Result<Self, PayloadError> {
+        let mut form = Form::parse(body)?;
+        let payload = form
+            .optional("payload")
+            .ok_or(PayloadError::MissingField { field: "payload" })?;
+        let json: Value =
+            serde_json::from_str(&payload).map_err(|source| PayloadError::InvalidJson {
+                what: "interaction `payload` field",
+                source,
+            })?;
+        Self::from_json(json)
+    }
+
+    /// Reads the interaction's JSON object itself (a Socket Mode `interactive`
+    /// envelope's `payload`). It must be an object with a string `type`; a
+    /// `block_actions` payload must have the fields [`BlockActions`] requires.
+    pub fn from_json(payload: Value) -> Result<Self, PayloadError> {
+        if !payload.is_object() {
+            return Err(PayloadError::InvalidField {
+                field: "payload",
+                reason: "expected a JSON object".into(),
+            });
+        }
+        let kind = payload
+            .get("type")
+            .and_then(Value::as_str)
+            .filter(|kind| !kind.is_empty())
+            .ok_or(PayloadError::MissingField { field: "type" })?;
+        match kind {
+            "block_actions" => BlockActions::deserialize(payload)
+                .map(Self::BlockActions)
+                .map_err(|source| PayloadError::InvalidInteraction {
+                    kind: "block_actions".into(),
+                    source,
+                }),
+            other => Ok(Self::Other {
+                kind: other.to_owned(),
+            }),
+        }
+    }
+
+    /// The interaction's `type`, e.g. `block_actions`.
+    pub fn kind(&self) -> &str {
+        match self {
+            Self::BlockActions(_) => "block_actions",
+            Self::Other { kind } => kind,
+        }
+    }
+}
+
+/// A `block_actions` interaction: someone used an interactive element in a message
+/// or a view (for Opkit, clicked one of its buttons). Only the fields Opkit reads
+/// are typed; the others (`container`, `message`, `view`, `state`, `token`, ...)
+/// are ignored. Its shape, abridged:
+///
+/// ```json
+/// {
+///   "type": "block_actions",
+///   "user": {"id": "U0001", "username": "al", "name": "al", "team_id": "T0001"},
+///   "team": {"id": "T0001", "domain": "example"},
+///   "enterprise": null,
+///   "is_enterprise_install": false,
+///   "api_app_id": "A0001",
+///   "channel": {"id": "C0001", "name": "ops"},
+///   "response_url": "https://hooks.slack.com/actions/T0001/1/abc",
+///   "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+///   "actions": [{"action_id": "opkit:confirm", "block_id": "b1", "type": "button",
+///                "value": "p-1", "action_ts": "1795000001.000400"}]
+/// }
+/// ```
+///
+/// `user` and `actions` are required; the rest depends on where the element was
+/// (`channel` and `response_url` come with messages, not with modals) and on the
+/// installation (`team` is `null` for some org-wide installs, `enterprise` outside
+/// Enterprise Grid).
+///
+/// Source: <https://docs.slack.dev/reference/interaction-payloads/block_actions-payload>.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockActions {
+    /// Who used the element.
+    pub user: InteractionUser,
+    /// The workspace it happened in.
+    #[serde(default)]
+    pub team: Option<InteractionTeam>,
+    /// The Enterprise Grid organisation, if any.
+    #[serde(default)]
+    pub enterprise: Option<InteractionEnterprise>,
+    /// Whether the app is installed org-wide on Enterprise Grid.
+    #[serde(default)]
+    pub is_enterprise_install: Option<bool>,
+    /// The Slack app the element belongs to.
+    #[serde(default)]
+    pub api_app_id: Option<String>,
+    /// The conversation of the message the element is in.
+    #[serde(default)]
+    pub channel: Option<InteractionChannel>,
+    /// Where to post up to five replies within 30 minutes (messages only); a reply
+    /// may replace the message that held the element.
+    #[serde(default)]
+    pub response_url: Option<String>,
+    /// Opens a modal; expires 3 seconds after the interaction.
+    #[serde(default)]
+    pub trigger_id: Option<String>,
+    /// What was done; one entry for a button click.
+    pub actions: Vec<BlockAction>,
+}
+
+impl BlockActions {
+    /// The workspace: `team.id`, or the user's `team_id` when `team` is absent.
+    pub fn team_id(&self) -> Option<&str> {
+        self.team
+            .as_ref()
+            .map(|team| team.id.as_str())
+            .or(self.user.team_id.as_deref())
+    }
+
+    /// The Enterprise Grid organisation's id, if any.
+    pub fn enterprise_id(&self) -> Option<&str> {
+        self.enterprise.as_ref().map(|e| e.id.as_str())
+    }
+
+    /// The first (for a click, the only) action.
+    pub fn action(&self) -> Option<&BlockAction> {
+        self.actions.first()
+    }
+}
+
+/// The user in an interaction: `{"id", "username", "name", "team_id"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InteractionUser {
+    /// The user's id (`U…` or `W…`).
+    pub id: String,
+    /// Their handle.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Their (deprecated) name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Their workspace.
+    #[serde(default)]
+    pub team_id: Option<String>,
+}
+
+/// The workspace in an interaction: `{"id", "domain"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InteractionTeam {
+    /// The workspace's id (`T…`).
+    pub id: String,
+    /// Its subdomain.
+    #[serde(default)]
+    pub domain: Option<String>,
+}
+
+/// The Enterprise Grid organisation in an interaction: `{"id", "name"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InteractionEnterprise {
+    /// The organisation's id (`E…`).
+    pub id: String,
+    /// Its name.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// The conversation in an interaction: `{"id", "name"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InteractionChannel {
+    /// The conversation's id (`C…`, `G…` or `D…`).
+    pub id: String,
+    /// Its name (`directmessage` or `privategroup` for those kinds).
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// One action in a `block_actions` interaction: `{"action_id", "block_id", "type",
+/// "value", "action_ts"}` for a button; other elements add their own fields
+/// (`selected_option`, ...), which are ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockAction {
+    /// The element's `action_id`, as the app set it (`opkit:confirm`).
+    pub action_id: String,
+    /// The block the element is in.
+    #[serde(default)]
+    pub block_id: Option<String>,
+    /// The element's type, e.g. `button`.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// The button's `value`, as the app set it (Opkit puts a pending request's id there).
+    #[serde(default)]
+    pub value: Option<String>,
+    /// When the action happened (a Slack timestamp).
+    #[serde(default)]
+    pub action_ts: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// A click on a button in a message, shaped as Slack documents it (with the
+    /// fields Opkit ignores).
+    fn click() -> Value {
+        json!({
+            "type": "block_actions",
+            "user": {"id": "U0CA5", "username": "al", "name": "al", "team_id": "T3MDE"},
+            "api_app_id": "A0CA5",
+            "token": "Shh_its_a_seekrit",
+            "container": {"type": "message", "message_ts": "1795000000.000300",
+                          "channel_id": "C0CA5", "is_ephemeral": true},
+            "trigger_id": "12321423423.333649436676.d8c1bb837935619ccad0f624c448ffb3",
+            "team": {"id": "T3MDE", "domain": "eriktest"},
+            "enterprise": null,
+            "is_enterprise_install": false,
+            "channel": {"id": "C0CA5", "name": "ops"},
+            "message": {"type": "message", "text": "Confirm?", "ts": "1795000000.000300"},
+            "state": {"values": {}},
+            "response_url": "https://hooks.slack.com/actions/T3MDE/1/abc",
+            "actions": [{
+                "action_id": "opkit:confirm",
+                "block_id": "b1",
+                "text": {"type": "plain_text", "text": "Confirm", "emoji": true},
+                "value": "p-42",
+                "style": "primary",
+                "type": "button",
+                "action_ts": "1795000001.000400"
+            }]
+        })
+    }
+
+    fn form(payload: &Value) -> String {
+        serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap()
+    }
+
+    fn block_actions(payload: Value) -> BlockActions {
+        match Interaction::from_json(payload).unwrap() {
+            Interaction::BlockActions(click) => click,
+            other => panic!("expected block_actions, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_button_click_is_typed_from_the_form() {
+        // GIVEN a click as Slack POSTs it
+        let body = form(&click());
+        // WHEN it is parsed
+        let Interaction::BlockActions(click) = Interaction::parse(body.as_bytes()).unwrap() else {
+            panic!("expected block_actions");
+        };
+        // THEN the fields Opkit reads are typed
+        assert_eq!(click.user.id, "U0CA5");
+        assert_eq!(click.user.username.as_deref(), Some("al"));
+        assert_eq!(click.team_id(), Some("T3MDE"));
+        assert_eq!(click.enterprise_id(), None);
+        assert_eq!(click.is_enterprise_install, Some(false));
+        assert_eq!(click.api_app_id.as_deref(), Some("A0CA5"));
+        assert_eq!(
+            click.channel,
+            Some(InteractionChannel {
+                id: "C0CA5".into(),
+                name: Some("ops".into())
+            })
+        );
+        assert_eq!(
+            click.response_url.as_deref(),
+            Some("https://hooks.slack.com/actions/T3MDE/1/abc")
+        );
+        assert_eq!(
+            click.action(),
+            Some(&BlockAction {
+                action_id: "opkit:confirm".into(),
+                block_id: Some("b1".into()),
+                kind: Some("button".into()),
+                value: Some("p-42".into()),
+                action_ts: Some("1795000001.000400".into()),
+            })
+        );
+    }
+
+    #[test]
+    fn the_socket_payload_is_the_same_json() {
+        // GIVEN the same click as a Socket Mode envelope's payload
+        // WHEN it is read as JSON rather than as a form
+        let from_json = Interaction::from_json(click()).unwrap();
+        // THEN it is what the HTTP route reads
+        assert_eq!(
+            from_json,
+            Interaction::parse(form(&click()).as_bytes()).unwrap()
+        );
+        assert_eq!(from_json.kind(), "block_actions");
+    }
+
+    #[test]
+    fn team_falls_back_to_the_users_and_enterprise_is_read() {
+        let mut payload = click();
+        payload["team"] = Value::Null;
+        payload["enterprise"] = json!({"id": "E0001", "name": "Globular Construct Inc"});
+        let click = block_actions(payload);
+        assert_eq!(click.team_id(), Some("T3MDE"));
+        assert_eq!(click.enterprise_id(), Some("E0001"));
+    }
+
+    #[test]
+    fn a_click_in_a_modal_has_no_channel_or_response_url() {
+        let mut payload = click();
+        let object = payload.as_object_mut().unwrap();
+        for field in ["channel", "response_url", "trigger_id", "team"] {
+            object.remove(field);
+        }
+        let click = block_actions(payload);
+        assert_eq!(click.team_id(), Some("T3MDE"));
+        assert_eq!((click.channel, click.response_url), (None, None));
+    }
+
+    #[test]
+    fn other_interaction_types_are_named_not_refused() {
+        let shortcut = json!({"type": "shortcut", "callback_id": "x", "user": {"id": "U1"}});
+        assert_eq!(
+            Interaction::from_json(shortcut).unwrap(),
+            Interaction::Other {
+                kind: "shortcut".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_malformed_block_actions_payload_names_the_field() {
+        type Breakage = fn(&mut Value);
+        let cases: [(&str, Breakage); 4] = [
+            ("`user`", |p| {
+                p.as_object_mut().unwrap().remove("user");
+            }),
+            ("`actions`", |p| {
+                p.as_object_mut().unwrap().remove("actions");
+            }),
+            ("`action_id`", |p| {
+                p["actions"][0].as_object_mut().unwrap().remove("action_id");
+            }),
+            ("invalid type", |p| p["user"]["id"] = json!(42)),
+        ];
+        for (expected, break_it) in cases {
+            // GIVEN a click with one thing wrong
+            let mut payload = click();
+            break_it(&mut payload);
+            // WHEN it is parsed
+            let error = Interaction::parse(form(&payload).as_bytes()).unwrap_err();
+            // THEN the error says it is a bad block_actions payload, and what is wrong
+            let message = error.to_string();
+            assert!(
+                matches!(error, PayloadError::InvalidInteraction { ref kind, .. } if kind == "block_actions"),
+                "{message}"
+            );
+            assert!(
+                message.starts_with("the `block_actions` interaction is invalid")
+                    && message.contains(expected),
+                "{expected}: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_interaction_without_a_type_is_refused() {
+        let error = Interaction::from_json(json!({"user": {"id": "U1"}})).unwrap_err();
+        assert!(matches!(
+            error,
+            PayloadError::MissingField { field: "type" }
+        ));
+        assert!(error.to_string().contains("`type`"), "{error}");
+    }
+
+    #[test]
+    fn interaction_without_payload_is_refused() {
+        let error = Interaction::parse(b"token=x").unwrap_err();
+        assert!(matches!(
+            error,
+            PayloadError::MissingField { field: "payload" }
+        ));
+    }
+
+    #[test]
+    fn interaction_with_non_json_payload_is_refused() {
+        let error = Interaction::parse(b"payload=%7Bnot+json").unwrap_err();
+        assert!(matches!(error, PayloadError::InvalidJson { .. }));
+        assert!(error.to_string().contains("payload"), "{error}");
+    }
+
+    #[test]
+    fn interaction_with_non_object_payload_is_refused() {
+        for error in [
+            Interaction::parse(b"payload=42").unwrap_err(),
+            Interaction::from_json(json!(["block_actions"])).unwrap_err(),
+        ] {
+            assert!(matches!(
+                error,
+                PayloadError::InvalidField {
+                    field: "payload",
+                    ..
+                }
+            ));
+        }
+    }
+}
