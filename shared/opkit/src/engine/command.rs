@@ -7,7 +7,7 @@
 //! visibility, and an async handler.
 //!
 //! ```
-//! use opkit::command::{Command, CommandError, Ctx, Script};
+//! use opkit::engine::{Command, CommandError, Ctx, Script};
 //! use opkit::slack::Reply;
 //! use serde::{Deserialize, Serialize};
 //!
