@@ -10,13 +10,16 @@
 //! roles who <role>                                  who holds a role
 //! audit [<@user>] [last <n>]                        recent audit records
 //! ```
+//!
+//! Text a user typed is shown back through [`one_line`]: an audit line cannot be
+//! forged by a command with a line break in it.
 
 use crate::access::{Access, Alternative, Grant};
 use crate::engine::command::{Command, CommandError, Ctx, Script};
 use crate::engine::registry::Resolution;
 use crate::ids::{Role, UserId};
 use crate::slack::{Block, Reply};
-use crate::text::tokenize;
+use crate::text::{one_line, tokenize};
 use crate::timespec::{format_time, parse_start};
 
 /// Who may use the guarded built-ins. Both default to `admin`.
@@ -138,7 +141,8 @@ async fn help(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
         let wanted = ctx.args.rest(0);
         let Some(command) = bot.registry().find(&wanted).cloned() else {
             return Err(CommandError::user(format!(
-                "There is no command `{wanted}`. Type `help` for the list."
+                "There is no command `{}`. Type `help` for the list.",
+                one_line(&wanted)
             )));
         };
         let decision = bot.authorize(user, &command).await?;
@@ -186,7 +190,8 @@ async fn can(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
         Resolution::Matched { command, .. } => command,
         _ => {
             return Err(CommandError::user(format!(
-                "`{text}` is not a command I know."
+                "`{}` is not a command I know.",
+                one_line(&text)
             )));
         }
     };
@@ -373,10 +378,12 @@ async fn audit(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
     let lines: Vec<String> = records
         .iter()
         .map(|r| {
+            // One record, one line: what was typed, and any free text of the
+            // outcome, go through `one_line`.
             let detail = match &r.outcome {
                 crate::audit::Outcome::Denied { needed } => format!(" (needs {needed})"),
-                crate::audit::Outcome::Failed { error } => format!(" ({error})"),
-                crate::audit::Outcome::System { action } => format!(" ({action})"),
+                crate::audit::Outcome::Failed { error } => format!(" ({})", one_line(error)),
+                crate::audit::Outcome::System { action } => format!(" ({})", one_line(action)),
                 crate::audit::Outcome::Held { awaiting } => format!(" (awaiting {awaiting})"),
                 crate::audit::Outcome::Decided { decision, by } => {
                     format!(" ({decision} by {})", by.mention())
@@ -387,7 +394,7 @@ async fn audit(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
                 "• {} {} `{}` {}{detail} · `{}`",
                 format_time(r.at),
                 r.user.mention(),
-                r.text,
+                one_line(&r.text),
                 r.outcome.name(),
                 crate::engine::bot::short_ref(r.correlation_id)
             )
@@ -402,6 +409,67 @@ mod tests {
 
     use crate::audit::Outcome;
     use crate::store::{AuditLog, GrantStore};
+    use crate::testing::TestBot;
+
+    #[tokio::test]
+    async fn a_line_break_cannot_forge_an_audit_record() {
+        // GIVEN someone runs whoami with a made-up record on a second line
+        let t = crate::fixtures::bot();
+        let forged =
+            "• 2027-01-15 08:00 UTC <@UADMIN> `roles grant <@UEVE> admin` succeeded · `0badc0de`";
+        t.say("UEVE", &format!("whoami\n{forged}")).await;
+        // WHEN an admin reads the audit trail
+        let shown = t.text("UADMIN", "audit last 3").await;
+        // THEN there is one line per record, and the made-up one is not among them
+        let lines: Vec<&str> = shown.lines().collect();
+        assert_eq!(lines.len(), 3, "{shown}");
+        assert!(lines.iter().all(|l| l.starts_with("• ")), "{shown}");
+        assert!(!lines.contains(&forged), "{shown}");
+        assert!(
+            lines[1].contains(
+                "<@UEVE> `whoami⏎• 2027-01-15 08:00 UTC <@UADMIN> ˋroles grant <@UEVE> adminˋ succeeded · ˋ0badc0deˋ` succeeded"
+            ),
+            "{shown}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_audit_listing_keeps_an_error_with_line_breaks_on_its_line() {
+        use crate::engine::{Command, CommandError, Ctx, Script};
+        async fn broken(_: &mut Ctx<()>) -> Result<crate::slack::Reply, CommandError> {
+            Err(CommandError::user("first\n• `second`"))
+        }
+        let t = TestBot::with(|b| {
+            b.script(
+                Script::<()>::new("broken")
+                    .command(Command::new("broken").handler(|ctx| Box::pin(broken(ctx)))),
+            )
+        });
+        t.say("UBOB", "broken").await;
+        let shown = t.text("UADMIN", "audit <@UBOB> last 1").await;
+        assert!(
+            shown.starts_with("• ") && shown.contains("`broken` failed (first⏎• ˋsecondˋ) · `"),
+            "{shown}"
+        );
+        assert_eq!(shown.lines().count(), 1, "{shown}");
+    }
+
+    #[tokio::test]
+    async fn help_can_and_unknown_commands_quote_what_was_typed_on_one_line() {
+        let t = TestBot::new();
+        assert_eq!(
+            t.text("UBOB", "\"fly\n`away`\" now").await,
+            "I don't know `\"fly⏎ˋawayˋ\"`. Type `help` to see what you can run."
+        );
+        assert_eq!(
+            t.text("UBOB", "help \"fly\n`away`\"").await,
+            "There is no command `\"fly⏎ˋawayˋ\"`. Type `help` for the list."
+        );
+        assert_eq!(
+            t.text("UBOB", "can <@UBOB> \"fly\n`away`\"").await,
+            "`\"fly⏎ˋawayˋ\"` is not a command I know."
+        );
+    }
 
     #[tokio::test]
     async fn only_admins_grant_and_grants_authorize() {

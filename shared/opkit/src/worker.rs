@@ -360,7 +360,7 @@ impl JobRunner {
         }
         let reply = Reply::text(format!(
             "Sorry, I could not run `{}`: the bot's store is unavailable. Please try again later (ref `{}`).",
-            job.text,
+            crate::text::one_line(&job.text),
             short_ref(job.id)
         ));
         if let Err(e) = self.worker.deliver(job, &reply).await {

@@ -17,8 +17,8 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use opkit::secret::Secret;
 use opkit::engine::command::{Command, CommandError, Ctx, Script};
+use opkit::secret::Secret;
 use opkit::slack::Reply;
 
 /// How long an answer is reused.
@@ -187,7 +187,8 @@ async fn fetch(config: &WeatherConfig, key: &Secret, town: &str) -> Result<Repor
         200 => {}
         404 => {
             return Err(CommandError::user(format!(
-                "The weather service does not know a town called {town}."
+                "The weather service does not know a town called {}.",
+                opkit::text::one_line(town)
             )));
         }
         401 | 403 => {
@@ -297,6 +298,11 @@ mod tests {
         assert_eq!(
             t.text("UA", "weather Atlantis").await,
             "The weather service does not know a town called Atlantis."
+        );
+        assert_eq!(
+            t.text("UA", "weather \"Atlan\n`tis`\"").await,
+            "The weather service does not know a town called Atlan⏎ˋtisˋ.",
+            "what was typed is quoted on one line"
         );
         assert!(
             t.text("UA", "weather Broken")
