@@ -21,7 +21,7 @@ use opkit::job::JobQueue;
 use opkit::slack::HttpPoster;
 use opkit::sqs::SqsQueue;
 use opkit::telemetry::ErrorChain;
-use opkit::worker::{InlineQueue, Worker};
+use opkit::worker::{InlineQueue, JobRunner, Worker};
 
 /// How often the in-process expiry pass runs.
 const EXPIRY_EVERY: Duration = Duration::from_secs(30);
@@ -59,7 +59,9 @@ pub async fn run(
 
 /// Where accepted commands go: OPKIT_QUEUE_URL with `sqs` (the AWS settings); otherwise an
 /// in-process queue and worker, plus an expiry pass every 30 s. Shared by the
-/// HTTP routes and Socket Mode.
+/// HTTP routes and Socket Mode. The in-process queue runs each job as the worker
+/// Lambda does, claimed in the bot's store first, so an event Slack sends again
+/// runs once.
 pub(crate) fn job_queue(
     config: &Config,
     bot: Bot,
@@ -72,8 +74,10 @@ pub(crate) fn job_queue(
         let http = reqwest::Client::new();
         let channels = catbot::channel_poster(config, http.clone());
         let expiry = Expiry::new(bot.clone(), channels.clone());
+        let store = bot.store().clone();
         let worker = Arc::new(Worker::new(bot, Arc::new(HttpPoster::new(http)), channels));
-        let queue = Arc::new(InlineQueue::start(worker, 1024));
+        let runner = Arc::new(JobRunner::new(worker, store));
+        let queue = Arc::new(InlineQueue::start(runner, 1024));
         spawn_expiry(expiry.with_queue(queue.clone()));
         queue
     })

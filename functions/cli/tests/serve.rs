@@ -8,8 +8,8 @@ use std::time::Duration;
 use opkit::slack::SigningSecret;
 use opkit_tests::{FakeSlack, signed_headers, slash_command_body};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStderr, Command};
 
 const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 const WAIT: Duration = Duration::from_secs(10);
@@ -18,6 +18,8 @@ struct Served {
     base: String,
     data_dir: PathBuf,
     http: reqwest::Client,
+    /// The JSON log lines on stderr, when asked for ([`serve_logging`]).
+    logs: Option<Lines<BufReader<ChildStderr>>>,
     _child: Child,
 }
 
@@ -39,6 +41,19 @@ fn uuid() -> String {
 
 /// Starts `opkit serve --addr 127.0.0.1:0` and reads the bound address it prints.
 async fn serve(name: &str, extra_env: &[(&str, &str)]) -> Served {
+    start(name, extra_env, false).await
+}
+
+/// As [`serve`], with the JSON logs of `log_targets` (e.g. `opkit::worker=info`)
+/// readable with [`Served::log_where`].
+async fn serve_logging(name: &str, extra_env: &[(&str, &str)], log_targets: &str) -> Served {
+    let filter = format!("error,{log_targets}");
+    let mut env = vec![("RUST_LOG", filter.as_str()), ("OPKIT_LOG_FORMAT", "json")];
+    env.extend_from_slice(extra_env);
+    start(name, &env, true).await
+}
+
+async fn start(name: &str, extra_env: &[(&str, &str)], capture_logs: bool) -> Served {
     let data_dir = temp_dir(name);
     let mut command = Command::new(env!("CARGO_BIN_EXE_opkit"));
     command
@@ -49,12 +64,20 @@ async fn serve(name: &str, extra_env: &[(&str, &str)]) -> Served {
         .env_remove("OPKIT_ADMINS")
         .env("RUST_LOG", "error")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(if capture_logs {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        })
         .kill_on_drop(true);
     for (k, v) in extra_env {
         command.env(k, v);
     }
     let mut child = command.spawn().expect("start opkit serve");
+    let logs = child
+        .stderr
+        .take()
+        .map(|stderr| BufReader::new(stderr).lines());
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let line = tokio::time::timeout(WAIT, lines.next_line())
@@ -70,6 +93,7 @@ async fn serve(name: &str, extra_env: &[(&str, &str)]) -> Served {
         base,
         data_dir,
         http: reqwest::Client::new(),
+        logs,
         _child: child,
     }
 }
@@ -99,6 +123,45 @@ impl Served {
     async fn signed(&self, path: &str, body: &str, timestamp: i64) -> (u16, String) {
         let headers = signed_headers(&SigningSecret::new(SECRET), timestamp, body.as_bytes());
         self.post(path, body.as_bytes(), &headers).await
+    }
+
+    /// Reads log lines until one's `fields` satisfy `wanted`; returns them.
+    ///
+    /// # Panics
+    /// If none does within [`WAIT`], listing the lines read.
+    async fn log_where(&mut self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+        let logs = self.logs.as_mut().expect("started with serve_logging");
+        let mut seen = Vec::new();
+        let found = tokio::time::timeout(WAIT, async {
+            while let Some(line) = logs.next_line().await.unwrap() {
+                let fields = serde_json::from_str::<Value>(&line)
+                    .map(|l| l["fields"].clone())
+                    .unwrap_or(Value::Null);
+                if wanted(&fields) {
+                    return Some(fields);
+                }
+                seen.push(line);
+            }
+            None
+        })
+        .await;
+        match found {
+            Ok(Some(fields)) => fields,
+            _ => panic!(
+                "no log line {what} within {WAIT:?}; read:\n{}",
+                seen.join("\n")
+            ),
+        }
+    }
+
+    /// The audit records in the data directory, oldest first.
+    fn audit(&self) -> Vec<Value> {
+        let path = self.data_dir.join("audit.jsonl");
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     }
 
     fn nothing_ran(&self) -> bool {
@@ -138,6 +201,84 @@ async fn a_signed_command_is_acked_at_once_and_answered_at_the_response_url() {
         .await
         .unwrap();
     assert_eq!(health.status().as_u16(), 200);
+}
+
+/// A mention of the bot, as Slack sends it to the events route.
+fn mention_event(event_id: &str, user: &str, text: &str) -> String {
+    json!({
+        "token": "unused",
+        "team_id": "T0001",
+        "api_app_id": "A0001",
+        "event": {"type": "app_mention", "user": user, "text": format!("<@UBOT> {text}"),
+                  "ts": "1795000000.000100", "channel": "C0001", "event_ts": "1795000000.000100"},
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": 1_795_000_000,
+        "authorizations": [{"team_id": "T0001", "user_id": "UBOT", "is_bot": true, "is_enterprise_install": false}],
+        "is_ext_shared_channel": false
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn an_event_slack_sends_again_runs_its_command_once() {
+    // GIVEN `opkit serve` answering mentions through a fake Slack's Web API
+    let slack = FakeSlack::start().await;
+    let api = slack.api_url();
+    let env = [
+        ("SLACK_BOT_TOKEN", "xoxb-test"),
+        ("SLACK_API_URL", api.as_str()),
+    ];
+    let mut served = serve_logging("retried", &env, "opkit::ingress=info,opkit::worker=info").await;
+    let event = mention_event("Ev0RETRIED1", "U1", "queue join perf");
+    let queued = |fields: &Value| fields["message"] == "queued";
+
+    // WHEN the event comes, is answered, and Slack sends it again as a retry
+    assert_eq!(served.signed("/slack/events", &event, now()).await.0, 200);
+    let first = served.log_where("queuing the event", queued).await;
+    let job_id = first["job_id"].as_str().unwrap().to_string();
+    slack.wait_for(1, WAIT).await;
+    let retry = [
+        ("X-Slack-Retry-Num", "1".to_string()),
+        ("X-Slack-Retry-Reason", "http_timeout".to_string()),
+    ];
+    let mut headers = signed_headers(&SigningSecret::new(SECRET), now(), event.as_bytes()).to_vec();
+    headers.extend(retry);
+    let (status, _) = served
+        .post("/slack/events", event.as_bytes(), &headers)
+        .await;
+
+    // THEN the retry is acked and queued as the same job…
+    assert_eq!(status, 200, "acked, so Slack stops retrying");
+    let again = served.log_where("queuing the retry", queued).await;
+    assert_eq!(again["job_id"], job_id.as_str(), "the same job");
+    // …which the worker does not run again
+    let ignored = served
+        .log_where("ignoring the retry", |f| {
+            f["job_id"] == job_id.as_str()
+                && f["message"]
+                    .as_str()
+                    .is_some_and(|m| m.ends_with("ignored"))
+        })
+        .await;
+    assert!(ignored["message"].is_string());
+    // one reply, in the mention's thread
+    let replies = slack.posts_to("/api/chat.postMessage");
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert_eq!(
+        replies[0].json()["text"],
+        "<@U1> holds *perf* now until you leave."
+    );
+    assert_eq!(replies[0].json()["thread_ts"], "1795000000.000100");
+    // one run in the audit trail
+    let runs: Vec<String> = served
+        .audit()
+        .iter()
+        .filter(|r| r["correlation_id"] == job_id.as_str())
+        .map(|r| r["outcome"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(runs, ["requested", "succeeded"]);
+    assert_eq!(slack.requests().len(), 1, "{:?}", slack.requests());
 }
 
 #[tokio::test]

@@ -191,10 +191,14 @@ async fn connected() -> Connected {
 }
 
 async fn connected_capturing(capture_stderr: bool) -> Connected {
+    connected_with(&[], capture_stderr).await
+}
+
+async fn connected_with(extra_env: &[(&str, &str)], capture_stderr: bool) -> Connected {
     let slack = FakeSlack::start().await;
     let mut socket = FakeSocketMode::start().await;
     socket.offer(&slack, "1");
-    let mut bot = start_bot(&slack, &[], capture_stderr);
+    let mut bot = start_bot(&slack, extra_env, capture_stderr);
     let mut connection = socket.accept().await;
     connection.hello().await;
     // The bot says so once Slack has said hello.
@@ -332,6 +336,54 @@ async fn a_mention_is_acked_and_answered_in_its_thread() {
     assert_eq!(body["channel"], "C0001");
     assert_eq!(body["thread_ts"], "1795000000.000100");
     assert_eq!(body["text"], "<@U1> holds *perf* now until you leave.");
+}
+
+#[tokio::test]
+async fn an_event_slack_sends_again_runs_its_command_once() {
+    // GIVEN the bot, logging what its worker does as JSON
+    let env = [
+        ("RUST_LOG", "error,opkit::worker=info"),
+        ("OPKIT_LOG_FORMAT", "json"),
+    ];
+    let Connected {
+        slack,
+        mut connection,
+        mut bot,
+        ..
+    } = connected_with(&env, true).await;
+    let mut logs = BufReader::new(bot.stderr.take().unwrap()).lines();
+
+    // WHEN a mention is answered, and Slack sends the same event again
+    connection
+        .send(mention_envelope("env-2", "U1", "queue join perf"))
+        .await;
+    assert_eq!(connection.receive().await, json!({"envelope_id": "env-2"}));
+    slack.wait_for(2, WAIT).await;
+    let mut again = mention_envelope("env-3", "U1", "queue join perf");
+    again["retry_attempt"] = json!(1);
+    again["retry_reason"] = json!("timeout");
+    connection.send(again).await;
+
+    // THEN the retry is acked, and the worker says it did not run it again
+    assert_eq!(connection.receive().await, json!({"envelope_id": "env-3"}));
+    let ignored = tokio::time::timeout(WAIT, async {
+        while let Some(line) = logs.next_line().await.unwrap() {
+            let line: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+            let message = line["fields"]["message"].as_str().unwrap_or_default();
+            if message.ends_with("ignored") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(ignored, Ok(true), "the worker ignored the second delivery");
+    let replies = slack.posts_to("/api/chat.postMessage");
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert_eq!(
+        replies[0].json()["text"],
+        "<@U1> holds *perf* now until you leave."
+    );
 }
 
 #[tokio::test]

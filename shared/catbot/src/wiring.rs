@@ -14,13 +14,10 @@ use crate::packs::{queue, schedule, weather};
 use crate::settings::Settings;
 
 /// Who may use the guarded built-ins, from the deployment's settings
-/// (`OPKIT_GRANT_ROLES`, `OPKIT_AUDIT_ROLES`, `OPKIT_GRANT_APPROVERS`).
+/// (`OPKIT_GRANT_ROLES`, `OPKIT_AUDIT_ROLES`, `OPKIT_GRANT_APPROVERS`,
+/// `OPKIT_ALLOW_SELF_GRANT`).
 pub fn policy(config: &Config) -> Policy {
-    Policy::from_roles(
-        &config.grant_roles,
-        &config.audit_roles,
-        &config.grant_approvers,
-    )
+    Policy::from_config(config)
 }
 
 /// A builder with Opkit's built-in commands, Catbot's packs, and the

@@ -12,6 +12,7 @@
 //! | `OPKIT_GRANT_ROLES` | roles that may grant, besides `admin` | none |
 //! | `OPKIT_AUDIT_ROLES` | roles that may read the audit trail, besides `admin` | none |
 //! | `OPKIT_GRANT_APPROVERS` | if set, `roles grant` waits for a second person with one of these roles | none |
+//! | `OPKIT_ALLOW_SELF_GRANT` | `true`: a granter may grant a role to themselves | `false` |
 //! | `OPKIT_DATA_DIR` | file store directory | `.opkit` |
 //! | `OPKIT_TABLE` | DynamoDB table | none |
 //! | `OPKIT_QUEUE_URL` | SQS queue URL | none |
@@ -79,6 +80,8 @@ pub struct Config {
     pub audit_roles: Vec<Role>,
     /// `OPKIT_GRANT_APPROVERS`.
     pub grant_approvers: Vec<Role>,
+    /// `OPKIT_ALLOW_SELF_GRANT`.
+    pub allow_self_grant: bool,
     /// `OPKIT_DATA_DIR`.
     pub data_dir: PathBuf,
     /// `OPKIT_TABLE`.
@@ -126,6 +129,7 @@ impl Config {
                 get("OPKIT_GRANT_APPROVERS"),
                 Role::parse,
             )?,
+            allow_self_grant: flag("OPKIT_ALLOW_SELF_GRANT", get("OPKIT_ALLOW_SELF_GRANT"))?,
             data_dir: get("OPKIT_DATA_DIR")
                 .unwrap_or_else(|| ".opkit".into())
                 .into(),
@@ -193,6 +197,18 @@ pub fn http_url(name: &'static str, value: String) -> Result<String, ConfigError
     }
 }
 
+/// A yes/no setting: `true`/`false` (also `1`/`0`, `yes`/`no`, any case); unset is no.
+fn flag(name: &'static str, value: Option<String>) -> Result<bool, ConfigError> {
+    match value.map(|v| v.to_ascii_lowercase()).as_deref() {
+        None | Some("false" | "0" | "no") => Ok(false),
+        Some("true" | "1" | "yes") => Ok(true),
+        Some(other) => Err(ConfigError::Invalid {
+            name,
+            reason: format!("`{other}` is not true or false"),
+        }),
+    }
+}
+
 fn list<T>(
     name: &'static str,
     value: Option<String>,
@@ -251,6 +267,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("SLACK_API_URL is invalid"), "{err}");
+    }
+
+    #[test]
+    fn self_grant_is_off_unless_turned_on() {
+        assert!(!config(&[]).unwrap().allow_self_grant);
+        for on in ["true", "TRUE", "1", "yes"] {
+            let c = config(&[("OPKIT_ALLOW_SELF_GRANT", on)]).unwrap();
+            assert!(c.allow_self_grant, "{on}");
+        }
+        for off in ["false", "0", "no", " "] {
+            let c = config(&[("OPKIT_ALLOW_SELF_GRANT", off)]).unwrap();
+            assert!(!c.allow_self_grant, "{off:?}");
+        }
+        assert_eq!(
+            config(&[("OPKIT_ALLOW_SELF_GRANT", "sometimes")])
+                .unwrap_err()
+                .to_string(),
+            "OPKIT_ALLOW_SELF_GRANT is invalid: `sometimes` is not true or false"
+        );
     }
 
     #[test]

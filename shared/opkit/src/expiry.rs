@@ -9,7 +9,9 @@
 //! 2. scheduled windows that have opened are announced once;
 //! 3. every script's ticker runs (queue holds that ran out hand over);
 //! 4. scheduled commands that are due run, as their identity, and their answers
-//!    are posted to their channels.
+//!    are posted to their channels: put on the queue for the worker when there is
+//!    one, otherwise run here — through [`run_claimed`], the same claim the
+//!    worker takes, so a scheduled job runs once either way.
 //!
 //! DynamoDB's TTL only tidies up later: authorization checks each grant's window
 //! itself, so an ended grant denies even while it is still stored.
@@ -25,6 +27,7 @@ use crate::job::JobQueue;
 use crate::schedule;
 use crate::slack::{ChannelPoster, Reply};
 use crate::timespec::format_time;
+use crate::worker::{Claimed, KEEP, LEASE, run_claimed};
 
 /// What one pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -102,15 +105,28 @@ impl Expiry {
         notices.extend(ticked);
 
         for entry in self.due_schedules(now).await? {
-            report.scheduled_runs += 1;
             let job = Job::scheduled(&entry, now);
             if let Some(queue) = &self.queue {
+                report.scheduled_runs += 1;
                 if let Err(e) = queue.enqueue(&job).await {
                     tracing::error!(schedule = %entry.name, error = %e, "could not queue a scheduled command");
                 }
                 continue;
             }
-            let reply = self.bot.handle(&job.request()).await;
+            let request = job.request();
+            let run = self.bot.handle(&request);
+            let reply = match run_claimed(&**store, &self.bot, &job, LEASE, KEEP, run).await {
+                Ok(Claimed::Ran(reply)) => reply,
+                Ok(Claimed::AlreadyDone) => {
+                    tracing::info!(schedule = %entry.name, job_id = %job.id, "scheduled job already ran");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(schedule = %entry.name, error = %e, "scheduled command not run");
+                    continue;
+                }
+            };
+            report.scheduled_runs += 1;
             let reply = schedule::posted_reply(reply, &entry.name, &entry.run_as);
             match self.post(&entry.channel, &reply).await {
                 Some(true) => report.posted += 1,
@@ -303,6 +319,48 @@ mod tests {
         let (expiry, _) = expiry(&t);
         assert_eq!(expiry.run_once().await.unwrap().grants_ended, 0);
         assert!(t.text("UBOB", "whoami").await.contains("holding ops"));
+    }
+
+    #[tokio::test]
+    async fn a_scheduled_job_run_here_takes_the_same_claim_as_the_worker() {
+        use crate::store::{JobClaims, StateStore};
+        // GIVEN two schedules due now, one of whose jobs a worker already ran
+        let t = TestBot::new();
+        let entry = |name: &str| schedule::Entry {
+            name: name.into(),
+            when: schedule::When::parse("daily 08:00").unwrap(),
+            channel: crate::ids::ChannelId::parse("C0PS").unwrap(),
+            run_as: crate::ids::UserId::parse("UADMIN").unwrap(),
+            text: "whoami".into(),
+            next_at: t.now(),
+        };
+        let mut state = schedule::ScheduleState::default();
+        for name in ["done", "due"] {
+            state.entries.insert(name.into(), entry(name));
+        }
+        let state = serde_json::to_value(&state).unwrap();
+        let state = crate::store::EncodedState::new(schedule::SCRIPT, state).unwrap();
+        t.store.save(schedule::SCRIPT, &state, 0).await.unwrap();
+        let done = Job::scheduled(&entry("done"), t.now()).id.to_string();
+        t.store.claim(&done, t.now(), LEASE).await.unwrap();
+        t.store.finish(&done, t.now(), KEEP).await.unwrap();
+        // WHEN a pass without a queue runs them
+        let (expiry, poster) = expiry(&t);
+        let report = expiry.run_once().await.unwrap();
+        // THEN only the other one runs
+        assert_eq!((report.scheduled_runs, report.posted), (1, 1));
+        let posts = poster.posts();
+        assert!(
+            posts[0].reply.text.contains("Scheduled `due`"),
+            "{}",
+            posts[0].reply.text
+        );
+        // AND it is claimed as done, like a job the worker ran
+        let due = Job::scheduled(&entry("due"), t.now()).id.to_string();
+        assert_eq!(
+            t.store.claim(&due, t.now(), LEASE).await.unwrap(),
+            crate::store::Claim::AlreadyDone
+        );
     }
 
     #[tokio::test]

@@ -7,21 +7,27 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// Why a piece of text is not a valid identifier.
+use crate::text::one_line;
+
+/// Why a piece of text is not a valid identifier. The text is shown through
+/// [`one_line`]: it is what someone typed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum IdError {
     /// Not a Slack user id (`U…` or `W…`) nor a mention of one.
-    #[error("`{0}` is not a Slack user: mention someone like @name")]
+    #[error("`{}` is not a Slack user: mention someone like @name", one_line(.0))]
     User(String),
     /// Not a Slack channel id.
-    #[error("`{0}` is not a Slack channel id")]
+    #[error("`{}` is not a Slack channel id", one_line(.0))]
     Channel(String),
     /// Not a Slack team id.
-    #[error("`{0}` is not a Slack team id")]
+    #[error("`{}` is not a Slack team id", one_line(.0))]
     Team(String),
     /// Not a role name.
-    #[error("`{0}` is not a role name: use 1-32 lowercase letters, digits, `-` or `_`")]
+    #[error(
+        "`{}` is not a role name: use 1-32 lowercase letters, digits, `-` or `_`",
+        one_line(.0)
+    )]
     Role(String),
 }
 
@@ -166,6 +172,17 @@ mod tests {
         assert!(UserId::parse("U").is_err());
         assert!(UserId::parse("u024be7lh").is_err());
         assert!(UserId::parse("C024BE7LH").is_err());
+    }
+
+    #[test]
+    fn errors_quote_what_was_typed_on_one_line() {
+        let err = UserId::parse("x\n• `forged`").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "`x⏎• ˋforgedˋ` is not a Slack user: mention someone like @name"
+        );
+        let err = Role::parse("a`\nb").unwrap_err().to_string();
+        assert!(err.starts_with("`aˋ⏎b` is not a role name"), "{err}");
     }
 
     #[test]

@@ -3,12 +3,13 @@
 //! A script, its commands and their handler context ([`Script`], [`Command`],
 //! [`Ctx`], [`Args`], [`CommandError`]); who may run them ([`Access`], [`Role`]);
 //! the ids Slack sends ([`UserId`], [`ChannelId`]); what a command answers
-//! ([`Reply`], [`Block`]); and the time types state and handlers use
-//! ([`DateTime`], [`Utc`], [`Duration`]).
+//! ([`Reply`], [`Block`]), quoting what a user typed with [`one_line`]; and the
+//! time types state and handlers use ([`DateTime`], [`Utc`], [`Duration`]).
 
 pub use crate::BoxFuture;
 pub use crate::access::Access;
 pub use crate::engine::{Args, Caller, Command, CommandError, Ctx, Script};
 pub use crate::ids::{ChannelId, Role, UserId};
 pub use crate::slack::{Block, Reply};
+pub use crate::text::one_line;
 pub use chrono::{DateTime, Duration, Utc};

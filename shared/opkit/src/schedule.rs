@@ -47,7 +47,8 @@ pub enum When {
 /// Why a `<when>` does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "`{0}` is not a schedule: use `every 15m`, `daily 09:00`, `weekdays 09:00` or `mon,wed 17:30` (UTC)"
+    "`{}` is not a schedule: use `every 15m`, `daily 09:00`, `weekdays 09:00` or `mon,wed 17:30` (UTC)",
+    crate::text::one_line(.0)
 )]
 pub struct WhenError(String);
 
@@ -206,6 +207,15 @@ mod tests {
         ] {
             assert!(When::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_bad_schedule_is_quoted_on_one_line() {
+        let err = When::parse("daily\n`09:00`").unwrap_err().to_string();
+        assert!(
+            err.starts_with("`daily⏎ˋ09:00ˋ` is not a schedule"),
+            "{err}"
+        );
     }
 
     #[test]

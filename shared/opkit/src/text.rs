@@ -10,6 +10,11 @@
 //! └─┬─┘ └─┬─┘ └─────┬─────┘ └┬┘ └┬┘ └┬┘
 //!  word  word      user     word word word
 //! ```
+//!
+//! Going the other way, [`one_line`] is how text a user typed is shown back in a
+//! one-line context — an audit line, a list item, a prompt quoting a command in
+//! backticks — so that it cannot start a line of its own or close the code span
+//! it is quoted in.
 
 use std::fmt;
 
@@ -131,6 +136,52 @@ fn parse_escape(inner: &str) -> Option<Token> {
     None
 }
 
+/// The most characters [`one_line`] keeps, `…` included.
+pub const ONE_LINE_MAX: usize = 200;
+
+/// Text a user typed, made safe to show in a one-line context: an audit line, a
+/// list item, a prompt or an error quoting it (usually in backticks).
+///
+/// - line breaks (`\n`, `\r\n`, `\r`, and Unicode's line and paragraph
+///   separators) become a visible `⏎`, so the text cannot begin a line that looks
+///   like the bot's own;
+/// - tabs, other control characters and bidirectional overrides become a space;
+/// - backticks become `ˋ` (U+02CB), so the text cannot close the code span it is
+///   quoted in;
+/// - text longer than [`ONE_LINE_MAX`] characters is cut, ending in `…`.
+///
+/// Everything else, mentions and emoji included, is left as it is.
+///
+/// ```
+/// use opkit::text::one_line;
+/// assert_eq!(one_line("whoami\n• `roles grant`"), "whoami⏎• ˋroles grantˋ");
+/// ```
+pub fn one_line(s: &str) -> String {
+    let mut out = String::with_capacity(s.len().min(ONE_LINE_MAX * 4));
+    let mut kept = 0;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if kept == ONE_LINE_MAX - 1 && chars.peek().is_some() {
+            out.push('…');
+            return out;
+        }
+        let shown = match c {
+            '\r' => {
+                chars.next_if_eq(&'\n');
+                '⏎'
+            }
+            '\n' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}' => '⏎',
+            '`' => 'ˋ',
+            '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => ' ',
+            c if c.is_control() => ' ',
+            c => c,
+        };
+        out.push(shown);
+        kept += 1;
+    }
+    out
+}
+
 /// Slack escapes `&`, `<` and `>` in message text.
 fn unescape_html(s: &str) -> String {
     s.replace("&lt;", "<")
@@ -208,6 +259,39 @@ mod tests {
         );
         assert_eq!(tokenize("“San José”"), vec![word("San José")]);
         assert_eq!(tokenize("\"open"), vec![word("\"open")]);
+    }
+
+    #[test]
+    fn one_line_makes_line_breaks_visible_and_backticks_harmless() {
+        assert_eq!(one_line("queue status perf"), "queue status perf");
+        assert_eq!(
+            one_line("whoami\n• 08:00 <@UADMIN> `roles grant <@UEVE> admin` succeeded"),
+            "whoami⏎• 08:00 <@UADMIN> ˋroles grant <@UEVE> adminˋ succeeded"
+        );
+        assert_eq!(
+            one_line("a\r\nb\rc\u{2028}d\u{2029}e\u{85}f"),
+            "a⏎b⏎c⏎d⏎e⏎f"
+        );
+        assert_eq!(one_line("a\tb\u{0}c\u{7f}d\u{1b}[31m"), "a b c d [31m");
+        assert_eq!(
+            one_line("ok \u{202E}nimda\u{2066}x\u{2069}"),
+            "ok  nimda x ",
+            "bidirectional overrides cannot reorder what follows"
+        );
+        assert_eq!(one_line("héllo 👋🏽 <@U1|al>"), "héllo 👋🏽 <@U1|al>");
+        assert_eq!(one_line(""), "");
+    }
+
+    #[test]
+    fn one_line_bounds_the_length_with_a_visible_cut() {
+        let exact = "x".repeat(ONE_LINE_MAX);
+        assert_eq!(one_line(&exact), exact, "at the limit, nothing is cut");
+        let long = "é".repeat(ONE_LINE_MAX + 1);
+        let cut = one_line(&long);
+        assert_eq!(cut.chars().count(), ONE_LINE_MAX);
+        assert!(cut.ends_with("é…"), "{cut}");
+        let lines = "\n".repeat(5000);
+        assert_eq!(one_line(&lines).chars().count(), ONE_LINE_MAX);
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 
+use crate::text::one_line;
+
 /// The longest duration accepted anywhere: 90 days.
 pub const MAX_DURATION: Duration = Duration::days(90);
 
@@ -11,16 +13,22 @@ pub const MAX_DURATION: Duration = Duration::days(90);
 #[non_exhaustive]
 pub enum TimeError {
     /// Not a duration at all.
-    #[error("`{0}` is not a duration: use a number and a unit, like 90m, 2h, 1d or 1h30m")]
+    #[error(
+        "`{}` is not a duration: use a number and a unit, like 90m, 2h, 1d or 1h30m",
+        one_line(.0)
+    )]
     BadDuration(String),
     /// Zero or negative.
     #[error("a duration must be longer than zero")]
     ZeroDuration,
     /// Longer than [`MAX_DURATION`].
-    #[error("`{0}` is too long: the most is 90d")]
+    #[error("`{}` is too long: the most is 90d", one_line(.0))]
     TooLong(String),
     /// Not a time at all.
-    #[error("`{0}` is not a time: use HH:MM (UTC) or an ISO-8601 time like 2026-11-30T22:00:00Z")]
+    #[error(
+        "`{}` is not a time: use HH:MM (UTC) or an ISO-8601 time like 2026-11-30T22:00:00Z",
+        one_line(.0)
+    )]
     BadTime(String),
     /// A start time in the past.
     #[error("{0} is in the past")]
@@ -149,6 +157,18 @@ mod tests {
         assert_eq!(parse_duration("1H30M"), Ok(Duration::minutes(90)));
         assert_eq!(parse_duration("45s"), Ok(Duration::seconds(45)));
         assert_eq!(parse_duration("2w"), Ok(Duration::weeks(2)));
+    }
+
+    #[test]
+    fn errors_quote_what_was_typed_on_one_line() {
+        let typed = "2h\n• `forged`";
+        assert_eq!(
+            parse_duration(typed).unwrap_err().to_string(),
+            "`2h⏎• ˋforgedˋ` is not a duration: use a number and a unit, like 90m, 2h, 1d or 1h30m"
+        );
+        let now = at("2027-01-15T08:00:00Z");
+        let err = parse_start("22:00\n`x`", now).unwrap_err().to_string();
+        assert!(err.starts_with("`22:00⏎ˋxˋ` is not a time"), "{err}");
     }
 
     #[test]

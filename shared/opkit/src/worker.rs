@@ -1,22 +1,27 @@
 //! The work path: run a job and deliver its reply; and the queues that feed it.
 //!
-//! [`Worker::process`] runs one job. [`JobRunner::process_batch`] is what the
-//! worker Lambda (and `opkit worker`) do with a batch of queue messages:
-//! deduplicate each job with a claim in the store, run it once, and report which
-//! messages failed in a way worth a retry. [`InlineQueue`] is the in-process
-//! stand-in for SQS that `opkit serve` uses.
+//! A job runs once, whichever way it came and however often: every path that
+//! runs jobs goes through [`run_claimed`], which first takes the job's claim in
+//! the store ([`JobClaims`]). [`JobRunner::run_once`] is that, with a [`Worker`]
+//! running the command and delivering its reply; the worker Lambda and
+//! `opkit worker` call it for each message of a batch
+//! ([`JobRunner::process_batch`], which also reports the messages worth a retry),
+//! and [`InlineQueue`], the in-process stand-in for SQS that `opkit serve` uses,
+//! for each job put on it. A redelivery — SQS's, or Slack sending an event again
+//! (the job id comes from the `event_id`) — finds the claim and does not run.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use chrono::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
 use crate::BoxFuture;
 use crate::engine::bot::{Bot, short_ref};
 use crate::job::{Job, JobQueue, QueueError, QueueMessage, ReplyTo, Source};
 use crate::slack::{ChannelPoster, PostError, Reply, ReplyPoster, Visibility, WebApiError};
-use crate::store::{Claim, Store};
+use crate::store::{Claim, JobClaims, Store};
 
 /// Why a reply could not be delivered.
 #[derive(Debug, thiserror::Error)]
@@ -74,12 +79,14 @@ impl Worker {
 
     /// Runs the job's command and delivers the reply. The command runs once: a
     /// delivery that fails after the poster's own retries is reported, not re-run.
+    /// Only [`run_claimed`] calls it (through [`JobRunner`]): nothing runs a job
+    /// without its claim.
     ///
     /// A command that takes longer than the progress threshold gets a "working on
     /// it…" message first, which the result then replaces (`chat.update` in a
     /// channel, `replace_original` on a button's `response_url`). A slash
     /// command needs none: its ack already says so.
-    pub async fn process(&self, job: &Job) -> Result<Reply, DeliveryError> {
+    pub(crate) async fn process(&self, job: &Job) -> Result<Reply, DeliveryError> {
         let run = self.run(job);
         tokio::pin!(run);
         let placeholder = if self.progress_after.is_zero() {
@@ -218,38 +225,122 @@ enum Progress {
 }
 
 /// An in-process queue: jobs go to a background task that runs each on its own
-/// task. The local stand-in for SQS.
+/// task, through [`JobRunner::run_once`] — the claim included, so a job put on it
+/// twice (Slack retrying an event) runs once. The local stand-in for SQS.
 #[derive(Clone)]
 pub struct InlineQueue {
     tx: mpsc::Sender<Job>,
+    /// Jobs queued or running.
+    in_flight: Arc<watch::Sender<usize>>,
+}
+
+/// Counts a job out of [`InlineQueue::idle`]'s count when its task ends, however
+/// it ends.
+struct InFlight(Arc<watch::Sender<usize>>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
 }
 
 impl InlineQueue {
-    /// Starts the background task; at most `capacity` jobs wait at once.
-    pub fn start(worker: Arc<Worker>, capacity: usize) -> Self {
+    /// Starts the background task; at most `capacity` jobs wait at once. Jobs
+    /// run on `runner`, claimed in its store.
+    pub fn start(runner: Arc<JobRunner>, capacity: usize) -> Self {
         let (tx, mut rx) = mpsc::channel::<Job>(capacity);
+        let in_flight = Arc::new(watch::Sender::new(0));
+        let counter = in_flight.clone();
         tokio::spawn(async move {
             while let Some(job) = rx.recv().await {
-                let worker = worker.clone();
+                let runner = runner.clone();
+                let done = InFlight(counter.clone());
                 tokio::spawn(async move {
-                    if let Err(e) = worker.process(&job).await {
-                        tracing::error!(job_id = %job.id, error = %e, "reply not delivered");
+                    let _done = done;
+                    // No queue will deliver it again: this is its last delivery.
+                    match runner.run_once(&job, true).await {
+                        Ok(()) => {}
+                        Err(Retry::HeldElsewhere(id)) => {
+                            tracing::info!(job_id = %id, "a second delivery of a running job ignored");
+                        }
+                        Err(e) => tracing::error!(job_id = %job.id, error = %e, "job not run"),
                     }
                 });
             }
         });
-        Self { tx }
+        Self { tx, in_flight }
+    }
+
+    /// Waits until every job put on the queue so far has finished (tests; a
+    /// graceful stop).
+    pub async fn idle(&self) {
+        let mut count = self.in_flight.subscribe();
+        // The sender lives in `self`: the channel cannot close while we wait.
+        let _ = count.wait_for(|n| *n == 0).await;
     }
 }
 
 impl JobQueue for InlineQueue {
     fn enqueue<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), QueueError>> {
-        let result = self
-            .tx
-            .try_send(job.clone())
-            .map_err(|e| QueueError::Unavailable(e.to_string()));
+        self.in_flight.send_modify(|n| *n += 1);
+        let result = self.tx.try_send(job.clone()).map_err(|e| {
+            self.in_flight.send_modify(|n| *n -= 1);
+            QueueError::Unavailable(e.to_string())
+        });
         Box::pin(std::future::ready(result))
     }
+}
+
+/// How long a claim keeps others off a job (a runner that dies mid-way frees it
+/// when this runs out): two minutes.
+pub const LEASE: Duration = Duration::minutes(2);
+
+/// How long a finished job is remembered (at least the queue's retention, and
+/// longer than Slack goes on retrying an event): four days.
+pub const KEEP: Duration = Duration::days(4);
+
+/// What came of [`run_claimed`] when nothing went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claimed<T> {
+    /// The claim was ours: the job ran, and this is what it gave.
+    Ran(T),
+    /// The job had already run to the end: it did not run again.
+    AlreadyDone,
+}
+
+/// The one way a job runs: claims `job` in `claims` for `lease`, runs `run` only
+/// if the claim is ours, then marks the job done (remembered for `keep`), so
+/// that no delivery of the same job — a queue's retry, Slack sending an event
+/// again, a second process on the same store — runs it again. `bot` tells the
+/// time.
+///
+/// A claim another runner holds is [`Retry::HeldElsewhere`]; a store that cannot
+/// be reached is [`Retry::Claim`]. In both cases `run` is not started.
+pub async fn run_claimed<T>(
+    claims: &dyn JobClaims,
+    bot: &Bot,
+    job: &Job,
+    lease: Duration,
+    keep: Duration,
+    run: impl Future<Output = T>,
+) -> Result<Claimed<T>, Retry> {
+    let id = job.id.to_string();
+    match claims.claim(&id, bot.now(), lease).await {
+        Ok(Claim::Acquired) => {}
+        Ok(Claim::AlreadyDone) => return Ok(Claimed::AlreadyDone),
+        Ok(Claim::HeldElsewhere { .. }) => return Err(Retry::HeldElsewhere(id)),
+        Err(e) => {
+            return Err(Retry::Claim {
+                job: id,
+                error: e.to_string(),
+            });
+        }
+    }
+    let out = run.await;
+    if let Err(e) = claims.finish(&id, bot.now(), keep).await {
+        tracing::error!(job_id = %id, error = %e, "could not mark the job done");
+    }
+    Ok(Claimed::Ran(out))
 }
 
 /// Why a message should come back later.
@@ -283,14 +374,14 @@ pub struct JobRunner {
 }
 
 impl JobRunner {
-    /// A runner claiming jobs in `claims`: a two-minute lease, finished jobs
-    /// remembered four days, three deliveries.
+    /// A runner claiming jobs in `claims` (the bot's store): a two-minute lease,
+    /// finished jobs remembered four days, three deliveries.
     pub fn new(worker: Arc<Worker>, claims: Arc<dyn Store>) -> Self {
         Self {
             worker,
             claims,
-            lease: Duration::minutes(2),
-            keep: Duration::days(4),
+            lease: LEASE,
+            keep: KEEP,
             max_receives: 3,
         }
     }
@@ -323,44 +414,43 @@ impl JobRunner {
                 return Ok(());
             }
         };
-        let id = job.id.to_string();
-        let now = self.worker.bot().now();
-        let claim = self.claims.claim(&id, now, self.lease).await;
-        match claim {
-            Ok(Claim::Acquired) => {}
-            Ok(Claim::AlreadyDone) => {
-                tracing::info!(job_id = %id, "duplicate delivery of a finished job ignored");
-                return Ok(());
-            }
-            Ok(Claim::HeldElsewhere { .. }) => return Err(Retry::HeldElsewhere(id)),
-            Err(e) => {
-                let retry = Retry::Claim {
-                    job: id,
-                    error: e.to_string(),
-                };
-                self.tell_if_last(message, &job).await;
-                return Err(retry);
-            }
-        }
-        if let Err(e) = self.worker.process(&job).await {
-            // The command ran; running it again to re-deliver would repeat its effect.
-            tracing::error!(job_id = %id, error = %e, "reply not delivered");
-        }
-        let done_at = self.worker.bot().now();
-        if let Err(e) = self.claims.finish(&id, done_at, self.keep).await {
-            tracing::error!(job_id = %id, error = %e, "could not mark the job done");
-        }
-        Ok(())
+        self.run_once(&job, message.receive_count >= self.max_receives)
+            .await
     }
 
-    /// On a message's last delivery, tells the user their command failed.
-    async fn tell_if_last(&self, message: &QueueMessage, job: &Job) {
-        if message.receive_count < self.max_receives {
-            return;
+    /// Runs one job through [`run_claimed`]: claimed, run by the worker (the
+    /// reply delivered), marked done. `Ok` when it ran or had already run; an
+    /// `Err` says why it should come back later. On the `last_delivery` (no
+    /// retry will follow), a store that cannot be reached is told to the user.
+    pub async fn run_once(&self, job: &Job, last_delivery: bool) -> Result<(), Retry> {
+        let run = async {
+            if let Err(e) = self.worker.process(job).await {
+                // The command ran; running it again to re-deliver would repeat its effect.
+                tracing::error!(job_id = %job.id, error = %e, "reply not delivered");
+            }
+        };
+        let claims: &dyn JobClaims = &*self.claims;
+        match run_claimed(claims, self.worker.bot(), job, self.lease, self.keep, run).await {
+            Ok(Claimed::Ran(())) => Ok(()),
+            Ok(Claimed::AlreadyDone) => {
+                tracing::info!(job_id = %job.id, "duplicate delivery of a finished job ignored");
+                Ok(())
+            }
+            Err(retry @ Retry::Claim { .. }) => {
+                if last_delivery {
+                    self.tell_unavailable(job).await;
+                }
+                Err(retry)
+            }
+            Err(retry) => Err(retry),
         }
+    }
+
+    /// Tells the user their command could not be run.
+    async fn tell_unavailable(&self, job: &Job) {
         let reply = Reply::text(format!(
             "Sorry, I could not run `{}`: the bot's store is unavailable. Please try again later (ref `{}`).",
-            job.text,
+            crate::text::one_line(&job.text),
             short_ref(job.id)
         ));
         if let Err(e) = self.worker.deliver(job, &reply).await {
@@ -417,6 +507,68 @@ mod tests {
         assert_eq!(poster.posts().len(), 1);
         assert_eq!(poster.posts()[0].1.text, "<@UA> counted *perf* (1).");
         assert_eq!(t.store.load("tally").await.unwrap().version, 1);
+    }
+
+    #[tokio::test]
+    async fn a_job_put_twice_on_the_inline_queue_runs_once() {
+        // GIVEN `opkit serve`'s in-process queue
+        let t = crate::fixtures::bot();
+        let (runner, poster) = runner(&t);
+        let queue = InlineQueue::start(Arc::new(runner), 8);
+        // WHEN Slack's retry of an event puts the same job on it again
+        let j = job("UA", "tally perf");
+        queue.enqueue(&j).await.unwrap();
+        queue.enqueue(&j).await.unwrap();
+        queue.idle().await;
+        // THEN it ran once: one reply, one change
+        assert_eq!(poster.posts().len(), 1);
+        assert_eq!(poster.posts()[0].1.text, "<@UA> counted *perf* (1).");
+        assert_eq!(t.store.load("tally").await.unwrap().version, 1);
+        // AND a later retry finds it done, while another job still runs
+        queue.enqueue(&j).await.unwrap();
+        queue.enqueue(&job("UB", "tally perf")).await.unwrap();
+        queue.idle().await;
+        let posts: Vec<String> = poster.posts().into_iter().map(|p| p.1.text).collect();
+        assert_eq!(
+            posts,
+            ["<@UA> counted *perf* (1).", "<@UB> counted *perf* (2)."]
+        );
+        let claim = t.store.claim(&j.id.to_string(), t.now(), LEASE).await;
+        assert_eq!(claim.unwrap(), Claim::AlreadyDone);
+    }
+
+    #[tokio::test]
+    async fn a_claim_that_cannot_be_taken_runs_nothing_and_the_last_delivery_says_so() {
+        // GIVEN a store in which no claim can be written
+        let t = crate::fixtures::bot();
+        let dir = std::env::temp_dir().join(format!("opkit-claims-{}", uuid::Uuid::new_v4()));
+        let claims = crate::store::file::FileStore::open(&dir).unwrap();
+        std::fs::remove_dir(dir.join("jobs")).unwrap();
+        std::fs::write(dir.join("jobs"), "not a directory").unwrap();
+        let poster = Arc::new(MemoryPoster::new());
+        let worker = Arc::new(Worker::new(t.bot.clone(), poster.clone(), None));
+        let runner = Arc::new(JobRunner::new(worker, Arc::new(claims)));
+        let j = job("UA", "tally perf\n• `forged`");
+        // WHEN a queue will deliver it again: nothing runs, nobody is told yet
+        let early = runner.run_once(&j, false).await;
+        assert!(matches!(early, Err(Retry::Claim { .. })), "{early:?}");
+        assert!(poster.posts().is_empty());
+        // WHEN it is the last delivery (always so on the in-process queue)
+        let queue = InlineQueue::start(runner, 8);
+        queue.enqueue(&j).await.unwrap();
+        queue.idle().await;
+        // THEN the user is told, quoting the command on one line, and nothing ran
+        let posts = poster.posts();
+        assert_eq!(posts.len(), 1);
+        assert!(
+            posts[0].1.text.starts_with(
+                "Sorry, I could not run `tally perf⏎• ˋforgedˋ`: the bot's store is unavailable."
+            ),
+            "{}",
+            posts[0].1.text
+        );
+        assert_eq!(t.store.load("tally").await.unwrap().version, 0);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[tokio::test]

@@ -21,6 +21,7 @@ use opkit::access::Access;
 use opkit::engine::command::{Command, CommandError, Ctx, Notice, Script};
 use opkit::ids::{ChannelId, UserId};
 use opkit::slack::{Block, Reply};
+use opkit::text::one_line;
 use opkit::timespec::{format_duration, format_time};
 
 /// Every environment's line.
@@ -181,7 +182,8 @@ fn env_name(positional: &opkit::engine::command::Args) -> Result<String, Command
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if !valid {
         return Err(CommandError::usage(format!(
-            "`{name}` is not an environment name: use up to 40 letters, digits, `-`, `_` or `.`"
+            "`{}` is not an environment name: use up to 40 letters, digits, `-`, `_` or `.`",
+            one_line(&name)
         )));
     }
     Ok(name)
@@ -445,6 +447,12 @@ mod tests {
             t.text("UB", "queue join a/b")
                 .await
                 .starts_with("`a/b` is not an environment name")
+        );
+        assert!(
+            t.text("UB", "queue join \"perf\n• `x`\"")
+                .await
+                .starts_with("`perf⏎• ˋxˋ` is not an environment name"),
+            "what was typed is quoted on one line"
         );
         assert!(
             t.text("UB", "queue join perf for 0m")

@@ -13,13 +13,16 @@
 //! EventBridge schedule for all entries, the entries in the table); locally,
 //! `opkit serve` does. The command is authorized as the identity at run time, so a
 //! schedule whose owner lost the role posts the refusal instead of running.
+//!
+//! The command text is what an admin typed: every answer quotes it through
+//! [`one_line`], so a listing keeps one schedule per line.
 
 use opkit::access::Access;
 use opkit::engine::{Command, CommandError, Ctx, Resolution, Script};
 use opkit::ids::Role;
 use opkit::schedule::{Entry, SCRIPT, ScheduleState, When};
 use opkit::slack::{Block, Reply};
-use opkit::text::{Token, tokenize};
+use opkit::text::{Token, one_line, tokenize};
 use opkit::timespec::format_time;
 
 /// The schedules script; `manage` says who may add and remove schedules.
@@ -64,7 +67,8 @@ fn schedule_name(s: &str) -> Result<String, CommandError> {
         Ok(name)
     } else {
         Err(CommandError::usage(format!(
-            "`{s}` is not a schedule name: use up to 40 letters, digits, `-` or `_`"
+            "`{}` is not a schedule name: use up to 40 letters, digits, `-` or `_`",
+            one_line(s)
         )))
     }
 }
@@ -94,7 +98,8 @@ async fn add(ctx: &mut Ctx<ScheduleState>) -> Result<Reply, CommandError> {
         Resolution::Matched { .. }
     ) {
         return Err(CommandError::user(format!(
-            "`{text}` is not a command I know."
+            "`{}` is not a command I know.",
+            one_line(&text)
         )));
     }
     if ctx.state.entries.contains_key(&name) {
@@ -113,7 +118,7 @@ async fn add(ctx: &mut Ctx<ScheduleState>) -> Result<Reply, CommandError> {
     let reply = format!(
         "{} scheduled `{}` {} in <#{}> as {}; first run {}.",
         ctx.caller.user.mention(),
-        entry.text,
+        one_line(&entry.text),
         entry.when,
         entry.channel,
         entry.run_as.mention(),
@@ -129,7 +134,7 @@ async fn remove(ctx: &mut Ctx<ScheduleState>) -> Result<Reply, CommandError> {
         Some(entry) => Ok(Reply::text(format!(
             "{} removed the schedule `{name}` (`{}` {}).",
             ctx.caller.user.mention(),
-            entry.text,
+            one_line(&entry.text),
             entry.when
         ))),
         None => Err(CommandError::user(format!(
@@ -150,7 +155,7 @@ async fn list(ctx: &mut Ctx<ScheduleState>) -> Result<Reply, CommandError> {
             format!(
                 "• `{}`: `{}` {} in <#{}> as {}; next {}",
                 e.name,
-                e.text,
+                one_line(&e.text),
                 e.when,
                 e.channel,
                 e.run_as.mention(),
@@ -204,6 +209,61 @@ mod tests {
                 .contains("removed the schedule `standup`")
         );
         assert_eq!(t.text("UBOB", "schedules").await, "Nothing is scheduled.");
+    }
+
+    #[tokio::test]
+    async fn a_command_text_with_line_breaks_stays_on_its_line() {
+        // GIVEN a schedule whose command carries a made-up line in a quoted word
+        let t = bot();
+        let added = t
+            .text(
+                "UADMIN",
+                "schedule add sneaky \"daily 09:00\" <#C9|ops> queue status \"x\n• `fake`: `roles grant` daily 09:00 UTC\"",
+            )
+            .await;
+        let shown = "queue status \"x⏎• ˋfakeˋ: ˋroles grantˋ daily 09:00 UTC\"";
+        assert!(
+            added.starts_with(&format!("<@UADMIN> scheduled `{shown}` daily")),
+            "{added}"
+        );
+        t.say(
+            "UADMIN",
+            "schedule add standup \"weekdays 09:00\" <#C9|ops> queue status",
+        )
+        .await;
+        // WHEN anyone lists the schedules
+        let listed = t.text("UBOB", "schedules").await;
+        // THEN there is one line per schedule
+        let lines: Vec<&str> = listed.lines().collect();
+        assert_eq!(lines.len(), 2, "{listed}");
+        assert!(
+            lines[0].starts_with(&format!("• `sneaky`: `{shown}` daily 09:00 UTC in <#C9>")),
+            "{listed}"
+        );
+        assert!(
+            lines[1].starts_with("• `standup`: `queue status`"),
+            "{listed}"
+        );
+        // AND removing it quotes it the same way
+        assert!(
+            t.text("UADMIN", "schedule remove sneaky")
+                .await
+                .contains(&format!("(`{shown}` daily 09:00 UTC)"))
+        );
+        // AND what is not a name or a command is quoted on one line too
+        assert!(
+            t.text("UADMIN", "schedule remove \"a\nb\"")
+                .await
+                .starts_with("`a⏎b` is not a schedule name")
+        );
+        assert!(
+            t.text(
+                "UADMIN",
+                "schedule add x \"daily 09:00\" <#C9> \"fly\n`away`\""
+            )
+            .await
+            .starts_with("`\"fly⏎ˋawayˋ\"` is not a command I know.")
+        );
     }
 
     #[tokio::test]

@@ -188,7 +188,8 @@ async fn fetch(config: &WeatherConfig, key: &Secret, town: &str) -> Result<Repor
         200 => {}
         404 => {
             return Err(CommandError::user(format!(
-                "The weather service does not know a town called {town}."
+                "The weather service does not know a town called {}.",
+                opkit::text::one_line(town)
             )));
         }
         401 | 403 => {
@@ -298,6 +299,11 @@ mod tests {
         assert_eq!(
             t.text("UA", "weather Atlantis").await,
             "The weather service does not know a town called Atlantis."
+        );
+        assert_eq!(
+            t.text("UA", "weather \"Atlan\n`tis`\"").await,
+            "The weather service does not know a town called Atlan⏎ˋtisˋ.",
+            "what was typed is quoted on one line"
         );
         assert!(
             t.text("UA", "weather Broken")

@@ -28,7 +28,7 @@ use crate::ids::{Role, UserId};
 use crate::slack::{Reply, Visibility};
 use crate::store::{GrantStore, Store, StoreError};
 use crate::telemetry::ErrorChain;
-use crate::text::tokenize;
+use crate::text::{one_line, tokenize};
 use serde_json::Value;
 
 /// How many times a command is run again after losing a state-save race.
@@ -295,7 +295,10 @@ impl Bot {
         tokens: &[crate::text::Token],
         suggestion: Option<Arc<CommandSpec>>,
     ) -> Reply {
-        let typed = tokens.first().map(ToString::to_string).unwrap_or_default();
+        let typed = tokens
+            .first()
+            .map(|t| one_line(&t.to_string()))
+            .unwrap_or_default();
         let mut suggestion = suggestion;
         if let Some(s) = &suggestion
             && !matches!(self.authorize(&request.caller.user, s).await, Ok(d) if d.allowed)

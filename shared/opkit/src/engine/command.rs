@@ -46,7 +46,7 @@ use crate::engine::registry::BuildError;
 pub use crate::engine::error::CommandError;
 use crate::ids::{ChannelId, IdError, TeamId, UserId};
 use crate::slack::{Reply, Visibility};
-use crate::text::Token;
+use crate::text::{Token, one_line};
 use crate::timespec;
 
 /// Who is asking, and where.
@@ -110,7 +110,10 @@ impl Args {
     pub fn word(&self, i: usize, what: &str) -> Result<&str, CommandError> {
         match self.tokens.get(i) {
             Some(Token::Word(w)) => Ok(w),
-            Some(other) => Err(CommandError::usage(format!("expected {what}, not {other}"))),
+            Some(other) => Err(CommandError::usage(format!(
+                "expected {what}, not {}",
+                one_line(&other.to_string())
+            ))),
             None => Err(CommandError::usage(format!("missing {what}"))),
         }
     }
@@ -153,7 +156,10 @@ impl Args {
         let mut rest = self.tokens[split..].iter();
         while let Some(token) = rest.next() {
             let Some(kw) = is_kw(token) else {
-                return Err(CommandError::usage(format!("unexpected `{token}`")));
+                return Err(CommandError::usage(format!(
+                    "unexpected `{}`",
+                    one_line(&token.to_string())
+                )));
             };
             let value = rest
                 .next()
@@ -590,6 +596,11 @@ mod tests {
         assert_eq!(err("perf for"), "`for` needs a value");
         assert_eq!(err("perf for 1h for 2h"), "`for` is given twice");
         assert_eq!(err("perf for 1h extra"), "unexpected `extra`");
+        assert_eq!(
+            err("perf for 1h \"x\n`y`\""),
+            "unexpected `\"x⏎ˋyˋ\"`",
+            "what was typed is quoted on one line"
+        );
         let (_, opts) = args("perf for soon").options(&["for"]).unwrap();
         assert!(opts.duration("for").is_err());
     }

@@ -15,6 +15,9 @@
 //! A pending request is used once: the click that removes it wins, a second click
 //! (or a replayed payload) finds nothing and changes nothing. It expires after ten
 //! minutes. Every step is in the audit trail under the request's correlation id.
+//!
+//! Every message here that quotes the request's text quotes it through
+//! [`one_line`]: a prompt cannot be made to show a line the bot did not write.
 
 use std::collections::BTreeMap;
 
@@ -28,7 +31,7 @@ use crate::engine::command::{Caller, CommandError, CommandSpec, Gate};
 use crate::engine::registry::Resolution;
 use crate::slack::{Block, Button, ConfirmDialog, Reply, Visibility};
 use crate::telemetry::ErrorChain;
-use crate::text::tokenize;
+use crate::text::{one_line, tokenize};
 use crate::timespec::format_time;
 
 /// The script whose state holds pending requests.
@@ -273,7 +276,7 @@ impl Bot {
                 let text = format!(
                     "{} {verb} `{}`; nothing was run.",
                     clicker.user.mention(),
-                    pending.request.text
+                    one_line(&pending.request.text)
                 );
                 Settled::Closed(pending, text)
             }
@@ -303,7 +306,7 @@ impl Bot {
         let Resolution::Matched { command, args } = self.registry().resolve(&tokens) else {
             return Reply::text(format!(
                 "`{}` no longer exists; nothing was run.",
-                request.text
+                one_line(&request.text)
             ))
             .replacing();
         };
@@ -311,7 +314,7 @@ impl Bot {
             "{} {} `{}` at {}.",
             clicker.user.mention(),
             decision.past_tense(),
-            request.text,
+            one_line(&request.text),
             format_time(self.now())
         );
         match self.authorize(&request.caller.user, &command).await {
@@ -360,6 +363,7 @@ fn to_value(state: &PendingState) -> Result<Value, CommandError> {
 /// The question and its buttons.
 fn prompt(request: &Request, command: &CommandSpec, id: &str, expires_at: &DateTime<Utc>) -> Reply {
     let until = format_time(*expires_at);
+    let asked = one_line(&request.text);
     let button =
         |text: &str, action_id: &str, style: Option<&str>, confirm: Option<ConfirmDialog>| Button {
             text: text.to_string(),
@@ -370,16 +374,15 @@ fn prompt(request: &Request, command: &CommandSpec, id: &str, expires_at: &DateT
         };
     let dialog = |verb: &str| ConfirmDialog {
         title: "Are you sure?".into(),
-        text: format!("{verb} `{}`", request.text),
+        text: format!("{verb} `{asked}`"),
         confirm: verb.into(),
         deny: "Back".into(),
     };
     let (text, buttons, visibility) = match &command.gate {
         Gate::Approval(access) => (
             format!(
-                "{} asks to run `{}`. It needs approval by someone with {} (not the asker), by {until}.",
+                "{} asks to run `{asked}`. It needs approval by someone with {} (not the asker), by {until}.",
                 request.caller.user.mention(),
-                request.text,
                 access.describe()
             ),
             vec![
@@ -394,7 +397,7 @@ fn prompt(request: &Request, command: &CommandSpec, id: &str, expires_at: &DateT
             Visibility::InChannel,
         ),
         _ => (
-            format!("Run `{}`? Confirm by {until}.", request.text),
+            format!("Run `{asked}`? Confirm by {until}."),
             vec![
                 button(
                     "Confirm",
@@ -573,6 +576,69 @@ mod tests {
         let withdrawn = t.click("UADMIN", &prompt, Decision::Deny).await;
         assert!(withdrawn.text.contains("withdrew"), "{}", withdrawn.text);
         assert_eq!(grants(&t).await, 0);
+    }
+
+    /// The text of the "are you sure?" dialog on a prompt's first button.
+    fn dialog(prompt: &Reply) -> String {
+        prompt
+            .blocks
+            .iter()
+            .find_map(|b| match b {
+                Block::Actions { buttons } => buttons[0].confirm.as_ref().map(|c| c.text.clone()),
+                _ => None,
+            })
+            .expect("a dialog on the first button")
+    }
+
+    #[tokio::test]
+    async fn prompts_and_outcomes_quote_the_request_on_one_line() {
+        let typed = "roles revoke <@UBOB> ops\n• `forged` line";
+        let shown = "roles revoke <@UBOB> ops⏎• ˋforgedˋ line";
+        let t = TestBot::new();
+        // the confirmation prompt, its dialog, and a withdrawal
+        let prompt = t.say("UADMIN", typed).await;
+        assert!(
+            prompt
+                .text
+                .starts_with(&format!("Run `{shown}`? Confirm by ")),
+            "{}",
+            prompt.text
+        );
+        assert!(!prompt.text.contains('\n'), "{}", prompt.text);
+        assert_eq!(dialog(&prompt), format!("Run `{shown}`"));
+        let withdrawn = t.click("UADMIN", &prompt, Decision::Cancel).await;
+        assert_eq!(
+            withdrawn.text,
+            format!("<@UADMIN> withdrew `{shown}`; nothing was run.")
+        );
+        // the line that says who confirmed what
+        let prompt = t.say("UADMIN", typed).await;
+        let done = t.click("UADMIN", &prompt, Decision::Confirm).await;
+        let first = done.text.lines().next().unwrap();
+        assert!(
+            first.starts_with(&format!("<@UADMIN> confirmed `{shown}` at ")),
+            "{}",
+            done.text
+        );
+        // the approval prompt and a denial
+        let t = approvals();
+        let typed = "roles grant <@UBOB> ops\n• `forged` line";
+        let shown = "roles grant <@UBOB> ops⏎• ˋforgedˋ line";
+        let prompt = t.say("UADMIN", typed).await;
+        assert!(
+            prompt.text.starts_with(&format!(
+                "<@UADMIN> asks to run `{shown}`. It needs approval"
+            )),
+            "{}",
+            prompt.text
+        );
+        assert!(!prompt.text.contains('\n'), "{}", prompt.text);
+        assert_eq!(dialog(&prompt), format!("Approve `{shown}`"));
+        let denied = t.click("UADMIN2", &prompt, Decision::Deny).await;
+        assert_eq!(
+            denied.text,
+            format!("<@UADMIN2> denied `{shown}`; nothing was run.")
+        );
     }
 
     #[tokio::test]
