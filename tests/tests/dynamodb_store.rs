@@ -63,6 +63,7 @@ async fn raw_item(
 
 fn grant(user: &str, role: &str, ends_at: Option<DateTime<Utc>>) -> Grant {
     Grant {
+        id: uuid::Uuid::now_v7(),
         user: UserId::parse(user).unwrap(),
         role: Role::parse(role).unwrap(),
         granted_by: None,
@@ -212,13 +213,13 @@ async fn grants_ended_by_reads_the_end_time_index() {
 #[tokio::test]
 async fn timed_grants_carry_a_ttl_a_week_after_their_end() {
     let (store, client, _) = fresh_store().await;
-    store
-        .put_grant(&grant("UA", "ops", Some(t(1))))
-        .await
-        .unwrap();
-    store.put_grant(&grant("UA", "dba", None)).await.unwrap();
-    let timed = raw_item(&client, store.table(), "USER#UA", "GRANT#ops").await;
-    let open = raw_item(&client, store.table(), "USER#UA", "GRANT#dba").await;
+    let (ops, dba) = (grant("UA", "ops", Some(t(1))), grant("UA", "dba", None));
+    store.put_grant(&ops).await.unwrap();
+    store.put_grant(&dba).await.unwrap();
+    // each grant is its own item: GRANT#<role>#<grant id>
+    let sk = |g: &Grant| format!("GRANT#{}#{}", g.role, g.id.simple());
+    let timed = raw_item(&client, store.table(), "USER#UA", &sk(&ops)).await;
+    let open = raw_item(&client, store.table(), "USER#UA", &sk(&dba)).await;
     let week_after = (t(1) + Duration::days(7)).timestamp().to_string();
     assert_eq!(timed[dynamodb::TTL].as_n().unwrap(), &week_after);
     assert!(!open.contains_key(dynamodb::TTL), "open-ended grants stay");

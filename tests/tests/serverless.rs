@@ -174,6 +174,57 @@ async fn a_hundred_concurrent_joins_through_the_worker_lose_no_one() {
 }
 
 #[tokio::test]
+async fn twelve_concurrent_expiry_passes_announce_a_window_once() {
+    // GIVEN a maintenance window that opened a minute ago
+    let stack = Stack::start().await;
+    let admin = opkit_tests::serverless::ADMIN;
+    let later = (stack.now() + Span::hours(1)).format("%Y-%m-%dT%H:%M:%SZ");
+    let granted = run(
+        &stack,
+        admin,
+        &format!("roles grant <@UBOB> ops from {later} for 2h"),
+    )
+    .await;
+    assert!(
+        granted["text"].as_str().unwrap().contains("granted *ops*"),
+        "{granted}"
+    );
+    stack.clock.advance(Span::minutes(61));
+    // WHEN twelve passes run at once against the table
+    let reports = tokio::join!(
+        stack.expire(),
+        stack.expire(),
+        stack.expire(),
+        stack.expire(),
+        stack.expire(),
+        stack.expire(),
+        stack.expire(),
+        stack.expire(),
+        stack.expire(),
+        stack.expire(),
+        stack.expire(),
+        stack.expire(),
+    );
+    // THEN exactly one of them claims the announcement and posts it
+    let r = [
+        reports.0, reports.1, reports.2, reports.3, reports.4, reports.5, reports.6, reports.7,
+        reports.8, reports.9, reports.10, reports.11,
+    ];
+    let started: usize = r.iter().map(|r| r.windows_started).sum();
+    assert_eq!(started, 1, "{r:?}");
+    let posts = stack.slack.posts_to("/api/chat.postMessage");
+    assert_eq!(posts.len(), 1);
+    assert!(
+        posts[0].json()["text"]
+            .as_str()
+            .unwrap()
+            .contains("started"),
+        "{:?}",
+        posts[0].json()
+    );
+}
+
+#[tokio::test]
 async fn a_timed_grant_ends_on_time_and_the_channel_is_told() {
     let stack = Stack::start().await;
     let admin = opkit_tests::serverless::ADMIN;

@@ -829,15 +829,23 @@ fn the_worker_may_never_read_its_own_dead_letter_queue() {
 fn every_setting_the_worker_reads_is_a_parameter() {
     let t = template();
     let (id, worker) = function(&t, WORKER);
-    let env = get(
-        get(function_setting(&t, worker, "Environment"), "Variables"),
-        "OPKIT_GRANT_APPROVERS",
-    );
-    assert_eq!(
-        ref_target(env),
-        Some("GrantApprovers"),
-        "{id} should take OPKIT_GRANT_APPROVERS from the GrantApprovers parameter"
-    );
     let params = mapping(get(&t, "Parameters"), "Parameters");
-    assert!(params.keys().any(|k| k.as_str() == Some("GrantApprovers")));
+    for (variable, parameter) in [
+        ("OPKIT_GRANT_APPROVERS", "GrantApprovers"),
+        ("OPKIT_ALLOW_SELF_GRANT", "AllowSelfGrant"),
+        ("OPKIT_GRANT_ROLES", "GrantRoles"),
+        ("OPKIT_AUDIT_ROLES", "AuditRoles"),
+        ("OPKIT_ADMINS", "AdminUserIds"),
+    ] {
+        let env = get(
+            get(function_setting(&t, worker, "Environment"), "Variables"),
+            variable,
+        );
+        assert_eq!(
+            ref_target(env),
+            Some(parameter),
+            "{id} should take {variable} from the {parameter} parameter"
+        );
+        assert!(params.keys().any(|k| k.as_str() == Some(parameter)));
+    }
 }

@@ -110,6 +110,11 @@ impl Access {
 /// One role given to one user, possibly only for a window of time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {
+    /// Identifies this grant among the user's grants of the role (they coexist).
+    /// Grants stored before ids existed read as the nil id: there was at most one
+    /// per user and role then.
+    #[serde(default)]
+    pub id: uuid::Uuid,
     /// Who holds the role.
     pub user: UserId,
     /// The role.
@@ -133,6 +138,12 @@ pub struct Grant {
 }
 
 impl Grant {
+    /// Whether `other` is the same grant (perhaps in another state): the same
+    /// user, role and id.
+    pub fn same_grant(&self, other: &Grant) -> bool {
+        self.user == other.user && self.role == other.role && self.id == other.id
+    }
+
     /// Whether the grant counts at `now`: started, and not yet ended.
     pub fn is_active(&self, now: DateTime<Utc>) -> bool {
         self.starts_at.is_none_or(|s| s <= now) && self.ends_at.is_none_or(|e| now < e)
@@ -216,6 +227,7 @@ mod tests {
     fn grant(starts: Option<i64>, ends: Option<i64>) -> Grant {
         let t = |h: i64| DateTime::from_timestamp(0, 0).unwrap() + Duration::hours(h);
         Grant {
+            id: uuid::Uuid::nil(),
             user: UserId::parse("U1").unwrap(),
             role: Role::parse("ops").unwrap(),
             granted_by: None,

@@ -436,6 +436,7 @@ async fn grant(ctx: &mut Ctx<()>, policy: Arc<Policy>) -> Result<Reply, CommandE
         .transpose()?;
     let ends_at = duration.map(|d| starts_at.unwrap_or(ctx.now) + d);
     let grant = Grant {
+        id: uuid::Uuid::now_v7(),
         user: user.clone(),
         role: role.clone(),
         granted_by: Some(granter.clone()),
@@ -446,9 +447,37 @@ async fn grant(ctx: &mut Ctx<()>, policy: Arc<Policy>) -> Result<Reply, CommandE
         // A grant that starts now is announced by this very reply.
         start_announced: starts_at.is_none(),
     };
+    let held = ctx.bot.store().grants_for(&user).await?;
+    let others: Vec<&Grant> = held
+        .iter()
+        .filter(|g| g.role == role && !g.has_ended(ctx.now))
+        .collect();
+    if grant.starts_at.is_none()
+        && grant.ends_at.is_none()
+        && others
+            .iter()
+            .any(|g| g.starts_at.is_none() && g.ends_at.is_none())
+    {
+        return Err(CommandError::user(format!(
+            "{} already holds *{role}* until revoked; nothing changed.",
+            user.mention()
+        )));
+    }
     ctx.bot.store().put_grant(&grant).await?;
+    // Grants of one role coexist: say which others still count, so nobody thinks
+    // a window replaced a standing grant (or the other way round).
+    let also = if others.is_empty() {
+        String::new()
+    } else {
+        let windows: Vec<String> = others.iter().map(|g| g.describe_window(ctx.now)).collect();
+        format!(
+            " {} also keeps *{role}* {}.",
+            user.mention(),
+            windows.join("; and ")
+        )
+    };
     Ok(Reply::text(format!(
-        "{} granted *{role}* to {} {}.",
+        "{} granted *{role}* to {} {}.{also}",
         granter.mention(),
         user.mention(),
         grant.describe_window(ctx.now)
@@ -463,22 +492,36 @@ async fn revoke(ctx: &mut Ctx<()>, policy: Arc<Policy>) -> Result<Reply, Command
     let role = Role::parse(ctx.args.word(1, "a role")?)?;
     let revoker = ctx.caller.user.clone();
     check_change(ctx, &policy, RoleChange::Revoke, &user, &role).await?;
-    match ctx.bot.store().remove_grant(&user, &role).await? {
-        Some(_) => Ok(Reply::text(format!(
-            "{} revoked *{role}* from {}.",
-            revoker.mention(),
-            user.mention()
-        ))),
-        None => Err(CommandError::user(format!(
+    let mut removed = ctx.bot.store().remove_grants(&user, &role).await?;
+    if removed.is_empty() {
+        return Err(CommandError::user(format!(
             "{} has no grant of {role}.",
             user.mention()
-        ))),
+        )));
     }
+    removed.sort_by_key(|g| (g.starts_at, g.granted_at));
+    let ended: Vec<String> = removed.iter().map(|g| g.describe_window(ctx.now)).collect();
+    let what = match ended.as_slice() {
+        [one] => format!("the grant {one}"),
+        many => format!("{} grants: {}", many.len(), many.join("; ")),
+    };
+    Ok(Reply::text(format!(
+        "{} revoked *{role}* from {}, ending {what}.",
+        revoker.mention(),
+        user.mention()
+    )))
 }
 
 fn describe_grants(grants: &[Grant], now: chrono::DateTime<chrono::Utc>) -> String {
     let mut live: Vec<&Grant> = grants.iter().filter(|g| !g.has_ended(now)).collect();
-    live.sort_by(|a, b| (&a.user, &a.role).cmp(&(&b.user, &b.role)));
+    live.sort_by(|a, b| {
+        (&a.user, &a.role, a.starts_at, a.granted_at).cmp(&(
+            &b.user,
+            &b.role,
+            b.starts_at,
+            b.granted_at,
+        ))
+    });
     live.iter()
         .map(|g| {
             let by = g
@@ -612,6 +655,7 @@ mod tests {
     /// Stores a grant as if it had been given earlier.
     async fn given(t: &TestBot, u: &str, r: &str) {
         let grant = crate::access::Grant {
+            id: uuid::Uuid::now_v7(),
             user: user(u),
             role: role(r),
             granted_by: None,
@@ -1073,7 +1117,8 @@ mod tests {
             .click("UADMIN", &prompt, crate::engine::gate::Decision::Confirm)
             .await;
         assert!(
-            done.text.ends_with("<@UADMIN> revoked *ops* from <@UBOB>."),
+            done.text
+                .ends_with("<@UADMIN> revoked *ops* from <@UBOB>, ending the grant until revoked."),
             "{}",
             done.text
         );

@@ -80,7 +80,22 @@ impl Expiry {
         for grant in store.grants_ended_by(now).await? {
             if store.replace_grant(&grant, None).await? {
                 report.grants_ended += 1;
-                notices.push(self.audited(&grant, ended_text(&grant)).await);
+                // Grants of one role coexist: say so when another still counts.
+                let kept = store.grants_for(&grant.user).await?;
+                let still = kept
+                    .iter()
+                    .filter(|g| g.role == grant.role && g.is_active(now))
+                    .max_by_key(|g| g.ends_at.map_or(i64::MAX, |e| e.timestamp()));
+                let mut text = ended_text(&grant);
+                if let Some(still) = still {
+                    text.push_str(&format!(
+                        " {} still holds *{}* {}.",
+                        grant.user.mention(),
+                        grant.role,
+                        still.describe_window(now)
+                    ));
+                }
+                notices.push(self.audited(&grant, text).await);
             }
         }
 
@@ -308,17 +323,52 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_grant_renewed_before_the_pass_is_left_alone() {
+    async fn a_renewal_is_a_grant_of_its_own_and_outlives_the_one_that_ended() {
+        // GIVEN an hour of ops that has just run out, renewed before the pass
         let t = TestBot::new();
         t.say("UADMIN", "roles grant <@UBOB> ops for 1h").await;
         t.advance(Duration::hours(1));
-        // the stale grant is what the pass read; renew before it removes it
-        let stale = t.store.grants_ended_by(t.bot.now()).await.unwrap();
         t.say("UADMIN", "roles grant <@UBOB> ops for 1h").await;
-        assert!(!t.store.replace_grant(&stale[0], None).await.unwrap());
-        let (expiry, _) = expiry(&t);
-        assert_eq!(expiry.run_once().await.unwrap().grants_ended, 0);
+        // WHEN the pass runs
+        let (expiry, poster) = expiry(&t);
+        assert_eq!(expiry.run_once().await.unwrap().grants_ended, 1);
+        // THEN only the grant that ended is gone, and the notice says ops stays
         assert!(t.text("UBOB", "whoami").await.contains("holding ops"));
+        assert_eq!(t.store.all_grants().await.unwrap().len(), 1);
+        assert_eq!(
+            poster.posts()[0].reply.text,
+            "*ops* role for <@UBOB> ended — its time is up. <@UBOB> still holds *ops* \
+             until 2027-01-15 10:00 UTC (1h left)."
+        );
+    }
+
+    #[tokio::test]
+    async fn a_window_inside_a_standing_grant_ends_without_taking_the_standing_one() {
+        // the defect: a future window silently replaced a standing grant
+        let t = TestBot::new();
+        t.say("UADMIN", "roles grant <@UBOB> ops").await;
+        let reply = t
+            .text("UADMIN", "roles grant <@UBOB> ops from 22:00 for 2h")
+            .await;
+        assert!(
+            reply.ends_with("<@UBOB> also keeps *ops* until revoked."),
+            "{reply}"
+        );
+        assert!(
+            t.text("UBOB", "whoami").await.contains("holding ops"),
+            "now"
+        );
+        let (expiry, _) = expiry(&t);
+        t.advance(Duration::hours(14));
+        assert_eq!(expiry.run_once().await.unwrap().windows_started, 1);
+        t.advance(Duration::hours(2));
+        assert_eq!(expiry.run_once().await.unwrap().grants_ended, 1);
+        assert!(
+            t.text("UBOB", "whoami").await.contains("holding ops"),
+            "after"
+        );
+        let revoked = t.text("UADMIN", "roles revoke <@UBOB> ops").await;
+        assert!(revoked.starts_with("Run `roles revoke"), "{revoked}");
     }
 
     #[tokio::test]

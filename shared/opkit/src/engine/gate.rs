@@ -476,7 +476,8 @@ mod tests {
             done.text
         );
         assert!(
-            done.text.ends_with("<@UCAROL> revoked *ops* from <@UBOB>."),
+            done.text
+                .ends_with("<@UCAROL> revoked *ops* from <@UBOB>, ending the grant until revoked."),
             "runs as the clicker: {}",
             done.text
         );

@@ -79,6 +79,7 @@ fn t(h: i64) -> DateTime<Utc> {
 
 fn grant(user: &str, role: &str, ends: Option<i64>) -> Grant {
     Grant {
+        id: Uuid::now_v7(),
         user: UserId::parse(user).expect("user"),
         role: Role::parse(role).expect("role"),
         granted_by: Some(UserId::parse("UADMIN").expect("user")),
@@ -90,19 +91,22 @@ fn grant(user: &str, role: &str, ends: Option<i64>) -> Grant {
     }
 }
 
-/// Grants: put replaces the same (user, role); queries by user, role and end time;
-/// remove returns what it removed.
+/// Grants: several grants of one role coexist (standing, timed, a future window),
+/// each ended on its own; queries by user, role and end time; remove takes every
+/// grant of the role and returns them; replace is a compare-and-swap on the whole
+/// grant, so of many concurrent passes exactly one wins.
 pub async fn check_grants(store: &dyn Store) {
     let alice = UserId::parse("UALICE").expect("user");
     let ops = Role::parse("ops").expect("role");
-    store
-        .put_grant(&grant("UALICE", "ops", Some(2)))
-        .await
-        .expect("put");
-    store
-        .put_grant(&grant("UALICE", "ops", Some(4)))
-        .await
-        .expect("replace");
+    let standing = grant("UALICE", "ops", None);
+    let mut timed = grant("UALICE", "ops", Some(2));
+    timed.granted_at = t(0) + Duration::seconds(1);
+    let mut window = grant("UALICE", "ops", Some(30));
+    window.granted_at = t(0) + Duration::seconds(2);
+    window.starts_at = Some(t(28));
+    for g in [&standing, &timed, &window] {
+        store.put_grant(g).await.expect("put");
+    }
     store
         .put_grant(&grant("UALICE", "dba", None))
         .await
@@ -111,54 +115,75 @@ pub async fn check_grants(store: &dyn Store) {
         .put_grant(&grant("UBOB", "ops", Some(1)))
         .await
         .expect("put");
-
-    let mut mine = store.grants_for(&alice).await.expect("by user");
-    mine.sort_by(|a, b| a.role.cmp(&b.role));
-    assert_eq!(
-        mine.len(),
-        2,
-        "a second grant of one role replaces the first"
+    let same = store.put_grant(&standing).await;
+    assert!(
+        matches!(same, Err(StoreError::Conflict { .. })),
+        "a grant never overwrites the same grant: {same:?}"
     );
-    assert_eq!(mine[1].ends_at, Some(t(4)), "the replacement wins");
 
+    let mine = store.grants_for(&alice).await.expect("by user");
+    assert_eq!(mine.len(), 4, "three grants of ops coexist beside dba");
     let holders = store.grants_with_role(&ops).await.expect("by role");
-    assert_eq!(holders.len(), 2, "both ops holders are listed");
-    assert_eq!(store.all_grants().await.expect("all").len(), 3);
+    assert_eq!(holders.len(), 4, "every grant of ops is listed");
+    assert_eq!(store.all_grants().await.expect("all").len(), 5);
 
     let ended = store.grants_ended_by(t(2)).await.expect("ended");
-    assert_eq!(ended.len(), 1, "only bob's grant has ended at hour 2");
-    assert_eq!(ended[0].user.as_str(), "UBOB");
-
-    // replace_grant acts only on the very grant it was given
-    let mut stale = grant("UALICE", "ops", Some(4));
-    stale.granted_at = t(-1);
-    let replaced = store
-        .replace_grant(&stale, None)
-        .await
-        .expect("replace stale");
-    assert!(!replaced, "a grant renewed since is left alone");
-    let current = grant("UALICE", "ops", Some(4));
-    let mut marked = current.clone();
-    marked.start_announced = true;
-    let replaced = store
-        .replace_grant(&current, Some(&marked))
-        .await
-        .expect("replace");
-    assert!(replaced, "the current grant is replaced");
-    let mine = store.grants_for(&alice).await.expect("by user");
-    assert!(
-        mine.iter().any(|g| g.role == ops && g.start_announced),
-        "the replacement is stored"
+    let mut ended: Vec<(String, Option<DateTime<Utc>>)> = ended
+        .iter()
+        .map(|g| (g.user.to_string(), g.ends_at))
+        .collect();
+    ended.sort();
+    assert_eq!(
+        ended,
+        [("UALICE".into(), Some(t(2))), ("UBOB".into(), Some(t(1)))],
+        "only the grants whose windows closed, each on its own"
     );
 
-    let removed = store.remove_grant(&alice, &ops).await.expect("remove");
-    assert_eq!(removed.map(|g| g.ends_at), Some(Some(t(4))));
+    // replace_grant acts only on the very grant, as it was read
+    assert!(
+        store.replace_grant(&timed, None).await.expect("end"),
+        "the timed grant ends"
+    );
+    assert!(
+        !store.replace_grant(&timed, None).await.expect("end again"),
+        "a second pass finds it gone"
+    );
+    let mut announced = window.clone();
+    announced.start_announced = true;
+    let wins = [
+        store
+            .replace_grant(&window, Some(&announced))
+            .await
+            .expect("announce"),
+        store
+            .replace_grant(&window, Some(&announced))
+            .await
+            .expect("announce"),
+    ];
+    assert_eq!(wins, [true, false], "a window's start is claimed once");
+    let mine = store.grants_for(&alice).await.expect("by user");
+    assert_eq!(mine.len(), 3, "the standing grant and the window remain");
+    assert!(
+        mine.iter()
+            .any(|g| g.starts_at == Some(t(28)) && g.start_announced),
+        "the announced window is stored"
+    );
+
+    let mut removed = store.remove_grants(&alice, &ops).await.expect("remove");
+    removed.sort_by_key(|g| g.granted_at);
+    assert_eq!(
+        removed,
+        [standing, announced],
+        "revoke takes every grant of the role"
+    );
     let again = store
-        .remove_grant(&alice, &ops)
+        .remove_grants(&alice, &ops)
         .await
         .expect("remove twice");
-    assert!(again.is_none(), "removing twice finds nothing");
-    assert_eq!(store.grants_for(&alice).await.expect("by user").len(), 1);
+    assert!(again.is_empty(), "removing twice finds nothing");
+    let left = store.grants_for(&alice).await.expect("by user");
+    assert_eq!(left.len(), 1, "dba is untouched");
+    assert_eq!(left[0].role.as_str(), "dba");
 }
 
 /// Audit: newest first, filtered by user, limited.

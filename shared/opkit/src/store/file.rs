@@ -303,24 +303,17 @@ impl GrantStore for FileStore {
 
     fn put_grant<'a>(&'a self, grant: &'a Grant) -> BoxFuture<'a, Result<(), StoreError>> {
         let grant = grant.clone();
-        self.update_grants(move |grants| {
-            grants.retain(|g| !(g.user == grant.user && g.role == grant.role));
-            grants.push(grant);
-        })
+        let added = self.update_grants(move |grants| super::add_in(grants, &grant));
+        Box::pin(async move { added.await? })
     }
 
-    fn remove_grant<'a>(
+    fn remove_grants<'a>(
         &'a self,
         user: &'a UserId,
         role: &'a Role,
-    ) -> BoxFuture<'a, Result<Option<Grant>, StoreError>> {
+    ) -> BoxFuture<'a, Result<Vec<Grant>, StoreError>> {
         let (user, role) = (user.clone(), role.clone());
-        self.update_grants(move |grants| {
-            grants
-                .iter()
-                .position(|g| g.user == user && g.role == role)
-                .map(|i| grants.remove(i))
-        })
+        self.update_grants(move |grants| super::remove_all_in(grants, &user, &role))
     }
 
     fn replace_grant<'a>(

@@ -87,22 +87,16 @@ impl GrantStore for MemoryStore {
 
     fn put_grant<'a>(&'a self, grant: &'a Grant) -> BoxFuture<'a, Result<(), StoreError>> {
         let mut grants = self.grants.lock().expect("grant lock");
-        grants.retain(|g| !(g.user == grant.user && g.role == grant.role));
-        grants.push(grant.clone());
-        ready(Ok(()))
+        ready(super::add_in(&mut grants, grant))
     }
 
-    fn remove_grant<'a>(
+    fn remove_grants<'a>(
         &'a self,
         user: &'a UserId,
         role: &'a Role,
-    ) -> BoxFuture<'a, Result<Option<Grant>, StoreError>> {
+    ) -> BoxFuture<'a, Result<Vec<Grant>, StoreError>> {
         let mut grants = self.grants.lock().expect("grant lock");
-        let found = grants
-            .iter()
-            .position(|g| &g.user == user && &g.role == role)
-            .map(|i| grants.remove(i));
-        ready(Ok(found))
+        ready(Ok(super::remove_all_in(&mut grants, user, role)))
     }
 
     fn replace_grant<'a>(

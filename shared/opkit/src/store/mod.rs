@@ -158,20 +158,24 @@ pub trait GrantStore: Send + Sync {
     /// Every grant.
     fn all_grants(&self) -> BoxFuture<'_, Result<Vec<Grant>, StoreError>>;
 
-    /// Stores a grant, replacing the user's earlier grant of the same role.
+    /// Adds a grant. A user may hold several grants of one role at once (standing,
+    /// timed, future windows): they coexist, each identified by its user, role and
+    /// `granted_at`, and each ends on its own. A grant never replaces another;
+    /// one with the same identity is a [`StoreError::Conflict`].
     fn put_grant<'a>(&'a self, grant: &'a Grant) -> BoxFuture<'a, Result<(), StoreError>>;
 
-    /// Removes a user's grant of a role; returns it if there was one.
-    fn remove_grant<'a>(
+    /// Removes every grant of `role` that `user` holds; returns them (none: empty).
+    fn remove_grants<'a>(
         &'a self,
         user: &'a UserId,
         role: &'a Role,
-    ) -> BoxFuture<'a, Result<Option<Grant>, StoreError>>;
+    ) -> BoxFuture<'a, Result<Vec<Grant>, StoreError>>;
 
-    /// Replaces `old` with `new`, or removes it when `new` is `None`, only if the
-    /// user's grant of that role is still the one granted at `old.granted_at`;
-    /// returns whether it did. The expiry pass uses it, so a grant renewed in the
-    /// meantime is left alone.
+    /// Replaces `old` with `new` (the same grant: same user, role and
+    /// `granted_at`), or removes it when `new` is `None`, only if the stored grant
+    /// is still exactly `old`; returns whether it did. The expiry pass claims each
+    /// notice with it — ending a grant, announcing a window's start — so however
+    /// many passes run at once, one of them wins and posts.
     fn replace_grant<'a>(
         &'a self,
         old: &'a Grant,
@@ -281,11 +285,33 @@ impl JobRecord {
 }
 
 /// [`GrantStore::replace_grant`] on a list of grants (memory and file persisters).
+/// [`GrantStore::put_grant`] on a list (memory and file persisters).
+pub(crate) fn add_in(grants: &mut Vec<Grant>, grant: &Grant) -> Result<(), StoreError> {
+    if grants.iter().any(|g| g.same_grant(grant)) {
+        return Err(StoreError::Conflict {
+            what: format!("the grant of {} to {}", grant.role, grant.user),
+        });
+    }
+    grants.push(grant.clone());
+    Ok(())
+}
+
+/// [`GrantStore::remove_grants`] on a list.
+pub(crate) fn remove_all_in(grants: &mut Vec<Grant>, user: &UserId, role: &Role) -> Vec<Grant> {
+    let (removed, kept) = std::mem::take(grants)
+        .into_iter()
+        .partition(|g| &g.user == user && &g.role == role);
+    *grants = kept;
+    removed
+}
+
+/// [`GrantStore::replace_grant`] on a list: a compare-and-swap on the whole grant.
 pub(crate) fn replace_in(grants: &mut Vec<Grant>, old: &Grant, new: Option<&Grant>) -> bool {
-    let Some(i) = grants
-        .iter()
-        .position(|g| g.user == old.user && g.role == old.role && g.granted_at == old.granted_at)
-    else {
+    debug_assert!(
+        new.is_none_or(|n| n.same_grant(old)),
+        "replace changes one grant"
+    );
+    let Some(i) = grants.iter().position(|g| g == old) else {
         return false;
     };
     match new {

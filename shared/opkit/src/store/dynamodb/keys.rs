@@ -38,6 +38,9 @@ pub(super) const VERSION: &str = "version";
 pub(super) const STATE: &str = "state";
 const GRANT: &str = "grant";
 pub(super) const GRANTED_AT: &str = "granted_at";
+/// Whether a grant's window start was announced (BOOL): what the expiry pass's
+/// announcement is conditional on.
+pub(super) const ANNOUNCED: &str = "announced";
 pub(super) const RECORD: &str = "record";
 pub(super) const STATUS: &str = "status";
 pub(super) const HELD_UNTIL: &str = "held_until";
@@ -61,8 +64,14 @@ pub(super) fn user_pk(user: &UserId) -> String {
     format!("USER#{user}")
 }
 
-pub(super) fn grant_sk(role: &Role) -> String {
-    format!("{GRANT_SK_PREFIX}{role}")
+/// One grant among the user's grants of `role` (several may coexist).
+pub(super) fn grant_sk(role: &Role, id: uuid::Uuid) -> String {
+    format!("{}{}", grant_role_prefix(role), id.simple())
+}
+
+/// The sort-key prefix of every grant of `role` (`GRANT#ops#`: not `GRANT#opsx…`).
+pub(super) fn grant_role_prefix(role: &Role) -> String {
+    format!("{GRANT_SK_PREFIX}{role}#")
 }
 
 pub(super) fn audit_pk(day: NaiveDate) -> String {
@@ -105,14 +114,20 @@ pub(super) fn key(pk: String, sk: impl Into<String>) -> Item {
 pub(super) fn grant_item(grant: &Grant) -> Result<Item, StoreError> {
     let (user, role) = (&grant.user, &grant.role);
     let ends = grant.ends_at.map_or(OPEN_ENDED.to_string(), second_key);
-    let mut item = key(user_pk(user), grant_sk(role));
+    let granted = nano_key(grant.granted_at);
+    let id = grant.id.simple();
+    let mut item = key(user_pk(user), grant_sk(role, grant.id));
     item.extend([
         (GRANT.into(), s(to_json(grant)?)),
-        (GRANTED_AT.into(), s(nano_key(grant.granted_at))),
+        (GRANTED_AT.into(), s(granted.clone())),
+        (
+            ANNOUNCED.into(),
+            AttributeValue::Bool(grant.start_announced),
+        ),
         (GSI1_PK.into(), s(format!("ROLE#{role}"))),
-        (GSI1_SK.into(), s(format!("USER#{user}"))),
+        (GSI1_SK.into(), s(format!("USER#{user}#{id}"))),
         (GSI2_PK.into(), s(GRANTS_PARTITION)),
-        (GSI2_SK.into(), s(format!("{ends}#{user}#{role}"))),
+        (GSI2_SK.into(), s(format!("{ends}#{user}#{role}#{id}"))),
     ]);
     if let Some(ends_at) = grant.ends_at {
         item.insert(TTL.into(), ttl_value(ends_at + ENDED_GRANT_RETENTION));
@@ -228,6 +243,7 @@ mod tests {
 
     fn grant(ends_at: Option<&str>) -> Grant {
         Grant {
+            id: uuid::Uuid::nil(),
             user: UserId::parse("U1").unwrap(),
             role: Role::parse("ops").unwrap(),
             granted_by: None,
@@ -263,12 +279,25 @@ mod tests {
         let open = grant_item(&grant(None)).unwrap();
         // THEN the keys follow the table design
         assert_eq!(string(&timed, PK), "USER#U1");
-        assert_eq!(string(&timed, SK), "GRANT#ops");
+        assert_eq!(
+            string(&timed, SK),
+            "GRANT#ops#00000000000000000000000000000000"
+        );
         assert_eq!(string(&timed, GSI1_PK), "ROLE#ops");
-        assert_eq!(string(&timed, GSI1_SK), "USER#U1");
+        assert_eq!(
+            string(&timed, GSI1_SK),
+            "USER#U1#00000000000000000000000000000000"
+        );
         assert_eq!(string(&timed, GSI2_PK), "GRANT");
-        assert_eq!(string(&timed, GSI2_SK), "2027-01-15T10:30:00Z#U1#ops");
-        assert_eq!(string(&open, GSI2_SK), "9999-12-31T23:59:59Z#U1#ops");
+        assert_eq!(
+            string(&timed, GSI2_SK),
+            "2027-01-15T10:30:00Z#U1#ops#00000000000000000000000000000000"
+        );
+        assert_eq!(
+            string(&open, GSI2_SK),
+            "9999-12-31T23:59:59Z#U1#ops#00000000000000000000000000000000"
+        );
+        assert_eq!(timed[ANNOUNCED].as_bool().ok(), Some(&false));
         // AND the TTL is a week after the end, rounded up to the second
         let week_later = at("2027-01-22T10:30:01Z").timestamp().to_string();
         assert_eq!(timed[TTL].as_n().unwrap(), &week_later);

@@ -7,15 +7,17 @@
 //! item          pk                  sk                        other attributes
 //! ------------  ------------------  ------------------------  ------------------------------------
 //! script state  STATE#<script>      STATE                     version (N), state (S, JSON)
-//! grant         USER#<user>         GRANT#<role>              grant (S, JSON), ttl = ends_at + 7 d
+//! grant         USER#<user>         GRANT#<role>#<grant id>   grant (S, JSON), granted_at, announced (BOOL),
+//!                                                             ttl = ends_at + 7 d
 //! audit record  AUDIT#<yyyy-mm-dd>  <at, ms>#<record id>      record (S, JSON), ttl = at + 90 d
 //! job claim     JOB#<job id>        JOB                       status, held_until (N, ms), ttl
 //!
 //! index  partition key              sort key                          serves
 //! -----  -------------------------  --------------------------------  ---------------------
-//! gsi1   gsi1pk = ROLE#<role>       gsi1sk = USER#<user>              grants by role
+//! gsi1   gsi1pk = ROLE#<role>       gsi1sk = USER#<user>#<grant id>   grants by role
 //! gsi1   gsi1pk = AUDITUSER#<user>  gsi1sk = the audit record's sk    audit records by user
-//! gsi2   gsi2pk = GRANT             gsi2sk = <ends_at>#<user>#<role>  grants by end time
+//! gsi2   gsi2pk = GRANT             gsi2sk = <ends_at>#<user>#<role>#<grant id>
+//!                                                                     grants by end time
 //!
 //! Times in keys are fixed-width RFC 3339 UTC, so they sort as text: "2027-01-15T08:00:00Z",
 //! audit "2027-01-15T08:00:00.000Z"; an open-ended grant ends "9999-12-31T23:59:59Z".
@@ -49,7 +51,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
-use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, Days, Duration, Utc};
 use serde_json::Value;
 
@@ -63,10 +65,10 @@ use crate::audit::AuditRecord;
 use crate::clock::SharedClock;
 use crate::ids::{Role, UserId};
 use keys::{
-    GRANT_SK_PREFIX, GRANTED_AT, GRANTS_PARTITION, HELD_UNTIL, Item, JOB_SK, RECORD, STATE,
-    STATE_SK, STATUS, VERSION, audit_item, audit_pk, audit_user_pk, grant_item, grant_sk, job_item,
-    job_pk, json, key, n, nano_key, number, parse_grant, parse_job, s, second_key, state_pk,
-    status_name, user_pk,
+    ANNOUNCED, GRANT_SK_PREFIX, GRANTED_AT, GRANTS_PARTITION, HELD_UNTIL, Item, JOB_SK, RECORD,
+    STATE, STATE_SK, STATUS, VERSION, audit_item, audit_pk, audit_user_pk, grant_item,
+    grant_role_prefix, grant_sk, job_item, job_pk, json, key, n, nano_key, number, parse_grant,
+    parse_job, s, second_key, state_pk, status_name, user_pk,
 };
 pub use keys::{GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK, TTL};
 pub use table::create_table;
@@ -262,29 +264,71 @@ impl DynamoStore {
             .collect())
     }
 
-    async fn delete_grant(&self, user: &UserId, role: &Role) -> Result<Option<Grant>, StoreError> {
-        let out = self
+    /// Deletes every grant of `role` the user holds (a strongly consistent query of
+    /// the `GRANT#<role>#` items, then one delete each); returns those it deleted.
+    async fn delete_grants(&self, user: &UserId, role: &Role) -> Result<Vec<Grant>, StoreError> {
+        let query = self
+            .query_sorted(
+                None,
+                (PK, user_pk(user)),
+                (SK, "begins_with(#sk, :sk)", grant_role_prefix(role)),
+            )
+            .consistent_read(true);
+        let mut removed = Vec::new();
+        for grant in self.query_grants(query).await? {
+            let out = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key(user_pk(user), grant_sk(role, grant.id))))
+                .return_values(ReturnValue::AllOld)
+                .send()
+                .await
+                .map_err(|e| backend("DeleteItem", e))?;
+            // Gone already (the expiry pass ended it meanwhile): not ours to report.
+            if let Some(item) = out.attributes() {
+                removed.push(parse_grant(item)?);
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Adds a grant; never overwrites one with the same identity.
+    async fn add_grant(&self, grant: &Grant) -> Result<(), StoreError> {
+        let put = self
             .client
-            .delete_item()
+            .put_item()
             .table_name(&self.table)
-            .set_key(Some(key(user_pk(user), grant_sk(role))))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(|e| backend("DeleteItem", e))?;
-        out.attributes().map(parse_grant).transpose()
+            .set_item(Some(grant_item(grant)?))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK);
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Err(StoreError::Conflict {
+                what: format!("the grant of {} to {}", grant.role, grant.user),
+            }),
+            Err(e) => Err(backend("PutItem", e)),
+        }
     }
 }
 
 impl DynamoStore {
-    /// Conditional on the stored grant's `granted_at`: a renewed grant is not touched.
+    /// Conditional on the stored grant being `old`: it still exists (its key is its
+    /// user, role and `granted_at`) and its start is announced or not as in `old`
+    /// (the one field a grant changes). Items written before `announced` existed
+    /// count as not announced.
     async fn replace_grant_if_unchanged(
         &self,
         old: &Grant,
         new: Option<&Grant>,
     ) -> Result<bool, StoreError> {
-        let condition = "#ga = :ga";
+        let condition = if old.start_announced {
+            "#ga = :ga AND #ann = :ann"
+        } else {
+            "#ga = :ga AND (#ann = :ann OR attribute_not_exists(#ann))"
+        };
         let granted_at = s(nano_key(old.granted_at));
+        let announced = AttributeValue::Bool(old.start_announced);
         let result = match new {
             Some(new) => self
                 .client
@@ -293,7 +337,9 @@ impl DynamoStore {
                 .set_item(Some(grant_item(new)?))
                 .condition_expression(condition)
                 .expression_attribute_names("#ga", GRANTED_AT)
+                .expression_attribute_names("#ann", ANNOUNCED)
                 .expression_attribute_values(":ga", granted_at)
+                .expression_attribute_values(":ann", announced)
                 .send()
                 .await
                 .map(|_| ())
@@ -302,10 +348,12 @@ impl DynamoStore {
                 .client
                 .delete_item()
                 .table_name(&self.table)
-                .set_key(Some(key(user_pk(&old.user), grant_sk(&old.role))))
+                .set_key(Some(key(user_pk(&old.user), grant_sk(&old.role, old.id))))
                 .condition_expression(condition)
                 .expression_attribute_names("#ga", GRANTED_AT)
+                .expression_attribute_names("#ann", ANNOUNCED)
                 .expression_attribute_values(":ga", granted_at)
+                .expression_attribute_values(":ann", announced)
                 .send()
                 .await
                 .map(|_| ())
@@ -345,15 +393,15 @@ impl GrantStore for DynamoStore {
     }
 
     fn put_grant<'a>(&'a self, grant: &'a Grant) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move { self.put(grant_item(grant)?).await })
+        Box::pin(self.add_grant(grant))
     }
 
-    fn remove_grant<'a>(
+    fn remove_grants<'a>(
         &'a self,
         user: &'a UserId,
         role: &'a Role,
-    ) -> BoxFuture<'a, Result<Option<Grant>, StoreError>> {
-        Box::pin(self.delete_grant(user, role))
+    ) -> BoxFuture<'a, Result<Vec<Grant>, StoreError>> {
+        Box::pin(self.delete_grants(user, role))
     }
 
     fn replace_grant<'a>(
