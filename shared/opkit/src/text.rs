@@ -64,8 +64,10 @@ impl fmt::Display for Token {
     /// Renders the token back as Slack mrkdwn (mentions stay mentions).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Token::Word(w) if w.chars().any(char::is_whitespace) => write!(f, "\"{w}\""),
-            Token::Word(w) => f.write_str(w),
+            Token::Word(w) if w.is_empty() || w.chars().any(char::is_whitespace) => {
+                write!(f, "\"{}\"", escape_html(w))
+            }
+            Token::Word(w) => f.write_str(&escape_html(w)),
             Token::User { id, .. } => write!(f, "<@{id}>"),
             Token::Channel { id, .. } => write!(f, "<#{id}>"),
             Token::Link { url, .. } => write!(f, "<{url}>"),
@@ -102,8 +104,9 @@ fn next_token(s: &str) -> (Token, &str) {
         && let Some(end) = body.find(['"', '”'])
     {
         let close_len = body[end..].chars().next().map_or(1, char::len_utf8);
+        // Slack escapes `&`, `<` and `>` inside quotes too: decode exactly once.
         return (
-            Token::Word(body[..end].to_string()),
+            Token::Word(unescape_html(&body[..end])),
             &body[end + close_len..],
         );
     }
@@ -170,16 +173,56 @@ pub fn one_line(s: &str) -> String {
                 chars.next_if_eq(&'\n');
                 '⏎'
             }
-            '\n' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}' => '⏎',
-            '`' => 'ˋ',
-            '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => ' ',
-            c if c.is_control() => ' ',
-            c => c,
+            c => neutral(c),
         };
         out.push(shown);
         kept += 1;
     }
     out
+}
+
+/// The canonical form of a command line: each token as it was parsed, rendered
+/// the way Slack sends it (mentions as `<@U…>`, words with `&`, `<`, `>`
+/// escaped, phrases quoted), one space between tokens, and line breaks,
+/// backticks and control characters neutralised as [`one_line`] does — but never
+/// shortened. What a confirmation or approval prompt shows, and what then runs:
+/// [`tokenize`] reads it back to the same tokens (mention labels aside), so
+/// padding, line breaks and spacing cannot hide a part of the request.
+///
+/// ```
+/// use opkit::text::{canonical, tokenize};
+/// let padded = format!("roles grant <@U0BOB|bob> {} admin", "\n".repeat(3200));
+/// assert_eq!(canonical(&tokenize(&padded)), "roles grant <@U0BOB> admin");
+/// ```
+pub fn canonical(tokens: &[Token]) -> String {
+    tokens
+        .iter()
+        .map(|token| match token {
+            // Neutralise first, then quote: a tab inside a phrase becomes a space,
+            // and the phrase is quoted for it.
+            Token::Word(w) => Token::Word(w.chars().map(neutral).collect()).to_string(),
+            other => other.to_string().chars().map(neutral).collect(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// How [`one_line`] and [`canonical`] show one character.
+fn neutral(c: char) -> char {
+    match c {
+        '\r' | '\n' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}' => '⏎',
+        '`' => 'ˋ',
+        '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => ' ',
+        c if c.is_control() => ' ',
+        c => c,
+    }
+}
+
+/// Escapes `&`, `<` and `>` as Slack does in message text.
+fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Slack escapes `&`, `<` and `>` in message text.
@@ -192,6 +235,44 @@ fn unescape_html(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_canonical_form_reads_back_to_the_same_tokens() {
+        for text in [
+            "roles grant <@U0BOB|bob> ops from 22:00 for 2h",
+            "weather \"R&amp;D park\"",
+            "weather R&amp;D",
+            "echo &lt;!channel&gt; <!here> <#C1|ops> <https://x.example/?a=1&amp;b=2|x>",
+            "say \"\" \"two\nlines\" `tick` \"q\"uote",
+            "ec2 reboot i-0123 all",
+        ] {
+            let shown = canonical(&tokenize(text));
+            assert!(!shown.contains('\n') && !shown.contains('`'), "{shown}");
+            assert_eq!(canonical(&tokenize(&shown)), shown, "{text}");
+        }
+    }
+
+    #[test]
+    fn padding_cannot_push_an_argument_out_of_view() {
+        let padded = format!("roles grant <@U0BOB> {} admin", "\n".repeat(3_200));
+        assert_eq!(canonical(&tokenize(&padded)), "roles grant <@U0BOB> admin");
+    }
+
+    #[test]
+    fn slack_escapes_are_decoded_exactly_once_quoted_or_not() {
+        assert_eq!(tokenize("\"R&amp;D park\"")[0], word("R&D park"));
+        assert_eq!(tokenize("R&amp;D")[0], word("R&D"));
+        assert_eq!(
+            tokenize("&amp;lt;")[0],
+            word("&lt;"),
+            "decoded once, not twice"
+        );
+        assert_eq!(
+            canonical(&[word("<@U1>")]),
+            "&lt;@U1&gt;",
+            "text stays text"
+        );
+    }
 
     fn word(w: &str) -> Token {
         Token::Word(w.to_string())

@@ -16,8 +16,11 @@
 //! (or a replayed payload) finds nothing and changes nothing. It expires after ten
 //! minutes. Every step is in the audit trail under the request's correlation id.
 //!
-//! Every message here that quotes the request's text quotes it through
-//! [`one_line`]: a prompt cannot be made to show a line the bot did not write.
+//! A held request is kept, shown and run in its canonical form
+//! ([`crate::text::canonical`]): every token as parsed, in full, on one line. A
+//! prompt cannot be made to show a line the bot did not write, nor hide an
+//! argument behind padding; a request too long to show in full
+//! ([`PROMPT_MAX`]) is refused rather than cut.
 
 use std::collections::BTreeMap;
 
@@ -31,13 +34,19 @@ use crate::engine::command::{Caller, CommandError, CommandSpec, Gate};
 use crate::engine::registry::Resolution;
 use crate::slack::{Block, Button, ConfirmDialog, Reply, Visibility};
 use crate::telemetry::ErrorChain;
-use crate::text::{one_line, tokenize};
+use crate::text::{canonical, tokenize};
 use crate::timespec::format_time;
 
 /// The script whose state holds pending requests.
 pub const PENDING_SCRIPT: &str = "opkit-pending";
 /// How long a pending request waits for its click.
 pub const PENDING_FOR: Duration = Duration::minutes(10);
+
+/// The longest request, in characters, that a confirmation or approval prompt
+/// shows; a longer one is refused, never cut. It keeps the whole request inside
+/// the "are you sure?" dialog, whose text Slack caps at 300 characters (Block Kit
+/// reference, "Confirmation dialog object"), with the verb before it.
+pub const PROMPT_MAX: usize = 250;
 
 /// Button action ids, as they come back in interactions.
 pub mod actions {
@@ -124,6 +133,29 @@ impl Bot {
         let now = self.now();
         let id = request.correlation_id.simple().to_string();
         let approval = matches!(command.gate, Gate::Approval(_));
+        // The prompt shows the request as parsed, in full, and that is what runs:
+        // padding and line breaks cannot push an argument out of view. What cannot
+        // be shown in full is refused, never cut.
+        let shown = canonical(&tokenize(&request.text));
+        let length = shown.chars().count();
+        if length > PROMPT_MAX {
+            let what = if approval { "approval" } else { "confirmation" };
+            return self
+                .failed(
+                    request,
+                    Some(command.name.as_str()),
+                    CommandError::user(format!(
+                        "This request is too long to show in full for {what} ({length} \
+                         characters; at most {PROMPT_MAX}), so nothing was held or run. \
+                         Shorten it."
+                    )),
+                )
+                .await;
+        }
+        let request = &Request {
+            text: shown,
+            ..request.clone()
+        };
         let pending = Pending {
             request: request.clone(),
             command: command.name.clone(),
@@ -276,7 +308,7 @@ impl Bot {
                 let text = format!(
                     "{} {verb} `{}`; nothing was run.",
                     clicker.user.mention(),
-                    one_line(&pending.request.text)
+                    pending.request.text
                 );
                 Settled::Closed(pending, text)
             }
@@ -306,7 +338,7 @@ impl Bot {
         let Resolution::Matched { command, args } = self.registry().resolve(&tokens) else {
             return Reply::text(format!(
                 "`{}` no longer exists; nothing was run.",
-                one_line(&request.text)
+                request.text
             ))
             .replacing();
         };
@@ -314,7 +346,7 @@ impl Bot {
             "{} {} `{}` at {}.",
             clicker.user.mention(),
             decision.past_tense(),
-            one_line(&request.text),
+            request.text,
             format_time(self.now())
         );
         match self.authorize(&request.caller.user, &command).await {
@@ -363,7 +395,8 @@ fn to_value(state: &PendingState) -> Result<Value, CommandError> {
 /// The question and its buttons.
 fn prompt(request: &Request, command: &CommandSpec, id: &str, expires_at: &DateTime<Utc>) -> Reply {
     let until = format_time(*expires_at);
-    let asked = one_line(&request.text);
+    // Held requests are in canonical form already (see `hold`): in full, on one line.
+    let asked = &request.text;
     let button =
         |text: &str, action_id: &str, style: Option<&str>, confirm: Option<ConfirmDialog>| Button {
             text: text.to_string(),
@@ -594,7 +627,7 @@ mod tests {
     #[tokio::test]
     async fn prompts_and_outcomes_quote_the_request_on_one_line() {
         let typed = "roles revoke <@UBOB> ops\n• `forged` line";
-        let shown = "roles revoke <@UBOB> ops⏎• ˋforgedˋ line";
+        let shown = "roles revoke <@UBOB> ops • ˋforgedˋ line";
         let t = TestBot::new();
         // the confirmation prompt, its dialog, and a withdrawal
         let prompt = t.say("UADMIN", typed).await;
@@ -624,7 +657,7 @@ mod tests {
         // the approval prompt and a denial
         let t = approvals();
         let typed = "roles grant <@UBOB> ops\n• `forged` line";
-        let shown = "roles grant <@UBOB> ops⏎• ˋforgedˋ line";
+        let shown = "roles grant <@UBOB> ops • ˋforgedˋ line";
         let prompt = t.say("UADMIN", typed).await;
         assert!(
             prompt.text.starts_with(&format!(
@@ -640,6 +673,55 @@ mod tests {
             denied.text,
             format!("<@UADMIN2> denied `{shown}`; nothing was run.")
         );
+    }
+
+    #[tokio::test]
+    async fn padding_cannot_hide_what_an_approval_grants() {
+        // the defect: 3,200 line breaks pushed `admin` past the cut prompt
+        let t = approvals();
+        let typed = format!("roles grant <@UBOB> {} admin", "\n".repeat(3_200));
+        let prompt = t.say("UADMIN", &typed).await;
+        assert!(
+            prompt
+                .text
+                .starts_with("<@UADMIN> asks to run `roles grant <@UBOB> admin`."),
+            "{}",
+            prompt.text
+        );
+        assert_eq!(dialog(&prompt), "Approve `roles grant <@UBOB> admin`");
+        // what runs is what was shown
+        let done = t.click("UADMIN2", &prompt, Decision::Approve).await;
+        assert!(
+            done.text.contains("granted *admin* to <@UBOB>"),
+            "{}",
+            done.text
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_too_long_to_show_in_full_is_refused_not_cut() {
+        let t = approvals();
+        let long_role = "r".repeat(PROMPT_MAX);
+        let reply = t
+            .say("UADMIN", &format!("roles grant <@UBOB> {long_role}"))
+            .await;
+        assert!(
+            reply
+                .text
+                .starts_with("This request is too long to show in full for approval"),
+            "{}",
+            reply.text
+        );
+        assert!(
+            reply
+                .blocks
+                .iter()
+                .all(|b| !matches!(b, Block::Actions { .. }))
+        );
+        let pending: PendingState = t.state(PENDING_SCRIPT).await;
+        assert!(pending.requests.is_empty());
+        let trail = t.audit(1).await;
+        assert_eq!(trail[0].outcome.name(), "failed");
     }
 
     #[tokio::test]
