@@ -189,6 +189,44 @@ fn env_name(positional: &opkit::engine::command::Args) -> Result<String, Command
     Ok(name)
 }
 
+/// Most environments one user holds or waits for at once.
+pub const MAX_PER_USER: usize = 20;
+/// Most environments with a line at once.
+pub const MAX_ENVS: usize = 200;
+/// Most places in all lines together: with names of at most 40 characters this
+/// keeps the queue's state well inside Opkit's state limit
+/// ([`opkit::store::MAX_STATE_BYTES`]), whatever anyone does.
+pub const MAX_ENTRIES: usize = 1_000;
+
+/// Whether `user` may join `env`'s line: the state is shared by everyone, so no
+/// one user may take more than a small part of it, and it has a bound in all.
+fn check_room(state: &QueueState, env: &str, user: &UserId) -> Result<(), CommandError> {
+    let lines = || state.envs.iter().filter(|(_, line)| !line.is_empty());
+    let mine = lines()
+        .filter(|(_, line)| line.iter().any(|e| &e.user == user))
+        .count();
+    if mine >= MAX_PER_USER {
+        return Err(CommandError::user(format!(
+            "You already hold or wait for {mine} environments, the most one person may; \
+             leave one first (`queue status` lists them)."
+        )));
+    }
+    let is_new = !state.envs.get(env).is_some_and(|line| !line.is_empty());
+    if is_new && lines().count() >= MAX_ENVS {
+        return Err(CommandError::user(format!(
+            "There are already {MAX_ENVS} environments with a line, the most I keep; \
+             join one of them or ask someone to leave one."
+        )));
+    }
+    let entries: usize = lines().map(|(_, line)| line.len()).sum();
+    if entries >= MAX_ENTRIES {
+        return Err(CommandError::user(format!(
+            "The lines hold {entries} places, the most I keep; try again when some have moved on."
+        )));
+    }
+    Ok(())
+}
+
 /// Settles ended holds and returns their announcements as the start of a reply.
 fn settled_notes(ctx: &mut Ctx<QueueState>) -> String {
     settle(&mut ctx.state, ctx.now)
@@ -203,6 +241,7 @@ async fn join(ctx: &mut Ctx<QueueState>) -> Result<Reply, CommandError> {
     let limit = options.duration("for")?;
     let notes = settled_notes(ctx);
     let user = ctx.caller.user.clone();
+    check_room(&ctx.state, &env, &user)?;
     let line = ctx.state.envs.entry(env.clone()).or_default();
     if let Some(pos) = line.iter().position(|e| e.user == user) {
         return Err(CommandError::user(format!(
@@ -364,6 +403,84 @@ fn place(pos: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn one_user_cannot_fill_the_shared_state() {
+        // the defect: one user's 2,400 joins grew the state past DynamoDB's item
+        // limit and broke `queue join` for everyone
+        let t = TestBot::with(|b| b.script(script()));
+        for n in 0..MAX_PER_USER {
+            let reply = t.text("UHOG", &format!("queue join env-{n}")).await;
+            assert!(reply.contains("holds *env-"), "{reply}");
+        }
+        let refused = t.text("UHOG", "queue join env-999").await;
+        assert!(
+            refused.starts_with("You already hold or wait for 20 environments"),
+            "{refused}"
+        );
+        let state: QueueState = t.state("queue").await;
+        assert_eq!(state.envs.len(), MAX_PER_USER, "nothing was added");
+        // everyone else is unaffected
+        let second = t.text("UB", "queue join env-0").await;
+        assert!(second.contains("2nd in line"), "{second}");
+        assert!(
+            t.text("UB", "queue join perf")
+                .await
+                .contains("holds *perf*")
+        );
+    }
+
+    #[tokio::test]
+    async fn the_number_of_environments_and_places_is_bounded() {
+        let t = TestBot::with(|b| b.script(script()));
+        let mut users = (0..).map(|i| format!("U{i:05}"));
+        let mut joined = 0;
+        'fill: for _ in 0..(MAX_ENVS / MAX_PER_USER) {
+            let user = users.next().unwrap();
+            for _ in 0..MAX_PER_USER {
+                let reply = t.text(&user, &format!("queue join env-{joined}")).await;
+                if !reply.contains("holds") {
+                    break 'fill;
+                }
+                joined += 1;
+            }
+        }
+        assert_eq!(joined, MAX_ENVS);
+        let refused = t.text("UNEW", "queue join one-more").await;
+        assert!(
+            refused.starts_with("There are already 200 environments"),
+            "{refused}"
+        );
+        assert!(
+            t.text("UNEW", "queue join env-3").await.contains("in line"),
+            "existing lines still take people"
+        );
+        // places in all: fill existing lines until the bound
+        let mut places = MAX_ENVS + 1;
+        'more: loop {
+            let user = users.next().unwrap();
+            for env in 0..MAX_PER_USER {
+                if places == MAX_ENTRIES {
+                    break 'more;
+                }
+                let reply = t.text(&user, &format!("queue join env-{env}")).await;
+                assert!(reply.contains("in line"), "{reply}");
+                places += 1;
+            }
+        }
+        let refused = t.text("ULAST", "queue join env-7").await;
+        assert!(
+            refused.starts_with("The lines hold 1000 places"),
+            "{refused}"
+        );
+        let bytes = serde_json::to_string(&t.state::<QueueState>("queue").await)
+            .unwrap()
+            .len();
+        assert!(
+            bytes < opkit::store::MAX_STATE_BYTES / 2,
+            "{bytes} bytes at the bound"
+        );
+    }
     use opkit::testing::TestBot;
 
     #[tokio::test]
