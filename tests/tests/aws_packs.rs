@@ -635,6 +635,14 @@ async fn ec2_actions_touch_only_opted_in_unambiguous_instances_and_are_audited()
     );
     assert_eq!(states(&ec2, &web).await, ["running", "running"]);
 
+    // names are literal: a wildcard matches no instance, whatever EC2's filters do
+    let prefix = web_name.trim_end_matches(char::is_alphanumeric);
+    let wild = say_confirmed(&bot, "UOPS", &format!("ec2 stop {prefix}* all"))
+        .await
+        .text;
+    assert!(!wild.contains("Stopping"), "{wild}");
+    assert_eq!(states(&ec2, &web).await, ["running", "running"]);
+
     // with `all`, both stop; the reply names each transition
     // (stopping asks for a confirmation click first: nothing stops before it)
     let prompt = say(&bot, "UOPS", &format!("ec2 stop {web_name} all")).await;

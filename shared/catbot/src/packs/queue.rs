@@ -211,7 +211,7 @@ fn check_room(state: &QueueState, env: &str, user: &UserId) -> Result<(), Comman
              leave one first (`queue status` lists them)."
         )));
     }
-    let is_new = !state.envs.get(env).is_some_and(|line| !line.is_empty());
+    let is_new = state.envs.get(env).is_none_or(|line| line.is_empty());
     if is_new && lines().count() >= MAX_ENVS {
         return Err(CommandError::user(format!(
             "There are already {MAX_ENVS} environments with a line, the most I keep; \

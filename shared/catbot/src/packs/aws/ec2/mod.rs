@@ -246,17 +246,35 @@ impl Pack {
                 &["pending", "running", "stopping", "stopped"],
             ));
         }
-        self.describe(filters, "describe instances").await
+        let mut found = self.describe(filters, "describe instances").await?;
+        // Names are literal: whatever the API's matching does, keep exact matches only.
+        if !is_instance_id(target) {
+            found.retain(|i| i.name.as_deref() == Some(target));
+        }
+        Ok(found)
     }
 }
 
+/// An EC2 filter that matches `values` literally. EC2 filter values treat `*` and
+/// `?` as wildcards, escaped with a backslash (EC2 API reference, "Filter"), so
+/// `ec2 stop web*` can only ever mean the instance called `web*`.
 fn filter<S: AsRef<str>>(name: &str, values: &[S]) -> Filter {
     Filter::builder()
         .name(name)
-        .set_values(Some(
-            values.iter().map(|v| v.as_ref().to_string()).collect(),
-        ))
+        .set_values(Some(values.iter().map(|v| literal(v.as_ref())).collect()))
         .build()
+}
+
+/// `value` with EC2's filter wildcards (`*`, `?`) and the escape (`\`) escaped.
+fn literal(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if matches!(c, '*' | '?' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn plural(n: usize) -> &'static str {
@@ -266,6 +284,12 @@ fn plural(n: usize) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filter_values_are_literal_never_wildcards() {
+        let f = filter("tag:Name", &["web*", "db?", "a\\b", "plain"]);
+        assert_eq!(f.values(), ["web\\*", "db\\?", "a\\\\b", "plain"]);
+    }
 
     /// An instance as the commands' tests need it.
     pub(super) fn inst(id: &str, name: &str, state: &str, managed: bool) -> Instance {
