@@ -1,4 +1,5 @@
-//! The tokenizer and the matcher: any text a user can type tokenizes and resolves
+//! The tokenizer and the matcher: any text a user can type tokenizes (and its
+//! canonical form, what prompts show and what then runs, reads back to itself) and resolves
 //! against Catbot's registry without a panic, and the engine answers it as an
 //! admin would type it after `help`, `can`, `queue`, `roles` and `schedule add`.
 #![no_main]
@@ -39,6 +40,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let tokens = opkit::text::tokenize(text);
+    // What a prompt shows is what runs: the canonical form reads back to itself.
+    let shown = opkit::text::canonical(&tokens);
+    assert_eq!(opkit::text::canonical(&opkit::text::tokenize(&shown)), shown);
+    assert!(!shown.contains(['\n', '\r', '`']), "{shown:?}");
     let bot = bot();
     let _ = bot.registry().resolve(&tokens);
     // The whole engine, for commands that touch no network: help and can parse

@@ -7,10 +7,9 @@ use chrono::Duration;
 
 use catbot::packs::{queue, schedule};
 use opkit::expiry::Expiry;
-use opkit::job::{Job, JobQueue};
 use opkit::slack::MemoryChannelPoster;
 use opkit::store::AuditLog;
-use opkit::testing::TestBot;
+use opkit::testing::{RecordingQueue, TestBot};
 
 fn expiry(t: &TestBot) -> (Expiry, Arc<MemoryChannelPoster>) {
     let poster = Arc::new(MemoryChannelPoster::new());
@@ -87,12 +86,12 @@ async fn with_a_queue_scheduled_commands_become_jobs_once() {
     )
     .await;
     t.advance(Duration::hours(1));
-    let queue = Arc::new(Recorded::default());
+    let queue = Arc::new(RecordingQueue::default());
     let (expiry, poster) = expiry(&t);
     let expiry = expiry.with_queue(queue.clone());
     assert_eq!(expiry.run_once().await.unwrap().scheduled_runs, 1);
     assert_eq!(expiry.run_once().await.unwrap().scheduled_runs, 0);
-    let jobs = queue.0.lock().unwrap().clone();
+    let jobs = queue.jobs();
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].text, "queue status");
     assert_eq!(jobs[0].caller.user.as_str(), "UADMIN");
@@ -122,17 +121,4 @@ async fn a_schedule_whose_owner_lost_the_role_posts_the_refusal() {
             .any(|p| p.starts_with("Sorry, you need admin to run `audit`.")),
         "{posted:?}"
     );
-}
-
-#[derive(Default)]
-struct Recorded(std::sync::Mutex<Vec<Job>>);
-
-impl JobQueue for Recorded {
-    fn enqueue<'a>(
-        &'a self,
-        job: &'a Job,
-    ) -> opkit::BoxFuture<'a, Result<(), opkit::job::QueueError>> {
-        self.0.lock().unwrap().push(job.clone());
-        Box::pin(std::future::ready(Ok(())))
-    }
 }

@@ -159,6 +159,31 @@ impl TestBot {
     }
 }
 
+/// A [`JobQueue`](crate::job::JobQueue) that keeps what is put on it, for tests
+/// of what an ingress or an expiry pass queues.
+#[derive(Debug, Default)]
+pub struct RecordingQueue(std::sync::Mutex<Vec<crate::job::Job>>);
+
+impl RecordingQueue {
+    /// The jobs queued so far, oldest first.
+    pub fn jobs(&self) -> Vec<crate::job::Job> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl crate::job::JobQueue for RecordingQueue {
+    fn enqueue<'a>(
+        &'a self,
+        job: &'a crate::job::Job,
+    ) -> crate::BoxFuture<'a, Result<(), crate::job::QueueError>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(job.clone());
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
 /// The pending request id carried by a prompt's buttons.
 ///
 /// # Panics
