@@ -76,6 +76,18 @@ say "cargo fmt --check"
 cargo fmt --all -- --check
 say "cargo clippy"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+# Licences, bans and sources of every dependency (deny.toml). cargo-deny is built
+# once into $OPKIT_VENV/cargo-tools (CI keeps it in its cache); advisories need the
+# RustSec database from GitHub, so they are a documented command, not CI.
+deny_root="$venv/cargo-tools"
+deny_spec='0.20.2'
+if ! "$deny_root/bin/cargo-deny" --version 2>/dev/null | grep -q " $deny_spec\$"; then
+  say "installing cargo-deny $deny_spec into $deny_root (a few minutes, once)"
+  cargo install --quiet --locked --root "$deny_root" cargo-deny --version "$deny_spec"
+fi
+say "cargo deny check licenses bans sources"
+"$deny_root/bin/cargo-deny" --offline check licenses bans sources
+
 say "cargo test"
 cargo test --workspace --all-features --locked "$@"
 
