@@ -597,3 +597,40 @@ async fn socket_mode_and_an_http_address_do_not_mix() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("--socket-mode"), "{stderr}");
 }
+
+/// Payloads in the shapes Slack sends (shared/opkit/tests/fixtures/slack/README.md).
+const CONNECT_MENTION: &str =
+    include_str!("../../../shared/opkit/tests/fixtures/slack/connect_mention.json");
+const CONNECT_CLICK: &str =
+    include_str!("../../../shared/opkit/tests/fixtures/slack/connect_click.json");
+
+#[tokio::test]
+async fn a_member_of_another_organisation_gets_no_answer_over_the_socket() {
+    // GIVEN the bot allowed for its own workspace only
+    let Connected {
+        slack,
+        mut connection,
+        bot: _bot,
+        ..
+    } = connected_with(&[("OPKIT_TEAM_IDS", "T0001")], false).await;
+
+    // WHEN a Slack Connect user of another organisation mentions it and clicks
+    // one of its buttons in a shared channel
+    let payload: Value = serde_json::from_str(CONNECT_MENTION).unwrap();
+    connection
+        .send(json!({"envelope_id": "ext-1", "type": "events_api",
+                     "accepts_response_payload": false, "payload": payload}))
+        .await;
+    // THEN each envelope is acked, so that Slack does not send it again
+    assert_eq!(connection.receive().await, json!({"envelope_id": "ext-1"}));
+    let payload: Value = serde_json::from_str(CONNECT_CLICK).unwrap();
+    connection
+        .send(json!({"envelope_id": "ext-2", "type": "interactive",
+                     "accepts_response_payload": false, "payload": payload}))
+        .await;
+    assert_eq!(connection.receive().await, json!({"envelope_id": "ext-2"}));
+
+    // AND nothing ran: the next request Slack sees is the answer to a member's command
+    join_queue(&slack, &mut connection, "member", "perf", 2).await;
+    assert!(slack.posts_to("/api/chat.postMessage").is_empty());
+}

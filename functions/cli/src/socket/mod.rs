@@ -16,8 +16,9 @@
 //! | `disconnect`, reason `warning` or `refresh_requested` (or any other) | opens a new connection at once | nothing; the old socket is closed |
 //! | `disconnect`, reason `link_disabled` | stops with an error: Socket Mode was turned off for the app | nothing |
 //! | `slash_commands` | `accept`: one job queued | `{"envelope_id", "payload": <the ephemeral "Working…" ack>}` |
-//! | `slash_commands`, refused (team, malformed) | logged, nothing queued | `{"envelope_id", "payload": <ephemeral error>}` |
+//! | `slash_commands`, refused (caller not admitted, malformed) | logged, nothing queued | `{"envelope_id", "payload": <ephemeral error>}` |
 //! | `events_api` | `accept`: a job for a mention or a DM, nothing else | `{"envelope_id"}` |
+//! | `events_api`, caller not admitted (team not allowed, user of another organisation) | logged, nothing queued | `{"envelope_id"}`, so Slack does not resend it |
 //! | `events_api`, queue down | logged | nothing, so Slack redelivers it (the retry is the same job) |
 //! | `interactive` | `accept`: a job for a click on an Opkit button | `{"envelope_id"}` (plus its JSON answer, if any) |
 //! | unknown type, or a payload that does not parse | logged, nothing queued | `{"envelope_id"}`, so Slack stops resending it |

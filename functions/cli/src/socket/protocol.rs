@@ -435,6 +435,52 @@ mod tests {
         assert!(queue.0.lock().unwrap().is_empty());
     }
 
+    fn fixture(json: &str) -> Value {
+        serde_json::from_str(json).unwrap()
+    }
+
+    const CONNECT_MENTION: &str =
+        include_str!("../../../../shared/opkit/tests/fixtures/slack/connect_mention.json");
+    const CONNECT_CLICK: &str =
+        include_str!("../../../../shared/opkit/tests/fixtures/slack/connect_click.json");
+    const GRID_MENTION: &str =
+        include_str!("../../../../shared/opkit/tests/fixtures/slack/grid_mention.json");
+
+    #[tokio::test]
+    async fn who_may_call_is_decided_over_the_socket_as_over_http() {
+        // GIVEN the bot allowed for workspace T0001
+        let (ours, queue) = ingress("T0001");
+        // WHEN a member of another organisation mentions it in a shared channel
+        let mention = route(
+            &ours,
+            "e1",
+            &EnvelopeKind::EventsApi,
+            fixture(CONNECT_MENTION),
+        )
+        .await;
+        // THEN the envelope is acked (Slack must not resend it) and nothing is queued
+        assert_eq!(mention, Answer::empty());
+        assert_eq!(
+            ack(&envelope("events_api", false), &mention),
+            Some(json!({"envelope_id": "env-1"}))
+        );
+        // AND their click is refused
+        let click = route(
+            &ours,
+            "e2",
+            &EnvelopeKind::Interactive,
+            fixture(CONNECT_CLICK),
+        )
+        .await;
+        assert_eq!(click.status, StatusCode::FORBIDDEN);
+        assert!(queue.0.lock().unwrap().is_empty());
+        // AND an Enterprise Grid organisation on the list is answered on events too
+        let (grid, queue) = ingress("E0001");
+        let mention = route(&grid, "e3", &EnvelopeKind::EventsApi, fixture(GRID_MENTION)).await;
+        assert_eq!(mention, Answer::empty());
+        assert_eq!(queue.0.lock().unwrap().len(), 1);
+    }
+
     #[tokio::test]
     async fn payloads_that_do_not_parse_or_do_not_belong_are_refused() {
         let (ingress, queue) = ingress("");
