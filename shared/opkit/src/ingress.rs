@@ -18,7 +18,7 @@
 //!
 //! | request | answer |
 //! |---|---|
-//! | body over 64 KiB | 413, nothing queued |
+//! | body over [`MAX_BODY`] (1 MiB) | 413, nothing queued |
 //! | missing, stale or wrong signature | 401, nothing queued |
 //! | malformed payload | 400, nothing queued |
 //! | slash command or click from a team not in `OPKIT_TEAM_IDS`, or from a user of another organisation | 403 with the reason, nothing queued |
@@ -56,8 +56,22 @@ use crate::slack::{
 };
 use crate::telemetry::ErrorChain;
 
-/// Largest body accepted, in bytes.
-pub const MAX_BODY: usize = 64 * 1024;
+/// The largest payload accepted from Slack, in bytes: an HTTP request's body, and
+/// in Socket Mode a WebSocket message (and each frame of it). One limit for both
+/// ways in.
+///
+/// Slack documents no total size, only the parts'. A message's `text` is cut at
+/// 40,000 characters
+/// (<https://api.slack.com/changelog/2018-04-truncating-really-long-messages>), and
+/// a message event carries it twice (`text`, and again in its `rich_text` blocks):
+/// written as JSON `\uXXXX` escapes, 6 bytes a UTF-16 unit, that is about 480 KB,
+/// and under 1 MiB even if every character were an emoji (a surrogate pair). A click
+/// (`block_actions`) carries the whole message its button is in (up to 50 blocks,
+/// a section's text up to 3,000 characters,
+/// <https://api.slack.com/reference/block-kit/blocks>), and over HTTP that JSON is
+/// form-encoded, which can triple it: an ordinary long message already passes
+/// 64 KiB. 1 MiB holds all of them.
+pub const MAX_BODY: usize = 1024 * 1024;
 
 /// The three Slack endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -710,6 +724,34 @@ mod tests {
             Answer::empty()
         );
         assert_eq!(queued(&queue), 0);
+    }
+
+    #[tokio::test]
+    async fn a_click_past_64_kib_is_taken_and_one_past_the_limit_is_not() {
+        // GIVEN a click on a button in a long message (Slack sends the whole
+        // message, and the form encoding of its JSON is larger still)
+        let (ingress, queue) = ingress("T0001");
+        let mut click: Value = serde_json::from_str(CONNECT_CLICK).unwrap();
+        click["user"]["team_id"] = json!("T0001");
+        let section = json!({"type": "section", "text": {"type": "mrkdwn",
+            "text": "`i-0123` stopped → running; ".repeat(100)}});
+        click["message"]["blocks"] = json!(vec![section; 40]);
+        let body = form_of(&click.to_string());
+        assert!(
+            body.len() > 64 * 1024 && body.len() <= MAX_BODY,
+            "{}",
+            body.len()
+        );
+        // THEN it is queued
+        assert_eq!(
+            post(&ingress, Route::Interactions, &body).await,
+            Answer::empty()
+        );
+        // AND a body past the limit is refused unread
+        let huge = format!("{body}&pad={}", "x".repeat(MAX_BODY));
+        let answer = post(&ingress, Route::Interactions, &huge).await;
+        assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(queued(&queue), 1);
     }
 
     #[tokio::test]

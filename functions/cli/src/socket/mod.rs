@@ -23,6 +23,7 @@
 //! | `interactive` | `accept`: a job for a click on an Opkit button | `{"envelope_id"}` (plus its JSON answer, if any) |
 //! | unknown type, or a payload that does not parse | logged, nothing queued | `{"envelope_id"}`, so Slack stops resending it |
 //! | not JSON, or no `envelope_id` | logged | nothing: there is nothing to ack |
+//! | a message or frame larger than `MAX_BODY` (1 MiB, the HTTP routes' limit) | refused from the frame's header, before its payload is read; logged | nothing: the connection is dropped and a new one opened |
 //! | socket closed, failed, or silent for 90 s | reconnects after 1 s, doubling to 30 s while it keeps failing | |
 //!
 //! `payload` is only sent back when the envelope says `accepts_response_payload`.

@@ -5,12 +5,9 @@
 //! Source: <https://docs.slack.dev/apis/events-api/using-socket-mode>.
 
 use http::StatusCode;
-use opkit::ingress::{Answer, Body, Inbound, Ingress, MAX_BODY};
+use opkit::ingress::{Answer, Body, Inbound, Ingress};
 use opkit::slack::{EventRequest, Interaction, PayloadError, SlashCommand};
 use serde_json::{Value, json};
-
-/// Largest frame handled: the HTTP routes' body limit plus room for the envelope.
-pub(super) const MAX_FRAME: usize = MAX_BODY + 1024;
 
 /// A text frame from Slack.
 #[derive(Debug, PartialEq)]
@@ -87,9 +84,6 @@ pub(super) fn parse_frame(text: &str) -> Frame {
         .and_then(Value::as_str)
         .filter(|id| !id.is_empty())
         .map(str::to_owned);
-    if text.len() > MAX_FRAME {
-        return unusable(id, format!("larger than {MAX_FRAME} bytes"));
-    }
     let field = |name: &str| value.get(name).and_then(Value::as_str);
     match field("type") {
         Some("hello") => Frame::Hello {
@@ -313,11 +307,6 @@ mod tests {
                 reason: "no `type`".into()
             }
         );
-        let huge = json!({"envelope_id": "e3", "type": "events_api", "payload": {"pad": "x".repeat(MAX_FRAME)}});
-        assert!(matches!(
-            parse_frame(&huge.to_string()),
-            Frame::Unusable { envelope_id: Some(id), .. } if id == "e3"
-        ));
     }
 
     #[test]
