@@ -107,7 +107,8 @@ impl Stack {
         .build()
         .expect("build the bot");
         let queue = Arc::new(SqsQueue::new(sqs.clone(), queues.url.clone()));
-        let ingress = Ingress::new(&config, shared_clock, queue).expect("ingress");
+        // As the ingress Lambda builds it (which requires OPKIT_TEAM_IDS).
+        let ingress = opkit_ingress::ingress(&config, shared_clock, queue).expect("ingress");
         let poster = HttpPoster::new(http.clone()).with_retry_policy(fast_retries());
         let channels = catbot::channel_poster(&config, http);
         let worker = Worker::new(bot.clone(), Arc::new(poster), channels);

@@ -148,16 +148,67 @@ async fn bots_edits_joins_and_other_events_queue_nothing() {
         assert_eq!(deliver(&stack, body).await, 200);
     }
     assert!(stack.drain().await.is_empty());
+    // From a workspace that is not on the list: acked, so that Slack does not
+    // retry it (nor turn the subscription off), and not run.
     let wrong_team =
         mention("Ev10", "U1", "help").replace("\"team_id\":\"T0001\"", "\"team_id\":\"T0666\"");
-    let (status, _) = stack
-        .ingress(stack.signed_event("/slack/events", &wrong_team))
-        .await;
-    assert_eq!(status, 403);
+    assert_eq!(deliver(&stack, &wrong_team).await, 200);
     let (status, _) = stack
         .ingress(stack.signed_event("/slack/events", "{\"type\":\"event_callback\"}"))
         .await;
     assert_eq!(status, 400);
     assert!(stack.drain().await.is_empty());
     assert!(stack.slack.requests().is_empty());
+}
+
+/// Payloads in the shapes Slack sends (shared/opkit/tests/fixtures/slack/README.md).
+const CONNECT_MENTION: &str =
+    include_str!("../../shared/opkit/tests/fixtures/slack/connect_mention.json");
+const CONNECT_DM: &str = include_str!("../../shared/opkit/tests/fixtures/slack/connect_dm.json");
+const GRID_MENTION: &str =
+    include_str!("../../shared/opkit/tests/fixtures/slack/grid_mention.json");
+const GRID_DM: &str = include_str!("../../shared/opkit/tests/fixtures/slack/grid_dm.json");
+
+#[tokio::test]
+async fn a_member_of_another_organisation_in_a_shared_channel_is_not_answered() {
+    // GIVEN the deployed bot, allowed for its own workspace
+    let stack = Stack::start().await;
+    // WHEN a Slack Connect user of another organisation mentions it and DMs it
+    // (the envelopes name our workspace; their own team is theirs)
+    for body in [CONNECT_MENTION, CONNECT_DM] {
+        // THEN Slack gets its 200
+        assert_eq!(deliver(&stack, body).await, 200);
+    }
+    // AND nothing is queued, run or said
+    assert!(stack.drain().await.is_empty());
+    assert!(stack.slack.requests().is_empty());
+}
+
+#[tokio::test]
+async fn members_of_other_organisations_are_answered_when_the_deployment_allows_them() {
+    let stack = Stack::start_with(&[("OPKIT_ALLOW_EXTERNAL_USERS", "true")]).await;
+    assert_eq!(deliver(&stack, CONNECT_DM).await, 200);
+    assert_eq!(work_all(&stack).await, 1);
+    let posts = stack.slack.wait_for(1, WAIT).await;
+    assert_eq!(posts[0].json()["channel"], "D0SHARED");
+}
+
+#[tokio::test]
+async fn an_enterprise_grid_organisation_on_the_list_is_answered_in_mentions_and_dms() {
+    // GIVEN the bot allowed for an Enterprise Grid organisation by its E… id
+    let stack = Stack::start_with(&[("OPKIT_TEAM_IDS", "E0001")]).await;
+    // WHEN one of its members mentions the bot and DMs it
+    assert_eq!(deliver(&stack, GRID_MENTION).await, 200);
+    assert_eq!(deliver(&stack, GRID_DM).await, 200);
+    // THEN both are run and answered
+    assert_eq!(work_all(&stack).await, 2);
+    let posts = stack.slack.wait_for(2, WAIT).await;
+    let texts: Vec<&str> = posts
+        .iter()
+        .map(|p| p.json()["text"].as_str().unwrap_or_default())
+        .collect();
+    assert!(
+        texts.iter().all(|text| text.contains("<@W0001>")),
+        "{texts:?}"
+    );
 }

@@ -305,7 +305,7 @@ async fn bad_requests_at_the_ingress_put_nothing_on_the_queue() {
             "oversized",
             stack.signed_event(
                 "/slack/commands",
-                &format!("{body}&pad={}", "x".repeat(65 * 1024)),
+                &format!("{body}&pad={}", "x".repeat(opkit::ingress::MAX_BODY)),
             ),
             413,
         ),

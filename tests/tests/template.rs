@@ -849,3 +849,43 @@ fn every_setting_the_worker_reads_is_a_parameter() {
         assert!(params.keys().any(|k| k.as_str() == Some(parameter)));
     }
 }
+
+#[test]
+fn who_may_call_is_chosen_at_deploy_time_never_defaulted_to_everyone() {
+    let t = template();
+    let p = get(get(&t, "Parameters"), "AllowedTeamIds");
+    assert!(
+        !p.is_null(),
+        "template.yaml should have the AllowedTeamIds parameter"
+    );
+    // No default at all: an empty one would let any workspace call without anyone
+    // having chosen it (the deployed ingress would not even start).
+    assert!(
+        get(p, "Default").is_null(),
+        "AllowedTeamIds must have no default; deployers name their team ids or `any`, \
+         found Default: {:?}",
+        get(p, "Default")
+    );
+    assert!(
+        get(p, "MinLength").as_u64().is_some_and(|n| n >= 1),
+        "AllowedTeamIds must refuse an empty value (MinLength: 1)"
+    );
+    let pattern = string(get(p, "AllowedPattern"), "AllowedPattern");
+    assert!(
+        pattern.contains("any"),
+        "AllowedTeamIds' AllowedPattern must take `any` as well as ids: {pattern}"
+    );
+    // The ingress reads it, and says whether other organisations' users may call.
+    let (id, ingress) = function(&t, INGRESS);
+    let vars = get(function_setting(&t, ingress, "Environment"), "Variables");
+    assert_eq!(
+        ref_target(get(vars, "OPKIT_TEAM_IDS")),
+        Some("AllowedTeamIds"),
+        "{id} should take OPKIT_TEAM_IDS from AllowedTeamIds"
+    );
+    assert_eq!(
+        get(vars, "OPKIT_ALLOW_EXTERNAL_USERS").as_str(),
+        Some("false"),
+        "{id} should refuse members of other organisations unless told otherwise"
+    );
+}

@@ -328,7 +328,7 @@ async fn bad_requests_are_refused_and_run_nothing() {
         401
     );
     // oversized
-    let huge = format!("{body}&pad={}", "x".repeat(70 * 1024));
+    let huge = format!("{body}&pad={}", "x".repeat(opkit::ingress::MAX_BODY));
     assert_eq!(served.signed("/slack/commands", &huge, now()).await.0, 413);
     // malformed, but signed
     let (status, text) = served

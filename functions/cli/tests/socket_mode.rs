@@ -597,3 +597,100 @@ async fn socket_mode_and_an_http_address_do_not_mix() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("--socket-mode"), "{stderr}");
 }
+
+/// Payloads in the shapes Slack sends (shared/opkit/tests/fixtures/slack/README.md).
+const CONNECT_MENTION: &str =
+    include_str!("../../../shared/opkit/tests/fixtures/slack/connect_mention.json");
+const CONNECT_CLICK: &str =
+    include_str!("../../../shared/opkit/tests/fixtures/slack/connect_click.json");
+
+#[tokio::test]
+async fn a_member_of_another_organisation_gets_no_answer_over_the_socket() {
+    // GIVEN the bot allowed for its own workspace only
+    let Connected {
+        slack,
+        mut connection,
+        bot: _bot,
+        ..
+    } = connected_with(&[("OPKIT_TEAM_IDS", "T0001")], false).await;
+
+    // WHEN a Slack Connect user of another organisation mentions it and clicks
+    // one of its buttons in a shared channel
+    let payload: Value = serde_json::from_str(CONNECT_MENTION).unwrap();
+    connection
+        .send(json!({"envelope_id": "ext-1", "type": "events_api",
+                     "accepts_response_payload": false, "payload": payload}))
+        .await;
+    // THEN each envelope is acked, so that Slack does not send it again
+    assert_eq!(connection.receive().await, json!({"envelope_id": "ext-1"}));
+    let payload: Value = serde_json::from_str(CONNECT_CLICK).unwrap();
+    connection
+        .send(json!({"envelope_id": "ext-2", "type": "interactive",
+                     "accepts_response_payload": false, "payload": payload}))
+        .await;
+    assert_eq!(connection.receive().await, json!({"envelope_id": "ext-2"}));
+
+    // AND nothing ran: the next request Slack sees is the answer to a member's command
+    join_queue(&slack, &mut connection, "member", "perf", 2).await;
+    assert!(slack.posts_to("/api/chat.postMessage").is_empty());
+}
+
+#[tokio::test]
+async fn a_frame_over_the_limit_is_refused_from_its_header_and_the_bot_reconnects() {
+    // GIVEN the bot, logging warnings as JSON
+    let env = [("RUST_LOG", "warn"), ("OPKIT_LOG_FORMAT", "json")];
+    let Connected {
+        slack,
+        mut socket,
+        connection: mut first,
+        mut bot,
+        ..
+    } = connected_with(&env, true).await;
+    let mut logs = BufReader::new(bot.stderr.take().unwrap()).lines();
+    socket.offer(&slack, "2");
+
+    // WHEN Slack's side starts a text frame announcing one byte more than the
+    // limit, and sends only its first bytes
+    let size = opkit::ingress::MAX_BODY as u64 + 1;
+    let mut header = vec![0x81, 127]; // FIN + text; a 64-bit length follows (RFC 6455 §5.2)
+    header.extend_from_slice(&size.to_be_bytes());
+    header.extend_from_slice(br#"{"envelope_id":"huge","type":"events_api","payload":{"#);
+    let raw = first.socket.get_mut();
+    tokio::io::AsyncWriteExt::write_all(raw, &header)
+        .await
+        .unwrap();
+
+    // THEN the bot drops the connection at once, without waiting for the rest of
+    // the frame, and says why
+    first.closed_by_bot().await;
+    let why = tokio::time::timeout(WAIT, async {
+        while let Some(line) = logs.next_line().await.unwrap() {
+            let line: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+            if let Some(why) = line["fields"]["why"].as_str() {
+                return why.to_owned();
+            }
+        }
+        String::new()
+    })
+    .await
+    .expect("the bot logged why it dropped the connection");
+    assert!(why.contains("too long"), "{why}");
+
+    // AND it reconnects, and a large envelope within the limit (a mention past
+    // 64 KiB) is handled on the new connection
+    let mut second = socket.accept().await;
+    second.hello().await;
+    let mut mention = mention_envelope("big", "U1", "queue join perf");
+    mention["payload"]["event"]["blocks"] = json!([{"type": "rich_text", "block_id": "pad",
+        "elements": [{"type": "rich_text_section",
+                      "elements": [{"type": "text", "text": "x".repeat(100 * 1024)}]}]}]);
+    assert!(mention.to_string().len() > 64 * 1024);
+    second.send(mention).await;
+    assert_eq!(second.receive().await, json!({"envelope_id": "big"}));
+    let posts = slack.wait_for(3, WAIT).await;
+    assert_eq!(posts[2].path, "/api/chat.postMessage");
+    assert_eq!(
+        posts[2].json()["text"],
+        "<@U1> holds *perf* now until you leave."
+    );
+}

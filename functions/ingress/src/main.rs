@@ -1,24 +1,38 @@
 //! Ingress Lambda: builds the SQS client and the ingress once, then serves.
+//!
+//! A deployed ingress needs `OPKIT_TEAM_IDS` chosen explicitly (team and Enterprise
+//! Grid ids, or `any`): unset or empty, it does not start, and says so in its log.
 
 use std::sync::Arc;
 
 use lambda_http::{Error, run, service_fn};
 use opkit::clock::SystemClock;
-use opkit::config::Config;
+use opkit::config::{Config, ConfigError};
 use opkit::ingress::Ingress;
 use opkit::sqs::SqsQueue;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     opkit::telemetry::init_json_logs();
-    let config = Config::from_env()?;
-    let queue_url = config.require_queue_url()?.to_string();
-    let sdk = aws_config::load_from_env().await;
-    let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), queue_url));
-    let ingress = Ingress::new(&config, Arc::new(SystemClock), queue)?;
+    let ingress = match build().await {
+        Ok(ingress) => ingress,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the ingress");
+            return Err(e.to_string().into());
+        }
+    };
     let ingress = &ingress;
     run(service_fn(move |request| async move {
         Ok::<_, Error>(opkit_ingress::handle(ingress, request).await)
     }))
     .await
+}
+
+/// The ingress from the environment, or the setting that stops it.
+async fn build() -> Result<Ingress, ConfigError> {
+    let config = Config::from_env()?;
+    let queue_url = config.require_queue_url()?.to_string();
+    let sdk = aws_config::load_from_env().await;
+    let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), queue_url));
+    opkit_ingress::ingress(&config, Arc::new(SystemClock), queue)
 }

@@ -8,7 +8,8 @@
 //! | `SLACK_API_URL` | Slack Web API base URL | `https://slack.com/api` |
 //! | `OPKIT_BOT_NAME` | name used in greetings | `catbot` |
 //! | `OPKIT_ADMINS` | comma-separated user ids that always hold `admin` | none |
-//! | `OPKIT_TEAM_IDS` | comma-separated team/enterprise ids allowed to call | any |
+//! | `OPKIT_TEAM_IDS` | comma-separated team/enterprise ids allowed to call, or `any` | required by the ingress Lambda; unset: any (local) |
+//! | `OPKIT_ALLOW_EXTERNAL_USERS` | `true`: users of other organisations (Slack Connect) may call | `false` |
 //! | `OPKIT_GRANT_ROLES` | roles that may grant, besides `admin` | none |
 //! | `OPKIT_AUDIT_ROLES` | roles that may read the audit trail, besides `admin` | none |
 //! | `OPKIT_GRANT_APPROVERS` | if set, `roles grant` waits for a second person with one of these roles | none |
@@ -44,6 +45,14 @@ pub enum ConfigError {
     /// A required variable is not set.
     #[error("{0} is not set")]
     Missing(&'static str),
+    /// A variable a deployment must choose explicitly is not set.
+    #[error("{name} is not set: {hint}")]
+    Unchosen {
+        /// The variable.
+        name: &'static str,
+        /// What to set it to.
+        hint: &'static str,
+    },
     /// A variable is set to something unusable.
     #[error("{name} is invalid: {reason}")]
     Invalid {
@@ -72,8 +81,10 @@ pub struct Config {
     pub bot_name: String,
     /// `OPKIT_ADMINS`.
     pub admins: Vec<UserId>,
-    /// `OPKIT_TEAM_IDS`; empty: any team.
-    pub team_ids: Vec<TeamId>,
+    /// `OPKIT_TEAM_IDS`.
+    pub team_ids: TeamAllowList,
+    /// `OPKIT_ALLOW_EXTERNAL_USERS`.
+    pub allow_external_users: bool,
     /// `OPKIT_GRANT_ROLES`.
     pub grant_roles: Vec<Role>,
     /// `OPKIT_AUDIT_ROLES`.
@@ -121,7 +132,11 @@ impl Config {
             )?,
             bot_name: get("OPKIT_BOT_NAME").unwrap_or_else(|| "catbot".into()),
             admins: list("OPKIT_ADMINS", get("OPKIT_ADMINS"), UserId::parse)?,
-            team_ids: list("OPKIT_TEAM_IDS", get("OPKIT_TEAM_IDS"), TeamId::parse)?,
+            team_ids: TeamAllowList::parse(get("OPKIT_TEAM_IDS"))?,
+            allow_external_users: flag(
+                "OPKIT_ALLOW_EXTERNAL_USERS",
+                get("OPKIT_ALLOW_EXTERNAL_USERS"),
+            )?,
             grant_roles: list("OPKIT_GRANT_ROLES", get("OPKIT_GRANT_ROLES"), Role::parse)?,
             audit_roles: list("OPKIT_AUDIT_ROLES", get("OPKIT_AUDIT_ROLES"), Role::parse)?,
             grant_approvers: list(
@@ -175,13 +190,64 @@ impl Config {
             .ok_or(ConfigError::Missing("OPKIT_QUEUE_URL"))
     }
 
-    /// Whether a request from `team` (or its enterprise) may be served.
-    pub fn team_allowed(&self, team: Option<&str>, enterprise: Option<&str>) -> bool {
-        self.team_ids.is_empty()
-            || self
-                .team_ids
-                .iter()
-                .any(|t| Some(t.as_str()) == team || Some(t.as_str()) == enterprise)
+    /// The team allow-list, chosen explicitly (ids, or `any`): what a deployed
+    /// ingress requires, so that no deployment admits every workspace by leaving
+    /// `OPKIT_TEAM_IDS` empty. `opkit serve` does not ask: unset, any team may call.
+    pub fn require_team_ids(&self) -> Result<&TeamAllowList, ConfigError> {
+        match &self.team_ids {
+            TeamAllowList::Unset => Err(ConfigError::Unchosen {
+                name: "OPKIT_TEAM_IDS",
+                hint: "set it to the Slack team and Enterprise Grid ids that may call \
+                       (T0123ABCD,E0456EFGH), or to `any` to let any workspace call",
+            }),
+            chosen => Ok(chosen),
+        }
+    }
+}
+
+/// Which workspaces and Enterprise Grid organisations may call the bot:
+/// `OPKIT_TEAM_IDS`. [`crate::admission::admit`] applies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TeamAllowList {
+    /// Not set: any team may call. Only `opkit serve` accepts it; a deployed
+    /// ingress refuses to start ([`Config::require_team_ids`]).
+    Unset,
+    /// `any`: any workspace may call, chosen knowingly.
+    Any,
+    /// Only these workspaces (`T…`) and organisations (`E…`, each of its
+    /// workspaces).
+    Only(Vec<TeamId>),
+}
+
+impl TeamAllowList {
+    /// Reads the setting: unset or only separators is [`TeamAllowList::Unset`];
+    /// `any` (any case) is [`TeamAllowList::Any`]; otherwise comma-separated ids,
+    /// each checked. `any` with ids is refused: it would make the ids meaningless.
+    fn parse(value: Option<String>) -> Result<Self, ConfigError> {
+        const NAME: &str = "OPKIT_TEAM_IDS";
+        let value = value.unwrap_or_default();
+        let entries: Vec<&str> = value
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        match entries.as_slice() {
+            [] => Ok(Self::Unset),
+            [only] if only.eq_ignore_ascii_case("any") => Ok(Self::Any),
+            _ if entries.iter().any(|e| e.eq_ignore_ascii_case("any")) => {
+                Err(ConfigError::Invalid {
+                    name: NAME,
+                    reason: "`any` cannot be combined with team ids".into(),
+                })
+            }
+            _ => list(NAME, Some(value.clone()), TeamId::parse).map(Self::Only),
+        }
+    }
+
+    /// Whether `id` is named in the list (never for `any` or unset, which name
+    /// none).
+    pub fn names(&self, id: &TeamId) -> bool {
+        matches!(self, Self::Only(ids) if ids.contains(id))
     }
 }
 
@@ -257,8 +323,10 @@ mod tests {
     fn lists_are_parsed_and_bad_entries_named() {
         let c = config(&[("OPKIT_ADMINS", " U1, U2 ,"), ("OPKIT_TEAM_IDS", "T1")]).unwrap();
         assert_eq!(c.admins.len(), 2);
-        assert!(c.team_allowed(Some("T1"), None));
-        assert!(!c.team_allowed(Some("T2"), None));
+        assert_eq!(
+            c.team_ids,
+            TeamAllowList::Only(vec![TeamId::parse("T1").unwrap()])
+        );
         let err = config(&[("OPKIT_ADMINS", "U1,bob")])
             .unwrap_err()
             .to_string();
@@ -267,6 +335,51 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("SLACK_API_URL is invalid"), "{err}");
+    }
+
+    #[test]
+    fn the_team_allow_list_is_ids_or_any_and_unset_is_not_a_choice() {
+        let ids = |list: &[&str]| {
+            TeamAllowList::Only(list.iter().map(|t| TeamId::parse(t).unwrap()).collect())
+        };
+        let teams = |value: &str| config(&[("OPKIT_TEAM_IDS", value)]).map(|c| c.team_ids);
+        assert_eq!(teams("T1, E2"), Ok(ids(&["T1", "E2"])));
+        assert_eq!(teams("any"), Ok(TeamAllowList::Any));
+        assert_eq!(teams(" ANY "), Ok(TeamAllowList::Any));
+        for unset in ["", " ", " , "] {
+            assert_eq!(teams(unset), Ok(TeamAllowList::Unset), "{unset:?}");
+        }
+        assert_eq!(config(&[]).unwrap().team_ids, TeamAllowList::Unset);
+        assert_eq!(
+            teams("any,T1").unwrap_err().to_string(),
+            "OPKIT_TEAM_IDS is invalid: `any` cannot be combined with team ids"
+        );
+        let err = teams("T1,anything").unwrap_err().to_string();
+        assert!(err.starts_with("OPKIT_TEAM_IDS is invalid"), "{err}");
+        // A deployed ingress asks for the choice; unset names the variable.
+        let unset = config(&[]).unwrap();
+        let err = unset.require_team_ids().unwrap_err().to_string();
+        assert!(
+            err.starts_with("OPKIT_TEAM_IDS is not set: ") && err.contains("`any`"),
+            "{err}"
+        );
+        let any = config(&[("OPKIT_TEAM_IDS", "any")]).unwrap();
+        assert_eq!(any.require_team_ids(), Ok(&TeamAllowList::Any));
+        assert!(!TeamAllowList::Any.names(&TeamId::parse("T1").unwrap()));
+        assert!(ids(&["T1"]).names(&TeamId::parse("T1").unwrap()));
+    }
+
+    #[test]
+    fn external_users_are_refused_unless_turned_on() {
+        assert!(!config(&[]).unwrap().allow_external_users);
+        let c = config(&[("OPKIT_ALLOW_EXTERNAL_USERS", "true")]).unwrap();
+        assert!(c.allow_external_users);
+        let err = config(&[("OPKIT_ALLOW_EXTERNAL_USERS", "maybe")]).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("OPKIT_ALLOW_EXTERNAL_USERS is invalid"),
+            "{err}"
+        );
     }
 
     #[test]

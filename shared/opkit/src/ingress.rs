@@ -10,17 +10,19 @@
 //!   [`Ingress::accept`].
 //! - [`Ingress::accept`] takes a payload that is already authenticated and parsed
 //!   ([`Inbound`]): Socket Mode calls it with what Slack's WebSocket delivered. It
-//!   makes the decision for both ways in: the team allow-list, the job, the queue,
-//!   the answer.
+//!   makes the decision for both ways in: who may call ([`admit`]: the
+//!   installation on the team allow-list, the user one of its own), the job, the
+//!   queue, the answer.
 //!
 //! It does no store read and no Slack call: one enqueue, then the answer.
 //!
 //! | request | answer |
 //! |---|---|
-//! | body over 64 KiB | 413, nothing queued |
+//! | body over [`MAX_BODY`] (1 MiB) | 413, nothing queued |
 //! | missing, stale or wrong signature | 401, nothing queued |
-//! | team not in `OPKIT_TEAM_IDS` | 403, nothing queued |
 //! | malformed payload | 400, nothing queued |
+//! | slash command or click from a team not in `OPKIT_TEAM_IDS`, or from a user of another organisation | 403 with the reason, nothing queued |
+//! | event from a team not allowed, or from a user of another organisation | 200, empty; nothing queued; logged |
 //! | `ssl_check=1` | 200, empty |
 //! | `url_verification` | 200, the challenge |
 //! | slash command | 200, ephemeral "Working on …"; one job queued |
@@ -32,24 +34,44 @@
 //! | click, queue down | 200, ephemeral "could not take that click"; logged |
 //! | other interactions, unknown action ids | 400, nothing queued |
 //!
-//! Once a payload parses, the team check comes first, before the job is built:
-//! a well-formed request from a team not allowed is always a 403.
+//! Once a payload parses, the check of who is calling comes first, before the job
+//! is built: a well-formed command or click from a caller not admitted is always a
+//! 403. A refused event is acknowledged with a 200 all the same: Slack retries
+//! events answered otherwise, and turns off an app's event subscriptions when too
+//! many deliveries fail (<https://docs.slack.dev/apis/events-api/>, "Failure
+//! limits").
 
 use std::sync::Arc;
 
 use http::StatusCode;
 use serde_json::{Value, json};
 
+use crate::admission::admit;
 use crate::clock::SharedClock;
 use crate::config::{Config, ConfigError};
 use crate::job::{Job, JobQueue};
 use crate::slack::{
-    BlockActions, CommandRequest, EventCallback, EventRequest, Interaction, SlashCommand, Verifier,
+    BlockActions, CommandRequest, EventCallback, EventRequest, Interaction, Origin, SlashCommand,
+    Verifier,
 };
 use crate::telemetry::ErrorChain;
 
-/// Largest body accepted, in bytes.
-pub const MAX_BODY: usize = 64 * 1024;
+/// The largest payload accepted from Slack, in bytes: an HTTP request's body, and
+/// in Socket Mode a WebSocket message (and each frame of it). One limit for both
+/// ways in.
+///
+/// Slack documents no total size, only the parts'. A message's `text` is cut at
+/// 40,000 characters
+/// (<https://api.slack.com/changelog/2018-04-truncating-really-long-messages>), and
+/// a message event carries it twice (`text`, and again in its `rich_text` blocks):
+/// written as JSON `\uXXXX` escapes, 6 bytes a UTF-16 unit, that is about 480 KB,
+/// and under 1 MiB even if every character were an emoji (a surrogate pair). A click
+/// (`block_actions`) carries the whole message its button is in (up to 50 blocks,
+/// a section's text up to 3,000 characters,
+/// <https://api.slack.com/reference/block-kit/blocks>), and over HTTP that JSON is
+/// form-encoded, which can triple it: an ordinary long message already passes
+/// 64 KiB. 1 MiB holds all of them.
+pub const MAX_BODY: usize = 1024 * 1024;
 
 /// The three Slack endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,16 +205,13 @@ pub enum Inbound {
 }
 
 impl Inbound {
-    /// The workspace and the Enterprise Grid organisation it came from, for the
-    /// allow-list (`OPKIT_TEAM_IDS` may name either). `None` when the payload does
-    /// not say (an interaction Opkit does not handle).
-    fn origin(&self) -> Option<(&str, Option<&str>)> {
+    /// Who is calling, as the payload's parser reads it, for [`admit`]. `None` for
+    /// an interaction Opkit does not handle (refused whoever sent it).
+    pub fn origin(&self) -> Option<Origin> {
         match self {
-            Inbound::Command(cmd) => Some((&cmd.team_id, cmd.enterprise_id.as_deref())),
-            Inbound::Event(callback) => Some((&callback.team_id, None)),
-            Inbound::Interaction(Interaction::BlockActions(click)) => {
-                Some((click.team_id().unwrap_or_default(), click.enterprise_id()))
-            }
+            Inbound::Command(cmd) => Some(cmd.origin()),
+            Inbound::Event(callback) => Some(callback.origin()),
+            Inbound::Interaction(Interaction::BlockActions(click)) => Some(click.origin()),
             Inbound::Interaction(Interaction::Other { .. }) => None,
         }
     }
@@ -281,22 +300,37 @@ impl Ingress {
         }
     }
 
-    /// Decides on one authenticated, parsed payload: refuses a team not allowed
-    /// (403), then queues a job for a slash command, a message for the bot or a
-    /// click on one of Opkit's buttons, and answers as the module's table says.
+    /// Decides on one authenticated, parsed payload: refuses a caller [`admit`]
+    /// does not admit (403 for a command or a click; an empty 200 for an event, so
+    /// that Slack does not retry it), then queues a job for a slash command, a
+    /// message for the bot or a click on one of Opkit's buttons, and answers as the
+    /// module's table says.
     ///
     /// Only for payloads whose origin is established: [`Ingress::handle`] calls it
     /// after checking the signature, Socket Mode for what Slack's authenticated
     /// WebSocket delivered.
     pub async fn accept(&self, inbound: Inbound) -> Answer {
-        if let Some((team, enterprise)) = inbound.origin()
-            && !self.config.team_allowed(Some(team), enterprise)
+        if let Some(origin) = inbound.origin()
+            && let Err(refusal) = admit(
+                &origin,
+                &self.config.team_ids,
+                self.config.allow_external_users,
+            )
         {
-            tracing::warn!(team, enterprise, "refused: team not allowed");
-            return Answer::refuse(
-                StatusCode::FORBIDDEN,
-                format!("team {team} is not allowed to use this bot"),
-            );
+            let (installation, user) = (&origin.installation, &origin.user);
+            return match &inbound {
+                Inbound::Event(callback) => {
+                    tracing::warn!(
+                        event_id = %callback.event_id, %installation, %user, reason = %refusal,
+                        "refused an event: caller not admitted; acked so that Slack does not retry"
+                    );
+                    Answer::empty()
+                }
+                _ => {
+                    tracing::warn!(%installation, %user, reason = %refusal, "refused: caller not admitted");
+                    Answer::refuse(StatusCode::FORBIDDEN, refusal.to_string())
+                }
+            };
         }
         match inbound {
             Inbound::Command(cmd) => self.accept_command(&cmd).await,
@@ -438,15 +472,73 @@ mod tests {
     }
 
     fn ingress(team_ids: &str) -> (Ingress, Arc<Recorded>) {
+        ingress_with(&[("OPKIT_TEAM_IDS", team_ids)])
+    }
+
+    fn ingress_with(vars: &[(&str, &str)]) -> (Ingress, Arc<Recorded>) {
         let queue = Arc::new(Recorded::default());
         let config = Config::from_lookup(|name| match name {
             "SLACK_SIGNING_SECRET" => Some(SECRET.to_owned()),
-            "OPKIT_TEAM_IDS" => Some(team_ids.to_owned()),
-            _ => None,
+            _ => vars
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string()),
         })
         .unwrap();
         let clock = Arc::new(ManualClock::at_unix(NOW));
         (Ingress::new(&config, clock, queue.clone()).unwrap(), queue)
+    }
+
+    /// Payloads in the shapes Slack sends (tests/fixtures/slack/README.md).
+    const CONNECT_MENTION: &str = include_str!("../tests/fixtures/slack/connect_mention.json");
+    const CONNECT_DM: &str = include_str!("../tests/fixtures/slack/connect_dm.json");
+    const CONNECT_CLICK: &str = include_str!("../tests/fixtures/slack/connect_click.json");
+    const GRID_MENTION: &str = include_str!("../tests/fixtures/slack/grid_mention.json");
+    const GRID_DM: &str = include_str!("../tests/fixtures/slack/grid_dm.json");
+    const GRID_COMMAND: &str = include_str!("../tests/fixtures/slack/grid_command.form");
+
+    /// An interaction's JSON as the form Slack POSTs.
+    fn form_of(payload: &str) -> String {
+        serde_urlencoded::to_string([("payload", payload)]).unwrap()
+    }
+
+    fn queued(queue: &Recorded) -> usize {
+        queue.0.lock().unwrap().len()
+    }
+
+    /// Collects the log lines written while it is the thread's subscriber.
+    #[derive(Clone, Default)]
+    struct Logs(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Logs {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+        type Writer = Logs;
+        fn make_writer(&'a self) -> Logs {
+            self.clone()
+        }
+    }
+
+    impl Logs {
+        fn capture(&self) -> tracing::subscriber::DefaultGuard {
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(self.clone())
+                .with_ansi(false)
+                .finish();
+            tracing::subscriber::set_default(subscriber)
+        }
+
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
     }
 
     fn click_form(team: &str, action_id: &str) -> String {
@@ -551,6 +643,136 @@ mod tests {
             assert_eq!(answer.status, StatusCode::FORBIDDEN, "{action}");
         }
         assert!(queue.0.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_member_of_another_organisation_is_not_answered_on_any_route() {
+        // GIVEN the bot allowed for its workspace, and a Slack Connect user of
+        // another organisation in a channel shared with it: the envelopes name
+        // our workspace, the user's own team is theirs
+        let (ingress, queue) = ingress("T0001");
+        // WHEN they mention the bot, DM it, and click one of its buttons
+        let mention = post(&ingress, Route::Events, CONNECT_MENTION).await;
+        let dm = post(&ingress, Route::Events, CONNECT_DM).await;
+        let click = post(&ingress, Route::Interactions, &form_of(CONNECT_CLICK)).await;
+        // THEN the events are acked (200, so that Slack keeps the subscription) and
+        // the click refused with the reason; nothing is queued
+        assert_eq!(mention, Answer::empty());
+        assert_eq!(dm, Answer::empty());
+        assert_eq!(
+            click,
+            Answer::refuse(
+                StatusCode::FORBIDDEN,
+                "this bot answers only members of its own workspace; \
+                 you are from another organisation (T0EXT)"
+            )
+        );
+        assert_eq!(queued(&queue), 0);
+    }
+
+    #[tokio::test]
+    async fn members_of_other_organisations_are_answered_when_allowed() {
+        let (ingress, queue) = ingress_with(&[
+            ("OPKIT_TEAM_IDS", "T0001"),
+            ("OPKIT_ALLOW_EXTERNAL_USERS", "true"),
+        ]);
+        assert_eq!(
+            post(&ingress, Route::Events, CONNECT_MENTION).await,
+            Answer::empty()
+        );
+        assert_eq!(
+            post(&ingress, Route::Events, CONNECT_DM).await,
+            Answer::empty()
+        );
+        assert_eq!(
+            post(&ingress, Route::Interactions, &form_of(CONNECT_CLICK)).await,
+            Answer::empty()
+        );
+        assert_eq!(queued(&queue), 3);
+    }
+
+    #[tokio::test]
+    async fn with_any_workspace_allowed_another_organisations_users_are_still_refused() {
+        let (ingress, queue) = ingress("any");
+        post(&ingress, Route::Events, CONNECT_MENTION).await;
+        let click = post(&ingress, Route::Interactions, &form_of(CONNECT_CLICK)).await;
+        assert_eq!(click.status, StatusCode::FORBIDDEN);
+        assert_eq!(queued(&queue), 0);
+    }
+
+    #[tokio::test]
+    async fn an_enterprise_grid_organisation_on_the_list_is_answered_on_every_route() {
+        // GIVEN the bot allowed for an Enterprise Grid organisation, by its E… id
+        let (grid, queue) = ingress("E0001");
+        // WHEN one of its members runs a slash command, mentions the bot and DMs it
+        let command = post(&grid, Route::Commands, GRID_COMMAND).await;
+        let mention = post(&grid, Route::Events, GRID_MENTION).await;
+        let dm = post(&grid, Route::Events, GRID_DM).await;
+        // THEN all three are accepted and queued, as the same person on any route
+        assert_eq!(command.status, StatusCode::OK);
+        assert!(matches!(command.body, Body::Json(_)), "{command:?}");
+        assert_eq!((mention, dm), (Answer::empty(), Answer::empty()));
+        assert_eq!(queued(&queue), 3);
+        // AND another organisation's workspace is not
+        let (other, queue) = ingress("E0002");
+        assert_eq!(
+            post(&other, Route::Commands, GRID_COMMAND).await.status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            post(&other, Route::Events, GRID_MENTION).await,
+            Answer::empty()
+        );
+        assert_eq!(queued(&queue), 0);
+    }
+
+    #[tokio::test]
+    async fn a_click_past_64_kib_is_taken_and_one_past_the_limit_is_not() {
+        // GIVEN a click on a button in a long message (Slack sends the whole
+        // message, and the form encoding of its JSON is larger still)
+        let (ingress, queue) = ingress("T0001");
+        let mut click: Value = serde_json::from_str(CONNECT_CLICK).unwrap();
+        click["user"]["team_id"] = json!("T0001");
+        let section = json!({"type": "section", "text": {"type": "mrkdwn",
+            "text": "`i-0123` stopped → running; ".repeat(100)}});
+        click["message"]["blocks"] = json!(vec![section; 40]);
+        let body = form_of(&click.to_string());
+        assert!(
+            body.len() > 64 * 1024 && body.len() <= MAX_BODY,
+            "{}",
+            body.len()
+        );
+        // THEN it is queued
+        assert_eq!(
+            post(&ingress, Route::Interactions, &body).await,
+            Answer::empty()
+        );
+        // AND a body past the limit is refused unread
+        let huge = format!("{body}&pad={}", "x".repeat(MAX_BODY));
+        let answer = post(&ingress, Route::Interactions, &huge).await;
+        assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(queued(&queue), 1);
+    }
+
+    #[tokio::test]
+    async fn a_refused_event_is_acked_with_200_logged_and_not_run() {
+        // GIVEN an event from a workspace that is not on the list
+        let logs = Logs::default();
+        let _guard = logs.capture();
+        let (ingress, queue) = ingress("T0002");
+        // WHEN it arrives
+        let answer = post(&ingress, Route::Events, GRID_MENTION).await;
+        // THEN Slack gets a 200 (a non-200 would be retried, and many would turn the
+        // subscription off), nothing is queued, and the log says why
+        assert_eq!(answer, Answer::empty());
+        assert_eq!(queued(&queue), 0);
+        let logged = logs.text();
+        assert!(
+            logged.contains("refused an event")
+                && logged.contains("Ev0GRID1")
+                && logged.contains("workspace T0001 (E0001) is not allowed"),
+            "{logged}"
+        );
     }
 
     #[tokio::test]

@@ -20,7 +20,7 @@
 //! Slack ─HTTP─> ingress ─────────> job ──(queue: SQS | in-process)──> worker ──> Slack
 //!               verify (slack)     the envelope     claims (store)    Bot::handle (engine)
 //!               parse  (slack)     + JobQueue port  once per job      text → registry → authorize
-//!               allow-list (config)                                   → gate? → handler (state
+//!               admit (admission)                                     → gate? → handler (state
 //!               ack                                                   load/save) → audit
 //! every minute: expiry ─> grants that ended, windows that opened, script tickers,
 //!                         scheduled commands due (schedule) → jobs
@@ -40,7 +40,8 @@
 //! | [`slack`] | request signing, payloads, replies and Block Kit, the `response_url` poster, the Web API |
 //! | [`store`] | the persistence ports and their memory, file and DynamoDB (feature `dynamodb`) persisters |
 //! | [`job`] | the envelope that crosses the queue, and the queue port |
-//! | [`ingress`] | the ack path: verify, parse, enqueue, answer |
+//! | [`ingress`] | the ack path: verify, parse, admit, enqueue, answer |
+//! | [`admission`] | who may call: the installation on the team allow-list, the user one of its own (not another organisation's, in Slack Connect) |
 //! | [`worker`] | the work path: claim, run, reply; partial batch failures; the in-process queue |
 //! | [`expiry`], [`schedule`] | the every-minute pass; when scheduled commands are due |
 //! | `sqs` | the SQS queue (feature `sqs`) |
@@ -48,6 +49,7 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod admission;
 pub mod audit;
 pub mod builtin;
 pub mod clock;

@@ -5,8 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use opkit::ingress::MAX_BODY;
 use opkit::slack::WebApiError;
 use opkit::slack::web::{AppToken, open_socket_connection};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 /// How long the WebSocket handshake may take.
@@ -58,7 +60,7 @@ impl Connect<'_> {
         let shown = without_query(&url);
         let handshake = tokio_tungstenite::connect_async_tls_with_config(
             url.as_str(),
-            None,
+            Some(socket_config()),
             true,
             Some(self.tls.clone()),
         );
@@ -75,6 +77,17 @@ impl Connect<'_> {
             ))),
         }
     }
+}
+
+/// The WebSocket's limits: a message from Slack, and each frame of it, may be as
+/// large as the largest payload the HTTP routes accept ([`MAX_BODY`]), and no
+/// larger. A frame announcing more is refused from its header, before its payload
+/// is read or room is made for it, and the connection is dropped (tungstenite's
+/// defaults, 64 MiB a message and 16 MiB a frame, would buffer that much first).
+pub(super) fn socket_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(MAX_BODY))
+        .max_frame_size(Some(MAX_BODY))
 }
 
 /// Whether another `apps.connections.open` may succeed later.
@@ -156,6 +169,13 @@ mod tests {
         assert!(is_transient(&refused("ratelimited")));
         assert!(!is_transient(&refused("invalid_auth")));
         assert!(!is_transient(&refused("not_allowed_token_type")));
+    }
+
+    #[test]
+    fn messages_and_frames_are_limited_to_what_the_http_routes_accept() {
+        let config = socket_config();
+        assert_eq!(config.max_message_size, Some(MAX_BODY));
+        assert_eq!(config.max_frame_size, Some(MAX_BODY));
     }
 
     #[test]

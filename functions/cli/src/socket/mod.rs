@@ -16,12 +16,14 @@
 //! | `disconnect`, reason `warning` or `refresh_requested` (or any other) | opens a new connection at once | nothing; the old socket is closed |
 //! | `disconnect`, reason `link_disabled` | stops with an error: Socket Mode was turned off for the app | nothing |
 //! | `slash_commands` | `accept`: one job queued | `{"envelope_id", "payload": <the ephemeral "Working…" ack>}` |
-//! | `slash_commands`, refused (team, malformed) | logged, nothing queued | `{"envelope_id", "payload": <ephemeral error>}` |
+//! | `slash_commands`, refused (caller not admitted, malformed) | logged, nothing queued | `{"envelope_id", "payload": <ephemeral error>}` |
 //! | `events_api` | `accept`: a job for a mention or a DM, nothing else | `{"envelope_id"}` |
+//! | `events_api`, caller not admitted (team not allowed, user of another organisation) | logged, nothing queued | `{"envelope_id"}`, so Slack does not resend it |
 //! | `events_api`, queue down | logged | nothing, so Slack redelivers it (the retry is the same job) |
 //! | `interactive` | `accept`: a job for a click on an Opkit button | `{"envelope_id"}` (plus its JSON answer, if any) |
 //! | unknown type, or a payload that does not parse | logged, nothing queued | `{"envelope_id"}`, so Slack stops resending it |
 //! | not JSON, or no `envelope_id` | logged | nothing: there is nothing to ack |
+//! | a message or frame larger than `MAX_BODY` (1 MiB, the HTTP routes' limit) | refused from the frame's header, before its payload is read; logged | nothing: the connection is dropped and a new one opened |
 //! | socket closed, failed, or silent for 90 s | reconnects after 1 s, doubling to 30 s while it keeps failing | |
 //!
 //! `payload` is only sent back when the envelope says `accepts_response_payload`.

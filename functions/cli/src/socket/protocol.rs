@@ -5,12 +5,9 @@
 //! Source: <https://docs.slack.dev/apis/events-api/using-socket-mode>.
 
 use http::StatusCode;
-use opkit::ingress::{Answer, Body, Inbound, Ingress, MAX_BODY};
+use opkit::ingress::{Answer, Body, Inbound, Ingress};
 use opkit::slack::{EventRequest, Interaction, PayloadError, SlashCommand};
 use serde_json::{Value, json};
-
-/// Largest frame handled: the HTTP routes' body limit plus room for the envelope.
-pub(super) const MAX_FRAME: usize = MAX_BODY + 1024;
 
 /// A text frame from Slack.
 #[derive(Debug, PartialEq)]
@@ -87,9 +84,6 @@ pub(super) fn parse_frame(text: &str) -> Frame {
         .and_then(Value::as_str)
         .filter(|id| !id.is_empty())
         .map(str::to_owned);
-    if text.len() > MAX_FRAME {
-        return unusable(id, format!("larger than {MAX_FRAME} bytes"));
-    }
     let field = |name: &str| value.get(name).and_then(Value::as_str);
     match field("type") {
         Some("hello") => Frame::Hello {
@@ -313,11 +307,6 @@ mod tests {
                 reason: "no `type`".into()
             }
         );
-        let huge = json!({"envelope_id": "e3", "type": "events_api", "payload": {"pad": "x".repeat(MAX_FRAME)}});
-        assert!(matches!(
-            parse_frame(&huge.to_string()),
-            Frame::Unusable { envelope_id: Some(id), .. } if id == "e3"
-        ));
     }
 
     #[test]
@@ -433,6 +422,52 @@ mod tests {
         .await;
         assert_eq!(refused.status, StatusCode::FORBIDDEN);
         assert!(queue.0.lock().unwrap().is_empty());
+    }
+
+    fn fixture(json: &str) -> Value {
+        serde_json::from_str(json).unwrap()
+    }
+
+    const CONNECT_MENTION: &str =
+        include_str!("../../../../shared/opkit/tests/fixtures/slack/connect_mention.json");
+    const CONNECT_CLICK: &str =
+        include_str!("../../../../shared/opkit/tests/fixtures/slack/connect_click.json");
+    const GRID_MENTION: &str =
+        include_str!("../../../../shared/opkit/tests/fixtures/slack/grid_mention.json");
+
+    #[tokio::test]
+    async fn who_may_call_is_decided_over_the_socket_as_over_http() {
+        // GIVEN the bot allowed for workspace T0001
+        let (ours, queue) = ingress("T0001");
+        // WHEN a member of another organisation mentions it in a shared channel
+        let mention = route(
+            &ours,
+            "e1",
+            &EnvelopeKind::EventsApi,
+            fixture(CONNECT_MENTION),
+        )
+        .await;
+        // THEN the envelope is acked (Slack must not resend it) and nothing is queued
+        assert_eq!(mention, Answer::empty());
+        assert_eq!(
+            ack(&envelope("events_api", false), &mention),
+            Some(json!({"envelope_id": "env-1"}))
+        );
+        // AND their click is refused
+        let click = route(
+            &ours,
+            "e2",
+            &EnvelopeKind::Interactive,
+            fixture(CONNECT_CLICK),
+        )
+        .await;
+        assert_eq!(click.status, StatusCode::FORBIDDEN);
+        assert!(queue.0.lock().unwrap().is_empty());
+        // AND an Enterprise Grid organisation on the list is answered on events too
+        let (grid, queue) = ingress("E0001");
+        let mention = route(&grid, "e3", &EnvelopeKind::EventsApi, fixture(GRID_MENTION)).await;
+        assert_eq!(mention, Answer::empty());
+        assert_eq!(queue.0.lock().unwrap().len(), 1);
     }
 
     #[tokio::test]

@@ -9,7 +9,7 @@ pub mod web;
 pub use payload::{
     Authorization, BlockAction, BlockActions, ChatKind, ChatMessage, CommandRequest, EventCallback,
     EventRequest, Interaction, InteractionChannel, InteractionEnterprise, InteractionTeam,
-    InteractionUser, PayloadError, SlashCommand,
+    InteractionUser, Org, Origin, PayloadError, SlashCommand, UserOrg,
 };
 pub use poster::{HttpPoster, MemoryPoster, PostError, ReplyPoster, RetryPolicy};
 pub use reply::{Block, Button, ConfirmDialog, Reply, Visibility};

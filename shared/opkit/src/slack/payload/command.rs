@@ -6,8 +6,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::PayloadError;
 use super::form::Form;
+use super::{Org, Origin, PayloadError, UserOrg};
 
 /// A slash command invocation, with every field Slack documents.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +80,21 @@ impl SlashCommand {
     /// Source: <https://docs.slack.dev/apis/events-api/using-socket-mode>.
     pub fn from_json(payload: Value) -> Result<Self, PayloadError> {
         Self::from_form(&mut Form::from_json(&payload, &FIELDS)?)
+    }
+
+    /// Who is calling. A slash command names one workspace, `team_id` (with
+    /// `enterprise_id` on Enterprise Grid): the one the command was run from, whose
+    /// installation of the app received it. It is both the installation and the
+    /// user's side, so the allow-list decides.
+    ///
+    /// Source: <https://docs.slack.dev/interactivity/implementing-slash-commands>.
+    pub fn origin(&self) -> Origin {
+        let enterprise = self.enterprise_id.as_deref();
+        Origin {
+            installation: Org::new(Some(&self.team_id), enterprise),
+            user: UserOrg::from_fields([Some(self.team_id.as_str()), enterprise]),
+            shared_externally: None,
+        }
     }
 
     /// Fields Slack always sends with content are `non_empty`; the others may be
@@ -307,6 +322,18 @@ mod tests {
             error,
             PayloadError::MissingField { field: "team_id" }
         ));
+    }
+
+    #[test]
+    fn a_command_is_from_its_workspace_and_organisation() {
+        let grid = SlashCommand::parse(include_bytes!(
+            "../../../tests/fixtures/slack/grid_command.form"
+        ))
+        .unwrap();
+        let origin = grid.origin();
+        assert_eq!(origin.installation, Org::new(Some("T0001"), Some("E0001")));
+        let ids = ["T0001", "E0001"].map(|id| crate::ids::TeamId::parse(id).unwrap());
+        assert_eq!(origin.user, UserOrg::Named(ids.to_vec()));
     }
 
     #[test]

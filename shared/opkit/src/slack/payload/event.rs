@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::PayloadError;
+use super::{Org, Origin, PayloadError, UserOrg};
 
 /// What arrives at the Events API endpoint.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,10 +30,24 @@ pub enum EventRequest {
 }
 
 /// The outer envelope of a subscribed event.
+///
+/// In a channel shared with another organisation (Slack Connect) the envelope's
+/// `team_id` and `enterprise_id` may name the other organisation's workspace (where
+/// the event originated), and `authorizations` the installation the event is
+/// delivered for: [`EventCallback::origin`] reads them in that light.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventCallback {
     /// The workspace the event happened in.
     pub team_id: String,
+    /// The Enterprise Grid organisation the event happened in, if any.
+    #[serde(default)]
+    pub enterprise_id: Option<String>,
+    /// The workspace the event is seen from, for events in shared channels.
+    #[serde(default)]
+    pub context_team_id: Option<String>,
+    /// The Enterprise Grid organisation the event is seen from, if any.
+    #[serde(default)]
+    pub context_enterprise_id: Option<String>,
     /// The app the event is for.
     pub api_app_id: String,
     /// Unique per event; Slack retries deliver the same id, so it is the dedupe key.
@@ -42,7 +56,7 @@ pub struct EventCallback {
     pub event_time: i64,
     /// The inner event, kept as raw JSON.
     pub event: Value,
-    /// Installations that can see the event.
+    /// Installations that can see the event (Slack sends at most one).
     #[serde(default)]
     pub authorizations: Vec<Authorization>,
     /// An opaque identifier of the event's context, for `apps.event.authorizations.list`.
@@ -65,6 +79,50 @@ impl EventCallback {
             .iter()
             .find(|a| a.is_bot)
             .map(|a| a.user_id.as_str())
+    }
+
+    /// Who is calling.
+    ///
+    /// The installation is the one the event was delivered for: the bot's entry in
+    /// `authorizations` (else the first entry); without one, `context_team_id` and
+    /// `context_enterprise_id`; without those, the envelope's `team_id` and
+    /// `enterprise_id`. One source is used whole, never mixed with another: in a
+    /// shared channel the envelope may name the other organisation.
+    ///
+    /// The user's side is every one of the inner event's `user_team` (the user's
+    /// own workspace), `source_team` (the workspace the message was sent from) and
+    /// `team` that is present; `is_ext_shared_channel` says whether the channel is
+    /// shared with another organisation.
+    ///
+    /// Sources: <https://docs.slack.dev/apis/events-api/>,
+    /// <https://api.slack.com/enterprise/grid/developing>.
+    pub fn origin(&self) -> Origin {
+        let authorization = self
+            .authorizations
+            .iter()
+            .find(|a| a.is_bot)
+            .or(self.authorizations.first());
+        let installation = if let Some(a) = authorization {
+            Org::new(a.team_id.as_deref(), a.enterprise_id.as_deref())
+        } else if self.context_team_id.is_some() || self.context_enterprise_id.is_some() {
+            Org::new(
+                self.context_team_id.as_deref(),
+                self.context_enterprise_id.as_deref(),
+            )
+        } else {
+            Org::new(Some(&self.team_id), self.enterprise_id.as_deref())
+        };
+        // A field that is present but not a string names something that is not an
+        // id: it counts, and makes the user unknown.
+        let field = |name: &str| match self.event.get(name) {
+            None | Some(Value::Null) => None,
+            Some(value) => Some(value.as_str().unwrap_or_default()),
+        };
+        Origin {
+            installation,
+            user: UserOrg::from_fields(["user_team", "source_team", "team"].map(field)),
+            shared_externally: self.is_ext_shared_channel,
+        }
     }
 
     /// The inner event as a message for the bot: a mention (`app_mention`) or a
@@ -461,6 +519,82 @@ mod tests {
             EventRequest::parse(br#"{"type":"block_actions"}"#),
             Err(PayloadError::UnsupportedEventType { ref kind }) if kind == "block_actions"
         ));
+    }
+
+    fn fixture(json: &str) -> EventCallback {
+        callback(&serde_json::from_str(json).unwrap())
+    }
+
+    fn team(id: &str) -> crate::ids::TeamId {
+        crate::ids::TeamId::parse(id).unwrap()
+    }
+
+    #[test]
+    fn a_slack_connect_mention_names_our_installation_and_the_users_own_team() {
+        // GIVEN a member of another organisation mentioning the bot in a shared channel
+        let connect = fixture(include_str!(
+            "../../../tests/fixtures/slack/connect_mention.json"
+        ));
+        // THEN the installation is ours, and the user's side theirs, as Slack says it
+        let origin = connect.origin();
+        assert_eq!(origin.installation, Org::new(Some("T0001"), None));
+        assert_eq!(
+            origin.user,
+            UserOrg::Named(vec![team("T0EXT"), team("T0EXT"), team("T0EXT")])
+        );
+        assert_eq!(origin.shared_externally, Some(true));
+        assert_eq!(
+            connect.team_id, "T0001",
+            "the envelope alone looks like ours"
+        );
+    }
+
+    #[test]
+    fn an_enterprise_grid_mention_names_the_organisation() {
+        let grid = fixture(include_str!(
+            "../../../tests/fixtures/slack/grid_mention.json"
+        ));
+        let origin = grid.origin();
+        assert_eq!(origin.installation, Org::new(Some("T0001"), Some("E0001")));
+        assert_eq!(origin.user, UserOrg::Named(vec![team("T0001")]));
+        assert_eq!(origin.shared_externally, Some(false));
+        assert_eq!(grid.enterprise_id.as_deref(), Some("E0001"));
+        assert_eq!(grid.context_enterprise_id.as_deref(), Some("E0001"));
+    }
+
+    #[test]
+    fn the_installation_is_the_authorization_else_the_context_else_the_envelope() {
+        // In a channel another organisation hosts, the envelope names their
+        // workspace; the authorization names the installation the event is for.
+        let mut body = app_mention_callback();
+        body["team_id"] = json!("T0EXT");
+        body["enterprise_id"] = json!("E0EXT");
+        assert_eq!(
+            callback(&body).origin().installation,
+            Org::new(Some("T0001"), None),
+            "one source, whole: the envelope's organisation is not mixed in"
+        );
+        body.as_object_mut().unwrap().remove("authorizations");
+        body["context_team_id"] = json!("T0001");
+        assert_eq!(
+            callback(&body).origin().installation,
+            Org::new(Some("T0001"), None)
+        );
+        body.as_object_mut().unwrap().remove("context_team_id");
+        assert_eq!(
+            callback(&body).origin().installation,
+            Org::new(Some("T0EXT"), Some("E0EXT"))
+        );
+    }
+
+    #[test]
+    fn a_user_side_field_that_is_not_a_string_makes_the_user_unknown() {
+        let mut body = app_mention_callback();
+        assert_eq!(callback(&body).origin().user, UserOrg::Unnamed);
+        body["event"]["user_team"] = json!(42);
+        assert_eq!(callback(&body).origin().user, UserOrg::Invalid);
+        body["event"]["user_team"] = Value::Null;
+        assert_eq!(callback(&body).origin().user, UserOrg::Unnamed);
     }
 
     #[test]

@@ -10,8 +10,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::PayloadError;
 use super::form::Form;
+use super::{Org, Origin, PayloadError, UserOrg};
 
 /// An interaction, by its `type`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,9 +149,36 @@ impl BlockActions {
             .or(self.user.team_id.as_deref())
     }
 
-    /// The Enterprise Grid organisation's id, if any.
+    /// The Enterprise Grid organisation's id, if any: `enterprise.id`, or
+    /// `team.enterprise_id`.
     pub fn enterprise_id(&self) -> Option<&str> {
-        self.enterprise.as_ref().map(|e| e.id.as_str())
+        self.enterprise
+            .as_ref()
+            .map(|e| e.id.as_str())
+            .or(self.team.as_ref().and_then(|t| t.enterprise_id.as_deref()))
+    }
+
+    /// Who is calling: the installation is the workspace the click happened in
+    /// (`team.id`; `null` for some org-wide installs) and its organisation
+    /// ([`BlockActions::enterprise_id`]); the user's side is `user.team_id`, the
+    /// clicking user's own workspace (or, on Enterprise Grid, organisation). A click
+    /// that does not say which team the user is from is from an unknown user.
+    ///
+    /// Sources: <https://docs.slack.dev/reference/interaction-payloads/block_actions-payload>,
+    /// <https://docs.slack.dev/reference/interaction-payloads/block_suggestion-payload>.
+    pub fn origin(&self) -> Origin {
+        let user = match self.user.team_id.as_deref() {
+            Some(team) => UserOrg::from_fields([Some(team)]),
+            None => UserOrg::Invalid,
+        };
+        Origin {
+            installation: Org::new(
+                self.team.as_ref().map(|t| t.id.as_str()),
+                self.enterprise_id(),
+            ),
+            user,
+            shared_externally: None,
+        }
     }
 
     /// The first (for a click, the only) action.
@@ -176,7 +203,8 @@ pub struct InteractionUser {
     pub team_id: Option<String>,
 }
 
-/// The workspace in an interaction: `{"id", "domain"}`.
+/// The workspace in an interaction: `{"id", "domain"}`, plus `enterprise_id` and
+/// `enterprise_name` on Enterprise Grid.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InteractionTeam {
     /// The workspace's id (`T…`).
@@ -184,6 +212,12 @@ pub struct InteractionTeam {
     /// Its subdomain.
     #[serde(default)]
     pub domain: Option<String>,
+    /// Its Enterprise Grid organisation's id (`E…`), if any.
+    #[serde(default)]
+    pub enterprise_id: Option<String>,
+    /// Its Enterprise Grid organisation's name, if any.
+    #[serde(default)]
+    pub enterprise_name: Option<String>,
 }
 
 /// The Enterprise Grid organisation in an interaction: `{"id", "name"}`.
@@ -333,6 +367,33 @@ mod tests {
         let click = block_actions(payload);
         assert_eq!(click.team_id(), Some("T3MDE"));
         assert_eq!(click.enterprise_id(), Some("E0001"));
+    }
+
+    #[test]
+    fn a_click_says_the_installation_and_the_users_own_team() {
+        // GIVEN a member of another organisation clicking in a shared channel
+        let connect: Value = serde_json::from_str(include_str!(
+            "../../../tests/fixtures/slack/connect_click.json"
+        ))
+        .unwrap();
+        let origin = block_actions(connect.clone()).origin();
+        // THEN the installation is ours and the user's team theirs
+        assert_eq!(origin.installation, Org::new(Some("T0001"), None));
+        assert_eq!(
+            origin.user,
+            UserOrg::Named(vec![crate::ids::TeamId::parse("T0EXT").unwrap()])
+        );
+        // On Enterprise Grid the organisation may come as `team.enterprise_id`
+        let mut grid = connect.clone();
+        grid["team"]["enterprise_id"] = json!("E0001");
+        assert_eq!(
+            block_actions(grid).origin().installation,
+            Org::new(Some("T0001"), Some("E0001"))
+        );
+        // A click that does not say which team the user is from is not trusted
+        let mut unsaid = connect;
+        unsaid["user"].as_object_mut().unwrap().remove("team_id");
+        assert_eq!(block_actions(unsaid).origin().user, UserOrg::Invalid);
     }
 
     #[test]

@@ -11,12 +11,15 @@
 //! | [`Interaction`] | a form whose `payload` field holds JSON | that JSON |
 //!
 //! Each parser returns a typed value or a [`PayloadError`] that says what was
-//! wrong (naming the field where there is one).
+//! wrong (naming the field where there is one), and each typed value says who is
+//! calling ([`Origin`]: the installation and the user's own organisation), for
+//! the allow-list.
 
 mod command;
 mod event;
 mod form;
 mod interaction;
+mod origin;
 
 pub use command::{CommandRequest, SlashCommand};
 pub use event::{Authorization, ChatKind, ChatMessage, EventCallback, EventRequest};
@@ -24,6 +27,7 @@ pub use interaction::{
     BlockAction, BlockActions, Interaction, InteractionChannel, InteractionEnterprise,
     InteractionTeam, InteractionUser,
 };
+pub use origin::{Org, Origin, UserOrg};
 
 /// Why a request body could not be understood.
 #[derive(Debug, thiserror::Error)]
