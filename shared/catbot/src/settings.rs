@@ -9,7 +9,7 @@
 //! A malformed value fails start-up with one line naming the variable, as Opkit's
 //! own settings do.
 
-use opkit::config::{ConfigError, http_url};
+use opkit::config::{ConfigError, http_url, setting};
 use opkit::secret::Secret;
 
 /// The weather API Catbot asks by default.
@@ -32,11 +32,7 @@ impl Settings {
 
     /// Reads settings through `lookup` (tests pass a map). Empty values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |name: &str| setting(&lookup, name);
         Ok(Self {
             weather_url: http_url(
                 "OPKIT_WEATHER_URL",

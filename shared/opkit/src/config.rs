@@ -109,11 +109,7 @@ impl Config {
 
     /// Reads settings through `lookup` (tests pass a map). Empty values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |name: &str| setting(&lookup, name);
         // Every credential is blanked out of the logs from now on.
         for name in SECRET_SETTINGS {
             if let Some(value) = get(name) {
@@ -249,6 +245,14 @@ impl TeamAllowList {
     pub fn names(&self, id: &TeamId) -> bool {
         matches!(self, Self::Only(ids) if ids.contains(id))
     }
+}
+
+/// Setting `name` read through `lookup`, trimmed; empty counts as unset. Every
+/// settings reader (Opkit's [`Config`], a bot's own) reads values this way.
+pub fn setting(lookup: impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    lookup(name)
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 /// Checks that setting `name` is an http(s) URL; returns it without a trailing `/`.
