@@ -405,6 +405,21 @@ mod tests {
     use super::*;
 
     #[tokio::test]
+    async fn a_dotted_name_slack_sent_as_a_link_is_the_environment() {
+        let t = TestBot::with(|b| b.script(script()));
+        let reply = t
+            .text(
+                "UA",
+                "queue join <http://staging.example.com|staging.example.com>",
+            )
+            .await;
+        assert_eq!(
+            reply,
+            "<@UA> holds *staging.example.com* now until you leave."
+        );
+    }
+
+    #[tokio::test]
     async fn one_user_cannot_fill_the_shared_state() {
         // the defect: one user's 2,400 joins grew the state past DynamoDB's item
         // limit and broke `queue join` for everyone

@@ -110,6 +110,18 @@ impl Args {
     pub fn word(&self, i: usize, what: &str) -> Result<&str, CommandError> {
         match self.tokens.get(i) {
             Some(Token::Word(w)) => Ok(w),
+            // Slack turns what looks like a host name or an address into a link
+            // whose label is what was typed: `staging.example.com` arrives as
+            // `<http://staging.example.com|staging.example.com>`. That is a word.
+            Some(Token::Link {
+                url,
+                label: Some(label),
+            }) if ["http://", "https://", "mailto:"]
+                .iter()
+                .any(|scheme| url.strip_prefix(scheme) == Some(label.as_str())) =>
+            {
+                Ok(label)
+            }
             Some(other) => Err(CommandError::usage(format!(
                 "expected {what}, not {}",
                 one_line(&other.to_string())
@@ -553,6 +565,22 @@ impl<S: ScriptState> ErasedHandler for Typed<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn words_slack_turned_into_links_are_still_words() {
+        let args = Args::new(crate::text::tokenize(
+            "<http://staging.example.com|staging.example.com> <mailto:ops@example.com|ops@example.com> \
+             <https://evil.example/x|staging.example.com> <http://a.example>",
+        ));
+        assert_eq!(
+            args.word(0, "an environment").unwrap(),
+            "staging.example.com"
+        );
+        assert_eq!(args.word(1, "an address").unwrap(), "ops@example.com");
+        // a link whose label is not what it points to is not a word
+        assert!(args.word(2, "an environment").is_err());
+        assert!(args.word(3, "an environment").is_err());
+    }
     use crate::text::tokenize;
 
     fn args(s: &str) -> Args {
