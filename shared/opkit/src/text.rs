@@ -199,8 +199,17 @@ pub fn canonical(tokens: &[Token]) -> String {
         .iter()
         .map(|token| match token {
             // Neutralise first, then quote: a tab inside a phrase becomes a space,
-            // and the phrase is quoted for it.
-            Token::Word(w) => Token::Word(w.chars().map(neutral).collect()).to_string(),
+            // and the phrase is quoted for it. A quote mark inside a quoted phrase
+            // would end it early when read back, so there it becomes `'`.
+            Token::Word(w) => {
+                let w: String = w.chars().map(neutral).collect();
+                if w.is_empty() || w.contains(char::is_whitespace) {
+                    let unquoted = w.replace(['"', '“', '”'], "'");
+                    Token::Word(unquoted).to_string()
+                } else {
+                    Token::Word(w).to_string()
+                }
+            }
             other => other.to_string().chars().map(neutral).collect(),
         })
         .collect::<Vec<_>>()
@@ -250,6 +259,17 @@ mod tests {
             assert!(!shown.contains('\n') && !shown.contains('`'), "{shown}");
             assert_eq!(canonical(&tokenize(&shown)), shown, "{text}");
         }
+    }
+
+    #[test]
+    fn a_quote_mark_inside_a_phrase_cannot_split_it_when_read_back() {
+        // found by `cargo fuzz run text`: `"` ESC NUL is one word with no closing
+        // quote; neutralised it needs quoting, and its own `"` then closed the quote
+        let shown = canonical(&tokenize("\"\u{1b}\u{0}"));
+        assert_eq!(shown, "\"'  \"");
+        assert_eq!(canonical(&tokenize(&shown)), shown);
+        let shown = canonical(&[word("say “hi” \"now\"")]);
+        assert_eq!(tokenize(&shown), [word("say 'hi' 'now'")]);
     }
 
     #[test]
