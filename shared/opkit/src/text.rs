@@ -199,16 +199,18 @@ pub fn canonical(tokens: &[Token]) -> String {
         .iter()
         .map(|token| match token {
             // Neutralise first, then quote: a tab inside a phrase becomes a space,
-            // and the phrase is quoted for it. A quote mark inside a quoted phrase
-            // would end it early when read back, so there it becomes `'`.
+            // and the phrase is quoted for it. The only quote marks in the result
+            // are those that delimit phrases: any other (`"`, `“`, `”`) would open
+            // or close a phrase when read back, so it becomes `'`.
             Token::Word(w) => {
-                let w: String = w.chars().map(neutral).collect();
-                if w.is_empty() || w.contains(char::is_whitespace) {
-                    let unquoted = w.replace(['"', '“', '”'], "'");
-                    Token::Word(unquoted).to_string()
-                } else {
-                    Token::Word(w).to_string()
-                }
+                let w: String = w
+                    .chars()
+                    .map(|c| match c {
+                        '"' | '“' | '”' => '\'',
+                        c => neutral(c),
+                    })
+                    .collect();
+                Token::Word(w).to_string()
             }
             other => other.to_string().chars().map(neutral).collect(),
         })
@@ -270,6 +272,11 @@ mod tests {
         assert_eq!(canonical(&tokenize(&shown)), shown);
         let shown = canonical(&[word("say “hi” \"now\"")]);
         assert_eq!(tokenize(&shown), [word("say 'hi' 'now'")]);
+        // and a bare word that opened a quote it never closed cannot pair with a
+        // phrase's quote after it (`" ` DLE `(` NUL NUL NUL NUL, the fuzzer's second)
+        let shown = canonical(&tokenize("\" \u{10}(\0\0\0\0"));
+        assert_eq!(shown, "' \" (    \"");
+        assert_eq!(canonical(&tokenize(&shown)), shown);
     }
 
     #[test]
