@@ -5,6 +5,7 @@
 //! region and dummy credentials) for the command it runs, e.g.
 //! `bash infra/test.sh`.
 
+use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 
@@ -30,6 +31,26 @@ pub async fn sdk_config() -> SdkConfig {
         "the SDK did not pick up {ENDPOINT_VAR}"
     );
     config
+}
+
+/// SDK configuration for `endpoint` on this machine — the emulator, or a
+/// [`FaultProxy`](crate::fault_proxy::FaultProxy) in front of it — set in code, so
+/// it wins over `AWS_ENDPOINT_URL`; with `retry` instead of the SDK's default
+/// retry strategy, if given.
+pub async fn sdk_config_at(endpoint: &str, retry: Option<RetryConfig>) -> SdkConfig {
+    assert!(
+        is_loopback(endpoint),
+        "{endpoint} is not a loopback address"
+    );
+    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".to_string());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .credentials_provider(Credentials::new("test", "test", None, None, "opkit-tests"))
+        .endpoint_url(endpoint);
+    if let Some(retry) = retry {
+        loader = loader.retry_config(retry);
+    }
+    loader.load().await
 }
 
 /// The emulator's URL; panics, saying what to run, when there is none.

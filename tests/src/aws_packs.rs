@@ -168,3 +168,44 @@ impl MetricImages for FakeImages {
         Box::pin(std::future::ready(Ok(TINY_PNG.to_vec())))
     }
 }
+
+/// An image moto has in the client's region: its usual `ami-12c6146b` (asked for
+/// by id, which is quick), else the first of the full list.
+pub async fn image_id(ec2: &aws_sdk_ec2::Client) -> String {
+    const USUAL: &str = "ami-12c6146b";
+    let usual = ec2.describe_images().image_ids(USUAL).send().await;
+    if usual.is_ok_and(|out| !out.images().is_empty()) {
+        return USUAL.to_string();
+    }
+    let images = ec2.describe_images().send().await.expect("describe images");
+    images
+        .images()
+        .iter()
+        .find_map(|i| i.image_id().map(str::to_string))
+        .expect("moto has images")
+}
+
+/// Starts one instance named `name` with extra tags; returns its id.
+pub async fn run_instance(ec2: &aws_sdk_ec2::Client, name: &str, tags: &[(&str, &str)]) -> String {
+    use aws_sdk_ec2::types::{InstanceType, ResourceType, Tag, TagSpecification};
+    let mut spec = TagSpecification::builder()
+        .resource_type(ResourceType::Instance)
+        .tags(Tag::builder().key("Name").value(name).build());
+    for (k, v) in tags {
+        spec = spec.tags(Tag::builder().key(*k).value(*v).build());
+    }
+    let out = ec2
+        .run_instances()
+        .image_id(image_id(ec2).await)
+        .instance_type(InstanceType::T3Micro)
+        .min_count(1)
+        .max_count(1)
+        .tag_specifications(spec.build())
+        .send()
+        .await
+        .expect("run an instance");
+    out.instances()[0]
+        .instance_id()
+        .expect("an instance id")
+        .to_string()
+}

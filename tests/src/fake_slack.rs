@@ -216,6 +216,11 @@ impl FakeSlack {
         self.state.requests.lock().expect("requests lock").clone()
     }
 
+    /// How many requests have arrived so far.
+    pub fn count(&self) -> usize {
+        self.state.requests.lock().expect("requests lock").len()
+    }
+
     /// The requests received on `path` (e.g. `/api/chat.postMessage`), in order.
     pub fn posts_to(&self, path: &str) -> Vec<RecordedRequest> {
         self.requests()
@@ -235,16 +240,48 @@ impl FakeSlack {
             let arrived = self.state.arrived.notified();
             let mut arrived = std::pin::pin!(arrived);
             arrived.as_mut().enable();
-            let requests = self.requests();
-            if requests.len() >= n {
-                return requests;
+            // Count without copying: a thousand arrivals must not copy a million requests.
+            if self.count() >= n {
+                return self.requests();
             }
             if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                let requests = self.requests();
                 panic!(
                     "fake Slack expected {n} request(s) within {timeout:?}, got {}:\n{}",
                     requests.len(),
                     describe(&requests)
                 );
+            }
+        }
+    }
+}
+
+impl FakeSlack {
+    /// Waits until a request has arrived on `path` (e.g. one `response_url`) and
+    /// returns the requests on it; cheap to call from many tasks at once.
+    ///
+    /// # Panics
+    /// If none has arrived within `timeout`.
+    pub async fn wait_for_path(&self, path: &str, timeout: Duration) -> Vec<RecordedRequest> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let arrived = self.state.arrived.notified();
+            let mut arrived = std::pin::pin!(arrived);
+            arrived.as_mut().enable();
+            let on_path: Vec<RecordedRequest> = self
+                .state
+                .requests
+                .lock()
+                .expect("requests lock")
+                .iter()
+                .filter(|r| r.path == path)
+                .cloned()
+                .collect();
+            if !on_path.is_empty() {
+                return on_path;
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                panic!("fake Slack got no request on {path} within {timeout:?}");
             }
         }
     }

@@ -1,11 +1,15 @@
 //! Test harness for Opkit's end-to-end tests: a fake Slack server, helpers that
-//! build requests the way Slack sends them, and the AWS emulator's settings.
+//! build requests the way Slack sends them, the AWS emulator's settings, and
+//! fault injection (at the store port, and as an HTTP proxy in front of the emulator).
 
 pub mod aws;
 pub mod aws_packs;
 pub mod fake_slack;
+pub mod fault_proxy;
+pub mod faults;
 pub mod serverless;
 pub mod slack_request;
+pub mod tally;
 
 pub use fake_slack::{CannedResponse, FakeSlack, RecordedBody, RecordedRequest};
 pub use slack_request::{signed_headers, slash_command_body};

@@ -12,23 +12,25 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use aws_config::retry::RetryConfig;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Utc};
 use opkit::clock::{Clock, ManualClock};
 use opkit::config::Config;
-use opkit::engine::bot::Bot;
+use opkit::engine::bot::{Bot, BotBuilder};
 use opkit::expiry::Expiry;
 use opkit::ingress::Ingress;
 use opkit::job::QueueMessage;
 use opkit::slack::{HttpPoster, RetryPolicy, SigningSecret};
 use opkit::sqs::{Queues, SqsQueue, create_queues};
+use opkit::store::Store;
 use opkit::store::dynamodb::{DynamoStore, create_table};
 use opkit::worker::{JobRunner, Worker};
 use serde_json::{Value, json};
 
-use crate::aws::{sdk_config, unique_name};
+use crate::aws::{emulator_endpoint, sdk_config, sdk_config_at, unique_name};
 use crate::fake_slack::FakeSlack;
 use crate::slack_request::{TEAM_ID, signed_headers};
 
@@ -62,11 +64,82 @@ pub struct Stack {
 impl Stack {
     /// Creates the table and queues on the emulator and wires everything up.
     pub async fn start() -> Self {
-        Self::start_with(&[]).await
+        Self::builder().start().await
     }
 
     /// [`Stack::start`] with extra (or overriding) settings.
     pub async fn start_with(extra: &[(&str, &str)]) -> Self {
+        let mut builder = Self::builder();
+        for (name, value) in extra {
+            builder = builder.env(name, value);
+        }
+        builder.start().await
+    }
+
+    /// A stack with more say over its parts: settings, a wrapper around the store
+    /// the bot and the worker use (fault injection, counting), and the endpoint
+    /// their AWS clients call (a fault proxy in front of the emulator).
+    pub fn builder() -> StackBuilder {
+        StackBuilder::default()
+    }
+}
+
+/// Wraps the stack's DynamoDB store before the bot and the worker get it.
+type WrapStore = Box<dyn FnOnce(Arc<DynamoStore>) -> Arc<dyn Store> + Send>;
+
+/// Adds to the bot before it is built (a test's own script).
+type AddToBot = Box<dyn FnOnce(BotBuilder) -> BotBuilder + Send>;
+
+/// Builds a [`Stack`]; see [`Stack::builder`].
+#[derive(Default)]
+pub struct StackBuilder {
+    extra: Vec<(String, String)>,
+    wrap: Option<WrapStore>,
+    add: Option<AddToBot>,
+    endpoint: Option<String>,
+    retry: Option<RetryConfig>,
+}
+
+impl StackBuilder {
+    /// Sets (or overrides) one setting.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.extra.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// The bot, the worker's claims and the expiry pass use `wrap(store)`;
+    /// [`Stack::store`] stays the plain store, for looking at what was written.
+    pub fn store(
+        mut self,
+        wrap: impl FnOnce(Arc<DynamoStore>) -> Arc<dyn Store> + Send + 'static,
+    ) -> Self {
+        self.wrap = Some(Box::new(wrap));
+        self
+    }
+
+    /// Adds to the bot (e.g. a script of the test's own) before it is built.
+    pub fn bot(mut self, add: impl FnOnce(BotBuilder) -> BotBuilder + Send + 'static) -> Self {
+        self.add = Some(Box::new(add));
+        self
+    }
+
+    /// The AWS clients of the bot and the worker (DynamoDB, EC2, SQS commands) call
+    /// `url` instead of the emulator: a [`FaultProxy`](crate::fault_proxy::FaultProxy).
+    /// The ingress, [`Stack::drain`] and [`Stack::store`] still go straight to it.
+    pub fn aws_endpoint(mut self, url: String) -> Self {
+        self.endpoint = Some(url);
+        self
+    }
+
+    /// The retry strategy of the bot's and the worker's AWS clients (default: the
+    /// SDK's, as deployed).
+    pub fn aws_retries(mut self, retry: RetryConfig) -> Self {
+        self.retry = Some(retry);
+        self
+    }
+
+    /// Creates the table and queues on the emulator and wires everything up.
+    pub async fn start(self) -> Stack {
         let sdk = sdk_config().await;
         let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
@@ -86,34 +159,64 @@ impl Stack {
             ("OPKIT_TABLE", table.as_str()),
             ("OPKIT_QUEUE_URL", queues.url.as_str()),
         ];
-        vars.extend_from_slice(extra);
+        vars.extend(self.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let config = config(&vars);
         let clock = ManualClock::new(Utc::now());
         let shared_clock = Arc::new(clock.clone());
-        let store = Arc::new(DynamoStore::new(dynamo, table, shared_clock.clone()));
+        let store = Arc::new(DynamoStore::new(
+            dynamo,
+            table.clone(),
+            shared_clock.clone(),
+        ));
+        // The bot's and the worker's own AWS clients: the emulator, or a proxy in front.
+        let own_clients = self.endpoint.is_some() || self.retry.is_some();
+        let bot_sdk = if own_clients {
+            let endpoint = self.endpoint.clone().unwrap_or_else(emulator_endpoint);
+            sdk_config_at(&endpoint, self.retry).await
+        } else {
+            sdk.clone()
+        };
+        let bot_store: Arc<DynamoStore> = if own_clients {
+            Arc::new(DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(&bot_sdk),
+                table,
+                shared_clock.clone(),
+            ))
+        } else {
+            store.clone()
+        };
+        let bot_store: Arc<dyn Store> = match self.wrap {
+            Some(wrap) => wrap(bot_store),
+            None => bot_store,
+        };
         // As the worker Lambda builds it: Catbot with the AWS packs on the emulator.
         let http = reqwest::Client::new();
-        let bot = catbot::with_configured_aws_packs(
+        let builder = catbot::with_configured_aws_packs(
             catbot::builder(
                 &config,
                 &catbot::Settings::from_lookup(|_| None).expect("default settings"),
-                store.clone(),
+                bot_store.clone(),
             ),
             &config,
-            &sdk,
+            &bot_sdk,
             http.clone(),
-        )
-        .clock(shared_clock.clone())
-        .build()
-        .expect("build the bot");
+        );
+        let builder = match self.add {
+            Some(add) => add(builder),
+            None => builder,
+        };
+        let bot = builder
+            .clock(shared_clock.clone())
+            .build()
+            .expect("build the bot");
         let queue = Arc::new(SqsQueue::new(sqs.clone(), queues.url.clone()));
         // As the ingress Lambda builds it (which requires OPKIT_TEAM_IDS).
         let ingress = opkit_ingress::ingress(&config, shared_clock, queue).expect("ingress");
         let poster = HttpPoster::new(http.clone()).with_retry_policy(fast_retries());
         let channels = catbot::channel_poster(&config, http);
         let worker = Worker::new(bot.clone(), Arc::new(poster), channels);
-        let runner = JobRunner::new(Arc::new(worker), store.clone());
-        Self {
+        let runner = JobRunner::new(Arc::new(worker), bot_store);
+        Stack {
             slack,
             clock,
             store,
@@ -125,7 +228,9 @@ impl Stack {
             config,
         }
     }
+}
 
+impl Stack {
     /// Now, by the stack's clock.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
@@ -173,13 +278,19 @@ impl Stack {
     /// One expiry pass, as the expiry Lambda runs it (due scheduled commands go
     /// to the jobs queue).
     pub async fn expire(&self) -> opkit::expiry::ExpiryReport {
+        self.try_expire().await.expect("expiry pass")
+    }
+
+    /// [`Stack::expire`], returning the pass's error instead of panicking.
+    pub async fn try_expire(
+        &self,
+    ) -> Result<opkit::expiry::ExpiryReport, opkit::engine::CommandError> {
         let channels = catbot::channel_poster(&self.config, reqwest::Client::new());
         let queue = Arc::new(SqsQueue::new(self.sqs.clone(), self.queues.url.clone()));
         Expiry::new(self.bot.clone(), channels)
             .with_queue(queue)
             .run_once()
             .await
-            .expect("expiry pass")
     }
 }
 

@@ -87,18 +87,67 @@ async fn rate_limit_is_retried_after_retry_after() {
 }
 
 #[tokio::test]
-async fn long_retry_after_is_capped_by_the_policy() {
-    // GIVEN a 429 asking for 30 s, and a policy capping waits at 50 ms
+async fn rate_limit_waits_the_whole_retry_after_then_delivers_once() {
+    // GIVEN a response_url that answers 429 with Retry-After: 1 once, and a policy
+    // that allows waits of up to 2 s
+    let slack = FakeSlack::start().await;
+    slack.push_response(CannedResponse::rate_limited(1));
+    let poster = poster().with_retry_policy(RetryPolicy {
+        max_delay: Duration::from_secs(2),
+        ..fast_retries()
+    });
+    // WHEN a reply is posted
+    let started = std::time::Instant::now();
+    let result = poster
+        .post(&slack.response_url("cmd"), &Reply::text("hi"))
+        .await;
+    // THEN the retry came no sooner than Slack asked, and the reply was delivered once
+    assert!(result.is_ok(), "{result:?}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(answered(&slack), [429, 200]);
+}
+
+#[tokio::test]
+async fn a_retry_after_longer_than_the_policy_allows_is_not_cut_short() {
+    // GIVEN a 429 asking for 30 s, and a policy that waits at most 50 ms
     let slack = FakeSlack::start().await;
     slack.push_response(CannedResponse::rate_limited(30));
     // WHEN a reply is posted
     let (poster, url, reply) = (poster(), slack.response_url("cmd"), Reply::text("hi"));
     let result = tokio::time::timeout(Duration::from_secs(10), poster.post(&url, &reply))
         .await
-        .expect("the 30 s Retry-After was not capped");
-    // THEN it is retried well before 30 s and delivered
+        .expect("it did not wait the 30 s");
+    // THEN it gives up at once with the 429 instead of asking again too early
+    let error = result.unwrap_err();
+    assert!(
+        matches!(error, PostError::Status { status: 429, .. }),
+        "{error:?}"
+    );
+    assert!(error.is_transient());
+    assert_eq!(answered(&slack), [429], "Slack was not asked again");
+}
+
+#[tokio::test]
+async fn rate_limits_and_server_errors_in_a_row_still_deliver_once() {
+    // GIVEN a response_url that answers 429 (Retry-After: 0), then 503, then accepts
+    let slack = FakeSlack::start().await;
+    slack.push_response(CannedResponse::rate_limited(0));
+    slack.push_response(CannedResponse::status(503));
+    // WHEN a reply is posted
+    let result = poster()
+        .post(&slack.response_url("cmd"), &Reply::text("hi"))
+        .await;
+    // THEN the third try delivers it, and it was accepted once
     assert!(result.is_ok(), "{result:?}");
-    assert_eq!(answered(&slack), [429, 200]);
+    assert_eq!(answered(&slack), [429, 503, 200]);
+    assert_eq!(
+        slack.requests().iter().filter(|r| r.was_accepted()).count(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -230,6 +279,30 @@ async fn web_api_rate_limit_is_retried() {
     // THEN it is retried and succeeds
     assert!(result.is_ok(), "{result:?}");
     assert_eq!(answered(&slack), [429, 200]);
+}
+
+#[tokio::test]
+async fn web_api_rate_limit_longer_than_allowed_is_not_retried_early() {
+    // GIVEN a Web API that rate-limits chat.postMessage for a minute
+    let slack = FakeSlack::start().await;
+    slack.push_response(CannedResponse::rate_limited(60));
+    // WHEN a message is posted
+    let error = api(&slack)
+        .post_message("C0001", &Reply::text("hi"), None)
+        .await
+        .unwrap_err();
+    // THEN it fails with the 429, having asked once
+    assert!(
+        matches!(
+            error,
+            WebApiError::Http {
+                source: PostError::Status { status: 429, .. },
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(answered(&slack), [429]);
 }
 
 #[tokio::test]

@@ -70,18 +70,50 @@ impl Expiry {
         self
     }
 
-    /// One pass.
+    /// One pass. A pass that fails midway (the store stops answering) still
+    /// announces what it ended or started before the failure — the next pass will
+    /// not see those again — and then returns the error; the next pass does the rest.
     pub async fn run_once(&self) -> Result<ExpiryReport, CommandError> {
         let mut report = ExpiryReport::default();
         let mut notices = Vec::new();
+        let done = self.steps(&mut report, &mut notices).await;
+        for notice in &notices {
+            match self.announce(notice).await {
+                Some(true) => report.posted += 1,
+                Some(false) => report.not_posted += 1,
+                None => {}
+            }
+        }
+        match done {
+            Ok(()) => {
+                tracing::info!(?report, "expiry pass");
+                Ok(report)
+            }
+            Err(e) => {
+                tracing::error!(?report, error = %crate::telemetry::ErrorChain(&e), "expiry pass stopped midway");
+                Err(e)
+            }
+        }
+    }
+
+    /// The steps of a pass, gathering the notices to announce.
+    async fn steps(
+        &self,
+        report: &mut ExpiryReport,
+        notices: &mut Vec<Notice>,
+    ) -> Result<(), CommandError> {
         let store = self.bot.store();
         let now = self.bot.now();
 
         for grant in store.grants_ended_by(now).await? {
             if store.replace_grant(&grant, None).await? {
                 report.grants_ended += 1;
-                // Grants of one role coexist: say so when another still counts.
-                let kept = store.grants_for(&grant.user).await?;
+                // Grants of one role coexist: say so when another still counts. The
+                // grant is gone already: if this look-up fails, its end is still told.
+                let kept = store.grants_for(&grant.user).await.unwrap_or_else(|e| {
+                    tracing::warn!(user = %grant.user, error = %e, "could not read the grants still held");
+                    Vec::new()
+                });
                 let still = kept
                     .iter()
                     .filter(|g| g.role == grant.role && g.is_active(now))
@@ -149,16 +181,7 @@ impl Expiry {
                 None => {}
             }
         }
-
-        for notice in &notices {
-            match self.announce(notice).await {
-                Some(true) => report.posted += 1,
-                Some(false) => report.not_posted += 1,
-                None => {}
-            }
-        }
-        tracing::info!(?report, "expiry pass");
-        Ok(report)
+        Ok(())
     }
 
     async fn audited(&self, grant: &Grant, text: String) -> Notice {

@@ -400,6 +400,20 @@ impl Bot {
         // same detail when internal errors were plain strings).
         let detail = ErrorChain(&error).to_string();
         let shown = match &error {
+            // A store that does not answer (throttled, 5xx, unreachable, after the
+            // SDK's own retries) is worth another try; say so.
+            CommandError::Internal(source)
+                if matches!(
+                    source.downcast_ref::<StoreError>(),
+                    Some(StoreError::Backend(_) | StoreError::Io { .. })
+                ) =>
+            {
+                tracing::error!(correlation_id = %request.correlation_id, error = %detail, "the store failed");
+                format!(
+                    "Sorry, the bot's store is not answering right now; please try again in a moment (ref `{}`).",
+                    short_ref(request.correlation_id)
+                )
+            }
             CommandError::Internal(_) => {
                 tracing::error!(correlation_id = %request.correlation_id, error = %detail, "command failed");
                 format!(

@@ -5,8 +5,9 @@
 //! ([`RetryPolicy`] and `send_with_retries`) is also used by the
 //! [Web API client](super::web), so both retry the same way.
 //!
-//! What is retried: HTTP 5xx, HTTP 429 (waiting `Retry-After` seconds, capped) and
-//! failures to connect. A timeout is *not* retried: Slack may have received the
+//! What is retried: HTTP 5xx, HTTP 429 (waiting the `Retry-After` seconds Slack
+//! asks for — never less: a wait longer than the policy's `max_delay` is not cut
+//! short, the call gives up instead) and failures to connect. A timeout is *not* retried: Slack may have received the
 //! reply and only been slow to answer, and a duplicate message is worse than a
 //! reported error. Any other 4xx means the request itself is wrong, so it is not
 //! retried either.
@@ -68,7 +69,8 @@ pub struct RetryPolicy {
     pub attempts: u32,
     /// The wait before the first retry; it doubles for each retry after that.
     pub base_delay: Duration,
-    /// The longest wait before any retry, whatever `Retry-After` asks for.
+    /// The longest wait before any retry; a `Retry-After` asking for longer ends
+    /// the tries.
     pub max_delay: Duration,
 }
 
@@ -183,6 +185,15 @@ pub(crate) async fn send_with_retries(
     loop {
         match send_once(request().timeout(timeout), timeout).await {
             Outcome::Accepted(body) => return Ok(body),
+            // Slack's rule for a 429: not again before `Retry-After`. A wait longer
+            // than the policy allows is not cut short (that only earns another 429).
+            Outcome::Retryable {
+                error,
+                retry_after: Some(wait),
+            } if wait > policy.max_delay => {
+                tracing::warn!(call = target, retry_after_s = wait.as_secs(), %error, "Slack asks to wait longer than allowed; giving up");
+                return Err(error);
+            }
             Outcome::Retryable { error, retry_after } if attempt < policy.attempts => {
                 let delay = policy.delay_after(attempt, retry_after);
                 tracing::warn!(

@@ -36,6 +36,10 @@ pub const TTL: &str = "ttl";
 
 pub(super) const VERSION: &str = "version";
 pub(super) const STATE: &str = "state";
+/// A token unique to each state save and each added grant (S): a conditional put
+/// whose answer was lost, and that the SDK sends again, fails its condition
+/// against its own first write; the token tells that write from anyone else's.
+pub(super) const WRITER: &str = "writer";
 const GRANT: &str = "grant";
 pub(super) const GRANTED_AT: &str = "granted_at";
 /// Whether a grant's window start was announced (BOOL): what the expiry pass's

@@ -6,9 +6,9 @@
 //! ```text
 //! item          pk                  sk                        other attributes
 //! ------------  ------------------  ------------------------  ------------------------------------
-//! script state  STATE#<script>      STATE                     version (N), state (S, JSON)
+//! script state  STATE#<script>      STATE                     version (N), state (S, JSON), writer (S)
 //! grant         USER#<user>         GRANT#<role>#<grant id>   grant (S, JSON), granted_at, announced (BOOL),
-//!                                                             ttl = ends_at + 7 d
+//!                                                             writer (S), ttl = ends_at + 7 d
 //! audit record  AUDIT#<yyyy-mm-dd>  <at, ms>#<record id>      record (S, JSON), ttl = at + 90 d
 //! job claim     JOB#<job id>        JOB                       status, held_until (N, ms), ttl
 //!
@@ -25,6 +25,7 @@
 //! access pattern                  served by
 //! ------------------------------  ------------------------------------------------------------
 //! load / save a script's state    GetItem / PutItem if `version` is still the one loaded
+//!                                 (a retried save that meets its own `writer` succeeded)
 //! grants of a user                Query pk = USER#<user>, sk begins_with GRANT#
 //! grants of a role                Query gsi1: gsi1pk = ROLE#<role>
 //! all grants; grants ended by t   Query gsi2: gsi2pk = GRANT (and gsi2sk < the second after t)
@@ -66,7 +67,7 @@ use crate::clock::SharedClock;
 use crate::ids::{Role, UserId};
 use keys::{
     ANNOUNCED, GRANT_SK_PREFIX, GRANTED_AT, GRANTS_PARTITION, HELD_UNTIL, Item, JOB_SK, RECORD,
-    STATE, STATE_SK, STATUS, VERSION, audit_item, audit_pk, audit_user_pk, grant_item,
+    STATE, STATE_SK, STATUS, VERSION, WRITER, audit_item, audit_pk, audit_user_pk, grant_item,
     grant_role_prefix, grant_sk, job_item, job_pk, json, key, n, nano_key, number, parse_grant,
     parse_job, s, second_key, state_pk, status_name, user_pk,
 };
@@ -200,14 +201,17 @@ impl DynamoStore {
         expected: u64,
     ) -> Result<u64, StoreError> {
         let version = expected + 1;
+        let writer = s(uuid::Uuid::new_v4().simple().to_string());
         let mut item = key(state_pk(script), STATE_SK);
         item.insert(VERSION.into(), n(version));
         item.insert(STATE.into(), s(state.json().to_string()));
+        item.insert(WRITER.into(), writer.clone());
         let put = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item));
+            .set_item(Some(item))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         let put = if expected == 0 {
             put.condition_expression("attribute_not_exists(#pk)")
                 .expression_attribute_names("#pk", PK)
@@ -218,6 +222,9 @@ impl DynamoStore {
         };
         match put.send().await {
             Ok(_) => Ok(version),
+            // The SDK retried a save whose first answer was lost (a 5xx, a timeout)
+            // and the retry failed its condition against that first write: ours.
+            Err(e) if written_by(&e, WRITER, &writer) => Ok(version),
             Err(e) if is_condition_failure(&e) => Err(StoreError::Conflict {
                 what: format!("state of {script}"),
             }),
@@ -295,15 +302,21 @@ impl DynamoStore {
 
     /// Adds a grant; never overwrites one with the same identity.
     async fn add_grant(&self, grant: &Grant) -> Result<(), StoreError> {
+        let writer = s(uuid::Uuid::new_v4().simple().to_string());
+        let mut item = grant_item(grant)?;
+        item.insert(WRITER.into(), writer.clone());
         let put = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(grant_item(grant)?))
+            .set_item(Some(item))
             .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PK);
+            .expression_attribute_names("#pk", PK)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         match put.send().await {
             Ok(_) => Ok(()),
+            // The SDK retried a put whose first answer was lost: it meets itself.
+            Err(e) if written_by(&e, WRITER, &writer) => Ok(()),
             Err(e) if is_condition_failure(&e) => Err(StoreError::Conflict {
                 what: format!("the grant of {} to {}", grant.role, grant.user),
             }),
@@ -596,6 +609,19 @@ async fn newest_records(
 }
 
 // ---- errors ----
+
+/// Whether a conditional put failed against an item whose `attribute` is `value`:
+/// an earlier attempt of the same put, which DynamoDB applied but whose answer
+/// was lost, so the SDK sent it again.
+fn written_by<R>(err: &SdkError<PutItemError, R>, attribute: &str, value: &AttributeValue) -> bool {
+    let Some(PutItemError::ConditionalCheckFailedException(failed)) = err.as_service_error() else {
+        return false;
+    };
+    failed
+        .item()
+        .and_then(|item| item.get(attribute))
+        .is_some_and(|stored| stored == value)
+}
 
 fn is_condition_failure<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
     err.as_service_error()
