@@ -1,0 +1,202 @@
+//! The commands every bot has: help, access checks, grants and the audit trail.
+//!
+//! ```text
+//! help [<command>]                                  what you can run
+//! can <@user> <command text>                        would that user be allowed?
+//! whoami                                            your id, roles and grants
+//! roles grant <@user> <role> [for <d>] [from <t>]   give a role, maybe for a window
+//! roles revoke <@user> <role>                       take it away, now
+//! roles list [<@user>]                              grants and their windows
+//! roles who <role>                                  who holds a role
+//! audit [<@user>] [last <n>]                        recent audit records
+//! ```
+//!
+//! Who may change whose roles is one pure function, [`may_grant`], asked by
+//! `roles grant` and `roles revoke` when they run — directly, or once an approval
+//! or a confirmation is given:
+//!
+//! - only someone satisfying [`Policy::grant`] grants or revokes at all;
+//! - nobody grants a role to themselves, admins included, unless
+//!   [`Policy::allow_self_grant`] (`OPKIT_ALLOW_SELF_GRANT`) says so; giving up
+//!   one's own role is always allowed;
+//! - only an admin grants or revokes `admin`, a role that lets its holders grant
+//!   (named in [`Policy::grant`]) or one that lets them approve grants (named in
+//!   [`Policy::grant_approval`]): a granter cannot mint granters.
+//!
+//! Text a user typed is shown back through [`one_line`]: an audit line cannot be
+//! forged by a command with a line break in it.
+
+mod policy;
+mod roles;
+#[cfg(test)]
+mod tests;
+mod trail;
+
+pub use policy::{Policy, Power, Refusal, RoleChange, may_grant};
+use roles::{grant, list, revoke, who};
+use trail::audit;
+
+use std::sync::Arc;
+
+use crate::engine::command::{Command, CommandError, Ctx, Script};
+use crate::engine::registry::Resolution;
+use crate::ids::Role;
+use crate::slack::{Block, Reply};
+use crate::text::{one_line, tokenize};
+
+/// The built-in script.
+pub fn script(policy: Policy) -> Script<()> {
+    let rules = Arc::new(policy.clone());
+    let for_revoke = rules.clone();
+    let mut grant_command = Command::new("roles grant")
+        .usage("<@user> <role> [for <duration>] [from <HH:MM|ISO time>]")
+        .describe("Give someone a role, until revoked or for a (maintenance) window")
+        .access(policy.grant.clone())
+        .in_channel()
+        .handler(move |ctx| Box::pin(grant(ctx, rules.clone())));
+    if let Some(approvers) = policy.grant_approval {
+        grant_command = grant_command.approval(approvers);
+    }
+    Script::new("opkit")
+        .command(
+            Command::new("help")
+                .usage("[<command>]")
+                .describe("What you can run here, or how to use one command")
+                .handler(|ctx| Box::pin(help(ctx))),
+        )
+        .command(
+            Command::new("can")
+                .usage("<@user> <command text>")
+                .describe("Whether someone may run a command, and what it needs (runs nothing)")
+                .handler(|ctx| Box::pin(can(ctx))),
+        )
+        .command(
+            Command::new("whoami")
+                .describe("Your user id, your roles and their windows")
+                .handler(|ctx| Box::pin(whoami(ctx))),
+        )
+        .command(grant_command)
+        .command(
+            Command::new("roles revoke")
+                .usage("<@user> <role>")
+                .describe("Take a role away, at once (after a confirmation click)")
+                .access(policy.grant)
+                .confirm()
+                .in_channel()
+                .handler(move |ctx| Box::pin(revoke(ctx, for_revoke.clone()))),
+        )
+        .command(
+            Command::new("roles list")
+                .usage("[<@user>]")
+                .describe("Grants and their windows, for everyone or one person")
+                .handler(|ctx| Box::pin(list(ctx))),
+        )
+        .command(
+            Command::new("roles who")
+                .usage("<role>")
+                .describe("Who holds a role now, and who will")
+                .handler(|ctx| Box::pin(who(ctx))),
+        )
+        .command(
+            Command::new("audit")
+                .usage("[<@user>] [last <n>]")
+                .describe("Recent commands: who asked for what, and what came of it")
+                .access(policy.audit)
+                .handler(|ctx| Box::pin(audit(ctx))),
+        )
+}
+
+async fn help(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
+    let bot = ctx.bot.clone();
+    let user = &ctx.caller.user;
+    if !ctx.args.is_empty() {
+        let wanted = ctx.args.rest(0);
+        let Some(command) = bot.registry().find(&wanted).cloned() else {
+            return Err(CommandError::user(format!(
+                "There is no command `{}`. Type `help` for the list.",
+                one_line(&wanted)
+            )));
+        };
+        let decision = bot.authorize(user, &command).await?;
+        let mut text = format!("`{}`\n{}", command.usage_line(), command.description);
+        if command.forms.len() > 1 {
+            text.push_str(&format!("\nAlso: `{}`", command.forms[1..].join("`, `")));
+        }
+        if !command.access.is_open() {
+            text.push_str(&format!("\nNeeds: {}", command.access.describe()));
+        }
+        if !decision.allowed {
+            text.push_str("\nYou cannot run it now.");
+        }
+        return Ok(Reply::text(text));
+    }
+    let mut lines = Vec::new();
+    for command in bot.registry().commands() {
+        if bot.authorize(user, command).await?.allowed {
+            lines.push(format!(
+                "• `{}` — {}",
+                command.usage_line(),
+                command.description
+            ));
+        }
+    }
+    let body = lines.join("\n");
+    Ok(Reply::text(format!("Here is what you can run:\n{body}"))
+        .block(Block::Section {
+            text: "*Here is what you can run:*".to_string(),
+        })
+        .block(Block::Section { text: body })
+        .block(Block::Context {
+            text: "`help <command>` for details.".to_string(),
+        }))
+}
+
+async fn can(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
+    let who = ctx.args.user(0)?;
+    let text = ctx.args.rest(1);
+    if text.is_empty() {
+        return Err(CommandError::usage("missing the command to check"));
+    }
+    let bot = ctx.bot.clone();
+    let command = match bot.registry().resolve(&tokenize(&text)) {
+        Resolution::Matched { command, .. } => command,
+        _ => {
+            return Err(CommandError::user(format!(
+                "`{}` is not a command I know.",
+                one_line(&text)
+            )));
+        }
+    };
+    let decision = bot.authorize(&who, &command).await?;
+    let verdict = if decision.allowed {
+        format!("Yes: {} may run `{}`.", who.mention(), command.name)
+    } else {
+        format!(
+            "No: {} may not run `{}`; it needs {}.",
+            who.mention(),
+            command.name,
+            command.access.describe()
+        )
+    };
+    Ok(Reply::text(verdict))
+}
+
+async fn whoami(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
+    let user = ctx.caller.user.clone();
+    let roles = ctx.bot.roles_of(&user).await?;
+    let grants = ctx.bot.store().grants_for(&user).await?;
+    let held = if roles.is_empty() {
+        "no roles".to_string()
+    } else {
+        roles
+            .iter()
+            .map(Role::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut text = format!("You are {} (`{user}`), holding {held} now.", user.mention());
+    for g in grants.iter().filter(|g| !g.has_ended(ctx.now)) {
+        text.push_str(&format!("\n• {} {}", g.role, g.describe_window(ctx.now)));
+    }
+    Ok(Reply::text(text))
+}

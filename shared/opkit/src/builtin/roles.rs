@@ -1,0 +1,177 @@
+//! `roles grant`, `roles revoke`, `roles list` and `roles who`.
+
+use std::sync::Arc;
+
+use super::policy::{Policy, RoleChange, may_grant};
+use crate::access::Grant;
+use crate::engine::command::{CommandError, Ctx};
+use crate::ids::{Role, UserId};
+use crate::slack::Reply;
+use crate::timespec::parse_start;
+
+/// Asks [`may_grant`] about the caller of a `roles grant` or `roles revoke`.
+async fn check_change(
+    ctx: &Ctx<()>,
+    policy: &Policy,
+    change: RoleChange,
+    whom: &UserId,
+    role: &Role,
+) -> Result<(), CommandError> {
+    let by = &ctx.caller.user;
+    let by_roles = ctx.bot.roles_of(by).await?;
+    may_grant(change, by, &by_roles, whom, role, policy)
+        .map_err(|refusal| CommandError::user(refusal.to_string()))
+}
+
+pub(super) async fn grant(ctx: &mut Ctx<()>, policy: Arc<Policy>) -> Result<Reply, CommandError> {
+    let (positional, options) = ctx.args.options(&["for", "from"])?;
+    if positional.len() != 2 {
+        return Err(CommandError::usage("give one user and one role"));
+    }
+    let user = positional.user(0)?;
+    let role = Role::parse(positional.word(1, "a role")?)?;
+    let granter = ctx.caller.user.clone();
+    check_change(ctx, &policy, RoleChange::Grant, &user, &role).await?;
+    let duration = options.duration("for")?;
+    let starts_at = options
+        .get("from")
+        .map(|s| parse_start(s, ctx.now))
+        .transpose()?;
+    let ends_at = duration.map(|d| starts_at.unwrap_or(ctx.now) + d);
+    let grant = Grant {
+        id: uuid::Uuid::now_v7(),
+        user: user.clone(),
+        role: role.clone(),
+        granted_by: Some(granter.clone()),
+        granted_at: ctx.now,
+        starts_at,
+        ends_at,
+        channel: ctx.caller.channel.clone(),
+        // A grant that starts now is announced by this very reply.
+        start_announced: starts_at.is_none(),
+    };
+    let held = ctx.bot.store().grants_for(&user).await?;
+    let others: Vec<&Grant> = held
+        .iter()
+        .filter(|g| g.role == role && !g.has_ended(ctx.now))
+        .collect();
+    if grant.starts_at.is_none()
+        && grant.ends_at.is_none()
+        && others
+            .iter()
+            .any(|g| g.starts_at.is_none() && g.ends_at.is_none())
+    {
+        return Err(CommandError::user(format!(
+            "{} already holds *{role}* until revoked; nothing changed.",
+            user.mention()
+        )));
+    }
+    ctx.bot.store().put_grant(&grant).await?;
+    // Grants of one role coexist: say which others still count, so nobody thinks
+    // a window replaced a standing grant (or the other way round).
+    let also = if others.is_empty() {
+        String::new()
+    } else {
+        let windows: Vec<String> = others.iter().map(|g| g.describe_window(ctx.now)).collect();
+        format!(
+            " {} also keeps *{role}* {}.",
+            user.mention(),
+            windows.join("; and ")
+        )
+    };
+    Ok(Reply::text(format!(
+        "{} granted *{role}* to {} {}.{also}",
+        granter.mention(),
+        user.mention(),
+        grant.describe_window(ctx.now)
+    )))
+}
+
+pub(super) async fn revoke(ctx: &mut Ctx<()>, policy: Arc<Policy>) -> Result<Reply, CommandError> {
+    if ctx.args.len() != 2 {
+        return Err(CommandError::usage("give one user and one role"));
+    }
+    let user = ctx.args.user(0)?;
+    let role = Role::parse(ctx.args.word(1, "a role")?)?;
+    let revoker = ctx.caller.user.clone();
+    check_change(ctx, &policy, RoleChange::Revoke, &user, &role).await?;
+    let mut removed = ctx.bot.store().remove_grants(&user, &role).await?;
+    if removed.is_empty() {
+        return Err(CommandError::user(format!(
+            "{} has no grant of {role}.",
+            user.mention()
+        )));
+    }
+    removed.sort_by_key(|g| (g.starts_at, g.granted_at));
+    let ended: Vec<String> = removed.iter().map(|g| g.describe_window(ctx.now)).collect();
+    let what = match ended.as_slice() {
+        [one] => format!("the grant {one}"),
+        many => format!("{} grants: {}", many.len(), many.join("; ")),
+    };
+    Ok(Reply::text(format!(
+        "{} revoked *{role}* from {}, ending {what}.",
+        revoker.mention(),
+        user.mention()
+    )))
+}
+
+fn describe_grants(grants: &[Grant], now: chrono::DateTime<chrono::Utc>) -> String {
+    let mut live: Vec<&Grant> = grants.iter().filter(|g| !g.has_ended(now)).collect();
+    live.sort_by(|a, b| {
+        (&a.user, &a.role, a.starts_at, a.granted_at).cmp(&(
+            &b.user,
+            &b.role,
+            b.starts_at,
+            b.granted_at,
+        ))
+    });
+    live.iter()
+        .map(|g| {
+            let by = g
+                .granted_by
+                .as_ref()
+                .map(|u| format!(", granted by {}", u.mention()))
+                .unwrap_or_default();
+            format!(
+                "• {} *{}* {}{by}",
+                g.user.mention(),
+                g.role,
+                g.describe_window(now)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub(super) async fn list(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
+    let store = ctx.bot.store().clone();
+    let (grants, whose) = match ctx.args.len() {
+        0 => (store.all_grants().await?, "Nobody has".to_string()),
+        1 => {
+            let user = ctx.args.user(0)?;
+            (
+                store.grants_for(&user).await?,
+                format!("{} has", user.mention()),
+            )
+        }
+        _ => return Err(CommandError::usage("give at most one user")),
+    };
+    let body = describe_grants(&grants, ctx.now);
+    if body.is_empty() {
+        return Ok(Reply::text(format!("{whose} no grants.")));
+    }
+    Ok(Reply::text(format!("Grants:\n{body}")))
+}
+
+pub(super) async fn who(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
+    if ctx.args.len() != 1 {
+        return Err(CommandError::usage("give one role"));
+    }
+    let role = Role::parse(ctx.args.word(0, "a role")?)?;
+    let grants = ctx.bot.store().grants_with_role(&role).await?;
+    let body = describe_grants(&grants, ctx.now);
+    if body.is_empty() {
+        return Ok(Reply::text(format!("Nobody holds {role}.")));
+    }
+    Ok(Reply::text(format!("*{role}*:\n{body}")))
+}

@@ -1,0 +1,590 @@
+//! Tests of the built-in commands, driven as a user drives them.
+
+use chrono::Duration;
+
+use super::{Policy, Power, Refusal, RoleChange, may_grant};
+use crate::access::RoleSet;
+use crate::audit::Outcome;
+use crate::ids::{Role, UserId};
+use crate::store::{AuditLog, GrantStore};
+use crate::testing::TestBot;
+
+fn role(r: &str) -> Role {
+    Role::parse(r).unwrap()
+}
+
+fn user(u: &str) -> UserId {
+    UserId::parse(u).unwrap()
+}
+
+/// `OPKIT_GRANT_ROLES=lead`, and `OPKIT_GRANT_APPROVERS=approver` if `approvals`.
+fn lead_policy(approvals: bool) -> Policy {
+    let approvers = if approvals {
+        vec![role("approver")]
+    } else {
+        vec![]
+    };
+    Policy::from_roles(&[role("lead")], &[], &approvers)
+}
+
+/// Stores a grant as if it had been given earlier.
+async fn given(t: &TestBot, u: &str, r: &str) {
+    let grant = crate::access::Grant {
+        id: uuid::Uuid::now_v7(),
+        user: user(u),
+        role: role(r),
+        granted_by: None,
+        granted_at: t.now(),
+        starts_at: None,
+        ends_at: None,
+        channel: None,
+        start_announced: true,
+    };
+    t.store.put_grant(&grant).await.unwrap();
+}
+
+/// The rules of [`may_grant`], one case a line (`-`: no roles).
+const CASES: &str = "
+    # by     holding   change  role      whom     self-grants  answer
+    # admins grant anything to others, granting and approving roles included
+    UADMIN   admin     grant   ops       UBOB     off          ok
+    UADMIN   admin     grant   lead      UBOB     off          ok
+    UADMIN   admin     grant   approver  UBOB     off          ok
+    UADMIN   admin     grant   admin     UBOB     off          ok
+    # ...but nothing to themselves, unless the setting allows it
+    UADMIN   admin     grant   ops       UADMIN   off          to-themselves
+    UADMIN   admin     grant   admin     UADMIN   off          to-themselves
+    UADMIN   admin     grant   ops       UADMIN   on           ok
+    UADMIN   admin     grant   lead      UADMIN   on           ok
+    # a lead grants ordinary roles to others
+    ULEAD    lead      grant   ops       UBOB     off          ok
+    ULEAD    lead      grant   oncall    UBOB     off          ok
+    # ...not to themselves
+    ULEAD    lead      grant   ops       ULEAD    off          to-themselves
+    ULEAD    lead      grant   ops       ULEAD    on           ok
+    # ...and mints no granters, approvers or admins, for anyone
+    ULEAD    lead      grant   lead      UBOB     off          admin-only:grants
+    ULEAD    lead      grant   approver  UBOB     off          admin-only:approves
+    ULEAD    lead      grant   admin     UBOB     off          admin-only:admin
+    ULEAD    lead      grant   admin     ULEAD    on           admin-only:admin
+    ULEAD    lead,ops  grant   lead      ULEAD    on           admin-only:grants
+    # revoking: the same roles are an admin's; giving up one's own is fine
+    ULEAD    lead      revoke  ops       UBOB     off          ok
+    ULEAD    lead      revoke  lead      ULEAD2   off          admin-only:grants
+    ULEAD    lead      revoke  approver  UAPPR    off          admin-only:approves
+    ULEAD    lead      revoke  admin     UADMIN   off          admin-only:admin
+    ULEAD    lead,ops  revoke  ops       ULEAD    off          ok
+    UADMIN   admin     revoke  lead      ULEAD    off          ok
+    UADMIN   admin     revoke  ops       UADMIN   off          ok
+    # someone who may not grant at all
+    UBOB     ops       grant   ops       UCAROL   off          not-a-granter
+    UBOB     -         grant   ops       UBOB     on           not-a-granter
+    UBOB     approver  revoke  ops       UCAROL   off          not-a-granter
+";
+
+#[test]
+fn who_may_grant_what_to_whom() {
+    let mut checked = 0;
+    for line in CASES.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let [by, holding, change, r, whom, self_grants, answer] = line
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .try_into()
+            .unwrap_or_else(|_| panic!("seven columns: {line}"));
+        let change = match change {
+            "grant" => RoleChange::Grant,
+            "revoke" => RoleChange::Revoke,
+            other => panic!("{other}"),
+        };
+        let held: RoleSet = holding.split(',').filter(|h| *h != "-").map(role).collect();
+        let expected = match answer {
+            "ok" => Ok(()),
+            "to-themselves" => Err(Refusal::ToThemselves),
+            "not-a-granter" => Err(Refusal::NotAGranter {
+                change,
+                needed: "admin, or lead".into(),
+            }),
+            power => {
+                let power = match power {
+                    "admin-only:admin" => Power::Admin,
+                    "admin-only:grants" => Power::Grants,
+                    "admin-only:approves" => Power::Approves,
+                    other => panic!("{other}"),
+                };
+                Err(Refusal::AdminOnly {
+                    change,
+                    role: role(r),
+                    power,
+                })
+            }
+        };
+        let policy = Policy {
+            allow_self_grant: self_grants == "on",
+            ..lead_policy(true)
+        };
+        let answer = may_grant(change, &user(by), &held, &user(whom), &role(r), &policy);
+        assert_eq!(answer, expected, "{line}");
+        checked += 1;
+    }
+    assert_eq!(checked, 27, "every case was read");
+}
+
+#[test]
+fn refusals_say_why() {
+    assert_eq!(
+        Refusal::ToThemselves.to_string(),
+        "You cannot grant a role to yourself; ask someone else who can grant it."
+    );
+    let lead = Refusal::AdminOnly {
+        change: RoleChange::Grant,
+        role: role("lead"),
+        power: Power::Grants,
+    };
+    assert_eq!(
+        lead.to_string(),
+        "Only an admin can grant lead: its holders can grant roles."
+    );
+    let approver = Refusal::AdminOnly {
+        change: RoleChange::Revoke,
+        role: role("approver"),
+        power: Power::Approves,
+    };
+    assert_eq!(
+        approver.to_string(),
+        "Only an admin can revoke approver: its holders approve grants."
+    );
+    let not = Refusal::NotAGranter {
+        change: RoleChange::Grant,
+        needed: "admin, or lead".into(),
+    };
+    assert_eq!(not.to_string(), "You need admin, or lead to grant roles.");
+}
+
+#[tokio::test]
+async fn a_lead_grants_others_ordinary_roles_but_not_themselves_nor_granters() {
+    // GIVEN OPKIT_GRANT_ROLES=lead and a lead
+    let t = TestBot::with_policy(lead_policy(false), |b| b);
+    t.say("UADMIN", "roles grant <@ULEAD> lead").await;
+    // WHEN the lead grants themselves ops, or lead to a friend, or admin
+    for (text, refusal) in [
+        (
+            "roles grant <@ULEAD> ops",
+            "You cannot grant a role to yourself; ask someone else who can grant it.",
+        ),
+        (
+            "roles grant <@UFRIEND> lead for 1h",
+            "Only an admin can grant lead: its holders can grant roles.",
+        ),
+        (
+            "roles grant <@UFRIEND> admin",
+            "Only an admin can grant admin.",
+        ),
+    ] {
+        // THEN each is refused, saying why
+        assert_eq!(t.text("ULEAD", text).await, refusal, "{text}");
+    }
+    assert!(t.text("ULEAD", "whoami").await.contains("holding lead now"));
+    assert!(
+        t.text("UFRIEND", "whoami")
+            .await
+            .contains("holding no roles")
+    );
+    // AND the refusals are in the audit trail
+    let failed = t.store.recent(Some(&user("ULEAD")), 10).await.unwrap();
+    assert_eq!(
+        failed
+            .iter()
+            .filter(|r| r.outcome.name() == "failed")
+            .count(),
+        3
+    );
+    // WHILE an ordinary role for someone else is granted
+    assert_eq!(
+        t.text("ULEAD", "roles grant <@UFRIEND> ops").await,
+        "<@ULEAD> granted *ops* to <@UFRIEND> until revoked."
+    );
+    // AND only an admin takes a granting role away
+    let prompt = t.say("ULEAD", "roles revoke <@ULEAD2> lead").await;
+    let done = t
+        .click("ULEAD", &prompt, crate::engine::gate::Decision::Confirm)
+        .await;
+    assert!(
+        done.text
+            .ends_with("Only an admin can revoke lead: its holders can grant roles."),
+        "{}",
+        done.text
+    );
+}
+
+#[tokio::test]
+async fn even_an_admin_may_not_grant_themselves_unless_allowed() {
+    let t = TestBot::new();
+    assert_eq!(
+        t.text("UADMIN", "roles grant <@UADMIN> ops").await,
+        "You cannot grant a role to yourself; ask someone else who can grant it."
+    );
+    assert!(t.store.all_grants().await.unwrap().is_empty());
+    let allowed = TestBot::with_policy(
+        Policy {
+            allow_self_grant: true,
+            ..Policy::default()
+        },
+        |b| b,
+    );
+    assert_eq!(
+        allowed.text("UADMIN", "roles grant <@UADMIN> ops").await,
+        "<@UADMIN> granted *ops* to <@UADMIN> until revoked."
+    );
+}
+
+#[tokio::test]
+async fn an_approval_runs_the_same_rules_when_it_is_given() {
+    // GIVEN grants wait for an approver, and a lead asks for a self-grant
+    let t = TestBot::with_policy(lead_policy(true), |b| b);
+    given(&t, "ULEAD", "lead").await;
+    given(&t, "UAPPROVER", "approver").await;
+    let to_self = t.say("ULEAD", "roles grant <@ULEAD> ops").await;
+    let a_granter = t.say("ULEAD", "roles grant <@UFRIEND> lead").await;
+    let fine = t.say("ULEAD", "roles grant <@UFRIEND> ops").await;
+    // WHEN someone with the approver role approves all three
+    let approve = |prompt| t.click("UAPPROVER", prompt, crate::engine::gate::Decision::Approve);
+    let to_self = approve(&to_self).await;
+    let a_granter = approve(&a_granter).await;
+    let fine = approve(&fine).await;
+    // THEN the rules decide when it runs: two refused, one granted
+    assert!(
+        to_self
+            .text
+            .ends_with("You cannot grant a role to yourself; ask someone else who can grant it."),
+        "{}",
+        to_self.text
+    );
+    assert!(
+        a_granter
+            .text
+            .ends_with("Only an admin can grant lead: its holders can grant roles."),
+        "{}",
+        a_granter.text
+    );
+    assert!(
+        fine.text
+            .ends_with("<@ULEAD> granted *ops* to <@UFRIEND> until revoked."),
+        "{}",
+        fine.text
+    );
+    let grants = t.store.all_grants().await.unwrap();
+    let of = |u: &str| {
+        grants
+            .iter()
+            .filter(|g| g.user == user(u))
+            .map(|g| g.role.as_str().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(of("ULEAD"), ["lead"]);
+    assert_eq!(of("UFRIEND"), ["ops"]);
+}
+
+#[tokio::test]
+async fn a_line_break_cannot_forge_an_audit_record() {
+    // GIVEN someone runs whoami with a made-up record on a second line
+    let t = crate::fixtures::bot();
+    let forged =
+        "• 2027-01-15 08:00 UTC <@UADMIN> `roles grant <@UEVE> admin` succeeded · `0badc0de`";
+    t.say("UEVE", &format!("whoami\n{forged}")).await;
+    // WHEN an admin reads the audit trail
+    let shown = t.text("UADMIN", "audit last 3").await;
+    // THEN there is one line per record, and the made-up one is not among them
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(lines.len(), 3, "{shown}");
+    assert!(lines.iter().all(|l| l.starts_with("• ")), "{shown}");
+    assert!(!lines.contains(&forged), "{shown}");
+    assert!(
+        lines[1].contains(
+            "<@UEVE> `whoami⏎• 2027-01-15 08:00 UTC <@UADMIN> ˋroles grant <@UEVE> adminˋ succeeded · ˋ0badc0deˋ` succeeded"
+        ),
+        "{shown}"
+    );
+}
+
+#[tokio::test]
+async fn the_audit_listing_keeps_an_error_with_line_breaks_on_its_line() {
+    use crate::engine::{Command, CommandError, Ctx, Script};
+    async fn broken(_: &mut Ctx<()>) -> Result<crate::slack::Reply, CommandError> {
+        Err(CommandError::user("first\n• `second`"))
+    }
+    let t = TestBot::with(|b| {
+        b.script(
+            Script::<()>::new("broken")
+                .command(Command::new("broken").handler(|ctx| Box::pin(broken(ctx)))),
+        )
+    });
+    t.say("UBOB", "broken").await;
+    let shown = t.text("UADMIN", "audit <@UBOB> last 1").await;
+    assert!(
+        shown.starts_with("• ") && shown.contains("`broken` failed (first⏎• ˋsecondˋ) · `"),
+        "{shown}"
+    );
+    assert_eq!(shown.lines().count(), 1, "{shown}");
+}
+
+#[tokio::test]
+async fn help_can_and_unknown_commands_quote_what_was_typed_on_one_line() {
+    let t = TestBot::new();
+    assert_eq!(
+        t.text("UBOB", "\"fly\n`away`\" now").await,
+        "I don't know `\"fly⏎ˋawayˋ\"`. Type `help` to see what you can run."
+    );
+    assert_eq!(
+        t.text("UBOB", "help \"fly\n`away`\"").await,
+        "There is no command `\"fly⏎ˋawayˋ\"`. Type `help` for the list."
+    );
+    assert_eq!(
+        t.text("UBOB", "can <@UBOB> \"fly\n`away`\"").await,
+        "`\"fly⏎ˋawayˋ\"` is not a command I know."
+    );
+}
+
+#[tokio::test]
+async fn only_admins_grant_and_grants_authorize() {
+    // GIVEN a bot with bootstrap admin UADMIN
+    let t = crate::fixtures::bot();
+    // WHEN a non-admin tries to grant
+    let denied = t.text("UBOB", "roles grant <@UBOB> ops").await;
+    // THEN they are told what they need, and nothing is granted
+    assert_eq!(denied, "Sorry, you need admin to run `roles grant`.");
+    assert!(t.text("UBOB", "whoami").await.contains("holding no roles"));
+    // WHEN the admin grants ops to bob
+    let granted = t.say("UADMIN", "roles grant <@UBOB|bob> ops").await;
+    assert_eq!(
+        granted.text,
+        "<@UADMIN> granted *ops* to <@UBOB> until revoked."
+    );
+    assert_eq!(granted.visibility, crate::slack::Visibility::InChannel);
+    // THEN bob holds it, and roles who/list show it with the granter
+    assert!(t.text("UBOB", "whoami").await.contains("holding ops now"));
+    let who = t.text("UBOB", "roles who ops").await;
+    assert!(
+        who.contains("<@UBOB> *ops* until revoked, granted by <@UADMIN>"),
+        "{who}"
+    );
+    assert!(t.text("UBOB", "roles list <@UBOB>").await.contains("*ops*"));
+}
+
+#[tokio::test]
+async fn timed_grant_expires_on_the_clock_not_on_deletion() {
+    let t = crate::fixtures::bot();
+    t.say("UADMIN", "roles grant <@UBOB> admin for 2h").await;
+    assert!(t.text("UBOB", "audit").await.contains("roles grant"));
+    // WHEN two hours pass (the grant is still stored)
+    t.advance(Duration::hours(2));
+    // THEN it no longer authorizes
+    assert_eq!(
+        t.text("UBOB", "audit").await,
+        "Sorry, you need admin to run `audit`."
+    );
+    assert_eq!(t.store.all_grants().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn maintenance_window_counts_only_inside_it() {
+    let t = crate::fixtures::bot();
+    // GIVEN it is 2027-01-15 08:00 UTC and a window from 22:00 for 2h
+    let reply = t
+        .text("UADMIN", "roles grant <@UBOB> admin from 22:00 for 2h")
+        .await;
+    assert!(
+        reply.contains("from 2027-01-15 22:00 UTC for 2h"),
+        "{reply}"
+    );
+    let denied = "Sorry, you need admin to run `audit`.";
+    assert_eq!(t.text("UBOB", "audit last 1").await, denied);
+    t.advance(Duration::hours(14));
+    assert_ne!(t.text("UBOB", "audit last 1").await, denied);
+    t.advance(Duration::hours(2));
+    assert_eq!(t.text("UBOB", "audit last 1").await, denied);
+}
+
+#[tokio::test]
+async fn bad_grants_get_specific_errors_and_change_nothing() {
+    let t = crate::fixtures::bot();
+    let usage = "Usage: `roles grant <@user> <role> [for <duration>] [from <HH:MM|ISO time>]`";
+    for (text, expected) in [
+        ("roles grant bob ops", "`bob` is not a Slack user"),
+        (
+            "roles grant <@UBOB> Bad!Role",
+            "`Bad!Role` is not a role name",
+        ),
+        (
+            "roles grant <@UBOB> ops for soon",
+            "`soon` is not a duration",
+        ),
+        (
+            "roles grant <@UBOB> ops for 2h from noon",
+            "`noon` is not a time",
+        ),
+        ("roles grant <@UBOB>", "give one user and one role"),
+        ("roles grant <@UBOB> ops for", "`for` needs a value"),
+    ] {
+        let reply = t.text("UADMIN", text).await;
+        assert!(reply.starts_with(expected), "{text}: {reply}");
+        assert!(reply.ends_with(usage), "{text}: {reply}");
+    }
+    assert!(
+        t.text("UADMIN", "roles list")
+            .await
+            .contains("Nobody has no grants")
+    );
+}
+
+#[tokio::test]
+async fn only_admins_grant_admin_even_with_a_grant_role() {
+    let policy = super::Policy {
+        grant: super::Policy::admin_or(&[crate::ids::Role::parse("lead").unwrap()]),
+        ..super::Policy::default()
+    };
+    let store = std::sync::Arc::new(crate::store::memory::MemoryStore::new());
+    let bot = crate::engine::bot::Bot::builder(store)
+        .admins([crate::ids::UserId::parse("UADMIN").unwrap()])
+        .script(super::script(policy))
+        .build()
+        .unwrap();
+    let say = |u: &str, text: &str| {
+        let caller = crate::engine::command::Caller::user(crate::ids::UserId::parse(u).unwrap());
+        let bot = bot.clone();
+        let text = text.to_string();
+        async move {
+            bot.handle(&crate::engine::bot::Request::new(caller, text))
+                .await
+                .text
+        }
+    };
+    say("UADMIN", "roles grant <@ULEAD> lead").await;
+    assert!(
+        say("ULEAD", "roles grant <@UBOB> ops")
+            .await
+            .contains("granted *ops*")
+    );
+    assert_eq!(
+        say("ULEAD", "roles grant <@UBOB> admin").await,
+        "Only an admin can grant admin."
+    );
+}
+
+#[tokio::test]
+async fn revoke_asks_for_a_click_then_is_immediate() {
+    let t = crate::fixtures::bot();
+    t.say("UADMIN", "roles grant <@UBOB> ops").await;
+    let prompt = t.say("UADMIN", "roles revoke <@UBOB> ops").await;
+    assert!(
+        prompt.text.starts_with("Run `roles revoke <@UBOB> ops`?"),
+        "{}",
+        prompt.text
+    );
+    assert!(
+        t.text("UBOB", "whoami").await.contains("holding ops"),
+        "not yet"
+    );
+    let done = t
+        .click("UADMIN", &prompt, crate::engine::gate::Decision::Confirm)
+        .await;
+    assert!(
+        done.text
+            .ends_with("<@UADMIN> revoked *ops* from <@UBOB>, ending the grant until revoked."),
+        "{}",
+        done.text
+    );
+    assert!(t.text("UBOB", "whoami").await.contains("holding no roles"));
+    let again = t.say("UADMIN", "roles revoke <@UBOB> ops").await;
+    let done = t
+        .click("UADMIN", &again, crate::engine::gate::Decision::Confirm)
+        .await;
+    assert!(
+        done.text.ends_with("<@UBOB> has no grant of ops."),
+        "{}",
+        done.text
+    );
+}
+
+#[tokio::test]
+async fn help_lists_only_what_the_asker_may_run() {
+    let t = crate::fixtures::bot();
+    let bob = t.text("UBOB", "help").await;
+    assert!(bob.contains("`tally <name>`"), "{bob}");
+    assert!(!bob.contains("roles grant"), "{bob}");
+    assert!(!bob.contains("`audit"), "{bob}");
+    let admin = t.text("UADMIN", "help").await;
+    assert!(admin.contains("roles grant"), "{admin}");
+    assert!(admin.contains("`audit"), "{admin}");
+    // AND every command help lists for bob, bob may really run
+    for command in t.bot.registry().commands() {
+        let listed = bob.contains(&format!("`{}`", command.usage_line()));
+        let allowed = t
+            .bot
+            .authorize(&crate::ids::UserId::parse("UBOB").unwrap(), command)
+            .await
+            .unwrap()
+            .allowed;
+        assert_eq!(listed, allowed, "{}", command.name);
+    }
+    let detail = t.text("UBOB", "help roles grant").await;
+    assert!(
+        detail.contains("Needs: admin") && detail.contains("You cannot run it now."),
+        "{detail}"
+    );
+    let detail = t.text("UBOB", "help weather in").await;
+    assert_eq!(
+        detail,
+        "There is no command `weather in`. Type `help` for the list."
+    );
+}
+
+#[tokio::test]
+async fn can_answers_without_running_anything() {
+    let t = crate::fixtures::bot();
+    let reply = t
+        .text("UBOB", "can <@UBOB> roles grant <@UBOB> admin")
+        .await;
+    assert_eq!(
+        reply,
+        "No: <@UBOB> may not run `roles grant`; it needs admin."
+    );
+    assert_eq!(
+        t.text("UBOB", "can <@UADMIN> roles grant <@UBOB> admin")
+            .await,
+        "Yes: <@UADMIN> may run `roles grant`."
+    );
+    assert!(t.text("UBOB", "whoami").await.contains("holding no roles"));
+    assert_eq!(
+        t.text("UBOB", "can <@UBOB> fly").await,
+        "`fly` is not a command I know."
+    );
+}
+
+#[tokio::test]
+async fn every_step_is_audited_with_one_correlation_id() {
+    let t = crate::fixtures::bot();
+    t.say("UBOB", "roles grant <@UBOB> admin").await;
+    t.say("UBOB", "tally perf").await;
+    let records = t.store.recent(None, 10).await.unwrap();
+    let outcomes: Vec<&str> = records.iter().map(|r| r.outcome.name()).collect();
+    assert_eq!(outcomes, ["succeeded", "requested", "denied", "requested"]);
+    assert_eq!(records[0].correlation_id, records[1].correlation_id);
+    assert_ne!(records[1].correlation_id, records[2].correlation_id);
+    assert_eq!(
+        records[2].outcome,
+        Outcome::Denied {
+            needed: "admin".into()
+        }
+    );
+    assert_eq!(records[0].command.as_deref(), Some("tally"));
+    let shown = t.text("UADMIN", "audit <@UBOB> last 2").await;
+    assert!(shown.contains("`tally perf` succeeded"), "{shown}");
+    assert!(
+        t.text("UADMIN", "audit last 0")
+            .await
+            .contains("`last` takes a number")
+    );
+}
