@@ -94,7 +94,9 @@ fn next_token(s: &str) -> (Token, &str) {
         && let Some(end) = body.find('>')
     {
         let inner = &body[..end];
-        if !inner.chars().any(char::is_whitespace)
+        // Slack's escapes hold no spaces and no control characters; anything else
+        // in angle brackets is text.
+        if !inner.chars().any(|c| c.is_whitespace() || c.is_control())
             && let Some(token) = parse_escape(inner)
         {
             return (token, &body[end + 1..]);
@@ -276,6 +278,15 @@ mod tests {
         // phrase's quote after it (`" ` DLE `(` NUL NUL NUL NUL, the fuzzer's second)
         let shown = canonical(&tokenize("\" \u{10}(\0\0\0\0"));
         assert_eq!(shown, "' \" (    \"");
+        assert_eq!(canonical(&tokenize(&shown)), shown);
+    }
+
+    #[test]
+    fn angle_brackets_around_control_characters_are_text_not_an_escape() {
+        // the fuzzer's third finding: a "link" with NULs inside read back as words
+        let typed = format!("<Y://Y{}Y|> YY/x", "\0".repeat(4));
+        assert!(matches!(tokenize(&typed)[0], Token::Word(_)));
+        let shown = canonical(&tokenize(&typed));
         assert_eq!(canonical(&tokenize(&shown)), shown);
     }
 
