@@ -237,13 +237,18 @@ fn signature_cases(good: &[u8], other_good: &[u8]) -> Vec<Case> {
         ),
         case(
             "oversized, signed",
-            [good, b"&pad=", "x".repeat(64 * 1024).as_bytes()].concat(),
+            [
+                good,
+                b"&pad=",
+                "x".repeat(opkit::ingress::MAX_BODY).as_bytes(),
+            ]
+            .concat(),
             Signed::Now,
             413,
         ),
         case(
             "oversized, unsigned",
-            vec![b'a'; 64 * 1024 + 1],
+            vec![b'a'; opkit::ingress::MAX_BODY + 1],
             Signed::Headers(vec![]),
             413,
         ),
