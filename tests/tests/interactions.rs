@@ -122,7 +122,7 @@ async fn a_confirmation_by_another_authorized_user_runs_once_double_click_or_not
         "{text}"
     );
     assert!(
-        text.ends_with("<@UCAROL> revoked *ops* from <@UBOB>."),
+        text.ends_with("<@UCAROL> revoked *ops* from <@UBOB>, ending the grant until revoked."),
         "{text}"
     );
     assert_eq!(grant_count(&stack).await, 0);
