@@ -36,6 +36,8 @@ use crate::slack_request::{TEAM_ID, signed_headers};
 pub const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 /// The bootstrap admin.
 pub const ADMIN: &str = "UADMIN";
+/// The key every stack seals job envelopes with (`OPKIT_ENVELOPE_KEY`).
+pub const ENVELOPE_KEY: &str = "stack-envelope-key-0123456789abcdef";
 
 /// One isolated deployment: its own table and queues, a fake Slack, a clock.
 pub struct Stack {
@@ -85,6 +87,7 @@ impl Stack {
             ("OPKIT_TEAM_IDS", TEAM_ID),
             ("OPKIT_TABLE", table.as_str()),
             ("OPKIT_QUEUE_URL", queues.url.as_str()),
+            ("OPKIT_ENVELOPE_KEY", ENVELOPE_KEY),
         ];
         vars.extend_from_slice(extra);
         let config = config(&vars);
@@ -106,12 +109,13 @@ impl Stack {
         .clock(shared_clock.clone())
         .build()
         .expect("build the bot");
-        let queue = Arc::new(SqsQueue::new(sqs.clone(), queues.url.clone()));
+        let key = config.require_envelope_key().expect("a key").clone();
+        let queue = Arc::new(SqsQueue::new(sqs.clone(), queues.url.clone(), key.clone()));
         let ingress = Ingress::new(&config, shared_clock, queue).expect("ingress");
         let poster = HttpPoster::new(http.clone()).with_retry_policy(fast_retries());
         let channels = catbot::channel_poster(&config, http);
         let worker = Worker::new(bot.clone(), Arc::new(poster), channels);
-        let runner = JobRunner::new(Arc::new(worker), store.clone());
+        let runner = JobRunner::new(Arc::new(worker), store.clone(), key);
         Self {
             slack,
             clock,
@@ -169,11 +173,27 @@ impl Stack {
         opkit_worker::handle(&self.runner, sqs_event(messages)).await
     }
 
+    /// Puts a raw body on the jobs queue, as any principal allowed to send could.
+    pub async fn send_raw(&self, body: &str) {
+        self.sqs
+            .send_message()
+            .queue_url(&self.queues.url)
+            .message_body(body)
+            .send()
+            .await
+            .expect("send a message");
+    }
+
     /// One expiry pass, as the expiry Lambda runs it (due scheduled commands go
     /// to the jobs queue).
     pub async fn expire(&self) -> opkit::expiry::ExpiryReport {
         let channels = catbot::channel_poster(&self.config, reqwest::Client::new());
-        let queue = Arc::new(SqsQueue::new(self.sqs.clone(), self.queues.url.clone()));
+        let key = self.config.require_envelope_key().expect("a key").clone();
+        let queue = Arc::new(SqsQueue::new(
+            self.sqs.clone(),
+            self.queues.url.clone(),
+            key,
+        ));
         Expiry::new(self.bot.clone(), channels)
             .with_queue(queue)
             .run_once()

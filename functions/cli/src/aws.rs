@@ -42,8 +42,9 @@ pub async fn init(
     Ok(())
 }
 
-/// Receives batches of up to ten, runs them as the worker Lambda would, and
-/// deletes the messages that should not come back.
+/// Receives batches of up to ten, runs them as the worker Lambda would (opening
+/// each envelope with OPKIT_ENVELOPE_KEY), and deletes the messages that should
+/// not come back.
 pub async fn worker(
     config: &Config,
     sdk: &SdkConfig,
@@ -52,11 +53,12 @@ pub async fn worker(
     until_empty: bool,
 ) -> Result<(), String> {
     let url = config.require_queue_url().map_err(|e| e.to_string())?;
+    let key = config.require_envelope_key().map_err(|e| e.to_string())?;
     let client = aws_sdk_sqs::Client::new(sdk);
     let http = reqwest::Client::new();
     let channels = catbot::channel_poster(config, http.clone());
     let worker = Worker::new(bot, Arc::new(HttpPoster::new(http)), channels);
-    let runner = JobRunner::new(Arc::new(worker), store);
+    let runner = JobRunner::new(Arc::new(worker), store, key.clone());
     let wait = if until_empty { 0 } else { 20 };
     loop {
         let messages = sqs::receive(&client, url, 10, wait)

@@ -18,9 +18,9 @@
 //!
 //! ```text
 //! Slack ─HTTP─> ingress ─────────> job ──(queue: SQS | in-process)──> worker ──> Slack
-//!               verify (slack)     the envelope     claims (store)    Bot::handle (engine)
-//!               parse  (slack)     + JobQueue port  once per job      text → registry → authorize
-//!               allow-list (config)                                   → gate? → handler (state
+//!               verify (slack)     the envelope,    verify the seal   Bot::handle (engine)
+//!               parse  (slack)     sealed (HMAC)    claims (store)    text → registry → authorize
+//!               allow-list (config) + JobQueue port once per job      → gate? → handler (state
 //!               ack                                                   load/save) → audit
 //! every minute: expiry ─> grants that ended, windows that opened, script tickers,
 //!                         scheduled commands due (schedule) → jobs
@@ -39,9 +39,9 @@
 //! | [`text`], [`ids`], [`timespec`] | tokens (Slack entities stay one token); Slack ids and roles as newtypes; durations and times |
 //! | [`slack`] | request signing, payloads, replies and Block Kit, the `response_url` poster, the Web API |
 //! | [`store`] | the persistence ports and their memory, file and DynamoDB (feature `dynamodb`) persisters |
-//! | [`job`] | the envelope that crosses the queue, and the queue port |
+//! | [`job`] | the envelope that crosses the queue (sealed: an HMAC under the envelope key), and the queue port |
 //! | [`ingress`] | the ack path: verify, parse, enqueue, answer |
-//! | [`worker`] | the work path: claim, run, reply; partial batch failures; the in-process queue |
+//! | [`worker`] | the work path: verify the seal, claim, run, reply; partial batch failures; the in-process queue |
 //! | [`expiry`], [`schedule`] | the every-minute pass; when scheduled commands are due |
 //! | `sqs` | the SQS queue (feature `sqs`) |
 //! | [`config`], [`secret`], [`clock`], [`telemetry`] | settings from the environment; secrets that never print; injected time; log set-up |
