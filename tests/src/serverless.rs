@@ -168,9 +168,21 @@ impl Stack {
         }
     }
 
-    /// Feeds messages to the worker handler as one SQS event.
+    /// Feeds messages to the worker handler as one SQS event, in an invocation
+    /// with the worker's whole timeout ahead of it.
     pub async fn work(&self, messages: &[QueueMessage]) -> SqsBatchResponse {
-        opkit_worker::handle(&self.runner, sqs_event(messages)).await
+        let timeout = chrono::Duration::seconds(i64::from(opkit::timing::WORKER_TIMEOUT_SECS));
+        self.work_until(messages, self.now() + timeout).await
+    }
+
+    /// Feeds messages to the worker handler as one SQS event, in an invocation
+    /// whose deadline is `deadline` (by the stack's clock).
+    pub async fn work_until(
+        &self,
+        messages: &[QueueMessage],
+        deadline: DateTime<Utc>,
+    ) -> SqsBatchResponse {
+        opkit_worker::handle(&self.runner, sqs_event(messages), deadline).await
     }
 
     /// Puts a raw body on the jobs queue, as any principal allowed to send could.

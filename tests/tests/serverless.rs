@@ -12,6 +12,7 @@ use opkit::job::{EnvelopeKey, Job, QueueMessage};
 use opkit::slack::SigningSecret;
 use opkit::sqs::SqsQueue;
 use opkit::store::{AuditLog, GrantStore, StateStore};
+use opkit::timing::START_MARGIN_SECS;
 use opkit_tests::serverless::{SECRET, Stack, apigw_v2_event};
 use opkit_tests::{CannedResponse, signed_headers, slash_command_body};
 use serde_json::{Value, json};
@@ -516,4 +517,35 @@ async fn forged_and_tampered_envelopes_on_the_queue_run_nothing_and_are_audited(
         "{granted}"
     );
     assert!(eve_holds_a_role(&stack).await);
+}
+
+#[tokio::test]
+async fn records_an_invocation_has_no_time_to_start_go_back_to_the_queue_untouched() {
+    let stack = Stack::start().await;
+    // GIVEN three commands on the queue
+    for user in ["U1", "U2", "U3"] {
+        assert_eq!(command(&stack, user, "queue join perf", user).await.0, 200);
+    }
+    let messages = stack.drain().await;
+    assert_eq!(messages.len(), 3);
+    // WHEN the worker is invoked with less than the start margin left
+    let almost = stack.now() + Span::seconds(i64::from(START_MARGIN_SECS)) - Span::milliseconds(1);
+    let response = stack.work_until(&messages, almost).await;
+    // THEN every record is reported as a failure, and none of them ran
+    let mut failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    let mut ids: Vec<&str> = messages.iter().map(|m| m.id.as_str()).collect();
+    failed.sort_unstable();
+    ids.sort_unstable();
+    assert_eq!(failed, ids);
+    assert!(stack.slack.requests().is_empty());
+    assert_eq!(stack.store.load("queue").await.unwrap().version, 0);
+    // AND their redelivery, in an invocation with time ahead, runs each once
+    let response = stack.work(&messages).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(stack.slack.wait_for(3, WAIT).await.len(), 3);
+    assert_eq!(stack.store.load("queue").await.unwrap().version, 3);
 }

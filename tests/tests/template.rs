@@ -2,7 +2,8 @@
 //!
 //! cfn-lint and `sam validate` check that the template is valid CloudFormation/SAM; these
 //! tests check that it is the Opkit the code expects: the table's keys and indexes, the
-//! queue's redrive and visibility timeout against the worker's timeout, partial batch failures, least-privilege roles, a queue only the ingress
+//! queue's redrive and visibility timeout against the worker's timeout and the claim's lease
+//! (`opkit::timing`), partial batch failures, least-privilege roles, a queue only the ingress
 //! and the expiry may send to, one generated envelope key for the three functions, and
 //! secrets that never sit in the repository.
 //!
@@ -16,8 +17,11 @@ use serde_norway::{Mapping, Value};
 
 // The table's key design comes from the Rust store itself, so the template cannot
 // drift from what `opkit init` creates and the persister reads.
-use opkit::sqs::{MAX_RECEIVES, VISIBILITY_TIMEOUT_SECS};
 use opkit::store::dynamodb::{GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK, TTL};
+// The worker's time limits, from the one place that defines them.
+use opkit::timing::{
+    LEASE_SECS, MAX_RECEIVES, START_MARGIN_SECS, VISIBILITY_TIMEOUT_SECS, WORKER_TIMEOUT_SECS,
+};
 
 /// The binaries (`BuildProperties: Binary`) of the three Lambda functions.
 const INGRESS: &str = "ingress";
@@ -445,18 +449,23 @@ fn jobs_go_to_a_dead_letter_queue_after_three_receives() {
     );
 }
 
+/// The jobs queue's visibility timeout, as SQS will see it (30 s when nobody sets one).
+fn visibility_seconds(q: &Value) -> u64 {
+    match get(get(q, "Properties"), "VisibilityTimeout") {
+        Value::Null => 30, // SQS's default
+        v => number(v, "VisibilityTimeout"),
+    }
+}
+
 #[test]
 fn visibility_timeout_is_at_least_six_worker_timeouts() {
     let t = template();
     let (id, q) = jobs_queue(&t);
-    let visibility = match get(get(q, "Properties"), "VisibilityTimeout") {
-        Value::Null => 30, // SQS's default
-        v => number(v, "VisibilityTimeout"),
-    };
+    let visibility = visibility_seconds(q);
     assert_eq!(
         visibility,
         u64::from(VISIBILITY_TIMEOUT_SECS),
-        "{id}'s VisibilityTimeout must be what `opkit init` creates"
+        "{id}'s VisibilityTimeout must be what `opkit init` creates (opkit::timing)"
     );
     let (_, worker) = function(&t, WORKER);
     let timeout = timeout_seconds(&t, worker);
@@ -464,6 +473,53 @@ fn visibility_timeout_is_at_least_six_worker_timeouts() {
         visibility >= 6 * timeout,
         "{id}'s VisibilityTimeout ({visibility} s) must be at least 6 x the worker's Timeout \
          ({timeout} s, from the function or Globals), so a batch in progress is not redelivered"
+    );
+}
+
+/// The relations `opkit::timing` documents, between the template's numbers and the claim's
+/// lease, which the template cannot hold.
+#[test]
+fn the_claims_lease_outlasts_the_worker_and_every_redelivery() {
+    let t = template();
+    let (worker_id, worker) = function(&t, WORKER);
+    let timeout = timeout_seconds(&t, worker);
+    assert_eq!(
+        timeout,
+        u64::from(WORKER_TIMEOUT_SECS),
+        "{worker_id}'s Timeout must be opkit::timing::WORKER_TIMEOUT_SECS: the worker stops \
+         starting records by that deadline, and the lease is sized from it"
+    );
+    let (queue, q) = jobs_queue(&t);
+    let visibility = visibility_seconds(q);
+    let receives = number(
+        get(
+            get(get(q, "Properties"), "RedrivePolicy"),
+            "maxReceiveCount",
+        ),
+        "maxReceiveCount",
+    );
+    let lease = u64::from(LEASE_SECS);
+    let lease_in_worker = opkit::worker::LEASE.num_seconds();
+    assert_eq!(
+        u64::try_from(lease_in_worker).ok(),
+        Some(lease),
+        "the runner's lease is opkit::timing's"
+    );
+    assert!(
+        lease >= timeout,
+        "the claim's lease ({lease} s) must be at least the worker's Timeout ({timeout} s): a \
+         claim must not lapse while its invocation may still run the job"
+    );
+    assert!(
+        lease >= receives * visibility,
+        "the claim's lease ({lease} s) must outlast every delivery of {queue}'s messages \
+         ({receives} x {visibility} s): otherwise a redelivery runs a job again whose \
+         invocation was cut off half-way"
+    );
+    assert!(
+        u64::from(START_MARGIN_SECS) < timeout,
+        "the start margin ({START_MARGIN_SECS} s) must leave a fresh invocation time to \
+         start its first record ({timeout} s)"
     );
 }
 

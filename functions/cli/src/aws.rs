@@ -44,7 +44,8 @@ pub async fn init(
 
 /// Receives batches of up to ten, runs them as the worker Lambda would (opening
 /// each envelope with OPKIT_ENVELOPE_KEY), and deletes the messages that should
-/// not come back.
+/// not come back. A batch stops taking records as its messages' visibility timeout
+/// nears: the rest would be delivered again while still here.
 pub async fn worker(
     config: &Config,
     sdk: &SdkConfig,
@@ -60,6 +61,7 @@ pub async fn worker(
     let worker = Worker::new(bot, Arc::new(HttpPoster::new(http)), channels);
     let runner = JobRunner::new(Arc::new(worker), store, key.clone());
     let wait = if until_empty { 0 } else { 20 };
+    let visibility = chrono::Duration::seconds(i64::from(opkit::timing::VISIBILITY_TIMEOUT_SECS));
     loop {
         let messages = sqs::receive(&client, url, 10, wait)
             .await
@@ -70,7 +72,8 @@ pub async fn worker(
             }
             continue;
         }
-        let failed = runner.process_batch(&messages).await;
+        let deadline = runner.worker().bot().now() + visibility;
+        let failed = runner.process_batch(&messages, Some(deadline)).await;
         for message in messages.iter().filter(|m| !failed.contains(&m.id)) {
             sqs::delete(&client, url, &message.receipt)
                 .await

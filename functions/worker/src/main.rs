@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
+use chrono::{DateTime, Utc};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use opkit::config::Config;
 use opkit::slack::HttpPoster;
@@ -25,7 +26,8 @@ async fn main() -> Result<(), Error> {
     let runner = JobRunner::new(Arc::new(worker), store, key);
     let runner = &runner;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, Error>(opkit_worker::handle(runner, event.payload).await)
+        let deadline = DateTime::<Utc>::from(event.context.deadline());
+        Ok::<_, Error>(opkit_worker::handle(runner, event.payload, deadline).await)
     }))
     .await
 }

@@ -42,6 +42,7 @@
 //! | [`job`] | the envelope that crosses the queue (sealed: an HMAC under the envelope key), and the queue port |
 //! | [`ingress`] | the ack path: verify, parse, enqueue, answer |
 //! | [`worker`] | the work path: verify the seal, claim, run, reply; partial batch failures; the in-process queue |
+//! | [`timing`] | the worker's timeout, the queue's visibility timeout, the claim's lease, and how they relate |
 //! | [`expiry`], [`schedule`] | the every-minute pass; when scheduled commands are due |
 //! | `sqs` | the SQS queue (feature `sqs`) |
 //! | [`config`], [`secret`], [`clock`], [`telemetry`] | settings from the environment; secrets that never print; injected time; log set-up |
@@ -70,6 +71,7 @@ pub mod telemetry;
 pub mod testing;
 pub mod text;
 pub mod timespec;
+pub mod timing;
 pub mod worker;
 
 /// A boxed, sendable future: the return type of Opkit's object-safe async traits.

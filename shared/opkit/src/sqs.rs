@@ -17,10 +17,7 @@ use crate::BoxFuture;
 use crate::job::{EnvelopeKey, Job};
 use crate::job::{JobQueue, QueueError, QueueMessage};
 
-/// How many times a message is received before it moves to the dead-letter queue.
-pub const MAX_RECEIVES: u32 = 3;
-/// The queue's visibility timeout: at least six times the worker's 30-second timeout.
-pub const VISIBILITY_TIMEOUT_SECS: u32 = 180;
+pub use crate::timing::{MAX_RECEIVES, VISIBILITY_TIMEOUT_SECS};
 /// How long the dead-letter queue keeps messages: 14 days, SQS's maximum.
 pub const DLQ_RETENTION_SECS: u32 = 14 * 24 * 3600;
 /// How long the jobs queue keeps messages: one day (a command older than that is moot).

@@ -15,11 +15,14 @@
 //! and [`InlineQueue`], the in-process stand-in for SQS that `opkit serve` uses,
 //! for each job put on it. A redelivery — SQS's, or Slack sending an event again
 //! (the job id comes from the `event_id`) — finds the claim and does not run.
+//!
+//! A batch stops taking records when its invocation's deadline is near
+//! ([`crate::timing`]): the records not started go back to the queue untouched.
 
 use std::future::Future;
 use std::sync::Arc;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 use uuid::Uuid;
@@ -307,9 +310,14 @@ impl JobQueue for InlineQueue {
     }
 }
 
-/// How long a claim keeps others off a job (a runner that dies mid-way frees it
-/// when this runs out): two minutes.
-pub const LEASE: Duration = Duration::minutes(2);
+/// How long a claim keeps others off a job: [`crate::timing::LEASE_SECS`], longer
+/// than every delivery SQS makes of its message, so a job whose runner died
+/// half-way is not started again (it ends in the dead-letter queue).
+pub const LEASE: Duration = Duration::seconds(crate::timing::LEASE_SECS as i64);
+
+/// A batch starts a record only while at least this much time remains before its
+/// deadline: [`crate::timing::START_MARGIN_SECS`].
+pub const START_MARGIN: Duration = Duration::seconds(crate::timing::START_MARGIN_SECS as i64);
 
 /// The user an audit record of a forged envelope names when the envelope names
 /// no valid one.
@@ -386,8 +394,8 @@ pub struct JobRunner {
     worker: Arc<Worker>,
     claims: Arc<dyn Store>,
     key: EnvelopeKey,
-    /// How long a claim keeps other workers off a job; a worker that dies mid-way
-    /// frees it when this runs out.
+    /// How long a claim keeps every other delivery off a job ([`LEASE`]); a job
+    /// whose runner died mid-way can run again only when this runs out.
     pub lease: Duration,
     /// How long a finished job is remembered (at least the queue's retention).
     pub keep: Duration,
@@ -397,8 +405,8 @@ pub struct JobRunner {
 
 impl JobRunner {
     /// A runner opening envelopes with `key` and claiming jobs in `claims` (the
-    /// bot's store): a two-minute lease, finished jobs remembered four days, three
-    /// deliveries.
+    /// bot's store): the lease of [`LEASE`], finished jobs remembered four days,
+    /// [`crate::timing::MAX_RECEIVES`] deliveries.
     pub fn new(worker: Arc<Worker>, claims: Arc<dyn Store>, key: EnvelopeKey) -> Self {
         Self {
             worker,
@@ -406,7 +414,7 @@ impl JobRunner {
             key,
             lease: LEASE,
             keep: KEEP,
-            max_receives: 3,
+            max_receives: crate::timing::MAX_RECEIVES,
         }
     }
 
@@ -415,10 +423,32 @@ impl JobRunner {
         &self.worker
     }
 
-    /// Handles a batch; returns the ids of the messages to retry.
-    pub async fn process_batch(&self, messages: &[QueueMessage]) -> Vec<String> {
+    /// Handles a batch, in order; returns the ids of the messages to retry.
+    ///
+    /// With a `deadline` (the Lambda invocation's, by the bot's clock), a message
+    /// is started only while at least [`START_MARGIN`] remains: once less is left,
+    /// the messages not started are returned for retry as they are — not opened,
+    /// not claimed — and run in a later invocation.
+    pub async fn process_batch(
+        &self,
+        messages: &[QueueMessage],
+        deadline: Option<DateTime<Utc>>,
+    ) -> Vec<String> {
         let mut failed = Vec::new();
-        for message in messages {
+        for (i, message) in messages.iter().enumerate() {
+            if let Some(deadline) = deadline {
+                let left = deadline - self.worker.bot().now();
+                if left < START_MARGIN {
+                    let rest = &messages[i..];
+                    tracing::warn!(
+                        left_ms = left.num_milliseconds(),
+                        not_started = rest.len(),
+                        "too little time left: the rest of the batch goes back to the queue"
+                    );
+                    failed.extend(rest.iter().map(|m| m.id.clone()));
+                    break;
+                }
+            }
             let span = tracing::info_span!("message", message_id = %message.id);
             if let Err(e) = self.process_message(message).instrument(span).await {
                 tracing::warn!(message_id = %message.id, error = %e, receive_count = message.receive_count, "will retry");
@@ -623,7 +653,7 @@ mod tests {
         let (runner, poster) = runner(&t);
         let j = job("UA", "tally perf");
         let batch = [message(&j, 1), message(&j, 2), message(&j, 3)];
-        assert!(runner.process_batch(&batch).await.is_empty());
+        assert!(runner.process_batch(&batch, None).await.is_empty());
         assert_eq!(poster.posts().len(), 1);
         assert_eq!(poster.posts()[0].1.text, "<@UA> counted *perf* (1).");
         assert_eq!(t.store.load("tally").await.unwrap().version, 1);
@@ -701,12 +731,42 @@ mod tests {
             .claim(&j.id.to_string(), t.bot.now(), chrono::Duration::minutes(2))
             .await
             .unwrap();
-        assert_eq!(runner.process_batch(&[message(&j, 1)]).await, ["m-1"]);
+        assert_eq!(runner.process_batch(&[message(&j, 1)], None).await, ["m-1"]);
         assert!(poster.posts().is_empty());
         // it died: once the lease runs out, the redelivery claims and runs it
         t.advance(chrono::Duration::minutes(2));
-        assert!(runner.process_batch(&[message(&j, 2)]).await.is_empty());
+        assert!(
+            runner
+                .process_batch(&[message(&j, 2)], None)
+                .await
+                .is_empty()
+        );
         assert_eq!(poster.posts().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_job_cut_off_half_way_is_not_run_again_by_any_redelivery() {
+        use crate::timing::{MAX_RECEIVES, VISIBILITY_TIMEOUT_SECS};
+        // GIVEN a job whose invocation claimed it (as run_claimed does), then timed out
+        let t = crate::fixtures::bot();
+        let (runner, poster) = runner(&t);
+        let j = job("UA", "tally perf");
+        let claim = t
+            .store
+            .claim(&j.id.to_string(), t.now(), runner.lease)
+            .await;
+        assert_eq!(claim.unwrap(), Claim::Acquired);
+        // WHEN SQS delivers it again after each visibility timeout, up to its last receive
+        for receive in 2..=MAX_RECEIVES {
+            t.advance(Duration::seconds(i64::from(VISIBILITY_TIMEOUT_SECS)));
+            let failed = runner.process_batch(&[message(&j, receive)], None).await;
+            // THEN each delivery finds the claim held and gives the message back
+            assert_eq!(failed, [format!("m-{receive}")], "receive {receive}");
+        }
+        // AND the half-done job never ran a second time: the last receive sends it to
+        // the dead-letter queue
+        assert!(poster.posts().is_empty());
+        assert_eq!(t.store.load("tally").await.unwrap().version, 0);
     }
 
     /// A worker that posts a progress message before every command.
@@ -779,7 +839,7 @@ mod tests {
         let mut newer = job("UA", "tally perf");
         newer.v = 99;
         let bad = message(&newer, 1);
-        assert!(runner.process_batch(&[bad]).await.is_empty());
+        assert!(runner.process_batch(&[bad], None).await.is_empty());
         assert!(poster.posts().is_empty());
         assert!(t.audit(10).await.is_empty(), "ours, not a forgery");
     }
@@ -826,7 +886,7 @@ mod tests {
         for (n, (name, body, says)) in cases.into_iter().enumerate() {
             // WHEN the worker gets it from the queue
             let failed = runner
-                .process_batch(&[body_message(&format!("m-{name}"), body)])
+                .process_batch(&[body_message(&format!("m-{name}"), body)], None)
                 .await;
             // THEN it is dropped, not retried; nothing ran, nobody was answered
             assert!(failed.is_empty(), "{name}: {failed:?}");
@@ -853,7 +913,7 @@ mod tests {
         // AND the genuine envelope still runs
         assert!(
             runner
-                .process_batch(&[message(&forged, 1)])
+                .process_batch(&[message(&forged, 1)], None)
                 .await
                 .is_empty()
         );
@@ -866,7 +926,7 @@ mod tests {
         let t = crate::fixtures::bot();
         let (runner, _) = runner(&t);
         let junk = body_message("m-junk", "{\"caller\":{\"user\":\"not a user\"}".into());
-        assert!(runner.process_batch(&[junk]).await.is_empty());
+        assert!(runner.process_batch(&[junk], None).await.is_empty());
         let records = t.audit(10).await;
         assert_eq!(records.len(), 1);
         assert_eq!(records[0].user.as_str(), UNNAMED_SENDER);
@@ -892,5 +952,83 @@ mod tests {
                 .iter()
                 .all(|r| r.outcome.name() != "forged")
         );
+    }
+
+    /// A poster whose every delivery takes `takes` of the (manual) clock's time.
+    struct SlowPoster {
+        inner: MemoryPoster,
+        clock: crate::clock::ManualClock,
+        takes: Duration,
+    }
+
+    impl ReplyPoster for SlowPoster {
+        fn post<'a>(
+            &'a self,
+            response_url: &'a str,
+            reply: &'a Reply,
+        ) -> BoxFuture<'a, Result<(), crate::slack::PostError>> {
+            self.clock.advance(self.takes);
+            self.inner.post(response_url, reply)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_near_its_deadline_returns_the_records_it_did_not_start() {
+        // GIVEN jobs that take 15 s each, and an invocation with 30 s left
+        let t = crate::fixtures::bot();
+        let slow = Arc::new(SlowPoster {
+            inner: MemoryPoster::new(),
+            clock: t.clock.clone(),
+            takes: Duration::seconds(15),
+        });
+        let (runner, slow) = runner_with(&t, slow);
+        let jobs: Vec<Job> = ["UA", "UB", "UC", "UD"]
+            .iter()
+            .map(|u| job(u, "tally perf"))
+            .collect();
+        let batch: Vec<QueueMessage> = jobs
+            .iter()
+            .enumerate()
+            .map(|(i, j)| body_message(&format!("m-{i}"), j.encode(&key())))
+            .collect();
+        let deadline = t.now() + Duration::seconds(30);
+        // WHEN the batch runs
+        let failed = runner.process_batch(&batch, Some(deadline)).await;
+        // THEN two ran (30 s then 15 s left), and the two not started come back
+        assert_eq!(failed, ["m-2", "m-3"]);
+        assert_eq!(slow.inner.posts().len(), 2);
+        assert_eq!(t.store.load("tally").await.unwrap().version, 2);
+        // AND they were left untouched: a later invocation runs them
+        let later = t.now() + Duration::seconds(30);
+        assert_eq!(
+            runner.process_batch(&batch[2..3], Some(later)).await.len(),
+            0
+        );
+        assert_eq!(slow.inner.posts().len(), 3);
+        let claim = t.store.claim(&jobs[3].id.to_string(), t.now(), LEASE).await;
+        assert_eq!(claim.unwrap(), Claim::Acquired, "never claimed");
+    }
+
+    #[tokio::test]
+    async fn a_batch_with_less_than_the_margin_left_starts_nothing() {
+        let t = crate::fixtures::bot();
+        let (runner, poster) = runner(&t);
+        let j = job("UA", "tally perf");
+        let deadline = t.now() + START_MARGIN - Duration::milliseconds(1);
+        let failed = runner
+            .process_batch(&[message(&j, 1)], Some(deadline))
+            .await;
+        assert_eq!(failed, ["m-1"]);
+        assert!(poster.posts().is_empty());
+        assert_eq!(t.store.load("tally").await.unwrap().version, 0);
+        // with exactly the margin left, it starts
+        let deadline = t.now() + START_MARGIN;
+        assert!(
+            runner
+                .process_batch(&[message(&j, 2)], Some(deadline))
+                .await
+                .is_empty()
+        );
+        assert_eq!(poster.posts().len(), 1);
     }
 }
