@@ -11,8 +11,9 @@
 #
 # Environment: OPKIT_VENV (default .venv, shared with infra/test.sh) is where moto is
 # installed if it is missing; OPKIT_TABLE (default opkit) names the table. Then, in other
-# terminals, with the printed exports: `opkit serve --store dynamodb --queue sqs`,
-# `opkit worker` and `opkit expire` (infra/DEPLOY.md, "The whole path on one machine").
+# terminals, with the printed exports (OPKIT_ENVELOPE_KEY among them, made up for this run):
+# `opkit serve --store dynamodb --queue sqs`, `opkit worker` and `opkit expire`
+# (infra/DEPLOY.md, "The whole path on one machine").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -94,6 +95,9 @@ if [ "$init" = 1 ]; then
   fi
 fi
 
+# A key for this run's job envelopes: `serve --queue sqs` seals with it, `worker` opens with it.
+envelope_key="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+
 cat <<EOF
 
 # The emulator is up. In another terminal, paste:
@@ -103,6 +107,7 @@ export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 export AWS_EC2_METADATA_DISABLED=true
 export OPKIT_TABLE=$OPKIT_TABLE
 export OPKIT_QUEUE_URL=${queue_url:-<the jobs queue URL printed by opkit init>}
+export OPKIT_ENVELOPE_KEY=$envelope_key
 
 # Ctrl-C here stops the emulator (and forgets the table and queues).
 EOF

@@ -10,18 +10,18 @@ use opkit::BoxFuture;
 use opkit::clock::ManualClock;
 use opkit::config::Config;
 use opkit::ingress::{Ingress, Route, SlackRequest};
-use opkit::job::{Job, JobQueue, QueueError};
+use opkit::job::{EnvelopeKey, Job, JobQueue, QueueError};
 use opkit::slack::{SigningSecret, sign};
 
 const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 const NOW: i64 = 1_800_000_000;
 
-#[derive(Default)]
-struct Queued(Mutex<Vec<String>>);
+/// Seals what the ingress queues, as the SQS queue does.
+struct Queued(EnvelopeKey, Mutex<Vec<String>>);
 
 impl JobQueue for Queued {
     fn enqueue<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), QueueError>> {
-        self.0.lock().unwrap().push(job.encode());
+        self.1.lock().unwrap().push(job.encode(&self.0));
         Box::pin(std::future::ready(Ok(())))
     }
 }
@@ -47,7 +47,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let config = Config::from_lookup(|name| (name == "SLACK_SIGNING_SECRET").then(|| SECRET.into()))
         .unwrap();
-    let queue = Arc::new(Queued::default());
+    let key = EnvelopeKey::new("fuzz-envelope-key-0123456789abcdef").unwrap();
+    let queue = Arc::new(Queued(key.clone(), Mutex::default()));
     let clock = Arc::new(ManualClock::at_unix(NOW));
     let ingress = Ingress::new(&config, clock, queue.clone()).unwrap();
     let timestamp = NOW.to_string();
@@ -58,7 +59,7 @@ fuzz_target!(|data: &[u8]| {
         body,
     };
     let _answer = runtime().block_on(ingress.handle(route, request));
-    for envelope in queue.0.lock().unwrap().iter() {
-        Job::decode(envelope).expect("the worker reads every envelope the ingress writes");
+    for envelope in queue.1.lock().unwrap().iter() {
+        Job::decode(envelope, &key).expect("the worker reads every envelope the ingress writes");
     }
 });

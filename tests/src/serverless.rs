@@ -38,6 +38,8 @@ use crate::slack_request::{TEAM_ID, signed_headers};
 pub const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 /// The bootstrap admin.
 pub const ADMIN: &str = "UADMIN";
+/// The key every stack seals job envelopes with (`OPKIT_ENVELOPE_KEY`).
+pub const ENVELOPE_KEY: &str = "stack-envelope-key-0123456789abcdef";
 
 /// One isolated deployment: its own table and queues, a fake Slack, a clock.
 pub struct Stack {
@@ -158,6 +160,7 @@ impl StackBuilder {
             ("OPKIT_TEAM_IDS", TEAM_ID),
             ("OPKIT_TABLE", table.as_str()),
             ("OPKIT_QUEUE_URL", queues.url.as_str()),
+            ("OPKIT_ENVELOPE_KEY", ENVELOPE_KEY),
         ];
         vars.extend(self.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let config = config(&vars);
@@ -209,13 +212,14 @@ impl StackBuilder {
             .clock(shared_clock.clone())
             .build()
             .expect("build the bot");
-        let queue = Arc::new(SqsQueue::new(sqs.clone(), queues.url.clone()));
+        let key = config.require_envelope_key().expect("a key").clone();
+        let queue = Arc::new(SqsQueue::new(sqs.clone(), queues.url.clone(), key.clone()));
         // As the ingress Lambda builds it (which requires OPKIT_TEAM_IDS).
         let ingress = opkit_ingress::ingress(&config, shared_clock, queue).expect("ingress");
         let poster = HttpPoster::new(http.clone()).with_retry_policy(fast_retries());
         let channels = catbot::channel_poster(&config, http);
         let worker = Worker::new(bot.clone(), Arc::new(poster), channels);
-        let runner = JobRunner::new(Arc::new(worker), bot_store);
+        let runner = JobRunner::new(Arc::new(worker), bot_store, key);
         Stack {
             slack,
             clock,
@@ -270,9 +274,40 @@ impl Stack {
         }
     }
 
-    /// Feeds messages to the worker handler as one SQS event.
+    /// Feeds messages to the worker handler as one SQS event, in an invocation
+    /// with the worker's whole timeout ahead of it.
     pub async fn work(&self, messages: &[QueueMessage]) -> SqsBatchResponse {
-        opkit_worker::handle(&self.runner, sqs_event(messages)).await
+        let timeout = chrono::Duration::seconds(i64::from(opkit::timing::WORKER_TIMEOUT_SECS));
+        self.work_until(messages, self.now() + timeout).await
+    }
+
+    /// Feeds messages to the worker handler as one SQS event, in an invocation
+    /// whose deadline is `deadline` (by the stack's clock).
+    pub async fn work_until(
+        &self,
+        messages: &[QueueMessage],
+        deadline: DateTime<Utc>,
+    ) -> SqsBatchResponse {
+        opkit_worker::handle(&self.runner, sqs_event(messages), deadline).await
+    }
+
+    /// Puts a raw body on the jobs queue, as any principal allowed to send could.
+    pub async fn send_raw(&self, body: &str) {
+        self.sqs
+            .send_message()
+            .queue_url(&self.queues.url)
+            .message_body(body)
+            .send()
+            .await
+            .expect("send a message");
+    }
+
+    /// The key this stack's job envelopes are sealed with.
+    pub fn envelope_key(&self) -> opkit::job::EnvelopeKey {
+        self.config
+            .require_envelope_key()
+            .expect("the stack has a key")
+            .clone()
     }
 
     /// One expiry pass, as the expiry Lambda runs it (due scheduled commands go
@@ -286,7 +321,12 @@ impl Stack {
         &self,
     ) -> Result<opkit::expiry::ExpiryReport, opkit::engine::CommandError> {
         let channels = catbot::channel_poster(&self.config, reqwest::Client::new());
-        let queue = Arc::new(SqsQueue::new(self.sqs.clone(), self.queues.url.clone()));
+        let key = self.config.require_envelope_key().expect("a key").clone();
+        let queue = Arc::new(SqsQueue::new(
+            self.sqs.clone(),
+            self.queues.url.clone(),
+            key,
+        ));
         Expiry::new(self.bot.clone(), channels)
             .with_queue(queue)
             .run_once()

@@ -123,7 +123,10 @@ async fn a_confirmed_ec2_reboot_reboots_once_through_a_crash_and_two_redeliverie
         .await;
     assert_eq!(status, 200);
     let message = stack.drain().await.remove(0);
-    let job = Job::decode(&message.body).unwrap().id.to_string();
+    let job = Job::decode(&message.body, &stack.envelope_key())
+        .unwrap()
+        .id
+        .to_string();
 
     // WHEN the first delivery reboots and answers, and the worker dies before it
     // marks the job done (so SQS never hears it succeeded)
@@ -268,7 +271,11 @@ async fn a_poison_message_goes_to_the_dlq_after_three_receives_the_user_told_onc
         other => panic!("{other:?}"),
     };
     let poison = Job::from_slash_command(&command, stack.now()).unwrap();
-    let queue = opkit::sqs::SqsQueue::new(stack.sqs.clone(), stack.queues.url.clone());
+    let queue = opkit::sqs::SqsQueue::new(
+        stack.sqs.clone(),
+        stack.queues.url.clone(),
+        stack.envelope_key(),
+    );
     opkit::job::JobQueue::enqueue(&queue, &poison)
         .await
         .unwrap();
@@ -295,7 +302,7 @@ async fn a_poison_message_goes_to_the_dlq_after_three_receives_the_user_told_onc
     let times = |text: &str| {
         received
             .iter()
-            .filter(|(body, _)| Job::decode(body).unwrap().text == text)
+            .filter(|(body, _)| Job::decode(body, &stack.envelope_key()).unwrap().text == text)
             .map(|(_, n)| *n)
             .collect::<Vec<_>>()
     };
@@ -304,7 +311,10 @@ async fn a_poison_message_goes_to_the_dlq_after_three_receives_the_user_told_onc
         .await
         .unwrap();
     assert_eq!(dlq.len(), 1);
-    assert_eq!(Job::decode(&dlq[0].body).unwrap().id, poison.id);
+    assert_eq!(
+        Job::decode(&dlq[0].body, &stack.envelope_key()).unwrap().id,
+        poison.id
+    );
     // AND its user was told once, on the last delivery, to try again
     let told = replies_to(&stack, "UP");
     assert_eq!(told.len(), 1, "{told:?}");

@@ -6,11 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Duration as Span;
+use opkit::audit::Outcome;
 use opkit::ingress::Ingress;
-use opkit::job::QueueMessage;
+use opkit::job::{EnvelopeKey, Job, QueueMessage};
 use opkit::slack::SigningSecret;
 use opkit::sqs::SqsQueue;
 use opkit::store::{AuditLog, GrantStore, StateStore};
+use opkit::timing::START_MARGIN_SECS;
 use opkit_tests::serverless::{SECRET, Stack, apigw_v2_event};
 use opkit_tests::{CannedResponse, signed_headers, slash_command_body};
 use serde_json::{Value, json};
@@ -52,9 +54,14 @@ async fn a_slash_command_flows_from_api_gateway_to_the_response_url() {
     );
     let messages = stack.drain().await;
     assert_eq!(messages.len(), 1);
-    let job: Value = serde_json::from_str(&messages[0].body).unwrap();
-    assert_eq!(job["v"], 1);
-    assert_eq!(job["caller"]["user"], "U1");
+    let sealed: Value = serde_json::from_str(&messages[0].body).unwrap();
+    assert_eq!(sealed["job"]["v"], 1);
+    assert_eq!(sealed["job"]["caller"]["user"], "U1");
+    assert_eq!(
+        sealed["mac"].as_str().map(str::len),
+        Some(64),
+        "sealed: an HMAC-SHA256 in hex"
+    );
     assert!(
         stack.slack.requests().is_empty(),
         "the ingress calls no Slack API"
@@ -333,7 +340,8 @@ async fn a_failing_send_message_still_gets_the_user_an_answer() {
     let stack = Stack::start().await;
     // an ingress whose queue does not exist: SendMessage fails
     let missing = format!("{}-gone", stack.queues.url);
-    let queue = Arc::new(SqsQueue::new(stack.sqs.clone(), missing));
+    let key = stack.config.require_envelope_key().unwrap().clone();
+    let queue = Arc::new(SqsQueue::new(stack.sqs.clone(), missing, key));
     let ingress = Ingress::new(&stack.config, Arc::new(stack.clock.clone()), queue).unwrap();
     let body = slash_command_body("U1", "queue join perf", &stack.slack.response_url("x"));
     let response =
@@ -418,4 +426,126 @@ async fn a_scheduled_command_is_queued_by_the_expiry_pass_and_answered_by_the_wo
         post.json()["text"],
         "No environment is reserved.\n_Scheduled `standup`, run as <@UADMIN>_"
     );
+}
+
+async fn eve_holds_a_role(stack: &Stack) -> bool {
+    let eve = opkit::ids::UserId::parse("UEVE").unwrap();
+    !stack.store.grants_for(&eve).await.unwrap().is_empty()
+}
+
+#[tokio::test]
+async fn forged_and_tampered_envelopes_on_the_queue_run_nothing_and_are_audited() {
+    let stack = Stack::start().await;
+    let admin = opkit_tests::serverless::ADMIN;
+    // GIVEN Eve's genuine envelope, from the ingress, asking for admin for herself
+    let (status, _) = command(&stack, "UEVE", "roles grant <@UEVE> admin", "eve").await;
+    assert_eq!(status, 200);
+    let genuine = stack.drain().await.remove(0).body;
+    let sealed: Value = serde_json::from_str(&genuine).unwrap();
+    let mut as_admin = sealed["job"].clone();
+    as_admin["caller"]["user"] = json!(admin);
+    let as_admin: Job = serde_json::from_value(as_admin).unwrap();
+    // AND three envelopes that name the admin, as anyone allowed to send could write
+    let forgeries = [
+        // valid JSON naming the admin, without a MAC
+        (
+            "no MAC",
+            serde_json::to_string(&as_admin).unwrap(),
+            "not sealed",
+        ),
+        // sealed, but with a key that is not the stack's
+        (
+            "wrong MAC",
+            as_admin.encode(&EnvelopeKey::new(&"x".repeat(40)).unwrap()),
+            "does not match",
+        ),
+        // Eve's genuine envelope with the caller changed to the admin
+        (
+            "tampered",
+            genuine.replace(r#""user":"UEVE""#, &format!(r#""user":"{admin}""#)),
+            "does not match",
+        ),
+    ];
+    for (_, body, _) in &forgeries {
+        assert_ne!(body, &genuine);
+        stack.send_raw(body).await;
+    }
+    let messages = stack.drain().await;
+    assert_eq!(messages.len(), 3);
+
+    // WHEN the worker Lambda gets them
+    let response = stack.work(&messages).await;
+
+    // THEN they are dropped, not retried: nothing ran, nobody was answered
+    assert!(response.batch_item_failures.is_empty());
+    assert!(!eve_holds_a_role(&stack).await, "no grant was made");
+    assert!(stack.slack.requests().is_empty());
+    // AND each is audited as a forgery under the admin it named, with its message id
+    let audit = stack.store.recent(None, 10).await.unwrap();
+    assert_eq!(audit.len(), 3, "{audit:?}");
+    for (name, body, says) in &forgeries {
+        let message = messages.iter().find(|m| &m.body == body).unwrap();
+        let record = audit
+            .iter()
+            .find(|r| matches!(&r.outcome, Outcome::Forged { reason } if reason.contains(&message.id)))
+            .unwrap_or_else(|| panic!("{name}: no audit record names {}", message.id));
+        assert_eq!(record.user.as_str(), admin, "{name}");
+        assert_eq!(record.text, "roles grant <@UEVE> admin", "{name}");
+        assert!(
+            matches!(&record.outcome, Outcome::Forged { reason } if reason.contains(says)),
+            "{name}: {:?}",
+            record.outcome
+        );
+    }
+
+    // AND genuine envelopes still run: Eve's own is denied, the admin's grants
+    stack.send_raw(&genuine).await;
+    let response = stack.work(&stack.drain().await).await;
+    assert!(response.batch_item_failures.is_empty());
+    let denied = stack.slack.wait_for(1, WAIT).await;
+    assert_eq!(
+        denied[0].json()["text"],
+        "Sorry, you need admin to run `roles grant`."
+    );
+    assert!(!eve_holds_a_role(&stack).await);
+    let granted = run(&stack, admin, "roles grant <@UEVE> admin").await;
+    assert!(
+        granted["text"]
+            .as_str()
+            .unwrap()
+            .contains("granted *admin*"),
+        "{granted}"
+    );
+    assert!(eve_holds_a_role(&stack).await);
+}
+
+#[tokio::test]
+async fn records_an_invocation_has_no_time_to_start_go_back_to_the_queue_untouched() {
+    let stack = Stack::start().await;
+    // GIVEN three commands on the queue
+    for user in ["U1", "U2", "U3"] {
+        assert_eq!(command(&stack, user, "queue join perf", user).await.0, 200);
+    }
+    let messages = stack.drain().await;
+    assert_eq!(messages.len(), 3);
+    // WHEN the worker is invoked with less than the start margin left
+    let almost = stack.now() + Span::seconds(i64::from(START_MARGIN_SECS)) - Span::milliseconds(1);
+    let response = stack.work_until(&messages, almost).await;
+    // THEN every record is reported as a failure, and none of them ran
+    let mut failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    let mut ids: Vec<&str> = messages.iter().map(|m| m.id.as_str()).collect();
+    failed.sort_unstable();
+    ids.sort_unstable();
+    assert_eq!(failed, ids);
+    assert!(stack.slack.requests().is_empty());
+    assert_eq!(stack.store.load("queue").await.unwrap().version, 0);
+    // AND their redelivery, in an invocation with time ahead, runs each once
+    let response = stack.work(&messages).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(stack.slack.wait_for(3, WAIT).await.len(), 3);
+    assert_eq!(stack.store.load("queue").await.unwrap().version, 3);
 }

@@ -2,8 +2,10 @@
 //!
 //! cfn-lint and `sam validate` check that the template is valid CloudFormation/SAM; these
 //! tests check that it is the Opkit the code expects: the table's keys and indexes, the
-//! queue's redrive and visibility timeout against the worker's timeout, partial batch
-//! failures, least-privilege roles, and secrets that never sit in the repository.
+//! queue's redrive and visibility timeout against the worker's timeout and the claim's lease
+//! (`opkit::timing`), partial batch failures, least-privilege roles, a queue only the ingress
+//! and the expiry may send to, one generated envelope key for the three functions, and
+//! secrets that never sit in the repository.
 //!
 //! The YAML is read with `serde_norway`, a maintained fork of `serde_yaml` that keeps
 //! CloudFormation's short-form tags (`!Ref`, `!GetAtt`, `!Sub`) as tagged values instead of
@@ -15,8 +17,11 @@ use serde_norway::{Mapping, Value};
 
 // The table's key design comes from the Rust store itself, so the template cannot
 // drift from what `opkit init` creates and the persister reads.
-use opkit::sqs::{MAX_RECEIVES, VISIBILITY_TIMEOUT_SECS};
 use opkit::store::dynamodb::{GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK, TTL};
+// The worker's time limits, from the one place that defines them.
+use opkit::timing::{
+    LEASE_SECS, MAX_RECEIVES, START_MARGIN_SECS, VISIBILITY_TIMEOUT_SECS, WORKER_TIMEOUT_SECS,
+};
 
 /// The binaries (`BuildProperties: Binary`) of the three Lambda functions.
 const INGRESS: &str = "ingress";
@@ -444,18 +449,23 @@ fn jobs_go_to_a_dead_letter_queue_after_three_receives() {
     );
 }
 
+/// The jobs queue's visibility timeout, as SQS will see it (30 s when nobody sets one).
+fn visibility_seconds(q: &Value) -> u64 {
+    match get(get(q, "Properties"), "VisibilityTimeout") {
+        Value::Null => 30, // SQS's default
+        v => number(v, "VisibilityTimeout"),
+    }
+}
+
 #[test]
 fn visibility_timeout_is_at_least_six_worker_timeouts() {
     let t = template();
     let (id, q) = jobs_queue(&t);
-    let visibility = match get(get(q, "Properties"), "VisibilityTimeout") {
-        Value::Null => 30, // SQS's default
-        v => number(v, "VisibilityTimeout"),
-    };
+    let visibility = visibility_seconds(q);
     assert_eq!(
         visibility,
         u64::from(VISIBILITY_TIMEOUT_SECS),
-        "{id}'s VisibilityTimeout must be what `opkit init` creates"
+        "{id}'s VisibilityTimeout must be what `opkit init` creates (opkit::timing)"
     );
     let (_, worker) = function(&t, WORKER);
     let timeout = timeout_seconds(&t, worker);
@@ -463,6 +473,53 @@ fn visibility_timeout_is_at_least_six_worker_timeouts() {
         visibility >= 6 * timeout,
         "{id}'s VisibilityTimeout ({visibility} s) must be at least 6 x the worker's Timeout \
          ({timeout} s, from the function or Globals), so a batch in progress is not redelivered"
+    );
+}
+
+/// The relations `opkit::timing` documents, between the template's numbers and the claim's
+/// lease, which the template cannot hold.
+#[test]
+fn the_claims_lease_outlasts_the_worker_and_every_redelivery() {
+    let t = template();
+    let (worker_id, worker) = function(&t, WORKER);
+    let timeout = timeout_seconds(&t, worker);
+    assert_eq!(
+        timeout,
+        u64::from(WORKER_TIMEOUT_SECS),
+        "{worker_id}'s Timeout must be opkit::timing::WORKER_TIMEOUT_SECS: the worker stops \
+         starting records by that deadline, and the lease is sized from it"
+    );
+    let (queue, q) = jobs_queue(&t);
+    let visibility = visibility_seconds(q);
+    let receives = number(
+        get(
+            get(get(q, "Properties"), "RedrivePolicy"),
+            "maxReceiveCount",
+        ),
+        "maxReceiveCount",
+    );
+    let lease = u64::from(LEASE_SECS);
+    let lease_in_worker = opkit::worker::LEASE.num_seconds();
+    assert_eq!(
+        u64::try_from(lease_in_worker).ok(),
+        Some(lease),
+        "the runner's lease is opkit::timing's"
+    );
+    assert!(
+        lease >= timeout,
+        "the claim's lease ({lease} s) must be at least the worker's Timeout ({timeout} s): a \
+         claim must not lapse while its invocation may still run the job"
+    );
+    assert!(
+        lease >= receives * visibility,
+        "the claim's lease ({lease} s) must outlast every delivery of {queue}'s messages \
+         ({receives} x {visibility} s): otherwise a redelivery runs a job again whose \
+         invocation was cut off half-way"
+    );
+    assert!(
+        u64::from(START_MARGIN_SECS) < timeout,
+        "the start margin ({START_MARGIN_SECS} s) must leave a fresh invocation time to \
+         start its first record ({timeout} s)"
     );
 }
 
@@ -888,4 +945,201 @@ fn who_may_call_is_chosen_at_deploy_time_never_defaulted_to_everyone() {
         Some("false"),
         "{id} should refuse members of other organisations unless told otherwise"
     );
+}
+
+// ------------------------------------------------------------------ the envelope key and the queue's policy
+
+/// The text of a `!Sub "..."` (or `Fn::Sub: "..."`) value.
+fn sub_text(v: &Value) -> Option<&str> {
+    if tag_name(v).as_deref() == Some("Sub") {
+        return untag(v).as_str();
+    }
+    get(v, "Fn::Sub").as_str()
+}
+
+#[test]
+fn the_envelope_key_is_one_generated_secret_that_only_the_three_functions_hold() {
+    let t = template();
+    let mut holders = Vec::new();
+    let mut secrets = Vec::new();
+    for (id, r) in resources(&t) {
+        let id = id.as_str().unwrap_or_default();
+        if get(r, "Type").as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let value = get(
+            get(function_setting(&t, r, "Environment"), "Variables"),
+            "OPKIT_ENVELOPE_KEY",
+        );
+        if value.is_null() {
+            continue;
+        }
+        let text = sub_text(value).unwrap_or_else(|| {
+            panic!(
+                "{id}'s OPKIT_ENVELOPE_KEY must be !Sub \"{{{{resolve:secretsmanager:${{Secret}}:SecretString}}}}\", \
+                 never a literal"
+            )
+        });
+        let secret = text
+            .strip_prefix("{{resolve:secretsmanager:${")
+            .and_then(|rest| rest.strip_suffix("}:SecretString}}"))
+            .unwrap_or_else(|| {
+                panic!("{id}'s OPKIT_ENVELOPE_KEY should resolve a whole secret, not {text}")
+            });
+        holders.push(id.to_string());
+        secrets.push(secret.to_string());
+    }
+    let mut expected: Vec<String> = [INGRESS, WORKER, EXPIRY]
+        .iter()
+        .map(|b| function(&t, b).0.to_string())
+        .collect();
+    expected.sort();
+    holders.sort();
+    assert_eq!(
+        holders, expected,
+        "exactly the ingress and the expiry (which seal) and the worker (which verifies) \
+         hold OPKIT_ENVELOPE_KEY"
+    );
+    secrets.dedup();
+    assert_eq!(
+        secrets.len(),
+        1,
+        "the three must hold the same key: {secrets:?}"
+    );
+    let secret = resource(&t, &secrets[0]);
+    assert_eq!(
+        get(secret, "Type").as_str(),
+        Some("AWS::SecretsManager::Secret"),
+        "{} must be a secret of this stack",
+        secrets[0]
+    );
+    let generated = get(get(secret, "Properties"), "GenerateSecretString");
+    assert!(
+        get(get(secret, "Properties"), "SecretString").is_null() && !generated.is_null(),
+        "{} must be generated (GenerateSecretString), never written in the template",
+        secrets[0]
+    );
+    assert!(
+        get(generated, "SecretStringTemplate").is_null(),
+        "{}'s value must be the key itself, not JSON",
+        secrets[0]
+    );
+    let length = number(get(generated, "PasswordLength"), "PasswordLength");
+    assert!(
+        length >= opkit::job::EnvelopeKey::MIN_LEN as u64,
+        "{}'s PasswordLength ({length}) must be at least the {} characters the functions require",
+        secrets[0],
+        opkit::job::EnvelopeKey::MIN_LEN
+    );
+}
+
+#[test]
+fn only_the_ingress_and_the_expiry_may_send_to_the_jobs_queue() {
+    let t = template();
+    let (queue, _) = jobs_queue(&t);
+    let policies: Vec<&Value> = resources(&t)
+        .values()
+        .filter(|r| get(r, "Type").as_str() == Some("AWS::SQS::QueuePolicy"))
+        .filter(|r| {
+            seq(
+                get(get(r, "Properties"), "Queues"),
+                "a QueuePolicy's Queues",
+            )
+            .iter()
+            .any(|q| ref_target(q) == Some(queue.as_str()))
+        })
+        .collect();
+    assert_eq!(
+        policies.len(),
+        1,
+        "{queue} should have exactly one AWS::SQS::QueuePolicy"
+    );
+    let document = get(get(policies[0], "Properties"), "PolicyDocument");
+    let statements: Vec<&Value> = match untag(get(document, "Statement")) {
+        Value::Sequence(s) => s.iter().collect(),
+        single => vec![single],
+    };
+    // The roles the template allows to send to the queue: the policy must let exactly
+    // these through.
+    let mut senders: Vec<String> = Vec::new();
+    for (id, r) in resources(&t) {
+        if get(r, "Type").as_str() != Some("AWS::IAM::Role") {
+            continue;
+        }
+        let sends = statements_of_role_allowing(r, "sqs:SendMessage")
+            .iter()
+            .any(|s| getatt_target(get(s, "Resource")).is_some_and(|(q, _)| q == queue));
+        if sends {
+            senders.push(id.as_str().unwrap_or_default().to_string());
+        }
+    }
+    senders.sort();
+    let mut expected = vec![role_of(&t, INGRESS).0, role_of(&t, EXPIRY).0];
+    expected.sort();
+    assert_eq!(
+        senders, expected,
+        "only the ingress's and the expiry's roles may allow sqs:SendMessage to {queue}"
+    );
+    let deny = statements
+        .iter()
+        .find(|s| {
+            get(s, "Effect").as_str() == Some("Deny")
+                && strings(get(s, "Action"))
+                    .iter()
+                    .any(|a| action_matches(a, "sqs:SendMessage"))
+        })
+        .unwrap_or_else(|| panic!("{queue}'s policy must Deny sqs:SendMessage"));
+    let principal = get(deny, "Principal");
+    assert!(
+        untag(principal).as_str() == Some("*") || get(principal, "AWS").as_str() == Some("*"),
+        "the Deny must apply to every principal (Principal: \"*\"), found {principal:?}"
+    );
+    let resource = get(deny, "Resource");
+    assert!(
+        resource.is_null() || getatt_target(resource) == Some((queue.clone(), "Arn".into())),
+        "the Deny must be on {queue} itself"
+    );
+    let condition = mapping(get(deny, "Condition"), "the Deny's Condition");
+    assert_eq!(
+        condition.len(),
+        1,
+        "the Deny must have one condition operator, ArnNotEquals (a second one would narrow it)"
+    );
+    let not_equals = get(get(deny, "Condition"), "ArnNotEquals");
+    let mapping = mapping(not_equals, "ArnNotEquals");
+    assert_eq!(
+        mapping.len(),
+        1,
+        "ArnNotEquals must test aws:PrincipalArn alone"
+    );
+    let allowed = match untag(get(not_equals, "aws:PrincipalArn")) {
+        Value::Sequence(items) => items.iter().collect::<Vec<_>>(),
+        Value::Null => panic!("the Deny's ArnNotEquals must test aws:PrincipalArn"),
+        one => vec![one],
+    };
+    let mut allowed: Vec<String> = allowed
+        .iter()
+        .map(|v| match getatt_target(v) {
+            Some((role, attr)) if attr == "Arn" => role,
+            _ => panic!("aws:PrincipalArn values must be !GetAtt Role.Arn, found {v:?}"),
+        })
+        .collect();
+    allowed.sort();
+    assert_eq!(
+        allowed, expected,
+        "the Deny must spare exactly the roles that send: the ingress's and the expiry's"
+    );
+}
+
+/// The Allow statements of a role that grant `action`.
+fn statements_of_role_allowing<'a>(role: &'a Value, action: &str) -> Vec<&'a Value> {
+    statements(role)
+        .into_iter()
+        .filter(|s| allows(s))
+        .filter(|s| {
+            strings(get(s, "Action"))
+                .iter()
+                .any(|a| action_matches(a, action))
+        })
+        .collect()
 }

@@ -42,8 +42,10 @@ pub async fn init(
     Ok(())
 }
 
-/// Receives batches of up to ten, runs them as the worker Lambda would, and
-/// deletes the messages that should not come back.
+/// Receives batches of up to ten, runs them as the worker Lambda would (opening
+/// each envelope with OPKIT_ENVELOPE_KEY), and deletes the messages that should
+/// not come back. A batch stops taking records as its messages' visibility timeout
+/// nears: the rest would be delivered again while still here.
 pub async fn worker(
     config: &Config,
     sdk: &SdkConfig,
@@ -52,12 +54,14 @@ pub async fn worker(
     until_empty: bool,
 ) -> Result<(), String> {
     let url = config.require_queue_url().map_err(|e| e.to_string())?;
+    let key = config.require_envelope_key().map_err(|e| e.to_string())?;
     let client = aws_sdk_sqs::Client::new(sdk);
     let http = reqwest::Client::new();
     let channels = catbot::channel_poster(config, http.clone());
     let worker = Worker::new(bot, Arc::new(HttpPoster::new(http)), channels);
-    let runner = JobRunner::new(Arc::new(worker), store);
+    let runner = JobRunner::new(Arc::new(worker), store, key.clone());
     let wait = if until_empty { 0 } else { 20 };
+    let visibility = chrono::Duration::seconds(i64::from(opkit::timing::VISIBILITY_TIMEOUT_SECS));
     loop {
         let messages = sqs::receive(&client, url, 10, wait)
             .await
@@ -68,7 +72,8 @@ pub async fn worker(
             }
             continue;
         }
-        let failed = runner.process_batch(&messages).await;
+        let deadline = runner.worker().bot().now() + visibility;
+        let failed = runner.process_batch(&messages, Some(deadline)).await;
         for message in messages.iter().filter(|m| !failed.contains(&m.id)) {
             sqs::delete(&client, url, &message.receipt)
                 .await

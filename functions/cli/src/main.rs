@@ -9,8 +9,9 @@
 //!
 //! # the deployed path on one machine, against an AWS emulator or a dev account
 //! opkit --store dynamodb init --queue sqs          create the table, queue and DLQ
-//! opkit --store dynamodb serve --queue sqs         ingress: verify, ack, SendMessage
+//! opkit --store dynamodb serve --queue sqs         ingress: verify, ack, seal, SendMessage
 //! opkit --store dynamodb worker                    drain the queue as the worker Lambda
+//!                                                  (both need OPKIT_ENVELOPE_KEY)
 //! opkit --store dynamodb expire                    one pass of the expiry function
 //! ```
 //!
@@ -66,7 +67,8 @@ enum StoreKind {
 enum QueueKind {
     /// An in-process queue.
     Inline,
-    /// The SQS queue at OPKIT_QUEUE_URL (drain it with `opkit worker`).
+    /// The SQS queue at OPKIT_QUEUE_URL, jobs sealed with OPKIT_ENVELOPE_KEY (drain it
+    /// with `opkit worker`).
     Sqs,
 }
 
@@ -97,7 +99,8 @@ enum Cmd {
         #[arg(long, conflicts_with = "addr")]
         socket_mode: bool,
     },
-    /// Drain the SQS queue (OPKIT_QUEUE_URL) exactly as the worker Lambda does.
+    /// Drain the SQS queue (OPKIT_QUEUE_URL) exactly as the worker Lambda does: only
+    /// jobs sealed with OPKIT_ENVELOPE_KEY run.
     Worker {
         /// Stop when a receive finds the queue empty, instead of waiting for more.
         #[arg(long)]

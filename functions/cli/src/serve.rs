@@ -17,7 +17,7 @@ use opkit::config::Config;
 use opkit::engine::bot::Bot;
 use opkit::expiry::Expiry;
 use opkit::ingress::{Ingress, MAX_BODY, Route, SlackRequest};
-use opkit::job::JobQueue;
+use opkit::job::{EnvelopeKey, JobQueue};
 use opkit::slack::HttpPoster;
 use opkit::sqs::SqsQueue;
 use opkit::telemetry::ErrorChain;
@@ -57,11 +57,12 @@ pub async fn run(
         .map_err(|e| e.to_string())
 }
 
-/// Where accepted commands go: OPKIT_QUEUE_URL with `sqs` (the AWS settings); otherwise an
-/// in-process queue and worker, plus an expiry pass every 30 s. Shared by the
-/// HTTP routes and Socket Mode. The in-process queue runs each job as the worker
-/// Lambda does, claimed in the bot's store first, so an event Slack sends again
-/// runs once.
+/// Where accepted commands go: OPKIT_QUEUE_URL with `sqs` (the AWS settings), sealed
+/// with OPKIT_ENVELOPE_KEY for `opkit worker`; otherwise an in-process queue and
+/// worker, plus an expiry pass every 30 s. Shared by the HTTP routes and Socket Mode.
+/// The in-process queue runs each job as the worker Lambda does: sealed and opened
+/// (with a random key of this process: nothing else reads that queue), then claimed
+/// in the bot's store, so an event Slack sends again runs once.
 pub(crate) fn job_queue(
     config: &Config,
     bot: Bot,
@@ -69,14 +70,19 @@ pub(crate) fn job_queue(
 ) -> Result<Arc<dyn JobQueue>, String> {
     Ok(if let Some(sdk) = sqs {
         let url = config.require_queue_url().map_err(|e| e.to_string())?;
-        Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), url))
+        let key = config.require_envelope_key().map_err(|e| e.to_string())?;
+        Arc::new(SqsQueue::new(
+            aws_sdk_sqs::Client::new(sdk),
+            url,
+            key.clone(),
+        ))
     } else {
         let http = reqwest::Client::new();
         let channels = catbot::channel_poster(config, http.clone());
         let expiry = Expiry::new(bot.clone(), channels.clone());
         let store = bot.store().clone();
         let worker = Arc::new(Worker::new(bot, Arc::new(HttpPoster::new(http)), channels));
-        let runner = Arc::new(JobRunner::new(worker, store));
+        let runner = Arc::new(JobRunner::new(worker, store, EnvelopeKey::random()));
         let queue = Arc::new(InlineQueue::start(runner, 1024));
         spawn_expiry(expiry.with_queue(queue.clone()));
         queue

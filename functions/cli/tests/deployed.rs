@@ -5,7 +5,7 @@
 use std::process::Output;
 use std::time::Duration;
 
-use opkit::job::{JOB_VERSION, Job, ReplyTo, Source};
+use opkit::job::{EnvelopeKey, JOB_VERSION, Job, ReplyTo, Source};
 use opkit_tests::FakeSlack;
 use opkit_tests::aws::{sdk_config, unique_name};
 use tokio::process::Command;
@@ -20,6 +20,9 @@ fn opkit(table: &str, args: &[&str]) -> Command {
         .env("RUST_LOG", "error");
     command
 }
+
+/// The key `opkit worker` opens envelopes with in these tests.
+const KEY: &str = "cli-test-envelope-key-0123456789abcdef";
 
 fn stdout(output: &Output) -> String {
     assert!(
@@ -69,14 +72,17 @@ async fn init_worker_and_expire_run_the_deployed_path_on_the_emulator() {
         .to_string();
     assert!(first.contains("OPKIT_DLQ_URL="), "{first}");
 
-    // two jobs on the queue, one delivered twice
+    // two jobs on the queue, one delivered twice, and a forged one
     let slack = FakeSlack::start().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk_config().await);
+    let key = EnvelopeKey::new(KEY).unwrap();
     let join = job("U1", "queue join perf", slack.response_url("one"));
+    let forged = job("U3", "queue join perf", slack.response_url("three"));
     for body in [
-        join.encode(),
-        join.encode(),
-        job("U2", "queue join perf", slack.response_url("two")).encode(),
+        join.encode(&key),
+        join.encode(&key),
+        job("U2", "queue join perf", slack.response_url("two")).encode(&key),
+        forged.encode(&EnvelopeKey::random()),
     ] {
         sqs.send_message()
             .queue_url(&queue_url)
@@ -86,9 +92,24 @@ async fn init_worker_and_expire_run_the_deployed_path_on_the_emulator() {
             .unwrap();
     }
 
-    // worker --until-empty drains them: each job runs once, the queue ends empty
+    // without the envelope key, the worker does not start
     let out = opkit(&table, &["worker", "--until-empty"])
         .env("OPKIT_QUEUE_URL", &queue_url)
+        .env_remove("OPKIT_ENVELOPE_KEY")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "opkit: OPKIT_ENVELOPE_KEY is not set"
+    );
+
+    // worker --until-empty drains them: each genuine job runs once, the forged one
+    // not at all, and the queue ends empty
+    let out = opkit(&table, &["worker", "--until-empty"])
+        .env("OPKIT_QUEUE_URL", &queue_url)
+        .env("OPKIT_ENVELOPE_KEY", KEY)
         .output()
         .await
         .unwrap();
@@ -106,7 +127,11 @@ async fn init_worker_and_expire_run_the_deployed_path_on_the_emulator() {
             "<@U2> is 2nd in line for *perf*, after <@U1>."
         ]
     );
-    assert_eq!(slack.requests().len(), 2, "the duplicate ran nothing");
+    assert_eq!(
+        slack.requests().len(),
+        2,
+        "the duplicate and the forgery ran nothing"
+    );
     let left = opkit::sqs::receive(&sqs, &queue_url, 10, 0).await.unwrap();
     assert!(left.is_empty(), "handled messages are deleted");
 

@@ -18,7 +18,12 @@ async fn main() -> Result<(), Error> {
     let (bot, _) = catbot::deployed(&config, &settings, &sdk, None)?;
     let channels = catbot::channel_poster(&config, reqwest::Client::new());
     // Due scheduled commands go to the worker, which has their permissions.
-    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), config.require_queue_url()?);
+    // Sealed with the key the worker verifies them with.
+    let queue = SqsQueue::new(
+        aws_sdk_sqs::Client::new(&sdk),
+        config.require_queue_url()?,
+        config.require_envelope_key()?.clone(),
+    );
     let expiry = Expiry::new(bot, channels).with_queue(Arc::new(queue));
     let expiry = &expiry;
     run(service_fn(

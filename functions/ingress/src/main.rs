@@ -32,7 +32,13 @@ async fn main() -> Result<(), Error> {
 async fn build() -> Result<Ingress, ConfigError> {
     let config = Config::from_env()?;
     let queue_url = config.require_queue_url()?.to_string();
+    // Jobs are sealed with the key the worker verifies them with.
+    let key = config.require_envelope_key()?.clone();
     let sdk = aws_config::load_from_env().await;
-    let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), queue_url));
+    let queue = Arc::new(SqsQueue::new(
+        aws_sdk_sqs::Client::new(&sdk),
+        queue_url,
+        key,
+    ));
     opkit_ingress::ingress(&config, Arc::new(SystemClock), queue)
 }

@@ -1,6 +1,7 @@
 //! The worker Lambda's handler: an SQS batch in, partial batch failures out.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use chrono::{DateTime, Utc};
 use opkit::job::QueueMessage;
 use opkit::worker::JobRunner;
 
@@ -24,8 +25,17 @@ pub fn messages(event: &SqsEvent) -> Vec<QueueMessage> {
 
 /// Runs a batch; the messages worth a retry are reported as failures (the event
 /// source mapping has `ReportBatchItemFailures`), the rest are deleted by SQS.
-pub async fn handle(runner: &JobRunner, event: SqsEvent) -> SqsBatchResponse {
-    let failed = runner.process_batch(&messages(&event)).await;
+/// `deadline` is the invocation's (the Lambda context's): once little time is left,
+/// the records not started are reported as failures too, untouched, and come back
+/// later ([`opkit::timing`]).
+pub async fn handle(
+    runner: &JobRunner,
+    event: SqsEvent,
+    deadline: DateTime<Utc>,
+) -> SqsBatchResponse {
+    let failed = runner
+        .process_batch(&messages(&event), Some(deadline))
+        .await;
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failed
         .into_iter()

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
+use chrono::{DateTime, Utc};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use opkit::config::Config;
 use opkit::slack::HttpPoster;
@@ -20,10 +21,13 @@ async fn main() -> Result<(), Error> {
     let (bot, store) = catbot::deployed(&config, &settings, &sdk, Some(http.clone()))?;
     let channels = catbot::channel_poster(&config, http.clone());
     let worker = Worker::new(bot, Arc::new(HttpPoster::new(http)), channels);
-    let runner = JobRunner::new(Arc::new(worker), store);
+    // Only envelopes sealed with this key (the ingress's and the expiry's) run.
+    let key = config.require_envelope_key()?.clone();
+    let runner = JobRunner::new(Arc::new(worker), store, key);
     let runner = &runner;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, Error>(opkit_worker::handle(runner, event.payload).await)
+        let deadline = DateTime::<Utc>::from(event.context.deadline());
+        Ok::<_, Error>(opkit_worker::handle(runner, event.payload, deadline).await)
     }))
     .await
 }

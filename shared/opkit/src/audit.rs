@@ -45,6 +45,13 @@ pub enum Outcome {
         /// What was done.
         action: String,
     },
+    /// A job envelope on the queue was not sealed with the envelope key: nothing
+    /// ran. The record names the caller and the text the envelope claimed, which
+    /// nobody vouches for.
+    Forged {
+        /// Why it was refused, and which message it was.
+        reason: String,
+    },
 }
 
 impl Outcome {
@@ -58,6 +65,7 @@ impl Outcome {
             Outcome::Held { .. } => "held",
             Outcome::Decided { .. } => "decided",
             Outcome::System { .. } => "system",
+            Outcome::Forged { .. } => "forged",
         }
     }
 }

@@ -17,6 +17,7 @@
 //! | `OPKIT_DATA_DIR` | file store directory | `.opkit` |
 //! | `OPKIT_TABLE` | DynamoDB table | none |
 //! | `OPKIT_QUEUE_URL` | SQS queue URL | none |
+//! | `OPKIT_ENVELOPE_KEY` | the key (32+ characters) that seals job envelopes on the SQS queue: the ingress and the expiry pass seal, the worker verifies | required by the three Lambdas, `opkit worker` and `opkit serve --queue sqs` |
 //!
 //! These are the framework's settings; a bot built on Opkit reads its own packs'
 //! settings the same way (Catbot's `catbot::settings`), with [`http_url`] and
@@ -28,6 +29,7 @@
 use std::path::PathBuf;
 
 use crate::ids::{IdError, Role, TeamId, UserId};
+use crate::job::EnvelopeKey;
 use crate::slack::web::{AppToken, AppTokenError};
 use crate::slack::{BotToken, SigningSecret};
 
@@ -35,8 +37,12 @@ pub use crate::secret::Secret;
 
 /// The settings that hold credentials: [`Config::from_lookup`] registers their
 /// values with [`crate::secret::register`], so no log line ever shows them.
-pub const SECRET_SETTINGS: [&str; 3] =
-    ["SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN"];
+pub const SECRET_SETTINGS: [&str; 4] = [
+    "SLACK_SIGNING_SECRET",
+    "SLACK_BOT_TOKEN",
+    "SLACK_APP_TOKEN",
+    "OPKIT_ENVELOPE_KEY",
+];
 
 /// A missing or malformed setting.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -99,6 +105,8 @@ pub struct Config {
     pub table: Option<String>,
     /// `OPKIT_QUEUE_URL`.
     pub queue_url: Option<String>,
+    /// `OPKIT_ENVELOPE_KEY`.
+    pub envelope_key: Option<EnvelopeKey>,
 }
 
 impl Config {
@@ -147,6 +155,14 @@ impl Config {
             table: get("OPKIT_TABLE"),
             queue_url: get("OPKIT_QUEUE_URL")
                 .map(|u| http_url("OPKIT_QUEUE_URL", u))
+                .transpose()?,
+            envelope_key: get("OPKIT_ENVELOPE_KEY")
+                .map(|key| {
+                    EnvelopeKey::new(&key).map_err(|e| ConfigError::Invalid {
+                        name: "OPKIT_ENVELOPE_KEY",
+                        reason: e.to_string(),
+                    })
+                })
                 .transpose()?,
         })
     }
@@ -198,6 +214,13 @@ impl Config {
             }),
             chosen => Ok(chosen),
         }
+    }
+
+    /// The key that seals job envelopes, or the error naming it.
+    pub fn require_envelope_key(&self) -> Result<&EnvelopeKey, ConfigError> {
+        self.envelope_key
+            .as_ref()
+            .ok_or(ConfigError::Missing("OPKIT_ENVELOPE_KEY"))
     }
 }
 
@@ -420,6 +443,29 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "SLACK_APP_TOKEN is invalid: expected an app-level token starting with `xapp-`"
+        );
+    }
+
+    #[test]
+    fn the_envelope_key_is_required_long_and_never_shown() {
+        assert_eq!(
+            config(&[]).unwrap().require_envelope_key().unwrap_err(),
+            ConfigError::Missing("OPKIT_ENVELOPE_KEY")
+        );
+        assert_eq!(
+            config(&[("OPKIT_ENVELOPE_KEY", "short")])
+                .unwrap_err()
+                .to_string(),
+            "OPKIT_ENVELOPE_KEY is invalid: must be at least 32 characters long (it has 5)"
+        );
+        let key = "envelope-key-never-shown-0123456789";
+        let c = config(&[("OPKIT_ENVELOPE_KEY", key)]).unwrap();
+        assert!(c.require_envelope_key().is_ok());
+        assert!(!format!("{c:?}").contains(key));
+        assert_eq!(
+            crate::secret::redact(&format!("key={key}")),
+            "key=***",
+            "registered: no log line shows it"
         );
     }
 

@@ -18,9 +18,9 @@
 //!
 //! ```text
 //! Slack ─HTTP─> ingress ─────────> job ──(queue: SQS | in-process)──> worker ──> Slack
-//!               verify (slack)     the envelope     claims (store)    Bot::handle (engine)
-//!               parse  (slack)     + JobQueue port  once per job      text → registry → authorize
-//!               admit (admission)                                     → gate? → handler (state
+//!               verify (slack)     the envelope,    verify the seal   Bot::handle (engine)
+//!               parse  (slack)     sealed (HMAC)    claims (store)    text → registry → authorize
+//!               admit (admission)  + JobQueue port  once per job      → gate? → handler (state
 //!               ack                                                   load/save) → audit
 //! every minute: expiry ─> grants that ended, windows that opened, script tickers,
 //!                         scheduled commands due (schedule) → jobs
@@ -39,10 +39,11 @@
 //! | [`text`], [`ids`], [`timespec`] | tokens (Slack entities stay one token); Slack ids and roles as newtypes; durations and times |
 //! | [`slack`] | request signing, payloads, replies and Block Kit, the `response_url` poster, the Web API |
 //! | [`store`] | the persistence ports and their memory, file and DynamoDB (feature `dynamodb`) persisters |
-//! | [`job`] | the envelope that crosses the queue, and the queue port |
+//! | [`job`] | the envelope that crosses the queue (sealed: an HMAC under the envelope key), and the queue port |
 //! | [`ingress`] | the ack path: verify, parse, admit, enqueue, answer |
 //! | [`admission`] | who may call: the installation on the team allow-list, the user one of its own (not another organisation's, in Slack Connect) |
-//! | [`worker`] | the work path: claim, run, reply; partial batch failures; the in-process queue |
+//! | [`worker`] | the work path: verify the seal, claim, run, reply; partial batch failures; the in-process queue |
+//! | [`timing`] | the worker's timeout, the queue's visibility timeout, the claim's lease, and how they relate |
 //! | [`expiry`], [`schedule`] | the every-minute pass; when scheduled commands are due |
 //! | `sqs` | the SQS queue (feature `sqs`) |
 //! | [`config`], [`secret`], [`clock`], [`telemetry`] | settings from the environment; secrets that never print; injected time; log set-up |
@@ -72,6 +73,7 @@ pub mod telemetry;
 pub mod testing;
 pub mod text;
 pub mod timespec;
+pub mod timing;
 pub mod worker;
 
 /// A boxed, sendable future: the return type of Opkit's object-safe async traits.

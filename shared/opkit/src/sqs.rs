@@ -1,6 +1,7 @@
 //! SQS: the queue between the ingress and the worker when deployed.
 //!
-//! [`SqsQueue`] puts jobs on the queue (the ingress's only AWS call);
+//! [`SqsQueue`] puts jobs on the queue, sealed with the envelope key (the
+//! ingress's only AWS call);
 //! [`create_queues`] makes the queue and its dead-letter queue as `template.yaml`
 //! defines them (for `opkit init` against the emulator or a dev account);
 //! [`receive`] and [`delete`] let `opkit worker` drain it locally exactly as the
@@ -13,31 +14,31 @@ use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 
 use crate::BoxFuture;
-use crate::job::Job;
+use crate::job::{EnvelopeKey, Job};
 use crate::job::{JobQueue, QueueError, QueueMessage};
 
-/// How many times a message is received before it moves to the dead-letter queue.
-pub const MAX_RECEIVES: u32 = 3;
-/// The queue's visibility timeout: at least six times the worker's 30-second timeout.
-pub const VISIBILITY_TIMEOUT_SECS: u32 = 180;
+pub use crate::timing::{MAX_RECEIVES, VISIBILITY_TIMEOUT_SECS};
 /// How long the dead-letter queue keeps messages: 14 days, SQS's maximum.
 pub const DLQ_RETENTION_SECS: u32 = 14 * 24 * 3600;
 /// How long the jobs queue keeps messages: one day (a command older than that is moot).
 pub const RETENTION_SECS: u32 = 24 * 3600;
 
-/// Jobs go to an SQS queue.
+/// Jobs go to an SQS queue, sealed with the envelope key.
 #[derive(Debug, Clone)]
 pub struct SqsQueue {
     client: Client,
     url: String,
+    key: EnvelopeKey,
 }
 
 impl SqsQueue {
-    /// The queue at `url`.
-    pub fn new(client: Client, url: impl Into<String>) -> Self {
+    /// The queue at `url`; jobs are sealed with `key` (`OPKIT_ENVELOPE_KEY`, which
+    /// the worker opens them with).
+    pub fn new(client: Client, url: impl Into<String>, key: EnvelopeKey) -> Self {
         Self {
             client,
             url: url.into(),
+            key,
         }
     }
 }
@@ -48,7 +49,7 @@ impl JobQueue for SqsQueue {
             self.client
                 .send_message()
                 .queue_url(&self.url)
-                .message_body(job.encode())
+                .message_body(job.encode(&self.key))
                 .send()
                 .await
                 .map_err(|e| backend("SendMessage", e))?;

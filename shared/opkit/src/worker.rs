@@ -1,5 +1,11 @@
 //! The work path: run a job and deliver its reply; and the queues that feed it.
 //!
+//! A job runs only if its envelope is authentic: [`JobRunner`] opens every
+//! envelope with [`Job::decode`] and the envelope key, and an envelope that was not
+//! sealed with it — whoever could send to the queue wrote it — is dropped, never
+//! retried, logged, and audited as [`Outcome::Forged`] under the caller it claims;
+//! nothing in it runs.
+//!
 //! A job runs once, whichever way it came and however often: every path that
 //! runs jobs goes through [`run_claimed`], which first takes the job's claim in
 //! the store ([`JobClaims`]). [`JobRunner::run_once`] is that, with a [`Worker`]
@@ -9,17 +15,26 @@
 //! and [`InlineQueue`], the in-process stand-in for SQS that `opkit serve` uses,
 //! for each job put on it. A redelivery — SQS's, or Slack sending an event again
 //! (the job id comes from the `event_id`) — finds the claim and does not run.
+//!
+//! A batch stops taking records when its invocation's deadline is near
+//! ([`crate::timing`]): the records not started go back to the queue untouched.
 
 use std::future::Future;
 use std::sync::Arc;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
+use uuid::Uuid;
 
 use crate::BoxFuture;
-use crate::engine::bot::{Bot, short_ref};
-use crate::job::{Job, JobQueue, QueueError, QueueMessage, ReplyTo, Source};
+use crate::audit::Outcome;
+use crate::engine::bot::{Bot, Request, short_ref};
+use crate::engine::command::Caller;
+use crate::ids::{ChannelId, TeamId, UserId};
+use crate::job::{
+    EnvelopeError, EnvelopeKey, Job, JobQueue, QueueError, QueueMessage, ReplyTo, Source,
+};
 use crate::slack::{ChannelPoster, PostError, Reply, ReplyPoster, Visibility, WebApiError};
 use crate::store::{Claim, JobClaims, Store};
 
@@ -225,11 +240,14 @@ enum Progress {
 }
 
 /// An in-process queue: jobs go to a background task that runs each on its own
-/// task, through [`JobRunner::run_once`] — the claim included, so a job put on it
-/// twice (Slack retrying an event) runs once. The local stand-in for SQS.
+/// task, as SQS's worker does — sealed with the runner's envelope key (a random
+/// one per process is enough: nothing outside the process reads this queue),
+/// opened by the runner, then claimed, so a job put on it twice (Slack retrying an
+/// event) runs once. The local stand-in for SQS.
 #[derive(Clone)]
 pub struct InlineQueue {
-    tx: mpsc::Sender<Job>,
+    tx: mpsc::Sender<String>,
+    key: EnvelopeKey,
     /// Jobs queued or running.
     in_flight: Arc<watch::Sender<usize>>,
 }
@@ -248,27 +266,28 @@ impl InlineQueue {
     /// Starts the background task; at most `capacity` jobs wait at once. Jobs
     /// run on `runner`, claimed in its store.
     pub fn start(runner: Arc<JobRunner>, capacity: usize) -> Self {
-        let (tx, mut rx) = mpsc::channel::<Job>(capacity);
+        let (tx, mut rx) = mpsc::channel::<String>(capacity);
         let in_flight = Arc::new(watch::Sender::new(0));
         let counter = in_flight.clone();
+        let key = runner.key.clone();
         tokio::spawn(async move {
-            while let Some(job) = rx.recv().await {
+            while let Some(body) = rx.recv().await {
                 let runner = runner.clone();
                 let done = InFlight(counter.clone());
                 tokio::spawn(async move {
                     let _done = done;
                     // No queue will deliver it again: this is its last delivery.
-                    match runner.run_once(&job, true).await {
+                    match runner.open_and_run("in-process", &body, true).await {
                         Ok(()) => {}
                         Err(Retry::HeldElsewhere(id)) => {
                             tracing::info!(job_id = %id, "a second delivery of a running job ignored");
                         }
-                        Err(e) => tracing::error!(job_id = %job.id, error = %e, "job not run"),
+                        Err(e) => tracing::error!(error = %e, "job not run"),
                     }
                 });
             }
         });
-        Self { tx, in_flight }
+        Self { tx, key, in_flight }
     }
 
     /// Waits until every job put on the queue so far has finished (tests; a
@@ -283,7 +302,7 @@ impl InlineQueue {
 impl JobQueue for InlineQueue {
     fn enqueue<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), QueueError>> {
         self.in_flight.send_modify(|n| *n += 1);
-        let result = self.tx.try_send(job.clone()).map_err(|e| {
+        let result = self.tx.try_send(job.encode(&self.key)).map_err(|e| {
             self.in_flight.send_modify(|n| *n -= 1);
             QueueError::Unavailable(e.to_string())
         });
@@ -291,9 +310,18 @@ impl JobQueue for InlineQueue {
     }
 }
 
-/// How long a claim keeps others off a job (a runner that dies mid-way frees it
-/// when this runs out): two minutes.
-pub const LEASE: Duration = Duration::minutes(2);
+/// How long a claim keeps others off a job: [`crate::timing::LEASE_SECS`], longer
+/// than every delivery SQS makes of its message, so a job whose runner died
+/// half-way is not started again (it ends in the dead-letter queue).
+pub const LEASE: Duration = Duration::seconds(crate::timing::LEASE_SECS as i64);
+
+/// A batch starts a record only while at least this much time remains before its
+/// deadline: [`crate::timing::START_MARGIN_SECS`].
+pub const START_MARGIN: Duration = Duration::seconds(crate::timing::START_MARGIN_SECS as i64);
+
+/// The user an audit record of a forged envelope names when the envelope names
+/// no valid one.
+const UNNAMED_SENDER: &str = "UNKNOWN";
 
 /// How long a finished job is remembered (at least the queue's retention, and
 /// longer than Slack goes on retrying an event): four days.
@@ -360,12 +388,14 @@ pub enum Retry {
     },
 }
 
-/// Runs queued jobs exactly once each, whatever the queue redelivers.
+/// Runs queued jobs exactly once each, whatever the queue redelivers — and only
+/// jobs whose envelope was sealed with its key.
 pub struct JobRunner {
     worker: Arc<Worker>,
     claims: Arc<dyn Store>,
-    /// How long a claim keeps other workers off a job; a worker that dies mid-way
-    /// frees it when this runs out.
+    key: EnvelopeKey,
+    /// How long a claim keeps every other delivery off a job ([`LEASE`]); a job
+    /// whose runner died mid-way can run again only when this runs out.
     pub lease: Duration,
     /// How long a finished job is remembered (at least the queue's retention).
     pub keep: Duration,
@@ -374,15 +404,17 @@ pub struct JobRunner {
 }
 
 impl JobRunner {
-    /// A runner claiming jobs in `claims` (the bot's store): a two-minute lease,
-    /// finished jobs remembered four days, three deliveries.
-    pub fn new(worker: Arc<Worker>, claims: Arc<dyn Store>) -> Self {
+    /// A runner opening envelopes with `key` and claiming jobs in `claims` (the
+    /// bot's store): the lease of [`LEASE`], finished jobs remembered four days,
+    /// [`crate::timing::MAX_RECEIVES`] deliveries.
+    pub fn new(worker: Arc<Worker>, claims: Arc<dyn Store>, key: EnvelopeKey) -> Self {
         Self {
             worker,
             claims,
+            key,
             lease: LEASE,
             keep: KEEP,
-            max_receives: 3,
+            max_receives: crate::timing::MAX_RECEIVES,
         }
     }
 
@@ -391,10 +423,32 @@ impl JobRunner {
         &self.worker
     }
 
-    /// Handles a batch; returns the ids of the messages to retry.
-    pub async fn process_batch(&self, messages: &[QueueMessage]) -> Vec<String> {
+    /// Handles a batch, in order; returns the ids of the messages to retry.
+    ///
+    /// With a `deadline` (the Lambda invocation's, by the bot's clock), a message
+    /// is started only while at least [`START_MARGIN`] remains: once less is left,
+    /// the messages not started are returned for retry as they are — not opened,
+    /// not claimed — and run in a later invocation.
+    pub async fn process_batch(
+        &self,
+        messages: &[QueueMessage],
+        deadline: Option<DateTime<Utc>>,
+    ) -> Vec<String> {
         let mut failed = Vec::new();
-        for message in messages {
+        for (i, message) in messages.iter().enumerate() {
+            if let Some(deadline) = deadline {
+                let left = deadline - self.worker.bot().now();
+                if left < START_MARGIN {
+                    let rest = &messages[i..];
+                    tracing::warn!(
+                        left_ms = left.num_milliseconds(),
+                        not_started = rest.len(),
+                        "too little time left: the rest of the batch goes back to the queue"
+                    );
+                    failed.extend(rest.iter().map(|m| m.id.clone()));
+                    break;
+                }
+            }
             let span = tracing::info_span!("message", message_id = %message.id);
             if let Err(e) = self.process_message(message).instrument(span).await {
                 tracing::warn!(message_id = %message.id, error = %e, receive_count = message.receive_count, "will retry");
@@ -404,18 +458,63 @@ impl JobRunner {
         failed
     }
 
-    /// Handles one message. `Ok` means "delete it": done, a duplicate, or an
-    /// envelope that can never succeed (logged, not retried forever).
+    /// Handles one message. `Ok` means "delete it": done, a duplicate, a forged
+    /// envelope (audited), or one that can never succeed (logged, not retried
+    /// forever).
     pub async fn process_message(&self, message: &QueueMessage) -> Result<(), Retry> {
-        let job = match Job::decode(&message.body) {
+        let last_delivery = message.receive_count >= self.max_receives;
+        self.open_and_run(&message.id, &message.body, last_delivery)
+            .await
+    }
+
+    /// Opens `body` with the key, then runs its job through [`JobRunner::run_once`].
+    /// A forged envelope is audited and dropped; an unreadable one is dropped.
+    async fn open_and_run(
+        &self,
+        message_id: &str,
+        body: &str,
+        last_delivery: bool,
+    ) -> Result<(), Retry> {
+        let job = match Job::decode(body, &self.key) {
             Ok(job) => job,
+            Err(e) if e.is_forgery() => {
+                self.refuse_forgery(message_id, body, &e).await;
+                return Ok(());
+            }
             Err(e) => {
-                tracing::error!(message_id = %message.id, error = %e, "unusable job envelope dropped");
+                tracing::error!(message_id, error = %e, "unusable job envelope dropped");
                 return Ok(());
             }
         };
-        self.run_once(&job, message.receive_count >= self.max_receives)
-            .await
+        self.run_once(&job, last_delivery).await
+    }
+
+    /// Logs and audits a forged envelope. The record names what the envelope
+    /// claims — its caller, text and job id, believed by nobody — so that
+    /// `audit <@them>` shows who was impersonated; the command is not run.
+    async fn refuse_forgery(&self, message_id: &str, body: &str, error: &EnvelopeError) {
+        let claims = Claims::read(body);
+        tracing::error!(
+            message_id,
+            error = %error,
+            claimed_user = %claims.caller.user,
+            claimed_job = claims.job_id.as_deref().unwrap_or("none"),
+            "forged job envelope dropped: nothing ran"
+        );
+        let claimed_job = claims
+            .job_id
+            .map(|id| format!(", claiming to be job {id}"))
+            .unwrap_or_default();
+        let request = Request {
+            correlation_id: Uuid::new_v4(),
+            caller: claims.caller,
+            text: claims.text,
+        };
+        let reason = format!("{error} (queue message {message_id}{claimed_job}); not run");
+        self.worker
+            .bot()
+            .audit(&request, None, Outcome::Forged { reason })
+            .await;
     }
 
     /// Runs one job through [`run_claimed`]: claimed, run by the worker (the
@@ -459,6 +558,45 @@ impl JobRunner {
     }
 }
 
+/// What an unauthenticated envelope claims, for the audit record of its refusal:
+/// read leniently (a sealed or a bare job), each id checked, the text cut short.
+struct Claims {
+    caller: Caller,
+    text: String,
+    job_id: Option<String>,
+}
+
+impl Claims {
+    /// At most this many characters of claimed text and job id are kept.
+    const MAX_TEXT: usize = 200;
+    const MAX_ID: usize = 64;
+
+    fn read(body: &str) -> Self {
+        let value: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        let job = match value.get("job") {
+            Some(job) if job.is_object() => job,
+            _ => &value,
+        };
+        let caller = &job["caller"];
+        let field = |v: &serde_json::Value| v.as_str().map(str::to_string);
+        let cut = |s: String, n: usize| s.chars().take(n).collect::<String>();
+        let user = field(&caller["user"])
+            .and_then(|u| UserId::parse(&u).ok())
+            .unwrap_or_else(|| UserId::parse(UNNAMED_SENDER).expect("a valid user id"));
+        Self {
+            caller: Caller {
+                user,
+                channel: field(&caller["channel"]).and_then(|c| ChannelId::parse(&c).ok()),
+                team: field(&caller["team"]).and_then(|t| TeamId::parse(&t).ok()),
+            },
+            text: field(&job["text"])
+                .map(|t| cut(t, Self::MAX_TEXT))
+                .unwrap_or_default(),
+            job_id: field(&job["id"]).map(|id| cut(id, Self::MAX_ID)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -482,19 +620,31 @@ mod tests {
         }
     }
 
+    /// The envelope key of the tests' runners.
+    fn key() -> EnvelopeKey {
+        EnvelopeKey::new("worker-test-envelope-key-0123456789").unwrap()
+    }
+
     fn message(job: &Job, receive_count: u32) -> QueueMessage {
+        body_message(&format!("m-{receive_count}"), job.encode(&key()))
+    }
+
+    fn body_message(id: &str, body: String) -> QueueMessage {
         QueueMessage {
-            id: format!("m-{receive_count}"),
+            id: id.into(),
             receipt: String::new(),
-            body: job.encode(),
-            receive_count,
+            body,
+            receive_count: 1,
         }
     }
 
     fn runner(t: &TestBot) -> (JobRunner, Arc<MemoryPoster>) {
-        let poster = Arc::new(MemoryPoster::new());
+        runner_with(t, Arc::new(MemoryPoster::new()))
+    }
+
+    fn runner_with<P: ReplyPoster + 'static>(t: &TestBot, poster: Arc<P>) -> (JobRunner, Arc<P>) {
         let worker = Arc::new(Worker::new(t.bot.clone(), poster.clone(), None));
-        (JobRunner::new(worker, t.store.clone()), poster)
+        (JobRunner::new(worker, t.store.clone(), key()), poster)
     }
 
     #[tokio::test]
@@ -503,7 +653,7 @@ mod tests {
         let (runner, poster) = runner(&t);
         let j = job("UA", "tally perf");
         let batch = [message(&j, 1), message(&j, 2), message(&j, 3)];
-        assert!(runner.process_batch(&batch).await.is_empty());
+        assert!(runner.process_batch(&batch, None).await.is_empty());
         assert_eq!(poster.posts().len(), 1);
         assert_eq!(poster.posts()[0].1.text, "<@UA> counted *perf* (1).");
         assert_eq!(t.store.load("tally").await.unwrap().version, 1);
@@ -547,7 +697,7 @@ mod tests {
         std::fs::write(dir.join("jobs"), "not a directory").unwrap();
         let poster = Arc::new(MemoryPoster::new());
         let worker = Arc::new(Worker::new(t.bot.clone(), poster.clone(), None));
-        let runner = Arc::new(JobRunner::new(worker, Arc::new(claims)));
+        let runner = Arc::new(JobRunner::new(worker, Arc::new(claims), key()));
         let j = job("UA", "tally perf\n• `forged`");
         // WHEN a queue will deliver it again: nothing runs, nobody is told yet
         let early = runner.run_once(&j, false).await;
@@ -581,12 +731,42 @@ mod tests {
             .claim(&j.id.to_string(), t.bot.now(), chrono::Duration::minutes(2))
             .await
             .unwrap();
-        assert_eq!(runner.process_batch(&[message(&j, 1)]).await, ["m-1"]);
+        assert_eq!(runner.process_batch(&[message(&j, 1)], None).await, ["m-1"]);
         assert!(poster.posts().is_empty());
         // it died: once the lease runs out, the redelivery claims and runs it
         t.advance(chrono::Duration::minutes(2));
-        assert!(runner.process_batch(&[message(&j, 2)]).await.is_empty());
+        assert!(
+            runner
+                .process_batch(&[message(&j, 2)], None)
+                .await
+                .is_empty()
+        );
         assert_eq!(poster.posts().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_job_cut_off_half_way_is_not_run_again_by_any_redelivery() {
+        use crate::timing::{MAX_RECEIVES, VISIBILITY_TIMEOUT_SECS};
+        // GIVEN a job whose invocation claimed it (as run_claimed does), then timed out
+        let t = crate::fixtures::bot();
+        let (runner, poster) = runner(&t);
+        let j = job("UA", "tally perf");
+        let claim = t
+            .store
+            .claim(&j.id.to_string(), t.now(), runner.lease)
+            .await;
+        assert_eq!(claim.unwrap(), Claim::Acquired);
+        // WHEN SQS delivers it again after each visibility timeout, up to its last receive
+        for receive in 2..=MAX_RECEIVES {
+            t.advance(Duration::seconds(i64::from(VISIBILITY_TIMEOUT_SECS)));
+            let failed = runner.process_batch(&[message(&j, receive)], None).await;
+            // THEN each delivery finds the claim held and gives the message back
+            assert_eq!(failed, [format!("m-{receive}")], "receive {receive}");
+        }
+        // AND the half-done job never ran a second time: the last receive sends it to
+        // the dead-letter queue
+        assert!(poster.posts().is_empty());
+        assert_eq!(t.store.load("tally").await.unwrap().version, 0);
     }
 
     /// A worker that posts a progress message before every command.
@@ -656,13 +836,199 @@ mod tests {
     async fn an_unusable_envelope_is_dropped_not_retried_forever() {
         let t = crate::fixtures::bot();
         let (runner, poster) = runner(&t);
-        let bad = QueueMessage {
-            id: "m".into(),
-            receipt: String::new(),
-            body: "{\"v\":99}".into(),
-            receive_count: 1,
-        };
-        assert!(runner.process_batch(&[bad]).await.is_empty());
+        let mut newer = job("UA", "tally perf");
+        newer.v = 99;
+        let bad = message(&newer, 1);
+        assert!(runner.process_batch(&[bad], None).await.is_empty());
         assert!(poster.posts().is_empty());
+        assert!(t.audit(10).await.is_empty(), "ours, not a forgery");
+    }
+
+    /// `roles grant <@UEVE> admin` as the bootstrap admin.
+    fn grant_as_admin() -> Job {
+        job(crate::testing::ADMIN, "roles grant <@UEVE> admin")
+    }
+
+    async fn eve_is_admin(t: &TestBot) -> bool {
+        use crate::store::GrantStore;
+        let eve = crate::ids::UserId::parse("UEVE").unwrap();
+        !t.store.grants_for(&eve).await.unwrap().is_empty()
+    }
+
+    #[tokio::test]
+    async fn forged_envelopes_naming_an_admin_run_nothing_and_are_audited() {
+        let t = crate::fixtures::bot();
+        let (runner, poster) = runner(&t);
+        let forged = grant_as_admin();
+        let mut eve = forged.clone();
+        eve.caller.user = crate::ids::UserId::parse("UEVE").unwrap();
+        let cases = [
+            // valid JSON naming the admin, without a MAC
+            (
+                "bare",
+                serde_json::to_string(&forged).unwrap(),
+                "not sealed",
+            ),
+            // sealed with a key that is not ours (another process's)
+            (
+                "other key",
+                forged.encode(&EnvelopeKey::random()),
+                "does not match",
+            ),
+            // Eve's genuine envelope, changed to name the admin
+            (
+                "tampered",
+                eve.encode(&key())
+                    .replace(r#""user":"UEVE""#, r#""user":"UADMIN""#),
+                "does not match",
+            ),
+        ];
+        for (n, (name, body, says)) in cases.into_iter().enumerate() {
+            // WHEN the worker gets it from the queue
+            let failed = runner
+                .process_batch(&[body_message(&format!("m-{name}"), body)], None)
+                .await;
+            // THEN it is dropped, not retried; nothing ran, nobody was answered
+            assert!(failed.is_empty(), "{name}: {failed:?}");
+            assert!(!eve_is_admin(&t).await, "{name}: the grant ran");
+            assert!(poster.posts().is_empty(), "{name}");
+            // AND one audit record, and only that, names the forgery, the message
+            // and who was claimed
+            let records = t.audit(10).await;
+            assert_eq!(records.len(), n + 1, "{name}: only refusals: {records:?}");
+            let record = &records[0];
+            assert_eq!(record.outcome.name(), "forged", "{name}");
+            assert_eq!(record.user.as_str(), "UADMIN", "{name}");
+            assert_eq!(record.text, "roles grant <@UEVE> admin", "{name}");
+            let Outcome::Forged { reason } = &record.outcome else {
+                unreachable!()
+            };
+            assert!(reason.contains(says), "{name}: {reason}");
+            assert!(
+                reason.contains(&format!("queue message m-{name}")),
+                "{reason}"
+            );
+            assert!(reason.contains(&forged.id.to_string()), "{reason}");
+        }
+        // AND the genuine envelope still runs
+        assert!(
+            runner
+                .process_batch(&[message(&forged, 1)], None)
+                .await
+                .is_empty()
+        );
+        assert!(eve_is_admin(&t).await, "a sealed job runs");
+        assert_eq!(poster.posts().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn junk_on_the_queue_is_audited_under_no_one_in_particular() {
+        let t = crate::fixtures::bot();
+        let (runner, _) = runner(&t);
+        let junk = body_message("m-junk", "{\"caller\":{\"user\":\"not a user\"}".into());
+        assert!(runner.process_batch(&[junk], None).await.is_empty());
+        let records = t.audit(10).await;
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].user.as_str(), UNNAMED_SENDER);
+        assert_eq!(records[0].outcome.name(), "forged");
+    }
+
+    #[tokio::test]
+    async fn the_inline_queue_seals_and_opens_with_the_runners_key() {
+        // GIVEN `opkit serve`'s in-process queue, with a random key
+        let t = crate::fixtures::bot();
+        let poster = Arc::new(MemoryPoster::new());
+        let worker = Arc::new(Worker::new(t.bot.clone(), poster.clone(), None));
+        let runner = JobRunner::new(worker, t.store.clone(), EnvelopeKey::random());
+        let queue = InlineQueue::start(Arc::new(runner), 8);
+        // WHEN a job goes through it
+        queue.enqueue(&job("UA", "tally perf")).await.unwrap();
+        queue.idle().await;
+        // THEN it ran
+        assert_eq!(poster.posts().len(), 1);
+        assert!(
+            t.audit(10)
+                .await
+                .iter()
+                .all(|r| r.outcome.name() != "forged")
+        );
+    }
+
+    /// A poster whose every delivery takes `takes` of the (manual) clock's time.
+    struct SlowPoster {
+        inner: MemoryPoster,
+        clock: crate::clock::ManualClock,
+        takes: Duration,
+    }
+
+    impl ReplyPoster for SlowPoster {
+        fn post<'a>(
+            &'a self,
+            response_url: &'a str,
+            reply: &'a Reply,
+        ) -> BoxFuture<'a, Result<(), crate::slack::PostError>> {
+            self.clock.advance(self.takes);
+            self.inner.post(response_url, reply)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_near_its_deadline_returns_the_records_it_did_not_start() {
+        // GIVEN jobs that take 15 s each, and an invocation with 30 s left
+        let t = crate::fixtures::bot();
+        let slow = Arc::new(SlowPoster {
+            inner: MemoryPoster::new(),
+            clock: t.clock.clone(),
+            takes: Duration::seconds(15),
+        });
+        let (runner, slow) = runner_with(&t, slow);
+        let jobs: Vec<Job> = ["UA", "UB", "UC", "UD"]
+            .iter()
+            .map(|u| job(u, "tally perf"))
+            .collect();
+        let batch: Vec<QueueMessage> = jobs
+            .iter()
+            .enumerate()
+            .map(|(i, j)| body_message(&format!("m-{i}"), j.encode(&key())))
+            .collect();
+        let deadline = t.now() + Duration::seconds(30);
+        // WHEN the batch runs
+        let failed = runner.process_batch(&batch, Some(deadline)).await;
+        // THEN two ran (30 s then 15 s left), and the two not started come back
+        assert_eq!(failed, ["m-2", "m-3"]);
+        assert_eq!(slow.inner.posts().len(), 2);
+        assert_eq!(t.store.load("tally").await.unwrap().version, 2);
+        // AND they were left untouched: a later invocation runs them
+        let later = t.now() + Duration::seconds(30);
+        assert_eq!(
+            runner.process_batch(&batch[2..3], Some(later)).await.len(),
+            0
+        );
+        assert_eq!(slow.inner.posts().len(), 3);
+        let claim = t.store.claim(&jobs[3].id.to_string(), t.now(), LEASE).await;
+        assert_eq!(claim.unwrap(), Claim::Acquired, "never claimed");
+    }
+
+    #[tokio::test]
+    async fn a_batch_with_less_than_the_margin_left_starts_nothing() {
+        let t = crate::fixtures::bot();
+        let (runner, poster) = runner(&t);
+        let j = job("UA", "tally perf");
+        let deadline = t.now() + START_MARGIN - Duration::milliseconds(1);
+        let failed = runner
+            .process_batch(&[message(&j, 1)], Some(deadline))
+            .await;
+        assert_eq!(failed, ["m-1"]);
+        assert!(poster.posts().is_empty());
+        assert_eq!(t.store.load("tally").await.unwrap().version, 0);
+        // with exactly the margin left, it starts
+        let deadline = t.now() + START_MARGIN;
+        assert!(
+            runner
+                .process_batch(&[message(&j, 2)], Some(deadline))
+                .await
+                .is_empty()
+        );
+        assert_eq!(poster.posts().len(), 1);
     }
 }

@@ -40,6 +40,7 @@ pub(super) async fn audit(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
                 crate::audit::Outcome::Denied { needed } => format!(" (needs {needed})"),
                 crate::audit::Outcome::Failed { error } => format!(" ({})", one_line(error)),
                 crate::audit::Outcome::System { action } => format!(" ({})", one_line(action)),
+                crate::audit::Outcome::Forged { reason } => format!(" ({})", one_line(reason)),
                 crate::audit::Outcome::Held { awaiting } => format!(" (awaiting {awaiting})"),
                 crate::audit::Outcome::Decided { decision, by } => {
                     format!(" ({decision} by {})", by.mention())

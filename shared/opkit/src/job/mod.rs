@@ -2,12 +2,15 @@
 //!
 //! The ingress turns a verified Slack request into one [`Job`]; the worker turns
 //! it back into a [`Request`] for the bot and delivers the reply to
-//! [`ReplyTo`]. The envelope is versioned: a worker refuses (and does not retry)
-//! an envelope it cannot read.
+//! [`ReplyTo`]. The envelope is sealed (an HMAC under [`EnvelopeKey`], see
+//! [`Job::encode`]) and versioned: a worker refuses (and does not retry) an
+//! envelope it cannot verify or cannot read.
 
 mod queue;
+mod seal;
 
 pub use queue::{JobQueue, QueueError, QueueMessage};
+pub use seal::{EnvelopeKey, EnvelopeKeyError};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -98,7 +101,13 @@ pub struct Job {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EnvelopeError {
-    /// Not JSON, or not a job.
+    /// No MAC: not a sealed envelope at all (see [`EnvelopeError::is_forgery`]).
+    #[error("the job envelope is not sealed: it carries no MAC")]
+    Unsealed,
+    /// A MAC that is not ours for these bytes: forged, or altered after sealing.
+    #[error("the job envelope's MAC does not match: forged, or altered after sealing")]
+    WrongMac,
+    /// Sealed with our key, but not a job this build can read.
     #[error("the job envelope does not parse: {0}")]
     Malformed(#[from] serde_json::Error),
     /// Written by a newer or older build.
@@ -110,6 +119,15 @@ pub enum EnvelopeError {
     /// An interaction that is not a click on one of Opkit's buttons.
     #[error("{0}")]
     Interaction(String),
+}
+
+impl EnvelopeError {
+    /// Whether the envelope failed authentication ([`EnvelopeError::Unsealed`],
+    /// [`EnvelopeError::WrongMac`]): it was not written by a holder of the key, so
+    /// nothing in it can be believed, the caller it names least of all.
+    pub fn is_forgery(&self) -> bool {
+        matches!(self, EnvelopeError::Unsealed | EnvelopeError::WrongMac)
+    }
 }
 
 impl Job {
@@ -244,22 +262,33 @@ impl Job {
         }
     }
 
-    /// Serialises the envelope for the queue.
-    pub fn encode(&self) -> String {
-        serde_json::to_string(self).expect("a job always serialises")
+    /// The envelope for the queue, sealed with `key`: the job's JSON and an
+    /// HMAC-SHA256 of exactly those bytes. The one place a job is written for a
+    /// queue ([`crate::sqs::SqsQueue`], [`crate::worker::InlineQueue`]).
+    pub fn encode(&self, key: &EnvelopeKey) -> String {
+        seal::seal(
+            serde_json::to_string(self).expect("a job always serialises"),
+            key,
+        )
     }
 
-    /// Reads an envelope from the queue, checking its version.
-    pub fn decode(body: &str) -> Result<Self, EnvelopeError> {
+    /// Reads an envelope from the queue: checks its MAC against `key` (in constant
+    /// time, before reading anything else), then its version. The one place a job
+    /// is read from a queue ([`crate::worker::JobRunner`]).
+    pub fn decode(body: &str, key: &EnvelopeKey) -> Result<Self, EnvelopeError> {
+        let job = seal::open(body, key).map_err(|e| match e {
+            seal::Unsealed::NoMac => EnvelopeError::Unsealed,
+            seal::Unsealed::WrongMac => EnvelopeError::WrongMac,
+        })?;
         #[derive(Deserialize)]
         struct Versioned {
             v: u32,
         }
-        let Versioned { v } = serde_json::from_str(body)?;
+        let Versioned { v } = serde_json::from_str(job)?;
         if v != JOB_VERSION {
             return Err(EnvelopeError::Version(v));
         }
-        Ok(serde_json::from_str(body)?)
+        Ok(serde_json::from_str(job)?)
     }
 
     /// The bot request this job carries.
@@ -296,6 +325,11 @@ mod tests {
         SlashCommand::parse(body.as_bytes()).unwrap()
     }
 
+    /// A key for tests.
+    pub(crate) fn key() -> EnvelopeKey {
+        EnvelopeKey::new("test-envelope-key-0123456789abcdef").unwrap()
+    }
+
     #[test]
     fn a_slash_command_becomes_a_job_that_round_trips() {
         let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
@@ -308,28 +342,73 @@ mod tests {
                 url: "https://hooks.slack.com/commands/1".into()
             }
         );
-        let decoded = Job::decode(&job.encode()).unwrap();
+        let decoded = Job::decode(&job.encode(&key()), &key()).unwrap();
         assert_eq!(decoded, job);
         assert_eq!(decoded.request().correlation_id, job.id);
     }
 
     #[test]
     fn unusable_envelopes_are_refused_with_a_reason() {
+        let sealed = |json: &str| seal::seal(json.into(), &key());
         assert!(matches!(
-            Job::decode("nope"),
+            Job::decode(&sealed("\"nope\""), &key()),
             Err(EnvelopeError::Malformed(_))
         ));
         assert!(matches!(
-            Job::decode("{\"v\":1}"),
+            Job::decode(&sealed("{\"v\":1}"), &key()),
             Err(EnvelopeError::Malformed(_))
         ));
         let now = DateTime::from_timestamp(0, 0).unwrap();
         let mut job = Job::from_slash_command(&slash(), now).unwrap();
         job.v = 2;
-        assert!(matches!(
-            Job::decode(&job.encode()),
-            Err(EnvelopeError::Version(2))
-        ));
+        let err = Job::decode(&job.encode(&key()), &key()).unwrap_err();
+        assert!(matches!(err, EnvelopeError::Version(2)), "{err}");
+        assert!(!err.is_forgery(), "ours, from another build");
+    }
+
+    #[test]
+    fn envelopes_not_sealed_with_our_key_are_forgeries() {
+        // GIVEN a genuine job from UEVE, and the same job made to name an admin
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let mut cmd = slash();
+        cmd.user_id = "UEVE".into();
+        cmd.text = "roles grant <@UEVE> admin".into();
+        let job = Job::from_slash_command(&cmd, now).unwrap();
+        let genuine = job.encode(&key());
+        let mut as_admin = job.clone();
+        as_admin.caller.user = crate::ids::UserId::parse("UADMIN").unwrap();
+        let other_key = EnvelopeKey::new(&"k".repeat(32)).unwrap();
+        let cases = [
+            // valid JSON naming the admin, with no MAC
+            (
+                "no MAC",
+                serde_json::to_string(&as_admin).unwrap(),
+                "not sealed",
+            ),
+            ("junk", "{not json".to_string(), "not sealed"),
+            // the sealed form, with a MAC under another key
+            ("wrong key", as_admin.encode(&other_key), "does not match"),
+            // a genuine envelope whose caller was changed after sealing
+            (
+                "tampered caller",
+                genuine.replace(r#""user":"UEVE""#, r#""user":"UADMIN""#),
+                "does not match",
+            ),
+            (
+                "tampered text",
+                genuine.replace("<@UEVE> admin", "<@UEVE> ops"),
+                "does not match",
+            ),
+        ];
+        for (name, body, says) in cases {
+            assert_ne!(body, genuine, "{name}: the case changes something");
+            // THEN each is refused as a forgery, before its job is read
+            let err = Job::decode(&body, &key()).unwrap_err();
+            assert!(err.is_forgery(), "{name}: {err}");
+            assert!(err.to_string().contains(says), "{name}: {err}");
+        }
+        // AND the genuine one still opens
+        assert_eq!(Job::decode(&genuine, &key()).unwrap(), job);
     }
 
     #[test]
@@ -445,9 +524,11 @@ mod interaction_tests {
         let mut job = Job::from_block_actions(&click("opkit:confirm", "p-42"), now).unwrap();
         // WHEN it is encoded (with the id fixed, as it is random)
         job.id = Uuid::parse_str("0191f3c2-7d4e-4cc1-9d0e-2b1c3a4d5e6f").unwrap();
-        // THEN it is byte for byte the envelope the worker reads
-        assert_eq!(job.encode(), CLICK_ENVELOPE);
-        assert_eq!(Job::decode(CLICK_ENVELOPE).unwrap(), job);
+        // THEN its job is byte for byte the one the worker reads, sealed
+        let key = super::tests::key();
+        let sealed = super::seal::seal(CLICK_ENVELOPE.into(), &key);
+        assert_eq!(job.encode(&key), sealed);
+        assert_eq!(Job::decode(&sealed, &key).unwrap(), job);
         assert_eq!(
             job.source,
             Source::Interaction {
