@@ -23,7 +23,8 @@ pub fn signed_headers(
 }
 
 /// A realistic urlencoded slash command body for `/opkit {text}` run by `user`
-/// in [`CHANNEL_ID`] of [`TEAM_ID`], with every documented field.
+/// in [`CHANNEL_ID`] of [`TEAM_ID`], with every documented field and a fresh
+/// `trigger_id` each time (Slack makes one per invocation).
 pub fn slash_command_body(user: &str, text: &str, response_url: &str) -> String {
     serde_urlencoded::to_string([
         ("token", "verification-token-unused"),
@@ -38,7 +39,11 @@ pub fn slash_command_body(user: &str, text: &str, response_url: &str) -> String 
         ("command", "/opkit"),
         ("text", text),
         ("response_url", response_url),
-        ("trigger_id", "13345224609.738474920.8088930838d88f008e0"),
+        // Slack makes a trigger_id per invocation, and the job id is derived from it.
+        (
+            "trigger_id",
+            &format!("13345224609.738474920.{}", uuid::Uuid::new_v4().simple()),
+        ),
         ("api_app_id", APP_ID),
         ("is_enterprise_install", "false"),
     ])

@@ -181,6 +181,34 @@ async fn a_hundred_concurrent_joins_through_the_worker_lose_no_one() {
 }
 
 #[tokio::test]
+async fn a_replayed_slash_command_runs_once() {
+    // GIVEN a signed slash command captured and sent again within the five minutes
+    let stack = Stack::start().await;
+    let body = slash_command_body("UEVE", "queue join perf", &stack.slack.response_url("r"));
+    for _ in 0..2 {
+        let (status, _) = stack
+            .ingress(stack.signed_event("/slack/commands", &body))
+            .await;
+        assert_eq!(status, 200);
+    }
+    // WHEN the worker takes both messages
+    let messages = stack.drain().await;
+    assert_eq!(messages.len(), 2);
+    assert!(stack.work(&messages).await.batch_item_failures.is_empty());
+    // THEN the command ran once: one reply, one place in line
+    assert_eq!(stack.slack.wait_for(1, WAIT).await.len(), 1);
+    let state = stack.store.load("queue").await.unwrap();
+    assert_eq!(state.version, 1);
+    assert_eq!(
+        state.value.unwrap()["envs"]["perf"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
 async fn twelve_concurrent_expiry_passes_announce_a_window_once() {
     // GIVEN a maintenance window that opened a minute ago
     let stack = Stack::start().await;

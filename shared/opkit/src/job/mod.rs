@@ -131,14 +131,20 @@ impl EnvelopeError {
 }
 
 impl Job {
-    /// The job for a verified slash command.
+    /// The job for a verified slash command. Its id is derived from the
+    /// command's `trigger_id` (Slack makes one per invocation), so the same signed
+    /// request sent again — a replay inside the signature's five minutes — is the
+    /// same job, and its claim lets it run once.
     pub fn from_slash_command(
         cmd: &SlashCommand,
         now: DateTime<Utc>,
     ) -> Result<Self, EnvelopeError> {
         Ok(Self {
             v: JOB_VERSION,
-            id: Uuid::new_v4(),
+            id: Uuid::new_v5(
+                &Uuid::NAMESPACE_URL,
+                format!("slack-command:{}:{}", cmd.team_id, cmd.trigger_id).as_bytes(),
+            ),
             received_at: now,
             source: Source::SlashCommand {
                 command: cmd.command.clone(),
@@ -317,6 +323,19 @@ fn strip_leading_mentions(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_slash_command_sent_again_is_the_same_job() {
+        let body = "token=t&team_id=T1&team_domain=x&channel_id=C1&channel_name=ops&user_name=al&user_id=U1&command=%2Fcatbot&text=whoami\
+                    &response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2F1&trigger_id=1.2.abc";
+        let cmd = SlashCommand::parse(body.as_bytes()).unwrap();
+        let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let first = Job::from_slash_command(&cmd, now).unwrap();
+        let replayed = Job::from_slash_command(&cmd, now + chrono::Duration::minutes(4)).unwrap();
+        assert_eq!(first.id, replayed.id, "a replay is claimed as the same job");
+        let other = SlashCommand::parse(body.replace("1.2.abc", "1.2.abd").as_bytes()).unwrap();
+        assert_ne!(Job::from_slash_command(&other, now).unwrap().id, first.id);
+    }
 
     fn slash() -> SlashCommand {
         let body = "token=t&team_id=T1&team_domain=d&channel_id=C1&channel_name=ops&user_id=U1\
