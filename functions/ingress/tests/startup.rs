@@ -9,6 +9,7 @@ fn start(team_ids: Option<&str>) -> (Option<i32>, String) {
     command
         .env("SLACK_SIGNING_SECRET", "8f742231b10e8888abcd99yyyzzz85a5")
         .env("OPKIT_QUEUE_URL", "http://127.0.0.1:9/000000000000/jobs")
+        .env("OPKIT_ENVELOPE_KEY", "startup-test-envelope-key-0123456789")
         .env("AWS_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("RUST_LOG", "error")
