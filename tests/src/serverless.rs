@@ -302,6 +302,19 @@ impl Stack {
             .expect("send a message");
     }
 
+    /// Queues `/opkit {text}` by `user` through the ingress (its reply goes to the
+    /// fake Slack's `response_url` named `reply_to`); returns its one SQS message.
+    pub async fn queue_command(&self, user: &str, text: &str, reply_to: &str) -> QueueMessage {
+        let body = crate::slash_command_body(user, text, &self.slack.response_url(reply_to));
+        let (status, ack) = self
+            .ingress(self.signed_event("/slack/commands", &body))
+            .await;
+        assert_eq!(status, 200, "{ack}");
+        let mut messages = self.drain().await;
+        assert_eq!(messages.len(), 1);
+        messages.remove(0)
+    }
+
     /// The key this stack's job envelopes are sealed with.
     pub fn envelope_key(&self) -> opkit::job::EnvelopeKey {
         self.config

@@ -40,18 +40,6 @@ async fn stack(proxy: Option<&FaultProxy>) -> (Stack, Arc<FaultyStore>) {
     (stack, faulty)
 }
 
-/// Queues a slash command through the ingress; returns its one SQS message.
-async fn queue(stack: &Stack, user: &str, text: &str, reply_to: &str) -> QueueMessage {
-    let body = slash_command_body(user, text, &stack.slack.response_url(reply_to));
-    let (status, ack) = stack
-        .ingress(stack.signed_event("/slack/commands", &body))
-        .await;
-    assert_eq!(status, 200, "{ack}");
-    let mut messages = stack.drain().await;
-    assert_eq!(messages.len(), 1);
-    messages.remove(0)
-}
-
 /// The requests the fake Slack got on one `response_url`.
 fn replies_to(stack: &Stack, name: &str) -> Vec<Value> {
     stack
@@ -95,7 +83,9 @@ async fn a_confirmed_ec2_reboot_reboots_once_through_a_crash_and_two_redeliverie
     let name = opkit_tests::aws::unique_name("reboot");
     let id = opkit_tests::aws_packs::run_instance(&ec2, &name, &[("opkit:managed", "true")]).await;
     // AND an admin's `ec2 reboot`, answered with a confirmation prompt
-    let asked = queue(&stack, ADMIN, &format!("ec2 reboot {name}"), "ask").await;
+    let asked = stack
+        .queue_command(ADMIN, &format!("ec2 reboot {name}"), "ask")
+        .await;
     assert!(stack.work(&[asked]).await.batch_item_failures.is_empty());
     let prompt = stack.slack.wait_for(1, WAIT).await[0].json().clone();
     let pending = prompt["blocks"]
@@ -184,7 +174,7 @@ async fn a_message_whose_delete_was_lost_runs_once_however_often_it_comes_back()
     // GIVEN a count run to the end, whose message SQS never deleted (the worker
     // returned, then the delete was lost, or the visibility timeout passed first)
     let (stack, _) = stack(None).await;
-    let message = queue(&stack, "U1", "tally hits", "t").await;
+    let message = stack.queue_command("U1", "tally hits", "t").await;
     for receive_count in 1..=3 {
         // WHEN it is delivered three times
         let response = stack.work(&[delivery(&message, receive_count)]).await;

@@ -17,7 +17,6 @@ use opkit::store::{AuditLog, GrantStore, StateStore};
 use opkit_tests::fault_proxy::{FaultProxy, ProxyFault};
 use opkit_tests::faults::{Fault, FaultyStore, Op};
 use opkit_tests::serverless::{ADMIN, Stack};
-use opkit_tests::slash_command_body;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -49,21 +48,9 @@ async fn stack(proxy: &FaultProxy) -> (Stack, Arc<FaultyStore>) {
     (stack, faulty)
 }
 
-/// Queues a slash command through the ingress; returns its SQS message.
-async fn queue(stack: &Stack, user: &str, text: &str, reply_to: &str) -> QueueMessage {
-    let body = slash_command_body(user, text, &stack.slack.response_url(reply_to));
-    let (status, ack) = stack
-        .ingress(stack.signed_event("/slack/commands", &body))
-        .await;
-    assert_eq!(status, 200, "{ack}");
-    let mut messages = stack.drain().await;
-    assert_eq!(messages.len(), 1);
-    messages.remove(0)
-}
-
 /// Runs a slash command through ingress, SQS and the worker; returns the reply.
 async fn run(stack: &Stack, user: &str, text: &str, reply_to: &str) -> String {
-    let message = queue(stack, user, text, reply_to).await;
+    let message = stack.queue_command(user, text, reply_to).await;
     let before = stack.slack.count();
     assert!(stack.work(&[message]).await.batch_item_failures.is_empty());
     let posted = stack.slack.wait_for(before + 1, WAIT).await;
@@ -216,7 +203,7 @@ async fn a_table_that_keeps_throttling_gets_the_user_a_clear_try_again_and_chang
 async fn a_job_that_cannot_be_claimed_is_retried_by_sqs_and_its_user_told_once() {
     let proxy = FaultProxy::start().await;
     let (stack, _) = stack(&proxy).await;
-    let message = queue(&stack, "U1", "tally hits", "claim").await;
+    let message = stack.queue_command("U1", "tally hits", "claim").await;
     // GIVEN a table that throttles every claim (and every other write of a job record)
     proxy.inject("PutItem", Some("JOB#"), 0, usize::MAX, ProxyFault::Throttle);
     // WHEN SQS delivers the message three times (its maxReceiveCount)
@@ -422,7 +409,7 @@ async fn a_rate_limited_reply_is_retried_and_delivered_once_and_the_command_runs
         .slack
         .push_response(opkit_tests::CannedResponse::status(502));
     // WHEN a count runs through the worker
-    let message = queue(&stack, "U1", "tally hits", "limited").await;
+    let message = stack.queue_command("U1", "tally hits", "limited").await;
     assert!(stack.work(&[message]).await.batch_item_failures.is_empty());
     // THEN the reply was accepted once, after the two refusals, and counted once
     let posts = stack.slack.wait_for(3, WAIT).await;
