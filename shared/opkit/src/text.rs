@@ -70,7 +70,8 @@ impl fmt::Display for Token {
             Token::Word(w) => f.write_str(&escape_html(w)),
             Token::User { id, .. } => write!(f, "<@{id}>"),
             Token::Channel { id, .. } => write!(f, "<#{id}>"),
-            Token::Link { url, .. } => write!(f, "<{url}>"),
+            // The URL was unescaped when read: escape it again, as Slack sends it.
+            Token::Link { url, .. } => write!(f, "<{}>", escape_html(url)),
             Token::Special(s) => write!(f, "<!{s}>"),
         }
     }
@@ -94,9 +95,11 @@ fn next_token(s: &str) -> (Token, &str) {
         && let Some(end) = body.find('>')
     {
         let inner = &body[..end];
-        // Slack's escapes hold no spaces and no control characters; anything else
-        // in angle brackets is text.
-        if !inner.chars().any(|c| c.is_whitespace() || c.is_control())
+        // Slack's escapes hold no spaces, no control characters and no `<` (they do
+        // not nest); anything else in angle brackets is text.
+        if !inner
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '<')
             && let Some(token) = parse_escape(inner)
         {
             return (token, &body[end + 1..]);
@@ -279,6 +282,19 @@ mod tests {
         let shown = canonical(&tokenize("\" \u{10}(\0\0\0\0"));
         assert_eq!(shown, "' \" (    \"");
         assert_eq!(canonical(&tokenize(&shown)), shown);
+    }
+
+    #[test]
+    fn escapes_do_not_nest_and_links_are_written_back_escaped() {
+        // the fuzzer's fourth finding: `<<!Y&gt;…://…>` read as a link whose URL
+        // held `<!Y>`, written back raw, read again as something else
+        let typed = "<<!Y&gt;Y/?/Y://Y?Y/> <http://x.example/?a=1&amp;b=&lt;c&gt;>";
+        let tokens = tokenize(typed);
+        assert!(matches!(tokens[0], Token::Word(_)), "{tokens:?}");
+        assert!(matches!(tokens[1], Token::Link { .. }), "{tokens:?}");
+        let shown = canonical(&tokens);
+        assert_eq!(canonical(&tokenize(&shown)), shown);
+        assert_eq!(tokenize(&shown)[1], tokens[1]);
     }
 
     #[test]
