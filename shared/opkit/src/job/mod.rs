@@ -132,9 +132,10 @@ impl EnvelopeError {
 
 impl Job {
     /// The job for a verified slash command. Its id is derived from the
-    /// command's `trigger_id` (Slack makes one per invocation), so the same signed
-    /// request sent again — a replay inside the signature's five minutes — is the
-    /// same job, and its claim lets it run once.
+    /// command's `trigger_id` (Slack makes one per invocation) with its team, user
+    /// and text, so the same signed request sent again — a replay inside the
+    /// signature's five minutes — is the same job, and its claim lets it run once,
+    /// while two different commands never share an id.
     pub fn from_slash_command(
         cmd: &SlashCommand,
         now: DateTime<Utc>,
@@ -143,7 +144,11 @@ impl Job {
             v: JOB_VERSION,
             id: Uuid::new_v5(
                 &Uuid::NAMESPACE_URL,
-                format!("slack-command:{}:{}", cmd.team_id, cmd.trigger_id).as_bytes(),
+                format!(
+                    "slack-command:{}:{}:{}:{}:{}",
+                    cmd.team_id, cmd.trigger_id, cmd.user_id, cmd.command, cmd.text
+                )
+                .as_bytes(),
             ),
             received_at: now,
             source: Source::SlashCommand {
@@ -335,6 +340,12 @@ mod tests {
         assert_eq!(first.id, replayed.id, "a replay is claimed as the same job");
         let other = SlashCommand::parse(body.replace("1.2.abc", "1.2.abd").as_bytes()).unwrap();
         assert_ne!(Job::from_slash_command(&other, now).unwrap().id, first.id);
+        let same_trigger = SlashCommand::parse(body.replace("whoami", "help").as_bytes()).unwrap();
+        assert_ne!(
+            Job::from_slash_command(&same_trigger, now).unwrap().id,
+            first.id,
+            "another command is never taken for a replay"
+        );
     }
 
     fn slash() -> SlashCommand {
