@@ -95,11 +95,11 @@ fn next_token(s: &str) -> (Token, &str) {
         && let Some(end) = body.find('>')
     {
         let inner = &body[..end];
-        // Slack's escapes hold no spaces, no control characters and no `<` (they do
-        // not nest); anything else in angle brackets is text.
+        // Slack's escapes hold no spaces, no control or bidirectional characters
+        // and no `<` (they do not nest); anything else in angle brackets is text.
         if !inner
             .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '<')
+            .any(|c| c == '<' || c.is_whitespace() || (c != '`' && neutral(c) != c))
             && let Some(token) = parse_escape(inner)
         {
             return (token, &body[end + 1..]);
@@ -295,6 +295,15 @@ mod tests {
         let shown = canonical(&tokens);
         assert_eq!(canonical(&tokenize(&shown)), shown);
         assert_eq!(tokenize(&shown)[1], tokens[1]);
+    }
+
+    #[test]
+    fn a_bidirectional_mark_inside_angle_brackets_is_text() {
+        // the fuzzer's fifth finding: U+200E inside a "link" became a space when shown
+        let typed = "<Y:/a/Y://Y?/Y\u{200E}88> next";
+        assert!(matches!(tokenize(typed)[0], Token::Word(_)));
+        let shown = canonical(&tokenize(typed));
+        assert_eq!(canonical(&tokenize(&shown)), shown);
     }
 
     #[test]
