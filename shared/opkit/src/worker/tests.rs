@@ -1,0 +1,434 @@
+//! Tests of the work path: runs, claims, batches, deadlines, progress messages.
+
+use super::*;
+use crate::job::JOB_VERSION;
+use crate::slack::MemoryPoster;
+use crate::store::{JobClaims, StateStore};
+use crate::testing::TestBot;
+
+fn job(user: &str, text: &str) -> Job {
+    Job {
+        v: JOB_VERSION,
+        id: uuid::Uuid::new_v4(),
+        received_at: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+        source: Source::Local,
+        caller: crate::engine::command::Caller::user(crate::ids::UserId::parse(user).unwrap()),
+        text: text.into(),
+        reply_to: ReplyTo::ResponseUrl {
+            url: "https://hooks.example/1".into(),
+        },
+        trigger_id: None,
+    }
+}
+
+/// The envelope key of the tests' runners.
+fn key() -> EnvelopeKey {
+    EnvelopeKey::new("worker-test-envelope-key-0123456789").unwrap()
+}
+
+fn message(job: &Job, receive_count: u32) -> QueueMessage {
+    body_message(&format!("m-{receive_count}"), job.encode(&key()))
+}
+
+fn body_message(id: &str, body: String) -> QueueMessage {
+    QueueMessage {
+        id: id.into(),
+        receipt: String::new(),
+        body,
+        receive_count: 1,
+    }
+}
+
+fn runner(t: &TestBot) -> (JobRunner, Arc<MemoryPoster>) {
+    runner_with(t, Arc::new(MemoryPoster::new()))
+}
+
+fn runner_with<P: ReplyPoster + 'static>(t: &TestBot, poster: Arc<P>) -> (JobRunner, Arc<P>) {
+    let worker = Arc::new(Worker::new(t.bot.clone(), poster.clone(), None));
+    (JobRunner::new(worker, t.store.clone(), key()), poster)
+}
+
+#[tokio::test]
+async fn a_job_delivered_three_times_runs_once() {
+    let t = crate::fixtures::bot();
+    let (runner, poster) = runner(&t);
+    let j = job("UA", "tally perf");
+    let batch = [message(&j, 1), message(&j, 2), message(&j, 3)];
+    assert!(runner.process_batch(&batch, None).await.is_empty());
+    assert_eq!(poster.posts().len(), 1);
+    assert_eq!(poster.posts()[0].1.text, "<@UA> counted *perf* (1).");
+    assert_eq!(t.store.load("tally").await.unwrap().version, 1);
+}
+
+#[tokio::test]
+async fn a_job_put_twice_on_the_inline_queue_runs_once() {
+    // GIVEN `opkit serve`'s in-process queue
+    let t = crate::fixtures::bot();
+    let (runner, poster) = runner(&t);
+    let queue = InlineQueue::start(Arc::new(runner), 8);
+    // WHEN Slack's retry of an event puts the same job on it again
+    let j = job("UA", "tally perf");
+    queue.enqueue(&j).await.unwrap();
+    queue.enqueue(&j).await.unwrap();
+    queue.idle().await;
+    // THEN it ran once: one reply, one change
+    assert_eq!(poster.posts().len(), 1);
+    assert_eq!(poster.posts()[0].1.text, "<@UA> counted *perf* (1).");
+    assert_eq!(t.store.load("tally").await.unwrap().version, 1);
+    // AND a later retry finds it done, while another job still runs
+    queue.enqueue(&j).await.unwrap();
+    queue.enqueue(&job("UB", "tally perf")).await.unwrap();
+    queue.idle().await;
+    let posts: Vec<String> = poster.posts().into_iter().map(|p| p.1.text).collect();
+    assert_eq!(
+        posts,
+        ["<@UA> counted *perf* (1).", "<@UB> counted *perf* (2)."]
+    );
+    let claim = t.store.claim(&j.id.to_string(), t.now(), LEASE).await;
+    assert_eq!(claim.unwrap(), Claim::AlreadyDone);
+}
+
+#[tokio::test]
+async fn a_claim_that_cannot_be_taken_runs_nothing_and_the_last_delivery_says_so() {
+    // GIVEN a store in which no claim can be written
+    let t = crate::fixtures::bot();
+    let dir = std::env::temp_dir().join(format!("opkit-claims-{}", uuid::Uuid::new_v4()));
+    let claims = crate::store::file::FileStore::open(&dir).unwrap();
+    std::fs::remove_dir(dir.join("jobs")).unwrap();
+    std::fs::write(dir.join("jobs"), "not a directory").unwrap();
+    let poster = Arc::new(MemoryPoster::new());
+    let worker = Arc::new(Worker::new(t.bot.clone(), poster.clone(), None));
+    let runner = Arc::new(JobRunner::new(worker, Arc::new(claims), key()));
+    let j = job("UA", "tally perf\n• `forged`");
+    // WHEN a queue will deliver it again: nothing runs, nobody is told yet
+    let early = runner.run_once(&j, false).await;
+    assert!(matches!(early, Err(Retry::Claim { .. })), "{early:?}");
+    assert!(poster.posts().is_empty());
+    // WHEN it is the last delivery (always so on the in-process queue)
+    let queue = InlineQueue::start(runner, 8);
+    queue.enqueue(&j).await.unwrap();
+    queue.idle().await;
+    // THEN the user is told, quoting the command on one line, and nothing ran
+    let posts = poster.posts();
+    assert_eq!(posts.len(), 1);
+    assert!(
+        posts[0].1.text.starts_with(
+            "Sorry, I could not run `tally perf⏎• ˋforgedˋ`: the bot's store is unavailable."
+        ),
+        "{}",
+        posts[0].1.text
+    );
+    assert_eq!(t.store.load("tally").await.unwrap().version, 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_job_claimed_by_a_live_worker_is_retried_later_and_then_runs() {
+    let t = crate::fixtures::bot();
+    let (runner, poster) = runner(&t);
+    let j = job("UA", "whoami");
+    // another worker claimed it and is (as far as we know) still on it
+    t.store
+        .claim(&j.id.to_string(), t.bot.now(), chrono::Duration::minutes(2))
+        .await
+        .unwrap();
+    assert_eq!(runner.process_batch(&[message(&j, 1)], None).await, ["m-1"]);
+    assert!(poster.posts().is_empty());
+    // it died: once the lease runs out, the redelivery claims and runs it
+    t.advance(chrono::Duration::minutes(2));
+    assert!(
+        runner
+            .process_batch(&[message(&j, 2)], None)
+            .await
+            .is_empty()
+    );
+    assert_eq!(poster.posts().len(), 1);
+}
+
+#[tokio::test]
+async fn a_job_cut_off_half_way_is_not_run_again_by_any_redelivery() {
+    use crate::timing::{MAX_RECEIVES, VISIBILITY_TIMEOUT_SECS};
+    // GIVEN a job whose invocation claimed it (as run_claimed does), then timed out
+    let t = crate::fixtures::bot();
+    let (runner, poster) = runner(&t);
+    let j = job("UA", "tally perf");
+    let claim = t
+        .store
+        .claim(&j.id.to_string(), t.now(), runner.lease)
+        .await;
+    assert_eq!(claim.unwrap(), Claim::Acquired);
+    // WHEN SQS delivers it again after each visibility timeout, up to its last receive
+    for receive in 2..=MAX_RECEIVES {
+        t.advance(Duration::seconds(i64::from(VISIBILITY_TIMEOUT_SECS)));
+        let failed = runner.process_batch(&[message(&j, receive)], None).await;
+        // THEN each delivery finds the claim held and gives the message back
+        assert_eq!(failed, [format!("m-{receive}")], "receive {receive}");
+    }
+    // AND the half-done job never ran a second time: the last receive sends it to
+    // the dead-letter queue
+    assert!(poster.posts().is_empty());
+    assert_eq!(t.store.load("tally").await.unwrap().version, 0);
+}
+
+/// A worker that posts a progress message before every command.
+fn progress_worker(t: &TestBot) -> (Worker, Arc<crate::slack::MemoryChannelPoster>) {
+    let channels = Arc::new(crate::slack::MemoryChannelPoster::new());
+    let worker = Worker::new(
+        t.bot.clone(),
+        Arc::new(MemoryPoster::new()),
+        Some(channels.clone()),
+    )
+    .with_progress_after(std::time::Duration::ZERO);
+    (worker, channels)
+}
+
+fn in_channel(mut j: Job, thread_ts: Option<&str>) -> Job {
+    j.reply_to = ReplyTo::Channel {
+        channel: crate::ids::ChannelId::parse("C1").unwrap(),
+        thread_ts: thread_ts.map(str::to_string),
+    };
+    j
+}
+
+#[tokio::test]
+async fn long_work_in_a_channel_posts_progress_then_replaces_it() {
+    let t = crate::fixtures::bot();
+    let (worker, channels) = progress_worker(&t);
+    let j = in_channel(job("UA", "tally perf"), Some("9.9"));
+    worker.process(&j).await.unwrap();
+    let posts = channels.posts();
+    assert_eq!(posts.len(), 2);
+    assert_eq!(posts[0].reply.text, "Working on it…");
+    assert_eq!(posts[0].thread_ts.as_deref(), Some("9.9"));
+    assert!(posts[1].updated, "the result replaces the progress message");
+    assert_eq!(posts[1].ts, posts[0].ts);
+    assert_eq!(posts[1].reply.text, "<@UA> counted *perf* (1).");
+}
+
+#[tokio::test]
+async fn long_ephemeral_work_answers_the_asker_and_closes_the_progress_message() {
+    let t = crate::fixtures::bot();
+    let (worker, channels) = progress_worker(&t);
+    let j = in_channel(job("UA", "whoami"), None);
+    worker.process(&j).await.unwrap();
+    let posts = channels.posts();
+    assert_eq!(posts.len(), 3);
+    assert_eq!(posts[1].only_for.as_deref(), Some("UA"));
+    assert!(posts[2].updated);
+    assert_eq!(posts[2].reply.text, "Done.");
+}
+
+#[tokio::test]
+async fn a_slash_command_gets_no_extra_progress_message() {
+    let t = crate::fixtures::bot();
+    let poster = Arc::new(MemoryPoster::new());
+    let worker = Worker::new(t.bot.clone(), poster.clone(), None)
+        .with_progress_after(std::time::Duration::ZERO);
+    worker.process(&job("UA", "tally perf")).await.unwrap();
+    assert_eq!(
+        poster.posts().len(),
+        1,
+        "the ack already said it was working"
+    );
+    assert!(!poster.posts()[0].1.replace_original);
+}
+
+#[tokio::test]
+async fn an_unusable_envelope_is_dropped_not_retried_forever() {
+    let t = crate::fixtures::bot();
+    let (runner, poster) = runner(&t);
+    let mut newer = job("UA", "tally perf");
+    newer.v = 99;
+    let bad = message(&newer, 1);
+    assert!(runner.process_batch(&[bad], None).await.is_empty());
+    assert!(poster.posts().is_empty());
+    assert!(t.audit(10).await.is_empty(), "ours, not a forgery");
+}
+
+/// `roles grant <@UEVE> admin` as the bootstrap admin.
+fn grant_as_admin() -> Job {
+    job(crate::testing::ADMIN, "roles grant <@UEVE> admin")
+}
+
+async fn eve_is_admin(t: &TestBot) -> bool {
+    use crate::store::GrantStore;
+    let eve = crate::ids::UserId::parse("UEVE").unwrap();
+    !t.store.grants_for(&eve).await.unwrap().is_empty()
+}
+
+#[tokio::test]
+async fn forged_envelopes_naming_an_admin_run_nothing_and_are_audited() {
+    let t = crate::fixtures::bot();
+    let (runner, poster) = runner(&t);
+    let forged = grant_as_admin();
+    let mut eve = forged.clone();
+    eve.caller.user = crate::ids::UserId::parse("UEVE").unwrap();
+    let cases = [
+        // valid JSON naming the admin, without a MAC
+        (
+            "bare",
+            serde_json::to_string(&forged).unwrap(),
+            "not sealed",
+        ),
+        // sealed with a key that is not ours (another process's)
+        (
+            "other key",
+            forged.encode(&EnvelopeKey::random()),
+            "does not match",
+        ),
+        // Eve's genuine envelope, changed to name the admin
+        (
+            "tampered",
+            eve.encode(&key())
+                .replace(r#""user":"UEVE""#, r#""user":"UADMIN""#),
+            "does not match",
+        ),
+    ];
+    for (n, (name, body, says)) in cases.into_iter().enumerate() {
+        // WHEN the worker gets it from the queue
+        let failed = runner
+            .process_batch(&[body_message(&format!("m-{name}"), body)], None)
+            .await;
+        // THEN it is dropped, not retried; nothing ran, nobody was answered
+        assert!(failed.is_empty(), "{name}: {failed:?}");
+        assert!(!eve_is_admin(&t).await, "{name}: the grant ran");
+        assert!(poster.posts().is_empty(), "{name}");
+        // AND one audit record, and only that, names the forgery, the message
+        // and who was claimed
+        let records = t.audit(10).await;
+        assert_eq!(records.len(), n + 1, "{name}: only refusals: {records:?}");
+        let record = &records[0];
+        assert_eq!(record.outcome.name(), "forged", "{name}");
+        assert_eq!(record.user.as_str(), "UADMIN", "{name}");
+        assert_eq!(record.text, "roles grant <@UEVE> admin", "{name}");
+        let Outcome::Forged { reason } = &record.outcome else {
+            unreachable!()
+        };
+        assert!(reason.contains(says), "{name}: {reason}");
+        assert!(
+            reason.contains(&format!("queue message m-{name}")),
+            "{reason}"
+        );
+        assert!(reason.contains(&forged.id.to_string()), "{reason}");
+    }
+    // AND the genuine envelope still runs
+    assert!(
+        runner
+            .process_batch(&[message(&forged, 1)], None)
+            .await
+            .is_empty()
+    );
+    assert!(eve_is_admin(&t).await, "a sealed job runs");
+    assert_eq!(poster.posts().len(), 1);
+}
+
+#[tokio::test]
+async fn junk_on_the_queue_is_audited_under_no_one_in_particular() {
+    let t = crate::fixtures::bot();
+    let (runner, _) = runner(&t);
+    let junk = body_message("m-junk", "{\"caller\":{\"user\":\"not a user\"}".into());
+    assert!(runner.process_batch(&[junk], None).await.is_empty());
+    let records = t.audit(10).await;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].user.as_str(), UNNAMED_SENDER);
+    assert_eq!(records[0].outcome.name(), "forged");
+}
+
+#[tokio::test]
+async fn the_inline_queue_seals_and_opens_with_the_runners_key() {
+    // GIVEN `opkit serve`'s in-process queue, with a random key
+    let t = crate::fixtures::bot();
+    let poster = Arc::new(MemoryPoster::new());
+    let worker = Arc::new(Worker::new(t.bot.clone(), poster.clone(), None));
+    let runner = JobRunner::new(worker, t.store.clone(), EnvelopeKey::random());
+    let queue = InlineQueue::start(Arc::new(runner), 8);
+    // WHEN a job goes through it
+    queue.enqueue(&job("UA", "tally perf")).await.unwrap();
+    queue.idle().await;
+    // THEN it ran
+    assert_eq!(poster.posts().len(), 1);
+    assert!(
+        t.audit(10)
+            .await
+            .iter()
+            .all(|r| r.outcome.name() != "forged")
+    );
+}
+
+/// A poster whose every delivery takes `takes` of the (manual) clock's time.
+struct SlowPoster {
+    inner: MemoryPoster,
+    clock: crate::clock::ManualClock,
+    takes: Duration,
+}
+
+impl ReplyPoster for SlowPoster {
+    fn post<'a>(
+        &'a self,
+        response_url: &'a str,
+        reply: &'a Reply,
+    ) -> BoxFuture<'a, Result<(), crate::slack::PostError>> {
+        self.clock.advance(self.takes);
+        self.inner.post(response_url, reply)
+    }
+}
+
+#[tokio::test]
+async fn a_batch_near_its_deadline_returns_the_records_it_did_not_start() {
+    // GIVEN jobs that take 15 s each, and an invocation with 30 s left
+    let t = crate::fixtures::bot();
+    let slow = Arc::new(SlowPoster {
+        inner: MemoryPoster::new(),
+        clock: t.clock.clone(),
+        takes: Duration::seconds(15),
+    });
+    let (runner, slow) = runner_with(&t, slow);
+    let jobs: Vec<Job> = ["UA", "UB", "UC", "UD"]
+        .iter()
+        .map(|u| job(u, "tally perf"))
+        .collect();
+    let batch: Vec<QueueMessage> = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, j)| body_message(&format!("m-{i}"), j.encode(&key())))
+        .collect();
+    let deadline = t.now() + Duration::seconds(30);
+    // WHEN the batch runs
+    let failed = runner.process_batch(&batch, Some(deadline)).await;
+    // THEN two ran (30 s then 15 s left), and the two not started come back
+    assert_eq!(failed, ["m-2", "m-3"]);
+    assert_eq!(slow.inner.posts().len(), 2);
+    assert_eq!(t.store.load("tally").await.unwrap().version, 2);
+    // AND they were left untouched: a later invocation runs them
+    let later = t.now() + Duration::seconds(30);
+    assert_eq!(
+        runner.process_batch(&batch[2..3], Some(later)).await.len(),
+        0
+    );
+    assert_eq!(slow.inner.posts().len(), 3);
+    let claim = t.store.claim(&jobs[3].id.to_string(), t.now(), LEASE).await;
+    assert_eq!(claim.unwrap(), Claim::Acquired, "never claimed");
+}
+
+#[tokio::test]
+async fn a_batch_with_less_than_the_margin_left_starts_nothing() {
+    let t = crate::fixtures::bot();
+    let (runner, poster) = runner(&t);
+    let j = job("UA", "tally perf");
+    let deadline = t.now() + START_MARGIN - Duration::milliseconds(1);
+    let failed = runner
+        .process_batch(&[message(&j, 1)], Some(deadline))
+        .await;
+    assert_eq!(failed, ["m-1"]);
+    assert!(poster.posts().is_empty());
+    assert_eq!(t.store.load("tally").await.unwrap().version, 0);
+    // with exactly the margin left, it starts
+    let deadline = t.now() + START_MARGIN;
+    assert!(
+        runner
+            .process_batch(&[message(&j, 2)], Some(deadline))
+            .await
+            .is_empty()
+    );
+    assert_eq!(poster.posts().len(), 1);
+}
