@@ -298,7 +298,8 @@ impl Ingress {
                 let shown = if cmd.text.trim().is_empty() {
                     String::new()
                 } else {
-                    format!(" on `{}`", cmd.text.trim())
+                    // What the user typed, quoted on one line like every echo of it.
+                    format!(" on `{}`", crate::text::one_line(cmd.text.trim()))
                 };
                 Answer::json(json!({
                     "response_type": "ephemeral",
