@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! POST /response/{anything}  acts as a response_url: 200 "ok"
+//! POST /api/users.info       the user added with `add_user`, else `user_not_found`
+//! POST /api/conversations.info  the channel added with `add_conversation`, else `channel_not_found`
 //! POST /api/{method}         acts as the Web API: {"ok":true,"channel":..,"ts":"<increasing>"}
 //! anything else              404, recorded too (so a wrong URL shows up in failures)
 //! ```
@@ -150,6 +152,10 @@ struct State {
     arrived: Notify,
     script: Mutex<VecDeque<CannedResponse>>,
     next_ts: AtomicU64,
+    /// `users.info`'s `user` objects by id.
+    users: Mutex<BTreeMap<String, Value>>,
+    /// `conversations.info`'s `channel` objects by id.
+    conversations: Mutex<BTreeMap<String, Value>>,
 }
 
 /// A running fake Slack; the server stops when this is dropped.
@@ -202,6 +208,33 @@ impl FakeSlack {
             .lock()
             .expect("script lock")
             .push_back(response);
+    }
+
+    /// Makes `users.info` know `user`, a Slack user object (at least its `id`).
+    pub fn add_user(&self, user: Value) {
+        let id = user["id"]
+            .as_str()
+            .expect("a user object has an id")
+            .to_owned();
+        self.state
+            .users
+            .lock()
+            .expect("users lock")
+            .insert(id, user);
+    }
+
+    /// Makes `conversations.info` know `channel`, a Slack conversation object
+    /// (at least its `id`).
+    pub fn add_conversation(&self, channel: Value) {
+        let id = channel["id"]
+            .as_str()
+            .expect("a conversation object has an id")
+            .to_owned();
+        self.state
+            .conversations
+            .lock()
+            .expect("conversations lock")
+            .insert(id, channel);
     }
 
     /// The next `n` requests are answered with `status`.
@@ -344,6 +377,28 @@ fn default_answer(state: &State, method: &Method, path: &str, body: &RecordedBod
     }
     if path.starts_with("/response/") {
         return (200, Vec::new(), "ok".to_owned());
+    }
+    let lookup = |table: &Mutex<BTreeMap<String, Value>>, arg: &str, field: &str, missing: &str| {
+        let found = body_field(body, arg)
+            .as_str()
+            .and_then(|id| table.lock().expect("directory lock").get(id).cloned());
+        let answer = match found {
+            Some(object) => json!({"ok": true, field: object}),
+            None => json!({"ok": false, "error": missing}),
+        };
+        (200, json_header.clone(), answer.to_string())
+    };
+    match path {
+        "/api/users.info" => return lookup(&state.users, "user", "user", "user_not_found"),
+        "/api/conversations.info" => {
+            return lookup(
+                &state.conversations,
+                "channel",
+                "channel",
+                "channel_not_found",
+            );
+        }
+        _ => {}
     }
     if path
         .strip_prefix("/api/")

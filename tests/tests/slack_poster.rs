@@ -3,9 +3,11 @@
 use std::time::Duration;
 
 use opkit::slack::poster::{HttpPoster, PostError, ReplyPoster, RetryPolicy};
-use opkit::slack::web::{BotToken, ChannelPoster, PostedMessage, SlackApi, WebApiError};
+use opkit::slack::web::{
+    BotToken, ChannelPoster, Directory, PostedMessage, SlackApi, SlackConversation, WebApiError,
+};
 use opkit::slack::{Block, Reply};
-use opkit_tests::{CannedResponse, FakeSlack};
+use opkit_tests::{CannedResponse, FakeSlack, RecordedBody};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -399,4 +401,64 @@ async fn wait_for_sees_posts_made_by_a_background_task() {
     // THEN it is there
     assert_eq!(requests[0].path, "/response/bg");
     task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn users_info_is_asked_with_the_token_and_gives_the_time_zone() {
+    // GIVEN a fake Slack that knows one user, in Paris
+    let slack = FakeSlack::start().await;
+    slack.add_user(json!({
+        "id": "U0PARIS01", "team_id": "T0TEAM001", "name": "camille",
+        "real_name": "Camille Martin", "deleted": false, "is_bot": false,
+        "tz": "Europe/Paris", "tz_label": "Central European Time", "tz_offset": 3600,
+        "profile": {"display_name": "camille"}
+    }));
+    let api = api(&slack);
+    let directory: &dyn Directory = &api;
+    // WHEN the bot looks up that user and one Slack does not know
+    let known = directory.user_info("U0PARIS01").await.unwrap();
+    let unknown = directory.user_info("U0NOBODY1").await.unwrap();
+    // THEN the first has its time zone, the second is None (not an error)
+    let known = known.expect("a known user");
+    assert_eq!(known.tz.as_deref(), Some("Europe/Paris"));
+    assert_eq!(known.tz_offset, Some(3600));
+    assert_eq!(unknown, None);
+    // AND the call was a form-encoded POST with the bot token
+    let calls = slack.posts_to("/api/users.info");
+    assert_eq!(calls.len(), 2);
+    assert_eq!(
+        calls[0].header("authorization"),
+        Some("Bearer xoxb-test-token")
+    );
+    assert_eq!(
+        calls[0].header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+    assert_eq!(
+        calls[0].body,
+        RecordedBody::Form(vec![("user".into(), "U0PARIS01".into())])
+    );
+}
+
+#[tokio::test]
+async fn conversations_info_finds_a_channel_and_other_refusals_are_errors() {
+    // GIVEN a fake Slack that knows #ops
+    let slack = FakeSlack::start().await;
+    slack.add_conversation(json!({
+        "id": "C0OPS0001", "name": "ops", "is_channel": true, "is_private": false,
+        "is_archived": false, "is_im": false
+    }));
+    let api = api(&slack);
+    // WHEN it is looked up, then an unknown one, then with a missing scope
+    let ops = api.conversation_info("C0OPS0001").await.unwrap();
+    let unknown = api.conversation_info("C0NONE001").await.unwrap();
+    slack.push_response(CannedResponse::slack_error("missing_scope"));
+    let refused = api.conversation_info("C0OPS0001").await.unwrap_err();
+    // THEN: found, None, and Slack's refusal as an error naming the method
+    assert_eq!(ops, Some(SlackConversation::channel("C0OPS0001", "ops")));
+    assert_eq!(unknown, None);
+    assert!(
+        matches!(refused, WebApiError::Slack { method: "conversations.info", ref error } if error == "missing_scope"),
+        "{refused:?}"
+    );
 }

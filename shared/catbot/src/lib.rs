@@ -34,4 +34,4 @@ pub use wiring::with_configured_aws_packs;
 pub use wiring::{AwsPacksConfig, with_aws_packs};
 #[cfg(feature = "dynamodb")]
 pub use wiring::{DeployError, deployed};
-pub use wiring::{builder, channel_poster, policy};
+pub use wiring::{builder, channel_poster, directory, policy};

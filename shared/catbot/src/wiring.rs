@@ -7,7 +7,7 @@ use std::sync::Arc;
 use opkit::builtin::{self, Policy};
 use opkit::config::Config;
 use opkit::engine::{Bot, BotBuilder};
-use opkit::slack::{ChannelPoster, SlackApi};
+use opkit::slack::{ChannelPoster, Directory, SlackApi};
 use opkit::store::Store;
 
 use crate::packs::{queue, schedule, weather};
@@ -20,10 +20,15 @@ pub fn policy(config: &Config) -> Policy {
     Policy::from_config(config)
 }
 
-/// A builder with Opkit's built-in commands, Catbot's packs, and the
-/// configuration's admins and policy.
+/// A builder with Opkit's built-in commands, Catbot's packs, the
+/// configuration's admins and policy, and, where a bot token is configured, the
+/// Web API as the directory of users and channels.
 pub fn builder(config: &Config, settings: &Settings, store: Arc<dyn Store>) -> BotBuilder {
-    Bot::builder(store)
+    let mut builder = Bot::builder(store);
+    if let Some(directory) = directory(config, reqwest::Client::new()) {
+        builder = builder.directory(directory);
+    }
+    builder
         .name(&config.bot_name)
         .admins(config.admins.iter().cloned())
         .script(builtin::script(policy(config)))
@@ -37,9 +42,19 @@ pub fn builder(config: &Config, settings: &Settings, store: Arc<dyn Store>) -> B
 
 /// The Web API poster for channel messages, if a bot token is configured.
 pub fn channel_poster(config: &Config, http: reqwest::Client) -> Option<Arc<dyn ChannelPoster>> {
+    Some(Arc::new(slack_api(config, http)?))
+}
+
+/// The Web API with the configured bot token, if there is one.
+fn slack_api(config: &Config, http: reqwest::Client) -> Option<SlackApi> {
     let token = config.bot_token.clone()?;
-    let api = SlackApi::new(token, http).with_base_url(&config.slack_api_url);
-    Some(Arc::new(api))
+    Some(SlackApi::new(token, http).with_base_url(&config.slack_api_url))
+}
+
+/// The Web API as the directory of users and channels (`users.info`,
+/// `conversations.info`), if a bot token is configured.
+pub fn directory(config: &Config, http: reqwest::Client) -> Option<Arc<dyn Directory>> {
+    Some(Arc::new(slack_api(config, http)?))
 }
 
 /// Why the deployed bot could not be set up at cold start.

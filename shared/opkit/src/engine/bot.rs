@@ -25,7 +25,7 @@ use crate::engine::command::{
 };
 use crate::engine::registry::{BuildError, Registry, Resolution};
 use crate::ids::{Role, UserId};
-use crate::slack::{Reply, Visibility};
+use crate::slack::{Directory, Reply, Visibility};
 use crate::store::{GrantStore, Store, StoreError};
 use crate::telemetry::ErrorChain;
 use crate::text::{one_line, tokenize};
@@ -138,6 +138,7 @@ struct Inner {
     store: Arc<dyn Store>,
     authorizer: Arc<dyn Authorizer>,
     clock: SharedClock,
+    directory: Option<Arc<dyn Directory>>,
 }
 
 /// A bot: its commands and the services they run on. Cheap to clone.
@@ -153,6 +154,7 @@ pub struct BotBuilder {
     authorizer: Option<Arc<dyn Authorizer>>,
     admins: Vec<UserId>,
     clock: SharedClock,
+    directory: Option<Arc<dyn Directory>>,
 }
 
 impl BotBuilder {
@@ -188,6 +190,15 @@ impl BotBuilder {
         self
     }
 
+    /// Where users and channels are looked up (`users.info`, `conversations.info`):
+    /// the bot token's [`crate::slack::SlackApi`] deployed, a
+    /// [`crate::slack::MemoryDirectory`] in tests. Without one (no bot token), only
+    /// what Slack's own mention and channel links say is known.
+    pub fn directory(mut self, directory: Arc<dyn Directory>) -> Self {
+        self.directory = Some(directory);
+        self
+    }
+
     /// Builds the bot; fails if a command has no handler or two claim one form.
     pub fn build(self) -> Result<Bot, BuildError> {
         let mut registry = Registry::default();
@@ -205,6 +216,7 @@ impl BotBuilder {
             store: self.store,
             authorizer,
             clock: self.clock,
+            directory: self.directory,
         })))
     }
 }
@@ -220,6 +232,7 @@ impl Bot {
             authorizer: None,
             admins: Vec::new(),
             clock: Arc::new(SystemClock),
+            directory: None,
         }
     }
 
@@ -236,6 +249,12 @@ impl Bot {
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.0.store
+    }
+
+    /// Where users and channels are looked up, if a bot token is configured
+    /// (see [`BotBuilder::directory`]).
+    pub fn directory(&self) -> Option<&Arc<dyn Directory>> {
+        self.0.directory.as_ref()
     }
 
     /// The current time by the bot's clock.

@@ -15,5 +15,6 @@ pub use poster::{HttpPoster, MemoryPoster, PostError, ReplyPoster, RetryPolicy};
 pub use reply::{Block, Button, ConfirmDialog, Reply, Visibility};
 pub use signing::{SigningSecret, Verifier, VerifyError, sign};
 pub use web::{
-    BotToken, ChannelPost, ChannelPoster, MemoryChannelPoster, PostedMessage, SlackApi, WebApiError,
+    BotToken, ChannelPost, ChannelPoster, Directory, MemoryChannelPoster, MemoryDirectory,
+    PostedMessage, SlackApi, SlackConversation, SlackUser, WebApiError,
 };

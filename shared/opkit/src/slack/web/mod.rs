@@ -1,15 +1,18 @@
 //! A minimal Slack Web API client for the bot token: post, post ephemeral, update
 //! ([`SlackApi`]); file uploads ([`FileUploader`]); an in-memory [`ChannelPoster`]
-//! for tests; and, for Socket Mode, the app-level token and `apps.connections.open`.
+//! for tests; who a user or a conversation is ([`Directory`]: `users.info`,
+//! `conversations.info`); and, for Socket Mode, the app-level token and `apps.connections.open`.
 //!
 //! Slack answers most failures with HTTP 200 and `{"ok": false, "error": "..."}`;
 //! those become [`WebApiError::Slack`]. HTTP failures are retried with the same
 //! [`RetryPolicy`] and code as replies to a `response_url`.
 
+mod directory;
 mod memory;
 mod socket_mode;
 mod upload;
 
+pub use directory::{Directory, MemoryDirectory, SlackConversation, SlackUser};
 pub use memory::{ChannelPost, MemoryChannelPoster};
 pub use socket_mode::{AppToken, AppTokenError, open_socket_connection};
 pub use upload::{FileUpload, FileUploader, MAX_UPLOAD_BYTES, UploadedFile};
