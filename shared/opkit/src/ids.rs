@@ -20,6 +20,9 @@ pub enum IdError {
     /// Not a Slack channel id.
     #[error("`{}` is not a Slack channel id", one_line(.0))]
     Channel(String),
+    /// Not a Slack user group id.
+    #[error("`{}` is not a Slack user group id", one_line(.0))]
+    UserGroup(String),
     /// Not a Slack team id.
     #[error("`{}` is not a Slack team id", one_line(.0))]
     Team(String),
@@ -94,6 +97,12 @@ slack_id!(
     ChannelId,
     &['C', 'G', 'D'],
     Channel
+);
+slack_id!(
+    /// A Slack user group id such as `S0614TZR7` (mentioned as `<!subteam^S0614TZR7>`).
+    UserGroupId,
+    &['S'],
+    UserGroup
 );
 slack_id!(
     /// A Slack workspace (`T…`) or Enterprise Grid organisation (`E…`) id.

@@ -1,9 +1,16 @@
 //! Tokenising what a user typed.
 //!
-//! Slack sends mentions and links as escapes: `<@U123>`, `<@U123|name>`,
-//! `<#C123|general>`, `<https://example.com|label>`, `<!here>`. Each escape stays
-//! one token and is parsed into a typed [`Token`]. Double quotes group words:
-//! `"two words"` is one token. Everything else splits on whitespace.
+//! Slack sends mentions and links as escapes (Slack's "Formatting text for app
+//! surfaces"): `<@U123>`, `<@U123|name>`, `<#C123|general>`,
+//! `<https://example.com|label>`, `<mailto:a@example.com|a@example.com>`,
+//! `<!subteam^S123|@oncall>`, `<!here>`. Each escape stays one token and is parsed
+//! into a typed [`Token`]. Double quotes group words: `"two words"` is one token.
+//! Everything else splits on whitespace.
+//!
+//! Slack also turns what looks like a host name or an address into a link whose
+//! label is what was typed: `staging.example.com` arrives as
+//! `<http://staging.example.com|staging.example.com>`. [`Token::as_typed`] reads
+//! such a link back as the word it was.
 //!
 //! ```text
 //! roles grant <@U123|alice> ops for 2h
@@ -18,7 +25,7 @@
 
 use std::fmt;
 
-use crate::ids::{ChannelId, UserId};
+use crate::ids::{ChannelId, UserGroupId, UserId};
 
 /// One token of a command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +53,15 @@ pub enum Token {
         /// The link text, if any.
         label: Option<String>,
     },
-    /// A special mention such as `<!here>` or `<!subteam^S123>`.
+    /// A user group mention, `<!subteam^S123|@oncall>`.
+    UserGroup {
+        /// The user group.
+        id: UserGroupId,
+        /// The group's handle as Slack showed it (`@oncall`), if sent.
+        label: Option<String>,
+    },
+    /// A special mention such as `<!here>`, `<!channel>` or `<!date^…>`, without
+    /// its label.
     Special(String),
 }
 
@@ -56,6 +71,39 @@ impl Token {
         match self {
             Token::Word(w) => Some(w),
             _ => None,
+        }
+    }
+
+    /// What the user typed, if this token is a word: a plain word, or a link
+    /// Slack made of a word — its label is the URL without `http://`,
+    /// `https://` or `mailto:` (`<http://staging.example.com|staging.example.com>`
+    /// is `staging.example.com`). A link whose label says something else than
+    /// where it points is not a word.
+    pub fn as_typed(&self) -> Option<&str> {
+        match self {
+            Token::Word(w) => Some(w),
+            Token::Link {
+                url,
+                label: Some(label),
+            } if ["http://", "https://", "mailto:"]
+                .iter()
+                .any(|scheme| url.strip_prefix(scheme) == Some(label.as_str())) =>
+            {
+                Some(label)
+            }
+            _ => None,
+        }
+    }
+
+    /// What kind of token this is, for an error: "a mention of a user", "a link".
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Token::Word(_) => "a word",
+            Token::User { .. } => "a mention of a user",
+            Token::Channel { .. } => "a channel",
+            Token::Link { .. } => "a link",
+            Token::UserGroup { .. } => "a user group",
+            Token::Special(_) => "a special mention",
         }
     }
 }
@@ -72,6 +120,7 @@ impl fmt::Display for Token {
             Token::Channel { id, .. } => write!(f, "<#{id}>"),
             // The URL was unescaped when read: escape it again, as Slack sends it.
             Token::Link { url, .. } => write!(f, "<{}>", escape_html(url)),
+            Token::UserGroup { id, .. } => write!(f, "<!subteam^{id}>"),
             Token::Special(s) => write!(f, "<!{s}>"),
         }
     }
@@ -131,6 +180,11 @@ fn parse_escape(inner: &str) -> Option<Token> {
         return ChannelId::parse(id)
             .ok()
             .map(|id| Token::Channel { id, label });
+    }
+    if let Some(group) = target.strip_prefix("!subteam^") {
+        return UserGroupId::parse(group)
+            .ok()
+            .map(|id| Token::UserGroup { id, label });
     }
     if let Some(special) = target.strip_prefix('!') {
         return (!special.is_empty()).then(|| Token::Special(special.to_string()));
@@ -385,6 +439,53 @@ mod tests {
             }
         );
         assert_eq!(t[2], Token::Special("here".into()));
+    }
+
+    #[test]
+    fn every_slack_entity_is_the_kind_of_token_it_is() {
+        // GIVEN one of each entity, as Slack sends them in a slash command's text
+        let t = tokenize(
+            "<http://staging.example.com|staging.example.com> <https://example.com/x> \
+             <mailto:ops@example.com|ops@example.com> <#C0OPS0001|ops> <#C0OPS0002|> \
+             <@U0BOB0001|bob> <!subteam^S0ONCALL1|@oncall> <!here> <!channel|channel>",
+        );
+        // THEN each is the kind of token it is
+        let kinds: Vec<_> = t.iter().map(Token::kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                "a link",
+                "a link",
+                "a link",
+                "a channel",
+                "a channel",
+                "a mention of a user",
+                "a user group",
+                "a special mention",
+                "a special mention"
+            ]
+        );
+        // AND the links Slack made of words read back as those words
+        assert_eq!(t[0].as_typed(), Some("staging.example.com"));
+        assert_eq!(t[1].as_typed(), None, "a bare URL is a link, not a word");
+        assert_eq!(t[2].as_typed(), Some("ops@example.com"));
+        assert_eq!(
+            t[6],
+            Token::UserGroup {
+                id: UserGroupId::parse("S0ONCALL1").unwrap(),
+                label: Some("@oncall".into())
+            }
+        );
+        assert_eq!(t[6].to_string(), "<!subteam^S0ONCALL1>");
+        assert_eq!(t[8], Token::Special("channel".into()));
+        // AND a link labelled with another host is not that host
+        let disguised = tokenize("<https://evil.example/|staging.example.com>");
+        assert_eq!(disguised[0].as_typed(), None);
+        // AND a malformed group id stays text
+        assert_eq!(
+            tokenize("<!subteam^oncall>"),
+            vec![word("<!subteam^oncall>")]
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ use opkit::engine::{Command, CommandError, Ctx, Resolution, Script};
 use opkit::ids::Role;
 use opkit::schedule::{Entry, SCRIPT, ScheduleState, When};
 use opkit::slack::{Block, Reply};
-use opkit::text::{Token, one_line, tokenize};
+use opkit::text::{one_line, tokenize};
 use opkit::timespec::format_time;
 
 /// The schedules script; `manage` says who may add and remove schedules.
@@ -80,15 +80,7 @@ async fn add(ctx: &mut Ctx<ScheduleState>) -> Result<Reply, CommandError> {
             .word(1, "a quoted schedule such as \"weekdays 09:00\"")?,
     )
     .map_err(|e| CommandError::usage(e.to_string()))?;
-    let channel = match ctx.args.get(2) {
-        Some(Token::Channel { id, .. }) => id.clone(),
-        Some(other) => {
-            return Err(CommandError::usage(format!(
-                "expected a #channel, not {other}"
-            )));
-        }
-        None => return Err(CommandError::usage("missing a #channel")),
-    };
+    let channel = ctx.bot.channel_arg(&ctx.args, 2).await?;
     let text = ctx.args.rest(3);
     if text.is_empty() {
         return Err(CommandError::usage("missing the command to run"));
@@ -276,7 +268,11 @@ mod tests {
             ),
             (
                 "schedule add x \"daily 09:00\" ops queue",
-                "expected a #channel, not ops",
+                "expected a #channel, not `ops`",
+            ),
+            (
+                "schedule add x \"daily 09:00\" #ops queue",
+                "expected a #channel, not `#ops`: pick it from the list Slack shows",
             ),
             (
                 "schedule add x \"daily 09:00\" <#C9>",

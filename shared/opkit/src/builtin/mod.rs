@@ -152,7 +152,7 @@ async fn help(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
 }
 
 async fn can(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
-    let who = ctx.args.user(0)?;
+    let who = ctx.bot.user_arg(&ctx.args, 0).await?;
     let text = ctx.args.rest(1);
     if text.is_empty() {
         return Err(CommandError::usage("missing the command to check"));

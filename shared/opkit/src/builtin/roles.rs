@@ -28,7 +28,7 @@ pub(super) async fn grant(ctx: &mut Ctx<()>, policy: Arc<Policy>) -> Result<Repl
     if positional.len() != 2 {
         return Err(CommandError::usage("give one user and one role"));
     }
-    let user = positional.user(0)?;
+    let user = ctx.bot.user_arg(&positional, 0).await?;
     let role = Role::parse(positional.word(1, "a role")?)?;
     let granter = ctx.caller.user.clone();
     check_change(ctx, &policy, RoleChange::Grant, &user, &role).await?;
@@ -91,7 +91,7 @@ pub(super) async fn revoke(ctx: &mut Ctx<()>, policy: Arc<Policy>) -> Result<Rep
     if ctx.args.len() != 2 {
         return Err(CommandError::usage("give one user and one role"));
     }
-    let user = ctx.args.user(0)?;
+    let user = ctx.bot.user_arg(&ctx.args, 0).await?;
     let role = Role::parse(ctx.args.word(1, "a role")?)?;
     let revoker = ctx.caller.user.clone();
     check_change(ctx, &policy, RoleChange::Revoke, &user, &role).await?;
@@ -145,20 +145,23 @@ fn describe_grants(grants: &[Grant], now: chrono::DateTime<chrono::Utc>) -> Stri
 
 pub(super) async fn list(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
     let store = ctx.bot.store().clone();
-    let (grants, whose) = match ctx.args.len() {
-        0 => (store.all_grants().await?, "Nobody has".to_string()),
+    let (grants, none) = match ctx.args.len() {
+        0 => (
+            store.all_grants().await?,
+            "There are no grants.".to_string(),
+        ),
         1 => {
-            let user = ctx.args.user(0)?;
+            let user = ctx.bot.user_arg(&ctx.args, 0).await?;
             (
                 store.grants_for(&user).await?,
-                format!("{} has", user.mention()),
+                format!("{} has no grants.", user.mention()),
             )
         }
         _ => return Err(CommandError::usage("give at most one user")),
     };
     let body = describe_grants(&grants, ctx.now);
     if body.is_empty() {
-        return Ok(Reply::text(format!("{whose} no grants.")));
+        return Ok(Reply::text(none));
     }
     Ok(Reply::text(format!("Grants:\n{body}")))
 }
@@ -169,7 +172,24 @@ pub(super) async fn who(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
     }
     let role = Role::parse(ctx.args.word(0, "a role")?)?;
     let grants = ctx.bot.store().grants_with_role(&role).await?;
-    let body = describe_grants(&grants, ctx.now);
+    // Holders by configuration (`OPKIT_ADMINS`, `opkit shell --roles`) hold it
+    // without a grant: list them first, or `roles who admin` leaves out the admins.
+    let configured: Vec<String> = ctx
+        .bot
+        .configured_holders(&role)
+        .iter()
+        .map(|user| {
+            format!(
+                "• {} *{role}* always (set in the configuration)",
+                user.mention()
+            )
+        })
+        .collect();
+    let body = [configured.join("\n"), describe_grants(&grants, ctx.now)]
+        .into_iter()
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n");
     if body.is_empty() {
         return Ok(Reply::text(format!("Nobody holds {role}.")));
     }

@@ -412,7 +412,22 @@ async fn bad_grants_get_specific_errors_and_change_nothing() {
     let t = crate::fixtures::bot();
     let usage = "Usage: `roles grant <@user> <role> [for <duration>] [from <HH:MM|ISO time>]`";
     for (text, expected) in [
-        ("roles grant bob ops", "`bob` is not a Slack user"),
+        (
+            "roles grant bob ops",
+            "expected a user: mention them like @name (Slack turns it into a link), not `bob`",
+        ),
+        (
+            "roles grant @BOB ops",
+            "expected a user: mention them like @name (Slack turns it into a link), not `BOB`",
+        ),
+        (
+            "roles grant BOB ops",
+            "expected a user: mention them like @name (Slack turns it into a link), not `BOB`",
+        ),
+        (
+            "roles grant #ops ops",
+            "expected a user: mention them like @name (Slack turns it into a link), not `#ops`",
+        ),
         (
             "roles grant <@UBOB> Bad!Role",
             "`Bad!Role` is not a role name",
@@ -432,10 +447,10 @@ async fn bad_grants_get_specific_errors_and_change_nothing() {
         assert!(reply.starts_with(expected), "{text}: {reply}");
         assert!(reply.ends_with(usage), "{text}: {reply}");
     }
-    assert!(
-        t.text("UADMIN", "roles list")
-            .await
-            .contains("Nobody has no grants")
+    assert_eq!(t.text("UADMIN", "roles list").await, "There are no grants.");
+    assert_eq!(
+        t.text("UADMIN", "roles list <@UBOB>").await,
+        "<@UBOB> has no grants."
     );
 }
 
@@ -587,4 +602,31 @@ async fn every_step_is_audited_with_one_correlation_id() {
             .await
             .contains("`last` takes a number")
     );
+}
+
+#[tokio::test]
+async fn roles_who_admin_includes_the_configured_admins() {
+    // GIVEN a bot whose configuration makes UADMIN an admin, and a granted admin
+    let t = crate::fixtures::bot();
+    assert_eq!(
+        t.text("UBOB", "roles who admin").await,
+        "*admin*:\n• <@UADMIN> *admin* always (set in the configuration)"
+    );
+    t.say("UADMIN", "roles grant <@UCAROL> admin for 2h").await;
+    // WHEN anyone asks who holds admin
+    let who = t.text("UBOB", "roles who admin").await;
+    // THEN both are listed, the configured one first
+    let lines: Vec<&str> = who.lines().collect();
+    assert_eq!(lines.len(), 3, "{who}");
+    assert_eq!(
+        lines[1],
+        "• <@UADMIN> *admin* always (set in the configuration)"
+    );
+    assert!(
+        lines[2].starts_with("• <@UCAROL> *admin* until ")
+            && lines[2].ends_with("granted by <@UADMIN>"),
+        "{who}"
+    );
+    // AND a role nobody holds says so
+    assert_eq!(t.text("UBOB", "roles who ops").await, "Nobody holds ops.");
 }

@@ -13,7 +13,7 @@ pub(super) async fn audit(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
     let (positional, options) = ctx.args.options(&["last"])?;
     let user: Option<UserId> = match positional.len() {
         0 => None,
-        1 => Some(positional.user(0)?),
+        1 => Some(ctx.bot.user_arg(&positional, 0).await?),
         _ => return Err(CommandError::usage("give at most one user")),
     };
     let limit = match options.get("last") {

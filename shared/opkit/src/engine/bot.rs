@@ -74,6 +74,14 @@ pub trait Authorizer: Send + Sync {
         user: &'a UserId,
         now: DateTime<Utc>,
     ) -> BoxFuture<'a, Result<RoleSet, StoreError>>;
+
+    /// Who holds `role` by configuration rather than by a grant (the built-in
+    /// authorizer: `OPKIT_ADMINS` for `admin`, and fixed roles), for `roles who`.
+    /// Default: nobody.
+    fn configured_holders(&self, role: &Role) -> Vec<UserId> {
+        let _ = role;
+        Vec::new()
+    }
 }
 
 /// The built-in authorizer: live grants from the store, plus bootstrap admins from
@@ -119,6 +127,20 @@ impl Authorizer for GrantAuthorizer {
             }
             Ok(roles)
         })
+    }
+
+    fn configured_holders(&self, role: &Role) -> Vec<UserId> {
+        let mut holders: BTreeSet<UserId> = BTreeSet::new();
+        if *role == Role::admin() {
+            holders.extend(self.admins.iter().cloned());
+        }
+        holders.extend(
+            self.fixed
+                .iter()
+                .filter(|(_, roles)| roles.contains(role))
+                .map(|(user, _)| user.clone()),
+        );
+        holders.into_iter().collect()
     }
 }
 
@@ -260,6 +282,12 @@ impl Bot {
     /// The current time by the bot's clock.
     pub fn now(&self) -> DateTime<Utc> {
         self.0.clock.now()
+    }
+
+    /// Who holds `role` by configuration rather than by a grant
+    /// ([`Authorizer::configured_holders`]), sorted.
+    pub fn configured_holders(&self, role: &Role) -> Vec<UserId> {
+        self.0.authorizer.configured_holders(role)
     }
 
     /// The roles `user` holds now.

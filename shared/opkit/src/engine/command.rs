@@ -43,11 +43,10 @@ use crate::access::Access;
 use crate::engine::bot::Bot;
 use crate::engine::registry::BuildError;
 
+pub use crate::engine::args::{Args, Options};
 pub use crate::engine::error::CommandError;
-use crate::ids::{ChannelId, IdError, TeamId, UserId};
+use crate::ids::{ChannelId, TeamId, UserId};
 use crate::slack::{Reply, Visibility};
-use crate::text::{Token, one_line};
-use crate::timespec;
 
 /// Who is asking, and where.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -70,140 +69,6 @@ impl Caller {
             channel: None,
             team: None,
         }
-    }
-}
-
-/// The words after the matched syntax form, with typed accessors whose errors
-/// say what was expected.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Args {
-    tokens: Vec<Token>,
-}
-
-impl Args {
-    /// Wraps tokens.
-    pub fn new(tokens: Vec<Token>) -> Self {
-        Self { tokens }
-    }
-
-    /// The raw tokens.
-    pub fn tokens(&self) -> &[Token] {
-        &self.tokens
-    }
-
-    /// How many tokens there are.
-    pub fn len(&self) -> usize {
-        self.tokens.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.tokens.is_empty()
-    }
-
-    /// The token at `i`, if any.
-    pub fn get(&self, i: usize) -> Option<&Token> {
-        self.tokens.get(i)
-    }
-
-    /// The plain word at `i`; `what` names it in the error ("an environment").
-    pub fn word(&self, i: usize, what: &str) -> Result<&str, CommandError> {
-        match self.tokens.get(i) {
-            Some(Token::Word(w)) => Ok(w),
-            // Slack turns what looks like a host name or an address into a link
-            // whose label is what was typed: `staging.example.com` arrives as
-            // `<http://staging.example.com|staging.example.com>`. That is a word.
-            Some(Token::Link {
-                url,
-                label: Some(label),
-            }) if ["http://", "https://", "mailto:"]
-                .iter()
-                .any(|scheme| url.strip_prefix(scheme) == Some(label.as_str())) =>
-            {
-                Ok(label)
-            }
-            Some(other) => Err(CommandError::usage(format!(
-                "expected {what}, not {}",
-                one_line(&other.to_string())
-            ))),
-            None => Err(CommandError::usage(format!("missing {what}"))),
-        }
-    }
-
-    /// The user mentioned at `i`. A bare id such as `U123` is accepted too.
-    pub fn user(&self, i: usize) -> Result<UserId, CommandError> {
-        match self.tokens.get(i) {
-            Some(Token::User { id, .. }) => Ok(id.clone()),
-            Some(Token::Word(w)) => Ok(UserId::parse(w.trim_start_matches('@'))?),
-            Some(other) => Err(IdError::User(other.to_string()).into()),
-            None => Err(CommandError::usage(
-                "missing a user: mention someone like @name",
-            )),
-        }
-    }
-
-    /// All the words from `i` on, joined by spaces (a free-text argument).
-    pub fn rest(&self, i: usize) -> String {
-        self.tokens
-            .iter()
-            .skip(i)
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-
-    /// Splits off trailing `keyword value` options such as `for 2h` or `from 22:00`,
-    /// case-insensitively. Returns the positional tokens before the first option
-    /// keyword and the options found. An option keyword without a value, or given
-    /// twice, is a usage error.
-    pub fn options(&self, keywords: &[&str]) -> Result<(Args, Options), CommandError> {
-        let is_kw = |t: &Token| {
-            t.as_word()
-                .and_then(|w| keywords.iter().find(|k| k.eq_ignore_ascii_case(w)))
-                .copied()
-        };
-        let first = self.tokens.iter().position(|t| is_kw(t).is_some());
-        let split = first.unwrap_or(self.tokens.len());
-        let mut options = Options::default();
-        let mut rest = self.tokens[split..].iter();
-        while let Some(token) = rest.next() {
-            let Some(kw) = is_kw(token) else {
-                return Err(CommandError::usage(format!(
-                    "unexpected `{}`",
-                    one_line(&token.to_string())
-                )));
-            };
-            let value = rest
-                .next()
-                .ok_or_else(|| CommandError::usage(format!("`{kw}` needs a value")))?;
-            if options.get(kw).is_some() {
-                return Err(CommandError::usage(format!("`{kw}` is given twice")));
-            }
-            options.0.push((kw.to_string(), value.to_string()));
-        }
-        Ok((Args::new(self.tokens[..split].to_vec()), options))
-    }
-}
-
-/// `keyword value` options split off by [`Args::options`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Options(Vec<(String, String)>);
-
-impl Options {
-    /// The value given for `keyword`.
-    pub fn get(&self, keyword: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == keyword)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The value for `keyword` parsed as a duration (`90m`, `2h`, `1d`).
-    pub fn duration(&self, keyword: &str) -> Result<Option<chrono::Duration>, CommandError> {
-        Ok(self
-            .get(keyword)
-            .map(timespec::parse_duration)
-            .transpose()?)
     }
 }
 
@@ -559,77 +424,5 @@ impl<S: ScriptState> ErasedHandler for Typed<S> {
             let after = serde_json::to_value(&ctx.state).map_err(CommandError::internal)?;
             Ok((reply, (baseline != after).then_some(after)))
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn words_slack_turned_into_links_are_still_words() {
-        let args = Args::new(crate::text::tokenize(
-            "<http://staging.example.com|staging.example.com> <mailto:ops@example.com|ops@example.com> \
-             <https://evil.example/x|staging.example.com> <http://a.example>",
-        ));
-        assert_eq!(
-            args.word(0, "an environment").unwrap(),
-            "staging.example.com"
-        );
-        assert_eq!(args.word(1, "an address").unwrap(), "ops@example.com");
-        // a link whose label is not what it points to is not a word
-        assert!(args.word(2, "an environment").is_err());
-        assert!(args.word(3, "an environment").is_err());
-    }
-    use crate::text::tokenize;
-
-    fn args(s: &str) -> Args {
-        Args::new(tokenize(s))
-    }
-
-    #[test]
-    fn typed_accessors_say_what_was_expected() {
-        let a = args("<@U1|al> ops");
-        assert_eq!(a.user(0).unwrap().as_str(), "U1");
-        assert_eq!(a.word(1, "a role").unwrap(), "ops");
-        assert_eq!(
-            a.word(2, "a role").unwrap_err().to_string(),
-            "missing a role"
-        );
-        assert_eq!(
-            a.word(0, "a role").unwrap_err().to_string(),
-            "expected a role, not <@U1>"
-        );
-        assert!(args("bob").user(0).is_err());
-        assert_eq!(args("U77").user(0).unwrap().as_str(), "U77");
-    }
-
-    #[test]
-    fn trailing_options_split_off() {
-        let (pos, opts) = args("<@U1> ops FOR 2h from 22:00")
-            .options(&["for", "from"])
-            .unwrap();
-        assert_eq!(pos.len(), 2);
-        assert_eq!(opts.get("for"), Some("2h"));
-        assert_eq!(opts.get("from"), Some("22:00"));
-        assert_eq!(
-            opts.duration("for").unwrap(),
-            Some(chrono::Duration::hours(2))
-        );
-    }
-
-    #[test]
-    fn malformed_options_are_usage_errors() {
-        let err = |s: &str| args(s).options(&["for"]).unwrap_err().to_string();
-        assert_eq!(err("perf for"), "`for` needs a value");
-        assert_eq!(err("perf for 1h for 2h"), "`for` is given twice");
-        assert_eq!(err("perf for 1h extra"), "unexpected `extra`");
-        assert_eq!(
-            err("perf for 1h \"x\n`y`\""),
-            "unexpected `\"x⏎ˋyˋ\"`",
-            "what was typed is quoted on one line"
-        );
-        let (_, opts) = args("perf for soon").options(&["for"]).unwrap();
-        assert!(opts.duration("for").is_err());
     }
 }

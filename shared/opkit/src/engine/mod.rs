@@ -19,6 +19,7 @@
 //! - [`bot`]: [`Bot::handle`], the one authorize function, optimistic state;
 //! - [`gate`]: pending confirmations and two-person approvals, settled by clicks.
 
+mod args;
 pub mod bot;
 pub mod command;
 mod error;

@@ -290,7 +290,7 @@ async fn kick(ctx: &mut Ctx<QueueState>) -> Result<Reply, CommandError> {
     let env = env_name(&opkit::engine::command::Args::new(
         ctx.args.tokens()[..1].to_vec(),
     ))?;
-    let user = ctx.args.user(1)?;
+    let user = ctx.bot.user_arg(&ctx.args, 1).await?;
     let who = format!("{} is", user.mention());
     let reply = remove(ctx, &env, &user, &who)?;
     Ok(Reply::text(format!(

@@ -298,3 +298,22 @@ async fn state_is_saved_only_when_changed() {
     t.say("UA", "queue status").await;
     assert_eq!(t.store.load("queue").await.unwrap().version, 1);
 }
+
+#[tokio::test]
+async fn kick_takes_a_mention_not_a_name_typed_as_text() {
+    // the defect's kind: a name typed as text became a user id nobody has
+    let t = TestBot::with(|b| b.script(script()));
+    t.text("UA", "queue join perf").await;
+    for typed in ["queue kick perf bob", "queue kick perf @BOB"] {
+        // (a kick asks for a click first; what it then runs refuses the name)
+        let prompt = t.say("UADMIN", typed).await;
+        let reply = t
+            .click("UADMIN", &prompt, opkit::engine::gate::Decision::Confirm)
+            .await
+            .text;
+        assert!(
+            reply.contains("expected a user: mention them like @name"),
+            "{typed}: {reply}"
+        );
+    }
+}

@@ -1,0 +1,294 @@
+//! [`Args`]: the words after a command's syntax form, each read as the kind of
+//! token it is, with typed accessors whose errors say what was expected and what
+//! to type instead.
+//!
+//! | accessor | takes | refuses |
+//! |---|---|---|
+//! | [`Args::word`] | a word, or a link Slack made of a word (`staging.example.com`) | mentions, channels, real links |
+//! | [`Args::user`] | a mention `<@U…>` | `@bob`, `bob`, a bare id (see [`Bot::user_arg`]) |
+//! | [`Args::channel`] | a channel link `<#C…|name>` | `#ops`, a bare id (see [`Bot::channel_arg`]) |
+//! | [`Args::usergroup`] | a user group mention `<!subteam^S…>` | `@oncall` typed as text |
+//! | [`Args::link`] | a link `<https://…>` or a typed `https://…` | anything else |
+//!
+//! A user or channel typed as text is never taken on trust: `roles grant @BOB ops`
+//! would otherwise grant a role to a user id that does not exist. Slack's own
+//! mention and channel links are; a bare id (`U0BOB1234`, `C0OPS0001`) is taken only
+//! once the Web API confirms it ([`Bot::user_arg`], [`Bot::channel_arg`], where a
+//! bot token is configured). Without one, it is refused, with what to type.
+
+use crate::engine::bot::Bot;
+use crate::engine::error::CommandError;
+use crate::ids::{ChannelId, UserGroupId, UserId};
+use crate::text::{Token, one_line};
+use crate::timespec;
+
+/// How a user is asked to name a user.
+const MENTION_A_USER: &str = "mention them like @name (Slack turns it into a link)";
+
+/// How a user is asked to name a channel.
+const PICK_A_CHANNEL: &str = "pick it from the list Slack shows as you type # (Slack turns it \
+     into a link; in `opkit shell`, type it as `<#C0123|ops>`)";
+
+/// The words after the matched syntax form, with typed accessors whose errors
+/// say what was expected.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Args {
+    tokens: Vec<Token>,
+}
+
+impl Args {
+    /// Wraps tokens.
+    pub fn new(tokens: Vec<Token>) -> Self {
+        Self { tokens }
+    }
+
+    /// The raw tokens.
+    pub fn tokens(&self) -> &[Token] {
+        &self.tokens
+    }
+
+    /// How many tokens there are.
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// The token at `i`, if any.
+    pub fn get(&self, i: usize) -> Option<&Token> {
+        self.tokens.get(i)
+    }
+
+    /// The word at `i` ([`Token::as_typed`]: a plain word, or a link Slack made of
+    /// what was typed, such as `staging.example.com`); `what` names it in the
+    /// error ("an environment").
+    pub fn word(&self, i: usize, what: &str) -> Result<&str, CommandError> {
+        match self.tokens.get(i) {
+            Some(token) => token.as_typed().ok_or_else(|| {
+                CommandError::usage(format!("expected {what}, not {}", shown(token)))
+            }),
+            None => Err(CommandError::usage(format!("missing {what}"))),
+        }
+    }
+
+    /// The user mentioned at `i` (`<@U…>`, as Slack sends a mention). Anything
+    /// typed as text — `@bob`, `bob`, a bare id — is refused; [`Bot::user_arg`]
+    /// also takes a bare id the Web API confirms.
+    pub fn user(&self, i: usize) -> Result<UserId, CommandError> {
+        match self.tokens.get(i) {
+            Some(Token::User { id, .. }) => Ok(id.clone()),
+            Some(other) => Err(CommandError::usage(format!(
+                "expected a user: {MENTION_A_USER}, not {}",
+                shown(other)
+            ))),
+            None => Err(CommandError::usage(format!(
+                "missing a user: {MENTION_A_USER}"
+            ))),
+        }
+    }
+
+    /// The channel linked at `i` (`<#C…|name>`, as Slack sends a channel). `#ops`
+    /// typed as text is refused with what to type; [`Bot::channel_arg`] also
+    /// takes a bare id the Web API confirms.
+    pub fn channel(&self, i: usize) -> Result<ChannelId, CommandError> {
+        match self.tokens.get(i) {
+            Some(Token::Channel { id, .. }) => Ok(id.clone()),
+            Some(other) => Err(CommandError::usage(format!(
+                "expected a #channel, not {}: {PICK_A_CHANNEL}",
+                shown(other)
+            ))),
+            None => Err(CommandError::usage(format!(
+                "missing a #channel: {PICK_A_CHANNEL}"
+            ))),
+        }
+    }
+
+    /// The user group mentioned at `i` (`<!subteam^S…|@oncall>`).
+    pub fn usergroup(&self, i: usize) -> Result<UserGroupId, CommandError> {
+        const HOW: &str = "mention it like @oncall (Slack turns it into a link)";
+        match self.tokens.get(i) {
+            Some(Token::UserGroup { id, .. }) => Ok(id.clone()),
+            Some(other) => Err(CommandError::usage(format!(
+                "expected a user group: {HOW}, not {}",
+                shown(other)
+            ))),
+            None => Err(CommandError::usage(format!("missing a user group: {HOW}"))),
+        }
+    }
+
+    /// The URL of the link at `i`: a link Slack sent (`<https://…>`, its label
+    /// ignored), or a word typed as `http://…` / `https://…` (the shell).
+    pub fn link(&self, i: usize) -> Result<&str, CommandError> {
+        const WHAT: &str = "a link such as https://example.com";
+        match self.tokens.get(i) {
+            Some(Token::Link { url, .. }) => Ok(url),
+            Some(Token::Word(w)) if w.starts_with("https://") || w.starts_with("http://") => Ok(w),
+            Some(other) => Err(CommandError::usage(format!(
+                "expected {WHAT}, not {}",
+                shown(other)
+            ))),
+            None => Err(CommandError::usage(format!("missing {WHAT}"))),
+        }
+    }
+
+    /// All the words from `i` on, joined by spaces (a free-text argument). A link
+    /// Slack made of a word is that word again.
+    pub fn rest(&self, i: usize) -> String {
+        self.tokens
+            .iter()
+            .skip(i)
+            .map(as_text)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Splits off trailing `keyword value` options such as `for 2h` or `from 22:00`,
+    /// case-insensitively. Returns the positional tokens before the first option
+    /// keyword and the options found. An option keyword without a value, or given
+    /// twice, is a usage error.
+    pub fn options(&self, keywords: &[&str]) -> Result<(Args, Options), CommandError> {
+        let is_kw = |t: &Token| {
+            t.as_word()
+                .and_then(|w| keywords.iter().find(|k| k.eq_ignore_ascii_case(w)))
+                .copied()
+        };
+        let first = self.tokens.iter().position(|t| is_kw(t).is_some());
+        let split = first.unwrap_or(self.tokens.len());
+        let mut options = Options::default();
+        let mut rest = self.tokens[split..].iter();
+        while let Some(token) = rest.next() {
+            let Some(kw) = is_kw(token) else {
+                return Err(CommandError::usage(format!(
+                    "unexpected `{}`",
+                    one_line(&token.to_string())
+                )));
+            };
+            let value = rest
+                .next()
+                .ok_or_else(|| CommandError::usage(format!("`{kw}` needs a value")))?;
+            if options.get(kw).is_some() {
+                return Err(CommandError::usage(format!("`{kw}` is given twice")));
+            }
+            options.0.push((kw.to_string(), as_text(value)));
+        }
+        Ok((Args::new(self.tokens[..split].to_vec()), options))
+    }
+}
+
+/// A token as text: a link Slack made of a word is that word, everything else
+/// as [`Token`]'s `Display` renders it.
+fn as_text(token: &Token) -> String {
+    match token.as_typed() {
+        Some(typed) => Token::Word(typed.to_owned()).to_string(),
+        None => token.to_string(),
+    }
+}
+
+/// A token quoted in an error: `` `#ops` ``, `` `<#C1>` (a channel) ``.
+fn shown(token: &Token) -> String {
+    let text = one_line(&as_text(token));
+    match token {
+        Token::Word(_) => format!("`{text}`"),
+        other => format!("`{text}` ({})", other.kind()),
+    }
+}
+
+/// `keyword value` options split off by [`Args::options`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options(Vec<(String, String)>);
+
+impl Options {
+    /// The value given for `keyword`.
+    pub fn get(&self, keyword: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == keyword)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The value for `keyword` parsed as a duration (`90m`, `2h`, `1d`).
+    pub fn duration(&self, keyword: &str) -> Result<Option<chrono::Duration>, CommandError> {
+        Ok(self
+            .get(keyword)
+            .map(timespec::parse_duration)
+            .transpose()?)
+    }
+}
+
+impl Bot {
+    /// The user at `i` of `args`: a mention (`<@U…>`), or a bare id (`U0BOB1234`,
+    /// `@U0BOB1234`) that `users.info` confirms is an active user — only where a
+    /// bot token is configured ([`Bot::directory`]); without one a bare id is
+    /// refused (fail closed), with what to type instead.
+    pub async fn user_arg(&self, args: &Args, i: usize) -> Result<UserId, CommandError> {
+        let Some(id) = args
+            .get(i)
+            .and_then(Token::as_word)
+            .and_then(|w| UserId::parse(w.strip_prefix('@').unwrap_or(w)).ok())
+        else {
+            return args.user(i);
+        };
+        let Some(directory) = self.directory() else {
+            return Err(CommandError::usage(format!(
+                "expected a user: {MENTION_A_USER}, not `{id}` (without a bot token, \
+                 a bare id cannot be checked with Slack)"
+            )));
+        };
+        match directory.user_info(id.as_str()).await {
+            Ok(Some(user)) if !user.deleted => Ok(id),
+            Ok(Some(_)) => Err(CommandError::user(format!(
+                "`{id}` is a deactivated Slack account."
+            ))),
+            Ok(None) => Err(CommandError::usage(format!(
+                "Slack knows no user `{id}`: {MENTION_A_USER}"
+            ))),
+            Err(error) => {
+                tracing::warn!(%error, user = %id, "users.info failed");
+                Err(CommandError::user(format!(
+                    "I could not check `{id}` with Slack just now: {MENTION_A_USER}."
+                )))
+            }
+        }
+    }
+
+    /// The channel at `i` of `args`: a channel link (`<#C…|name>`), or a bare id
+    /// (`C0OPS0001`) that `conversations.info` confirms — only where a bot token
+    /// is configured; otherwise refused with what to type. `#ops` typed as text
+    /// is always refused: Slack's Web API looks channels up by id, not by name.
+    pub async fn channel_arg(&self, args: &Args, i: usize) -> Result<ChannelId, CommandError> {
+        let Some(id) = args
+            .get(i)
+            .and_then(Token::as_word)
+            .and_then(|w| ChannelId::parse(w).ok())
+        else {
+            return args.channel(i);
+        };
+        let Some(directory) = self.directory() else {
+            return Err(CommandError::usage(format!(
+                "expected a #channel, not `{id}` (without a bot token, a bare id cannot \
+                 be checked with Slack): {PICK_A_CHANNEL}"
+            )));
+        };
+        match directory.conversation_info(id.as_str()).await {
+            Ok(Some(channel)) if !channel.is_archived => Ok(id),
+            Ok(Some(_)) => Err(CommandError::user(format!(
+                "<#{id}> is archived: nothing can be posted there."
+            ))),
+            Ok(None) => Err(CommandError::usage(format!(
+                "Slack knows no channel `{id}` that I can see: {PICK_A_CHANNEL}"
+            ))),
+            Err(error) => {
+                tracing::warn!(%error, channel = %id, "conversations.info failed");
+                Err(CommandError::user(format!(
+                    "I could not check `{id}` with Slack just now: {PICK_A_CHANNEL}."
+                )))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
