@@ -212,3 +212,24 @@ async fn an_enterprise_grid_organisation_on_the_list_is_answered_in_mentions_and
         "{texts:?}"
     );
 }
+
+/// Events about the app itself, some organisation-level without `team_id`
+/// (shared/opkit/tests/fixtures/slack/README.md).
+const APP_EVENTS: [&str; 4] = [
+    include_str!("../../shared/opkit/tests/fixtures/slack/app_uninstalled.json"),
+    include_str!("../../shared/opkit/tests/fixtures/slack/tokens_revoked.json"),
+    include_str!("../../shared/opkit/tests/fixtures/slack/team_access_granted.json"),
+    include_str!("../../shared/opkit/tests/fixtures/slack/grid_app_uninstalled.json"),
+];
+
+#[tokio::test]
+async fn uninstalls_revocations_and_organisation_level_events_are_acked_and_run_nothing() {
+    for allowed in ["T0001,E0001", "T0666"] {
+        let stack = Stack::start_with(&[("OPKIT_TEAM_IDS", allowed)]).await;
+        for body in APP_EVENTS {
+            assert_eq!(deliver(&stack, body).await, 200, "{allowed}: {body}");
+        }
+        assert!(stack.drain().await.is_empty(), "{allowed}");
+        assert!(stack.slack.requests().is_empty(), "{allowed}");
+    }
+}

@@ -240,7 +240,7 @@ fn signature_cases(good: &[u8], other_good: &[u8]) -> Vec<Case> {
             [
                 good,
                 b"&pad=",
-                "x".repeat(opkit::ingress::MAX_BODY).as_bytes(),
+                "x".repeat(opkit::ingress::Route::largest_body()).as_bytes(),
             ]
             .concat(),
             Signed::Now,
@@ -248,7 +248,7 @@ fn signature_cases(good: &[u8], other_good: &[u8]) -> Vec<Case> {
         ),
         case(
             "oversized, unsigned",
-            vec![b'a'; opkit::ingress::MAX_BODY + 1],
+            vec![b'a'; opkit::ingress::Route::largest_body() + 1],
             Signed::Headers(vec![]),
             413,
         ),
@@ -310,23 +310,44 @@ async fn hostile_slash_commands_are_refused_with_no_side_effect() {
             Signed::Now,
             400,
         ),
+        // Refused with a 200 and an ephemeral reason: Slack shows a non-200 to
+        // the user as an error of its own.
         case(
             "a team not allowed",
             good.replace("team_id=T0001", "team_id=T0666"),
             Signed::Now,
-            403,
+            200,
         ),
         case(
             "an allowed team id with a suffix",
             good.replace("team_id=T0001", "team_id=T0001%0A"),
             Signed::Now,
-            403,
+            200,
         ),
         case(
             "an empty team",
             good.replace("team_id=T0001", "team_id="),
             Signed::Now,
             400,
+        ),
+        // Slack's SSL check comes unsigned: only its exact shape passes so.
+        case(
+            "Slack's ssl_check, unsigned",
+            include_str!("../../shared/opkit/tests/fixtures/slack/ssl_check.form"),
+            Signed::Headers(vec![]),
+            200,
+        ),
+        case(
+            "ssl_check with a command, unsigned",
+            format!("ssl_check=1&{good}"),
+            Signed::Headers(vec![]),
+            401,
+        ),
+        case(
+            "ssl_check with another field, unsigned",
+            form(&[("ssl_check", "1"), ("token", "x"), ("text", "roles grant")]),
+            Signed::Headers(vec![]),
+            401,
         ),
         case(
             "ssl_check with junk",
@@ -488,11 +509,12 @@ async fn hostile_interactions_are_refused_with_no_side_effect() {
             400,
         ),
         case("payload twice", format!("{good}&{good}"), Signed::Now, 400),
+        // Another app's element: Slack's request, acked with an empty 200.
         case(
             "someone else's action",
             click_body("T0001", "other:confirm", "p-1"),
             Signed::Now,
-            400,
+            200,
         ),
         case(
             "a request id that is too long",
@@ -510,13 +532,13 @@ async fn hostile_interactions_are_refused_with_no_side_effect() {
             "not a click",
             payload(&json!({"type": "view_submission", "user": {"id": "U1"}}).to_string()),
             Signed::Now,
-            400,
+            200,
         ),
         case(
             "a team not allowed",
             click_body("T0666", "opkit:confirm", "p-1"),
             Signed::Now,
-            403,
+            200,
         ),
     ]);
     refuse_all(&stack, "/slack/interactions", cases).await;

@@ -182,16 +182,17 @@ async fn approval_by_the_requester_is_refused_and_a_second_admin_approves() {
 }
 
 #[tokio::test]
-async fn bad_interactions_are_refused_and_queue_nothing() {
+async fn bad_or_foreign_interactions_queue_nothing() {
     let stack = Stack::start().await;
     let url = stack.slack.response_url("x");
     let cases = [
         ("not json", "payload=%7Bnope".to_string(), 400),
         ("no payload", "foo=bar".to_string(), 400),
+        // Slack's: acked with 200, nothing run
         (
             "unknown action",
             click_body("U1", "someone:else", "abc", &url),
-            400,
+            200,
         ),
         (
             "not a click",
@@ -200,12 +201,12 @@ async fn bad_interactions_are_refused_and_queue_nothing() {
                 json!({"type": "view_submission", "user": {"id": "U1"}}).to_string(),
             )])
             .unwrap(),
-            400,
+            200,
         ),
         (
             "wrong team",
             click_body("U1", "opkit:confirm", "abc", &url).replace("T0001", "T0666"),
-            403,
+            200,
         ),
     ];
     for (name, body, expected) in cases {
@@ -231,4 +232,54 @@ async fn bad_interactions_are_refused_and_queue_nothing() {
     assert_eq!(stack.ingress(request).await.0, 401);
     assert!(stack.drain().await.is_empty(), "nothing was queued");
     assert!(stack.slack.requests().is_empty());
+}
+
+/// Interactions Slack really sends that Opkit has no part in
+/// (shared/opkit/tests/fixtures/slack/README.md).
+const NOT_OURS: [&str; 7] = [
+    include_str!("../../shared/opkit/tests/fixtures/slack/shortcut.json"),
+    include_str!("../../shared/opkit/tests/fixtures/slack/message_action.json"),
+    include_str!("../../shared/opkit/tests/fixtures/slack/view_submission.json"),
+    include_str!("../../shared/opkit/tests/fixtures/slack/view_closed.json"),
+    include_str!("../../shared/opkit/tests/fixtures/slack/block_suggestion.json"),
+    include_str!("../../shared/opkit/tests/fixtures/slack/block_actions_other_app.json"),
+    include_str!("../../shared/opkit/tests/fixtures/slack/block_actions_stale.json"),
+];
+
+#[tokio::test]
+async fn every_interaction_slack_sends_that_is_not_opkits_gets_an_empty_200_and_runs_nothing() {
+    let stack = Stack::start().await;
+    for payload in NOT_OURS {
+        // GIVEN a shortcut, a modal's submission or closing, a menu asking for
+        // options, or a click in another app's (or an older) message, signed
+        let body = serde_urlencoded::to_string([("payload", payload)]).unwrap();
+        // WHEN it reaches the deployed ingress
+        let (status, text) = stack
+            .ingress(stack.signed_event("/slack/interactions", &body))
+            .await;
+        // THEN Slack gets an empty 200
+        let kind: Value = serde_json::from_str(payload).unwrap();
+        assert_eq!((status, text.as_str()), (200, ""), "{}", kind["type"]);
+    }
+    // AND nothing was queued, and nothing sent to Slack
+    assert!(stack.drain().await.is_empty());
+    assert!(stack.slack.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_click_from_a_workspace_not_allowed_is_told_why_with_a_200() {
+    let stack = Stack::start().await;
+    let url = stack.slack.response_url("x");
+    let body = click_body("U1", "opkit:confirm", "abc", &url).replace("T0001", "T0666");
+    let (status, text) = stack
+        .ingress(stack.signed_event("/slack/interactions", &body))
+        .await;
+    assert_eq!(status, 200);
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(answer["response_type"], "ephemeral");
+    assert_eq!(
+        answer["text"],
+        "Sorry, I cannot run that: workspace T0666 is not allowed to use this bot"
+    );
+    assert!(stack.drain().await.is_empty());
 }

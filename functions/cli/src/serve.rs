@@ -16,7 +16,7 @@ use opkit::clock::SystemClock;
 use opkit::config::Config;
 use opkit::engine::bot::Bot;
 use opkit::expiry::Expiry;
-use opkit::ingress::{Ingress, MAX_BODY, Route, SlackRequest};
+use opkit::ingress::{Ingress, Route, SlackRequest};
 use opkit::job::{EnvelopeKey, JobQueue};
 use opkit::slack::HttpPoster;
 use opkit::sqs::SqsQueue;
@@ -104,11 +104,17 @@ fn spawn_expiry(expiry: Expiry) {
 fn router(ingress: Arc<Ingress>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/slack/commands", post(slack))
-        .route("/slack/events", post(slack))
-        .route("/slack/interactions", post(slack))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .route("/slack/commands", slack_route(Route::Commands))
+        .route("/slack/events", slack_route(Route::Events))
+        .route("/slack/interactions", slack_route(Route::Interactions))
         .with_state(ingress)
+}
+
+/// `POST` to one of Slack's routes, reading no more of a body than the route
+/// takes ([`Route::max_body`], the limit the ingress Lambda and Socket Mode hold
+/// it to as well).
+fn slack_route(route: Route) -> axum::routing::MethodRouter<Arc<Ingress>> {
+    post(slack).layer(DefaultBodyLimit::max(route.max_body()))
 }
 
 async fn slack(

@@ -108,7 +108,7 @@ async fn hostile_http_to_each_route_runs_nothing() {
     let click = serde_urlencoded::to_string([("payload", "{\"type\":\"block_actions\"")]).unwrap();
     let form = "Content-Type: application/x-www-form-urlencoded".to_string();
     let json_type = "Content-Type: application/json".to_string();
-    let big = vec![b'a'; opkit::ingress::MAX_BODY + 1];
+    let big = vec![b'a'; opkit::ingress::Route::Commands.max_body() + 1];
     let chunked_big = {
         let mut r = format!(
             "POST /slack/commands HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\

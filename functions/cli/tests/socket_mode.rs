@@ -651,7 +651,8 @@ async fn a_frame_over_the_limit_is_refused_from_its_header_and_the_bot_reconnect
 
     // WHEN Slack's side starts a text frame announcing one byte more than the
     // limit, and sends only its first bytes
-    let size = opkit::ingress::MAX_BODY as u64 + 1;
+    let size =
+        (opkit::ingress::Route::largest_body() + opkit::ingress::ENVELOPE_OVERHEAD) as u64 + 1;
     let mut header = vec![0x81, 127]; // FIN + text; a 64-bit length follows (RFC 6455 §5.2)
     header.extend_from_slice(&size.to_be_bytes());
     header.extend_from_slice(br#"{"envelope_id":"huge","type":"events_api","payload":{"#);

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use opkit::ingress::MAX_BODY;
+use opkit::ingress::{ENVELOPE_OVERHEAD, Route};
 use opkit::slack::WebApiError;
 use opkit::slack::web::{AppToken, open_socket_connection};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -79,15 +79,21 @@ impl Connect<'_> {
     }
 }
 
-/// The WebSocket's limits: a message from Slack, and each frame of it, may be as
-/// large as the largest payload the HTTP routes accept ([`MAX_BODY`]), and no
-/// larger. A frame announcing more is refused from its header, before its payload
-/// is read or room is made for it, and the connection is dropped (tungstenite's
-/// defaults, 64 MiB a message and 16 MiB a frame, would buffer that much first).
+/// The largest WebSocket message (and frame) read from Slack, in bytes: an
+/// envelope carrying the largest payload any HTTP route accepts
+/// ([`Route::largest_body`]) and the envelope's own fields. Each envelope is then
+/// held to its own route's limit ([`super::protocol::parse_frame`]).
+pub(super) const MAX_MESSAGE: usize = Route::largest_body() + ENVELOPE_OVERHEAD;
+
+/// The WebSocket's limits: a message from Slack, and each frame of it, may be
+/// [`MAX_MESSAGE`] bytes, and no larger. A frame announcing more is refused from
+/// its header, before its payload is read or room is made for it, and the
+/// connection is dropped (tungstenite's defaults, 64 MiB a message and 16 MiB a
+/// frame, would buffer that much first).
 pub(super) fn socket_config() -> WebSocketConfig {
     WebSocketConfig::default()
-        .max_message_size(Some(MAX_BODY))
-        .max_frame_size(Some(MAX_BODY))
+        .max_message_size(Some(MAX_MESSAGE))
+        .max_frame_size(Some(MAX_MESSAGE))
 }
 
 /// Whether another `apps.connections.open` may succeed later.
@@ -174,8 +180,12 @@ mod tests {
     #[test]
     fn messages_and_frames_are_limited_to_what_the_http_routes_accept() {
         let config = socket_config();
-        assert_eq!(config.max_message_size, Some(MAX_BODY));
-        assert_eq!(config.max_frame_size, Some(MAX_BODY));
+        assert_eq!(config.max_message_size, Some(MAX_MESSAGE));
+        assert_eq!(config.max_frame_size, Some(MAX_MESSAGE));
+        assert_eq!(
+            MAX_MESSAGE,
+            Route::Interactions.max_body() + ENVELOPE_OVERHEAD
+        );
     }
 
     #[test]

@@ -16,14 +16,18 @@
 //! | `disconnect`, reason `warning` or `refresh_requested` (or any other) | opens a new connection at once | nothing; the old socket is closed |
 //! | `disconnect`, reason `link_disabled` | stops with an error: Socket Mode was turned off for the app | nothing |
 //! | `slash_commands` | `accept`: one job queued | `{"envelope_id", "payload": <the ephemeral "Working…" ack>}` |
-//! | `slash_commands`, refused (caller not admitted, malformed) | logged, nothing queued | `{"envelope_id", "payload": <ephemeral error>}` |
+//! | `slash_commands`, caller not admitted, or text too long | logged, nothing queued | `{"envelope_id", "payload": <ephemeral refusal saying why>}` |
+//! | `slash_commands`, malformed | logged, nothing queued | `{"envelope_id", "payload": <ephemeral error>}` |
 //! | `events_api` | `accept`: a job for a mention or a DM, nothing else | `{"envelope_id"}` |
+//! | `events_api` without `team_id` (organisation-level), `app_uninstalled`, `tokens_revoked` | nothing queued (an uninstall or a revocation logged at warn) | `{"envelope_id"}` |
 //! | `events_api`, caller not admitted (team not allowed, user of another organisation) | logged, nothing queued | `{"envelope_id"}`, so Slack does not resend it |
 //! | `events_api`, queue down | logged | nothing, so Slack redelivers it (the retry is the same job) |
-//! | `interactive` | `accept`: a job for a click on an Opkit button | `{"envelope_id"}` (plus its JSON answer, if any) |
+//! | `interactive`, a click on an Opkit button | `accept`: one job queued | `{"envelope_id"}` (plus its JSON answer, if any) |
+//! | `interactive` of any other kind (`shortcut`, `message_action`, `view_submission`, `view_closed`, `block_suggestion`, another app's or a stale `block_actions`) | logged at debug, nothing queued | `{"envelope_id"}` |
 //! | unknown type, or a payload that does not parse | logged, nothing queued | `{"envelope_id"}`, so Slack stops resending it |
+//! | an envelope larger than its route's limit over HTTP (`Route::max_body`, plus 4 KiB for the envelope) | logged, nothing queued | `{"envelope_id"}`, so Slack stops resending it |
 //! | not JSON, or no `envelope_id` | logged | nothing: there is nothing to ack |
-//! | a message or frame larger than `MAX_BODY` (1 MiB, the HTTP routes' limit) | refused from the frame's header, before its payload is read; logged | nothing: the connection is dropped and a new one opened |
+//! | a message or frame larger than the largest route's limit (4 MiB, plus 4 KiB) | refused from the frame's header, before its payload is read; logged | nothing: the connection is dropped and a new one opened |
 //! | socket closed, failed, or silent for 90 s | reconnects after 1 s, doubling to 30 s while it keeps failing | |
 //!
 //! `payload` is only sent back when the envelope says `accepts_response_payload`.

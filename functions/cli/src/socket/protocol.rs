@@ -5,7 +5,7 @@
 //! Source: <https://docs.slack.dev/apis/events-api/using-socket-mode>.
 
 use http::StatusCode;
-use opkit::ingress::{Answer, Body, Inbound, Ingress};
+use opkit::ingress::{Answer, Body, ENVELOPE_OVERHEAD, Inbound, Ingress, Route};
 use opkit::slack::{EventRequest, Interaction, PayloadError, SlashCommand};
 use serde_json::{Value, json};
 
@@ -47,6 +47,17 @@ pub(super) enum EnvelopeKind {
 }
 
 impl EnvelopeKind {
+    /// The HTTP route the payload would otherwise have come to, whose size limit
+    /// it is held to; `None` for a type Opkit does not know.
+    fn route(&self) -> Option<Route> {
+        match self {
+            Self::SlashCommands => Some(Route::Commands),
+            Self::EventsApi => Some(Route::Events),
+            Self::Interactive => Some(Route::Interactions),
+            Self::Unknown(_) => None,
+        }
+    }
+
     fn parse(kind: &str) -> Self {
         match kind {
             "slash_commands" => Self::SlashCommands,
@@ -93,6 +104,21 @@ pub(super) fn parse_frame(text: &str) -> Frame {
             reason: field("reason").unwrap_or("unknown").to_owned(),
         },
         Some(kind) => match id {
+            // Held to the limit of the route it stands for, as over HTTP; acked, so
+            // that Slack does not send it again.
+            Some(id)
+                if EnvelopeKind::parse(kind)
+                    .route()
+                    .is_some_and(|route| text.len() > route.max_body() + ENVELOPE_OVERHEAD) =>
+            {
+                unusable(
+                    Some(id),
+                    format!(
+                        "a `{kind}` envelope of {} bytes, over its route's limit",
+                        text.len()
+                    ),
+                )
+            }
             Some(id) => Frame::Envelope(Envelope {
                 id,
                 kind: EnvelopeKind::parse(kind),
@@ -420,7 +446,14 @@ mod tests {
             click_payload("T0BAD"),
         )
         .await;
-        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        let Body::Json(refusal) = &refused.body else {
+            panic!("{refused:?}");
+        };
+        assert_eq!(refused.status, StatusCode::OK);
+        assert_eq!(
+            refusal["text"],
+            "Sorry, I cannot run that: workspace T0BAD is not allowed to use this bot"
+        );
         assert!(queue.0.lock().unwrap().is_empty());
     }
 
@@ -461,7 +494,16 @@ mod tests {
             fixture(CONNECT_CLICK),
         )
         .await;
-        assert_eq!(click.status, StatusCode::FORBIDDEN);
+        let Body::Json(refusal) = &click.body else {
+            panic!("{click:?}");
+        };
+        assert!(
+            refusal["text"]
+                .as_str()
+                .unwrap()
+                .contains("another organisation"),
+            "{refusal}"
+        );
         assert!(queue.0.lock().unwrap().is_empty());
         // AND an Enterprise Grid organisation on the list is answered on events too
         let (grid, queue) = ingress("E0001");
@@ -519,5 +561,100 @@ mod tests {
         let answer = route(&ingress, "e1", &EnvelopeKind::EventsApi, notice).await;
         assert_eq!(answer, Answer::empty());
         assert!(queue.0.lock().unwrap().is_empty());
+    }
+
+    /// What Slack sends that Opkit has no part in, by envelope type
+    /// (shared/opkit/tests/fixtures/slack/README.md).
+    const NOT_OURS: [(&str, &str); 11] = [
+        (
+            "interactive",
+            include_str!("../../../../shared/opkit/tests/fixtures/slack/shortcut.json"),
+        ),
+        (
+            "interactive",
+            include_str!("../../../../shared/opkit/tests/fixtures/slack/message_action.json"),
+        ),
+        (
+            "interactive",
+            include_str!("../../../../shared/opkit/tests/fixtures/slack/view_submission.json"),
+        ),
+        (
+            "interactive",
+            include_str!("../../../../shared/opkit/tests/fixtures/slack/view_closed.json"),
+        ),
+        (
+            "interactive",
+            include_str!("../../../../shared/opkit/tests/fixtures/slack/block_suggestion.json"),
+        ),
+        (
+            "interactive",
+            include_str!(
+                "../../../../shared/opkit/tests/fixtures/slack/block_actions_other_app.json"
+            ),
+        ),
+        (
+            "interactive",
+            include_str!("../../../../shared/opkit/tests/fixtures/slack/block_actions_stale.json"),
+        ),
+        (
+            "events_api",
+            include_str!("../../../../shared/opkit/tests/fixtures/slack/app_uninstalled.json"),
+        ),
+        (
+            "events_api",
+            include_str!("../../../../shared/opkit/tests/fixtures/slack/tokens_revoked.json"),
+        ),
+        (
+            "events_api",
+            include_str!("../../../../shared/opkit/tests/fixtures/slack/team_access_granted.json"),
+        ),
+        (
+            "events_api",
+            include_str!("../../../../shared/opkit/tests/fixtures/slack/grid_app_uninstalled.json"),
+        ),
+    ];
+
+    #[tokio::test]
+    async fn every_envelope_opkit_has_no_part_in_is_acked_and_runs_nothing() {
+        let (ingress, queue) = ingress("T0001,E0001");
+        for (kind, payload) in NOT_OURS {
+            // GIVEN the payload as Slack frames it, with a response payload accepted
+            let frame = json!({"envelope_id": "e9", "type": kind, "payload": fixture(payload),
+                               "accepts_response_payload": true})
+            .to_string();
+            let Frame::Envelope(mut envelope) = parse_frame(&frame) else {
+                panic!("{frame}");
+            };
+            // WHEN it is routed
+            let taken = std::mem::take(&mut envelope.payload);
+            let answer = route(&ingress, "e9", &envelope.kind, taken).await;
+            // THEN it is acked with nothing but its id
+            assert_eq!(
+                ack(&envelope, &answer),
+                Some(json!({"envelope_id": "e9"})),
+                "{kind}: {payload}"
+            );
+        }
+        assert!(queue.0.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_envelope_over_its_routes_limit_is_acked_unread() {
+        // GIVEN a slash command envelope just over the commands route's limit
+        let text = "x".repeat(Route::Commands.max_body() + ENVELOPE_OVERHEAD);
+        let frame = json!({"envelope_id": "e5", "type": "slash_commands",
+                           "payload": {"text": text}})
+        .to_string();
+        // THEN it is not handed on, but acked, so that Slack does not resend it
+        assert!(matches!(
+            parse_frame(&frame),
+            Frame::Unusable { envelope_id: Some(ref id), ref reason }
+                if id == "e5" && reason.contains("over its route's limit")
+        ));
+        // AND the same size is within the interactions route's limit
+        let frame = json!({"envelope_id": "e6", "type": "interactive",
+                           "payload": {"text": text}})
+        .to_string();
+        assert!(matches!(parse_frame(&frame), Frame::Envelope(_)));
     }
 }

@@ -44,6 +44,19 @@ impl Answer {
         }
     }
 
+    /// 200 with an ephemeral message for the user who made the request: `{"response_type":
+    /// "ephemeral", "replace_original": false, "text": …}`. Slack shows it to a slash
+    /// command's user (and a Socket Mode ack carries it); `replace_original: false`
+    /// keeps it from replacing the message a click came from
+    /// (<https://docs.slack.dev/interactivity/handling-message-interactions>).
+    pub fn ephemeral(text: impl Into<String>) -> Self {
+        Self::json(serde_json::json!({
+            "response_type": "ephemeral",
+            "replace_original": false,
+            "text": text.into(),
+        }))
+    }
+
     /// A refusal: `status` (4xx, or 5xx when Slack should retry) and why, as text.
     pub fn refuse(status: StatusCode, why: impl Into<String>) -> Self {
         Self {

@@ -18,34 +18,48 @@
 //!
 //! | request | answer |
 //! |---|---|
-//! | body over [`MAX_BODY`] (1 MiB) | 413, nothing queued |
-//! | missing, stale or wrong signature | 401, nothing queued |
+//! | body over its route's limit ([`Route::max_body`]: commands 512 KiB, events 1 MiB, interactions 4 MiB) | 413, nothing queued |
+//! | Slack's SSL check, `ssl_check=1&token=…` exactly, unsigned or signed, on the commands route | 200, empty; nothing queued |
+//! | missing, stale or wrong signature (anything else unsigned) | 401, nothing queued |
 //! | malformed payload | 400, nothing queued |
-//! | slash command or click from a team not in `OPKIT_TEAM_IDS`, or from a user of another organisation | 403 with the reason, nothing queued |
-//! | event from a team not allowed, or from a user of another organisation | 200, empty; nothing queued; logged |
-//! | `ssl_check=1` | 200, empty |
 //! | `url_verification` | 200, the challenge |
+//! | `app_rate_limited` | 200, empty; logged |
 //! | slash command | 200, ephemeral "Working on …"; one job queued |
+//! | slash command or click from a team not in `OPKIT_TEAM_IDS`, or from a user of another organisation | 200, ephemeral refusal saying why; nothing queued; logged |
+//! | slash command or message whose text passes 40,000 characters ([`MAX_TEXT_CHARS`]) | 200, ephemeral "too long" (a message: empty); nothing queued; logged |
 //! | slash command, queue down | 200, ephemeral "could not queue"; logged |
 //! | mention or direct message | 200, empty; one job queued (id from `event_id`) |
-//! | other events, bots' and own messages, edits | 200, empty; nothing queued |
+//! | event from a team not allowed, or from a user of another organisation | 200, empty; nothing queued; logged |
+//! | other events, bots' and own messages, edits; organisation-level events without `team_id` (`team_access_granted`, …) | 200, empty; nothing queued |
+//! | `app_uninstalled`, `tokens_revoked`, `team_access_revoked` | 200, empty; nothing queued; logged at warn |
 //! | event, queue down | 503, so Slack retries (the retry is the same job) |
-//! | click on an Opkit button (`block_actions`) | 200, empty; one job queued |
+//! | click on an Opkit button (`block_actions`, action id `opkit:…`) | 200, empty; one job queued |
 //! | click, queue down | 200, ephemeral "could not take that click"; logged |
-//! | other interactions, unknown action ids | 400, nothing queued |
+//! | other interactions (`shortcut`, `message_action`, `view_submission`, `view_closed`, `block_suggestion`, …) and `block_actions` with an action id that is not Opkit's (another app's block, a stale message) | 200, empty; nothing queued; logged at debug |
 //!
-//! Once a payload parses, the check of who is calling comes first, before the job
-//! is built: a well-formed command or click from a caller not admitted is always a
-//! 403. A refused event is acknowledged with a 200 all the same: Slack retries
-//! events answered otherwise, and turns off an app's event subscriptions when too
-//! many deliveries fail (<https://docs.slack.dev/apis/events-api/>, "Failure
-//! limits").
+//! Every request Slack really sends gets a 200: Slack shows the user an error for
+//! anything else, retries events answered otherwise, and turns off an app's event
+//! subscriptions when too many deliveries fail
+//! (<https://docs.slack.dev/apis/events-api/>, "Failure limits";
+//! <https://docs.slack.dev/interactivity/handling-user-interaction>). A refusal
+//! of who is calling is therefore a 200 too: an ephemeral message saying why for a
+//! command or a click (Slack shows a slash command's; for a click Slack reads no
+//! body, and the refusal is in the log), and an empty 200 for an event. Other
+//! statuses are left for what Slack does not send: bad signatures, malformed or
+//! oversized bodies. Interactions Opkit has no part in are acknowledged before the
+//! check of who is calling, so that another app's click is never answered with a
+//! refusal.
 
 mod answer;
+mod limits;
 #[cfg(test)]
 mod tests;
 
 pub use answer::{Answer, Body};
+pub use limits::{
+    COMMANDS_MAX_BODY, ENVELOPE_OVERHEAD, EVENTS_MAX_BODY, INTERACTIONS_MAX_BODY, MAX_TEXT_CHARS,
+    text_fits,
+};
 
 use std::sync::Arc;
 
@@ -55,29 +69,13 @@ use serde_json::json;
 use crate::admission::admit;
 use crate::clock::SharedClock;
 use crate::config::{Config, ConfigError};
+use crate::engine::gate::Decision;
 use crate::job::{Job, JobQueue};
 use crate::slack::{
     BlockActions, CommandRequest, EventCallback, EventRequest, Interaction, Origin, SlashCommand,
     Verifier,
 };
 use crate::telemetry::ErrorChain;
-
-/// The largest payload accepted from Slack, in bytes: an HTTP request's body, and
-/// in Socket Mode a WebSocket message (and each frame of it). One limit for both
-/// ways in.
-///
-/// Slack documents no total size, only the parts'. A message's `text` is cut at
-/// 40,000 characters
-/// (<https://api.slack.com/changelog/2018-04-truncating-really-long-messages>), and
-/// a message event carries it twice (`text`, and again in its `rich_text` blocks):
-/// written as JSON `\uXXXX` escapes, 6 bytes a UTF-16 unit, that is about 480 KB,
-/// and under 1 MiB even if every character were an emoji (a surrogate pair). A click
-/// (`block_actions`) carries the whole message its button is in (up to 50 blocks,
-/// a section's text up to 3,000 characters,
-/// <https://api.slack.com/reference/block-kit/blocks>), and over HTTP that JSON is
-/// form-encoded, which can triple it: an ordinary long message already passes
-/// 64 KiB. 1 MiB holds all of them.
-pub const MAX_BODY: usize = 1024 * 1024;
 
 /// The three Slack endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,13 +142,33 @@ pub enum Inbound {
 
 impl Inbound {
     /// Who is calling, as the payload's parser reads it, for [`admit`]. `None` for
-    /// an interaction Opkit does not handle (refused whoever sent it).
+    /// an interaction Opkit has no part in ([`Inbound::not_ours`]).
     pub fn origin(&self) -> Option<Origin> {
         match self {
             Inbound::Command(cmd) => Some(cmd.origin()),
             Inbound::Event(callback) => Some(callback.origin()),
             Inbound::Interaction(Interaction::BlockActions(click)) => Some(click.origin()),
             Inbound::Interaction(Interaction::Other { .. }) => None,
+        }
+    }
+
+    /// What the payload is, when Opkit has no part in it: an interaction of
+    /// another type than `block_actions` (`shortcut`, `message_action`,
+    /// `view_submission`, `view_closed`, `block_suggestion`, ...), or a
+    /// `block_actions` whose action id is not one of Opkit's buttons' (an element
+    /// of another app's blocks, or of a message from an older version of the
+    /// bot). Slack still wants its 200; nothing is run. `None` for everything Opkit
+    /// decides on.
+    ///
+    /// Source: <https://docs.slack.dev/reference/interaction-payloads>.
+    pub fn not_ours(&self) -> Option<String> {
+        match self {
+            Inbound::Interaction(Interaction::Other { kind }) => Some(kind.clone()),
+            Inbound::Interaction(Interaction::BlockActions(click)) => click
+                .action()
+                .filter(|action| Decision::from_action(&action.action_id).is_none())
+                .map(|action| format!("block_actions `{}`", action.action_id)),
+            Inbound::Command(_) | Inbound::Event(_) => None,
         }
     }
 }
@@ -196,12 +214,23 @@ impl Ingress {
     /// signature, answers Slack's endpoint checks, parses it, and hands the payload
     /// to [`Ingress::accept`].
     pub async fn handle(&self, route: Route, request: SlackRequest<'_>) -> Answer {
-        if request.body.len() > MAX_BODY {
-            tracing::warn!(size = request.body.len(), "refused: body too large");
+        let limit = route.max_body();
+        if request.body.len() > limit {
+            tracing::warn!(
+                size = request.body.len(),
+                limit,
+                ?route,
+                "refused: body too large"
+            );
             return Answer::refuse(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body is larger than {MAX_BODY} bytes"),
+                format!("request body is larger than {limit} bytes"),
             );
+        }
+        // Slack sends its SSL check unsigned; only that exact shape passes unsigned.
+        if route == Route::Commands && CommandRequest::is_ssl_check(request.body) {
+            tracing::debug!("answered Slack's SSL check");
+            return Answer::empty();
         }
         let Some(verifier) = &self.verifier else {
             return Answer::refuse(
@@ -217,16 +246,24 @@ impl Ingress {
             Route::Commands => match CommandRequest::parse(request.body) {
                 Ok(CommandRequest::SslCheck) => return Answer::empty(),
                 Ok(CommandRequest::Command(cmd)) => Ok(Inbound::Command(cmd)),
-                Err(e) => {
-                    tracing::warn!(error = %e, "refused: malformed slash command");
-                    Err(e)
-                }
+                Err(e) => Err(e),
             },
             Route::Events => match EventRequest::parse(request.body) {
                 Ok(EventRequest::UrlVerification { challenge }) => {
                     return Answer::json(json!({ "challenge": challenge }));
                 }
-                Ok(EventRequest::AppRateLimited { .. }) => return Answer::empty(),
+                Ok(EventRequest::AppRateLimited {
+                    team_id,
+                    minute_rate_limited,
+                    ..
+                }) => {
+                    tracing::warn!(
+                        team_id,
+                        minute_rate_limited,
+                        "Slack is dropping events: rate limited"
+                    );
+                    return Answer::empty();
+                }
                 Ok(EventRequest::EventCallback(callback)) => Ok(Inbound::Event(callback)),
                 Err(e) => Err(e),
             },
@@ -234,20 +271,28 @@ impl Ingress {
         };
         match inbound {
             Ok(inbound) => self.accept(inbound).await,
-            Err(e) => Answer::refuse(StatusCode::BAD_REQUEST, e.to_string()),
+            Err(e) => {
+                tracing::warn!(error = %e, ?route, "refused: malformed payload");
+                Answer::refuse(StatusCode::BAD_REQUEST, e.to_string())
+            }
         }
     }
 
-    /// Decides on one authenticated, parsed payload: refuses a caller [`admit`]
-    /// does not admit (403 for a command or a click; an empty 200 for an event, so
-    /// that Slack does not retry it), then queues a job for a slash command, a
-    /// message for the bot or a click on one of Opkit's buttons, and answers as the
-    /// module's table says.
+    /// Decides on one authenticated, parsed payload: acknowledges what Opkit has
+    /// no part in ([`Inbound::not_ours`]) and runs nothing; refuses a caller
+    /// [`admit`] does not admit (an ephemeral 200 saying why for a command or a
+    /// click; an empty 200 for an event); then queues a job for a slash command, a
+    /// message for the bot or a click on one of Opkit's buttons, and answers as
+    /// the module's table says.
     ///
     /// Only for payloads whose origin is established: [`Ingress::handle`] calls it
     /// after checking the signature, Socket Mode for what Slack's authenticated
     /// WebSocket delivered.
     pub async fn accept(&self, inbound: Inbound) -> Answer {
+        if let Some(kind) = inbound.not_ours() {
+            tracing::debug!(kind, "ignored an interaction that is not Opkit's; acked");
+            return Answer::empty();
+        }
         if let Some(origin) = inbound.origin()
             && let Err(refusal) = admit(
                 &origin,
@@ -259,14 +304,15 @@ impl Ingress {
             return match &inbound {
                 Inbound::Event(callback) => {
                     tracing::warn!(
-                        event_id = %callback.event_id, %installation, %user, reason = %refusal,
+                        event_id = %callback.event_id, kind = ?callback.event_type(),
+                        %installation, %user, reason = %refusal,
                         "refused an event: caller not admitted; acked so that Slack does not retry"
                     );
                     Answer::empty()
                 }
                 _ => {
                     tracing::warn!(%installation, %user, reason = %refusal, "refused: caller not admitted");
-                    Answer::refuse(StatusCode::FORBIDDEN, refusal.to_string())
+                    Answer::ephemeral(format!("Sorry, I cannot run that: {refusal}"))
                 }
             };
         }
@@ -276,18 +322,19 @@ impl Ingress {
             Inbound::Interaction(Interaction::BlockActions(click)) => {
                 self.accept_click(&click).await
             }
-            Inbound::Interaction(Interaction::Other { kind }) => {
-                tracing::warn!(kind, "refused: interaction");
-                Answer::refuse(
-                    StatusCode::BAD_REQUEST,
-                    "only button clicks (block_actions) are handled",
-                )
-            }
+            // Acknowledged above, as not Opkit's.
+            Inbound::Interaction(Interaction::Other { .. }) => Answer::empty(),
         }
     }
 
     /// Queues a slash command; the answer is the ephemeral ack.
     async fn accept_command(&self, cmd: &SlashCommand) -> Answer {
+        if !text_fits(&cmd.text) {
+            tracing::warn!(user = %cmd.user_id, "refused: command text too long");
+            return Answer::ephemeral(format!(
+                "Sorry, that command is too long: I take at most {MAX_TEXT_CHARS} characters."
+            ));
+        }
         let job = match Job::from_slash_command(cmd, self.clock.now()) {
             Ok(job) => job,
             Err(e) => return Answer::refuse(StatusCode::BAD_REQUEST, e.to_string()),
@@ -308,10 +355,9 @@ impl Ingress {
             }
             Err(e) => {
                 tracing::error!(job_id = %job.id, error = %ErrorChain(&e), "could not queue the command");
-                Answer::json(json!({
-                    "response_type": "ephemeral",
-                    "text": "Sorry, I could not queue your command; please try again in a moment.",
-                }))
+                Answer::ephemeral(
+                    "Sorry, I could not queue your command; please try again in a moment.",
+                )
             }
         }
     }
@@ -320,12 +366,26 @@ impl Ingress {
     async fn accept_event(&self, callback: &EventCallback) -> Answer {
         let message = match callback.chat_message() {
             Ok(Some(message)) => message,
+            Ok(None) if callback.ends_access() => {
+                tracing::warn!(
+                    event_id = %callback.event_id, kind = ?callback.event_type(),
+                    installation = %callback.origin().installation,
+                    "Slack says the app lost access (uninstalled, or its tokens revoked); nothing to run"
+                );
+                return Answer::empty();
+            }
             Ok(None) => {
                 tracing::debug!(event_id = %callback.event_id, kind = ?callback.event_type(), "event ignored");
                 return Answer::empty();
             }
             Err(e) => return Answer::refuse(StatusCode::BAD_REQUEST, e.to_string()),
         };
+        if !text_fits(&message.text) {
+            // Slack cuts messages at this length; acked all the same, so that Slack
+            // does not send it again.
+            tracing::warn!(event_id = %callback.event_id, "ignored: message text too long");
+            return Answer::empty();
+        }
         let job = match Job::from_chat_message(callback, &message, self.clock.now()) {
             Ok(job) => job,
             Err(e) => return Answer::refuse(StatusCode::BAD_REQUEST, e.to_string()),
@@ -346,8 +406,9 @@ impl Ingress {
         }
     }
 
-    /// Queues a click if it is on one of Opkit's buttons; anything else is
-    /// refused (400) and nothing is queued.
+    /// Queues a click on one of Opkit's buttons (others were acknowledged by
+    /// [`Ingress::accept`]); a malformed one (no request id, no `response_url`) is
+    /// refused with 400, and nothing is queued.
     async fn accept_click(&self, click: &BlockActions) -> Answer {
         let job = match Job::from_block_actions(click, self.clock.now()) {
             Ok(job) => job,
@@ -363,11 +424,9 @@ impl Ingress {
             }
             Err(e) => {
                 tracing::error!(job_id = %job.id, error = %ErrorChain(&e), "could not queue the click");
-                Answer::json(json!({
-                    "response_type": "ephemeral",
-                    "replace_original": false,
-                    "text": "Sorry, I could not take that click; please try again in a moment.",
-                }))
+                Answer::ephemeral(
+                    "Sorry, I could not take that click; please try again in a moment.",
+                )
             }
         }
     }

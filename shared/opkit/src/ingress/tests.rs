@@ -95,6 +95,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
 impl Logs {
     fn capture(&self) -> tracing::subscriber::DefaultGuard {
         let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
             .with_writer(self.clone())
             .with_ansi(false)
             .finish();
@@ -106,8 +107,8 @@ impl Logs {
     }
 }
 
-fn click_form(team: &str, action_id: &str) -> String {
-    let payload = json!({
+fn click_json(team: &str, action_id: &str) -> Value {
+    json!({
         "type": "block_actions",
         "user": {"id": "U0001", "username": "al", "team_id": team},
         "team": {"id": team, "domain": "example"},
@@ -116,8 +117,21 @@ fn click_form(team: &str, action_id: &str) -> String {
         "trigger_id": "1.2.3",
         "actions": [{"action_id": action_id, "block_id": "b1", "type": "button",
                      "value": "p-1", "action_ts": "1795000001.000400"}]
-    });
-    serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap()
+    })
+}
+
+fn click_form(team: &str, action_id: &str) -> String {
+    form_of(&click_json(team, action_id).to_string())
+}
+
+/// The text of an ephemeral 200 answer; panics on anything else.
+fn ephemeral(answer: &Answer) -> String {
+    assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+    let Body::Json(json) = &answer.body else {
+        panic!("not JSON: {answer:?}");
+    };
+    assert_eq!(json["response_type"], "ephemeral", "{json}");
+    json["text"].as_str().unwrap().to_owned()
 }
 
 async fn post(ingress: &Ingress, route: Route, body: &str) -> Answer {
@@ -179,35 +193,42 @@ async fn a_signed_click_is_parsed_typed_and_queued() {
 }
 
 #[tokio::test]
-async fn clicks_that_are_not_opkits_or_not_clicks_are_refused() {
+async fn a_malformed_click_on_an_opkit_button_is_refused() {
     let (ingress, queue) = ingress("");
-    let unknown = post(&ingress, Route::Interactions, &click_form("T0001", "x:y")).await;
-    assert_eq!(
-        unknown,
-        Answer::refuse(StatusCode::BAD_REQUEST, "unknown action `x:y`")
-    );
-    let shortcut = json!({"type": "shortcut", "user": {"id": "U0001"}});
-    let body = serde_urlencoded::to_string([("payload", shortcut.to_string())]).unwrap();
-    assert_eq!(
-        post(&ingress, Route::Interactions, &body).await,
-        Answer::refuse(
-            StatusCode::BAD_REQUEST,
-            "only button clicks (block_actions) are handled"
-        )
-    );
     let malformed = post(&ingress, Route::Interactions, "payload=%7B%7D").await;
     assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
-    assert!(queue.0.lock().unwrap().is_empty());
+    let mut no_url = click_json("T0001", "opkit:confirm");
+    no_url.as_object_mut().unwrap().remove("response_url");
+    let answer = post(&ingress, Route::Interactions, &form_of(&no_url.to_string())).await;
+    assert_eq!(
+        answer,
+        Answer::refuse(
+            StatusCode::BAD_REQUEST,
+            "the interaction has no response_url"
+        )
+    );
+    assert_eq!(queued(&queue), 0);
 }
 
 #[tokio::test]
-async fn a_team_not_allowed_is_refused_before_its_click_is_judged() {
+async fn a_team_not_allowed_is_told_why_on_its_click_and_another_apps_click_is_only_acked() {
     let (ingress, queue) = ingress("T0001");
-    for action in ["opkit:confirm", "x:y"] {
-        let answer = post(&ingress, Route::Interactions, &click_form("T0BAD", action)).await;
-        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{action}");
-    }
-    assert!(queue.0.lock().unwrap().is_empty());
+    // GIVEN a workspace not on the list clicking one of Opkit's buttons
+    let answer = post(
+        &ingress,
+        Route::Interactions,
+        &click_form("T0BAD", "opkit:confirm"),
+    )
+    .await;
+    // THEN it gets a 200 saying why, and nothing runs
+    assert_eq!(
+        ephemeral(&answer),
+        "Sorry, I cannot run that: workspace T0BAD is not allowed to use this bot"
+    );
+    // AND a click on another app's element is acked without a word
+    let other = post(&ingress, Route::Interactions, &click_form("T0BAD", "x:y")).await;
+    assert_eq!(other, Answer::empty());
+    assert_eq!(queued(&queue), 0);
 }
 
 #[tokio::test]
@@ -225,12 +246,9 @@ async fn a_member_of_another_organisation_is_not_answered_on_any_route() {
     assert_eq!(mention, Answer::empty());
     assert_eq!(dm, Answer::empty());
     assert_eq!(
-        click,
-        Answer::refuse(
-            StatusCode::FORBIDDEN,
-            "this bot answers only members of its own workspace; \
-             you are from another organisation (T0EXT)"
-        )
+        ephemeral(&click),
+        "Sorry, I cannot run that: this bot answers only members of its own workspace; \
+         you are from another organisation (T0EXT)"
     );
     assert_eq!(queued(&queue), 0);
 }
@@ -261,7 +279,10 @@ async fn with_any_workspace_allowed_another_organisations_users_are_still_refuse
     let (ingress, queue) = ingress("any");
     post(&ingress, Route::Events, CONNECT_MENTION).await;
     let click = post(&ingress, Route::Interactions, &form_of(CONNECT_CLICK)).await;
-    assert_eq!(click.status, StatusCode::FORBIDDEN);
+    assert!(
+        ephemeral(&click).contains("another organisation"),
+        "{click:?}"
+    );
     assert_eq!(queued(&queue), 0);
 }
 
@@ -280,10 +301,7 @@ async fn an_enterprise_grid_organisation_on_the_list_is_answered_on_every_route(
     assert_eq!(queued(&queue), 3);
     // AND another organisation's workspace is not
     let (other, queue) = ingress("E0002");
-    assert_eq!(
-        post(&other, Route::Commands, GRID_COMMAND).await.status,
-        StatusCode::FORBIDDEN
-    );
+    assert!(ephemeral(&post(&other, Route::Commands, GRID_COMMAND).await).contains("not allowed"));
     assert_eq!(
         post(&other, Route::Events, GRID_MENTION).await,
         Answer::empty()
@@ -303,7 +321,7 @@ async fn a_click_past_64_kib_is_taken_and_one_past_the_limit_is_not() {
     click["message"]["blocks"] = json!(vec![section; 40]);
     let body = form_of(&click.to_string());
     assert!(
-        body.len() > 64 * 1024 && body.len() <= MAX_BODY,
+        body.len() > 64 * 1024 && body.len() <= Route::Interactions.max_body(),
         "{}",
         body.len()
     );
@@ -313,7 +331,7 @@ async fn a_click_past_64_kib_is_taken_and_one_past_the_limit_is_not() {
         Answer::empty()
     );
     // AND a body past the limit is refused unread
-    let huge = format!("{body}&pad={}", "x".repeat(MAX_BODY));
+    let huge = format!("{body}&pad={}", "x".repeat(Route::Interactions.max_body()));
     let answer = post(&ingress, Route::Interactions, &huge).await;
     assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(queued(&queue), 1);
@@ -360,7 +378,7 @@ async fn the_trusted_way_in_makes_the_same_decision_without_a_signature() {
     // AND parsed payloads are decided as over HTTP: the team check, then the job
     let click = |team: &str| Interaction::parse(click_form(team, "opkit:deny").as_bytes()).unwrap();
     let refused = ingress.accept(Inbound::Interaction(click("T0BAD"))).await;
-    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(ephemeral(&refused).contains("not allowed"), "{refused:?}");
     let accepted = ingress.accept(Inbound::Interaction(click("T0001"))).await;
     assert_eq!(accepted, Answer::empty());
     assert_eq!(queue.0.lock().unwrap().len(), 1);
@@ -382,4 +400,240 @@ async fn the_ack_quotes_the_command_on_one_line() {
         panic!("{answer:?}")
     };
     assert_eq!(json["text"], "Working on `whoami⏎• ˋforgedˋ line`…");
+}
+
+/// Payloads Slack really sends that Opkit has no part in
+/// (tests/fixtures/slack/README.md).
+const NOT_OURS: [(&str, &str); 7] = [
+    (
+        "shortcut",
+        include_str!("../../tests/fixtures/slack/shortcut.json"),
+    ),
+    (
+        "message_action",
+        include_str!("../../tests/fixtures/slack/message_action.json"),
+    ),
+    (
+        "view_submission",
+        include_str!("../../tests/fixtures/slack/view_submission.json"),
+    ),
+    (
+        "view_closed",
+        include_str!("../../tests/fixtures/slack/view_closed.json"),
+    ),
+    (
+        "block_suggestion",
+        include_str!("../../tests/fixtures/slack/block_suggestion.json"),
+    ),
+    (
+        "block_actions `set_priority`",
+        include_str!("../../tests/fixtures/slack/block_actions_other_app.json"),
+    ),
+    (
+        "block_actions `opkit:snooze`",
+        include_str!("../../tests/fixtures/slack/block_actions_stale.json"),
+    ),
+];
+
+#[tokio::test]
+async fn every_interaction_opkit_has_no_part_in_gets_an_empty_200_and_runs_nothing() {
+    for allowed in ["T0001", "T0BAD"] {
+        // GIVEN the bot (for its own workspace, or for another)
+        let logs = Logs::default();
+        let _guard = logs.capture();
+        let (ingress, queue) = ingress(allowed);
+        for (kind, payload) in NOT_OURS {
+            // WHEN Slack posts an interaction that is not a click on Opkit's buttons
+            let answer = post(&ingress, Route::Interactions, &form_of(payload)).await;
+            // THEN it is acked with an empty 200, and the debug log names it
+            assert_eq!(answer, Answer::empty(), "{kind} ({allowed})");
+            assert!(
+                logs.text().contains(&format!("kind=\"{kind}\"")) || logs.text().contains(kind),
+                "{kind}: {}",
+                logs.text()
+            );
+        }
+        // AND nothing was queued
+        assert_eq!(queued(&queue), 0, "{allowed}");
+    }
+}
+
+/// Events without a workspace, or that end the app's access.
+const APP_EVENTS: [(&str, &str, bool); 4] = [
+    (
+        "app_uninstalled",
+        include_str!("../../tests/fixtures/slack/app_uninstalled.json"),
+        true,
+    ),
+    (
+        "tokens_revoked",
+        include_str!("../../tests/fixtures/slack/tokens_revoked.json"),
+        true,
+    ),
+    (
+        "team_access_granted",
+        include_str!("../../tests/fixtures/slack/team_access_granted.json"),
+        false,
+    ),
+    (
+        "app_uninstalled",
+        include_str!("../../tests/fixtures/slack/grid_app_uninstalled.json"),
+        true,
+    ),
+];
+
+#[tokio::test]
+async fn organisation_level_and_uninstall_events_are_acked_and_run_nothing() {
+    for allowed in ["T0001,E0001", "T0BAD"] {
+        let (ingress, queue) = ingress(allowed);
+        for (kind, body, warns) in APP_EVENTS {
+            // GIVEN an event Slack sends about the app itself, some without `team_id`
+            let logs = Logs::default();
+            let _guard = logs.capture();
+            // WHEN it arrives
+            let answer = post(&ingress, Route::Events, body).await;
+            // THEN it gets an empty 200 and nothing runs
+            assert_eq!(answer, Answer::empty(), "{kind} ({allowed})");
+            // AND an uninstall or a revocation is in the log at warn, for operators
+            let logged = logs.text();
+            let warned = logged
+                .lines()
+                .any(|line| line.contains("WARN") && line.contains(kind));
+            if allowed == "T0001,E0001" {
+                assert_eq!(warned, warns, "{kind}: {logged}");
+            }
+        }
+        assert_eq!(queued(&queue), 0, "{allowed}");
+    }
+}
+
+#[test]
+fn organisation_level_events_parse_without_a_workspace() {
+    let body = APP_EVENTS[2].1;
+    let Ok(EventRequest::EventCallback(callback)) = EventRequest::parse(body.as_bytes()) else {
+        panic!("team_access_granted does not parse");
+    };
+    assert_eq!(callback.team_id, None);
+    assert_eq!(callback.origin().installation.to_string(), "E0001");
+    assert!(!callback.ends_access());
+}
+
+const SSL_CHECK: &str = include_str!("../../tests/fixtures/slack/ssl_check.form");
+
+#[tokio::test]
+async fn slacks_unsigned_ssl_check_gets_an_empty_200_and_nothing_else_passes_unsigned() {
+    let (ingress, queue) = ingress("T0001");
+    let unsigned = |body: &'static str| SlackRequest {
+        timestamp: None,
+        signature: None,
+        body: body.as_bytes(),
+    };
+    // GIVEN Slack's SSL check, unsigned as Slack sends it
+    // THEN the commands route answers it with an empty 200
+    assert_eq!(
+        ingress.handle(Route::Commands, unsigned(SSL_CHECK)).await,
+        Answer::empty()
+    );
+    // AND it opens no other door: on another route, or with a field more, it
+    // must be signed
+    assert_eq!(
+        ingress
+            .handle(Route::Events, unsigned(SSL_CHECK))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let command = "ssl_check=1&token=x&team_id=T0001&team_domain=x&channel_id=C1&channel_name=ops\
+                   &user_id=U1&user_name=al&command=%2Fopkit&text=whoami\
+                   &response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2F1&trigger_id=1.2.3";
+    for body in [command, "ssl_check=1&token=x&text=whoami", "ssl_check=1"] {
+        assert_eq!(
+            ingress.handle(Route::Commands, unsigned(body)).await.status,
+            StatusCode::UNAUTHORIZED,
+            "{body}"
+        );
+    }
+    assert_eq!(queued(&queue), 0);
+}
+
+#[tokio::test]
+async fn each_route_takes_bodies_up_to_its_own_limit_and_no_more() {
+    let (ingress, _) = ingress("T0001");
+    let limits = [
+        (Route::Commands, COMMANDS_MAX_BODY),
+        (Route::Events, EVENTS_MAX_BODY),
+        (Route::Interactions, INTERACTIONS_MAX_BODY),
+    ];
+    for (route, limit) in limits {
+        assert_eq!(route.max_body(), limit);
+        assert!(limit <= Route::largest_body());
+        // A body of exactly the limit is read (and, unsigned, refused for that)...
+        let at = vec![b'a'; limit];
+        let request = SlackRequest {
+            timestamp: None,
+            signature: None,
+            body: &at,
+        };
+        assert_eq!(
+            ingress.handle(route, request).await.status,
+            StatusCode::UNAUTHORIZED,
+            "{route:?}"
+        );
+        // ...one byte more is refused unread
+        let over = vec![b'a'; limit + 1];
+        let request = SlackRequest {
+            timestamp: None,
+            signature: None,
+            body: &over,
+        };
+        assert_eq!(
+            ingress.handle(route, request).await.status,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "{route:?}"
+        );
+    }
+    assert_eq!(Route::largest_body(), INTERACTIONS_MAX_BODY);
+}
+
+fn command_json(text: &str) -> crate::slack::SlashCommand {
+    crate::slack::SlashCommand::from_json(json!({
+        "token": "t", "team_id": "T0001", "team_domain": "x", "channel_id": "C1",
+        "channel_name": "ops", "user_id": "U1", "user_name": "al", "command": "/opkit",
+        "text": text, "response_url": "https://hooks.slack.com/commands/T0001/1/abc",
+        "trigger_id": "1.2.3"
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_largest_job_the_ingress_queues_fits_in_one_sqs_message() {
+    // GIVEN a command of the longest text Slack sends, of the characters that
+    // grow most in the job's JSON (control characters: six bytes each)
+    let (ingress, queue) = ingress("T0001");
+    let longest = "\u{1}".repeat(MAX_TEXT_CHARS);
+    let answer = ingress
+        .accept(Inbound::Command(command_json(&longest)))
+        .await;
+    assert!(ephemeral(&answer).starts_with("Working"), "{answer:?}");
+    // THEN its sealed job is within SQS's message size as it was before August
+    // 2025 (256 KiB), let alone today's 1 MiB
+    let job = queue.0.lock().unwrap()[0].clone();
+    let sealed = job.encode(&crate::job::EnvelopeKey::random());
+    assert!(sealed.len() <= 256 * 1024, "{} bytes", sealed.len());
+    // AND one character more is refused with a clear answer, nothing queued
+    let answer = ingress
+        .accept(Inbound::Command(command_json(&format!("{longest}x"))))
+        .await;
+    assert_eq!(
+        ephemeral(&answer),
+        "Sorry, that command is too long: I take at most 40000 characters."
+    );
+    assert_eq!(queued(&queue), 1);
+}
+
+#[test]
+fn text_length_is_counted_in_characters() {
+    assert!(text_fits(&"é".repeat(MAX_TEXT_CHARS)));
+    assert!(!text_fits(&"é".repeat(MAX_TEXT_CHARS + 1)));
+    assert!(text_fits(""));
 }

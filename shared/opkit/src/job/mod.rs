@@ -193,7 +193,7 @@ impl Job {
             caller: Caller {
                 user: UserId::parse(&message.user)?,
                 channel: Some(channel.clone()),
-                team: Some(TeamId::parse(&event.team_id)?),
+                team: event.team_id.as_deref().map(TeamId::parse).transpose()?,
             },
             text: strip_leading_mentions(&message.text),
             reply_to: ReplyTo::Channel { channel, thread_ts },

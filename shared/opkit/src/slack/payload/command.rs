@@ -134,6 +134,32 @@ pub enum CommandRequest {
 }
 
 impl CommandRequest {
+    /// The longest body [`CommandRequest::is_ssl_check`] reads: Slack's check is two
+    /// short fields (`ssl_check=1&token=` and a 24-character verification token).
+    pub const SSL_CHECK_MAX: usize = 256;
+
+    /// Whether `body` is exactly Slack's SSL check: the form `ssl_check=1&token=…`
+    /// and nothing else, at most [`CommandRequest::SSL_CHECK_MAX`] bytes.
+    ///
+    /// Slack sends it **unsigned** to a slash command's Request URL, to check the
+    /// certificate when the URL is set, and expects a 200
+    /// (<https://docs.slack.dev/interactivity/implementing-slash-commands>, "SSL
+    /// check"). The ingress answers it before checking signatures, so this shape,
+    /// and only this shape, passes: another field, a repeated one, a `ssl_check`
+    /// other than `1` or a longer body is not a check, and must be signed like any
+    /// request.
+    pub fn is_ssl_check(body: &[u8]) -> bool {
+        if body.len() > Self::SSL_CHECK_MAX {
+            return false;
+        }
+        let Ok(form) = Form::parse(body) else {
+            return false;
+        };
+        form.len() == 2
+            && form.get("ssl_check") == Some("1")
+            && form.get("token").is_some_and(|token| !token.is_empty())
+    }
+
     /// Parses a slash command endpoint's body, recognising Slack's SSL check.
     pub fn parse(body: &[u8]) -> Result<Self, PayloadError> {
         let mut form = Form::parse(body)?;
@@ -307,6 +333,34 @@ mod tests {
         let request = CommandRequest::parse(body).unwrap();
         // THEN it is an SSL check, not a malformed command
         assert_eq!(request, CommandRequest::SslCheck);
+    }
+
+    #[test]
+    fn only_the_exact_shape_of_slacks_ssl_check_is_one_unsigned() {
+        // Slack's check, in either order of its two fields
+        for body in [
+            "ssl_check=1&token=gIkuvaNzQIHg97ATvDxqgjtO",
+            "token=gIkuvaNzQIHg97ATvDxqgjtO&ssl_check=1",
+        ] {
+            assert!(CommandRequest::is_ssl_check(body.as_bytes()), "{body}");
+        }
+        // Anything more, less or else must be signed like a command
+        let command_with_check = format!("ssl_check=1&{COMMAND_BODY}");
+        let long = format!("ssl_check=1&token={}", "x".repeat(300));
+        for body in [
+            command_with_check.as_str(),
+            "ssl_check=1",
+            "ssl_check=1&token=",
+            "ssl_check=0&token=x",
+            "ssl_check=1&token=x&user_id=UADMIN",
+            "ssl_check=1&ssl_check=1&token=x",
+            "ssl_check=1&token=x&token=y",
+            "%%%",
+            "",
+            long.as_str(),
+        ] {
+            assert!(!CommandRequest::is_ssl_check(body.as_bytes()), "{body}");
+        }
     }
 
     #[test]

@@ -31,14 +31,22 @@ pub enum EventRequest {
 
 /// The outer envelope of a subscribed event.
 ///
+/// `team_id` is absent from organisation-level events: those Slack sends to an app
+/// installed org-wide on Enterprise Grid (`team_access_granted`,
+/// `team_access_revoked`, and `app_uninstalled` or `tokens_revoked` of an org-wide
+/// install), which name `enterprise_id` and the `authorizations` instead
+/// (<https://docs.slack.dev/reference/events/team_access_granted>,
+/// <https://docs.slack.dev/enterprise/organization-ready-apps>).
+///
 /// In a channel shared with another organisation (Slack Connect) the envelope's
 /// `team_id` and `enterprise_id` may name the other organisation's workspace (where
 /// the event originated), and `authorizations` the installation the event is
 /// delivered for: [`EventCallback::origin`] reads them in that light.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventCallback {
-    /// The workspace the event happened in.
-    pub team_id: String,
+    /// The workspace the event happened in; absent from organisation-level events.
+    #[serde(default)]
+    pub team_id: Option<String>,
     /// The Enterprise Grid organisation the event happened in, if any.
     #[serde(default)]
     pub enterprise_id: Option<String>,
@@ -78,7 +86,28 @@ impl EventCallback {
         self.authorizations
             .iter()
             .find(|a| a.is_bot)
-            .map(|a| a.user_id.as_str())
+            .and_then(|a| a.user_id.as_deref())
+    }
+
+    /// Whether the event ends the app's access somewhere: the app was uninstalled
+    /// (`app_uninstalled`, `app_uninstalled_team`), its tokens revoked
+    /// (`tokens_revoked`), or an org-wide install lost workspaces
+    /// (`team_access_revoked`). Opkit runs nothing for these; operators want to
+    /// see them in the log.
+    ///
+    /// Sources: <https://docs.slack.dev/reference/events/app_uninstalled>,
+    /// <https://docs.slack.dev/reference/events/tokens_revoked>,
+    /// <https://docs.slack.dev/reference/events/team_access_revoked>.
+    pub fn ends_access(&self) -> bool {
+        matches!(
+            self.event_type(),
+            Some(
+                "app_uninstalled"
+                    | "app_uninstalled_team"
+                    | "tokens_revoked"
+                    | "team_access_revoked"
+            )
+        )
     }
 
     /// Who is calling.
@@ -110,7 +139,7 @@ impl EventCallback {
                 self.context_enterprise_id.as_deref(),
             )
         } else {
-            Org::new(Some(&self.team_id), self.enterprise_id.as_deref())
+            Org::new(self.team_id.as_deref(), self.enterprise_id.as_deref())
         };
         // A field that is present but not a string names something that is not an
         // id: it counts, and makes the user unknown.
@@ -201,8 +230,10 @@ pub struct Authorization {
     /// The workspace.
     #[serde(default)]
     pub team_id: Option<String>,
-    /// The installing user or the bot user.
-    pub user_id: String,
+    /// The installing user or the bot user; Slack's own example of an
+    /// organisation-level event (`team_access_granted`) leaves it out.
+    #[serde(default)]
+    pub user_id: Option<String>,
     /// Whether `user_id` is a bot.
     #[serde(default)]
     pub is_bot: bool,
@@ -353,7 +384,7 @@ mod tests {
             panic!("expected an event callback");
         };
         // THEN the envelope is typed and the inner event kept as is
-        assert_eq!(callback.team_id, "T0001");
+        assert_eq!(callback.team_id.as_deref(), Some("T0001"));
         assert_eq!(callback.api_app_id, "A0001");
         assert_eq!(callback.event_id, "Ev0LAN670R");
         assert_eq!(callback.event_time, 1_515_449_522);
@@ -544,7 +575,8 @@ mod tests {
         );
         assert_eq!(origin.shared_externally, Some(true));
         assert_eq!(
-            connect.team_id, "T0001",
+            connect.team_id.as_deref(),
+            Some("T0001"),
             "the envelope alone looks like ours"
         );
     }

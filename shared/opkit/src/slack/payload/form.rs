@@ -68,6 +68,11 @@ impl Form {
         Ok(Self { fields })
     }
 
+    /// How many fields are left.
+    pub(super) fn len(&self) -> usize {
+        self.fields.len()
+    }
+
     /// The value of `field` without taking it out.
     pub(super) fn get(&self, field: &str) -> Option<&str> {
         self.fields.get(field).map(String::as_str)
