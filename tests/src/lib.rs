@@ -1,9 +1,11 @@
 //! Test harness for Opkit's end-to-end tests: a fake Slack server, helpers that
 //! build requests the way Slack sends them, the AWS emulator's settings, and
-//! fault injection (at the store port, and as an HTTP proxy in front of the emulator).
+//! fault injection (at the store port, and as an HTTP proxy in front of the emulator),
+//! and the whole-process benchmarks ([`bench`], the `opkit-bench` binary).
 
 pub mod aws;
 pub mod aws_packs;
+pub mod bench;
 pub mod fake_slack;
 pub mod fault_proxy;
 pub mod faults;

@@ -373,6 +373,17 @@ pub fn apigw_v2_event(
     headers: &[(&str, &str)],
     base64: bool,
 ) -> lambda_http::Request {
+    let event = apigw_v2_event_json(path, body, headers, base64);
+    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway v2 event")
+}
+
+/// [`apigw_v2_event`] as the JSON document the Runtime API hands the function.
+pub fn apigw_v2_event_json(
+    path: &str,
+    body: &[u8],
+    headers: &[(&str, &str)],
+    base64: bool,
+) -> Value {
     let mut all: HashMap<String, String> = HashMap::from([
         (
             "content-type".to_string(),
@@ -393,7 +404,7 @@ pub fn apigw_v2_event(
     } else {
         String::from_utf8(body.to_vec()).expect("a text body")
     };
-    let event = json!({
+    json!({
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": path,
@@ -419,8 +430,7 @@ pub fn apigw_v2_event(
         },
         "body": body,
         "isBase64Encoded": base64
-    });
-    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway v2 event")
+    })
 }
 
 /// An SQS event carrying `messages`, as the Lambda event source sends it.
