@@ -14,7 +14,7 @@ async fn main() -> Result<(), Error> {
     opkit::telemetry::init_json_logs();
     let config = Config::from_env()?;
     let settings = catbot::Settings::from_env()?;
-    let sdk = aws_config::load_from_env().await;
+    let sdk = opkit::aws::load_config().await;
     let (bot, _) = catbot::deployed(&config, &settings, &sdk, None)?;
     let channels = catbot::channel_poster(&config, reqwest::Client::new());
     // Due scheduled commands go to the worker, which has their permissions.

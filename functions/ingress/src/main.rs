@@ -34,7 +34,7 @@ async fn build() -> Result<Ingress, ConfigError> {
     let queue_url = config.require_queue_url()?.to_string();
     // Jobs are sealed with the key the worker verifies them with.
     let key = config.require_envelope_key()?.clone();
-    let sdk = aws_config::load_from_env().await;
+    let sdk = opkit::aws::load_config().await;
     let queue = Arc::new(SqsQueue::new(
         aws_sdk_sqs::Client::new(&sdk),
         queue_url,

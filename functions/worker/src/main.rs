@@ -15,7 +15,7 @@ async fn main() -> Result<(), Error> {
     opkit::telemetry::init_json_logs();
     let config = Config::from_env()?;
     let settings = catbot::Settings::from_env()?;
-    let sdk = aws_config::load_from_env().await;
+    let sdk = opkit::aws::load_config().await;
     // One HTTP client for every Slack call (replies, channel posts, uploads).
     let http = reqwest::Client::new();
     let (bot, store) = catbot::deployed(&config, &settings, &sdk, Some(http.clone()))?;

@@ -46,12 +46,15 @@
 //! | [`timing`] | the worker's timeout, the queue's visibility timeout, the claim's lease, and how they relate |
 //! | [`expiry`], [`schedule`] | the every-minute pass; when scheduled commands are due |
 //! | `sqs` | the SQS queue (feature `sqs`) |
+//! | `aws` | the AWS SDK's configuration at cold start: the roots its HTTPS client trusts (features `sqs`, `dynamodb`) |
 //! | [`config`], [`secret`], [`clock`], [`telemetry`] | settings from the environment; secrets that never print; injected time; log set-up |
 #![warn(missing_docs)]
 
 pub mod access;
 pub mod admission;
 pub mod audit;
+#[cfg(any(feature = "sqs", feature = "dynamodb"))]
+pub mod aws;
 pub mod builtin;
 pub mod clock;
 pub mod config;

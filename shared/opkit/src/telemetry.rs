@@ -7,19 +7,53 @@
 
 use std::io::Write;
 
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
-/// Structured logs for Lambda: one JSON object per line on stdout, the level from
-/// `RUST_LOG`, no timestamp (CloudWatch Logs stamps each line), registered secrets
-/// blanked. Call once, first thing in `main`.
+/// The setting that filters the Lambda functions' logs.
+pub const LOG_FILTER_SETTING: &str = "RUST_LOG";
+
+/// Structured logs for Lambda: one JSON object per line on stdout, filtered by
+/// [`LOG_FILTER_SETTING`] ([`log_filter`]), no timestamp (CloudWatch Logs stamps each
+/// line), registered secrets blanked. Call once, first thing in `main`.
+///
+/// An invalid filter is not fatal (a log setting should not stop the bot): the
+/// function logs errors only, and says so in its first line.
 pub fn init_json_logs() {
+    let (filter, invalid) = match log_filter(std::env::var(LOG_FILTER_SETTING).ok().as_deref()) {
+        Ok(filter) => (filter, None),
+        Err(e) => (Targets::new().with_default(LevelFilter::ERROR), Some(e)),
+    };
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_current_span(false)
         .without_time()
         .with_writer(Redacting::new(std::io::stdout))
+        .finish()
+        .with(filter)
         .init();
+    if let Some(error) = invalid {
+        tracing::error!(setting = LOG_FILTER_SETTING, %error, "invalid log filter ignored: logging errors only");
+    }
+}
+
+/// The filter for a `RUST_LOG` value: comma-separated `target=level` directives
+/// and a bare level for everything else (`info`, `info,opkit=debug`,
+/// `warn,aws_config=error`); unset or empty, errors only. These are the directives
+/// of `tracing_subscriber`'s `Targets`, a subset of `EnvFilter`'s: span and field
+/// filters (`[span{field=value}]`) are refused, and with them the regular-expression
+/// engine they need stays out of the Lambda binaries.
+pub fn log_filter(value: Option<&str>) -> Result<Targets, String> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(Targets::new().with_default(LevelFilter::ERROR)),
+        Some(directives) => directives.parse::<Targets>().map_err(|e| {
+            format!(
+                "{LOG_FILTER_SETTING}={directives:?} is not a list of target=level directives ({e})"
+            )
+        }),
+    }
 }
 
 /// A [`MakeWriter`] that blanks registered secrets out of each log line before it
@@ -94,6 +128,34 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn the_log_filter_reads_levels_and_targets() {
+        use tracing::Level;
+        let default = log_filter(None).unwrap();
+        assert!(default.would_enable("opkit", &Level::ERROR));
+        assert!(!default.would_enable("opkit", &Level::WARN));
+        assert!(
+            !log_filter(Some(" "))
+                .unwrap()
+                .would_enable("opkit", &Level::WARN)
+        );
+        let info = log_filter(Some("info")).unwrap();
+        assert!(info.would_enable("opkit::ingress", &Level::INFO));
+        assert!(!info.would_enable("opkit::ingress", &Level::DEBUG));
+        let mixed = log_filter(Some("warn,opkit=debug,aws_config=error")).unwrap();
+        assert!(mixed.would_enable("opkit::worker", &Level::DEBUG));
+        assert!(!mixed.would_enable("aws_config::meta", &Level::WARN));
+        assert!(mixed.would_enable("hyper", &Level::WARN));
+        assert!(!mixed.would_enable("hyper", &Level::INFO));
+    }
+
+    #[test]
+    fn an_invalid_log_filter_is_refused_with_its_setting_named() {
+        let err = log_filter(Some("info,opkit=loud")).unwrap_err();
+        assert!(err.starts_with("RUST_LOG=\"info,opkit=loud\""), "{err}");
+        assert!(log_filter(Some("[span{user=U1}]=debug")).is_err());
     }
 
     #[test]
