@@ -612,21 +612,22 @@ async fn ec2_actions_touch_only_opted_in_unambiguous_instances_and_are_audited()
     let (bot, store) = ec2_bot(ec2.clone());
     say(&bot, "UADMIN", "roles grant <@UOPS> ops").await;
 
-    // an instance without the opt-in tag is refused and keeps running
-    let refused = say_confirmed(&bot, "UOPS", &format!("ec2 stop {db_name}"))
-        .await
-        .text;
+    // an instance without the opt-in tag is refused at once (no prompt to click)
+    // and keeps running
+    let refused = say(&bot, "UOPS", &format!("ec2 stop {db_name}")).await;
+    assert!(refused.blocks.is_empty(), "no prompt: {}", refused.text);
+    let refused = refused.text;
     assert!(
-        refused.contains("\nI only stop instances tagged `opkit:managed=true`"),
+        refused.starts_with("I only stop instances tagged `opkit:managed=true`"),
         "{refused}"
     );
     assert!(refused.contains(&db[0]));
     assert_eq!(states(&ec2, &db).await, ["running"]);
 
-    // a name matching two instances is refused without `all`
-    let ambiguous = say_confirmed(&bot, "UOPS", &format!("ec2 stop {web_name}"))
-        .await
-        .text;
+    // a name matching two instances is refused without `all`, at once
+    let ambiguous = say(&bot, "UOPS", &format!("ec2 stop {web_name}")).await;
+    assert!(ambiguous.blocks.is_empty(), "no prompt: {}", ambiguous.text);
+    let ambiguous = ambiguous.text;
     assert!(
         ambiguous.contains(&format!(
             "`{web_name}` matches 2 instances in us-west-2; I changed nothing."
@@ -647,6 +648,17 @@ async fn ec2_actions_touch_only_opted_in_unambiguous_instances_and_are_audited()
     // (stopping asks for a confirmation click first: nothing stops before it)
     let prompt = say(&bot, "UOPS", &format!("ec2 stop {web_name} all")).await;
     assert!(prompt.text.starts_with("Run `ec2 stop"), "{}", prompt.text);
+    let mut sorted = web.clone();
+    sorted.sort(); // instances are listed by name, then id
+    let summary = format!(
+        "\nIt would stop {web_name} ({}), {web_name} ({}) in us-west-2.\n",
+        sorted[0], sorted[1]
+    );
+    assert!(
+        prompt.text.contains(&summary),
+        "the prompt names what would stop: {}",
+        prompt.text
+    );
     assert_eq!(states(&ec2, &web).await, ["running", "running"]);
     let stopped = say_confirmed(&bot, "UOPS", &format!("ec2 stop {web_name} all")).await;
     assert_eq!(stopped.visibility, opkit::slack::Visibility::InChannel);
@@ -672,12 +684,32 @@ async fn ec2_actions_touch_only_opted_in_unambiguous_instances_and_are_audited()
     );
     assert_eq!(states(&ec2, &web).await, ["stopped", "stopped"]);
 
-    // rebooting a stopped instance is refused; starting one by id works
+    // stopping what is stopped, or rebooting it, or an instance that does not
+    // exist, or no instance at all, is refused at once; starting one by id works
+    for typed in [
+        format!("ec2 stop {web_name} all"),
+        format!("ec2 reboot {}", web[0]),
+        "ec2 stop i-0000000000000dead".to_string(),
+        "ec2 stop".to_string(),
+    ] {
+        let refused = say(&bot, "UOPS", &typed).await;
+        assert!(
+            refused.blocks.is_empty(),
+            "no prompt for {typed}: {}",
+            refused.text
+        );
+    }
     assert!(
-        say_confirmed(&bot, "UOPS", &format!("ec2 reboot {}", web[0]))
+        say(&bot, "UOPS", &format!("ec2 stop {web_name} all"))
             .await
             .text
-            .contains("\nI cannot reboot an instance in these states")
+            .starts_with("Nothing to stop; nothing was changed:")
+    );
+    assert!(
+        say(&bot, "UOPS", &format!("ec2 reboot {}", web[0]))
+            .await
+            .text
+            .starts_with("I cannot reboot an instance in these states")
     );
     let started = say(&bot, "UADMIN", &format!("ec2 start {}", web[0]))
         .await

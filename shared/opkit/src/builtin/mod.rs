@@ -8,12 +8,14 @@
 //! roles revoke <@user> <role>                       take it away, now
 //! roles list [<@user>]                              grants and their windows
 //! roles who <role>                                  who holds a role
+//! approvals                                         what waits for your decision
+//! confirm|cancel|approve|deny <id>                  decide one, as its button would
 //! audit [<@user>] [last <n>]                        recent audit records
 //! ```
 //!
 //! Who may change whose roles is one pure function, [`may_grant`], asked by
-//! `roles grant` and `roles revoke` when they run — directly, or once an approval
-//! or a confirmation is given:
+//! `roles grant` and `roles revoke` when they run — before they ask for an
+//! approval or a confirmation, and again once it is given:
 //!
 //! - only someone satisfying [`Policy::grant`] grants or revokes at all;
 //! - nobody grants a role to themselves, admins included, unless
@@ -39,6 +41,7 @@ use trail::audit;
 use std::sync::Arc;
 
 use crate::engine::command::{Command, CommandError, Ctx, Script};
+use crate::engine::gate::{Decision, typed};
 use crate::engine::registry::Resolution;
 use crate::ids::Role;
 use crate::slack::{Block, Reply};
@@ -98,12 +101,46 @@ pub fn script(policy: Policy) -> Script<()> {
                 .handler(|ctx| Box::pin(who(ctx))),
         )
         .command(
+            Command::new("approvals")
+                .describe("Requests waiting for you to confirm, approve or deny, with their ids")
+                .handler(|ctx| Box::pin(typed::list(ctx))),
+        )
+        .command(typed_decision(
+            "confirm",
+            Decision::Confirm,
+            "Run your pending request (its Confirm button)",
+        ))
+        .command(typed_decision(
+            "cancel",
+            Decision::Cancel,
+            "Drop your pending request (its Cancel button)",
+        ))
+        .command(typed_decision(
+            "approve",
+            Decision::Approve,
+            "Approve someone else's request (its Approve button)",
+        ))
+        .command(typed_decision(
+            "deny",
+            Decision::Deny,
+            "Refuse a request, or withdraw your own (its Deny button)",
+        ))
+        .command(
             Command::new("audit")
                 .usage("[<@user>] [last <n>]")
                 .describe("Recent commands: who asked for what, and what came of it")
                 .access(policy.audit)
                 .handler(|ctx| Box::pin(audit(ctx))),
         )
+}
+
+/// A typed stand-in for a button: `confirm <id>` and its kin. Open to everyone:
+/// the decision itself is authorized as the click would be.
+fn typed_decision(name: &str, decision: Decision, describe: &str) -> Command<()> {
+    Command::new(name)
+        .usage("<id>")
+        .describe(describe)
+        .handler(move |ctx| Box::pin(typed::decide(ctx, decision)))
 }
 
 async fn help(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {

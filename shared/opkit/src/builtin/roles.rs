@@ -66,6 +66,11 @@ pub(super) async fn grant(ctx: &mut Ctx<()>, policy: Arc<Policy>) -> Result<Repl
             user.mention()
         )));
     }
+    ctx.confirm(format!(
+        "{} would get *{role}* {}.",
+        user.mention(),
+        grant.describe_window(ctx.now)
+    ))?;
     ctx.bot.store().put_grant(&grant).await?;
     // Grants of one role coexist: say which others still count, so nobody thinks
     // a window replaced a standing grant (or the other way round).
@@ -95,24 +100,38 @@ pub(super) async fn revoke(ctx: &mut Ctx<()>, policy: Arc<Policy>) -> Result<Rep
     let role = Role::parse(ctx.args.word(1, "a role")?)?;
     let revoker = ctx.caller.user.clone();
     check_change(ctx, &policy, RoleChange::Revoke, &user, &role).await?;
+    let no_grant = || CommandError::user(format!("{} has no grant of {role}.", user.mention()));
+    // Ask only when there is something to end.
+    let mut live: Vec<Grant> = ctx.bot.store().grants_for(&user).await?;
+    live.retain(|g| g.role == role && !g.has_ended(ctx.now));
+    if live.is_empty() {
+        return Err(no_grant());
+    }
+    ctx.confirm(format!(
+        "It would take *{role}* from {}, ending {}.",
+        user.mention(),
+        grants_of(&mut live, ctx.now)
+    ))?;
     let mut removed = ctx.bot.store().remove_grants(&user, &role).await?;
     if removed.is_empty() {
-        return Err(CommandError::user(format!(
-            "{} has no grant of {role}.",
-            user.mention()
-        )));
+        return Err(no_grant());
     }
-    removed.sort_by_key(|g| (g.starts_at, g.granted_at));
-    let ended: Vec<String> = removed.iter().map(|g| g.describe_window(ctx.now)).collect();
-    let what = match ended.as_slice() {
-        [one] => format!("the grant {one}"),
-        many => format!("{} grants: {}", many.len(), many.join("; ")),
-    };
+    let what = grants_of(&mut removed, ctx.now);
     Ok(Reply::text(format!(
         "{} revoked *{role}* from {}, ending {what}.",
         revoker.mention(),
         user.mention()
     )))
+}
+
+/// `the grant until revoked`, or `2 grants: …; …`, in start order.
+fn grants_of(grants: &mut [Grant], now: chrono::DateTime<chrono::Utc>) -> String {
+    grants.sort_by_key(|g| (g.starts_at, g.granted_at));
+    let windows: Vec<String> = grants.iter().map(|g| g.describe_window(now)).collect();
+    match windows.as_slice() {
+        [one] => format!("the grant {one}"),
+        many => format!("{} grants: {}", many.len(), many.join("; ")),
+    }
 }
 
 fn describe_grants(grants: &[Grant], now: chrono::DateTime<chrono::Utc>) -> String {

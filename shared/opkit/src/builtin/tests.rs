@@ -206,17 +206,13 @@ async fn a_lead_grants_others_ordinary_roles_but_not_themselves_nor_granters() {
         t.text("ULEAD", "roles grant <@UFRIEND> ops").await,
         "<@ULEAD> granted *ops* to <@UFRIEND> until revoked."
     );
-    // AND only an admin takes a granting role away
-    let prompt = t.say("ULEAD", "roles revoke <@ULEAD2> lead").await;
-    let done = t
-        .click("ULEAD", &prompt, crate::engine::gate::Decision::Confirm)
-        .await;
-    assert!(
-        done.text
-            .ends_with("Only an admin can revoke lead: its holders can grant roles."),
-        "{}",
-        done.text
+    // AND only an admin takes a granting role away: refused at once, no prompt
+    let refused = t.say("ULEAD", "roles revoke <@ULEAD2> lead").await;
+    assert_eq!(
+        refused.text,
+        "Only an admin can revoke lead: its holders can grant roles."
     );
+    assert!(refused.blocks.is_empty(), "nothing to click");
 }
 
 #[tokio::test]
@@ -241,39 +237,53 @@ async fn even_an_admin_may_not_grant_themselves_unless_allowed() {
 }
 
 #[tokio::test]
-async fn an_approval_runs_the_same_rules_when_it_is_given() {
-    // GIVEN grants wait for an approver, and a lead asks for a self-grant
+async fn an_approval_runs_the_same_rules_when_asked_and_when_given() {
+    // GIVEN grants wait for an approver
     let t = TestBot::with_policy(lead_policy(true), |b| b);
     given(&t, "ULEAD", "lead").await;
     given(&t, "UAPPROVER", "approver").await;
+    // WHEN a lead asks for a self-grant or a granting role: THEN the rules refuse
+    // at once, and nothing waits for an approver
     let to_self = t.say("ULEAD", "roles grant <@ULEAD> ops").await;
+    assert_eq!(
+        to_self.text,
+        "You cannot grant a role to yourself; ask someone else who can grant it."
+    );
     let a_granter = t.say("ULEAD", "roles grant <@UFRIEND> lead").await;
+    assert_eq!(
+        a_granter.text,
+        "Only an admin can grant lead: its holders can grant roles."
+    );
+    assert!(to_self.blocks.is_empty() && a_granter.blocks.is_empty());
+    assert_eq!(
+        t.text("UAPPROVER", "approvals").await,
+        "Nothing is waiting for you to decide."
+    );
+    // WHEN a valid grant is asked for twice and the first is approved
     let fine = t.say("ULEAD", "roles grant <@UFRIEND> ops").await;
-    // WHEN someone with the approver role approves all three
+    assert!(
+        fine.text
+            .contains("<@UFRIEND> would get *ops* until revoked."),
+        "the prompt says what would happen: {}",
+        fine.text
+    );
+    let twice = t.say("ULEAD", "roles grant <@UFRIEND> ops").await;
     let approve = |prompt| t.click("UAPPROVER", prompt, crate::engine::gate::Decision::Approve);
-    let to_self = approve(&to_self).await;
-    let a_granter = approve(&a_granter).await;
     let fine = approve(&fine).await;
-    // THEN the rules decide when it runs: two refused, one granted
-    assert!(
-        to_self
-            .text
-            .ends_with("You cannot grant a role to yourself; ask someone else who can grant it."),
-        "{}",
-        to_self.text
-    );
-    assert!(
-        a_granter
-            .text
-            .ends_with("Only an admin can grant lead: its holders can grant roles."),
-        "{}",
-        a_granter.text
-    );
     assert!(
         fine.text
             .ends_with("<@ULEAD> granted *ops* to <@UFRIEND> until revoked."),
         "{}",
         fine.text
+    );
+    // THEN the second is validated again when approved, on what is true by then
+    let twice = approve(&twice).await;
+    assert!(
+        twice
+            .text
+            .ends_with("<@UFRIEND> already holds *ops* until revoked; nothing changed."),
+        "{}",
+        twice.text
     );
     let grants = t.store.all_grants().await.unwrap();
     let of = |u: &str| {
@@ -512,14 +522,46 @@ async fn revoke_asks_for_a_click_then_is_immediate() {
         done.text
     );
     assert!(t.text("UBOB", "whoami").await.contains("holding no roles"));
+    // nothing left to revoke: told at once, no prompt
     let again = t.say("UADMIN", "roles revoke <@UBOB> ops").await;
-    let done = t
-        .click("UADMIN", &again, crate::engine::gate::Decision::Confirm)
-        .await;
+    assert_eq!(again.text, "<@UBOB> has no grant of ops.");
+    assert!(again.blocks.is_empty());
+}
+
+#[tokio::test]
+async fn revoke_asks_only_when_its_arguments_are_valid_and_a_grant_would_end() {
+    let t = crate::fixtures::bot();
+    t.say("UADMIN", "roles grant <@UBOB> ops").await;
+    for (typed, answer) in [
+        (
+            "roles revoke <@UBOB>",
+            "give one user and one role. Usage: `roles revoke <@user> <role>`",
+        ),
+        (
+            "roles revoke <@UBOB> deploy",
+            "<@UBOB> has no grant of deploy.",
+        ),
+        (
+            "roles revoke <@UCAROL> ops",
+            "<@UCAROL> has no grant of ops.",
+        ),
+    ] {
+        let reply = t.say("UADMIN", typed).await;
+        assert_eq!(reply.text, answer, "{typed}");
+        assert!(reply.blocks.is_empty(), "no prompt for {typed}");
+    }
+    assert_eq!(
+        t.text("UADMIN", "approvals").await,
+        "Nothing is waiting for you to decide."
+    );
+    // a valid one says what it would end
+    let prompt = t.say("UADMIN", "roles revoke <@UBOB> ops").await;
     assert!(
-        done.text.ends_with("<@UBOB> has no grant of ops."),
+        prompt
+            .text
+            .contains("\nIt would take *ops* from <@UBOB>, ending the grant until revoked.\n"),
         "{}",
-        done.text
+        prompt.text
     );
 }
 

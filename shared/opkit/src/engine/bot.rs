@@ -21,7 +21,8 @@ use crate::access::{Access, RoleSet, active_roles};
 use crate::audit::{AuditRecord, Outcome};
 use crate::clock::{SharedClock, SystemClock};
 use crate::engine::command::{
-    Caller, CommandError, CommandSpec, Gate, Invocation, Notice, Script, ScriptState, TickerSpec,
+    Caller, CommandError, CommandSpec, Gate, Invocation, Notice, Ran, Script, ScriptState,
+    TickerSpec,
 };
 use crate::engine::registry::{BuildError, Registry, Resolution};
 use crate::ids::{Role, UserId};
@@ -405,23 +406,28 @@ impl Bot {
                 command.name
             ));
         }
-        if !matches!(command.gate, Gate::None) {
-            return self.hold(request, command).await;
-        }
-        self.run_authorized(request, command, args).await
+        // A gated command runs too, to validate its request and ask for its gate
+        // (`Ctx::confirm`) before it changes anything: bad arguments, or an action
+        // that would do nothing, get their answer instead of a prompt.
+        let gate_passed = matches!(command.gate, Gate::None);
+        self.run_authorized(request, command, args, gate_passed)
+            .await
     }
 
-    /// Runs a command whose caller has been authorized (and, if it is gated,
-    /// whose confirmation or approval was given), auditing the outcome.
+    /// Runs a command whose caller has been authorized, auditing the outcome.
+    /// `gate_passed`: it has no gate, or its confirmation or approval was given;
+    /// otherwise a handler that asks for its gate gets the request held.
     pub(crate) async fn run_authorized(
         &self,
         request: &Request,
         command: &CommandSpec,
         args: crate::engine::command::Args,
+        gate_passed: bool,
     ) -> Reply {
         let name = Some(command.name.as_str());
-        match self.execute(request, command, args).await {
-            Ok(mut reply) => {
+        match self.execute(request, command, args, gate_passed).await {
+            Ok(Ran::Asked(summary)) => self.hold(request, command, &summary).await,
+            Ok(Ran::Done(mut reply)) => {
                 self.audit(request, name, Outcome::Succeeded).await;
                 if command.visibility == Visibility::InChannel {
                     reply.visibility = Visibility::InChannel;
@@ -481,7 +487,8 @@ impl Bot {
         request: &Request,
         command: &CommandSpec,
         args: crate::engine::command::Args,
-    ) -> Result<Reply, CommandError> {
+        gate_passed: bool,
+    ) -> Result<Ran, CommandError> {
         self.update_state(&command.script, command.stateful, |state| {
             let invocation = Invocation {
                 args: args.clone(),
@@ -489,6 +496,7 @@ impl Bot {
                 now: self.now(),
                 correlation_id: request.correlation_id,
                 bot: self.clone(),
+                gate_passed,
             };
             command.runner.run(state, invocation)
         })

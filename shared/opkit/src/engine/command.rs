@@ -87,6 +87,37 @@ pub struct Ctx<S> {
     pub correlation_id: Uuid,
     /// The bot running the command.
     pub bot: Bot,
+    /// Whether the command may act: it has no gate, or its gate was passed.
+    gate_passed: bool,
+    /// What a gated command asked to be confirmed (see [`Ctx::confirm`]).
+    asked: Option<String>,
+}
+
+impl<S> Ctx<S> {
+    /// The gate of a command declared with [`Command::confirm`] or
+    /// [`Command::approval`]. Call it once the arguments are valid and the action
+    /// would change something, before changing anything, with what it would do
+    /// (one line of mrkdwn, user text escaped), and return its error with `?`:
+    ///
+    /// ```text
+    /// asked      → Err: nothing is saved; the bot holds the request and its prompt
+    ///              shows `summary` under the request
+    /// confirmed  → Ok(()): the handler runs again from the start, on fresh state,
+    ///   /approved  so it validates again before it acts
+    /// no gate    → Ok(())
+    /// ```
+    ///
+    /// Changes to [`Ctx::state`] made before asking are discarded with the ask, so
+    /// a handler may work out its answer on the state first and show it as the
+    /// summary. A gated handler that returns without calling it changes nothing and fails
+    /// as an internal error: a command cannot skip its own gate.
+    pub fn confirm(&mut self, summary: impl Into<String>) -> Result<(), CommandError> {
+        if self.gate_passed {
+            return Ok(());
+        }
+        self.asked = Some(summary.into());
+        Err(CommandError::user("waiting for a confirmation"))
+    }
 }
 
 /// The type of command handlers: an async function of the context.
@@ -397,10 +428,21 @@ pub(crate) struct Invocation {
     pub now: DateTime<Utc>,
     pub correlation_id: Uuid,
     pub bot: Bot,
+    /// Whether the handler may act (no gate, or it was passed).
+    pub gate_passed: bool,
 }
 
-/// The outcome of one run: the reply, and the new state if it changed.
-pub(crate) type RunResult = Result<(Reply, Option<Value>), CommandError>;
+/// What a run came to.
+pub(crate) enum Ran {
+    /// It ran: the reply.
+    Done(Reply),
+    /// A gated command's handler validated its request and asked for the gate,
+    /// with this summary of what it would do. Nothing changed.
+    Asked(String),
+}
+
+/// The outcome of one run, and the new state if it changed.
+pub(crate) type RunResult = Result<(Ran, Option<Value>), CommandError>;
 
 pub(crate) trait ErasedHandler: Send + Sync {
     fn run(&self, state: Option<Value>, inv: Invocation) -> BoxFuture<'_, RunResult>;
@@ -419,10 +461,24 @@ impl<S: ScriptState> ErasedHandler for Typed<S> {
                 now: inv.now,
                 correlation_id: inv.correlation_id,
                 bot: inv.bot,
+                gate_passed: inv.gate_passed,
+                asked: None,
             };
-            let reply = self.0.call(&mut ctx).await?;
+            let outcome = self.0.call(&mut ctx).await;
+            // Whatever the handler returned after asking, the request is held and
+            // nothing is saved.
+            if let Some(summary) = ctx.asked.take() {
+                return Ok((Ran::Asked(summary), None));
+            }
+            let reply = outcome?;
+            if !ctx.gate_passed {
+                return Err(CommandError::internal(
+                    "a gated command returned without asking for its gate (Ctx::confirm); \
+                     its state was not saved",
+                ));
+            }
             let after = serde_json::to_value(&ctx.state).map_err(CommandError::internal)?;
-            Ok((reply, (baseline != after).then_some(after)))
+            Ok((Ran::Done(reply), (baseline != after).then_some(after)))
         })
     }
 }

@@ -292,7 +292,10 @@ async fn kick(ctx: &mut Ctx<QueueState>) -> Result<Reply, CommandError> {
     ))?;
     let user = ctx.bot.user_arg(&ctx.args, 1).await?;
     let who = format!("{} is", user.mention());
+    // Taken out on the loaded state first: someone not in line is told so, and
+    // the prompt says what would happen. Asking discards the change.
     let reply = remove(ctx, &env, &user, &who)?;
+    ctx.confirm(format!("It would go like this: {}", reply.text))?;
     Ok(Reply::text(format!(
         "{} (ended by {})",
         reply.text,

@@ -277,14 +277,47 @@ async fn an_ops_user_can_end_someone_elses_hold_after_confirming() {
         "{}",
         done.text
     );
-    let prompt = t.say("UADMIN", "queue kick perf <@UZ>").await;
-    let done = t
-        .click("UADMIN", &prompt, opkit::engine::gate::Decision::Confirm)
-        .await;
+}
+
+#[tokio::test]
+async fn kick_asks_only_when_someone_would_leave_the_line() {
+    // GIVEN UA holds perf, UB waits
+    let t = TestBot::with(|b| b.script(script()));
+    t.say("UA", "queue join perf").await;
+    t.say("UB", "queue join perf").await;
+    // WHEN the kick is of someone not in line, of a line nobody is in, or malformed
+    for (typed, answer) in [
+        ("queue kick perf <@UZ>", "<@UZ> is not in line for *perf*."),
+        (
+            "queue kick staging <@UA>",
+            "Nobody is in line for *staging*.",
+        ),
+        (
+            "queue kick perf",
+            "give an environment and a user. Usage: `queue kick <env> <@user>`",
+        ),
+    ] {
+        let reply = t.say("UADMIN", typed).await;
+        // THEN it is told at once, with nothing to click and nothing held
+        assert_eq!(reply.text, answer, "{typed}");
+        assert!(reply.blocks.is_empty(), "no prompt for {typed}");
+    }
+    assert_eq!(
+        t.text("UADMIN", "approvals").await,
+        "Nothing is waiting for you to decide."
+    );
+    // AND a kick that would do something says what, and changes nothing yet
+    let prompt = t.say("UADMIN", "queue kick perf <@UA>").await;
     assert!(
-        done.text.ends_with("<@UZ> is not in line for *perf*."),
+        prompt
+            .text
+            .contains("\nIt would go like this: <@UA> gave up *perf*; <@UB> is up now.\n"),
         "{}",
-        done.text
+        prompt.text
+    );
+    assert_eq!(
+        t.text("UC", "queue status perf").await,
+        "*perf*: <@UA> holds it; next: <@UB>"
     );
 }
 

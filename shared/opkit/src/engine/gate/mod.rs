@@ -1,9 +1,12 @@
 //! Confirmation and two-person approval: Opkit's one-off handlers, the Slack way.
 //!
-//! A gated command does not run when asked. The bot keeps a *pending request*
-//! (in the built-in `opkit-pending` script state, saved with the same optimistic
-//! version check as any state) and answers with buttons. A click comes back as an
-//! interaction job, and [`Bot::decide`] settles it:
+//! A gated command's handler first validates its request and asks for its gate
+//! ([`Ctx::confirm`](crate::engine::command::Ctx::confirm)) with a summary of what
+//! it would do, before it changes anything: a request with bad arguments, or one
+//! that would do nothing, is answered at once and never held. An asked request is
+//! kept *pending* (in the built-in `opkit-pending` script state, saved with the
+//! same optimistic version check as any state) and answered with buttons. A click
+//! comes back as an interaction job, and [`Bot::decide`] settles it:
 //!
 //! ```text
 //! confirm   asker or anyone allowed to run it → runs, as the clicker
@@ -11,6 +14,11 @@
 //! approve   holds the approval role, and is not the asker → runs, as the asker
 //! deny      holds the approval role (or is the asker, withdrawing) → nothing runs
 //! ```
+//!
+//! The same decisions can be typed, for the shell, `opkit say --yes`, and Slack
+//! clients where buttons fail: `approvals` lists what the typist may decide,
+//! `confirm|cancel|approve|deny <id>` settle one (see [`typed`]); they call
+//! [`Bot::decide`] as a click does, so they are authorized and audited alike.
 //!
 //! A pending request is used once: the click that removes it wins, a second click
 //! (or a replayed payload) finds nothing and changes nothing. It expires after ten
@@ -36,6 +44,8 @@ use crate::slack::{Block, Button, ConfirmDialog, Reply, Visibility};
 use crate::telemetry::ErrorChain;
 use crate::text::{canonical, tokenize};
 use crate::timespec::format_time;
+
+pub(crate) mod typed;
 
 /// The script whose state holds pending requests.
 pub const PENDING_SCRIPT: &str = "opkit-pending";
@@ -105,6 +115,9 @@ pub struct Pending {
     pub command: String,
     /// Whether it waits for a confirmation or an approval.
     pub approval: bool,
+    /// What it would do, as its handler said when it asked (mrkdwn, one line).
+    #[serde(default)]
+    pub summary: String,
     /// When it stops waiting.
     pub expires_at: DateTime<Utc>,
 }
@@ -128,8 +141,14 @@ enum Settled {
 }
 
 impl Bot {
-    /// Keeps a gated request pending and answers with its buttons.
-    pub(crate) async fn hold(&self, request: &Request, command: &CommandSpec) -> Reply {
+    /// Keeps a gated request, validated by its handler, pending and answers with
+    /// its buttons; `summary` is what the handler said it would do.
+    pub(crate) async fn hold(
+        &self,
+        request: &Request,
+        command: &CommandSpec,
+        summary: &str,
+    ) -> Reply {
         let now = self.now();
         let id = request.correlation_id.simple().to_string();
         let approval = matches!(command.gate, Gate::Approval(_));
@@ -160,6 +179,7 @@ impl Bot {
             request: request.clone(),
             command: command.name.clone(),
             approval,
+            summary: summary.to_string(),
             expires_at: now + PENDING_FOR,
         };
         let saved = self
@@ -190,13 +210,26 @@ impl Bot {
             },
         )
         .await;
-        prompt(request, command, &id, &pending.expires_at)
+        prompt(&pending, command, &id)
     }
 
     /// Settles a click on a pending request's button. Returns the reply for the
     /// interaction's `response_url`: replacing the buttons with the outcome, or,
     /// when the click changes nothing, an ephemeral note for the clicker only.
     pub async fn decide(&self, clicker: &Caller, pending_id: &str, decision: Decision) -> Reply {
+        self.decide_or_refuse(clicker, pending_id, decision)
+            .await
+            .unwrap_or_else(Reply::text)
+    }
+
+    /// [`Bot::decide`], with a click that changes nothing (`Err`: why) told apart
+    /// from one that settled the request.
+    pub(crate) async fn decide_or_refuse(
+        &self,
+        clicker: &Caller,
+        pending_id: &str,
+        decision: Decision,
+    ) -> Result<Reply, String> {
         let now = self.now();
         let settled = self
             .update_state(PENDING_SCRIPT, true, |state| {
@@ -207,11 +240,11 @@ impl Bot {
             Ok(settled) => settled,
             Err(e) => {
                 tracing::error!(error = %ErrorChain(&e), pending_id, "could not settle a pending request");
-                return Reply::text("Sorry, I could not record that click; please try again.");
+                return Err("Sorry, I could not record that decision; please try again.".into());
             }
         };
-        match settled {
-            Settled::Refused(why) => Reply::text(why),
+        Ok(match settled {
+            Settled::Refused(why) => return Err(why),
             Settled::Closed(pending, text) => {
                 let outcome = Outcome::Decided {
                     decision: decision.past_tense().to_string(),
@@ -224,7 +257,7 @@ impl Bot {
             Settled::Run(pending, runner) => {
                 self.run_decided(pending, runner, clicker, decision).await
             }
-        }
+        })
     }
 
     /// The decision rules, applied to the stored pending requests. Only a click
@@ -262,35 +295,10 @@ impl Bot {
             let text = format!("`{}` no longer exists; nothing was run.", pending.command);
             return close(&mut state, Settled::Closed(pending, text));
         };
-        let approvers = match &command.gate {
-            Gate::Approval(access) => access.clone(),
-            _ => command.access.clone(),
-        };
-        let (allowed, why) = match (decision, pending.approval) {
-            (Decision::Confirm | Decision::Cancel, false) => (
-                mine || self.allows(&clicker.user, &command.access).await?,
-                format!(
-                    "You cannot confirm this: it needs {}.",
-                    command.access.describe()
-                ),
-            ),
-            (Decision::Approve, true) if mine => {
-                (false, "You cannot approve your own request.".into())
-            }
-            (Decision::Approve, true) => (
-                self.allows(&clicker.user, &approvers).await?,
-                format!(
-                    "You cannot approve this: it needs {}.",
-                    approvers.describe()
-                ),
-            ),
-            (Decision::Deny, true) => (
-                mine || self.allows(&clicker.user, &approvers).await?,
-                format!("You cannot deny this: it needs {}.", approvers.describe()),
-            ),
-            _ => (false, "That button does not belong to this request.".into()),
-        };
-        if !allowed {
+        if let Err(why) = self
+            .may_settle(&clicker.user, &pending, &command, decision)
+            .await?
+        {
             return Ok((Settled::Refused(why), None));
         }
         let settled = match decision {
@@ -314,6 +322,48 @@ impl Bot {
             }
         };
         close(&mut state, settled)
+    }
+
+    /// Whether `user` may settle `pending` (a request of `command`) with
+    /// `decision`: the rules of the table above, for clicks and typed decisions
+    /// alike. `Err` says why not.
+    pub(crate) async fn may_settle(
+        &self,
+        user: &crate::ids::UserId,
+        pending: &Pending,
+        command: &CommandSpec,
+        decision: Decision,
+    ) -> Result<Result<(), String>, CommandError> {
+        let mine = user == &pending.request.caller.user;
+        let approvers = match &command.gate {
+            Gate::Approval(access) => access.clone(),
+            _ => command.access.clone(),
+        };
+        let (allowed, why) = match (decision, pending.approval) {
+            (Decision::Confirm | Decision::Cancel, false) => (
+                mine || self.allows(user, &command.access).await?,
+                format!(
+                    "You cannot confirm this: it needs {}.",
+                    command.access.describe()
+                ),
+            ),
+            (Decision::Approve, true) if mine => {
+                (false, "You cannot approve your own request.".into())
+            }
+            (Decision::Approve, true) => (
+                self.allows(user, &approvers).await?,
+                format!(
+                    "You cannot approve this: it needs {}.",
+                    approvers.describe()
+                ),
+            ),
+            (Decision::Deny, true) => (
+                mine || self.allows(user, &approvers).await?,
+                format!("You cannot deny this: it needs {}.", approvers.describe()),
+            ),
+            _ => (false, "That button does not belong to this request.".into()),
+        };
+        Ok(if allowed { Ok(()) } else { Err(why) })
     }
 
     /// Runs a confirmed or approved request: the runner is authorized again (a
@@ -366,7 +416,7 @@ impl Bot {
                     .replacing();
             }
         }
-        let mut reply = self.run_authorized(&request, &command, args).await;
+        let mut reply = self.run_authorized(&request, &command, args, true).await;
         reply.text = format!("{decision_line}\n{}", reply.text);
         if !reply.blocks.is_empty() {
             reply.blocks.insert(
@@ -392,11 +442,23 @@ fn to_value(state: &PendingState) -> Result<Value, CommandError> {
     serde_json::to_value(state).map_err(CommandError::internal)
 }
 
+/// How a pending request is named when typed: the start of its id, enough to
+/// be unique among a handful of pending requests (see [`typed`]).
+pub fn short_id(id: &str) -> &str {
+    &id[..id.len().min(SHORT_ID_LEN)]
+}
+
+/// Characters of a pending id shown for typing.
+const SHORT_ID_LEN: usize = 8;
+
 /// The question and its buttons.
-fn prompt(request: &Request, command: &CommandSpec, id: &str, expires_at: &DateTime<Utc>) -> Reply {
-    let until = format_time(*expires_at);
+fn prompt(pending: &Pending, command: &CommandSpec, id: &str) -> Reply {
+    let until = format_time(pending.expires_at);
+    let request = &pending.request;
     // Held requests are in canonical form already (see `hold`): in full, on one line.
     let asked = &request.text;
+    let summary = &pending.summary;
+    let short = short_id(id);
     let button =
         |text: &str, action_id: &str, style: Option<&str>, confirm: Option<ConfirmDialog>| Button {
             text: text.to_string(),
@@ -414,7 +476,9 @@ fn prompt(request: &Request, command: &CommandSpec, id: &str, expires_at: &DateT
     let (text, buttons, visibility) = match &command.gate {
         Gate::Approval(access) => (
             format!(
-                "{} asks to run `{asked}`. It needs approval by someone with {} (not the asker), by {until}.",
+                "{} asks to run `{asked}`. It needs approval by someone with {} (not the asker), by {until}.\n\
+                 {summary}\n\
+                 Without buttons: `approve {short}` or `deny {short}`.",
                 request.caller.user.mention(),
                 access.describe()
             ),
@@ -430,7 +494,11 @@ fn prompt(request: &Request, command: &CommandSpec, id: &str, expires_at: &DateT
             Visibility::InChannel,
         ),
         _ => (
-            format!("Run `{asked}`? Confirm by {until}."),
+            format!(
+                "Run `{asked}`? Confirm by {until}.\n\
+                 {summary}\n\
+                 Without buttons: `confirm {short}` or `cancel {short}`."
+            ),
             vec![
                 button(
                     "Confirm",

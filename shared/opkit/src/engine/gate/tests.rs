@@ -15,6 +15,38 @@ fn approvals() -> TestBot {
     })
 }
 
+/// A bot with two gated commands that take free text: `shout <text>` (confirmed)
+/// by an admin, and `shout everywhere <text>` (approved by an admin), by anyone.
+/// Both ask only for a non-empty text.
+fn shouting() -> TestBot {
+    use crate::engine::command::{Command, Script};
+    async fn shout(ctx: &mut crate::engine::command::Ctx<()>) -> Result<Reply, CommandError> {
+        let text = ctx.args.rest(0);
+        if text.is_empty() {
+            return Err(CommandError::usage("say what to shout"));
+        }
+        ctx.confirm("It would shout it.")?;
+        Ok(Reply::in_channel(text))
+    }
+    let admin = crate::access::Access::role(crate::ids::Role::admin());
+    let script = Script::<()>::new("shout")
+        .command(
+            Command::new("shout")
+                .access(admin.clone())
+                .confirm()
+                .handler(|ctx| Box::pin(shout(ctx))),
+        )
+        .command(
+            Command::new("shout everywhere")
+                .approval(admin)
+                .handler(|ctx| Box::pin(shout(ctx))),
+        );
+    TestBot::with(|b| {
+        b.script(script)
+            .admins([crate::ids::UserId::parse("UADMIN2").unwrap()])
+    })
+}
+
 async fn grants(t: &TestBot) -> usize {
     t.store.all_grants().await.unwrap().len()
 }
@@ -173,19 +205,25 @@ fn dialog(prompt: &Reply) -> String {
 
 #[tokio::test]
 async fn prompts_and_outcomes_quote_the_request_on_one_line() {
-    let typed = "roles revoke <@UBOB> ops\n• `forged` line";
-    let shown = "roles revoke <@UBOB> ops • ˋforgedˋ line";
-    let t = TestBot::new();
-    // the confirmation prompt, its dialog, and a withdrawal
+    let typed = "shout ops\n• `forged` line";
+    let shown = "shout ops • ˋforgedˋ line";
+    let t = shouting();
+    // the confirmation prompt, its dialog, and a withdrawal: the request is one
+    // line, followed by the handler's summary and the typed alternative
     let prompt = t.say("UADMIN", typed).await;
+    let lines: Vec<&str> = prompt.text.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", prompt.text);
     assert!(
-        prompt
-            .text
-            .starts_with(&format!("Run `{shown}`? Confirm by ")),
+        lines[0].starts_with(&format!("Run `{shown}`? Confirm by ")),
         "{}",
         prompt.text
     );
-    assert!(!prompt.text.contains('\n'), "{}", prompt.text);
+    assert_eq!(lines[1], "It would shout it.");
+    assert!(
+        lines[2].starts_with("Without buttons: `confirm "),
+        "{}",
+        lines[2]
+    );
     assert_eq!(dialog(&prompt), format!("Run `{shown}`"));
     let withdrawn = t.click("UADMIN", &prompt, Decision::Cancel).await;
     assert_eq!(
@@ -202,18 +240,18 @@ async fn prompts_and_outcomes_quote_the_request_on_one_line() {
         done.text
     );
     // the approval prompt and a denial
-    let t = approvals();
-    let typed = "roles grant <@UBOB> ops\n• `forged` line";
-    let shown = "roles grant <@UBOB> ops • ˋforgedˋ line";
+    let typed = "shout everywhere ops\n• `forged` line";
+    let shown = "shout everywhere ops • ˋforgedˋ line";
     let prompt = t.say("UADMIN", typed).await;
+    let lines: Vec<&str> = prompt.text.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", prompt.text);
     assert!(
-        prompt.text.starts_with(&format!(
+        lines[0].starts_with(&format!(
             "<@UADMIN> asks to run `{shown}`. It needs approval"
         )),
         "{}",
         prompt.text
     );
-    assert!(!prompt.text.contains('\n'), "{}", prompt.text);
     assert_eq!(dialog(&prompt), format!("Approve `{shown}`"));
     let denied = t.click("UADMIN2", &prompt, Decision::Deny).await;
     assert_eq!(
@@ -247,10 +285,10 @@ async fn padding_cannot_hide_what_an_approval_grants() {
 
 #[tokio::test]
 async fn a_request_too_long_to_show_in_full_is_refused_not_cut() {
-    let t = approvals();
+    let t = shouting();
     let long_role = "r".repeat(PROMPT_MAX);
     let reply = t
-        .say("UADMIN", &format!("roles grant <@UBOB> {long_role}"))
+        .say("UADMIN", &format!("shout everywhere {long_role}"))
         .await;
     assert!(
         reply
@@ -280,4 +318,192 @@ async fn a_confirm_button_cannot_settle_an_approval() {
         "That button does not belong to this request."
     );
     assert_eq!(grants(&t).await, 0);
+}
+
+/// The short id a prompt offers for typing (`confirm 1a2b3c4d`).
+fn typed_id(prompt: &Reply) -> String {
+    let last = prompt.text.lines().last().unwrap();
+    let start = last.rfind(' ').unwrap() + 1;
+    last[start..].trim_end_matches(['`', '.']).to_string()
+}
+
+#[tokio::test]
+async fn asking_discards_what_the_handler_changed_and_a_handler_cannot_skip_its_gate() {
+    use crate::engine::command::{Command, Script};
+    async fn bump(ctx: &mut crate::engine::command::Ctx<u32>) -> Result<Reply, CommandError> {
+        ctx.state += 1;
+        ctx.confirm(format!("It would make it {}.", ctx.state))?;
+        Ok(Reply::text(format!("now {}", ctx.state)))
+    }
+    async fn sneaky(ctx: &mut crate::engine::command::Ctx<u32>) -> Result<Reply, CommandError> {
+        ctx.state += 100;
+        Ok(Reply::text("changed without asking"))
+    }
+    let script = Script::<u32>::new("counter")
+        .command(
+            Command::new("bump")
+                .confirm()
+                .handler(|ctx| Box::pin(bump(ctx))),
+        )
+        .command(
+            Command::new("sneak")
+                .confirm()
+                .handler(|ctx| Box::pin(sneaky(ctx))),
+        );
+    let t = TestBot::with(|b| b.script(script));
+    // GIVEN a handler that changes its state, then asks
+    let prompt = t.say("UADMIN", "bump").await;
+    assert!(
+        prompt.text.contains("\nIt would make it 1.\n"),
+        "{}",
+        prompt.text
+    );
+    assert_eq!(t.state::<u32>("counter").await, 0, "asking saved nothing");
+    // WHEN it is confirmed THEN it runs once, on the stored state
+    let done = t.click("UADMIN", &prompt, Decision::Confirm).await;
+    assert!(done.text.ends_with("now 1"), "{}", done.text);
+    assert_eq!(t.state::<u32>("counter").await, 1);
+    // AND a gated handler that never asks fails and saves nothing
+    let reply = t.say("UADMIN", "sneak").await;
+    assert!(
+        reply.text.starts_with("Something went wrong on my side"),
+        "{}",
+        reply.text
+    );
+    assert_eq!(t.state::<u32>("counter").await, 1);
+    let pending: PendingState = t.state(PENDING_SCRIPT).await;
+    assert!(pending.requests.is_empty());
+}
+
+#[tokio::test]
+async fn typed_decisions_list_and_settle_requests_as_clicks_do() {
+    let t = shouting();
+    // GIVEN a confirmation and an approval, both asked by UADMIN
+    let mine = t.say("UADMIN", "shout hello").await;
+    let theirs = t.say("UADMIN", "shout everywhere hello").await;
+    let (mine_id, theirs_id) = (typed_id(&mine), typed_id(&theirs));
+    assert_eq!(mine_id.len(), 8);
+    // WHEN each lists what waits for them
+    let asker = t.text("UADMIN", "approvals").await;
+    assert!(asker.starts_with("Waiting for a decision:\n"), "{asker}");
+    assert!(
+        asker.contains(&format!(
+            "• `{mine_id}` you asked to run `shout hello`: waits for confirmation"
+        )),
+        "{asker}"
+    );
+    assert!(
+        asker.contains(&format!(
+            "`{theirs_id}` you asked to run `shout everywhere hello`"
+        )),
+        "{asker}"
+    );
+    let approver = t.text("UADMIN2", "approvals").await;
+    assert!(
+        approver.contains(&format!(
+            "• `{theirs_id}` <@UADMIN> asked to run `shout everywhere hello`: waits for approval"
+        )),
+        "{approver}"
+    );
+    assert!(
+        approver.contains(&format!(
+            "• `{mine_id}` <@UADMIN> asked to run `shout hello`"
+        )),
+        "another admin may confirm it too, as with the button: {approver}"
+    );
+    assert!(approver.contains("— It would shout it."), "{approver}");
+    assert_eq!(
+        t.text("UBOB", "approvals").await,
+        "Nothing is waiting for you to decide."
+    );
+    // THEN a typed approval follows the click's rules: not by the asker, not by
+    // someone without the role, not with the wrong verb
+    assert_eq!(
+        t.text("UADMIN", &format!("approve {theirs_id}")).await,
+        "You cannot approve your own request."
+    );
+    assert_eq!(
+        t.text("UBOB", &format!("approve {theirs_id}")).await,
+        "You cannot approve this: it needs admin."
+    );
+    assert_eq!(
+        t.text("UADMIN2", &format!("confirm {theirs_id}")).await,
+        format!("`{theirs_id}` waits for an approval: type `approve|deny {theirs_id}`.")
+    );
+    let refused = t
+        .audit(6)
+        .await
+        .into_iter()
+        .filter(|r| r.outcome.name() == "failed")
+        .count();
+    assert_eq!(refused, 3, "each refusal is audited as a failed command");
+    // AND the approver's typed approval runs it as the asker, once
+    let approved = t
+        .say("UADMIN2", &format!("approve {}", theirs_id.to_uppercase()))
+        .await;
+    assert!(
+        approved
+            .text
+            .starts_with("<@UADMIN2> approved `shout everywhere hello` at"),
+        "{}",
+        approved.text
+    );
+    assert!(!approved.replace_original, "typed: nothing to replace");
+    assert_eq!(approved.visibility, Visibility::InChannel);
+    assert!(
+        t.text("UADMIN2", &format!("approve {theirs_id}"))
+            .await
+            .starts_with(&format!("No pending request has the id `{theirs_id}`")),
+    );
+    // AND the asker confirms their own by typing; the click finds it handled
+    let confirmed = t.text("UADMIN", &format!("confirm {mine_id}")).await;
+    assert!(
+        confirmed.starts_with("<@UADMIN> confirmed `shout hello` at"),
+        "{confirmed}"
+    );
+    assert!(confirmed.ends_with("\nhello"), "{confirmed}");
+    assert_eq!(
+        t.click("UADMIN", &mine, Decision::Confirm).await.text,
+        "This request was already handled."
+    );
+    let decided = t
+        .audit(20)
+        .await
+        .into_iter()
+        .filter(|r| r.outcome.name() == "decided")
+        .count();
+    assert_eq!(decided, 2, "audited as clicks are");
+}
+
+#[tokio::test]
+async fn a_typed_id_must_be_one_pending_request() {
+    let t = shouting();
+    for (typed, answer) in [
+        (
+            "deny",
+            "give the id of one pending request (`approvals` lists them). Usage: `deny <id>`",
+        ),
+        (
+            "deny 12",
+            "`12` is not a request id: give the id the prompt shows, such as `deny 1a2b3c4d` (`approvals` lists them).",
+        ),
+        (
+            "cancel xyz123",
+            "`xyz123` is not a request id: give the id the prompt shows, such as `cancel 1a2b3c4d` (`approvals` lists them).",
+        ),
+        (
+            "approve 0123abcd",
+            "No pending request has the id `0123abcd`: it was decided, it expired, or the id is mistyped. `approvals` lists what is waiting for you.",
+        ),
+    ] {
+        assert_eq!(t.text("UADMIN", typed).await, answer, "{typed}");
+    }
+    // an expired request is no longer there to decide
+    let prompt = t.say("UADMIN", "shout late").await;
+    t.advance(PENDING_FOR);
+    assert!(
+        t.text("UADMIN", &format!("confirm {}", typed_id(&prompt)))
+            .await
+            .starts_with("No pending request has the id")
+    );
 }

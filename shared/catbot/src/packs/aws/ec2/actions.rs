@@ -124,6 +124,17 @@ pub fn plan(
             listing(&wrong)
         ));
     }
+    // Stopping asks for a confirmation: never for instances it would not change.
+    if action == Action::Stop
+        && found
+            .iter()
+            .all(|i| matches!(i.state.as_str(), "stopped" | "stopping"))
+    {
+        return Err(format!(
+            "Nothing to stop; nothing was changed:\n{}",
+            listing(&found)
+        ));
+    }
     Ok(found)
 }
 
@@ -150,6 +161,12 @@ pub(super) async fn act_on(
     let targets = plan(action, &target, found, all, &pack.region).map_err(CommandError::user)?;
     let ids: Vec<String> = targets.iter().map(|i| i.id.clone()).collect();
     let verb = action.verb();
+    let labels: Vec<String> = targets.iter().map(Instance::label).collect();
+    ctx.confirm(format!(
+        "It would {verb} {} in {}.",
+        labels.join(", "),
+        pack.region
+    ))?;
 
     // The ids go to the audit trail before anything changes, with this command's
     // correlation id; the bot then records whether the command succeeded.
@@ -311,7 +328,12 @@ mod tests {
             err.starts_with("I cannot reboot an instance in these states"),
             "{err}"
         );
-        assert!(plan(Action::Start, "db", stopped, false, "r").is_ok());
+        assert!(plan(Action::Start, "db", stopped.clone(), false, "r").is_ok());
+        let err = plan(Action::Stop, "db", stopped, false, "r").unwrap_err();
+        assert_eq!(
+            err,
+            "Nothing to stop; nothing was changed:\n• db (i-00000001) — stopped"
+        );
         let err = plan(Action::Start, "nope", vec![], false, "ap-south-1").unwrap_err();
         assert!(err.starts_with("No instance named or with id `nope` in ap-south-1"));
     }
