@@ -44,7 +44,9 @@ pub async fn init(
 
 /// Receives batches of up to ten, runs them as the worker Lambda would (opening
 /// each envelope with OPKIT_ENVELOPE_KEY), and deletes the messages that should
-/// not come back. A batch stops taking records as its messages' visibility timeout
+/// not come back. It starts with `store_line` (where state is kept); why a job
+/// failed or comes back is in the log lines the runner writes (at warn and error,
+/// shown by default). A batch stops taking records as its messages' visibility timeout
 /// nears: the rest would be delivered again while still here.
 pub async fn worker(
     config: &Config,
@@ -52,9 +54,12 @@ pub async fn worker(
     bot: Bot,
     store: Arc<dyn Store>,
     until_empty: bool,
+    store_line: &str,
 ) -> Result<(), String> {
     let url = config.require_queue_url().map_err(|e| e.to_string())?;
     let key = config.require_envelope_key().map_err(|e| e.to_string())?;
+    // Where jobs come from and where state goes, before anything runs.
+    eprintln!("{store_line}; jobs from {url}");
     let client = aws_sdk_sqs::Client::new(sdk);
     let http = reqwest::Client::new();
     let channels = catbot::channel_poster(config, http.clone());

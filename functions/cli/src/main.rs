@@ -144,7 +144,12 @@ fn parse_role(s: &str) -> Result<Role, String> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let verbose = matches!(cli.command, Cmd::Serve { .. });
+    // The long-running and deployed-path commands log what they do (at info), so
+    // that a job that fails, or comes back for a retry, says why.
+    let verbose = matches!(
+        cli.command,
+        Cmd::Serve { .. } | Cmd::Worker { .. } | Cmd::Expire
+    );
     init_tracing(verbose);
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -225,9 +230,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             let bot = catbot_on(store.clone())
                 .build()
                 .map_err(|e| e.to_string())?;
-            aws::worker(&config, &sdk, bot, store, until_empty).await
+            let store_line = store_line("worker", cli.store, &config);
+            aws::worker(&config, &sdk, bot, store, until_empty, &store_line).await
         }
         Cmd::Expire => {
+            eprintln!("{}", store_line("expire", cli.store, &config));
             let bot = catbot_on(store).build().map_err(|e| e.to_string())?;
             let channels = catbot::channel_poster(&config, http.clone());
             let report = Expiry::new(bot, channels)
@@ -244,6 +251,30 @@ async fn run(cli: Cli) -> Result<(), String> {
             aws::init(&config, &sdk, cli.store, queue, &queue_name).await
         }
     }
+}
+
+/// The line `worker` and `expire` start with, on standard error: where this
+/// process keeps its state. Off the deployed path's store (DynamoDB), it also says
+/// that the ingress and the Lambda functions keep theirs in the table, so that a
+/// forgotten `--store dynamodb` (grants, claims and state in local files the rest
+/// of the deployment never sees) cannot go unnoticed.
+fn store_line(command: &str, kind: StoreKind, config: &Config) -> String {
+    let store = match kind {
+        StoreKind::Memory => "in memory (--store memory), gone when it ends".to_owned(),
+        StoreKind::File => format!(
+            "in files under {} (--store file)",
+            config.data_dir.display()
+        ),
+        StoreKind::Dynamodb => {
+            let table = config.table.as_deref().unwrap_or("(OPKIT_TABLE)");
+            return format!("opkit {command}: state in DynamoDB table {table} (--store dynamodb)");
+        }
+    };
+    format!(
+        "opkit {command}: state {store}; warning: the deployed path (the Lambda functions, \
+         `opkit --store dynamodb serve --queue sqs`) keeps it in DynamoDB: \
+         run `opkit --store dynamodb {command}` to share it"
+    )
 }
 
 async fn open_store(

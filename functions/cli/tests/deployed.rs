@@ -163,3 +163,78 @@ async fn init_without_the_dynamodb_store_or_a_table_says_what_is_missing() {
         "opkit: OPKIT_TABLE is not set"
     );
 }
+
+#[tokio::test]
+async fn the_worker_names_its_store_and_says_why_a_job_failed() {
+    let _ = sdk_config().await; // fails clearly without the emulator
+    let table = unique_name("cli-why");
+    let queue_name = unique_name("cli-why-jobs");
+    let init = stdout(
+        &opkit(
+            &table,
+            &["init", "--queue", "sqs", "--queue-name", &queue_name],
+        )
+        .output()
+        .await
+        .unwrap(),
+    );
+    let queue_url = init
+        .lines()
+        .find_map(|l| l.strip_prefix("OPKIT_QUEUE_URL="))
+        .unwrap()
+        .to_string();
+    let worker = |store: &str, table: &str| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_opkit"));
+        command
+            .args(["--store", store, "worker", "--until-empty"])
+            .env("OPKIT_TABLE", table)
+            .env("OPKIT_QUEUE_URL", &queue_url)
+            .env("OPKIT_ENVELOPE_KEY", KEY)
+            .env_remove("RUST_LOG");
+        command
+    };
+
+    // GIVEN a worker started without `--store dynamodb` (the walk-through's old slip)
+    let data = std::env::temp_dir().join(unique_name("opkit-cli-why"));
+    let out = worker("file", &table)
+        .env("OPKIT_DATA_DIR", &data)
+        .output()
+        .await
+        .unwrap();
+    // THEN its first line says where its state goes, and that the deployment's is elsewhere
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("opkit worker: state in files under")
+            && first.contains("run `opkit --store dynamodb worker`"),
+        "{stderr}"
+    );
+    // AND with the table, it names the table
+    let out = worker("dynamodb", &table).output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!(
+            "opkit worker: state in DynamoDB table {table} (--store dynamodb); jobs from {queue_url}"
+        )),
+        "{stderr}"
+    );
+
+    // GIVEN a job, and a worker whose table cannot be reached
+    let slack = FakeSlack::start().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk_config().await);
+    let key = EnvelopeKey::new(KEY).unwrap();
+    sqs.send_message()
+        .queue_url(&queue_url)
+        .message_body(job("U1", "queue join perf", slack.response_url("why")).encode(&key))
+        .send()
+        .await
+        .unwrap();
+    let out = worker("dynamodb", "no-such-table").output().await.unwrap();
+    // THEN it says the job comes back, and why
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("will retry") && stderr.contains("could not claim job"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 to retry"), "{stderr}");
+}
