@@ -545,6 +545,11 @@ fn worker_reports_partial_batch_failures() {
         (1..=10).contains(&batch),
         "{id}'s BatchSize ({batch}) must be 1-10: more needs a batching window, which delays replies"
     );
+    assert!(
+        batch <= opkit::worker::BATCH_CONCURRENCY as u64,
+        "{id}'s BatchSize ({batch}) is more than the worker runs at once \
+         (opkit::worker::BATCH_CONCURRENCY): the rest would wait behind the first records"
+    );
 }
 
 // ------------------------------------------------------------------ IAM

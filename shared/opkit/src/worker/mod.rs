@@ -16,7 +16,8 @@
 //! for each job put on it. A redelivery — SQS's, or Slack sending an event again
 //! (the job id comes from the `event_id`) — finds the claim and does not run.
 //!
-//! A batch stops taking records when its invocation's deadline is near
+//! The records of a batch run side by side ([`JobRunner::process_batch`]); a
+//! record is started only while its invocation's deadline is far enough
 //! ([`crate::timing`]): the records not started go back to the queue untouched.
 
 use std::future::Future;
@@ -401,7 +402,13 @@ pub struct JobRunner {
     pub keep: Duration,
     /// The receive count of a message's last delivery before the dead-letter queue.
     pub max_receives: u32,
+    /// How many records of a batch run at once ([`BATCH_CONCURRENCY`]).
+    pub concurrency: usize,
 }
+
+/// How many records of a batch run at once: the worker's whole batch
+/// (`BatchSize` in `template.yaml`), so no record waits behind another's slow API.
+pub const BATCH_CONCURRENCY: usize = 10;
 
 impl JobRunner {
     /// A runner opening envelopes with `key` and claiming jobs in `claims` (the
@@ -415,6 +422,7 @@ impl JobRunner {
             lease: LEASE,
             keep: KEEP,
             max_receives: crate::timing::MAX_RECEIVES,
+            concurrency: BATCH_CONCURRENCY,
         }
     }
 
@@ -423,39 +431,59 @@ impl JobRunner {
         &self.worker
     }
 
-    /// Handles a batch, in order; returns the ids of the messages to retry.
+    /// Handles a batch, its records side by side (at most [`JobRunner::concurrency`]
+    /// at once); returns the ids of the messages to retry, in the batch's order.
     ///
-    /// With a `deadline` (the Lambda invocation's, by the bot's clock), a message
-    /// is started only while at least [`START_MARGIN`] remains: once less is left,
-    /// the messages not started are returned for retry as they are — not opened,
-    /// not claimed — and run in a later invocation.
+    /// Running records together is safe: each job runs under its own claim, and
+    /// two commands on one script's state meet at the optimistic save, where the
+    /// loser runs again on fresh state. Ten commands each waiting a second on a
+    /// slow API take about a second together, not ten.
+    ///
+    /// With a `deadline` (the Lambda invocation's, by the bot's clock), a record is
+    /// started only while at least [`START_MARGIN`] remains: a record not started
+    /// by then is returned for retry as it is — not opened, not claimed — and runs
+    /// in a later invocation.
     pub async fn process_batch(
         &self,
         messages: &[QueueMessage],
         deadline: Option<DateTime<Utc>>,
     ) -> Vec<String> {
-        let mut failed = Vec::new();
-        for (i, message) in messages.iter().enumerate() {
-            if let Some(deadline) = deadline {
-                let left = deadline - self.worker.bot().now();
-                if left < START_MARGIN {
-                    let rest = &messages[i..];
-                    tracing::warn!(
-                        left_ms = left.num_milliseconds(),
-                        not_started = rest.len(),
-                        "too little time left: the rest of the batch goes back to the queue"
-                    );
-                    failed.extend(rest.iter().map(|m| m.id.clone()));
-                    break;
-                }
-            }
-            let span = tracing::info_span!("message", message_id = %message.id);
-            if let Err(e) = self.process_message(message).instrument(span).await {
-                tracing::warn!(message_id = %message.id, error = %e, receive_count = message.receive_count, "will retry");
-                failed.push(message.id.clone());
+        use futures_util::stream::{self, StreamExt};
+        let mut outcomes: Vec<(usize, bool)> = stream::iter(messages.iter().enumerate())
+            .map(|(i, message)| async move { (i, self.start_in_time(message, deadline).await) })
+            .buffer_unordered(self.concurrency.max(1))
+            .collect()
+            .await;
+        outcomes.sort_unstable_by_key(|&(i, _)| i);
+        outcomes
+            .into_iter()
+            .filter(|&(_, retry)| retry)
+            .map(|(i, _)| messages[i].id.clone())
+            .collect()
+    }
+
+    /// Runs one record of a batch if there is still time to; `true` when it should
+    /// come back later (not started, or worth a retry).
+    async fn start_in_time(&self, message: &QueueMessage, deadline: Option<DateTime<Utc>>) -> bool {
+        if let Some(deadline) = deadline {
+            let left = deadline - self.worker.bot().now();
+            if left < START_MARGIN {
+                tracing::warn!(
+                    message_id = %message.id,
+                    left_ms = left.num_milliseconds(),
+                    "too little time left to start: the record goes back to the queue"
+                );
+                return true;
             }
         }
-        failed
+        let span = tracing::info_span!("message", message_id = %message.id);
+        match self.process_message(message).instrument(span).await {
+            Ok(()) => false,
+            Err(e) => {
+                tracing::warn!(message_id = %message.id, error = %e, receive_count = message.receive_count, "will retry");
+                true
+            }
+        }
     }
 
     /// Handles one message. `Ok` means "delete it": done, a duplicate, a forged

@@ -382,7 +382,9 @@ async fn a_batch_near_its_deadline_returns_the_records_it_did_not_start() {
         clock: t.clock.clone(),
         takes: Duration::seconds(15),
     });
-    let (runner, slow) = runner_with(&t, slow);
+    let (mut runner, slow) = runner_with(&t, slow);
+    // (two at a time: each pair takes the clock 30 s on)
+    runner.concurrency = 2;
     let jobs: Vec<Job> = ["UA", "UB", "UC", "UD"]
         .iter()
         .map(|u| job(u, "tally perf"))
@@ -395,7 +397,7 @@ async fn a_batch_near_its_deadline_returns_the_records_it_did_not_start() {
     let deadline = t.now() + Duration::seconds(30);
     // WHEN the batch runs
     let failed = runner.process_batch(&batch, Some(deadline)).await;
-    // THEN two ran (30 s then 15 s left), and the two not started come back
+    // THEN two ran (30 s left when they started), and the two not started come back
     assert_eq!(failed, ["m-2", "m-3"]);
     assert_eq!(slow.inner.posts().len(), 2);
     assert_eq!(t.store.load("tally").await.unwrap().version, 2);
@@ -431,4 +433,118 @@ async fn a_batch_with_less_than_the_margin_left_starts_nothing() {
             .is_empty()
     );
     assert_eq!(poster.posts().len(), 1);
+}
+
+/// `wait <name>`: a command that calls a slow API — it waits until every one of
+/// the batch's `gate` commands is running at once (a run one after another never
+/// gets there), then a second — and changes no state.
+fn slow_api(gate: Arc<tokio::sync::Barrier>) -> crate::engine::Script<()> {
+    use crate::engine::{Command, Script};
+    Script::new("slow").command(Command::new("wait").usage("<name>").handler(move |ctx| {
+        let gate = gate.clone();
+        Box::pin(async move {
+            gate.wait().await;
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            Ok(Reply::text(format!(
+                "{} waited.",
+                ctx.caller.user.mention()
+            )))
+        })
+    }))
+}
+
+/// `n` messages, each a job of its own user typing `text`.
+fn batch_of(text: &str, n: usize) -> Vec<QueueMessage> {
+    (0..n)
+        .map(|i| {
+            body_message(
+                &format!("m-{i}"),
+                job(&format!("U{i:02}"), text).encode(&key()),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn ten_commands_each_waiting_a_second_on_a_slow_api_take_a_second_together() {
+    // GIVEN a command that waits until ten of it run at once, then a second more
+    let gate = Arc::new(tokio::sync::Barrier::new(BATCH_CONCURRENCY));
+    let t = TestBot::with(|b| b.script(slow_api(gate.clone())));
+    let (runner, poster) = runner(&t);
+    let batch = batch_of("wait x", BATCH_CONCURRENCY);
+    // WHEN one batch of ten runs (tokio's clock is paused: it moves only when
+    // every task waits on a timer, so what it shows is the work's own time)
+    let started = tokio::time::Instant::now();
+    let ran = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        runner.process_batch(&batch, None),
+    )
+    .await;
+    // THEN all ten were running together (one at a time, the first would wait
+    // at the gate forever), and the batch took one second, not ten
+    let failed = ran.expect("the ten records ran side by side");
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(started.elapsed(), std::time::Duration::from_secs(1));
+    assert_eq!(poster.posts().len(), BATCH_CONCURRENCY);
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_at_a_time_the_same_batch_would_never_pass_the_gate() {
+    // The proof above can fail: with records run one after another, the gate
+    // that needs all ten is never reached, and the timeout says so.
+    let gate = Arc::new(tokio::sync::Barrier::new(BATCH_CONCURRENCY));
+    let t = TestBot::with(|b| b.script(slow_api(gate.clone())));
+    let (mut runner, _poster) = runner(&t);
+    runner.concurrency = 1;
+    let batch = batch_of("wait x", BATCH_CONCURRENCY);
+    let ran = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        runner.process_batch(&batch, None),
+    )
+    .await;
+    assert!(ran.is_err(), "one at a time cannot pass a gate of ten");
+}
+
+#[tokio::test(start_paused = true)]
+async fn ten_commands_on_one_state_in_one_batch_lose_no_update() {
+    // GIVEN a batch of ten `tally` commands on the same script, run side by side
+    let t = crate::fixtures::bot();
+    let (runner, poster) = runner(&t);
+    let batch = batch_of("tally perf", BATCH_CONCURRENCY);
+    // WHEN it runs: their saves race, and the losers run again on fresh state
+    let failed = runner.process_batch(&batch, None).await;
+    // THEN every one counted, once
+    assert!(failed.is_empty(), "{failed:?}");
+    let state: std::collections::BTreeMap<String, u64> = t.state("tally").await;
+    assert_eq!(state["perf"], BATCH_CONCURRENCY as u64);
+    assert_eq!(
+        t.store.load("tally").await.unwrap().version,
+        BATCH_CONCURRENCY as u64
+    );
+    assert_eq!(poster.posts().len(), BATCH_CONCURRENCY);
+}
+
+#[tokio::test]
+async fn a_batch_reports_its_retries_in_the_batch_order() {
+    // GIVEN a batch whose second and fourth records are held by another worker
+    let t = crate::fixtures::bot();
+    let (runner, _poster) = runner(&t);
+    let jobs: Vec<Job> = (0..5)
+        .map(|i| job(&format!("U{i}"), "tally perf"))
+        .collect();
+    for j in [&jobs[1], &jobs[3]] {
+        t.store
+            .claim(&j.id.to_string(), t.now(), LEASE)
+            .await
+            .unwrap();
+    }
+    let batch: Vec<QueueMessage> = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, j)| body_message(&format!("m-{i}"), j.encode(&key())))
+        .collect();
+    // WHEN it runs side by side
+    let failed = runner.process_batch(&batch, None).await;
+    // THEN exactly those two come back, named in order
+    assert_eq!(failed, ["m-1", "m-3"]);
 }
