@@ -21,7 +21,7 @@ use opkit::job::{EnvelopeKey, JobQueue};
 use opkit::slack::HttpPoster;
 use opkit::sqs::SqsQueue;
 use opkit::telemetry::ErrorChain;
-use opkit::worker::{InlineQueue, JobRunner, Worker};
+use opkit::worker::{INLINE_LIMIT, InlineQueue, JobRunner, Worker};
 
 /// How often the in-process expiry pass runs.
 const EXPIRY_EVERY: Duration = Duration::from_secs(30);
@@ -62,7 +62,9 @@ pub async fn run(
 /// worker, plus an expiry pass every 30 s. Shared by the HTTP routes and Socket Mode.
 /// The in-process queue runs each job as the worker Lambda does: sealed and opened
 /// (with a random key of this process: nothing else reads that queue), then claimed
-/// in the bot's store, so an event Slack sends again runs once.
+/// in the bot's store, so an event Slack sends again runs once. It holds at most
+/// [`INLINE_LIMIT`] jobs; past that the ack says the bot is busy (memory stays
+/// bounded under a burst, and nothing is dropped unsaid).
 pub(crate) fn job_queue(
     config: &Config,
     bot: Bot,
@@ -83,7 +85,7 @@ pub(crate) fn job_queue(
         let store = bot.store().clone();
         let worker = Arc::new(Worker::new(bot, Arc::new(HttpPoster::new(http)), channels));
         let runner = Arc::new(JobRunner::new(worker, store, EnvelopeKey::random()));
-        let queue = Arc::new(InlineQueue::start(runner, 1024));
+        let queue = Arc::new(InlineQueue::start(runner, INLINE_LIMIT));
         spawn_expiry(expiry.with_queue(queue.clone()));
         queue
     })

@@ -28,13 +28,14 @@
 //! | slash command or click from a team not in `OPKIT_TEAM_IDS`, or from a user of another organisation | 200, ephemeral refusal saying why; nothing queued; logged |
 //! | slash command or message whose text passes 40,000 characters ([`MAX_TEXT_CHARS`]) | 200, ephemeral "too long" (a message: empty); nothing queued; logged |
 //! | slash command, queue down | 200, ephemeral "could not queue"; logged |
+//! | slash command, queue full (`opkit serve`) | 200, ephemeral "too busy"; logged; nothing queued |
 //! | mention or direct message | 200, empty; one job queued (id from `event_id`) |
 //! | event from a team not allowed, or from a user of another organisation | 200, empty; nothing queued; logged |
 //! | other events, bots' and own messages, edits; organisation-level events without `team_id` (`team_access_granted`, …) | 200, empty; nothing queued |
 //! | `app_uninstalled`, `tokens_revoked`, `team_access_revoked` | 200, empty; nothing queued; logged at warn |
 //! | event, queue down | 503, so Slack retries (the retry is the same job) |
 //! | click on an Opkit button (`block_actions`, action id `opkit:…`) | 200, empty; one job queued |
-//! | click, queue down | 200, ephemeral "could not take that click"; logged |
+//! | click, queue down | 200, ephemeral "could not queue that click" ("too busy" when full); logged |
 //! | other interactions (`shortcut`, `message_action`, `view_submission`, `view_closed`, `block_suggestion`, …) and `block_actions` with an action id that is not Opkit's (another app's block, a stale message) | 200, empty; nothing queued; logged at debug |
 //!
 //! Every request Slack really sends gets a 200: Slack shows the user an error for
@@ -355,9 +356,7 @@ impl Ingress {
             }
             Err(e) => {
                 tracing::error!(job_id = %job.id, error = %ErrorChain(&e), "could not queue the command");
-                Answer::ephemeral(
-                    "Sorry, I could not queue your command; please try again in a moment.",
-                )
+                Answer::ephemeral(e.tell_user("your command"))
             }
         }
     }
@@ -424,9 +423,7 @@ impl Ingress {
             }
             Err(e) => {
                 tracing::error!(job_id = %job.id, error = %ErrorChain(&e), "could not queue the click");
-                Answer::ephemeral(
-                    "Sorry, I could not take that click; please try again in a moment.",
-                )
+                Answer::ephemeral(e.tell_user("that click"))
             }
         }
     }

@@ -9,12 +9,35 @@ use crate::job::Job;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum QueueError {
-    /// The queue is full or closed.
+    /// The queue is closed.
     #[error("the job queue is unavailable: {0}")]
     Unavailable(String),
+    /// The queue holds as many jobs as it may ([`crate::worker::InlineQueue`]'s
+    /// limit): the job was not taken, and the user is told the bot is busy.
+    #[error("the job queue is full ({limit} jobs waiting or running)")]
+    Busy {
+        /// How many jobs the queue holds at most.
+        limit: usize,
+    },
     /// The queue service refused or failed (detail for the log).
     #[error("the job queue failed: {0}")]
     Backend(String),
+}
+
+impl QueueError {
+    /// What the user is told when their command or click was not queued: that the
+    /// bot is busy when the queue is full, else that it could not be queued.
+    /// `what` names it ("your command", "that click").
+    pub fn tell_user(&self, what: &str) -> String {
+        match self {
+            QueueError::Busy { .. } => {
+                format!(
+                    "Sorry, I'm too busy to take {what} right now; please try again in a moment."
+                )
+            }
+            _ => format!("Sorry, I could not queue {what}; please try again in a moment."),
+        }
+    }
 }
 
 /// Somewhere to put jobs: an in-process channel locally, SQS when deployed.

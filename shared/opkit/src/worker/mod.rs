@@ -245,13 +245,27 @@ enum Progress {
 /// one per process is enough: nothing outside the process reads this queue),
 /// opened by the runner, then claimed, so a job put on it twice (Slack retrying an
 /// event) runs once. The local stand-in for SQS.
+///
+/// It is bounded, so that a burst the work cannot keep up with costs no more
+/// memory than the bound: at most `limit` jobs are waiting or running at once, and
+/// at most [`INLINE_CONCURRENCY`] of them run. A job put on a full queue is
+/// refused with [`QueueError::Busy`] — the ack tells the user the bot is busy —
+/// and never silently dropped.
 #[derive(Clone)]
 pub struct InlineQueue {
     tx: mpsc::Sender<String>,
     key: EnvelopeKey,
+    limit: usize,
     /// Jobs queued or running.
     in_flight: Arc<watch::Sender<usize>>,
 }
+
+/// How many jobs of an [`InlineQueue`] run at once; the rest wait their turn.
+pub const INLINE_CONCURRENCY: usize = 32;
+
+/// How many jobs `opkit serve`'s [`InlineQueue`] holds (waiting or running)
+/// before it answers that the bot is busy.
+pub const INLINE_LIMIT: usize = 1024;
 
 /// Counts a job out of [`InlineQueue::idle`]'s count when its task ends, however
 /// it ends.
@@ -264,19 +278,26 @@ impl Drop for InFlight {
 }
 
 impl InlineQueue {
-    /// Starts the background task; at most `capacity` jobs wait at once. Jobs
-    /// run on `runner`, claimed in its store.
-    pub fn start(runner: Arc<JobRunner>, capacity: usize) -> Self {
-        let (tx, mut rx) = mpsc::channel::<String>(capacity);
+    /// Starts the background task; at most `limit` jobs wait or run at once
+    /// (at least one), [`INLINE_CONCURRENCY`] of them running. Jobs run on
+    /// `runner`, claimed in its store.
+    pub fn start(runner: Arc<JobRunner>, limit: usize) -> Self {
+        let limit = limit.max(1);
+        let (tx, mut rx) = mpsc::channel::<String>(limit);
         let in_flight = Arc::new(watch::Sender::new(0));
         let counter = in_flight.clone();
         let key = runner.key.clone();
+        let running = Arc::new(tokio::sync::Semaphore::new(INLINE_CONCURRENCY));
         tokio::spawn(async move {
             while let Some(body) = rx.recv().await {
+                let Ok(permit) = running.clone().acquire_owned().await else {
+                    return;
+                };
                 let runner = runner.clone();
                 let done = InFlight(counter.clone());
                 tokio::spawn(async move {
                     let _done = done;
+                    let _permit = permit;
                     // No queue will deliver it again: this is its last delivery.
                     match runner.open_and_run("in-process", &body, true).await {
                         Ok(()) => {}
@@ -288,7 +309,17 @@ impl InlineQueue {
                 });
             }
         });
-        Self { tx, key, in_flight }
+        Self {
+            tx,
+            key,
+            limit,
+            in_flight,
+        }
+    }
+
+    /// How many jobs are waiting or running now.
+    pub fn in_flight(&self) -> usize {
+        *self.in_flight.borrow()
     }
 
     /// Waits until every job put on the queue so far has finished (tests; a
@@ -302,11 +333,24 @@ impl InlineQueue {
 
 impl JobQueue for InlineQueue {
     fn enqueue<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), QueueError>> {
-        self.in_flight.send_modify(|n| *n += 1);
-        let result = self.tx.try_send(job.encode(&self.key)).map_err(|e| {
-            self.in_flight.send_modify(|n| *n -= 1);
-            QueueError::Unavailable(e.to_string())
+        // Counted in before it is sent, and only below the limit: the channel
+        // (of `limit` places) always has room for a job counted in.
+        let limit = self.limit;
+        let admitted = self.in_flight.send_if_modified(|n| {
+            if *n >= limit {
+                return false;
+            }
+            *n += 1;
+            true
         });
+        let result = if admitted {
+            self.tx.try_send(job.encode(&self.key)).map_err(|e| {
+                self.in_flight.send_modify(|n| *n -= 1);
+                QueueError::Unavailable(e.to_string())
+            })
+        } else {
+            Err(QueueError::Busy { limit })
+        };
         Box::pin(std::future::ready(result))
     }
 }
@@ -449,8 +493,10 @@ impl JobRunner {
         deadline: Option<DateTime<Utc>>,
     ) -> Vec<String> {
         use futures_util::stream::{self, StreamExt};
-        let mut outcomes: Vec<(usize, bool)> = stream::iter(messages.iter().enumerate())
-            .map(|(i, message)| async move { (i, self.start_in_time(message, deadline).await) })
+        // By index, not by reference: a closure taking a `&QueueMessage` would
+        // make the batch's future not `Send` for every lifetime (`tokio::spawn`).
+        let mut outcomes: Vec<(usize, bool)> = stream::iter(0..messages.len())
+            .map(|i| async move { (i, self.start_in_time(&messages[i], deadline).await) })
             .buffer_unordered(self.concurrency.max(1))
             .collect()
             .await;

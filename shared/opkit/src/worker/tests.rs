@@ -548,3 +548,93 @@ async fn a_batch_reports_its_retries_in_the_batch_order() {
     // THEN exactly those two come back, named in order
     assert_eq!(failed, ["m-1", "m-3"]);
 }
+
+/// `hold <name>`: a command that runs until `release` is notified.
+fn holding(release: Arc<tokio::sync::Semaphore>) -> crate::engine::Script<()> {
+    use crate::engine::{Command, Script};
+    Script::new("hold").command(Command::new("hold").usage("<name>").handler(move |_ctx| {
+        let release = release.clone();
+        Box::pin(async move {
+            let _go = release.acquire().await.expect("the test keeps it open");
+            Ok(Reply::text("held and done"))
+        })
+    }))
+}
+
+#[tokio::test]
+async fn the_inline_queue_refuses_past_its_limit_and_runs_everything_it_took() {
+    // GIVEN `opkit serve`'s queue with room for three jobs, and jobs that run until released
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
+    let t = TestBot::with(|b| b.script(holding(release.clone())));
+    let (runner, poster) = runner(&t);
+    let queue = InlineQueue::start(Arc::new(runner), 3);
+    // WHEN five are put on it while the first three still run
+    let results: Vec<_> = {
+        let mut out = Vec::new();
+        for i in 0..5 {
+            out.push(queue.enqueue(&job(&format!("U{i}"), "hold x")).await);
+        }
+        out
+    };
+    // THEN three are taken and the other two refused as busy, not dropped unsaid
+    assert!(results[..3].iter().all(Result::is_ok), "{results:?}");
+    for refused in &results[3..] {
+        assert!(
+            matches!(refused, Err(QueueError::Busy { limit: 3 })),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(queue.in_flight(), 3);
+    // AND once they finish, every job it took ran, and it takes more again
+    release.add_permits(10);
+    queue.idle().await;
+    assert_eq!(poster.posts().len(), 3);
+    assert_eq!(queue.in_flight(), 0);
+    queue.enqueue(&job("U9", "hold x")).await.unwrap();
+    queue.idle().await;
+    assert_eq!(poster.posts().len(), 4);
+}
+
+#[tokio::test]
+async fn a_slash_command_on_a_full_queue_is_acked_with_busy() {
+    // GIVEN the ack path of `opkit serve` over an in-process queue that holds one job
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
+    let t = TestBot::with(|b| b.script(holding(release.clone())));
+    let (runner, _poster) = runner(&t);
+    let queue = Arc::new(InlineQueue::start(Arc::new(runner), 1));
+    let config = crate::config::Config::from_lookup(|name| {
+        (name == "SLACK_SIGNING_SECRET").then(|| "8f742231b10e8888abcd99yyyzzz85a5".to_string())
+    })
+    .unwrap();
+    let ingress =
+        crate::ingress::Ingress::new(&config, Arc::new(t.clock.clone()), queue.clone()).unwrap();
+    let command = |text: &str| {
+        crate::slack::SlashCommand::from_json(serde_json::json!({
+            "token": "t", "team_id": "T0001", "team_domain": "x", "channel_id": "C1",
+            "channel_name": "ops", "user_id": "U1", "user_name": "al", "command": "/opkit",
+            "text": text, "response_url": "https://hooks.slack.com/commands/1",
+            "trigger_id": "1.2.3"
+        }))
+        .unwrap()
+    };
+    let ack = |answer: crate::ingress::Answer| match answer.body {
+        crate::ingress::Body::Json(json) => json["text"].as_str().unwrap().to_string(),
+        other => panic!("{other:?}"),
+    };
+    // WHEN two commands come while the first still runs
+    let first = ingress
+        .accept(crate::ingress::Inbound::Command(command("hold a")))
+        .await;
+    let second = ingress
+        .accept(crate::ingress::Inbound::Command(command("hold b")))
+        .await;
+    // THEN the first is taken and the second is told the bot is busy
+    assert_eq!(ack(first), "Working on `hold a`…");
+    assert_eq!(
+        ack(second),
+        "Sorry, I'm too busy to take your command right now; please try again in a moment."
+    );
+    assert_eq!(queue.in_flight(), 1);
+    release.add_permits(1);
+    queue.idle().await;
+}
