@@ -162,6 +162,8 @@ struct Inner {
     authorizer: Arc<dyn Authorizer>,
     clock: SharedClock,
     directory: Option<Arc<dyn Directory>>,
+    /// One lock per script (as many as the bot has scripts): see `update_state`.
+    retry_turns: std::sync::Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// A bot: its commands and the services they run on. Cheap to clone.
@@ -240,6 +242,7 @@ impl BotBuilder {
             authorizer,
             clock: self.clock,
             directory: self.directory,
+            retry_turns: Default::default(),
         })))
     }
 }
@@ -514,6 +517,10 @@ impl Bot {
     ) -> Result<T, CommandError> {
         let store = &self.0.store;
         let started = tokio::time::Instant::now();
+        // Held from the first lost race on: the commands of this process that
+        // lost a save on one script retry in turn, not all against each other
+        // (a batch runs its records side by side); other processes still race.
+        let mut turn = None;
         for attempt in 1..=MAX_ATTEMPTS {
             let loaded = if stateful {
                 store.load(script).await?
@@ -534,7 +541,11 @@ impl Bot {
                 Ok(_) => return Ok(out),
                 Err(e) if e.is_conflict() && started.elapsed() < MAX_CONFLICT_WAIT => {
                     tracing::debug!(attempt, script, "state conflict, running again");
-                    tokio::time::sleep(backoff(attempt)).await;
+                    if turn.is_none() {
+                        turn = Some(self.retry_turn(script).lock_owned().await);
+                    } else {
+                        tokio::time::sleep(backoff(attempt)).await;
+                    }
                 }
                 Err(e) if e.is_conflict() => break,
                 Err(e) => return Err(e.into()),
@@ -543,6 +554,17 @@ impl Bot {
         Err(CommandError::user(
             "Too many people are changing this at once; please try again.",
         ))
+    }
+
+    /// The lock the commands of this process take turns on to retry a lost save
+    /// of `script`'s state.
+    fn retry_turn(&self, script: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut turns = self
+            .0
+            .retry_turns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        turns.entry(script.to_string()).or_default().clone()
     }
 
     /// Runs every script's ticker once: ends what is due, saves, audits each

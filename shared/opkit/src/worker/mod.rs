@@ -24,18 +24,14 @@ use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::BoxFuture;
 use crate::audit::Outcome;
 use crate::engine::bot::{Bot, Request, short_ref};
 use crate::engine::command::Caller;
 use crate::ids::{ChannelId, TeamId, UserId};
-use crate::job::{
-    EnvelopeError, EnvelopeKey, Job, JobQueue, QueueError, QueueMessage, ReplyTo, Source,
-};
+use crate::job::{EnvelopeError, EnvelopeKey, Job, QueueMessage, ReplyTo, Source};
 use crate::slack::{ChannelPoster, PostError, Reply, ReplyPoster, Visibility, WebApiError};
 use crate::store::{Claim, JobClaims, Store};
 
@@ -240,121 +236,6 @@ enum Progress {
     Replaceable,
 }
 
-/// An in-process queue: jobs go to a background task that runs each on its own
-/// task, as SQS's worker does — sealed with the runner's envelope key (a random
-/// one per process is enough: nothing outside the process reads this queue),
-/// opened by the runner, then claimed, so a job put on it twice (Slack retrying an
-/// event) runs once. The local stand-in for SQS.
-///
-/// It is bounded, so that a burst the work cannot keep up with costs no more
-/// memory than the bound: at most `limit` jobs are waiting or running at once, and
-/// at most [`INLINE_CONCURRENCY`] of them run. A job put on a full queue is
-/// refused with [`QueueError::Busy`] — the ack tells the user the bot is busy —
-/// and never silently dropped.
-#[derive(Clone)]
-pub struct InlineQueue {
-    tx: mpsc::Sender<String>,
-    key: EnvelopeKey,
-    limit: usize,
-    /// Jobs queued or running.
-    in_flight: Arc<watch::Sender<usize>>,
-}
-
-/// How many jobs of an [`InlineQueue`] run at once; the rest wait their turn.
-pub const INLINE_CONCURRENCY: usize = 32;
-
-/// How many jobs `opkit serve`'s [`InlineQueue`] holds (waiting or running)
-/// before it answers that the bot is busy.
-pub const INLINE_LIMIT: usize = 1024;
-
-/// Counts a job out of [`InlineQueue::idle`]'s count when its task ends, however
-/// it ends.
-struct InFlight(Arc<watch::Sender<usize>>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.send_modify(|n| *n -= 1);
-    }
-}
-
-impl InlineQueue {
-    /// Starts the background task; at most `limit` jobs wait or run at once
-    /// (at least one), [`INLINE_CONCURRENCY`] of them running. Jobs run on
-    /// `runner`, claimed in its store.
-    pub fn start(runner: Arc<JobRunner>, limit: usize) -> Self {
-        let limit = limit.max(1);
-        let (tx, mut rx) = mpsc::channel::<String>(limit);
-        let in_flight = Arc::new(watch::Sender::new(0));
-        let counter = in_flight.clone();
-        let key = runner.key.clone();
-        let running = Arc::new(tokio::sync::Semaphore::new(INLINE_CONCURRENCY));
-        tokio::spawn(async move {
-            while let Some(body) = rx.recv().await {
-                let Ok(permit) = running.clone().acquire_owned().await else {
-                    return;
-                };
-                let runner = runner.clone();
-                let done = InFlight(counter.clone());
-                tokio::spawn(async move {
-                    let _done = done;
-                    let _permit = permit;
-                    // No queue will deliver it again: this is its last delivery.
-                    match runner.open_and_run("in-process", &body, true).await {
-                        Ok(()) => {}
-                        Err(Retry::HeldElsewhere(id)) => {
-                            tracing::info!(job_id = %id, "a second delivery of a running job ignored");
-                        }
-                        Err(e) => tracing::error!(error = %e, "job not run"),
-                    }
-                });
-            }
-        });
-        Self {
-            tx,
-            key,
-            limit,
-            in_flight,
-        }
-    }
-
-    /// How many jobs are waiting or running now.
-    pub fn in_flight(&self) -> usize {
-        *self.in_flight.borrow()
-    }
-
-    /// Waits until every job put on the queue so far has finished (tests; a
-    /// graceful stop).
-    pub async fn idle(&self) {
-        let mut count = self.in_flight.subscribe();
-        // The sender lives in `self`: the channel cannot close while we wait.
-        let _ = count.wait_for(|n| *n == 0).await;
-    }
-}
-
-impl JobQueue for InlineQueue {
-    fn enqueue<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), QueueError>> {
-        // Counted in before it is sent, and only below the limit: the channel
-        // (of `limit` places) always has room for a job counted in.
-        let limit = self.limit;
-        let admitted = self.in_flight.send_if_modified(|n| {
-            if *n >= limit {
-                return false;
-            }
-            *n += 1;
-            true
-        });
-        let result = if admitted {
-            self.tx.try_send(job.encode(&self.key)).map_err(|e| {
-                self.in_flight.send_modify(|n| *n -= 1);
-                QueueError::Unavailable(e.to_string())
-            })
-        } else {
-            Err(QueueError::Busy { limit })
-        };
-        Box::pin(std::future::ready(result))
-    }
-}
-
 /// How long a claim keeps others off a job: [`crate::timing::LEASE_SECS`], longer
 /// than every delivery SQS makes of its message, so a job whose runner died
 /// half-way is not started again (it ends in the dead-letter queue).
@@ -433,6 +314,17 @@ pub enum Retry {
     },
 }
 
+/// What came of one record of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Record {
+    /// Done with: SQS may delete it.
+    Done,
+    /// Its job's claim is held (maybe by another record of the batch).
+    Held,
+    /// Not started, or worth a retry: it goes back to the queue.
+    Retry,
+}
+
 /// Runs queued jobs exactly once each, whatever the queue redelivers — and only
 /// jobs whose envelope was sealed with its key.
 pub struct JobRunner {
@@ -495,22 +387,33 @@ impl JobRunner {
         use futures_util::stream::{self, StreamExt};
         // By index, not by reference: a closure taking a `&QueueMessage` would
         // make the batch's future not `Send` for every lifetime (`tokio::spawn`).
-        let mut outcomes: Vec<(usize, bool)> = stream::iter(0..messages.len())
+        let mut outcomes: Vec<(usize, Record)> = stream::iter(0..messages.len())
             .map(|i| async move { (i, self.start_in_time(&messages[i], deadline).await) })
             .buffer_unordered(self.concurrency.max(1))
             .collect()
             .await;
         outcomes.sort_unstable_by_key(|&(i, _)| i);
+        // A job held elsewhere may be held by another record of this very batch (a
+        // replayed slash command is the same job twice): once the others are
+        // done, each is tried once more, and a job done meanwhile is dropped.
+        for (i, outcome) in &mut outcomes {
+            if *outcome == Record::Held {
+                *outcome = self.start_in_time(&messages[*i], deadline).await;
+            }
+        }
         outcomes
             .into_iter()
-            .filter(|&(_, retry)| retry)
+            .filter(|(_, outcome)| *outcome != Record::Done)
             .map(|(i, _)| messages[i].id.clone())
             .collect()
     }
 
-    /// Runs one record of a batch if there is still time to; `true` when it should
-    /// come back later (not started, or worth a retry).
-    async fn start_in_time(&self, message: &QueueMessage, deadline: Option<DateTime<Utc>>) -> bool {
+    /// Runs one record of a batch if there is still time to.
+    async fn start_in_time(
+        &self,
+        message: &QueueMessage,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Record {
         if let Some(deadline) = deadline {
             let left = deadline - self.worker.bot().now();
             if left < START_MARGIN {
@@ -519,15 +422,18 @@ impl JobRunner {
                     left_ms = left.num_milliseconds(),
                     "too little time left to start: the record goes back to the queue"
                 );
-                return true;
+                return Record::Retry;
             }
         }
         let span = tracing::info_span!("message", message_id = %message.id);
         match self.process_message(message).instrument(span).await {
-            Ok(()) => false,
+            Ok(()) => Record::Done,
             Err(e) => {
                 tracing::warn!(message_id = %message.id, error = %e, receive_count = message.receive_count, "will retry");
-                true
+                match e {
+                    Retry::HeldElsewhere(_) => Record::Held,
+                    _ => Record::Retry,
+                }
             }
         }
     }
@@ -670,6 +576,9 @@ impl Claims {
         }
     }
 }
+
+mod inline;
+pub use inline::{INLINE_CONCURRENCY, INLINE_LIMIT, InlineQueue};
 
 #[cfg(test)]
 mod tests;

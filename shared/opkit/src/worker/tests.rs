@@ -1,7 +1,8 @@
 //! Tests of the work path: runs, claims, batches, deadlines, progress messages.
 
 use super::*;
-use crate::job::JOB_VERSION;
+use crate::BoxFuture;
+use crate::job::{JOB_VERSION, JobQueue, QueueError};
 use crate::slack::MemoryPoster;
 use crate::store::{JobClaims, StateStore};
 use crate::testing::TestBot;
@@ -637,4 +638,22 @@ async fn a_slash_command_on_a_full_queue_is_acked_with_busy() {
     assert_eq!(queue.in_flight(), 1);
     release.add_permits(1);
     queue.idle().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_job_twice_in_one_batch_runs_once_and_neither_comes_back() {
+    // GIVEN a replayed slash command: the same job twice in one batch, run side by
+    // side — the second meets the claim while the first still waits on its API
+    let t = TestBot::with(|b| {
+        b.script(slow_api(Arc::new(tokio::sync::Barrier::new(1))))
+            .script(crate::fixtures::tally())
+    });
+    let (runner, poster) = runner(&t);
+    let j = job("UA", "wait x");
+    let batch = [message(&j, 1), body_message("m-again", j.encode(&key()))];
+    // WHEN the batch runs
+    let failed = runner.process_batch(&batch, None).await;
+    // THEN it ran once, and the second copy, found done, is not retried
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(poster.posts().len(), 1);
 }
