@@ -4,8 +4,10 @@
 //! surfaces"): `<@U123>`, `<@U123|name>`, `<#C123|general>`,
 //! `<https://example.com|label>`, `<mailto:a@example.com|a@example.com>`,
 //! `<!subteam^S123|@oncall>`, `<!here>`. Each escape stays one token and is parsed
-//! into a typed [`Token`]. Double quotes group words: `"two words"` is one token.
-//! Everything else splits on whitespace.
+//! into a typed [`Token`]. Double quotes group words: `"two words"` is one token,
+//! a [`Token::Quoted`] phrase that is always an argument, never a word of a
+//! command's syntax (`queue "leaf"` is `queue` with the argument `leaf`, not a
+//! typo of `queue leave`). Everything else splits on whitespace.
 //!
 //! Slack also turns what looks like a host name or an address into a link whose
 //! label is what was typed: `staging.example.com` arrives as
@@ -30,8 +32,10 @@ use crate::ids::{ChannelId, UserGroupId, UserId};
 /// One token of a command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Token {
-    /// A plain word (or a quoted phrase, without its quotes).
+    /// A plain word.
     Word(String),
+    /// A phrase in double quotes (`"New York"`, `"perf"`), without them.
+    Quoted(String),
     /// A user mention, `<@U123>` or `<@U123|name>`.
     User {
         /// The mentioned user.
@@ -66,7 +70,8 @@ pub enum Token {
 }
 
 impl Token {
-    /// The token as a plain word, if it is one.
+    /// The token as a plain word, if it is one: what can spell a command's
+    /// syntax or an option keyword (a quoted phrase cannot).
     pub fn as_word(&self) -> Option<&str> {
         match self {
             Token::Word(w) => Some(w),
@@ -81,7 +86,7 @@ impl Token {
     /// where it points is not a word.
     pub fn as_typed(&self) -> Option<&str> {
         match self {
-            Token::Word(w) => Some(w),
+            Token::Word(w) | Token::Quoted(w) => Some(w),
             Token::Link {
                 url,
                 label: Some(label),
@@ -98,7 +103,7 @@ impl Token {
     /// What kind of token this is, for an error: "a mention of a user", "a link".
     pub fn kind(&self) -> &'static str {
         match self {
-            Token::Word(_) => "a word",
+            Token::Word(_) | Token::Quoted(_) => "a word",
             Token::User { .. } => "a mention of a user",
             Token::Channel { .. } => "a channel",
             Token::Link { .. } => "a link",
@@ -116,6 +121,7 @@ impl fmt::Display for Token {
                 write!(f, "\"{}\"", escape_html(w))
             }
             Token::Word(w) => f.write_str(&escape_html(w)),
+            Token::Quoted(w) => write!(f, "\"{}\"", escape_html(w)),
             Token::User { id, .. } => write!(f, "<@{id}>"),
             Token::Channel { id, .. } => write!(f, "<#{id}>"),
             // The URL was unescaped when read: escape it again, as Slack sends it.
@@ -160,7 +166,7 @@ fn next_token(s: &str) -> (Token, &str) {
         let close_len = body[end..].chars().next().map_or(1, char::len_utf8);
         // Slack escapes `&`, `<` and `>` inside quotes too: decode exactly once.
         return (
-            Token::Word(unescape_html(&body[..end])),
+            Token::Quoted(unescape_html(&body[..end])),
             &body[end + close_len..],
         );
     }
@@ -261,7 +267,7 @@ pub fn canonical(tokens: &[Token]) -> String {
             // and the phrase is quoted for it. The only quote marks in the result
             // are those that delimit phrases: any other (`"`, `“`, `”`) would open
             // or close a phrase when read back, so it becomes `'`.
-            Token::Word(w) => {
+            Token::Word(w) | Token::Quoted(w) => {
                 let w: String = w
                     .chars()
                     .map(|c| match c {
@@ -269,7 +275,11 @@ pub fn canonical(tokens: &[Token]) -> String {
                         c => neutral(c),
                     })
                     .collect();
-                Token::Word(w).to_string()
+                match token {
+                    Token::Quoted(_) => Token::Quoted(w),
+                    _ => Token::Word(w),
+                }
+                .to_string()
             }
             other => other.to_string().chars().map(neutral).collect(),
         })
@@ -330,7 +340,7 @@ mod tests {
         assert_eq!(shown, "\"'  \"");
         assert_eq!(canonical(&tokenize(&shown)), shown);
         let shown = canonical(&[word("say “hi” \"now\"")]);
-        assert_eq!(tokenize(&shown), [word("say 'hi' 'now'")]);
+        assert_eq!(tokenize(&shown), [quoted("say 'hi' 'now'")]);
         // and a bare word that opened a quote it never closed cannot pair with a
         // phrase's quote after it (`" ` DLE `(` NUL NUL NUL NUL, the fuzzer's second)
         let shown = canonical(&tokenize("\" \u{10}(\0\0\0\0"));
@@ -377,7 +387,7 @@ mod tests {
 
     #[test]
     fn slack_escapes_are_decoded_exactly_once_quoted_or_not() {
-        assert_eq!(tokenize("\"R&amp;D park\"")[0], word("R&D park"));
+        assert_eq!(tokenize("\"R&amp;D park\"")[0], quoted("R&D park"));
         assert_eq!(tokenize("R&amp;D")[0], word("R&D"));
         assert_eq!(
             tokenize("&amp;lt;")[0],
@@ -393,6 +403,10 @@ mod tests {
 
     fn word(w: &str) -> Token {
         Token::Word(w.to_string())
+    }
+
+    fn quoted(w: &str) -> Token {
+        Token::Quoted(w.to_string())
     }
 
     #[test]
@@ -500,9 +514,15 @@ mod tests {
     fn quotes_group_words_including_smart_quotes() {
         assert_eq!(
             tokenize(r#"weather "New York" now"#),
-            vec![word("weather"), word("New York"), word("now")]
+            vec![word("weather"), quoted("New York"), word("now")]
         );
-        assert_eq!(tokenize("“San José”"), vec![word("San José")]);
+        assert_eq!(tokenize("“San José”"), vec![quoted("San José")]);
+        assert_eq!(
+            tokenize("\"perf\"")[0].as_word(),
+            None,
+            "never a syntax word"
+        );
+        assert_eq!(tokenize("\"perf\"")[0].as_typed(), Some("perf"));
         assert_eq!(tokenize("\"open"), vec![word("\"open")]);
     }
 

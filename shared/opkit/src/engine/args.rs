@@ -125,7 +125,11 @@ impl Args {
         const WHAT: &str = "a link such as https://example.com";
         match self.tokens.get(i) {
             Some(Token::Link { url, .. }) => Ok(url),
-            Some(Token::Word(w)) if w.starts_with("https://") || w.starts_with("http://") => Ok(w),
+            Some(Token::Word(w) | Token::Quoted(w))
+                if w.starts_with("https://") || w.starts_with("http://") =>
+            {
+                Ok(w)
+            }
             Some(other) => Err(CommandError::usage(format!(
                 "expected {WHAT}, not {}",
                 shown(other)
@@ -172,7 +176,12 @@ impl Args {
             if options.get(kw).is_some() {
                 return Err(CommandError::usage(format!("`{kw}` is given twice")));
             }
-            options.0.push((kw.to_string(), as_text(value)));
+            // The value as typed (a quoted phrase without its quotes, a word
+            // link as its word): it is parsed, not shown.
+            let value = value
+                .as_typed()
+                .map_or_else(|| value.to_string(), str::to_owned);
+            options.0.push((kw.to_string(), value));
         }
         Ok((Args::new(self.tokens[..split].to_vec()), options))
     }
@@ -181,9 +190,9 @@ impl Args {
 /// A token as text: a link Slack made of a word is that word, everything else
 /// as [`Token`]'s `Display` renders it.
 fn as_text(token: &Token) -> String {
-    match token.as_typed() {
-        Some(typed) => Token::Word(typed.to_owned()).to_string(),
-        None => token.to_string(),
+    match (token, token.as_typed()) {
+        (Token::Link { .. }, Some(typed)) => Token::Word(typed.to_owned()).to_string(),
+        _ => token.to_string(),
     }
 }
 
@@ -191,7 +200,7 @@ fn as_text(token: &Token) -> String {
 fn shown(token: &Token) -> String {
     let text = one_line(&as_text(token));
     match token {
-        Token::Word(_) => format!("`{text}`"),
+        Token::Word(_) | Token::Quoted(_) => format!("`{text}`"),
         other => format!("`{text}` ({})", other.kind()),
     }
 }
@@ -226,7 +235,7 @@ impl Bot {
     pub async fn user_arg(&self, args: &Args, i: usize) -> Result<UserId, CommandError> {
         let Some(id) = args
             .get(i)
-            .and_then(Token::as_word)
+            .and_then(Token::as_typed)
             .and_then(|w| UserId::parse(w.strip_prefix('@').unwrap_or(w)).ok())
         else {
             return args.user(i);
@@ -261,7 +270,7 @@ impl Bot {
     pub async fn channel_arg(&self, args: &Args, i: usize) -> Result<ChannelId, CommandError> {
         let Some(id) = args
             .get(i)
-            .and_then(Token::as_word)
+            .and_then(Token::as_typed)
             .and_then(|w| ChannelId::parse(w).ok())
         else {
             return args.channel(i);

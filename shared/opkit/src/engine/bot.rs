@@ -342,7 +342,14 @@ impl Bot {
                 request.caller.user,
                 self.name()
             )),
-            Resolution::Unknown { suggestion } => self.unknown(request, &tokens, suggestion).await,
+            Resolution::Unknown {
+                suggestion,
+                typed_words,
+                exact_words,
+            } => {
+                self.unknown(request, &tokens, suggestion, typed_words, exact_words)
+                    .await
+            }
             Resolution::Matched { command, args } => self.dispatch(request, &command, args).await,
         }
     }
@@ -352,17 +359,27 @@ impl Bot {
         request: &Request,
         tokens: &[crate::text::Token],
         suggestion: Option<Arc<CommandSpec>>,
+        typed_words: usize,
+        exact_words: usize,
     ) -> Reply {
-        let typed = tokens
-            .first()
-            .map(|t| one_line(&t.to_string()))
-            .unwrap_or_default();
+        let typed = one_line(&crate::text::canonical(
+            &tokens[..typed_words.clamp(1, tokens.len())],
+        ));
         let mut suggestion = suggestion;
         if let Some(s) = &suggestion
             && !matches!(self.authorize(&request.caller.user, s).await, Ok(d) if d.allowed)
         {
             suggestion = None;
         }
+        // How to mean the shorter form, with the near-miss word as its argument.
+        let quote_it = match tokens.get(exact_words).and_then(|t| t.as_word()) {
+            Some(word) if exact_words > 0 => {
+                let form = crate::text::canonical(&tokens[..exact_words]);
+                let quoted = crate::text::canonical(&[crate::text::Token::Quoted(word.into())]);
+                format!(" To give `{form}` the argument {quoted}, quote it: `{form} {quoted}`.")
+            }
+            _ => String::new(),
+        };
         self.audit(
             request,
             None,
@@ -373,7 +390,7 @@ impl Bot {
         .await;
         match suggestion {
             Some(s) => Reply::text(format!(
-                "I don't know `{typed}`. Did you mean `{}`?",
+                "I don't know `{typed}`. Did you mean `{}`?{quote_it}",
                 s.usage_line()
             )),
             None => Reply::text(format!(

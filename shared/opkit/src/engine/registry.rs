@@ -2,8 +2,19 @@
 //!
 //! Text is tokenised ([`crate::text`]); the syntax form with the most words that
 //! matches the start of the text wins (case-insensitively), and the remaining
-//! tokens are the arguments. When nothing matches, the closest form by
-//! Jaro-Winkler similarity (> 0.8, as Opkit had it) is offered as "did you mean".
+//! tokens are the arguments. Only plain words spell a form: a mention, a link or
+//! a quoted phrase is always an argument.
+//!
+//! Near misses are caught word by word, in every word of a form, not only the
+//! first: `queue statuss`, `queue joni perf`, `ec2 strat web`, `roles grnt …` are
+//! not taken as `queue` / `ec2` with an argument, nor refused as unknown without a
+//! hint; they get "did you mean `queue status`?". A typed word is a near miss of a
+//! syntax word when their optimal-string-alignment distance (a swap of two
+//! neighbours counts once) is at most 1 for words of 3 to 5 letters and 2 for
+//! longer ones; words of 1 or 2 letters (`in`) must be exact. When a form with more
+//! words than the exact match is a near miss of what was typed, the near miss
+//! wins: the reply suggests it and says how to pass the word as an argument
+//! instead (quote it).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,8 +22,15 @@ use std::sync::Arc;
 use crate::engine::command::{Args, CommandSpec};
 use crate::text::Token;
 
-/// Similarity above which a form is offered as a suggestion.
-const SUGGEST_THRESHOLD: f64 = 0.8;
+/// How far a typed word may be from a syntax word of `len` characters and still
+/// count as a near miss of it.
+fn allowed_distance(len: usize) -> usize {
+    match len {
+        0..=2 => 0,
+        3..=5 => 1,
+        _ => 2,
+    }
+}
 
 /// Why a bot could not be built from its scripts (a programming error in a
 /// script, found at start-up rather than when someone types the command).
@@ -62,11 +80,29 @@ pub enum Resolution {
         /// The tokens after the form.
         args: Args,
     },
-    /// Nothing matched.
+    /// Nothing matched, or what was typed is a near miss of a longer form than
+    /// the one it matched exactly.
     Unknown {
         /// The closest command, if one is close.
         suggestion: Option<Arc<CommandSpec>>,
+        /// How many of the leading words typed the suggestion (or, without one,
+        /// the first word) stands for: what to quote back as not understood.
+        typed_words: usize,
+        /// How many leading words matched a shorter form exactly, when a near
+        /// miss of a longer form was preferred to it (1 for `queue statuss`:
+        /// `queue`); 0 if none did.
+        exact_words: usize,
     },
+}
+
+/// A form that is a near miss of the typed words.
+struct NearMiss {
+    /// Sum of the words' distances.
+    distance: usize,
+    /// How many words the form has.
+    words: usize,
+    /// The command's index.
+    index: usize,
 }
 
 impl Registry {
@@ -119,34 +155,64 @@ impl Registry {
             .iter()
             .map_while(|t| t.as_word().map(str::to_lowercase))
             .collect();
-        for len in (1..=words.len()).rev() {
-            if let Some(&i) = self.by_form.get(&words[..len].join(" ")) {
-                return Resolution::Matched {
-                    command: self.commands[i].clone(),
-                    args: Args::new(tokens[len..].to_vec()),
-                };
-            }
+        let exact = (1..=words.len())
+            .rev()
+            .find_map(|len| Some((len, *self.by_form.get(&words[..len].join(" "))?)));
+        let matched = exact.map_or(0, |(len, _)| len);
+        // A near miss of a longer form beats a shorter exact match: `queue
+        // statuss` is a typo of `queue status`, not `queue` asked about `statuss`.
+        if let Some(near) = self.nearest(&words, matched) {
+            return Resolution::Unknown {
+                suggestion: Some(self.commands[near.index].clone()),
+                typed_words: near.words,
+                exact_words: matched,
+            };
         }
-        Resolution::Unknown {
-            suggestion: self.suggest(&words),
+        match exact {
+            Some((len, i)) => Resolution::Matched {
+                command: self.commands[i].clone(),
+                args: Args::new(tokens[len..].to_vec()),
+            },
+            None => Resolution::Unknown {
+                suggestion: None,
+                typed_words: 1,
+                exact_words: 0,
+            },
         }
     }
 
-    /// The command whose form is most like the first words typed, if any is close.
-    fn suggest(&self, words: &[String]) -> Option<Arc<CommandSpec>> {
-        let mut best: Option<(f64, usize)> = None;
-        for (form, &i) in &self.by_form {
-            let n = form.split(' ').count();
-            if words.len() < n {
+    /// The form with more than `longer_than` words that the typed words miss by
+    /// the least (every word exact or a near miss, at least one a near miss); on
+    /// a tie, the form with more words, then the one registered first.
+    fn nearest(&self, words: &[String], longer_than: usize) -> Option<NearMiss> {
+        let mut best: Option<NearMiss> = None;
+        for (form, &index) in &self.by_form {
+            let syntax: Vec<&str> = form.split(' ').collect();
+            if syntax.len() <= longer_than || syntax.len() > words.len() {
                 continue;
             }
-            let typed = words[..n].join(" ");
-            let score = strsim::jaro_winkler(&typed, form);
-            if score > SUGGEST_THRESHOLD && best.is_none_or(|(s, _)| score > s) {
-                best = Some((score, i));
+            let mut distance = 0;
+            let close = syntax.iter().zip(words).all(|(want, typed)| {
+                let d = strsim::osa_distance(want, typed);
+                distance += d;
+                d <= allowed_distance(want.chars().count())
+            });
+            if !close || distance == 0 {
+                continue;
+            }
+            let better = best.as_ref().is_none_or(|b| {
+                (distance, std::cmp::Reverse(syntax.len()), index)
+                    < (b.distance, std::cmp::Reverse(b.words), b.index)
+            });
+            if better {
+                best = Some(NearMiss {
+                    distance,
+                    words: syntax.len(),
+                    index,
+                });
             }
         }
-        best.map(|(_, i)| self.commands[i].clone())
+        best
     }
 }
 
@@ -222,20 +288,64 @@ mod tests {
         );
     }
 
+    /// The suggestion for `text`, and how many words it stands for.
+    fn suggested(r: &Registry, text: &str) -> Option<(String, usize)> {
+        match r.resolve(&tokenize(text)) {
+            Resolution::Unknown {
+                suggestion,
+                typed_words,
+                ..
+            } => suggestion.map(|c| (c.name.clone(), typed_words)),
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
     #[test]
     fn near_misses_get_a_suggestion_and_far_misses_none() {
         let r = registry();
-        match r.resolve(&tokenize("wether Paris")) {
-            Resolution::Unknown {
-                suggestion: Some(c),
-            } => assert_eq!(c.name, "weather"),
-            other => panic!("{other:?}"),
-        }
-        match r.resolve(&tokenize("deploy prod")) {
-            Resolution::Unknown { suggestion: None } => {}
-            other => panic!("{other:?}"),
-        }
+        assert_eq!(suggested(&r, "wether Paris"), Some(("weather".into(), 1)));
+        assert_eq!(suggested(&r, "deploy prod"), None);
         assert!(matches!(r.resolve(&[]), Resolution::Empty));
+    }
+
+    #[test]
+    fn a_typo_in_a_later_word_is_a_near_miss_not_an_argument() {
+        // the defect: `queue statuss` ran `queue` with the argument `statuss`
+        let r = registry();
+        assert_eq!(
+            suggested(&r, "queue jion perf"),
+            Some(("queue join".into(), 2))
+        );
+        assert_eq!(
+            suggested(&r, "queue joni perf"),
+            Some(("queue join".into(), 2))
+        );
+        assert_eq!(suggested(&r, "qeue join"), Some(("queue join".into(), 2)));
+        match r.resolve(&tokenize("queue joins perf")) {
+            Resolution::Unknown { exact_words, .. } => {
+                assert_eq!(exact_words, 1, "`queue` matched exactly");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn far_words_and_quoted_words_stay_arguments() {
+        let r = registry();
+        // `perf` is nothing like `join`; two-letter syntax words must be exact
+        assert_eq!(
+            matched(&r, "queue perf"),
+            ("queue".into(), vec!["perf".into()])
+        );
+        assert_eq!(
+            matched(&r, "weather is Paris"),
+            ("weather".into(), vec!["is".into(), "Paris".into()])
+        );
+        // a quoted phrase is always an argument, even one that looks like a typo
+        assert_eq!(
+            matched(&r, "queue \"joins\""),
+            ("queue".into(), vec!["\"joins\"".into()])
+        );
     }
 
     #[test]

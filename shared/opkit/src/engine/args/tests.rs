@@ -41,6 +41,15 @@ fn free_text_and_option_values_read_word_links_as_the_words_typed() {
         .unwrap();
     assert_eq!(pos.len(), 1);
     assert_eq!(opts.get("on"), Some("web.example.com"));
+    let (_, opts) = args("perf from \"22:00 Europe/Paris\" for \"2h\"")
+        .options(&["from", "for"])
+        .unwrap();
+    assert_eq!(opts.get("from"), Some("22:00 Europe/Paris"));
+    assert_eq!(opts.get("for"), Some("2h"));
+    // a quoted keyword is an argument, not an option
+    let (pos, opts) = args("\"for\" for 2h").options(&["for"]).unwrap();
+    assert_eq!(pos.len(), 1);
+    assert_eq!(opts.get("for"), Some("2h"));
 }
 
 #[test]

@@ -1,0 +1,156 @@
+//! Matching against Catbot's whole registry (built-ins, queue, schedule, weather
+//! and the AWS packs): a near miss of any word of any form is suggested, never
+//! taken as an argument of a shorter form. Nothing here calls AWS or Slack.
+
+use std::sync::Arc;
+
+use catbot::AwsPacksConfig;
+use opkit::engine::{Bot, Caller, Registry, Request, Resolution};
+use opkit::ids::UserId;
+use opkit::store::memory::MemoryStore;
+use opkit::text::tokenize;
+
+const ADMIN: &str = "UADMIN";
+
+/// Catbot as the worker builds it, its AWS clients pointed at a closed port.
+async fn catbot() -> Bot {
+    let config = opkit::config::Config::from_lookup(|name| match name {
+        "OPKIT_ADMINS" => Some(ADMIN.to_owned()),
+        _ => None,
+    })
+    .expect("config");
+    let settings = catbot::Settings::from_lookup(|_| None).expect("default settings");
+    let sdk = opkit_tests::aws::sdk_config_at("http://127.0.0.1:9", None).await;
+    catbot::with_aws_packs(
+        catbot::builder(&config, &settings, Arc::new(MemoryStore::new())),
+        &sdk,
+        &AwsPacksConfig::default(),
+    )
+    .build()
+    .expect("build Catbot")
+}
+
+async fn reply(bot: &Bot, text: &str) -> String {
+    let caller = Caller::user(UserId::parse(ADMIN).unwrap());
+    bot.handle(&Request::new(caller, text)).await.text
+}
+
+#[tokio::test]
+async fn the_issues_typos_are_suggested_not_run() {
+    let bot = catbot().await;
+    for (typed, expected) in [
+        (
+            "queue statuss",
+            "I don't know `queue statuss`. Did you mean `queue status [<env>]`? \
+             To give `queue` the argument \"statuss\", quote it: `queue \"statuss\"`.",
+        ),
+        (
+            "queue joni perf",
+            "I don't know `queue joni`. Did you mean `queue join <env> [for <duration>]`? \
+             To give `queue` the argument \"joni\", quote it: `queue \"joni\"`.",
+        ),
+        (
+            "ec2 strat web",
+            "I don't know `ec2 strat`. Did you mean `ec2 start <name|id> [all]`? \
+             To give `ec2` the argument \"strat\", quote it: `ec2 \"strat\"`.",
+        ),
+        (
+            "roles grnt <@U0BOB0001> ops",
+            "I don't know `roles grnt`. Did you mean \
+             `roles grant <@user> <role> [for <duration>] [from <HH:MM|ISO time>]`?",
+        ),
+    ] {
+        assert_eq!(reply(&bot, typed).await, expected, "{typed}");
+    }
+    // AND nothing ran: nobody is in line, nobody holds a grant
+    assert!(bot.store().all_grants().await.unwrap().is_empty());
+    assert_eq!(
+        reply(&bot, "queue status").await,
+        "No environment is reserved."
+    );
+}
+
+/// Ways to mistype `word` by one keystroke: a doubled last letter, two
+/// neighbours swapped, a letter left out.
+fn mistypes(word: &str) -> Vec<String> {
+    let chars: Vec<char> = word.chars().collect();
+    let mut out = Vec::new();
+    out.push(format!("{word}{}", chars[chars.len() - 1]));
+    let mut swapped = chars.clone();
+    swapped.swap(1, 2);
+    out.push(swapped.into_iter().collect());
+    let mut dropped = chars.clone();
+    dropped.remove(1);
+    out.push(dropped.into_iter().collect());
+    out.retain(|typo| typo != word);
+    out
+}
+
+#[tokio::test]
+async fn every_form_with_one_word_mistyped_suggests_that_form() {
+    // GIVEN every syntax form Catbot registers
+    let bot = catbot().await;
+    let registry: &Registry = bot.registry();
+    let forms: Vec<String> = registry
+        .commands()
+        .iter()
+        .flat_map(|c| c.forms.clone())
+        .collect();
+    assert!(forms.len() > 30, "{forms:?}");
+    let mut checked = 0;
+    let mut ties = Vec::new();
+    for form in &forms {
+        let words: Vec<&str> = form.split(' ').collect();
+        for (i, word) in words.iter().enumerate() {
+            // (words of one or two letters, such as `in`, must be typed exactly)
+            if word.chars().count() < 3 {
+                continue;
+            }
+            for typo in mistypes(word) {
+                let mut typed: Vec<String> = words.iter().map(|w| (*w).to_owned()).collect();
+                typed[i] = typo.clone();
+                let text = format!("{} x", typed.join(" "));
+                // WHEN it is resolved
+                // THEN that form is suggested, with as many words as the form has
+                match registry.resolve(&tokenize(&text)) {
+                    Resolution::Unknown {
+                        suggestion: Some(command),
+                        typed_words,
+                        ..
+                    } => {
+                        assert_eq!(typed_words, words.len(), "{text}");
+                        if !command.forms.contains(form) {
+                            // only a form the typo is just as near to may win
+                            let near = |f: &str| -> usize {
+                                f.split(' ')
+                                    .zip(&typed)
+                                    .map(|(w, t)| strsim::osa_distance(w, t))
+                                    .sum()
+                            };
+                            let other = command
+                                .forms
+                                .iter()
+                                .find(|f| f.split(' ').count() == words.len())
+                                .unwrap_or_else(|| panic!("`{text}` suggested `{}`", command.name));
+                            assert!(
+                                near(other) <= near(form),
+                                "`{text}` suggested `{other}`, nearer to `{form}`"
+                            );
+                            ties.push(text.clone());
+                        }
+                    }
+                    other => panic!("`{text}` did not suggest `{form}`: {other:?}"),
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 100, "{checked} typos checked");
+    eprintln!("{checked} typos checked, {} ties", ties.len());
+    // (`alarms uwatch` is one keystroke from both `alarms watch` and `alarms unwatch`)
+    assert!(
+        ties.len() * 20 < checked,
+        "{} ties of {checked}: {ties:?}",
+        ties.len()
+    );
+}
