@@ -388,13 +388,7 @@ async fn the_trusted_way_in_makes_the_same_decision_without_a_signature() {
 async fn the_ack_quotes_the_command_on_one_line() {
     // A sibling of the forged-audit-line defect: the ack echoed the raw text.
     let (ingress, _) = ingress("T0001");
-    let cmd = crate::slack::SlashCommand::from_json(serde_json::json!({
-        "token": "t", "team_id": "T0001", "team_domain": "x", "channel_id": "C1",
-        "channel_name": "ops", "user_id": "U1", "user_name": "al", "command": "/opkit",
-        "text": "whoami\n• `forged` line", "response_url": "https://hooks.slack.com/commands/1",
-        "trigger_id": "1.2.3"
-    }))
-    .unwrap();
+    let cmd = command_json("whoami\n• `forged` line");
     let answer = ingress.accept(Inbound::Command(cmd)).await;
     let Body::Json(json) = answer.body else {
         panic!("{answer:?}")
