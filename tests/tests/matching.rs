@@ -154,3 +154,77 @@ async fn every_form_with_one_word_mistyped_suggests_that_form() {
         ties.len()
     );
 }
+
+#[tokio::test]
+async fn every_command_has_an_example_that_runs_it() {
+    // GIVEN every command Catbot registers
+    let bot = catbot().await;
+    for command in bot.registry().commands() {
+        // THEN it has an example for `help <command>`
+        assert!(
+            !command.examples.is_empty(),
+            "{} has no example",
+            command.name
+        );
+        // AND each example, typed, is that command
+        for example in &command.examples {
+            match bot.registry().resolve(&tokenize(example)) {
+                Resolution::Matched { command: c, .. } => {
+                    assert_eq!(c.name, command.name, "`{example}`");
+                }
+                other => panic!("`{example}` does not run {}: {other:?}", command.name),
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn help_for_a_group_lists_the_whole_group() {
+    let bot = catbot().await;
+    for (group, members) in [
+        (
+            "queue",
+            &["queue join", "queue leave", "queue kick", "queue status"][..],
+        ),
+        (
+            "schedule",
+            &["schedule add", "schedule remove", "schedules"][..],
+        ),
+        (
+            "roles",
+            &["roles grant", "roles revoke", "roles list", "roles who"][..],
+        ),
+        (
+            "ec2",
+            &[
+                "ec2 list",
+                "ec2 status",
+                "ec2 logs",
+                "ec2 start",
+                "ec2 stop",
+                "ec2 reboot",
+            ][..],
+        ),
+    ] {
+        let help = reply(&bot, &format!("help {group}")).await;
+        assert!(
+            help.starts_with(&format!("The `{group}` commands you can run:")),
+            "{help}"
+        );
+        let listed = help.lines().filter(|l| l.starts_with("• `")).count();
+        assert_eq!(listed, members.len(), "{help}");
+        for member in members {
+            assert!(help.contains(&format!("• `{member}")), "{member}: {help}");
+        }
+    }
+    // AND one command shows its formats and example
+    let schedule = reply(&bot, "help schedule add").await;
+    assert!(
+        schedule.contains("• `\"<when>\"`: in double quotes: `\"every 15m\"`"),
+        "{schedule}"
+    );
+    assert!(
+        schedule.contains("Example: `schedule add standup \"weekdays 09:00\" #ops queue status`"),
+        "{schedule}"
+    );
+}

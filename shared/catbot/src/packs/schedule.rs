@@ -32,6 +32,7 @@ pub fn script(manage: Access) -> Script<ScheduleState> {
             Command::new("schedule add")
                 .usage("<name> \"<when>\" <#channel> <command…>")
                 .describe("Run a command on a schedule, as you, and post the answer to a channel")
+                .example("schedule add standup \"weekdays 09:00\" #ops queue status")
                 .access(manage.clone())
                 .in_channel()
                 .handler(|ctx| Box::pin(add(ctx))),
@@ -40,6 +41,7 @@ pub fn script(manage: Access) -> Script<ScheduleState> {
             Command::new("schedule remove")
                 .usage("<name>")
                 .describe("Stop a scheduled command")
+                .example("schedule remove standup")
                 .access(manage)
                 .in_channel()
                 .handler(|ctx| Box::pin(remove(ctx))),
@@ -47,6 +49,7 @@ pub fn script(manage: Access) -> Script<ScheduleState> {
         .command(
             Command::new("schedules")
                 .describe("Scheduled commands: what runs when, where, and as whom")
+                .example("schedules")
                 .handler(|ctx| Box::pin(list(ctx))),
         )
 }

@@ -135,6 +135,7 @@ pub fn script(config: WeatherConfig) -> Script<WeatherState> {
             .alias("weather in")
             .usage("<town>")
             .describe("The weather in a town right now")
+            .example("weather in \"New York\"")
             .in_channel()
             .handler(move |ctx| Box::pin(weather(ctx, config.clone()))),
     )

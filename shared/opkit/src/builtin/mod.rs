@@ -28,12 +28,14 @@
 //! Text a user typed is shown back through [`one_line`]: an audit line cannot be
 //! forged by a command with a line break in it.
 
+mod help;
 mod policy;
 mod roles;
 #[cfg(test)]
 mod tests;
 mod trail;
 
+use help::help;
 pub use policy::{Policy, Power, Refusal, RoleChange, may_grant};
 use roles::{grant, list, revoke, who};
 use trail::audit;
@@ -44,7 +46,7 @@ use crate::engine::command::{Command, CommandError, Ctx, Script};
 use crate::engine::gate::{Decision, typed};
 use crate::engine::registry::Resolution;
 use crate::ids::Role;
-use crate::slack::{Block, Reply};
+use crate::slack::Reply;
 use crate::text::{one_line, tokenize};
 
 /// The built-in script.
@@ -54,6 +56,7 @@ pub fn script(policy: Policy) -> Script<()> {
     let mut grant_command = Command::new("roles grant")
         .usage("<@user> <role> [for <duration>] [from <HH:MM|ISO time>]")
         .describe("Give someone a role, until revoked or for a (maintenance) window")
+        .example("roles grant @alice ops for 2h from 22:00")
         .access(policy.grant.clone())
         .in_channel()
         .handler(move |ctx| Box::pin(grant(ctx, rules.clone())));
@@ -65,17 +68,21 @@ pub fn script(policy: Policy) -> Script<()> {
             Command::new("help")
                 .usage("[<command>]")
                 .describe("What you can run here, or how to use one command")
+                .example("help roles")
+                .example("help roles grant")
                 .handler(|ctx| Box::pin(help(ctx))),
         )
         .command(
             Command::new("can")
                 .usage("<@user> <command text>")
                 .describe("Whether someone may run a command, and what it needs (runs nothing)")
+                .example("can @alice roles grant @bob ops")
                 .handler(|ctx| Box::pin(can(ctx))),
         )
         .command(
             Command::new("whoami")
                 .describe("Your user id, your roles and their windows")
+                .example("whoami")
                 .handler(|ctx| Box::pin(whoami(ctx))),
         )
         .command(grant_command)
@@ -83,6 +90,7 @@ pub fn script(policy: Policy) -> Script<()> {
             Command::new("roles revoke")
                 .usage("<@user> <role>")
                 .describe("Take a role away, at once (after a confirmation click)")
+                .example("roles revoke @alice ops")
                 .access(policy.grant)
                 .confirm()
                 .in_channel()
@@ -92,17 +100,21 @@ pub fn script(policy: Policy) -> Script<()> {
             Command::new("roles list")
                 .usage("[<@user>]")
                 .describe("Grants and their windows, for everyone or one person")
+                .example("roles list")
+                .example("roles list @alice")
                 .handler(|ctx| Box::pin(list(ctx))),
         )
         .command(
             Command::new("roles who")
                 .usage("<role>")
                 .describe("Who holds a role now, and who will")
+                .example("roles who admin")
                 .handler(|ctx| Box::pin(who(ctx))),
         )
         .command(
             Command::new("approvals")
                 .describe("Requests waiting for you to confirm, approve or deny, with their ids")
+                .example("approvals")
                 .handler(|ctx| Box::pin(typed::list(ctx))),
         )
         .command(typed_decision(
@@ -129,6 +141,7 @@ pub fn script(policy: Policy) -> Script<()> {
             Command::new("audit")
                 .usage("[<@user>] [last <n>]")
                 .describe("Recent commands: who asked for what, and what came of it")
+                .example("audit @alice last 20")
                 .access(policy.audit)
                 .handler(|ctx| Box::pin(audit(ctx))),
         )
@@ -140,52 +153,8 @@ fn typed_decision(name: &str, decision: Decision, describe: &str) -> Command<()>
     Command::new(name)
         .usage("<id>")
         .describe(describe)
+        .example(&format!("{name} 0190f3a2"))
         .handler(move |ctx| Box::pin(typed::decide(ctx, decision)))
-}
-
-async fn help(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
-    let bot = ctx.bot.clone();
-    let user = &ctx.caller.user;
-    if !ctx.args.is_empty() {
-        let wanted = ctx.args.rest(0);
-        let Some(command) = bot.registry().find(&wanted).cloned() else {
-            return Err(CommandError::user(format!(
-                "There is no command `{}`. Type `help` for the list.",
-                one_line(&wanted)
-            )));
-        };
-        let decision = bot.authorize(user, &command).await?;
-        let mut text = format!("`{}`\n{}", command.usage_line(), command.description);
-        if command.forms.len() > 1 {
-            text.push_str(&format!("\nAlso: `{}`", command.forms[1..].join("`, `")));
-        }
-        if !command.access.is_open() {
-            text.push_str(&format!("\nNeeds: {}", command.access.describe()));
-        }
-        if !decision.allowed {
-            text.push_str("\nYou cannot run it now.");
-        }
-        return Ok(Reply::text(text));
-    }
-    let mut lines = Vec::new();
-    for command in bot.registry().commands() {
-        if bot.authorize(user, command).await?.allowed {
-            lines.push(format!(
-                "• `{}` — {}",
-                command.usage_line(),
-                command.description
-            ));
-        }
-    }
-    let body = lines.join("\n");
-    Ok(Reply::text(format!("Here is what you can run:\n{body}"))
-        .block(Block::Section {
-            text: "*Here is what you can run:*".to_string(),
-        })
-        .block(Block::Section { text: body })
-        .block(Block::Context {
-            text: "`help <command>` for details.".to_string(),
-        }))
 }
 
 async fn can(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {

@@ -146,6 +146,7 @@ pub struct Command<S> {
     forms: Vec<String>,
     usage: String,
     description: String,
+    examples: Vec<String>,
     access: Access,
     visibility: Visibility,
     gate: Gate,
@@ -172,6 +173,7 @@ impl<S> Command<S> {
             forms: vec![normalize_form(form)],
             usage: String::new(),
             description: String::new(),
+            examples: Vec::new(),
             access: Access::Open,
             visibility: Visibility::Ephemeral,
             gate: Gate::None,
@@ -206,6 +208,14 @@ impl<S> Command<S> {
     /// A one-line description for help.
     pub fn describe(mut self, text: &str) -> Self {
         self.description = text.to_string();
+        self
+    }
+
+    /// An example of the whole command as a user types it in Slack, shown by
+    /// `help <command>` (`queue join perf for 2h`; mentions as `@alice`). Call it
+    /// again for more examples.
+    pub fn example(mut self, text: &str) -> Self {
+        self.examples.push(text.to_string());
         self
     }
 
@@ -324,6 +334,7 @@ impl<S: ScriptState> Script<S> {
                     forms: c.forms,
                     usage: c.usage,
                     description: c.description,
+                    examples: c.examples,
                     access: c.access,
                     visibility: c.visibility,
                     gate: c.gate,
@@ -389,6 +400,8 @@ pub struct CommandSpec {
     pub usage: String,
     /// One-line description.
     pub description: String,
+    /// Examples as a user types them ([`Command::example`]).
+    pub examples: Vec<String>,
     /// Who may run it.
     pub access: Access,
     /// Who sees its replies.

@@ -99,11 +99,13 @@ pub fn script(client: Client, opts: SqsOptions) -> Script<()> {
                 .alias("sqs")
                 .usage("[<prefix>]")
                 .describe("SQS queues with visible, in-flight and delayed messages")
+                .example("sqs list orders")
                 .handler(move |ctx| Box::pin(list(ctx, p1.clone()))),
         )
         .command(
             Command::new("sqs depth")
                 .usage("<queue>")
+                .example("sqs depth orders-dlq")
                 .describe(
                     "One SQS queue: its messages, the oldest one's age, its dead-letter queue",
                 )
@@ -113,6 +115,7 @@ pub fn script(client: Client, opts: SqsOptions) -> Script<()> {
             Command::new("sqs peek")
                 .usage("<queue>")
                 .describe("Look at up to 5 messages of an SQS queue, leaving them on it")
+                .example("sqs peek orders-dlq")
                 .access(peek_access)
                 .handler(move |ctx| Box::pin(peek(ctx, p3.clone()))),
         )

@@ -142,6 +142,8 @@ pub fn script() -> Script<QueueState> {
             Command::new("queue join")
                 .usage("<env> [for <duration>]")
                 .describe("Get in line for an environment; the first in line holds it")
+                .example("queue join perf for 2h")
+                .example("queue join staging.example.com")
                 .in_channel()
                 .handler(|ctx| Box::pin(join(ctx))),
         )
@@ -149,6 +151,7 @@ pub fn script() -> Script<QueueState> {
             Command::new("queue leave")
                 .usage("<env>")
                 .describe("Get out of line, or give the environment up to the next in line")
+                .example("queue leave perf")
                 .in_channel()
                 .handler(|ctx| Box::pin(leave(ctx))),
         )
@@ -156,6 +159,7 @@ pub fn script() -> Script<QueueState> {
             Command::new("queue kick")
                 .usage("<env> <@user>")
                 .describe("End someone else's hold or place in line (after a confirmation click)")
+                .example("queue kick perf @alice")
                 .access(Access::parse(&[&["admin"], &["ops"]]).expect("valid roles"))
                 .confirm()
                 .in_channel()
@@ -166,6 +170,8 @@ pub fn script() -> Script<QueueState> {
                 .alias("queue")
                 .usage("[<env>]")
                 .describe("Who holds which environment, for how long, and who is next")
+                .example("queue status")
+                .example("queue status perf")
                 .handler(|ctx| Box::pin(status(ctx))),
         )
         .ticker(|state, now| settle(state, now).iter().map(Handover::notice).collect())

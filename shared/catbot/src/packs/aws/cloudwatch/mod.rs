@@ -103,49 +103,59 @@ pub fn script(client: Client, opts: CloudWatchOptions) -> Script<CloudWatchState
             "[alarm|ok|insufficient_data|all]",
             "CloudWatch alarms in a state (ALARM by default), newest change first",
             |c, p| Box::pin(alarms::alarms(c, p)),
-        ))
+        )
+        .example("alarms")
+        .example("alarms all"))
         .command(command(
             "alarms prefix",
             "<prefix> [<state>]",
             "CloudWatch alarms whose name starts with a prefix",
             |c, p| Box::pin(alarms::alarms_prefix(c, p)),
-        ))
+        )
+        .example("alarms prefix api- alarm"))
         .command(command(
             "alarms watch",
             "<alarm name>",
             "Add an alarm to the watchlist",
             |c, p| Box::pin(watch::watch(c, p)),
-        ))
+        )
+        .example("alarms watch api-5xx"))
         .command(command(
             "alarms unwatch",
             "<alarm name>",
             "Take an alarm off the watchlist",
             |c, p| Box::pin(watch::unwatch(c, p)),
-        ))
+        )
+        .example("alarms unwatch api-5xx"))
         .command(command(
             "alarms watched",
             "",
             "The watchlist, with each alarm's current state",
             |c, p| Box::pin(watch::watched(c, p)),
-        ))
+        )
+        .example("alarms watched"))
         .command(command(
             "health",
             "",
             "CloudWatch alarm counts by state, at a glance",
             |c, p| Box::pin(health::health(c, p)),
-        ))
+        )
+        .example("health"))
         .command(command(
             "metric",
             "<namespace> <metric> [<dim>=<value> …] [last 1h|1d] [stat avg|max|min|sum|count|p99]",
             "A CloudWatch metric's statistics over a window, as a table",
             |c, p| Box::pin(metric::metric(c, p)),
-        ))
+        )
+        .example("metric AWS/EC2 CPUUtilization InstanceId=i-0123456789abcdef0 last 1d stat max"))
         .command(command(
             "graph",
             "<alarm name> | <namespace> <metric> [<dim>=<value> …] [last …] [stat …]",
             "A CloudWatch metric or alarm as a picture, posted to the channel",
             |c, p| Box::pin(graph::graph(c, p)),
-        ))
+        )
+        .example("graph api-5xx")
+        .example("graph AWS/SQS ApproximateAgeOfOldestMessage QueueName=orders last 1d"))
 }
 
 /// An alarm as the listings show it.

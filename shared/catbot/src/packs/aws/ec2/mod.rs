@@ -90,18 +90,22 @@ pub fn script(client: Client, opts: Ec2Options) -> Script<()> {
                 .alias("ec2")
                 .usage("[<tag>=<value> …]")
                 .describe("EC2 instances: name, id, state, type, AZ, uptime")
+                .example("ec2 list")
+                .example("ec2 list env=staging")
                 .handler(move |ctx| Box::pin(list::list(ctx, list_pack.clone()))),
         )
         .command(
             Command::new("ec2 status")
                 .usage("<name|id>")
                 .describe("One EC2 instance in detail")
+                .example("ec2 status web-1")
                 .handler(move |ctx| Box::pin(status::status(ctx, status_pack.clone()))),
         )
         .command(
             Command::new("ec2 logs")
                 .usage("<name|id>")
                 .describe("The last lines of an EC2 instance's console output")
+                .example("ec2 logs i-0123456789abcdef0")
                 .handler(move |ctx| Box::pin(logs::logs(ctx, logs_pack.clone()))),
         );
     for action in [Action::Start, Action::Stop, Action::Reboot] {
@@ -109,6 +113,8 @@ pub fn script(client: Client, opts: Ec2Options) -> Script<()> {
         let command = Command::new(&format!("ec2 {}", action.verb()))
             .usage("<name|id> [all]")
             .describe(action.description())
+            .example(&format!("ec2 {} web-1", action.verb()))
+            .example(&format!("ec2 {} web all", action.verb()))
             .access(act.clone())
             .in_channel()
             .handler(move |ctx| Box::pin(actions::act_on(ctx, pack.clone(), action)));
