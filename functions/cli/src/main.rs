@@ -1,8 +1,10 @@
 //! `opkit`: run an Opkit bot on this machine — no AWS, no Slack needed.
 //!
 //! ```text
-//! opkit shell --user U123 [--roles admin,ops]     a REPL, like Hubot's shell
-//! opkit say --user U123 "queue join perf"         one command, reply on stdout
+//! opkit shell --user U123 [--roles admin,ops]     a REPL, like Hubot's shell; asks
+//!                                                  [y/N] where Slack shows Confirm
+//! opkit say --user U123 [--yes] "queue join perf" one command, reply on stdout
+//!                                                  (--yes: confirm if it asks)
 //! opkit serve --addr 127.0.0.1:3000               Slack's HTTP routes, locally
 //! opkit serve --socket-mode                        a real workspace over Socket Mode
 //!                                                  (SLACK_APP_TOKEN), no public URL
@@ -80,6 +82,10 @@ enum Cmd {
     Say {
         #[command(flatten)]
         who: Who,
+        /// Confirm the command if it asks for a confirmation (as its Confirm
+        /// button would); without it, such a command is only held.
+        #[arg(long, short = 'y')]
+        yes: bool,
         /// The command text, e.g. "queue join perf".
         #[arg(required = true, num_args = 1..)]
         text: Vec<String>,
@@ -202,13 +208,11 @@ async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Cmd::Shell(who) => {
             let bot = local_bot(catbot_on(store.clone()), &config, store, &who)?;
-            shell::run(bot, &who.user, &who.channel).await
+            shell::run(bot, &who.user, &who.channel, config.data_dir.clone()).await
         }
-        Cmd::Say { who, text } => {
+        Cmd::Say { who, yes, text } => {
             let bot = local_bot(catbot_on(store.clone()), &config, store, &who)?;
-            let reply = shell::say(&bot, &who.user, &who.channel, &text.join(" ")).await?;
-            println!("{}", reply.text);
-            Ok(())
+            shell::say(&bot, &who.user, &who.channel, &text.join(" "), yes).await
         }
         Cmd::Serve {
             addr,
