@@ -15,7 +15,11 @@
 //! - [`command`]: what a command author writes — [`Script`], [`Command`], [`Ctx`],
 //!   [`Args`], [`CommandError`] (its own file, `error.rs`: internal errors keep
 //!   their causes);
-//! - [`registry`]: syntax forms and matching (longest form wins; "did you mean");
+//! - `args` (re-exported from [`command`]): [`Args`], each argument read as the
+//!   kind of Slack entity it is, and [`Bot::user_arg`] / [`Bot::channel_arg`],
+//!   which take a bare id only once the Web API confirms it;
+//! - [`registry`]: syntax forms and matching (longest form wins; a near miss of
+//!   any word of a longer form is "did you mean");
 //! - [`bot`]: [`Bot::handle`], the one authorize function, optimistic state;
 //! - [`gate`]: pending confirmations and two-person approvals, settled by clicks.
 
