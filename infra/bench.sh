@@ -7,8 +7,9 @@
 #   bash infra/bench.sh cold [FLAGS]    cold starts only; FLAGS go to opkit-bench
 #   bash infra/bench.sh serve [FLAGS]   serve throughput only
 #   OPKIT_BENCH_ARM64=1 bash infra/bench.sh cold
-#                                       also the aarch64 bootstraps under qemu-user
-#                                       (built as infra/DEPLOY.md describes)
+#                                       also builds the aarch64 bootstraps and runs them
+#                                       under qemu-user (needs gcc-aarch64-linux-gnu,
+#                                       qemu-user and the rustup target: infra/DEPLOY.md)
 #
 # It builds each release binary on its own (as `sam build` does, so each gets only
 # its own features), installs the peers into $OPKIT_BENCH_DIR (default
@@ -38,6 +39,13 @@ cargo build --release --locked -p opkit-worker
 cargo build --release --locked -p opkit-expiry
 cargo build --release --locked -p opkit-cli
 cargo build --locked -p opkit-tests --bin opkit-bench
+if [ "${OPKIT_BENCH_ARM64:-}" = 1 ]; then
+  say "release builds for aarch64-unknown-linux-gnu (Debian's cross gcc, .cargo/config.toml)"
+  arm=(--release --locked --target aarch64-unknown-linux-gnu)
+  cargo build "${arm[@]}" -p opkit-ingress --bin ingress --example floor
+  cargo build "${arm[@]}" -p opkit-worker
+  cargo build "${arm[@]}" -p opkit-expiry
+fi
 bench="$target/debug/opkit-bench"
 
 if [ "$mode" = all ] || [ "$mode" = serve ]; then

@@ -11,7 +11,7 @@ use opkit::config::{Config, ConfigError};
 use opkit::ingress::Ingress;
 use opkit::sqs::SqsQueue;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     opkit::telemetry::init_json_logs();
     let ingress = match build().await {

@@ -1,6 +1,7 @@
-//! The hot paths, in process: verifying a signature, resolving a command line, and
-//! a whole command through the engine (tokenize, resolve, authorize, load, run,
-//! save, audit) on the memory store.
+//! The hot paths, in process: verifying a signature, the whole ack path of a slash
+//! command (verify, parse, admit, build and seal the job envelope, answer), resolving
+//! a command line, and a whole command through the engine (tokenize, resolve,
+//! authorize, load, run, save, audit) on the memory store.
 //!
 //! `cargo bench -p catbot --bench engine`
 
@@ -9,8 +10,12 @@ use std::sync::Arc;
 
 use catbot::packs::queue;
 use criterion::{Criterion, criterion_group, criterion_main};
+use opkit::BoxFuture;
 use opkit::builtin;
 use opkit::clock::ManualClock;
+use opkit::config::Config;
+use opkit::ingress::{Ingress, Route, SlackRequest};
+use opkit::job::{EnvelopeKey, Job, JobQueue, QueueError};
 use opkit::engine::bot::{Bot, Request};
 use opkit::engine::command::Caller;
 use opkit::ids::UserId;
@@ -27,6 +32,46 @@ fn signing(c: &mut Criterion) {
     c.bench_function("verify Slack signature (362-byte body)", |b| {
         b.iter(|| verifier.verify(Some("1531420618"), Some(&signature), black_box(BODY)))
     });
+}
+
+/// A queue that seals each job as the SQS queue does, and keeps only its length.
+struct Sealing(EnvelopeKey);
+
+impl JobQueue for Sealing {
+    fn enqueue<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(async move {
+            black_box(job.encode(&self.0).len());
+            Ok(())
+        })
+    }
+}
+
+fn ack_path(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let secret = "8f742231b10e8888abcd99yyyzzz85a5";
+    let config = Config::from_lookup(|name| match name {
+        "SLACK_SIGNING_SECRET" => Some(secret.to_string()),
+        "OPKIT_TEAM_IDS" => Some("T1DC2JH3J".to_string()),
+        _ => None,
+    })
+    .unwrap();
+    let queue = Arc::new(Sealing(EnvelopeKey::new("bench-envelope-key-0123456789abcdef").unwrap()));
+    let clock = Arc::new(ManualClock::at_unix(1_531_420_618));
+    let ingress = Ingress::new(&config, clock, queue).unwrap();
+    let signature = sign(&SigningSecret::new(secret), 1_531_420_618, BODY);
+    let request = SlackRequest {
+        timestamp: Some("1531420618"),
+        signature: Some(&signature),
+        body: BODY,
+    };
+    let answer = runtime.block_on(ingress.handle(Route::Commands, request));
+    assert_eq!(answer.status.as_u16(), 200, "the bench request is acked");
+    c.bench_function(
+        "ack a slash command: verify, parse, admit, seal the job, answer (362-byte body)",
+        |b| b.iter(|| runtime.block_on(ingress.handle(Route::Commands, black_box(request)))),
+    );
 }
 
 fn bot() -> Bot {
@@ -72,5 +117,5 @@ fn whole_command(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, signing, matching, whole_command);
+criterion_group!(benches, signing, ack_path, matching, whole_command);
 criterion_main!(benches);
