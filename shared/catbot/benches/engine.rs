@@ -14,11 +14,11 @@ use opkit::BoxFuture;
 use opkit::builtin;
 use opkit::clock::ManualClock;
 use opkit::config::Config;
-use opkit::ingress::{Ingress, Route, SlackRequest};
-use opkit::job::{EnvelopeKey, Job, JobQueue, QueueError};
 use opkit::engine::bot::{Bot, Request};
 use opkit::engine::command::Caller;
 use opkit::ids::UserId;
+use opkit::ingress::{Ingress, Route, SlackRequest};
+use opkit::job::{EnvelopeKey, Job, JobQueue, QueueError};
 use opkit::slack::{SigningSecret, Verifier, sign};
 use opkit::store::memory::MemoryStore;
 use opkit::text::tokenize;
@@ -57,7 +57,9 @@ fn ack_path(c: &mut Criterion) {
         _ => None,
     })
     .unwrap();
-    let queue = Arc::new(Sealing(EnvelopeKey::new("bench-envelope-key-0123456789abcdef").unwrap()));
+    let queue = Arc::new(Sealing(
+        EnvelopeKey::new("bench-envelope-key-0123456789abcdef").unwrap(),
+    ));
     let clock = Arc::new(ManualClock::at_unix(1_531_420_618));
     let ingress = Ingress::new(&config, clock, queue).unwrap();
     let signature = sign(&SigningSecret::new(secret), 1_531_420_618, BODY);

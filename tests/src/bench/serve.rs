@@ -43,6 +43,8 @@ pub struct Figures {
     pub requests: u64,
     /// Of them, answered other than 2xx/3xx.
     pub non_2xx: u64,
+    /// Of them, answered 200 with [`BUSY`]: not taken.
+    pub busy: u64,
     /// Requests per second.
     pub per_second: f64,
     /// Median latency, as wrk prints it (e.g. `9.30ms`).
@@ -53,9 +55,14 @@ pub struct Figures {
     pub peak_rss_kib: u64,
 }
 
+/// What the ack says when `opkit serve`'s in-process queue is full: a 200 that is
+/// not an ack of the command, so it is counted apart.
+pub const BUSY: &str = "too busy";
+
 /// The Lua script `wrk` runs: it reads `data` (one `signature TAB body` a line,
 /// all signed at `timestamp`) and posts them in turn, each thread from its own
-/// starting point.
+/// starting point; it counts the answers that say [`BUSY`] and prints
+/// `busy: N` at the end.
 pub fn wrk_script(data: &Path, timestamp: i64) -> String {
     format!(
         r#"local pool = {{}}
@@ -63,8 +70,19 @@ for line in io.lines("{data}") do
   local tab = line:find("\t", 1, true)
   pool[#pool + 1] = {{ line:sub(1, tab - 1), line:sub(tab + 1) }}
 end
+local threads = {{}}
+setup = function(thread) table.insert(threads, thread) end
 local i = 0
+busy = 0
 init = function(args) i = math.random(#pool) end
+response = function(status, headers, body)
+  if body:find("{busy}", 1, true) then busy = busy + 1 end
+end
+done = function(summary, latency, requests)
+  local n = 0
+  for _, thread in ipairs(threads) do n = n + thread:get("busy") end
+  io.write("busy: " .. n .. "\n")
+end
 request = function()
   i = i % #pool + 1
   return wrk.format("POST", "/slack/commands", {{
@@ -74,7 +92,8 @@ request = function()
   }}, pool[i][2])
 end
 "#,
-        data = data.display()
+        data = data.display(),
+        busy = BUSY
     )
 }
 
@@ -99,6 +118,9 @@ pub fn parse_wrk(output: &str) -> Result<Figures, String> {
         non_2xx: after("Non-2xx or 3xx responses:")
             .and_then(|n| n.parse().ok())
             .unwrap_or(0),
+        busy: after("busy:")
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| missing("busy count"))?,
         per_second: after("Requests/sec:")
             .and_then(|n| n.parse().ok())
             .ok_or_else(|| missing("Requests/sec"))?,
@@ -203,6 +225,7 @@ mod tests {
   Non-2xx or 3xx responses: 5
 Requests/sec:   2975.12
 Transfer/sec:    640.00KB
+busy: 7
 ";
 
     #[test]
@@ -210,6 +233,7 @@ Transfer/sec:    640.00KB
         let f = parse_wrk(WRK).unwrap();
         assert_eq!(f.requests, 23_800);
         assert_eq!(f.non_2xx, 5);
+        assert_eq!(f.busy, 7);
         assert!((f.per_second - 2975.12).abs() < 1e-9);
         assert_eq!((f.p50.as_str(), f.p99.as_str()), ("9.30ms", "38.00ms"));
         let clean = WRK.replace("  Non-2xx or 3xx responses: 5\n", "");
@@ -224,5 +248,6 @@ Transfer/sec:    640.00KB
         assert!(script.contains(r#"io.lines("/tmp/pool.tsv")"#));
         assert!(script.contains(r#"["X-Slack-Request-Timestamp"] = "1800000000""#));
         assert!(script.contains("wrk.format(\"POST\", \"/slack/commands\""));
+        assert!(script.contains(r#"body:find("too busy", 1, true)"#));
     }
 }

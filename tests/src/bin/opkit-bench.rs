@@ -235,13 +235,17 @@ async fn serve(flags: &HashMap<String, String>) {
                 "\n## opkit serve --store memory under wrk -t{} -c{} -d{}s ({} distinct signed `/opkit {}`)\n",
                 load.threads, load.connections, load.seconds, load.pool, load.text
             );
-            println!("| requests | non-2xx | requests/s | p50 | p99 | peak RSS MiB |");
-            println!("|---|---|---|---|---|---|");
+            let acked = f.requests.saturating_sub(f.non_2xx + f.busy);
             println!(
-                "| {} | {} | {:.0} | {} | {} | {:.1} |",
+                "| requests | non-2xx | \"too busy\" | acked | acked/s | p50 | p99 | peak RSS MiB |"
+            );
+            println!("|---|---|---|---|---|---|---|---|");
+            println!(
+                "| {} | {} | {} | {acked} | {:.0} | {} | {} | {:.1} |",
                 f.requests,
                 f.non_2xx,
-                f.per_second,
+                f.busy,
+                f.per_second * acked as f64 / f.requests.max(1) as f64,
                 f.p50,
                 f.p99,
                 f.peak_rss_kib as f64 / 1024.0
