@@ -118,14 +118,14 @@ pub fn parse_wrk(output: &str) -> Result<Figures, String> {
         non_2xx: after("Non-2xx or 3xx responses:")
             .and_then(|n| n.parse().ok())
             .unwrap_or(0),
-        busy: after("busy:")
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| missing("busy count"))?,
         per_second: after("Requests/sec:")
             .and_then(|n| n.parse().ok())
             .ok_or_else(|| missing("Requests/sec"))?,
         p50: after("50%").ok_or_else(|| missing("median (run it with --latency)"))?,
         p99: after("99%").ok_or_else(|| missing("99th percentile"))?,
+        busy: after("busy:")
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| missing("busy count"))?,
         peak_rss_kib: 0,
     })
 }
