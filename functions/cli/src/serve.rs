@@ -41,7 +41,7 @@ pub async fn run(
     let clock = Arc::new(SystemClock);
     let queue = job_queue(&config, bot, sqs.as_ref())?;
     let ingress = Arc::new(Ingress::new(&config, clock, queue).map_err(|e| e.to_string())?);
-    let app = router(ingress);
+    let app = router(ingress, opkit::metrics::install_prometheus());
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -96,16 +96,18 @@ fn spawn_expiry(expiry: Expiry) {
         let mut every = tokio::time::interval(EXPIRY_EVERY);
         loop {
             every.tick().await;
-            if let Err(e) = expiry.run_once().await {
-                tracing::error!(error = %ErrorChain(&e), "expiry pass failed");
+            match expiry.run_once().await {
+                Ok(report) => opkit::metrics::expiry_pass(&report),
+                Err(e) => tracing::error!(error = %ErrorChain(&e), "expiry pass failed"),
             }
         }
     });
 }
 
-fn router(ingress: Arc<Ingress>) -> Router {
+fn router(ingress: Arc<Ingress>, metrics: Arc<opkit::metrics::Registry>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(move || async move { prometheus(&metrics) }))
         .route("/slack/commands", slack_route(Route::Commands))
         .route("/slack/events", slack_route(Route::Events))
         .route("/slack/interactions", slack_route(Route::Interactions))
@@ -128,9 +130,21 @@ async fn slack(
     let Some(route) = Route::from_path(uri.path()) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    ingress
-        .handle(route, SlackRequest::from_http(&headers, &body))
+    let slack = SlackRequest::from_http(&headers, &body);
+    opkit::metrics::time_ack(route, ingress.handle(route, slack))
         .await
         .into_http()
+        .into_response()
+}
+
+/// `GET /metrics`: the bot's metrics in Prometheus' text format (`opkit_` names).
+fn prometheus(metrics: &opkit::metrics::Registry) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            opkit::metrics::CONTENT_TYPE,
+        )],
+        metrics.render(),
+    )
         .into_response()
 }

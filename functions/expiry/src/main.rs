@@ -6,15 +6,19 @@ use std::sync::Arc;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use opkit::config::Config;
 use opkit::expiry::Expiry;
+use opkit::secret::secrets_manager::resolve_env;
 use opkit::sqs::SqsQueue;
 use opkit::telemetry::ErrorChain;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     opkit::telemetry::init_json_logs();
-    let config = Config::from_env()?;
-    let settings = catbot::Settings::from_env()?;
+    opkit::metrics::install_emf_from_env();
     let sdk = opkit::aws::load_config().await;
+    // Credentials named by `…_ARN` come from Secrets Manager, read once, here.
+    let env = resolve_env(&sdk, &opkit::config::SECRET_SETTINGS).await?;
+    let config = Config::from_lookup(|name| env.get(name))?;
+    let settings = catbot::Settings::from_lookup(|name| env.get(name))?;
     let (bot, _) = catbot::deployed(&config, &settings, &sdk, None)?;
     let channels = catbot::channel_poster(&config, reqwest::Client::new());
     // Due scheduled commands go to the worker, which has their permissions.
@@ -33,6 +37,7 @@ async fn main() -> Result<(), Error> {
                 .run_once()
                 .await
                 .map_err(|e| ErrorChain(&e).to_string())?;
+            opkit::metrics::expiry_pass(&report);
             Ok::<_, Error>(report)
         },
     ))

@@ -29,7 +29,7 @@ pub async fn handle(ingress: &Ingress, request: Request) -> Response<Body> {
     let answer = match Route::from_path(request.uri().path()) {
         Some(route) => {
             let slack = SlackRequest::from_http(request.headers(), request.body().as_ref());
-            ingress.handle(route, slack).await
+            opkit::metrics::time_ack(route, ingress.handle(route, slack)).await
         }
         None => Answer::refuse(StatusCode::NOT_FOUND, "no such route"),
     };

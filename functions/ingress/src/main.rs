@@ -7,13 +7,15 @@ use std::sync::Arc;
 
 use lambda_http::{Error, run, service_fn};
 use opkit::clock::SystemClock;
-use opkit::config::{Config, ConfigError};
+use opkit::config::{Config, ConfigError, SECRET_SETTINGS};
 use opkit::ingress::Ingress;
+use opkit::secret::secrets_manager::resolve_env;
 use opkit::sqs::SqsQueue;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     opkit::telemetry::init_json_logs();
+    opkit::metrics::install_emf_from_env();
     let ingress = match build().await {
         Ok(ingress) => ingress,
         Err(e) => {
@@ -30,11 +32,13 @@ async fn main() -> Result<(), Error> {
 
 /// The ingress from the environment, or the setting that stops it.
 async fn build() -> Result<Ingress, ConfigError> {
-    let config = Config::from_env()?;
+    let sdk = opkit::aws::load_config().await;
+    // SLACK_SIGNING_SECRET_ARN, OPKIT_ENVELOPE_KEY_ARN: read once, here.
+    let env = resolve_env(&sdk, &SECRET_SETTINGS).await?;
+    let config = Config::from_lookup(|name| env.get(name))?;
     let queue_url = config.require_queue_url()?.to_string();
     // Jobs are sealed with the key the worker verifies them with.
     let key = config.require_envelope_key()?.clone();
-    let sdk = opkit::aws::load_config().await;
     let queue = Arc::new(SqsQueue::new(
         aws_sdk_sqs::Client::new(&sdk),
         queue_url,

@@ -7,15 +7,19 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use opkit::config::Config;
+use opkit::secret::secrets_manager::resolve_env;
 use opkit::slack::HttpPoster;
 use opkit::worker::{JobRunner, Worker};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     opkit::telemetry::init_json_logs();
-    let config = Config::from_env()?;
-    let settings = catbot::Settings::from_env()?;
+    opkit::metrics::install_emf_from_env();
     let sdk = opkit::aws::load_config().await;
+    // Credentials named by `…_ARN` come from Secrets Manager, read once, here.
+    let env = resolve_env(&sdk, &credentials()).await?;
+    let config = Config::from_lookup(|name| env.get(name))?;
+    let settings = catbot::Settings::from_lookup(|name| env.get(name))?;
     // One HTTP client for every Slack call (replies, channel posts, uploads).
     let http = reqwest::Client::new();
     let (bot, store) = catbot::deployed(&config, &settings, &sdk, Some(http.clone()))?;
@@ -30,4 +34,11 @@ async fn main() -> Result<(), Error> {
         Ok::<_, Error>(opkit_worker::handle(runner, event.payload, deadline).await)
     }))
     .await
+}
+
+/// Opkit's credential settings and Catbot's.
+fn credentials() -> Vec<&'static str> {
+    let mut all = opkit::config::SECRET_SETTINGS.to_vec();
+    all.extend(catbot::settings::SECRET_SETTINGS);
+    all
 }

@@ -12,6 +12,11 @@
 use opkit::config::{ConfigError, http_url, setting};
 use opkit::secret::Secret;
 
+/// Catbot's settings that hold credentials: like Opkit's
+/// [`opkit::config::SECRET_SETTINGS`], each may be named by `NAME_ARN` instead
+/// (a Secrets Manager secret, resolved at cold start).
+pub const SECRET_SETTINGS: [&str; 1] = ["OPKIT_WEATHER_KEY"];
+
 /// The weather API Catbot asks by default.
 pub const DEFAULT_WEATHER_URL: &str = "https://api.openweathermap.org/data/2.5";
 

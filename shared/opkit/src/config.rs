@@ -25,6 +25,11 @@
 //!
 //! A malformed value fails start-up with one line naming the variable; secrets are
 //! held in [`Secret`], whose `Debug` and `Display` never show them.
+//!
+//! Deployed, each credential in [`SECRET_SETTINGS`] may instead be named by
+//! `NAME_ARN` (`SLACK_BOT_TOKEN_ARN`): the ARN of an AWS Secrets Manager secret the
+//! Lambda reads once at cold start ([`crate::secret::references`]), so that no
+//! credential sits in a function's configuration.
 
 use std::path::PathBuf;
 
@@ -70,6 +75,17 @@ pub enum ConfigError {
     /// `SLACK_APP_TOKEN` is set to something that is not an app-level token.
     #[error("SLACK_APP_TOKEN is invalid: {0}")]
     AppToken(#[source] AppTokenError),
+    /// The secret a `…_ARN` setting names could not be read
+    /// ([`crate::secret::references`]).
+    #[error("{name}_ARN: cannot read the secret {secret_id}: {reason}")]
+    Secret {
+        /// The setting the secret holds (`SLACK_BOT_TOKEN`).
+        name: &'static str,
+        /// The secret's ARN or name.
+        secret_id: String,
+        /// Why (Secrets Manager's error, or what is wrong with the value).
+        reason: String,
+    },
 }
 
 /// Everything configurable, parsed.

@@ -65,6 +65,7 @@ mod fixtures;
 pub mod ids;
 pub mod ingress;
 pub mod job;
+pub mod metrics;
 pub mod prelude;
 pub mod schedule;
 pub mod secret;

@@ -1,4 +1,10 @@
-//! A secret string that never prints.
+//! Secrets: a string that never prints, the registry that blanks credentials out
+//! of every log line, and credential settings read from AWS Secrets Manager
+//! ([`references`]; [`secrets_manager`] with the `secretsmanager` feature).
+
+pub mod references;
+#[cfg(feature = "secretsmanager")]
+pub mod secrets_manager;
 
 use std::fmt;
 

@@ -12,31 +12,59 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-/// The setting that filters the Lambda functions' logs.
+/// The setting that filters the Lambda functions' logs when Lambda's own log level
+/// (`AWS_LAMBDA_LOG_LEVEL`) is not set.
 pub const LOG_FILTER_SETTING: &str = "RUST_LOG";
 
-/// Structured logs for Lambda: one JSON object per line on stdout, filtered by
-/// [`LOG_FILTER_SETTING`] ([`log_filter`]), no timestamp (CloudWatch Logs stamps each
-/// line), registered secrets blanked. Call once, first thing in `main`.
+/// Logs for Lambda, set up as Lambda's own runtimes do: filtered by
+/// [`lambda_log_filter`] (Lambda's `AWS_LAMBDA_LOG_LEVEL`, which the function's
+/// `ApplicationLogLevel` and the console's logging settings set; else `RUST_LOG`),
+/// one JSON object per line on stdout unless `AWS_LAMBDA_LOG_FORMAT` is `Text`, no
+/// timestamp (CloudWatch Logs stamps each line), registered secrets blanked. Call
+/// once, first thing in `main`.
 ///
 /// An invalid filter is not fatal (a log setting should not stop the bot): the
 /// function logs errors only, and says so in its first line.
 pub fn init_json_logs() {
-    let (filter, invalid) = match log_filter(std::env::var(LOG_FILTER_SETTING).ok().as_deref()) {
+    let env = |name: &str| std::env::var(name).ok();
+    let (filter, invalid) = match lambda_log_filter(env) {
         Ok(filter) => (filter, None),
         Err(e) => (Targets::new().with_default(LevelFilter::ERROR), Some(e)),
     };
-    tracing_subscriber::fmt()
-        .json()
-        .with_current_span(false)
+    let fmt = tracing_subscriber::fmt()
         .without_time()
-        .with_writer(Redacting::new(std::io::stdout))
-        .finish()
-        .with(filter)
-        .init();
+        .with_writer(Redacting::new(std::io::stdout));
+    if env("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("text")) {
+        fmt.with_ansi(false).finish().with(filter).init();
+    } else {
+        fmt.json()
+            .with_current_span(false)
+            .finish()
+            .with(filter)
+            .init();
+    }
     if let Some(error) = invalid {
         tracing::error!(setting = LOG_FILTER_SETTING, %error, "invalid log filter ignored: logging errors only");
     }
+}
+
+/// The filter of a Lambda function's logs: Lambda's `AWS_LAMBDA_LOG_LEVEL`
+/// (`TRACE`, `DEBUG`, `INFO`, `WARN`, `ERROR`, `FATAL`) when set, as the level of
+/// every target; else [`log_filter`] of `RUST_LOG`.
+pub fn lambda_log_filter(lookup: impl Fn(&str) -> Option<String>) -> Result<Targets, String> {
+    let level = match lookup("AWS_LAMBDA_LOG_LEVEL")
+        .map(|l| l.trim().to_ascii_uppercase())
+        .as_deref()
+    {
+        Some("TRACE") => LevelFilter::TRACE,
+        Some("DEBUG") => LevelFilter::DEBUG,
+        Some("INFO") => LevelFilter::INFO,
+        Some("WARN") => LevelFilter::WARN,
+        // tracing has no level above error.
+        Some("ERROR" | "FATAL") => LevelFilter::ERROR,
+        _ => return log_filter(lookup(LOG_FILTER_SETTING).as_deref()),
+    };
+    Ok(Targets::new().with_default(level))
 }
 
 /// The filter for a `RUST_LOG` value: comma-separated `target=level` directives
@@ -220,6 +248,45 @@ impl std::fmt::Display for ErrorChain<'_> {
 impl std::fmt::Debug for ErrorChain<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         std::fmt::Display::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod level_tests {
+    use tracing::Level;
+
+    use super::lambda_log_filter;
+
+    fn filter(vars: &[(&str, &str)]) -> tracing_subscriber::filter::Targets {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        lambda_log_filter(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+            .unwrap()
+    }
+
+    #[test]
+    fn lambdas_log_level_wins_then_rust_log() {
+        // The console's setting (ApplicationLogLevel, as AWS_LAMBDA_LOG_LEVEL) wins.
+        let debug = filter(&[("AWS_LAMBDA_LOG_LEVEL", "DEBUG"), ("RUST_LOG", "warn")]);
+        assert!(debug.would_enable("opkit", &Level::DEBUG));
+        assert!(debug.would_enable("aws_config", &Level::DEBUG));
+        assert!(!debug.would_enable("opkit", &Level::TRACE));
+        // FATAL has no tracing level: errors.
+        let fatal = filter(&[("AWS_LAMBDA_LOG_LEVEL", "FATAL")]);
+        assert!(fatal.would_enable("opkit", &Level::ERROR));
+        assert!(!fatal.would_enable("opkit", &Level::WARN));
+        let warn = filter(&[("AWS_LAMBDA_LOG_LEVEL", "warn")]);
+        assert!(warn.would_enable("opkit", &Level::WARN));
+        assert!(!warn.would_enable("opkit", &Level::INFO));
+        // Unset, or not one of Lambda's levels: RUST_LOG's directives.
+        let targets = filter(&[("RUST_LOG", "info,opkit=debug")]);
+        assert!(targets.would_enable("opkit", &Level::DEBUG));
+        assert!(!targets.would_enable("aws_config", &Level::DEBUG));
+        let fallback = filter(&[("AWS_LAMBDA_LOG_LEVEL", "LOUD"), ("RUST_LOG", "warn")]);
+        assert!(fallback.would_enable("opkit", &Level::WARN));
+        assert!(!fallback.would_enable("opkit", &Level::INFO));
     }
 }
 

@@ -445,7 +445,12 @@ impl Bot {
         gate_passed: bool,
     ) -> Reply {
         let name = Some(command.name.as_str());
-        match self.execute(request, command, args, gate_passed).await {
+        match crate::metrics::time_command(
+            &command.name,
+            self.execute(request, command, args, gate_passed),
+        )
+        .await
+        {
             Ok(Ran::Asked(summary)) => self.hold(request, command, &summary).await,
             Ok(Ran::Done(mut reply)) => {
                 self.audit(request, name, Outcome::Succeeded).await;
@@ -613,6 +618,7 @@ impl Bot {
     /// Writes an audit record to the store and the log. A failing audit store is
     /// logged, but does not cost the user their answer.
     pub async fn audit(&self, request: &Request, command: Option<&str>, outcome: Outcome) {
+        crate::metrics::command_outcome(command, &outcome);
         let record = AuditRecord {
             // Time-ordered: records of one process written in the same millisecond keep
             // their order in the store's sort key.

@@ -503,7 +503,9 @@ impl JobRunner {
     /// retry will follow), a store that cannot be reached is told to the user.
     pub async fn run_once(&self, job: &Job, last_delivery: bool) -> Result<(), Retry> {
         let run = async {
-            if let Err(e) = self.worker.process(job).await {
+            if let Err(e) =
+                crate::metrics::job_done(self.worker.bot(), job, self.worker.process(job).await)
+            {
                 // The command ran; running it again to re-deliver would repeat its effect.
                 tracing::error!(job_id = %job.id, error = %e, "reply not delivered");
             }
