@@ -163,7 +163,9 @@ impl StackBuilder {
             ("OPKIT_ENVELOPE_KEY", ENVELOPE_KEY),
         ];
         vars.extend(self.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let config = config(&vars);
+        // As deployed: each credential in a Secrets Manager secret (on the emulator),
+        // the environment naming it (`NAME_ARN`), resolved as the Lambdas resolve them.
+        let (config, settings) = resolve_through_secrets_manager(&sdk, &vars).await;
         let clock = ManualClock::new(Utc::now());
         let shared_clock = Arc::new(clock.clone());
         let store = Arc::new(DynamoStore::new(
@@ -195,11 +197,7 @@ impl StackBuilder {
         // As the worker Lambda builds it: Catbot with the AWS packs on the emulator.
         let http = reqwest::Client::new();
         let builder = catbot::with_configured_aws_packs(
-            catbot::builder(
-                &config,
-                &catbot::Settings::from_lookup(|_| None).expect("default settings"),
-                bot_store.clone(),
-            ),
+            catbot::builder(&config, &settings, bot_store.clone()),
             &config,
             &bot_sdk,
             http.clone(),
@@ -354,6 +352,58 @@ pub fn fast_retries() -> RetryPolicy {
         base_delay: std::time::Duration::from_millis(5),
         max_delay: std::time::Duration::from_millis(20),
     }
+}
+
+/// Opkit's and Catbot's configuration from `vars` the way the Lambdas read theirs:
+/// every credential among them is put in a secret of its own on the emulator's
+/// Secrets Manager and replaced by `NAME_ARN`, then resolved with
+/// [`opkit::secret::secrets_manager::resolve`]. Later entries of `vars` win.
+pub async fn resolve_through_secrets_manager(
+    sdk: &aws_config::SdkConfig,
+    vars: &[(&str, &str)],
+) -> (Config, catbot::Settings) {
+    let mut env: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let secrets = aws_sdk_secretsmanager::Client::new(sdk);
+    let credentials: Vec<&'static str> = opkit::config::SECRET_SETTINGS
+        .into_iter()
+        .chain(catbot::settings::SECRET_SETTINGS)
+        .collect();
+    for name in &credentials {
+        if let Some(value) = env.remove(*name) {
+            let arn = create_secret(&secrets, name, &value).await;
+            env.insert(format!("{name}_ARN"), arn);
+        }
+    }
+    let resolved = opkit::secret::secrets_manager::resolve(
+        &secrets,
+        |k: &str| env.get(k).cloned(),
+        &credentials,
+    )
+    .await
+    .expect("the stack's secrets resolve");
+    let config = Config::from_lookup(|k| resolved.get(k)).expect("valid test configuration");
+    let settings = catbot::Settings::from_lookup(|k| resolved.get(k)).expect("valid settings");
+    (config, settings)
+}
+
+/// Creates a secret named after `setting` (and unique) holding `value`; its ARN.
+pub async fn create_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    setting: &str,
+    value: &str,
+) -> String {
+    client
+        .create_secret()
+        .name(unique_name(&setting.to_ascii_lowercase().replace('_', "-")))
+        .secret_string(value)
+        .send()
+        .await
+        .expect("create a secret on the emulator")
+        .arn
+        .expect("a new secret has an ARN")
 }
 
 /// A configuration from literal settings.

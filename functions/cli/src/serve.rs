@@ -96,9 +96,8 @@ fn spawn_expiry(expiry: Expiry) {
         let mut every = tokio::time::interval(EXPIRY_EVERY);
         loop {
             every.tick().await;
-            match expiry.run_once().await {
-                Ok(report) => opkit::metrics::expiry_pass(&report),
-                Err(e) => tracing::error!(error = %ErrorChain(&e), "expiry pass failed"),
+            if let Err(e) = expiry.run_once().await {
+                tracing::error!(error = %ErrorChain(&e), "expiry pass failed");
             }
         }
     });

@@ -203,6 +203,54 @@ async fn a_signed_command_is_acked_at_once_and_answered_at_the_response_url() {
     assert_eq!(health.status().as_u16(), 200);
 }
 
+#[tokio::test]
+async fn get_metrics_shows_what_ran_in_prometheus_text() {
+    // GIVEN one command acked and answered by `opkit serve`
+    let slack = FakeSlack::start().await;
+    let served = serve("metrics", &[]).await;
+    let body = slash_command_body("UMETRIC1", "queue join perf", &slack.response_url("m"));
+    let (status, ack) = served.signed("/slack/commands", &body, now()).await;
+    assert_eq!(status, 200, "{ack}");
+    slack.wait_for(1, WAIT).await;
+    // WHEN the operator asks for the metrics
+    let response = served
+        .http
+        .get(format!("{}/metrics", served.base))
+        .send()
+        .await
+        .unwrap();
+    // THEN Prometheus text, opkit_ names, the command counted by name and outcome
+    assert_eq!(response.status().as_u16(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains("opkit_commands_total{command=\"queue join\",outcome=\"ran\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("opkit_ack_latency_seconds_count{route=\"commands\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE opkit_command_duration_seconds histogram"),
+        "{text}"
+    );
+    assert!(!text.contains("UMETRIC1"), "no user id in a metric: {text}");
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        assert!(line.starts_with("opkit_"), "{line}");
+    }
+}
+
 /// A mention of the bot, as Slack sends it to the events route.
 fn mention_event(event_id: &str, user: &str, text: &str) -> String {
     json!({

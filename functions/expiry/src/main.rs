@@ -37,7 +37,6 @@ async fn main() -> Result<(), Error> {
                 .run_once()
                 .await
                 .map_err(|e| ErrorChain(&e).to_string())?;
-            opkit::metrics::expiry_pass(&report);
             Ok::<_, Error>(report)
         },
     ))

@@ -84,6 +84,7 @@ impl Expiry {
                 None => {}
             }
         }
+        crate::metrics::expiry_pass(&report);
         match done {
             Ok(()) => {
                 tracing::info!(?report, "expiry pass");

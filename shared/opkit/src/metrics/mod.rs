@@ -234,7 +234,8 @@ pub fn slack_post_failed(via: &'static str) {
     });
 }
 
-/// Counts what one expiry pass did (only the non-zero counts).
+/// Counts what one expiry pass did (only the non-zero counts);
+/// [`crate::expiry::Expiry::run_once`] calls it.
 pub fn expiry_pass(report: &crate::expiry::ExpiryReport) {
     for (action, count) in [
         ("grants_ended", report.grants_ended),
