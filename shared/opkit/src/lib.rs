@@ -47,7 +47,8 @@
 //! | [`expiry`], [`schedule`] | the every-minute pass; when scheduled commands are due |
 //! | `sqs` | the SQS queue (feature `sqs`) |
 //! | `aws` | the AWS SDK's configuration at cold start: the roots its HTTPS client trusts (features `sqs`, `dynamodb`) |
-//! | [`config`], [`secret`], [`clock`], [`telemetry`] | settings from the environment; secrets that never print; injected time; log set-up |
+//! | [`config`], [`secret`], [`clock`], [`telemetry`] | settings from the environment; secrets that never print, and credentials read from Secrets Manager at cold start (feature `secretsmanager`); injected time; log set-up |
+//! | [`metrics`] | the bot's own metrics: CloudWatch embedded metric format lines (Lambda), Prometheus text (`opkit serve`) |
 #![warn(missing_docs)]
 
 pub mod access;
