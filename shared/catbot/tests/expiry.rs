@@ -113,7 +113,7 @@ async fn a_schedule_whose_owner_lost_the_role_posts_the_refusal() {
     let posted: Vec<String> = poster
         .posts()
         .iter()
-        .map(|p| p.reply.text.clone())
+        .map(|p| p.reply.text.to_string())
         .collect();
     assert!(
         posted

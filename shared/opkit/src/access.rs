@@ -20,7 +20,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{ChannelId, Role, UserId};
-use crate::timespec::{format_duration, format_time};
+use crate::mrkdwn;
+use crate::slack::mrkdwn::Mrkdwn;
 
 /// The roles a user holds at one instant.
 pub type RoleSet = BTreeSet<Role>;
@@ -88,21 +89,15 @@ impl Access {
     }
 
     /// What would allow a user, for "you need …" messages.
-    pub fn describe(&self) -> String {
+    pub fn describe(&self) -> Mrkdwn {
         match self {
-            Access::Open => "nothing".to_string(),
-            Access::AnyOf(alts) if alts.is_empty() => "a role nobody can have".to_string(),
-            Access::AnyOf(alts) => alts
-                .iter()
-                .map(|alt| {
-                    alt.0
-                        .iter()
-                        .map(Role::as_str)
-                        .collect::<Vec<_>>()
-                        .join(" and ")
-                })
-                .collect::<Vec<_>>()
-                .join(", or "),
+            Access::Open => "nothing".into(),
+            Access::AnyOf(alts) if alts.is_empty() => "a role nobody can have".into(),
+            Access::AnyOf(alts) => Mrkdwn::join(
+                alts.iter()
+                    .map(|alt| Mrkdwn::join(alt.0.iter().map(|r| Mrkdwn::new().and(r)), " and ")),
+                ", or ",
+            ),
         }
     }
 }
@@ -156,21 +151,13 @@ impl Grant {
 
     /// Describes the window relative to `now`: "until revoked", "for 1h 30m more",
     /// "from 2026-11-25 22:00 UTC for 2h".
-    pub fn describe_window(&self, now: DateTime<Utc>) -> String {
+    pub fn describe_window(&self, now: DateTime<Utc>) -> Mrkdwn {
         match (self.starts_at, self.ends_at) {
-            (Some(s), Some(e)) if s > now => {
-                format!("from {} for {}", format_time(s), format_duration(e - s))
-            }
-            (Some(s), None) if s > now => format!("from {} until revoked", format_time(s)),
-            (_, Some(e)) if e > now => {
-                format!(
-                    "until {} ({} left)",
-                    format_time(e),
-                    format_duration(e - now)
-                )
-            }
-            (_, Some(e)) => format!("ended {}", format_time(e)),
-            (_, None) => "until revoked".to_string(),
+            (Some(s), Some(e)) if s > now => mrkdwn!("from {} for {}", s, e - s),
+            (Some(s), None) if s > now => mrkdwn!("from {} until revoked", s),
+            (_, Some(e)) if e > now => mrkdwn!("until {} ({} left)", e, e - now),
+            (_, Some(e)) => mrkdwn!("ended {}", e),
+            (_, None) => "until revoked".into(),
         }
     }
 }

@@ -24,9 +24,10 @@ use crate::engine::bot::{Bot, Request};
 use crate::engine::command::{Caller, CommandError, Notice};
 use crate::job::Job;
 use crate::job::JobQueue;
+use crate::mrkdwn;
 use crate::schedule;
+use crate::slack::mrkdwn::Mrkdwn;
 use crate::slack::{ChannelPoster, Reply};
-use crate::timespec::format_time;
 use crate::worker::{Claimed, KEEP, LEASE, run_claimed};
 
 /// What one pass did.
@@ -121,7 +122,7 @@ impl Expiry {
                     .max_by_key(|g| g.ends_at.map_or(i64::MAX, |e| e.timestamp()));
                 let mut text = ended_text(&grant);
                 if let Some(still) = still {
-                    text.push_str(&format!(
+                    text.push(mrkdwn!(
                         " {} still holds *{}* {}.",
                         grant.user.mention(),
                         grant.role,
@@ -185,7 +186,7 @@ impl Expiry {
         Ok(())
     }
 
-    async fn audited(&self, grant: &Grant, text: String) -> Notice {
+    async fn audited(&self, grant: &Grant, text: Mrkdwn) -> Notice {
         let request = Request::new(
             Caller {
                 user: grant.user.clone(),
@@ -199,7 +200,7 @@ impl Expiry {
                 &request,
                 None,
                 Outcome::System {
-                    action: text.clone(),
+                    action: text.to_string(),
                 },
             )
             .await;
@@ -259,28 +260,27 @@ impl Expiry {
     }
 }
 
-fn ended_text(grant: &Grant) -> String {
+fn ended_text(grant: &Grant) -> Mrkdwn {
     let why = if grant.starts_at.is_some() {
         "maintenance window over"
     } else {
         "its time is up"
     };
-    format!(
-        "*{}* role for {} ended — {why}.",
+    mrkdwn!(
+        "*{}* role for {} ended — {}.",
         grant.role,
-        grant.user.mention()
+        grant.user.mention(),
+        why
     )
 }
 
-fn started_text(grant: &Grant) -> String {
-    let until = grant
-        .ends_at
-        .map(|e| format!(" until {}", format_time(e)))
-        .unwrap_or_default();
-    format!(
-        "*{}* role for {} started — maintenance window open{until}.",
+fn started_text(grant: &Grant) -> Mrkdwn {
+    let until = grant.ends_at.map(|e| mrkdwn!(" until {}", e));
+    mrkdwn!(
+        "*{}* role for {} started — maintenance window open{}.",
         grant.role,
-        grant.user.mention()
+        grant.user.mention(),
+        until
     )
 }
 
@@ -323,7 +323,7 @@ mod tests {
         let texts: Vec<String> = poster
             .posts()
             .iter()
-            .map(|p| p.reply.text.clone())
+            .map(|p| p.reply.text.to_string())
             .collect();
         assert_eq!(
             texts,

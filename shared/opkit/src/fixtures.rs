@@ -22,9 +22,11 @@ async fn count(ctx: &mut Ctx<BTreeMap<String, u64>>) -> Result<Reply, CommandErr
     let name = ctx.args.word(0, "a name")?.to_string();
     let n = ctx.state.entry(name.clone()).or_default();
     *n += 1;
-    Ok(Reply::text(format!(
-        "{} counted *{name}* ({n}).",
-        ctx.caller.user.mention()
+    Ok(Reply::text(crate::mrkdwn!(
+        "{} counted *{}* ({}).",
+        ctx.caller.user.mention(),
+        crate::slack::UserText::new(name),
+        *n
     )))
 }
 

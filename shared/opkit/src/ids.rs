@@ -111,13 +111,6 @@ slack_id!(
     Team
 );
 
-impl UserId {
-    /// How Slack renders a mention of this user.
-    pub fn mention(&self) -> String {
-        format!("<@{}>", self.0)
-    }
-}
-
 /// A role name such as `admin`, `ops` or `oncall`: lowercase, 1 to 32 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

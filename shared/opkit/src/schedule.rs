@@ -172,9 +172,19 @@ pub fn take_due(state: &mut ScheduleState, now: DateTime<Utc>) -> Vec<Entry> {
 
 /// A scheduled run's answer as posted: in the channel, marked as scheduled.
 pub fn posted_reply(reply: Reply, name: &str, run_as: &UserId) -> Reply {
-    let note = format!("Scheduled `{name}`, run as {}", run_as.mention());
+    let note = crate::mrkdwn!(
+        "Scheduled {}, run as {}",
+        crate::slack::Code::new(name),
+        run_as.mention()
+    );
     let mut reply = reply.with_visibility(crate::slack::Visibility::InChannel);
-    reply.text = format!("{}\n_{note}_", reply.text);
+    // The blocks carry the whole answer: a reply of text alone gets it as a section.
+    if reply.blocks.is_empty() {
+        reply.blocks.push(Block::Section {
+            text: reply.text.clone(),
+        });
+    }
+    reply.text = crate::mrkdwn!("{}\n_{}_", reply.text, note);
     reply.block(Block::Context { text: note })
 }
 

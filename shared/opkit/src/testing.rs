@@ -108,7 +108,7 @@ impl TestBot {
 
     /// `user` types `text`; the reply's text.
     pub async fn text(&self, user: &str, text: &str) -> String {
-        self.say(user, text).await.text
+        self.say(user, text).await.text.into_string()
     }
 
     /// Clicks `decision` on the buttons of `prompt`, as `user`.

@@ -288,7 +288,7 @@ pub fn canonical(tokens: &[Token]) -> String {
 }
 
 /// How [`one_line`] and [`canonical`] show one character.
-fn neutral(c: char) -> char {
+pub(crate) fn neutral(c: char) -> char {
     match c {
         '\r' | '\n' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}' => '⏎',
         '`' => 'ˋ',
@@ -299,7 +299,7 @@ fn neutral(c: char) -> char {
 }
 
 /// Escapes `&`, `<` and `>` as Slack does in message text.
-fn escape_html(s: &str) -> String {
+pub(crate) fn escape_html(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -35,7 +35,12 @@ async fn weather(ctx: &mut Ctx<Cache>, source: Source) -> Result<Reply, CommandE
         _ => (ctx.now, source(town.clone()).await?),
     };
     ctx.state.0.insert(town.clone(), (at, report.clone()));
-    Ok(Reply::text(format!("Weather in {town}: {report}")))
+    // The town is what the user typed, the report what the source said: text.
+    Ok(Reply::text(mrkdwn!(
+        "Weather in {}: {}",
+        UserText::line(&town),
+        UserText::new(report)
+    )))
 }
 // README: end
 

@@ -20,10 +20,11 @@
 use opkit::access::Access;
 use opkit::engine::{Command, CommandError, Ctx, Resolution, Script};
 use opkit::ids::Role;
+use opkit::mrkdwn;
 use opkit::schedule::{Entry, SCRIPT, ScheduleState, When};
+use opkit::slack::mrkdwn::{Code, CommandLine, Mrkdwn, UserText, fit_list};
 use opkit::slack::{Block, Reply};
-use opkit::text::{one_line, tokenize};
-use opkit::timespec::format_time;
+use opkit::text::tokenize;
 
 /// The schedules script; `manage` says who may add and remove schedules.
 pub fn script(manage: Access) -> Script<ScheduleState> {
@@ -69,9 +70,9 @@ fn schedule_name(s: &str) -> Result<String, CommandError> {
     if ok {
         Ok(name)
     } else {
-        Err(CommandError::usage(format!(
-            "`{}` is not a schedule name: use up to 40 letters, digits, `-` or `_`",
-            one_line(s)
+        Err(CommandError::usage(mrkdwn!(
+            "{} is not a schedule name: use up to 40 letters, digits, `-` or `_`",
+            Code::new(s)
         )))
     }
 }
@@ -82,7 +83,7 @@ async fn add(ctx: &mut Ctx<ScheduleState>) -> Result<Reply, CommandError> {
         ctx.args
             .word(1, "a quoted schedule such as \"weekdays 09:00\"")?,
     )
-    .map_err(|e| CommandError::usage(e.to_string()))?;
+    .map_err(|e| CommandError::usage(UserText::new(e.to_string())))?;
     let channel = ctx.bot.channel_arg(&ctx.args, 2).await?;
     let text = ctx.args.rest(3);
     if text.is_empty() {
@@ -92,14 +93,15 @@ async fn add(ctx: &mut Ctx<ScheduleState>) -> Result<Reply, CommandError> {
         ctx.bot.registry().resolve(&tokenize(&text)),
         Resolution::Matched { .. }
     ) {
-        return Err(CommandError::user(format!(
-            "`{}` is not a command I know.",
-            one_line(&text)
+        return Err(CommandError::user(mrkdwn!(
+            "{} is not a command I know.",
+            CommandLine::new(&text)
         )));
     }
     if ctx.state.entries.contains_key(&name) {
-        return Err(CommandError::user(format!(
-            "There is already a schedule `{name}`; remove it first."
+        return Err(CommandError::user(mrkdwn!(
+            "There is already a schedule {}; remove it first.",
+            Code::new(&name)
         )));
     }
     let entry = Entry {
@@ -110,14 +112,14 @@ async fn add(ctx: &mut Ctx<ScheduleState>) -> Result<Reply, CommandError> {
         run_as: ctx.caller.user.clone(),
         text,
     };
-    let reply = format!(
-        "{} scheduled `{}` {} in <#{}> as {}; first run {}.",
+    let reply = mrkdwn!(
+        "{} scheduled {} {} in {} as {}; first run {}.",
         ctx.caller.user.mention(),
-        one_line(&entry.text),
-        entry.when,
-        entry.channel,
+        CommandLine::new(&entry.text),
+        UserText::new(entry.when.to_string()),
+        entry.channel.mention(),
         entry.run_as.mention(),
-        format_time(entry.next_at)
+        entry.next_at
     );
     ctx.state.entries.insert(name, entry);
     Ok(Reply::text(reply))
@@ -126,14 +128,16 @@ async fn add(ctx: &mut Ctx<ScheduleState>) -> Result<Reply, CommandError> {
 async fn remove(ctx: &mut Ctx<ScheduleState>) -> Result<Reply, CommandError> {
     let name = schedule_name(ctx.args.word(0, "a schedule name")?)?;
     match ctx.state.entries.remove(&name) {
-        Some(entry) => Ok(Reply::text(format!(
-            "{} removed the schedule `{name}` (`{}` {}).",
+        Some(entry) => Ok(Reply::text(mrkdwn!(
+            "{} removed the schedule {} ({} {}).",
             ctx.caller.user.mention(),
-            one_line(&entry.text),
-            entry.when
+            Code::new(&name),
+            CommandLine::new(&entry.text),
+            UserText::new(entry.when.to_string())
         ))),
-        None => Err(CommandError::user(format!(
-            "There is no schedule `{name}`."
+        None => Err(CommandError::user(mrkdwn!(
+            "There is no schedule {}.",
+            Code::new(&name)
         ))),
     }
 }
@@ -142,23 +146,24 @@ async fn list(ctx: &mut Ctx<ScheduleState>) -> Result<Reply, CommandError> {
     if ctx.state.entries.is_empty() {
         return Ok(Reply::text("Nothing is scheduled."));
     }
-    let lines: Vec<String> = ctx
+    let lines: Vec<Mrkdwn> = ctx
         .state
         .entries
         .values()
         .map(|e| {
-            format!(
-                "• `{}`: `{}` {} in <#{}> as {}; next {}",
-                e.name,
-                one_line(&e.text),
-                e.when,
-                e.channel,
+            mrkdwn!(
+                "• {}: {} {} in {} as {}; next {}",
+                Code::new(&e.name),
+                CommandLine::new(&e.text),
+                UserText::new(e.when.to_string()),
+                e.channel.mention(),
                 e.run_as.mention(),
-                format_time(e.next_at)
+                e.next_at
             )
         })
         .collect();
-    let body = lines.join("\n");
+    let hint = Mrkdwn::from("Remove the ones no longer needed with `schedule remove <name>`.");
+    let body = fit_list(lines, &hint);
     Ok(Reply::text(body.clone()).block(Block::Section { text: body }))
 }
 

@@ -18,8 +18,10 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use opkit::engine::command::{Command, CommandError, Ctx, Script};
+use opkit::mrkdwn;
 use opkit::secret::Secret;
 use opkit::slack::Reply;
+use opkit::slack::mrkdwn::{Mrkdwn, UserText};
 
 /// How long an answer is reused.
 pub const CACHE_FOR: Duration = Duration::minutes(10);
@@ -88,15 +90,16 @@ pub struct Report {
 }
 
 impl Report {
-    fn describe(&self) -> String {
-        format!(
-            "{}: {}, {:.0}°C (feels like {:.0}°C), humidity {:.0}%, wind {:.1} m/s",
-            self.town,
-            self.description,
-            self.temp_c,
-            self.feels_like_c,
-            self.humidity,
-            self.wind_ms
+    /// The report as a reply; the names come from the weather service: text.
+    fn describe(&self) -> Mrkdwn {
+        mrkdwn!(
+            "{}: {}, {}°C (feels like {}°C), humidity {}%, wind {} m/s",
+            UserText::line(&self.town),
+            UserText::line(&self.description),
+            UserText::new(format!("{:.0}", self.temp_c)),
+            UserText::new(format!("{:.0}", self.feels_like_c)),
+            UserText::new(format!("{:.0}", self.humidity)),
+            UserText::new(format!("{:.1}", self.wind_ms))
         )
     }
 }
@@ -145,7 +148,8 @@ async fn weather(
     ctx: &mut Ctx<WeatherState>,
     config: WeatherConfig,
 ) -> Result<Reply, CommandError> {
-    let town = ctx.args.rest(0).trim_matches('"').to_string();
+    // The town as typed, decoded once: it leaves Slack for the weather service.
+    let town = ctx.args.rest_text(0);
     if town.is_empty() {
         return Err(CommandError::usage("missing a town"));
     }
@@ -188,9 +192,9 @@ async fn fetch(config: &WeatherConfig, key: &Secret, town: &str) -> Result<Repor
     match response.status().as_u16() {
         200 => {}
         404 => {
-            return Err(CommandError::user(format!(
+            return Err(CommandError::user(mrkdwn!(
                 "The weather service does not know a town called {}.",
-                opkit::text::one_line(town)
+                UserText::line(town)
             )));
         }
         401 | 403 => {
@@ -200,8 +204,9 @@ async fn fetch(config: &WeatherConfig, key: &Secret, town: &str) -> Result<Repor
         }
         status => {
             tracing::warn!(status, "weather service error");
-            return Err(CommandError::user(format!(
-                "The weather service failed (HTTP {status}); try again later."
+            return Err(CommandError::user(mrkdwn!(
+                "The weather service failed (HTTP {}); try again later.",
+                status
             )));
         }
     }
@@ -258,6 +263,15 @@ mod tests {
                 }))
                 .into_response(),
                 Some("Broken") => (StatusCode::OK, "not json").into_response(),
+                // Known only when the name arrives decoded exactly once; the
+                // service's own answer carries markup characters too.
+                Some("R&D park") => axum::Json(json!({
+                    "name": "R&D <!here> Park",
+                    "weather": [{"description": "sunny"}],
+                    "main": {"temp": 20.0, "feels_like": 19.0, "humidity": 50},
+                    "wind": {"speed": 1.0}
+                }))
+                .into_response(),
                 _ => (StatusCode::NOT_FOUND, axum::Json(json!({"cod": "404"}))).into_response(),
             }
         }
@@ -313,13 +327,35 @@ mod tests {
         );
         assert_eq!(
             t.text("UA", "weather").await,
-            "missing a town. Usage: `weather <town>`"
+            "missing a town. Usage: `weather &lt;town&gt;`"
         );
         let wrong_key = bot(&base, Some("nope"));
         assert_eq!(
             wrong_key.text("UA", "weather Raleigh").await,
             "The weather service refused the API key in OPKIT_WEATHER_KEY."
         );
+    }
+
+    #[tokio::test]
+    async fn user_text_is_never_markup_and_entities_are_decoded_once() {
+        let (base, _) = fake_weather().await;
+        let t = bot(&base, Some("k3y"));
+        // GIVEN `<!channel>` typed as text, which Slack sends escaped (the issue's example)
+        let reply = t.text("UA", "weather &lt;!channel&gt;").await;
+        // THEN the error quotes it as text, escaped once: no live mention
+        assert_eq!(
+            reply,
+            "The weather service does not know a town called &lt;!channel&gt;."
+        );
+        assert!(!reply.contains("<!"), "{reply}");
+        // GIVEN a town with `&`, quoted and not, as Slack sends them
+        let report =
+            "R&amp;D &lt;!here&gt; Park: sunny, 20°C (feels like 19°C), humidity 50%, wind 1.0 m/s";
+        for typed in ["weather \"R&amp;D park\"", "weather R&amp;D park"] {
+            // THEN the service is asked for `R&D park` (it knows no other spelling),
+            // AND the names it answers with are text too
+            assert_eq!(t.text("UA", typed).await, report, "{typed}");
+        }
     }
 
     #[tokio::test]

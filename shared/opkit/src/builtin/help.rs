@@ -11,7 +11,9 @@ use std::sync::Arc;
 use crate::engine::command::{CommandError, CommandSpec, Ctx};
 use crate::engine::registry::Resolution;
 use crate::slack::{Block, Reply};
-use crate::text::{canonical, one_line};
+use crate::mrkdwn;
+use crate::slack::mrkdwn::{Code, CommandLine, Mrkdwn, UserText};
+use crate::text::canonical;
 
 /// What each placeholder of a usage line accepts, shown by `help <command>`
 /// under the grammar for the placeholders its usage line has.
@@ -80,13 +82,13 @@ pub(super) async fn help(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
         if members.len() > 1 {
             let commands = allowed(ctx, &members).await?;
             if commands.is_empty() {
-                return Ok(Reply::text(format!(
-                    "You cannot run any `{}` command here.",
-                    one_line(&wanted)
+                return Ok(Reply::text(mrkdwn!(
+                    "You cannot run any {} command here.",
+                    CommandLine::new(&wanted)
                 )));
             }
             return Ok(listing(
-                &format!("The `{}` commands you can run:", one_line(&wanted)),
+                mrkdwn!("The {} commands you can run:", CommandLine::new(&wanted)),
                 &commands,
                 "`help <command>` shows its grammar, formats and an example.",
             ));
@@ -98,16 +100,16 @@ pub(super) async fn help(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
             suggestion: Some(suggestion),
             ..
         } if allowed(ctx, std::slice::from_ref(&suggestion)).await?.len() == 1 => {
-            return Err(CommandError::user(format!(
-                "There is no command `{}`. Did you mean `help {}`?",
-                one_line(&wanted),
-                suggestion.name
+            return Err(CommandError::user(mrkdwn!(
+                "There is no command {}. Did you mean {}?",
+                CommandLine::new(&wanted),
+                Code::new(&format!("help {}", suggestion.name))
             )));
         }
         _ => {
-            return Err(CommandError::user(format!(
-                "There is no command `{}`. Type `help` for the list.",
-                one_line(&wanted)
+            return Err(CommandError::user(mrkdwn!(
+                "There is no command {}. Type `help` for the list.",
+                CommandLine::new(&wanted)
             )));
         }
     };
@@ -140,25 +142,27 @@ async fn allowed(
 }
 
 /// A list of commands with a title and a closing hint.
-fn listing(title: &str, commands: &[Arc<CommandSpec>], hint: &str) -> Reply {
-    let body = commands
-        .iter()
-        .map(|c| format!("• `{}` — {}", c.usage_line(), c.description))
-        .collect::<Vec<_>>()
-        .join("\n");
-    Reply::text(format!("{title}\n{body}"))
+fn listing(title: Mrkdwn, commands: &[Arc<CommandSpec>], hint: &'static str) -> Reply {
+    // Commands may come from a declarative file: their words are text too.
+    let lines = commands.iter().map(|c| {
+        mrkdwn!(
+            "• {} — {}",
+            Code::new(&c.usage_line()),
+            UserText::line(&c.description)
+        )
+    });
+    let body = Mrkdwn::join(lines, "\n");
+    Reply::text(mrkdwn!("{}\n{}", title, body))
         .block(Block::Section {
-            text: format!("*{title}*"),
+            text: mrkdwn!("*{}*", title),
         })
         .block(Block::Section { text: body })
-        .block(Block::Context {
-            text: hint.to_string(),
-        })
+        .block(Block::Context { text: hint.into() })
 }
 
 /// One command in full: grammar, description, other forms, formats, examples,
 /// who may run it.
-fn describe(command: &CommandSpec, allowed: bool) -> String {
+fn describe(command: &CommandSpec, allowed: bool) -> Mrkdwn {
     let mut text = format!("`{}`\n{}", command.usage_line(), command.description);
     if command.forms.len() > 1 {
         text.push_str(&format!("\nAlso: `{}`", command.forms[1..].join("`, `")));
@@ -185,7 +189,9 @@ fn describe(command: &CommandSpec, allowed: bool) -> String {
     if !allowed {
         text.push_str("\nYou cannot run it now.");
     }
-    text
+    // Grammars, descriptions and examples (which may come from a declarative
+    // file) have no mention or link: all of it is text, `<placeholders>` included.
+    UserText::new(text).into()
 }
 
 #[cfg(test)]

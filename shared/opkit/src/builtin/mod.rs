@@ -45,9 +45,10 @@ use std::sync::Arc;
 use crate::engine::command::{Command, CommandError, Ctx, Script};
 use crate::engine::gate::{Decision, typed};
 use crate::engine::registry::Resolution;
-use crate::ids::Role;
+use crate::mrkdwn;
 use crate::slack::Reply;
-use crate::text::{one_line, tokenize};
+use crate::slack::mrkdwn::{Code, Mrkdwn};
+use crate::text::tokenize;
 
 /// The built-in script.
 pub fn script(policy: Policy) -> Script<()> {
@@ -167,20 +168,24 @@ async fn can(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
     let command = match bot.registry().resolve(&tokenize(&text)) {
         Resolution::Matched { command, .. } => command,
         _ => {
-            return Err(CommandError::user(format!(
-                "`{}` is not a command I know.",
-                one_line(&text)
+            return Err(CommandError::user(mrkdwn!(
+                "{} is not a command I know.",
+                Code::new(&text)
             )));
         }
     };
     let decision = bot.authorize(&who, &command).await?;
     let verdict = if decision.allowed {
-        format!("Yes: {} may run `{}`.", who.mention(), command.name)
-    } else {
-        format!(
-            "No: {} may not run `{}`; it needs {}.",
+        mrkdwn!(
+            "Yes: {} may run {}.",
             who.mention(),
-            command.name,
+            Code::new(&command.name)
+        )
+    } else {
+        mrkdwn!(
+            "No: {} may not run {}; it needs {}.",
+            who.mention(),
+            Code::new(&command.name),
             command.access.describe()
         )
     };
@@ -192,17 +197,18 @@ async fn whoami(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
     let roles = ctx.bot.roles_of(&user).await?;
     let grants = ctx.bot.store().grants_for(&user).await?;
     let held = if roles.is_empty() {
-        "no roles".to_string()
+        Mrkdwn::from("no roles")
     } else {
-        roles
-            .iter()
-            .map(Role::as_str)
-            .collect::<Vec<_>>()
-            .join(", ")
+        Mrkdwn::join(roles.iter().map(|r| Mrkdwn::new().and(r)), ", ")
     };
-    let mut text = format!("You are {} (`{user}`), holding {held} now.", user.mention());
+    let mut text = mrkdwn!(
+        "You are {} (`{}`), holding {} now.",
+        user.mention(),
+        user,
+        held
+    );
     for g in grants.iter().filter(|g| !g.has_ended(ctx.now)) {
-        text.push_str(&format!("\n• {} {}", g.role, g.describe_window(ctx.now)));
+        text.push(mrkdwn!("\n• {} {}", g.role, g.describe_window(ctx.now)));
     }
     Ok(Reply::text(text))
 }

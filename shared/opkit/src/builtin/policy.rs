@@ -197,7 +197,7 @@ pub fn may_grant(
     if !policy.grant.allows(by_roles) {
         return Err(Refusal::NotAGranter {
             change,
-            needed: policy.grant.describe(),
+            needed: policy.grant.describe().into_string(),
         });
     }
     if change == RoleChange::Grant && by == whom && !policy.allow_self_grant {

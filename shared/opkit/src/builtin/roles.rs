@@ -6,7 +6,9 @@ use super::policy::{Policy, RoleChange, may_grant};
 use crate::access::Grant;
 use crate::engine::command::{CommandError, Ctx};
 use crate::ids::{Role, UserId};
+use crate::mrkdwn;
 use crate::slack::Reply;
+use crate::slack::mrkdwn::{Mrkdwn, fit_list};
 use crate::timespec::parse_start;
 
 /// Asks [`may_grant`] about the caller of a `roles grant` or `roles revoke`.
@@ -20,7 +22,7 @@ async fn check_change(
     let by = &ctx.caller.user;
     let by_roles = ctx.bot.roles_of(by).await?;
     may_grant(change, by, &by_roles, whom, role, policy)
-        .map_err(|refusal| CommandError::user(refusal.to_string()))
+        .map_err(CommandError::user_text)
 }
 
 pub(super) async fn grant(ctx: &mut Ctx<()>, policy: Arc<Policy>) -> Result<Reply, CommandError> {
@@ -61,34 +63,39 @@ pub(super) async fn grant(ctx: &mut Ctx<()>, policy: Arc<Policy>) -> Result<Repl
             .iter()
             .any(|g| g.starts_at.is_none() && g.ends_at.is_none())
     {
-        return Err(CommandError::user(format!(
-            "{} already holds *{role}* until revoked; nothing changed.",
-            user.mention()
+        return Err(CommandError::user(mrkdwn!(
+            "{} already holds *{}* until revoked; nothing changed.",
+            user.mention(),
+            role
         )));
     }
-    ctx.confirm(format!(
-        "{} would get *{role}* {}.",
+    ctx.confirm(mrkdwn!(
+        "{} would get *{}* {}.",
         user.mention(),
+        role,
         grant.describe_window(ctx.now)
     ))?;
     ctx.bot.store().put_grant(&grant).await?;
     // Grants of one role coexist: say which others still count, so nobody thinks
     // a window replaced a standing grant (or the other way round).
     let also = if others.is_empty() {
-        String::new()
+        Mrkdwn::new()
     } else {
-        let windows: Vec<String> = others.iter().map(|g| g.describe_window(ctx.now)).collect();
-        format!(
-            " {} also keeps *{role}* {}.",
+        let windows = others.iter().map(|g| g.describe_window(ctx.now));
+        mrkdwn!(
+            " {} also keeps *{}* {}.",
             user.mention(),
-            windows.join("; and ")
+            role,
+            Mrkdwn::join(windows, "; and ")
         )
     };
-    Ok(Reply::text(format!(
-        "{} granted *{role}* to {} {}.{also}",
+    Ok(Reply::text(mrkdwn!(
+        "{} granted *{}* to {} {}.{}",
         granter.mention(),
+        role,
         user.mention(),
-        grant.describe_window(ctx.now)
+        grant.describe_window(ctx.now),
+        also
     )))
 }
 
@@ -100,15 +107,16 @@ pub(super) async fn revoke(ctx: &mut Ctx<()>, policy: Arc<Policy>) -> Result<Rep
     let role = Role::parse(ctx.args.word(1, "a role")?)?;
     let revoker = ctx.caller.user.clone();
     check_change(ctx, &policy, RoleChange::Revoke, &user, &role).await?;
-    let no_grant = || CommandError::user(format!("{} has no grant of {role}.", user.mention()));
+    let no_grant = || CommandError::user(mrkdwn!("{} has no grant of {}.", user.mention(), role));
     // Ask only when there is something to end.
     let mut live: Vec<Grant> = ctx.bot.store().grants_for(&user).await?;
     live.retain(|g| g.role == role && !g.has_ended(ctx.now));
     if live.is_empty() {
         return Err(no_grant());
     }
-    ctx.confirm(format!(
-        "It would take *{role}* from {}, ending {}.",
+    ctx.confirm(mrkdwn!(
+        "It would take *{}* from {}, ending {}.",
+        role,
         user.mention(),
         grants_of(&mut live, ctx.now)
     ))?;
@@ -117,24 +125,27 @@ pub(super) async fn revoke(ctx: &mut Ctx<()>, policy: Arc<Policy>) -> Result<Rep
         return Err(no_grant());
     }
     let what = grants_of(&mut removed, ctx.now);
-    Ok(Reply::text(format!(
-        "{} revoked *{role}* from {}, ending {what}.",
+    Ok(Reply::text(mrkdwn!(
+        "{} revoked *{}* from {}, ending {}.",
         revoker.mention(),
-        user.mention()
+        role,
+        user.mention(),
+        what
     )))
 }
 
 /// `the grant until revoked`, or `2 grants: …; …`, in start order.
-fn grants_of(grants: &mut [Grant], now: chrono::DateTime<chrono::Utc>) -> String {
+fn grants_of(grants: &mut [Grant], now: chrono::DateTime<chrono::Utc>) -> Mrkdwn {
     grants.sort_by_key(|g| (g.starts_at, g.granted_at));
-    let windows: Vec<String> = grants.iter().map(|g| g.describe_window(now)).collect();
-    match windows.as_slice() {
-        [one] => format!("the grant {one}"),
-        many => format!("{} grants: {}", many.len(), many.join("; ")),
+    let windows: Vec<Mrkdwn> = grants.iter().map(|g| g.describe_window(now)).collect();
+    match windows.len() {
+        1 => mrkdwn!("the grant {}", windows[0]),
+        n => mrkdwn!("{} grants: {}", n, Mrkdwn::join(windows, "; ")),
     }
 }
 
-fn describe_grants(grants: &[Grant], now: chrono::DateTime<chrono::Utc>) -> String {
+/// One line per live grant, in a stable order.
+fn describe_grants(grants: &[Grant], now: chrono::DateTime<chrono::Utc>) -> Vec<Mrkdwn> {
     let mut live: Vec<&Grant> = grants.iter().filter(|g| !g.has_ended(now)).collect();
     live.sort_by(|a, b| {
         (&a.user, &a.role, a.starts_at, a.granted_at).cmp(&(
@@ -149,40 +160,37 @@ fn describe_grants(grants: &[Grant], now: chrono::DateTime<chrono::Utc>) -> Stri
             let by = g
                 .granted_by
                 .as_ref()
-                .map(|u| format!(", granted by {}", u.mention()))
-                .unwrap_or_default();
-            format!(
-                "• {} *{}* {}{by}",
+                .map(|u| mrkdwn!(", granted by {}", u.mention()));
+            mrkdwn!(
+                "• {} *{}* {}{}",
                 g.user.mention(),
                 g.role,
-                g.describe_window(now)
+                g.describe_window(now),
+                by
             )
         })
-        .collect::<Vec<_>>()
-        .join("\n")
+        .collect()
 }
 
 pub(super) async fn list(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
     let store = ctx.bot.store().clone();
     let (grants, none) = match ctx.args.len() {
-        0 => (
-            store.all_grants().await?,
-            "There are no grants.".to_string(),
-        ),
+        0 => (store.all_grants().await?, Mrkdwn::from("There are no grants.")),
         1 => {
             let user = ctx.bot.user_arg(&ctx.args, 0).await?;
             (
                 store.grants_for(&user).await?,
-                format!("{} has no grants.", user.mention()),
+                mrkdwn!("{} has no grants.", user.mention()),
             )
         }
         _ => return Err(CommandError::usage("give at most one user")),
     };
-    let body = describe_grants(&grants, ctx.now);
-    if body.is_empty() {
+    let lines = describe_grants(&grants, ctx.now);
+    if lines.is_empty() {
         return Ok(Reply::text(none));
     }
-    Ok(Reply::text(format!("Grants:\n{body}")))
+    let hint = Mrkdwn::from("Narrow it with `roles list @user` or `roles who <role>`.");
+    Ok(Reply::text(mrkdwn!("Grants:\n{}", fit_list(lines, &hint))))
 }
 
 pub(super) async fn who(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
@@ -193,24 +201,26 @@ pub(super) async fn who(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
     let grants = ctx.bot.store().grants_with_role(&role).await?;
     // Holders by configuration (`OPKIT_ADMINS`, `opkit shell --roles`) hold it
     // without a grant: list them first, or `roles who admin` leaves out the admins.
-    let configured: Vec<String> = ctx
+    let mut lines: Vec<Mrkdwn> = ctx
         .bot
         .configured_holders(&role)
         .iter()
         .map(|user| {
-            format!(
-                "• {} *{role}* always (set in the configuration)",
-                user.mention()
+            mrkdwn!(
+                "• {} *{}* always (set in the configuration)",
+                user.mention(),
+                role
             )
         })
         .collect();
-    let body = [configured.join("\n"), describe_grants(&grants, ctx.now)]
-        .into_iter()
-        .filter(|part| !part.is_empty())
-        .collect::<Vec<_>>()
-        .join("\n");
-    if body.is_empty() {
-        return Ok(Reply::text(format!("Nobody holds {role}.")));
+    lines.extend(describe_grants(&grants, ctx.now));
+    if lines.is_empty() {
+        return Ok(Reply::text(mrkdwn!("Nobody holds {}.", role)));
     }
-    Ok(Reply::text(format!("*{role}*:\n{body}")))
+    let hint = Mrkdwn::from("See one person's with `roles list @user`.");
+    Ok(Reply::text(mrkdwn!(
+        "*{}*:\n{}",
+        role,
+        fit_list(lines, &hint)
+    )))
 }

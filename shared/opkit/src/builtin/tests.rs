@@ -313,7 +313,7 @@ async fn a_line_break_cannot_forge_an_audit_record() {
     assert!(!lines.contains(&forged), "{shown}");
     assert!(
         lines[1].contains(
-            "<@UEVE> `whoami⏎• 2027-01-15 08:00 UTC <@UADMIN> ˋroles grant <@UEVE> adminˋ succeeded · ˋ0badc0deˋ` succeeded"
+            "<@UEVE> `whoami⏎• 2027-01-15 08:00 UTC &lt;@UADMIN&gt; ˋroles grant &lt;@UEVE&gt; adminˋ succeeded · ˋ0badc0deˋ` succeeded"
         ),
         "{shown}"
     );
@@ -420,7 +420,8 @@ async fn maintenance_window_counts_only_inside_it() {
 #[tokio::test]
 async fn bad_grants_get_specific_errors_and_change_nothing() {
     let t = crate::fixtures::bot();
-    let usage = "Usage: `roles grant <@user> <role> [for <duration>] [from <HH:MM|ISO time>]`";
+    // The grammar's angle brackets are text, escaped as Slack expects.
+    let usage = "Usage: `roles grant &lt;@user&gt; &lt;role&gt; [for &lt;duration&gt;] [from &lt;HH:MM|ISO time&gt;]`";
     for (text, expected) in [
         (
             "roles grant bob ops",
@@ -569,7 +570,7 @@ async fn revoke_asks_only_when_its_arguments_are_valid_and_a_grant_would_end() {
 async fn help_lists_only_what_the_asker_may_run() {
     let t = crate::fixtures::bot();
     let bob = t.text("UBOB", "help").await;
-    assert!(bob.contains("`tally <name>`"), "{bob}");
+    assert!(bob.contains("`tally &lt;name&gt;`"), "{bob}");
     assert!(!bob.contains("roles grant"), "{bob}");
     assert!(!bob.contains("`audit"), "{bob}");
     let admin = t.text("UADMIN", "help").await;
@@ -577,7 +578,8 @@ async fn help_lists_only_what_the_asker_may_run() {
     assert!(admin.contains("`audit"), "{admin}");
     // AND every command help lists for bob, bob may really run
     for command in t.bot.registry().commands() {
-        let listed = bob.contains(&format!("`{}`", command.usage_line()));
+        let usage = crate::mrkdwn!("{}", crate::slack::Code::new(&command.usage_line()));
+        let listed = bob.contains(usage.as_str());
         let allowed = t
             .bot
             .authorize(&crate::ids::UserId::parse("UBOB").unwrap(), command)
@@ -671,4 +673,42 @@ async fn roles_who_admin_includes_the_configured_admins() {
     );
     // AND a role nobody holds says so
     assert_eq!(t.text("UBOB", "roles who ops").await, "Nobody holds ops.");
+}
+
+#[tokio::test]
+async fn eighty_grants_make_a_roles_list_that_fits_and_says_how_to_narrow_it() {
+    // GIVEN 80 grants (the example: 7,000 characters of text before)
+    let t = crate::fixtures::bot();
+    for i in 0..80 {
+        given(&t, &format!("U{i:08}"), "ops").await;
+    }
+    // WHEN an admin lists them
+    let shown = t.say("UADMIN", "roles list").await;
+    let text = shown.text.as_str();
+    // THEN the answer fits one section, in characters
+    assert!(
+        text.chars().count() <= crate::slack::reply::SECTION_TEXT_MAX,
+        "{}",
+        text.len()
+    );
+    // AND every line kept is a whole grant, and the last says what was left out
+    let lines: Vec<&str> = text.lines().collect();
+    let kept = lines.len() - 2;
+    assert!(kept > 10, "{text}");
+    assert!(
+        lines[1..=kept]
+            .iter()
+            .all(|l| l.starts_with("• <@U") && l.ends_with("until revoked"))
+    );
+    assert_eq!(
+        lines[kept + 1],
+        format!(
+            "…and {} more. Narrow it with `roles list @user` or `roles who &lt;role&gt;`.",
+            80 - kept
+        )
+    );
+    // AND `roles who` cuts the same way
+    let who = t.text("UADMIN", "roles who ops").await;
+    assert!(who.chars().count() <= crate::slack::reply::SECTION_TEXT_MAX);
+    assert!(who.lines().last().unwrap().starts_with("…and "), "{who}");
 }

@@ -1,10 +1,11 @@
 //! `audit`: recent audit records, newest first, one line each.
 
+use crate::audit::Outcome;
 use crate::engine::command::{CommandError, Ctx};
 use crate::ids::UserId;
+use crate::mrkdwn;
 use crate::slack::Reply;
-use crate::text::one_line;
-use crate::timespec::format_time;
+use crate::slack::mrkdwn::{Code, Mrkdwn, UserText, fit_list};
 
 /// Most audit records `audit` shows at once.
 const MAX_AUDIT: usize = 100;
@@ -21,8 +22,9 @@ pub(super) async fn audit(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
         Some(n) => match n.parse::<usize>() {
             Ok(n @ 1..=MAX_AUDIT) => n,
             _ => {
-                return Err(CommandError::usage(format!(
-                    "`last` takes a number from 1 to {MAX_AUDIT}"
+                return Err(CommandError::usage(mrkdwn!(
+                    "`last` takes a number from 1 to {}",
+                    MAX_AUDIT
                 )));
             }
         },
@@ -31,31 +33,33 @@ pub(super) async fn audit(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
     if records.is_empty() {
         return Ok(Reply::text("No audit records yet."));
     }
-    let lines: Vec<String> = records
+    let lines: Vec<Mrkdwn> = records
         .iter()
         .map(|r| {
             // One record, one line: what was typed, and any free text of the
-            // outcome, go through `one_line`.
+            // outcome, are text on one line.
             let detail = match &r.outcome {
-                crate::audit::Outcome::Denied { needed } => format!(" (needs {needed})"),
-                crate::audit::Outcome::Failed { error } => format!(" ({})", one_line(error)),
-                crate::audit::Outcome::System { action } => format!(" ({})", one_line(action)),
-                crate::audit::Outcome::Forged { reason } => format!(" ({})", one_line(reason)),
-                crate::audit::Outcome::Held { awaiting } => format!(" (awaiting {awaiting})"),
-                crate::audit::Outcome::Decided { decision, by } => {
-                    format!(" ({decision} by {})", by.mention())
+                Outcome::Denied { needed } => mrkdwn!(" (needs {})", UserText::line(needed)),
+                Outcome::Failed { error } => mrkdwn!(" ({})", UserText::line(error)),
+                Outcome::System { action } => mrkdwn!(" ({})", UserText::line(action)),
+                Outcome::Forged { reason } => mrkdwn!(" ({})", UserText::line(reason)),
+                Outcome::Held { awaiting } => mrkdwn!(" (awaiting {})", UserText::line(awaiting)),
+                Outcome::Decided { decision, by } => {
+                    mrkdwn!(" ({} by {})", UserText::line(decision), by.mention())
                 }
-                _ => String::new(),
+                _ => Mrkdwn::new(),
             };
-            format!(
-                "• {} {} `{}` {}{detail} · `{}`",
-                format_time(r.at),
+            mrkdwn!(
+                "• {} {} {} {}{} · `{}`",
+                r.at,
                 r.user.mention(),
-                one_line(&r.text),
-                r.outcome.name(),
-                crate::engine::bot::short_ref(r.correlation_id)
+                Code::new(&r.text),
+                UserText::line(r.outcome.name()),
+                detail,
+                UserText::new(crate::engine::bot::short_ref(r.correlation_id))
             )
         })
         .collect();
-    Ok(Reply::text(lines.join("\n")))
+    let hint = Mrkdwn::from("Narrow it with `audit @user` or `audit last <n>`.");
+    Ok(Reply::text(fit_list(lines, &hint)))
 }

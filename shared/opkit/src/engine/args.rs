@@ -19,7 +19,9 @@
 use crate::engine::bot::Bot;
 use crate::engine::error::CommandError;
 use crate::ids::{ChannelId, UserGroupId, UserId};
-use crate::text::{Token, one_line};
+use crate::mrkdwn;
+use crate::slack::mrkdwn::{Code, Mrkdwn, UserText};
+use crate::text::Token;
 use crate::timespec;
 
 /// How a user is asked to name a user.
@@ -68,9 +70,16 @@ impl Args {
     pub fn word(&self, i: usize, what: &str) -> Result<&str, CommandError> {
         match self.tokens.get(i) {
             Some(token) => token.as_typed().ok_or_else(|| {
-                CommandError::usage(format!("expected {what}, not {}", shown(token)))
+                CommandError::usage(mrkdwn!(
+                    "expected {}, not {}",
+                    UserText::new(what),
+                    shown(token)
+                ))
             }),
-            None => Err(CommandError::usage(format!("missing {what}"))),
+            None => Err(CommandError::usage(mrkdwn!(
+                "missing {}",
+                UserText::new(what)
+            ))),
         }
     }
 
@@ -80,12 +89,14 @@ impl Args {
     pub fn user(&self, i: usize) -> Result<UserId, CommandError> {
         match self.tokens.get(i) {
             Some(Token::User { id, .. }) => Ok(id.clone()),
-            Some(other) => Err(CommandError::usage(format!(
-                "expected a user: {MENTION_A_USER}, not {}",
+            Some(other) => Err(CommandError::usage(mrkdwn!(
+                "expected a user: {}, not {}",
+                MENTION_A_USER,
                 shown(other)
             ))),
-            None => Err(CommandError::usage(format!(
-                "missing a user: {MENTION_A_USER}"
+            None => Err(CommandError::usage(mrkdwn!(
+                "missing a user: {}",
+                MENTION_A_USER
             ))),
         }
     }
@@ -96,12 +107,14 @@ impl Args {
     pub fn channel(&self, i: usize) -> Result<ChannelId, CommandError> {
         match self.tokens.get(i) {
             Some(Token::Channel { id, .. }) => Ok(id.clone()),
-            Some(other) => Err(CommandError::usage(format!(
-                "expected a #channel, not {}: {PICK_A_CHANNEL}",
-                shown(other)
+            Some(other) => Err(CommandError::usage(mrkdwn!(
+                "expected a #channel, not {}: {}",
+                shown(other),
+                PICK_A_CHANNEL
             ))),
-            None => Err(CommandError::usage(format!(
-                "missing a #channel: {PICK_A_CHANNEL}"
+            None => Err(CommandError::usage(mrkdwn!(
+                "missing a #channel: {}",
+                PICK_A_CHANNEL
             ))),
         }
     }
@@ -111,11 +124,15 @@ impl Args {
         const HOW: &str = "mention it like @oncall (Slack turns it into a link)";
         match self.tokens.get(i) {
             Some(Token::UserGroup { id, .. }) => Ok(id.clone()),
-            Some(other) => Err(CommandError::usage(format!(
-                "expected a user group: {HOW}, not {}",
+            Some(other) => Err(CommandError::usage(mrkdwn!(
+                "expected a user group: {}, not {}",
+                HOW,
                 shown(other)
             ))),
-            None => Err(CommandError::usage(format!("missing a user group: {HOW}"))),
+            None => Err(CommandError::usage(mrkdwn!(
+                "missing a user group: {}",
+                HOW
+            ))),
         }
     }
 
@@ -130,11 +147,12 @@ impl Args {
             {
                 Ok(w)
             }
-            Some(other) => Err(CommandError::usage(format!(
-                "expected {WHAT}, not {}",
+            Some(other) => Err(CommandError::usage(mrkdwn!(
+                "expected {}, not {}",
+                WHAT,
                 shown(other)
             ))),
-            None => Err(CommandError::usage(format!("missing {WHAT}"))),
+            None => Err(CommandError::usage(mrkdwn!("missing {}", WHAT))),
         }
     }
 
@@ -145,6 +163,28 @@ impl Args {
             .iter()
             .skip(i)
             .map(as_text)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The words from `i` on as plain text, joined by spaces: each word as the
+    /// user typed it, its entities decoded exactly once (`R&amp;D` reads `R&D`);
+    /// a mention, channel or link reads as its label, else as its id or URL. For
+    /// free text that leaves Slack (a town sent to a weather service);
+    /// [`rest`](Self::rest) keeps Slack's form, for text read as a command again.
+    pub fn rest_text(&self, i: usize) -> String {
+        self.tokens
+            .iter()
+            .skip(i)
+            .map(|token| match token {
+                Token::User { label: Some(l), .. }
+                | Token::Channel { label: Some(l), .. }
+                | Token::Link { label: Some(l), .. } => l.clone(),
+                Token::User { id, .. } => id.to_string(),
+                Token::Channel { id, .. } => id.to_string(),
+                Token::Link { url, .. } => url.clone(),
+                other => typed_text(other),
+            })
             .collect::<Vec<_>>()
             .join(" ")
     }
@@ -165,16 +205,16 @@ impl Args {
         let mut rest = self.tokens[split..].iter();
         while let Some(token) = rest.next() {
             let Some(kw) = is_kw(token) else {
-                return Err(CommandError::usage(format!(
-                    "unexpected `{}`",
-                    one_line(&token.to_string())
-                )));
+                return Err(CommandError::usage(mrkdwn!("unexpected {}", shown(token))));
             };
-            let value = rest
-                .next()
-                .ok_or_else(|| CommandError::usage(format!("`{kw}` needs a value")))?;
+            let value = rest.next().ok_or_else(|| {
+                CommandError::usage(mrkdwn!("{} needs a value", Code::new(kw)))
+            })?;
             if options.get(kw).is_some() {
-                return Err(CommandError::usage(format!("`{kw}` is given twice")));
+                return Err(CommandError::usage(mrkdwn!(
+                    "{} is given twice",
+                    Code::new(kw)
+                )));
             }
             // The value as typed (a quoted phrase without its quotes, a word
             // link as its word): it is parsed, not shown.
@@ -196,12 +236,26 @@ fn as_text(token: &Token) -> String {
     }
 }
 
-/// A token quoted in an error: `` `#ops` ``, `` `<#C1>` (a channel) ``.
-fn shown(token: &Token) -> String {
-    let text = one_line(&as_text(token));
+/// A token as the user typed it, decoded: a word (or a link Slack made of one)
+/// as its text, anything else as Slack sent it.
+fn typed_text(token: &Token) -> String {
+    match token.as_typed() {
+        Some(typed) => typed.to_owned(),
+        None => token.to_string(),
+    }
+}
+
+/// A token quoted in an error, as text: `` `#ops` ``, `` `<#C1>` (a channel) ``.
+fn shown(token: &Token) -> Mrkdwn {
     match token {
-        Token::Word(_) | Token::Quoted(_) => format!("`{text}`"),
-        other => format!("`{text}` ({})", other.kind()),
+        Token::Word(_) => Code::new(&typed_text(token)).into(),
+        // A phrase in its quotes, as it was typed.
+        Token::Quoted(_) => Code::new(&token.to_string()).into(),
+        other => mrkdwn!(
+            "{} ({})",
+            Code::new(&typed_text(other)),
+            UserText::new(other.kind())
+        ),
     }
 }
 
@@ -241,23 +295,30 @@ impl Bot {
             return args.user(i);
         };
         let Some(directory) = self.directory() else {
-            return Err(CommandError::usage(format!(
-                "expected a user: {MENTION_A_USER}, not `{id}` (without a bot token, \
-                 a bare id cannot be checked with Slack)"
+            return Err(CommandError::usage(mrkdwn!(
+                "expected a user: {}, not `{}` (without a bot token, \
+                 a bare id cannot be checked with Slack)",
+                MENTION_A_USER,
+                id
             )));
         };
         match directory.user_info(id.as_str()).await {
             Ok(Some(user)) if !user.deleted => Ok(id),
-            Ok(Some(_)) => Err(CommandError::user(format!(
-                "`{id}` is a deactivated Slack account."
+            Ok(Some(_)) => Err(CommandError::user(mrkdwn!(
+                "`{}` is a deactivated Slack account.",
+                id
             ))),
-            Ok(None) => Err(CommandError::usage(format!(
-                "Slack knows no user `{id}`: {MENTION_A_USER}"
+            Ok(None) => Err(CommandError::usage(mrkdwn!(
+                "Slack knows no user `{}`: {}",
+                id,
+                MENTION_A_USER
             ))),
             Err(error) => {
                 tracing::warn!(%error, user = %id, "users.info failed");
-                Err(CommandError::user(format!(
-                    "I could not check `{id}` with Slack just now: {MENTION_A_USER}."
+                Err(CommandError::user(mrkdwn!(
+                    "I could not check `{}` with Slack just now: {}.",
+                    id,
+                    MENTION_A_USER
                 )))
             }
         }
@@ -276,23 +337,30 @@ impl Bot {
             return args.channel(i);
         };
         let Some(directory) = self.directory() else {
-            return Err(CommandError::usage(format!(
-                "expected a #channel, not `{id}` (without a bot token, a bare id cannot \
-                 be checked with Slack): {PICK_A_CHANNEL}"
+            return Err(CommandError::usage(mrkdwn!(
+                "expected a #channel, not `{}` (without a bot token, a bare id cannot \
+                 be checked with Slack): {}",
+                id,
+                PICK_A_CHANNEL
             )));
         };
         match directory.conversation_info(id.as_str()).await {
             Ok(Some(channel)) if !channel.is_archived => Ok(id),
-            Ok(Some(_)) => Err(CommandError::user(format!(
-                "<#{id}> is archived: nothing can be posted there."
+            Ok(Some(_)) => Err(CommandError::user(mrkdwn!(
+                "{} is archived: nothing can be posted there.",
+                id.mention()
             ))),
-            Ok(None) => Err(CommandError::usage(format!(
-                "Slack knows no channel `{id}` that I can see: {PICK_A_CHANNEL}"
+            Ok(None) => Err(CommandError::usage(mrkdwn!(
+                "Slack knows no channel `{}` that I can see: {}",
+                id,
+                PICK_A_CHANNEL
             ))),
             Err(error) => {
                 tracing::warn!(%error, channel = %id, "conversations.info failed");
-                Err(CommandError::user(format!(
-                    "I could not check `{id}` with Slack just now: {PICK_A_CHANNEL}."
+                Err(CommandError::user(mrkdwn!(
+                    "I could not check `{}` with Slack just now: {}.",
+                    id,
+                    PICK_A_CHANNEL
                 )))
             }
         }

@@ -26,10 +26,12 @@ use crate::engine::command::{
 };
 use crate::engine::registry::{BuildError, Registry, Resolution};
 use crate::ids::{Role, UserId};
+use crate::mrkdwn;
+use crate::slack::mrkdwn::{Code, CommandLine, Mrkdwn, UserText};
 use crate::slack::{Directory, Reply, Visibility};
 use crate::store::{GrantStore, Store, StoreError};
 use crate::telemetry::ErrorChain;
-use crate::text::{one_line, tokenize};
+use crate::text::tokenize;
 use serde_json::Value;
 
 /// How many times a command is run again after losing a state-save race. With
@@ -330,17 +332,18 @@ impl Bot {
 
     async fn handle_in_span(&self, request: &Request) -> Reply {
         if request.text.len() > MAX_TEXT_LEN {
-            return Reply::text(format!(
-                "That is too long for a command ({} characters; the most is {MAX_TEXT_LEN}).",
-                request.text.len()
+            return Reply::text(mrkdwn!(
+                "That is too long for a command ({} characters; the most is {}).",
+                request.text.len(),
+                MAX_TEXT_LEN
             ));
         }
         let tokens = tokenize(&request.text);
         match self.0.registry.resolve(&tokens) {
-            Resolution::Empty => Reply::text(format!(
-                "Hi <@{}>! I'm {}. Type `help` to see what I can do for you.",
-                request.caller.user,
-                self.name()
+            Resolution::Empty => Reply::text(mrkdwn!(
+                "Hi {}! I'm {}. Type `help` to see what I can do for you.",
+                request.caller.user.mention(),
+                UserText::line(self.name())
             )),
             Resolution::Unknown {
                 suggestion,
@@ -362,7 +365,8 @@ impl Bot {
         typed_words: usize,
         exact_words: usize,
     ) -> Reply {
-        let typed = one_line(&crate::text::canonical(
+        // What was typed, in canonical form: mentions stay mentions, nothing live.
+        let typed = CommandLine::new(&crate::text::canonical(
             &tokens[..typed_words.clamp(1, tokens.len())],
         ));
         let mut suggestion = suggestion;
@@ -376,9 +380,14 @@ impl Bot {
             Some(word) if exact_words > 0 => {
                 let form = crate::text::canonical(&tokens[..exact_words]);
                 let quoted = crate::text::canonical(&[crate::text::Token::Quoted(word.into())]);
-                format!(" To give `{form}` the argument {quoted}, quote it: `{form} {quoted}`.")
+                mrkdwn!(
+                    " To give {} the argument {}, quote it: {}.",
+                    CommandLine::new(&form),
+                    UserText::new(quoted.as_str()),
+                    CommandLine::new(&format!("{form} {quoted}"))
+                )
             }
-            _ => String::new(),
+            _ => Mrkdwn::new(),
         };
         self.audit(
             request,
@@ -389,12 +398,15 @@ impl Bot {
         )
         .await;
         match suggestion {
-            Some(s) => Reply::text(format!(
-                "I don't know `{typed}`. Did you mean `{}`?{quote_it}",
-                s.usage_line()
+            Some(s) => Reply::text(mrkdwn!(
+                "I don't know {}. Did you mean {}?{}",
+                typed,
+                Code::new(&s.usage_line()),
+                quote_it
             )),
-            None => Reply::text(format!(
-                "I don't know `{typed}`. Type `help` to see what you can run."
+            None => Reply::text(mrkdwn!(
+                "I don't know {}. Type `help` to see what you can run.",
+                typed
             )),
         }
     }
@@ -417,13 +429,14 @@ impl Bot {
                 request,
                 name,
                 Outcome::Denied {
-                    needed: needed.clone(),
+                    needed: needed.to_string(),
                 },
             )
             .await;
-            return Reply::text(format!(
-                "Sorry, you need {needed} to run `{}`.",
-                command.name
+            return Reply::text(mrkdwn!(
+                "Sorry, you need {} to run {}.",
+                needed,
+                Code::new(&command.name)
             ));
         }
         // A gated command runs too, to validate its request and ask for its gate
@@ -460,9 +473,13 @@ impl Bot {
                 reply
             }
             Err(CommandError::Usage(msg)) => {
-                self.audit(request, name, Outcome::Failed { error: msg.clone() })
-                    .await;
-                Reply::text(format!("{msg}. Usage: `{}`", command.usage_line()))
+                let error = msg.to_string();
+                self.audit(request, name, Outcome::Failed { error }).await;
+                Reply::text(mrkdwn!(
+                    "{}. Usage: {}",
+                    msg,
+                    Code::new(&command.usage_line())
+                ))
             }
             Err(e) => self.failed(request, name, e).await,
         }
@@ -487,19 +504,19 @@ impl Bot {
                 ) =>
             {
                 tracing::error!(correlation_id = %request.correlation_id, error = %detail, "the store failed");
-                format!(
-                    "Sorry, the bot's store is not answering right now; please try again in a moment (ref `{}`).",
-                    short_ref(request.correlation_id)
+                mrkdwn!(
+                    "Sorry, the bot's store is not answering right now; please try again in a moment (ref {}).",
+                    Code::new(&short_ref(request.correlation_id))
                 )
             }
             CommandError::Internal(_) => {
                 tracing::error!(correlation_id = %request.correlation_id, error = %detail, "command failed");
-                format!(
-                    "Something went wrong on my side (ref `{}`). The details are in the log.",
-                    short_ref(request.correlation_id)
+                mrkdwn!(
+                    "Something went wrong on my side (ref {}). The details are in the log.",
+                    Code::new(&short_ref(request.correlation_id))
                 )
             }
-            other => other.to_string(),
+            CommandError::Usage(shown) | CommandError::User(shown) => shown.clone(),
         };
         self.audit(request, command, Outcome::Failed { error: detail })
             .await;
@@ -605,7 +622,7 @@ impl Bot {
                     &request,
                     None,
                     Outcome::System {
-                        action: notice.text.clone(),
+                        action: notice.text.to_string(),
                     },
                 )
                 .await;

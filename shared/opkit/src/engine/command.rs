@@ -17,7 +17,7 @@
 //!
 //! async fn count(ctx: &mut Ctx<Counter>) -> Result<Reply, CommandError> {
 //!     ctx.state.hits += 1;
-//!     Ok(Reply::text(format!("{} hits so far", ctx.state.hits)))
+//!     Ok(Reply::text(mrkdwn!("{} hits so far", ctx.state.hits)))
 //! }
 //!
 //! let script = Script::<Counter>::new("counter").command(
@@ -46,6 +46,7 @@ use crate::engine::registry::BuildError;
 pub use crate::engine::args::{Args, Options};
 pub use crate::engine::error::CommandError;
 use crate::ids::{ChannelId, TeamId, UserId};
+use crate::slack::mrkdwn::Mrkdwn;
 use crate::slack::{Reply, Visibility};
 
 /// Who is asking, and where.
@@ -90,7 +91,7 @@ pub struct Ctx<S> {
     /// Whether the command may act: it has no gate, or its gate was passed.
     gate_passed: bool,
     /// What a gated command asked to be confirmed (see [`Ctx::confirm`]).
-    asked: Option<String>,
+    asked: Option<Mrkdwn>,
 }
 
 impl<S> Ctx<S> {
@@ -111,7 +112,7 @@ impl<S> Ctx<S> {
     /// a handler may work out its answer on the state first and show it as the
     /// summary. A gated handler that returns without calling it changes nothing and fails
     /// as an internal error: a command cannot skip its own gate.
-    pub fn confirm(&mut self, summary: impl Into<String>) -> Result<(), CommandError> {
+    pub fn confirm(&mut self, summary: impl Into<Mrkdwn>) -> Result<(), CommandError> {
         if self.gate_passed {
             return Ok(());
         }
@@ -278,7 +279,7 @@ pub struct Notice {
     /// Where to announce it; `None`: only audit it.
     pub channel: Option<ChannelId>,
     /// The announcement.
-    pub text: String,
+    pub text: Mrkdwn,
 }
 
 impl<S: ScriptState> Script<S> {
@@ -451,7 +452,7 @@ pub(crate) enum Ran {
     Done(Reply),
     /// A gated command's handler validated its request and asked for the gate,
     /// with this summary of what it would do. Nothing changed.
-    Asked(String),
+    Asked(Mrkdwn),
 }
 
 /// The outcome of one run, and the new state if it changed.

@@ -2,6 +2,7 @@
 //! tell the user, or an internal error that keeps its causes for the log.
 
 use crate::ids::IdError;
+use crate::slack::mrkdwn::{Mrkdwn, UserText};
 use crate::store::StoreError;
 use crate::timespec::TimeError;
 
@@ -11,10 +12,10 @@ use crate::timespec::TimeError;
 pub enum CommandError {
     /// The arguments were wrong; the message is shown with the command's usage.
     #[error("{0}")]
-    Usage(String),
+    Usage(Mrkdwn),
     /// Something the user should be told, as it is ("perf is not reserved").
     #[error("{0}")]
-    User(String),
+    User(Mrkdwn),
     /// Something went wrong inside; the user sees a reference, the log the whole
     /// chain of causes ([`ErrorChain`](crate::telemetry::ErrorChain)), which this
     /// error keeps as its [`source`](std::error::Error::source).
@@ -23,14 +24,22 @@ pub enum CommandError {
 }
 
 impl CommandError {
-    /// An error to show the user with the usage line.
-    pub fn usage(msg: impl Into<String>) -> Self {
+    /// An error to show the user with the usage line. Anything the user typed
+    /// goes in through [`UserText`] or [`Code`](crate::slack::Code) (see
+    /// [`mrkdwn!`](crate::mrkdwn!)).
+    pub fn usage(msg: impl Into<Mrkdwn>) -> Self {
         CommandError::Usage(msg.into())
     }
 
     /// An error to show the user as it is.
-    pub fn user(msg: impl Into<String>) -> Self {
+    pub fn user(msg: impl Into<Mrkdwn>) -> Self {
         CommandError::User(msg.into())
+    }
+
+    /// An error to show the user whose message was not written as markup — it
+    /// quotes what someone typed or what a service answered: it is shown escaped.
+    pub fn user_text(msg: impl std::fmt::Display) -> Self {
+        CommandError::User(UserText::new(msg.to_string()).into())
     }
 
     /// An internal error: logged in full, never shown in Slack. Takes an error,
@@ -62,24 +71,26 @@ struct Context {
     source: Box<dyn std::error::Error + Send + Sync>,
 }
 
+// These errors quote what the user typed: the whole message is shown as text.
 impl From<IdError> for CommandError {
     fn from(e: IdError) -> Self {
-        CommandError::Usage(e.to_string())
+        CommandError::Usage(UserText::new(e.to_string()).into())
     }
 }
 
 impl From<TimeError> for CommandError {
     fn from(e: TimeError) -> Self {
-        CommandError::Usage(e.to_string())
+        CommandError::Usage(UserText::new(e.to_string()).into())
     }
 }
 
 impl From<StoreError> for CommandError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Corrupt { .. } => CommandError::User(e.to_string()),
-            StoreError::TooLarge { .. } => CommandError::User(format!(
-                "That would make this command's saved state too large, so nothing was changed ({e})."
+            StoreError::Corrupt { .. } => CommandError::user_text(e),
+            StoreError::TooLarge { .. } => CommandError::User(crate::mrkdwn!(
+                "That would make this command's saved state too large, so nothing was changed ({}).",
+                UserText::new(e.to_string())
             )),
             other => CommandError::Internal(Box::new(other)),
         }

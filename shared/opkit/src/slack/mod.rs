@@ -1,11 +1,13 @@
 //! Slack's wire formats: request signing, payloads, replies and the clients that post them.
 
+pub mod mrkdwn;
 pub mod payload;
 pub mod poster;
 pub mod reply;
 pub mod signing;
 pub mod web;
 
+pub use mrkdwn::{Code, Fragment, Mrkdwn, UserText};
 pub use payload::{
     Authorization, BlockAction, BlockActions, ChatKind, ChatMessage, CommandRequest, EventCallback,
     EventRequest, Interaction, InteractionChannel, InteractionEnterprise, InteractionTeam,

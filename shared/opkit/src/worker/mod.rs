@@ -529,10 +529,10 @@ impl JobRunner {
 
     /// Tells the user their command could not be run.
     async fn tell_unavailable(&self, job: &Job) {
-        let reply = Reply::text(format!(
-            "Sorry, I could not run `{}`: the bot's store is unavailable. Please try again later (ref `{}`).",
-            crate::text::one_line(&job.text),
-            short_ref(job.id)
+        let reply = Reply::text(crate::mrkdwn!(
+            "Sorry, I could not run {}: the bot's store is unavailable. Please try again later (ref {}).",
+            crate::slack::Code::new(&job.text),
+            crate::slack::Code::new(&short_ref(job.id))
         ));
         if let Err(e) = self.worker.deliver(job, &reply).await {
             tracing::error!(job_id = %job.id, error = %e, "could not tell the user their job failed");

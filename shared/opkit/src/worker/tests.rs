@@ -80,7 +80,11 @@ async fn a_job_put_twice_on_the_inline_queue_runs_once() {
     queue.enqueue(&j).await.unwrap();
     queue.enqueue(&job("UB", "tally perf")).await.unwrap();
     queue.idle().await;
-    let posts: Vec<String> = poster.posts().into_iter().map(|p| p.1.text).collect();
+    let posts: Vec<String> = poster
+        .posts()
+        .into_iter()
+        .map(|p| p.1.text.into_string())
+        .collect();
     assert_eq!(
         posts,
         ["<@UA> counted *perf* (1).", "<@UB> counted *perf* (2)."]

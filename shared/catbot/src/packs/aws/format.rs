@@ -14,6 +14,8 @@ use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 
 use opkit::engine::command::{Args, CommandError};
+use opkit::mrkdwn;
+use opkit::slack::mrkdwn::{Code, LIST_BUDGET, Mrkdwn, UserText, fit_items, more_line};
 use opkit::slack::{Block, Reply};
 
 /// Most rows a table shows before "and N more".
@@ -88,17 +90,27 @@ impl Table {
             .join("\n")
     }
 
-    /// The first `max` rows in a code block, then "and N more" if any were cut.
-    pub fn render_block(&self, max: usize) -> String {
-        let mut shown = self.clone();
-        let more = shown.rows.len().saturating_sub(max);
-        shown.rows.truncate(max);
-        let mut text = code_block(&shown.render());
-        if let Some(note) = and_more(more) {
-            text.push('\n');
-            text.push_str(&note);
+    /// At most the first `max` rows in a code block, as many as fit in a list's
+    /// budget of characters, then "…and N more" if any were left out. The cells
+    /// are text (names from AWS): escaped.
+    pub fn render_block(&self, max: usize) -> Mrkdwn {
+        let rendered = self.render();
+        let mut lines = rendered.lines().map(|l| Mrkdwn::from(UserText::new(l)));
+        let header = lines.next().unwrap_or_default();
+        let rows: Vec<Mrkdwn> = lines.collect();
+        let total = rows.len();
+        let (rows, _) = truncate(rows, max);
+        // The fences and the header take room of their own; the line saying how
+        // many were left out is written below the block, for all of them.
+        let budget = LIST_BUDGET.saturating_sub(header.chars() + 10);
+        let (rows, _) = fit_items(rows, budget, &narrow_hint());
+        let more = total - rows.len();
+        let body = Mrkdwn::join(std::iter::once(header).chain(rows), "\n");
+        let block = mrkdwn!("```\n{}\n```", body);
+        match and_more(more) {
+            Some(note) => mrkdwn!("{}\n{}", block, note),
+            None => block,
         }
-        text
     }
 }
 
@@ -107,14 +119,28 @@ fn is_number(s: &str) -> bool {
     !s.is_empty() && s.parse::<f64>().is_ok()
 }
 
-/// `text` in a Slack code block; backticks inside cannot close it early.
-pub fn code_block(text: &str) -> String {
-    format!("```\n{}\n```", text.replace("```", "ˋˋˋ"))
+/// `text` (from AWS, a log, a queue) in a Slack code block: escaped, and
+/// backticks inside cannot close it early.
+pub fn code_block(text: &str) -> Mrkdwn {
+    mrkdwn!("```\n{}\n```", UserText::new(text.replace("```", "ˋˋˋ")))
 }
 
-/// "…and 3 more" when `more` > 0.
-pub fn and_more(more: usize) -> Option<String> {
-    (more > 0).then(|| format!("…and {more} more"))
+/// A sentence or a line that quotes names from AWS or words the user typed and
+/// has no markup of its own but `*bold*` and backticks (no mention, no link):
+/// shown as text, so nothing in it can ping or link.
+pub fn plain(text: impl Into<String>) -> Mrkdwn {
+    UserText::new(text).into()
+}
+
+/// The hint after a cut list of AWS resources.
+fn narrow_hint() -> Mrkdwn {
+    Mrkdwn::from("Narrow the query to see them.")
+}
+
+/// "…and 3 more. Narrow the query to see them." when `more` > 0: the last line
+/// of [`opkit::slack::mrkdwn::fit_list`], for lists cut at a count.
+pub fn and_more(more: usize) -> Option<Mrkdwn> {
+    (more > 0).then(|| more_line(more, &narrow_hint()))
 }
 
 /// Keeps the first `max` items and says how many were left out.
@@ -136,12 +162,12 @@ pub fn clip(s: &str, max: usize) -> String {
 
 /// A reply with a one-line summary and a body: the text fallback holds both,
 /// the blocks show them as two sections.
-pub fn reply(summary: impl Into<String>, body: impl Into<String>) -> Reply {
+pub fn reply(summary: impl Into<Mrkdwn>, body: impl Into<Mrkdwn>) -> Reply {
     let (summary, body) = (summary.into(), body.into());
     if body.is_empty() {
         return Reply::text(summary.clone()).block(Block::Section { text: summary });
     }
-    Reply::text(format!("{summary}\n{body}"))
+    Reply::text(mrkdwn!("{}\n{}", summary, body))
         .block(Block::Section { text: summary })
         .block(Block::Section { text: body })
 }
@@ -158,26 +184,31 @@ pub fn parse_pairs(
     for i in from..args.len() {
         let word = args.word(i, what)?;
         let Some((key, value)) = word.split_once('=') else {
-            return Err(CommandError::usage(format!(
-                "expected {what} like `key=value`, not `{word}`"
+            return Err(CommandError::usage(mrkdwn!(
+                "expected {} like `key=value`, not {}",
+                UserText::new(what),
+                Code::new(word)
             )));
         };
         if key.is_empty() || value.is_empty() {
-            return Err(CommandError::usage(format!(
-                "`{word}` needs both a key and a value"
+            return Err(CommandError::usage(mrkdwn!(
+                "{} needs both a key and a value",
+                Code::new(word)
             )));
         }
         if key.chars().count() > 255 || value.chars().count() > 255 {
-            return Err(CommandError::usage(format!(
-                "`{}` is too long",
-                clip(word, 40)
+            return Err(CommandError::usage(mrkdwn!(
+                "{} is too long",
+                Code::new(&clip(word, 40))
             )));
         }
         pairs.push((key.to_string(), value.to_string()));
     }
     if pairs.len() > max {
-        return Err(CommandError::usage(format!(
-            "give at most {max} of {what}s"
+        return Err(CommandError::usage(mrkdwn!(
+            "give at most {} of {}s",
+            max,
+            UserText::new(what)
         )));
     }
     Ok(pairs)
@@ -264,7 +295,9 @@ impl AwsFailure {
     /// alarms"), `region` where. The detail is logged here.
     pub fn to_user(&self, service: &str, action: &str, region: &str) -> CommandError {
         tracing::warn!(service, action, region, code = ?self.code, detail = %self.detail, "AWS call failed");
-        CommandError::user(match self.kind {
+        // The whole sentence is text: the region may be what the user typed,
+        // the code what AWS answered.
+        CommandError::user_text(match self.kind {
             FailureKind::AccessDenied => format!(
                 "AWS refused: this deployment's role may not {action} in {region} ({service})."
             ),

@@ -23,6 +23,7 @@ use super::format::{self, Table, code_block, sdk_error};
 use opkit::access::Access;
 use opkit::engine::command::{Command, CommandError, Ctx, Script};
 use opkit::slack::Reply;
+use opkit::slack::{Code, Mrkdwn, UserText};
 use opkit::text::Token;
 use opkit::timespec::format_time;
 
@@ -193,14 +194,18 @@ fn queue_arg(ctx: &Ctx<()>) -> Result<QueueRef, CommandError> {
     };
     if text.starts_with("https://") || text.starts_with("http://") {
         if !is_queue_name(queue_name(&text)) {
-            return Err(CommandError::usage(format!("`{text}` is not a queue URL")));
+            return Err(CommandError::usage(crate::packs::aws::format::plain(
+                format!("`{text}` is not a queue URL"),
+            )));
         }
         return Ok(QueueRef::Url(text));
     }
     if !is_queue_name(&text) {
-        return Err(CommandError::usage(format!(
-            "`{}` is not a queue name: 1–80 letters, digits, `-` or `_`, optionally ending in `.fifo`",
-            format::clip(&text, 90)
+        return Err(CommandError::usage(crate::packs::aws::format::plain(
+            format!(
+                "`{}` is not a queue name: 1–80 letters, digits, `-` or `_`, optionally ending in `.fifo`",
+                format::clip(&text, 90)
+            ),
         )));
     }
     Ok(QueueRef::Name(text))
@@ -212,7 +217,10 @@ impl Pack {
             QueueRef::Url(url) => Ok((queue_name(url).to_string(), url.clone())),
             QueueRef::Name(name) => {
                 let url = self.url_of(name, None).await?.ok_or_else(|| {
-                    CommandError::user(format!("No queue named *{name}* in {}.", self.region))
+                    CommandError::user(crate::packs::aws::format::plain(format!(
+                        "No queue named *{name}* in {}.",
+                        self.region
+                    )))
                 })?;
                 Ok((name.clone(), url))
             }
@@ -252,11 +260,11 @@ impl Pack {
             .map_err(|e| {
                 let failure = format::AwsFailure::from_sdk(&e);
                 if failure.kind == format::FailureKind::NotFound {
-                    CommandError::user(format!(
+                    CommandError::user(crate::packs::aws::format::plain(format!(
                         "No queue *{}* in {}.",
                         queue_name(url),
                         self.region
-                    ))
+                    )))
                 } else {
                     failure.to_user("SQS", "read the queue's attributes", &self.region)
                 }
@@ -337,7 +345,7 @@ async fn list(ctx: &mut Ctx<()>, pack: Arc<Pack>) -> Result<Reply, CommandError>
         .map_or(String::new(), |p| format!(" starting with `{p}`"));
     if urls.is_empty() {
         return Ok(format::reply(
-            format!("No SQS queues{which} in {}.", pack.region),
+            format::plain(format!("No SQS queues{which} in {}.", pack.region)),
             "",
         ));
     }
@@ -361,15 +369,15 @@ async fn list(ctx: &mut Ctx<()>, pack: Arc<Pack>) -> Result<Reply, CommandError>
     }
     let mut body = format::code_block(&table.render());
     if let Some(note) = format::and_more(more) {
-        body.push('\n');
-        body.push_str(&note);
+        body.push("\n");
+        body.push(note);
     }
     Ok(format::reply(
-        format!(
+        format::plain(format!(
             "{total} SQS queue{}{which} in {}:",
             if total == 1 { "" } else { "s" },
             pack.region
-        ),
+        )),
         body,
     ))
 }
@@ -395,7 +403,10 @@ async fn depth(ctx: &mut Ctx<()>, pack: Arc<Pack>) -> Result<Reply, CommandError
         None => "no dead-letter queue".to_string(),
         Some(arn) => dlq_line(&pack, arn, d.max_receive).await?,
     });
-    Ok(format::reply(summary, lines.join("\n")))
+    Ok(format::reply(
+        format::plain(summary),
+        format::plain(lines.join("\n")),
+    ))
 }
 
 async fn dlq_line(
@@ -431,9 +442,11 @@ async fn peek(ctx: &mut Ctx<()>, pack: Arc<Pack>) -> Result<Reply, CommandError>
     if let Some(own) = &pack.own_queue {
         let own_dlq = pack.depth(own).await?.dlq_arn;
         if name == queue_name(own) || own_dlq.as_deref().map(queue_name) == Some(name.as_str()) {
-            return Err(CommandError::user(format!(
-                "I do not peek at *{name}*: it is my own job queue, and its messages hold \
+            return Err(CommandError::user(crate::packs::aws::format::plain(
+                format!(
+                    "I do not peek at *{name}*: it is my own job queue, and its messages hold \
                  the addresses my answers go to. `sqs depth {name}` shows its counts."
+                ),
             )));
         }
     }
@@ -441,11 +454,13 @@ async fn peek(ctx: &mut Ctx<()>, pack: Arc<Pack>) -> Result<Reply, CommandError>
     if let Some(arn) = &d.dlq_arn {
         // Every receive counts toward maxReceiveCount: peeking could push
         // messages into the dead-letter queue.
-        return Err(CommandError::user(format!(
-            "I do not peek at *{name}*: it has a dead-letter queue (*{}*), and each look counts as \
+        return Err(CommandError::user(crate::packs::aws::format::plain(
+            format!(
+                "I do not peek at *{name}*: it has a dead-letter queue (*{}*), and each look counts as \
              a receive, which could move messages there. `sqs depth {name}` shows its counts; \
              peeking at the dead-letter queue itself is fine.",
-            queue_name(arn)
+                queue_name(arn)
+            ),
         )));
     }
     let out = pack
@@ -463,10 +478,10 @@ async fn peek(ctx: &mut Ctx<()>, pack: Arc<Pack>) -> Result<Reply, CommandError>
     let messages = out.messages();
     if messages.is_empty() {
         return Ok(format::reply(
-            format!(
+            format::plain(format!(
                 "No messages to show in *{name}* in {} ({} visible, {} in flight).",
                 pack.region, d.visible, d.in_flight
-            ),
+            )),
             "",
         ));
     }
@@ -479,21 +494,23 @@ async fn peek(ctx: &mut Ctx<()>, pack: Arc<Pack>) -> Result<Reply, CommandError>
             .map_or_else(|| "unknown".to_string(), format_time);
         let received =
             attr(MessageSystemAttributeName::ApproximateReceiveCount).unwrap_or_else(|| "?".into());
-        parts.push(format!(
-            "`{}` sent {sent}, received {received} time(s)\n{}",
-            m.message_id().unwrap_or("?"),
+        parts.push(opkit::mrkdwn!(
+            "{} sent {}, received {} time(s)\n{}",
+            Code::new(m.message_id().unwrap_or("?")),
+            UserText::new(sent),
+            UserText::new(received),
             code_block(&format::clip(m.body().unwrap_or_default(), BODY_MAX))
         ));
     }
     Ok(format::reply(
-        format!(
+        format::plain(format!(
             "{} message{} from *{name}* in {} (left on the queue; {} visible in all):",
             messages.len(),
             if messages.len() == 1 { "" } else { "s" },
             pack.region,
             d.visible
-        ),
-        parts.join("\n"),
+        )),
+        Mrkdwn::join(parts, "\n"),
     ))
 }
 

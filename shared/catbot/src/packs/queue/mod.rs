@@ -20,9 +20,9 @@ use serde::{Deserialize, Serialize};
 use opkit::access::Access;
 use opkit::engine::command::{Command, CommandError, Ctx, Notice, Script};
 use opkit::ids::{ChannelId, UserId};
+use opkit::mrkdwn;
+use opkit::slack::mrkdwn::{Code, Mrkdwn, UserText, fit_list};
 use opkit::slack::{Block, Reply};
-use opkit::text::one_line;
-use opkit::timespec::{format_duration, format_time};
 
 /// Every environment's line.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,22 +81,27 @@ impl Handover {
     }
 
     /// The sentence announcing it.
-    pub fn describe(&self) -> String {
+    pub fn describe(&self) -> Mrkdwn {
         match &self.next {
-            Some(next) => format!(
-                "{}'s time on *{}* is up; {} is up now.",
+            Some(next) => mrkdwn!(
+                "{}'s time on {} is up; {} is up now.",
                 self.ended.mention(),
-                self.env,
+                bold(&self.env),
                 next.mention()
             ),
-            None => format!(
-                "{}'s time on *{}* is up; {} is free.",
+            None => mrkdwn!(
+                "{}'s time on {} is up; {} is free.",
                 self.ended.mention(),
-                self.env,
-                self.env
+                bold(&self.env),
+                UserText::new(self.env.as_str())
             ),
         }
     }
+}
+
+/// An environment's name in bold, as text.
+fn bold(env: &str) -> Mrkdwn {
+    mrkdwn!("*{}*", UserText::new(env))
 }
 
 /// Ends every hold whose time has passed at `now`, moving each line on; returns
@@ -187,9 +192,9 @@ fn env_name(positional: &opkit::engine::command::Args) -> Result<String, Command
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if !valid {
-        return Err(CommandError::usage(format!(
-            "`{}` is not an environment name: use up to 40 letters, digits, `-`, `_` or `.`",
-            one_line(&name)
+        return Err(CommandError::usage(mrkdwn!(
+            "{} is not an environment name: use up to 40 letters, digits, `-`, `_` or `.`",
+            Code::new(&name)
         )));
     }
     Ok(name)
@@ -212,33 +217,38 @@ fn check_room(state: &QueueState, env: &str, user: &UserId) -> Result<(), Comman
         .filter(|(_, line)| line.iter().any(|e| &e.user == user))
         .count();
     if mine >= MAX_PER_USER {
-        return Err(CommandError::user(format!(
-            "You already hold or wait for {mine} environments, the most one person may; \
-             leave one first (`queue status` lists them)."
+        return Err(CommandError::user(mrkdwn!(
+            "You already hold or wait for {} environments, the most one person may; \
+             leave one first (`queue status` lists them).",
+            mine
         )));
     }
     let is_new = state.envs.get(env).is_none_or(|line| line.is_empty());
     if is_new && lines().count() >= MAX_ENVS {
-        return Err(CommandError::user(format!(
-            "There are already {MAX_ENVS} environments with a line, the most I keep; \
-             join one of them or ask someone to leave one."
+        return Err(CommandError::user(mrkdwn!(
+            "There are already {} environments with a line, the most I keep; \
+             join one of them or ask someone to leave one.",
+            MAX_ENVS
         )));
     }
     let entries: usize = lines().map(|(_, line)| line.len()).sum();
     if entries >= MAX_ENTRIES {
-        return Err(CommandError::user(format!(
-            "The lines hold {entries} places, the most I keep; try again when some have moved on."
+        return Err(CommandError::user(mrkdwn!(
+            "The lines hold {} places, the most I keep; try again when some have moved on.",
+            entries
         )));
     }
     Ok(())
 }
 
 /// Settles ended holds and returns their announcements as the start of a reply.
-fn settled_notes(ctx: &mut Ctx<QueueState>) -> String {
-    settle(&mut ctx.state, ctx.now)
-        .iter()
-        .map(|h| h.describe() + "\n")
-        .collect()
+fn settled_notes(ctx: &mut Ctx<QueueState>) -> Mrkdwn {
+    let mut notes = Mrkdwn::new();
+    for handover in settle(&mut ctx.state, ctx.now) {
+        notes.push(handover.describe());
+        notes.push("\n");
+    }
+    notes
 }
 
 async fn join(ctx: &mut Ctx<QueueState>) -> Result<Reply, CommandError> {
@@ -250,9 +260,11 @@ async fn join(ctx: &mut Ctx<QueueState>) -> Result<Reply, CommandError> {
     check_room(&ctx.state, &env, &user)?;
     let line = ctx.state.envs.entry(env.clone()).or_default();
     if let Some(pos) = line.iter().position(|e| e.user == user) {
-        return Err(CommandError::user(format!(
-            "{notes}You are already {} for *{env}*.",
-            place(pos)
+        return Err(CommandError::user(mrkdwn!(
+            "{}You are already {} for {}.",
+            notes,
+            place(pos),
+            bold(&env)
         )));
     }
     line.push(Entry {
@@ -264,20 +276,25 @@ async fn join(ctx: &mut Ctx<QueueState>) -> Result<Reply, CommandError> {
     });
     let text = if line.len() == 1 {
         let how_long = match limit {
-            Some(d) => format!(" for {}", format_duration(d)),
-            None => " until you leave".to_string(),
+            Some(d) => mrkdwn!(" for {}", d),
+            None => Mrkdwn::from(" until you leave"),
         };
-        format!("{notes}{} holds *{env}* now{how_long}.", user.mention())
+        mrkdwn!(
+            "{}{} holds {} now{}.",
+            notes,
+            user.mention(),
+            bold(&env),
+            how_long
+        )
     } else {
-        let ahead: Vec<String> = line[..line.len() - 1]
-            .iter()
-            .map(|e| e.user.mention())
-            .collect();
-        format!(
-            "{notes}{} is {} for *{env}*, after {}.",
+        let ahead = line[..line.len() - 1].iter().map(|e| e.user.mention());
+        mrkdwn!(
+            "{}{} is {} for {}, after {}.",
+            notes,
             user.mention(),
             place(line.len() - 1),
-            ahead.join(", ")
+            bold(&env),
+            Mrkdwn::join(ahead, ", ")
         )
     };
     Ok(Reply::text(text))
@@ -286,7 +303,7 @@ async fn join(ctx: &mut Ctx<QueueState>) -> Result<Reply, CommandError> {
 async fn leave(ctx: &mut Ctx<QueueState>) -> Result<Reply, CommandError> {
     let env = env_name(&ctx.args)?;
     let user = ctx.caller.user.clone();
-    remove(ctx, &env, &user, "You are")
+    remove(ctx, &env, &user, "You are".into())
 }
 
 async fn kick(ctx: &mut Ctx<QueueState>) -> Result<Reply, CommandError> {
@@ -297,12 +314,12 @@ async fn kick(ctx: &mut Ctx<QueueState>) -> Result<Reply, CommandError> {
         ctx.args.tokens()[..1].to_vec(),
     ))?;
     let user = ctx.bot.user_arg(&ctx.args, 1).await?;
-    let who = format!("{} is", user.mention());
+    let who = mrkdwn!("{} is", user.mention());
     // Taken out on the loaded state first: someone not in line is told so, and
     // the prompt says what would happen. Asking discards the change.
-    let reply = remove(ctx, &env, &user, &who)?;
-    ctx.confirm(format!("It would go like this: {}", reply.text))?;
-    Ok(Reply::text(format!(
+    let reply = remove(ctx, &env, &user, who)?;
+    ctx.confirm(mrkdwn!("It would go like this: {}", reply.text))?;
+    Ok(Reply::text(mrkdwn!(
         "{} (ended by {})",
         reply.text,
         ctx.caller.user.mention()
@@ -315,34 +332,51 @@ fn remove(
     ctx: &mut Ctx<QueueState>,
     env: &str,
     user: &UserId,
-    who: &str,
+    who: Mrkdwn,
 ) -> Result<Reply, CommandError> {
     let notes = settled_notes(ctx);
     let env = env.to_string();
     let user = user.clone();
     let now = ctx.now;
     let Some(line) = ctx.state.envs.get_mut(&env) else {
-        return Err(CommandError::user(format!(
-            "{notes}Nobody is in line for *{env}*."
+        return Err(CommandError::user(mrkdwn!(
+            "{}Nobody is in line for {}.",
+            notes,
+            bold(&env)
         )));
     };
     let Some(pos) = line.iter().position(|e| e.user == user) else {
-        return Err(CommandError::user(format!(
-            "{notes}{who} not in line for *{env}*."
+        return Err(CommandError::user(mrkdwn!(
+            "{}{} not in line for {}.",
+            notes,
+            who,
+            bold(&env)
         )));
     };
     line.remove(pos);
     let text = match (pos, line.first_mut()) {
         (0, Some(next)) => {
             next.holding_since = Some(now);
-            format!(
-                "{notes}{} gave up *{env}*; {} is up now.",
+            mrkdwn!(
+                "{}{} gave up {}; {} is up now.",
+                notes,
                 user.mention(),
+                bold(&env),
                 next.user.mention()
             )
         }
-        (0, None) => format!("{notes}{} gave up *{env}*; it is free.", user.mention()),
-        _ => format!("{notes}{} left the line for *{env}*.", user.mention()),
+        (0, None) => mrkdwn!(
+            "{}{} gave up {}; it is free.",
+            notes,
+            user.mention(),
+            bold(&env)
+        ),
+        _ => mrkdwn!(
+            "{}{} left the line for {}.",
+            notes,
+            user.mention(),
+            bold(&env)
+        ),
     };
     ctx.state.envs.retain(|_, line| !line.is_empty());
     Ok(Reply::text(text))
@@ -353,47 +387,44 @@ async fn status(ctx: &mut Ctx<QueueState>) -> Result<Reply, CommandError> {
     let now = ctx.now;
     if ctx.args.is_empty() {
         if ctx.state.envs.is_empty() {
-            return Ok(Reply::text(format!("{notes}No environment is reserved.")));
+            return Ok(Reply::text(mrkdwn!("{}No environment is reserved.", notes)));
         }
-        let lines: Vec<String> = ctx
+        let lines: Vec<Mrkdwn> = ctx
             .state
             .envs
             .iter()
             .map(|(env, line)| describe_line(env, line, now))
             .collect();
-        let body = lines.join("\n");
-        return Ok(Reply::text(format!("{notes}{body}")).block(Block::Section { text: body }));
+        let hint = Mrkdwn::from("Ask about one with `queue status <environment>`.");
+        // The blocks carry the whole answer: the notes too.
+        let text = mrkdwn!("{}{}", notes, fit_list(lines, &hint));
+        return Ok(Reply::text(text.clone()).block(Block::Section { text }));
     }
     let env = env_name(&ctx.args)?;
     let text = match ctx.state.envs.get(&env) {
         Some(line) => describe_line(&env, line, now),
-        None => format!("*{env}* is free."),
+        None => mrkdwn!("{} is free.", bold(&env)),
     };
-    Ok(Reply::text(format!("{notes}{text}")))
+    Ok(Reply::text(mrkdwn!("{}{}", notes, text)))
 }
 
-fn describe_line(env: &str, line: &[Entry], now: DateTime<Utc>) -> String {
+fn describe_line(env: &str, line: &[Entry], now: DateTime<Utc>) -> Mrkdwn {
     let Some(holder) = line.first() else {
-        return format!("*{env}* is free.");
+        return mrkdwn!("{} is free.", bold(env));
     };
-    let held = match holder.ends_at() {
-        Some(ends) => format!(
-            " until {} ({} left)",
-            format_time(ends),
-            format_duration(ends - now)
-        ),
-        None => String::new(),
-    };
-    let mut text = format!("*{env}*: {} holds it{held}", holder.user.mention());
+    let held = holder
+        .ends_at()
+        .map(|ends| mrkdwn!(" until {} ({} left)", ends, ends - now));
+    let mut text = mrkdwn!("{}: {} holds it{}", bold(env), holder.user.mention(), held);
     if line.len() > 1 {
-        let next: Vec<String> = line[1..].iter().map(|e| e.user.mention()).collect();
-        text.push_str(&format!("; next: {}", next.join(", ")));
+        let next = line[1..].iter().map(|e| e.user.mention());
+        text.push(mrkdwn!("; next: {}", Mrkdwn::join(next, ", ")));
     }
     text
 }
 
 /// "first in line" / "2nd in line" for a zero-based position.
-fn place(pos: usize) -> String {
+fn place(pos: usize) -> Mrkdwn {
     let n = pos + 1;
     let suffix = match (n % 10, n % 100) {
         (1, 11) | (2, 12) | (3, 13) => "th",
@@ -403,9 +434,9 @@ fn place(pos: usize) -> String {
         _ => "th",
     };
     if n == 1 {
-        "first in line".to_string()
+        "first in line".into()
     } else {
-        format!("{n}{suffix} in line")
+        mrkdwn!("{}{} in line", n, suffix)
     }
 }
 

@@ -171,7 +171,7 @@ async fn mistakes_get_clear_answers_and_change_nothing() {
     );
     assert_eq!(
         t.text("UB", "queue join").await,
-        "missing an environment. Usage: `queue join <env> [for <duration>]`"
+        "missing an environment. Usage: `queue join &lt;env&gt; [for &lt;duration&gt;]`"
     );
     assert!(
         t.text("UB", "queue join a/b")
@@ -210,7 +210,10 @@ fn settle_hands_over_in_a_chain_and_reports_each_step() {
     assert!(settle(&mut state, t0).is_empty());
     assert_eq!(next_deadline(&state), Some(t0 + Duration::minutes(10)));
     let handovers = settle(&mut state, t0 + Duration::minutes(25));
-    let told: Vec<String> = handovers.iter().map(Handover::describe).collect();
+    let told: Vec<String> = handovers
+        .iter()
+        .map(|h| h.describe().into_string())
+        .collect();
     assert_eq!(
         told,
         [

@@ -43,7 +43,8 @@ use crate::engine::registry::Resolution;
 use crate::slack::{Block, Button, ConfirmDialog, Reply, Visibility};
 use crate::telemetry::ErrorChain;
 use crate::text::{canonical, tokenize};
-use crate::timespec::format_time;
+use crate::mrkdwn;
+use crate::slack::mrkdwn::{Code, CommandLine, Mrkdwn, UserText};
 
 pub(crate) mod typed;
 
@@ -117,7 +118,7 @@ pub struct Pending {
     pub approval: bool,
     /// What it would do, as its handler said when it asked (mrkdwn, one line).
     #[serde(default)]
-    pub summary: String,
+    pub summary: Mrkdwn,
     /// When it stops waiting.
     pub expires_at: DateTime<Utc>,
 }
@@ -135,9 +136,9 @@ enum Settled {
     /// Run the request as this caller.
     Run(Pending, Caller),
     /// Nothing runs; replace the buttons with this.
-    Closed(Pending, String),
+    Closed(Pending, Mrkdwn),
     /// Nothing changes; tell the clicker only.
-    Refused(String),
+    Refused(Mrkdwn),
 }
 
 impl Bot {
@@ -147,7 +148,7 @@ impl Bot {
         &self,
         request: &Request,
         command: &CommandSpec,
-        summary: &str,
+        summary: &Mrkdwn,
     ) -> Reply {
         let now = self.now();
         let id = request.correlation_id.simple().to_string();
@@ -163,10 +164,13 @@ impl Bot {
                 .failed(
                     request,
                     Some(command.name.as_str()),
-                    CommandError::user(format!(
-                        "This request is too long to show in full for {what} ({length} \
-                         characters; at most {PROMPT_MAX}), so nothing was held or run. \
-                         Shorten it."
+                    CommandError::user(mrkdwn!(
+                        "This request is too long to show in full for {} ({} \
+                         characters; at most {}), so nothing was held or run. \
+                         Shorten it.",
+                        what,
+                        length,
+                        PROMPT_MAX
                     )),
                 )
                 .await;
@@ -179,7 +183,7 @@ impl Bot {
             request: request.clone(),
             command: command.name.clone(),
             approval,
-            summary: summary.to_string(),
+            summary: summary.clone(),
             expires_at: now + PENDING_FOR,
         };
         let saved = self
@@ -199,7 +203,7 @@ impl Bot {
             return self.failed(request, name, e).await;
         }
         let awaiting = match &command.gate {
-            Gate::Approval(access) => format!("approval by {}", access.describe()),
+            Gate::Approval(access) => format!("approval by {}", access.describe().as_str()),
             _ => "confirmation".to_string(),
         };
         self.audit(
@@ -229,7 +233,7 @@ impl Bot {
         clicker: &Caller,
         pending_id: &str,
         decision: Decision,
-    ) -> Result<Reply, String> {
+    ) -> Result<Reply, Mrkdwn> {
         let now = self.now();
         let settled = self
             .update_state(PENDING_SCRIPT, true, |state| {
@@ -284,15 +288,18 @@ impl Bot {
             Ok((settled, Some(to_value(state)?)))
         };
         if pending.expires_at <= now {
-            let text = format!(
+            let text = mrkdwn!(
                 "This request expired at {}; nothing was run.",
-                format_time(pending.expires_at)
+                pending.expires_at
             );
             return close(&mut state, Settled::Closed(pending, text));
         }
         let command = self.registry().find(&pending.command).cloned();
         let Some(command) = command else {
-            let text = format!("`{}` no longer exists; nothing was run.", pending.command);
+            let text = mrkdwn!(
+                "{} no longer exists; nothing was run.",
+                Code::new(&pending.command)
+            );
             return close(&mut state, Settled::Closed(pending, text));
         };
         if let Err(why) = self
@@ -313,10 +320,11 @@ impl Bot {
                 } else {
                     decision.past_tense()
                 };
-                let text = format!(
-                    "{} {verb} `{}`; nothing was run.",
+                let text = mrkdwn!(
+                    "{} {} {}; nothing was run.",
                     clicker.user.mention(),
-                    pending.request.text
+                    verb,
+                    CommandLine::new(&pending.request.text)
                 );
                 Settled::Closed(pending, text)
             }
@@ -333,7 +341,7 @@ impl Bot {
         pending: &Pending,
         command: &CommandSpec,
         decision: Decision,
-    ) -> Result<Result<(), String>, CommandError> {
+    ) -> Result<Result<(), Mrkdwn>, CommandError> {
         let mine = user == &pending.request.caller.user;
         let approvers = match &command.gate {
             Gate::Approval(access) => access.clone(),
@@ -342,7 +350,7 @@ impl Bot {
         let (allowed, why) = match (decision, pending.approval) {
             (Decision::Confirm | Decision::Cancel, false) => (
                 mine || self.allows(user, &command.access).await?,
-                format!(
+                mrkdwn!(
                     "You cannot confirm this: it needs {}.",
                     command.access.describe()
                 ),
@@ -352,14 +360,14 @@ impl Bot {
             }
             (Decision::Approve, true) => (
                 self.allows(user, &approvers).await?,
-                format!(
+                mrkdwn!(
                     "You cannot approve this: it needs {}.",
                     approvers.describe()
                 ),
             ),
             (Decision::Deny, true) => (
                 mine || self.allows(user, &approvers).await?,
-                format!("You cannot deny this: it needs {}.", approvers.describe()),
+                mrkdwn!("You cannot deny this: it needs {}.", approvers.describe()),
             ),
             _ => (false, "That button does not belong to this request.".into()),
         };
@@ -386,24 +394,25 @@ impl Bot {
         self.audit(&request, Some(&pending.command), outcome).await;
         let tokens = tokenize(&request.text);
         let Resolution::Matched { command, args } = self.registry().resolve(&tokens) else {
-            return Reply::text(format!(
-                "`{}` no longer exists; nothing was run.",
-                request.text
+            return Reply::text(mrkdwn!(
+                "{} no longer exists; nothing was run.",
+                CommandLine::new(&request.text)
             ))
             .replacing();
         };
-        let decision_line = format!(
-            "{} {} `{}` at {}.",
+        let decision_line = mrkdwn!(
+            "{} {} {} at {}.",
             clicker.user.mention(),
             decision.past_tense(),
-            request.text,
-            format_time(self.now())
+            CommandLine::new(&request.text),
+            self.now()
         );
         match self.authorize(&request.caller.user, &command).await {
             Ok(d) if d.allowed => {}
             Ok(_) => {
-                let text = format!(
-                    "{decision_line}\nBut {} may no longer run it (it needs {}); nothing was run.",
+                let text = mrkdwn!(
+                    "{}\nBut {} may no longer run it (it needs {}); nothing was run.",
+                    decision_line,
                     request.caller.user.mention(),
                     command.access.describe()
                 );
@@ -417,7 +426,7 @@ impl Bot {
             }
         }
         let mut reply = self.run_authorized(&request, &command, args, true).await;
-        reply.text = format!("{decision_line}\n{}", reply.text);
+        reply.text = mrkdwn!("{}\n{}", decision_line, reply.text);
         if !reply.blocks.is_empty() {
             reply.blocks.insert(
                 0,
@@ -453,12 +462,11 @@ const SHORT_ID_LEN: usize = 8;
 
 /// The question and its buttons.
 fn prompt(pending: &Pending, command: &CommandSpec, id: &str) -> Reply {
-    let until = format_time(pending.expires_at);
+    let until = pending.expires_at;
     let request = &pending.request;
     // Held requests are in canonical form already (see `hold`): in full, on one line.
-    let asked = &request.text;
+    let asked = CommandLine::new(&request.text);
     let summary = &pending.summary;
-    let short = short_id(id);
     let button =
         |text: &str, action_id: &str, style: Option<&str>, confirm: Option<ConfirmDialog>| Button {
             text: text.to_string(),
@@ -469,18 +477,23 @@ fn prompt(pending: &Pending, command: &CommandSpec, id: &str) -> Reply {
         };
     let dialog = |verb: &str| ConfirmDialog {
         title: "Are you sure?".into(),
-        text: format!("{verb} `{asked}`"),
+        text: mrkdwn!("{} {}", UserText::new(verb), asked),
         confirm: verb.into(),
         deny: "Back".into(),
     };
     let (text, buttons, visibility) = match &command.gate {
         Gate::Approval(access) => (
-            format!(
-                "{} asks to run `{asked}`. It needs approval by someone with {} (not the asker), by {until}.\n\
-                 {summary}\n\
-                 Without buttons: `approve {short}` or `deny {short}`.",
+            mrkdwn!(
+                "{} asks to run {}. It needs approval by someone with {} (not the asker), by {}.\n\
+                 {}\n\
+                 Without buttons: `approve {}` or `deny {}`.",
                 request.caller.user.mention(),
-                access.describe()
+                asked,
+                access.describe(),
+                until,
+                summary,
+                UserText::new(short_id(id)),
+                UserText::new(short_id(id))
             ),
             vec![
                 button(
@@ -494,10 +507,15 @@ fn prompt(pending: &Pending, command: &CommandSpec, id: &str) -> Reply {
             Visibility::InChannel,
         ),
         _ => (
-            format!(
-                "Run `{asked}`? Confirm by {until}.\n\
-                 {summary}\n\
-                 Without buttons: `confirm {short}` or `cancel {short}`."
+            mrkdwn!(
+                "Run {}? Confirm by {}.\n\
+                 {}\n\
+                 Without buttons: `confirm {}` or `cancel {}`.",
+                asked,
+                until,
+                summary,
+                UserText::new(short_id(id)),
+                UserText::new(short_id(id))
             ),
             vec![
                 button(

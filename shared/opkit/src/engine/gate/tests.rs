@@ -197,7 +197,7 @@ fn dialog(prompt: &Reply) -> String {
         .blocks
         .iter()
         .find_map(|b| match b {
-            Block::Actions { buttons } => buttons[0].confirm.as_ref().map(|c| c.text.clone()),
+            Block::Actions { buttons } => buttons[0].confirm.as_ref().map(|c| c.text.to_string()),
             _ => None,
         })
         .expect("a dialog on the first button")

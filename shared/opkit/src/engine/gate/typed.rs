@@ -15,9 +15,9 @@
 
 use crate::engine::command::{CommandError, Ctx};
 use crate::engine::gate::{Decision, PENDING_SCRIPT, Pending, pending_state, short_id};
+use crate::mrkdwn;
 use crate::slack::Reply;
-use crate::text::one_line;
-use crate::timespec::format_time;
+use crate::slack::mrkdwn::{Code, CommandLine, Mrkdwn, UserText, fit_list};
 
 /// The shortest id prefix accepted: long enough that a typo does not land on
 /// another request.
@@ -56,7 +56,7 @@ pub(crate) async fn list(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
             continue;
         }
         let asker = if p.request.caller.user == user {
-            "you".to_string()
+            Mrkdwn::from("you")
         } else {
             p.request.caller.user.mention()
         };
@@ -66,24 +66,29 @@ pub(crate) async fn list(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
             ("confirmation", "confirm|cancel")
         };
         let summary = if p.summary.is_empty() {
-            String::new()
+            Mrkdwn::new()
         } else {
-            format!(" — {}", p.summary)
+            mrkdwn!(" — {}", p.summary)
         };
-        lines.push(format!(
-            "• `{}` {asker} asked to run `{}`: waits for {kind} until {} (`{verbs} {}`){summary}",
-            short_id(&id),
-            p.request.text,
-            format_time(p.expires_at),
-            short_id(&id),
+        lines.push(mrkdwn!(
+            "• {} {} asked to run {}: waits for {} until {} (`{} {}`){}",
+            Code::new(short_id(&id)),
+            asker,
+            CommandLine::new(&p.request.text),
+            kind,
+            p.expires_at,
+            verbs,
+            UserText::new(short_id(&id)),
+            summary
         ));
     }
     if lines.is_empty() {
         return Ok(Reply::text("Nothing is waiting for you to decide."));
     }
-    Ok(Reply::text(format!(
+    let hint = Mrkdwn::from("Decide the ones listed first.");
+    Ok(Reply::text(mrkdwn!(
         "Waiting for a decision:\n{}",
-        lines.join("\n")
+        fit_list(lines, &hint)
     )))
 }
 
@@ -103,10 +108,11 @@ pub(crate) async fn decide(ctx: &mut Ctx<()>, decision: Decision) -> Result<Repl
     }
     let typed = ctx.args.word(0, "a request id")?.to_ascii_lowercase();
     if typed.len() < MIN_ID_LEN || !typed.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(CommandError::user(format!(
-            "`{}` is not a request id: give the id the prompt shows, such as `{verb} 1a2b3c4d` \
+        return Err(CommandError::user(mrkdwn!(
+            "{} is not a request id: give the id the prompt shows, such as `{} 1a2b3c4d` \
              (`approvals` lists them).",
-            one_line(&typed)
+            Code::new(&typed),
+            verb
         )));
     }
     let found: Vec<(String, Pending)> = pending(ctx)
@@ -117,14 +123,16 @@ pub(crate) async fn decide(ctx: &mut Ctx<()>, decision: Decision) -> Result<Repl
     let (id, p) = match found.as_slice() {
         [one] => one.clone(),
         [] => {
-            return Err(CommandError::user(format!(
-                "No pending request has the id `{typed}`: it was decided, it expired, or the id \
-                 is mistyped. `approvals` lists what is waiting for you."
+            return Err(CommandError::user(mrkdwn!(
+                "No pending request has the id {}: it was decided, it expired, or the id \
+                 is mistyped. `approvals` lists what is waiting for you.",
+                Code::new(&typed)
             )));
         }
         _ => {
-            return Err(CommandError::user(format!(
-                "`{typed}` starts the id of {} pending requests; type more of it.",
+            return Err(CommandError::user(mrkdwn!(
+                "{} starts the id of {} pending requests; type more of it.",
+                Code::new(&typed),
                 found.len()
             )));
         }
@@ -139,10 +147,12 @@ pub(crate) async fn decide(ctx: &mut Ctx<()>, decision: Decision) -> Result<Repl
         } else {
             ("a confirmation", "confirm|cancel")
         };
-        return Err(CommandError::user(format!(
-            "`{}` waits for {kind}: type `{verbs} {}`.",
-            short_id(&id),
-            short_id(&id)
+        return Err(CommandError::user(mrkdwn!(
+            "{} waits for {}: type `{} {}`.",
+            Code::new(short_id(&id)),
+            kind,
+            verbs,
+            UserText::new(short_id(&id))
         )));
     }
     let mut reply = ctx

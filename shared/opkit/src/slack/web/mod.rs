@@ -25,7 +25,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::poster::{DEFAULT_TIMEOUT, PostError, RetryPolicy, send_with_retries};
-use super::reply::{Block, Reply};
+use super::reply::Reply;
 use crate::BoxFuture;
 
 /// Slack's Web API, used unless the configuration says otherwise (`SLACK_API_URL`).
@@ -302,15 +302,10 @@ impl ChannelPoster for SlackApi {
     }
 }
 
-/// The `text` and `blocks` arguments shared by the `chat.*` methods.
+/// The `text` and `blocks` arguments shared by the `chat.*` methods: the
+/// reply's own [`Reply::message_fields`], within Slack's limits.
 fn message_fields(reply: &Reply) -> Map<String, Value> {
-    let mut fields = Map::new();
-    fields.insert("text".into(), json!(reply.text));
-    if !reply.blocks.is_empty() {
-        let blocks = reply.blocks.iter().map(Block::to_slack).collect();
-        fields.insert("blocks".into(), Value::Array(blocks));
-    }
-    fields
+    reply.message_fields()
 }
 
 fn posted_message(method: &'static str, answer: ApiAnswer) -> Result<PostedMessage, WebApiError> {
@@ -326,6 +321,7 @@ fn posted_message(method: &'static str, answer: ApiAnswer) -> Result<PostedMessa
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::slack::Block;
 
     #[test]
     fn message_fields_carry_text_and_blocks_but_no_response_type() {

@@ -3,6 +3,7 @@
 //!
 //! Source: <https://docs.slack.dev/messaging/working-with-files#upload>.
 
+use crate::slack::mrkdwn::Mrkdwn;
 use std::fmt;
 
 use reqwest::header::CONTENT_TYPE;
@@ -23,8 +24,9 @@ pub struct FileUpload {
     pub title: String,
     /// The content.
     pub bytes: Vec<u8>,
-    /// A message posted with it.
-    pub initial_comment: Option<String>,
+    /// A message posted with it (`initial_comment`, mrkdwn: user text gets in
+    /// only escaped), cut to [`TEXT_MAX`](crate::slack::reply::TEXT_MAX) characters.
+    pub initial_comment: Option<Mrkdwn>,
     /// The thread to post it in, if any.
     pub thread_ts: Option<String>,
 }
@@ -104,7 +106,8 @@ impl SlackApi {
         let files = json!([{ "id": id, "title": file.title }]).to_string();
         let mut fields = vec![("files", files), ("channel_id", file.channel.clone())];
         if let Some(comment) = &file.initial_comment {
-            fields.push(("initial_comment", comment.clone()));
+            let comment = comment.cut(crate::slack::reply::TEXT_MAX).into_string();
+            fields.push(("initial_comment", comment));
         }
         if let Some(thread_ts) = &file.thread_ts {
             fields.push(("thread_ts", thread_ts.clone()));

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::{AlarmView, CloudWatchState, MAX_ALARMS, Pack, plural};
 use crate::packs::aws::format;
 use opkit::engine::command::{CommandError, Ctx};
-use opkit::slack::Reply;
+use opkit::slack::{Mrkdwn, Reply};
 
 /// Parses a state word: `alarm`, `ok`, `insufficient_data` (or `insufficient`),
 /// `all` (`None`).
@@ -20,9 +20,9 @@ pub fn parse_state(word: &str) -> Result<Option<StateValue>, CommandError> {
             Ok(Some(StateValue::InsufficientData))
         }
         "all" | "any" => Ok(None),
-        other => Err(CommandError::usage(format!(
+        other => Err(CommandError::usage(format::plain(format!(
             "`{other}` is not a state: use alarm, ok, insufficient_data or all"
-        ))),
+        )))),
     }
 }
 
@@ -32,9 +32,9 @@ fn state_label(state: &Option<StateValue>) -> &str {
 
 fn alarm_listing(summary: String, alarms: &[AlarmView], now: DateTime<Utc>) -> Reply {
     let (shown, more) = format::truncate(alarms.to_vec(), MAX_ALARMS);
-    let mut lines: Vec<String> = shown.iter().map(|a| a.line(now)).collect();
+    let mut lines: Vec<Mrkdwn> = shown.iter().map(|a| a.line(now)).collect();
     lines.extend(format::and_more(more));
-    format::reply(summary, lines.join("\n"))
+    format::reply(format::plain(summary), Mrkdwn::join(lines, "\n"))
 }
 
 pub(super) async fn alarms(
@@ -50,7 +50,7 @@ pub(super) async fn alarms(
     let label = state_label(&state);
     if found.is_empty() {
         return Ok(format::reply(
-            format!("No alarms in {label} in {}.", pack.region),
+            format::plain(format!("No alarms in {label} in {}.", pack.region)),
             "",
         ));
     }
@@ -80,10 +80,10 @@ pub(super) async fn alarms_prefix(
     let label = state_label(&state);
     if found.is_empty() {
         return Ok(format::reply(
-            format!(
+            format::plain(format!(
                 "No alarms starting with `{prefix}` in {label} in {}.",
                 pack.region
-            ),
+            )),
             "",
         ));
     }

@@ -11,9 +11,9 @@ use super::{CloudWatchState, MetricQuery, Pack, Stat, one_name};
 use crate::packs::aws::format::AwsFailure;
 use opkit::BoxFuture;
 use opkit::engine::command::{CommandError, Ctx};
-use opkit::slack::Reply;
+use opkit::mrkdwn;
 use opkit::slack::web::FileUpload;
-use opkit::timespec::format_duration;
+use opkit::slack::{Reply, UserText};
 
 /// Renders a CloudWatch metric widget (JSON) as a PNG.
 pub trait MetricImages: Send + Sync {
@@ -77,10 +77,12 @@ pub(super) async fn graph(
     let (query, title, threshold) = if positional.len() == 1 {
         let name = one_name(&positional)?;
         let Some(alarm) = pack.alarm(&name).await? else {
-            return Err(CommandError::user(format!(
-                "No alarm named *{name}* in {}. For a metric, give its namespace and name: \
+            return Err(CommandError::user(crate::packs::aws::format::plain(
+                format!(
+                    "No alarm named *{name}* in {}. For a metric, give its namespace and name: \
                  `graph AWS/EC2 CPUUtilization InstanceId=i-…`",
-                pack.region
+                    pack.region
+                ),
             )));
         };
         let Some(mut q) = alarm.metric else {
@@ -89,8 +91,10 @@ pub(super) async fn graph(
             } else {
                 "a metric-math alarm"
             };
-            return Err(CommandError::user(format!(
-                "*{name}* is {what}, which has no single metric to draw; graph its metrics instead."
+            return Err(CommandError::user(crate::packs::aws::format::plain(
+                format!(
+                    "*{name}* is {what}, which has no single metric to draw; graph its metrics instead."
+                ),
             )));
         };
         let (window, given) = parse_window(&options)?;
@@ -129,12 +133,13 @@ pub(super) async fn graph(
             png.len()
         )));
     }
-    let comment = format!(
+    // The metric, its dimensions and the region are text; the asker a mention.
+    let comment = mrkdwn!(
         "{}, {} over the last {} in {} (asked by {})",
-        query.describe(),
-        query.stat.name(),
-        format_duration(query.window),
-        pack.region,
+        UserText::line(&query.describe()),
+        UserText::new(query.stat.name()),
+        query.window,
+        UserText::new(pack.region.as_str()),
         ctx.caller.user.mention()
     );
     let upload = FileUpload {
@@ -147,12 +152,12 @@ pub(super) async fn graph(
     };
     uploader.upload_file(&upload).await.map_err(|e| {
         tracing::warn!(error = %e, "graph upload failed");
-        CommandError::user(format!(
+        CommandError::user(crate::packs::aws::format::plain(format!(
             "I drew the graph but Slack would not take it ({}). Is the bot in this channel?",
             upload_error(&e)
-        ))
+        )))
     })?;
-    Ok(Reply::text(format!("Posted a graph of {comment}.")))
+    Ok(Reply::text(mrkdwn!("Posted a graph of {}.", comment)))
 }
 
 fn upload_error(e: &opkit::slack::web::WebApiError) -> String {

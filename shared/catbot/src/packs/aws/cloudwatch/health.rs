@@ -54,7 +54,8 @@ pub(super) async fn health(
     }
     let all = pack.alarms(None, None, None).await?;
     let (summary, body) = health_report(&all, &pack.region);
-    Ok(format::reply(summary, body))
+    // Alarm names and the region are AWS's text.
+    Ok(format::reply(format::plain(summary), format::plain(body)))
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@ use chrono::{DateTime, Duration, Utc};
 use super::{CloudWatchState, Pack, to_chrono};
 use crate::packs::aws::format::{self, Table, code_block, sdk_error};
 use opkit::engine::command::{Args, CommandError, Ctx};
+use opkit::mrkdwn;
+use opkit::slack::Mrkdwn;
 use opkit::slack::Reply;
 use opkit::timespec::{format_duration, parse_duration};
 
@@ -53,8 +55,10 @@ impl Stat {
         {
             return Ok(Stat::Percentile(format!("p{p}")));
         }
-        Err(CommandError::usage(format!(
-            "`{word}` is not a statistic: use avg, max, min, sum, count or a percentile like p99"
+        Err(CommandError::usage(crate::packs::aws::format::plain(
+            format!(
+                "`{word}` is not a statistic: use avg, max, min, sum, count or a percentile like p99"
+            ),
         )))
     }
 
@@ -239,7 +243,7 @@ pub(super) async fn metric(
         format_duration(q.window),
         pack.region
     );
-    Ok(format::reply(summary, rows))
+    Ok(format::reply(format::plain(summary), rows))
 }
 
 /// The datapoints as a table (time, value), with the unit in the header and the
@@ -248,7 +252,7 @@ pub fn render_points(
     q: &MetricQuery,
     points: &[(DateTime<Utc>, f64)],
     unit: Option<&str>,
-) -> String {
+) -> Mrkdwn {
     let time_format = if q.window > Duration::days(1) {
         "%m-%d %H:%M"
     } else {
@@ -269,17 +273,17 @@ pub fn render_points(
         for (at, v) in &points[skip..] {
             newest.row(vec![at.format(time_format).to_string(), format_value(*v)]);
         }
-        format!("{}\n…and {skip} older", code_block(&newest.render()))
+        mrkdwn!("{}\n…and {} older", code_block(&newest.render()), skip)
     } else {
         code_block(&table.render())
     };
     let min = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
     let max = points.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
-    text.push_str(&format!(
+    text.push(format::plain(format!(
         "\nlowest {}, highest {}",
         format_value(min),
         format_value(max)
-    ));
+    )));
     text
 }
 
@@ -306,7 +310,7 @@ async fn no_datapoints(pack: &Pack, q: &MetricQuery) -> CommandError {
         if let Some(close) = suggest(pack, q).await {
             text.push_str(&format!(" Did you mean `{close}`?"));
         }
-        return CommandError::user(text);
+        return CommandError::user(format::plain(text));
     }
     let mut sets: Vec<String> = known
         .iter()
@@ -335,7 +339,7 @@ async fn no_datapoints(pack: &Pack, q: &MetricQuery) -> CommandError {
     if let Some(note) = format::and_more(more) {
         text.push_str(&format!(" {note}"));
     }
-    CommandError::user(text)
+    CommandError::user(format::plain(text))
 }
 
 /// The closest metric name in the namespace, if one is close.

@@ -34,8 +34,8 @@ use serde::{Deserialize, Serialize};
 use super::format::{self, sdk_error};
 use opkit::BoxFuture;
 use opkit::engine::command::{Args, Command, CommandError, Ctx, Script};
-use opkit::slack::Reply;
 use opkit::slack::web::FileUploader;
+use opkit::slack::{Mrkdwn, Reply};
 use opkit::timespec::{format_duration, format_time};
 
 pub use alarms::parse_state;
@@ -178,7 +178,7 @@ pub struct AlarmView {
 }
 
 impl AlarmView {
-    fn line(&self, now: DateTime<Utc>) -> String {
+    fn line(&self, now: DateTime<Utc>) -> Mrkdwn {
         let since = match self.since {
             Some(at) => format!(
                 " since {} ({} ago)",
@@ -191,7 +191,8 @@ impl AlarmView {
         if !self.reason.is_empty() {
             line.push_str(&format!("\n    {}", format::clip(&self.reason, 120)));
         }
-        line
+        // Names and reasons are AWS's text: shown as text.
+        format::plain(line)
     }
 }
 

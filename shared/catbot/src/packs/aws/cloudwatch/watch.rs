@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::{CloudWatchState, MAX_ALARMS, Pack, one_name, plural};
 use crate::packs::aws::format;
 use opkit::engine::command::{CommandError, Ctx};
-use opkit::slack::Reply;
+use opkit::slack::{Mrkdwn, Reply};
 
 /// Most alarms on one watchlist.
 pub const MAX_WATCHED: usize = 50;
@@ -17,24 +17,28 @@ pub(super) async fn watch(
 ) -> Result<Reply, CommandError> {
     let name = one_name(&ctx.args)?;
     if ctx.state.watched.contains(&name) {
-        return Err(CommandError::user(format!("*{name}* is already watched.")));
+        return Err(CommandError::user(crate::packs::aws::format::plain(
+            format!("*{name}* is already watched."),
+        )));
     }
     if ctx.state.watched.len() >= MAX_WATCHED {
-        return Err(CommandError::user(format!(
-            "The watchlist is full ({MAX_WATCHED} alarms); unwatch one first."
+        return Err(CommandError::user(crate::packs::aws::format::plain(
+            format!("The watchlist is full ({MAX_WATCHED} alarms); unwatch one first."),
         )));
     }
     let Some(alarm) = pack.alarm(&name).await? else {
-        return Err(CommandError::user(format!(
-            "No alarm named *{name}* in {} (names are case-sensitive).",
-            pack.region
+        return Err(CommandError::user(crate::packs::aws::format::plain(
+            format!(
+                "No alarm named *{name}* in {} (names are case-sensitive).",
+                pack.region
+            ),
         )));
     };
     ctx.state.watched.insert(name.clone());
-    Ok(Reply::text(format!(
+    Ok(Reply::text(crate::packs::aws::format::plain(format!(
         "Watching *{name}* ({} now in {}). `alarms watched` shows the watchlist.",
         alarm.state, pack.region
-    )))
+    ))))
 }
 
 pub(super) async fn unwatch(
@@ -43,11 +47,13 @@ pub(super) async fn unwatch(
 ) -> Result<Reply, CommandError> {
     let name = one_name(&ctx.args)?;
     if !ctx.state.watched.remove(&name) {
-        return Err(CommandError::user(format!(
-            "*{name}* is not on the watchlist."
+        return Err(CommandError::user(crate::packs::aws::format::plain(
+            format!("*{name}* is not on the watchlist."),
         )));
     }
-    Ok(Reply::text(format!("Stopped watching *{name}*.")))
+    Ok(Reply::text(crate::packs::aws::format::plain(format!(
+        "Stopped watching *{name}*."
+    ))))
 }
 
 pub(super) async fn watched(
@@ -74,23 +80,23 @@ pub(super) async fn watched(
             .then(b.since.cmp(&a.since))
     });
     let now = ctx.now;
-    let mut lines: Vec<String> = found.iter().map(|a| a.line(now)).collect();
+    let mut lines: Vec<Mrkdwn> = found.iter().map(|a| a.line(now)).collect();
     lines.extend(
         names
             .iter()
             .filter(|n| !found.iter().any(|a| &a.name == *n))
-            .map(|n| format!("• *{n}* — no longer exists in {}", pack.region)),
+            .map(|n| format::plain(format!("• *{n}* — no longer exists in {}", pack.region))),
     );
     let (mut lines, more) = format::truncate(lines, MAX_ALARMS);
     lines.extend(format::and_more(more));
     let alarming = found.iter().filter(|a| a.state == "ALARM").count();
     Ok(format::reply(
-        format!(
+        format::plain(format!(
             "{} watched alarm{} in {}, {alarming} in ALARM:",
             names.len(),
             plural(names.len()),
             pack.region
-        ),
-        lines.join("\n"),
+        )),
+        Mrkdwn::join(lines, "\n"),
     ))
 }

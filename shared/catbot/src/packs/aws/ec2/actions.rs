@@ -158,7 +158,8 @@ pub(super) async fn act_on(
 ) -> Result<Reply, CommandError> {
     let (target, all) = target_and_all(ctx)?;
     let found = pack.resolve(&target, true).await?;
-    let targets = plan(action, &target, found, all, &pack.region).map_err(CommandError::user)?;
+    let targets =
+        plan(action, &target, found, all, &pack.region).map_err(CommandError::user_text)?;
     let ids: Vec<String> = targets.iter().map(|i| i.id.clone()).collect();
     let verb = action.verb();
     let labels: Vec<String> = targets.iter().map(Instance::label).collect();
@@ -247,16 +248,20 @@ pub(super) async fn act_on(
             if pending == 1 { "it is" } else { "they are" }
         ));
     }
+    // Names, ids and states are AWS's text; the asker a mention.
     Ok(format::reply(
-        format!(
-            "{} {} instance{} in {} for {}:",
-            action.ing(),
-            targets.len(),
-            plural(targets.len()),
-            pack.region,
+        opkit::mrkdwn!(
+            "{} for {}:",
+            format::plain(format!(
+                "{} {} instance{} in {}",
+                action.ing(),
+                targets.len(),
+                plural(targets.len()),
+                pack.region
+            )),
             ctx.caller.user.mention()
         ),
-        lines.join("\n"),
+        format::plain(lines.join("\n")),
     ))
 }
 

@@ -28,7 +28,7 @@ pub(super) async fn list(ctx: &mut Ctx<()>, pack: Arc<Pack>) -> Result<Reply, Co
     };
     if instances.is_empty() {
         return Ok(format::reply(
-            format!("No EC2 instances{filtered} in {}.", pack.region),
+            format::plain(format!("No EC2 instances{filtered} in {}.", pack.region)),
             "",
         ));
     }
@@ -45,12 +45,12 @@ pub(super) async fn list(ctx: &mut Ctx<()>, pack: Arc<Pack>) -> Result<Reply, Co
         ]);
     }
     Ok(format::reply(
-        format!(
+        format::plain(format!(
             "{} EC2 instance{}{filtered} in {} ({running} running):",
             instances.len(),
             plural(instances.len()),
             pack.region
-        ),
+        )),
         table.render_block(format::MAX_ROWS),
     ))
 }

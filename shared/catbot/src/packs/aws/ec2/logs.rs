@@ -21,19 +21,23 @@ pub(super) async fn logs(ctx: &mut Ctx<()>, pack: Arc<Pack>) -> Result<Reply, Co
     let found = pack.resolve(&target, false).await?;
     let instance = match found.as_slice() {
         [] => {
-            return Err(CommandError::user(format!(
-                "No instance named or with id `{target}` in {}.",
-                pack.region
+            return Err(CommandError::user(crate::packs::aws::format::plain(
+                format!(
+                    "No instance named or with id `{target}` in {}.",
+                    pack.region
+                ),
             )));
         }
         [one] => one.clone(),
         many => {
             let ids: Vec<String> = many.iter().map(Instance::label).collect();
-            return Err(CommandError::user(format!(
-                "`{target}` matches {} instances in {}; ask for one by id: {}",
-                many.len(),
-                pack.region,
-                ids.join(", ")
+            return Err(CommandError::user(crate::packs::aws::format::plain(
+                format!(
+                    "`{target}` matches {} instances in {}; ask for one by id: {}",
+                    many.len(),
+                    pack.region,
+                    ids.join(", ")
+                ),
             )));
         }
     };
@@ -47,11 +51,11 @@ pub(super) async fn logs(ctx: &mut Ctx<()>, pack: Arc<Pack>) -> Result<Reply, Co
     let text = out.output().map(decode_console).unwrap_or_default();
     if text.trim().is_empty() {
         return Ok(format::reply(
-            format!(
+            format::plain(format!(
                 "No console output from {} in {} yet (EC2 keeps the last 64 KB, updated after boot and shutdown).",
                 instance.label(),
                 pack.region
-            ),
+            )),
             "",
         ));
     }
@@ -66,7 +70,7 @@ pub(super) async fn logs(ctx: &mut Ctx<()>, pack: Arc<Pack>) -> Result<Reply, Co
             String::new()
         }
     );
-    Ok(format::reply(summary, code_block(&tail)))
+    Ok(format::reply(format::plain(summary), code_block(&tail)))
 }
 
 /// Base64 console output as printable text: control characters and ANSI escape

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use super::{Instance, MANAGED_TAG, MANAGED_VALUE, Pack, plural};
 use crate::packs::aws::format;
 use opkit::engine::command::{CommandError, Ctx};
+use opkit::slack::Mrkdwn;
 use opkit::slack::Reply;
 use opkit::timespec::{format_duration, format_time};
 
@@ -20,22 +21,27 @@ pub(super) async fn status(ctx: &mut Ctx<()>, pack: Arc<Pack>) -> Result<Reply, 
     let target = ctx.args.word(0, "an instance name or id")?.to_string();
     let found = pack.resolve(&target, false).await?;
     if found.is_empty() {
-        return Err(CommandError::user(format!(
-            "No instance named or with id `{target}` in {}.",
-            pack.region
+        return Err(CommandError::user(crate::packs::aws::format::plain(
+            format!(
+                "No instance named or with id `{target}` in {}.",
+                pack.region
+            ),
         )));
     }
     let (shown, more) = format::truncate(found, STATUS_MAX);
-    let mut body: Vec<String> = shown.iter().map(|i| describe(i, ctx.now)).collect();
+    let mut body: Vec<Mrkdwn> = shown
+        .iter()
+        .map(|i| format::plain(describe(i, ctx.now)))
+        .collect();
     body.extend(format::and_more(more));
     let count = shown.len() + more;
     Ok(format::reply(
-        format!(
+        format::plain(format!(
             "`{target}` in {}: {count} instance{}",
             pack.region,
             plural(count)
-        ),
-        body.join("\n\n"),
+        )),
+        Mrkdwn::join(body, "\n\n"),
     ))
 }
 
