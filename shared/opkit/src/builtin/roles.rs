@@ -21,8 +21,7 @@ async fn check_change(
 ) -> Result<(), CommandError> {
     let by = &ctx.caller.user;
     let by_roles = ctx.bot.roles_of(by).await?;
-    may_grant(change, by, &by_roles, whom, role, policy)
-        .map_err(CommandError::user_text)
+    may_grant(change, by, &by_roles, whom, role, policy).map_err(CommandError::user_text)
 }
 
 pub(super) async fn grant(ctx: &mut Ctx<()>, policy: Arc<Policy>) -> Result<Reply, CommandError> {
@@ -175,7 +174,10 @@ fn describe_grants(grants: &[Grant], now: chrono::DateTime<chrono::Utc>) -> Vec<
 pub(super) async fn list(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
     let store = ctx.bot.store().clone();
     let (grants, none) = match ctx.args.len() {
-        0 => (store.all_grants().await?, Mrkdwn::from("There are no grants.")),
+        0 => (
+            store.all_grants().await?,
+            Mrkdwn::from("There are no grants."),
+        ),
         1 => {
             let user = ctx.bot.user_arg(&ctx.args, 0).await?;
             (

@@ -536,7 +536,7 @@ async fn revoke_asks_only_when_its_arguments_are_valid_and_a_grant_would_end() {
     for (typed, answer) in [
         (
             "roles revoke <@UBOB>",
-            "give one user and one role. Usage: `roles revoke <@user> <role>`",
+            "give one user and one role. Usage: `roles revoke &lt;@user&gt; &lt;role&gt;`",
         ),
         (
             "roles revoke <@UBOB> deploy",

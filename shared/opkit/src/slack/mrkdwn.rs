@@ -237,8 +237,9 @@ impl Fragment for CommandLine {
 }
 
 /// A token as the user typed it: a user or channel mention stays one, a word is
-/// text on one line (quoted if it is a phrase), and anything else — a special
-/// mention (`<!channel>`), a link — is shown as text, never live.
+/// text on one line (quoted if it is a phrase), and anything else — a special or
+/// user group mention (`<!channel>`, `<!subteam^S1>`), a link — is shown as
+/// text, never live.
 impl Fragment for Token {
     fn render(&self, out: &mut String) {
         match self {
@@ -251,7 +252,8 @@ impl Fragment for Token {
             }
             Token::Word(w) => UserText::line(w).render(out),
             Token::Link { url, .. } => UserText::line(&format!("<{url}>")).render(out),
-            Token::Special(s) => UserText::line(&format!("<!{s}>")).render(out),
+            // A special or user group mention would ping: as Slack sent it, as text.
+            other => UserText::line(&other.to_string()).render(out),
         }
     }
 }

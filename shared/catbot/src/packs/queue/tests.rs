@@ -297,7 +297,7 @@ async fn kick_asks_only_when_someone_would_leave_the_line() {
         ),
         (
             "queue kick perf",
-            "give an environment and a user. Usage: `queue kick <env> <@user>`",
+            "give an environment and a user. Usage: `queue kick &lt;env&gt; &lt;@user&gt;`",
         ),
     ] {
         let reply = t.say("UADMIN", typed).await;

@@ -27,7 +27,7 @@ fn words_slack_turned_into_links_are_still_words() {
     // a link whose label is not what it points to is not a word
     assert_eq!(
         err(args.word(2, "an environment")),
-        "expected an environment, not `<https://evil.example/x>` (a link)"
+        "expected an environment, not `&lt;https://evil.example/x&gt;` (a link)"
     );
     assert!(args.word(3, "an environment").is_err());
 }
@@ -60,7 +60,7 @@ fn typed_accessors_say_what_was_expected() {
     assert_eq!(err(a.word(2, "a role")), "missing a role");
     assert_eq!(
         err(a.word(0, "a role")),
-        "expected a role, not `<@U1>` (a mention of a user)"
+        "expected a role, not `&lt;@U1&gt;` (a mention of a user)"
     );
 }
 

@@ -40,11 +40,11 @@ use crate::audit::Outcome;
 use crate::engine::bot::{Bot, Request};
 use crate::engine::command::{Caller, CommandError, CommandSpec, Gate};
 use crate::engine::registry::Resolution;
+use crate::mrkdwn;
+use crate::slack::mrkdwn::{Code, CommandLine, Mrkdwn, UserText};
 use crate::slack::{Block, Button, ConfirmDialog, Reply, Visibility};
 use crate::telemetry::ErrorChain;
 use crate::text::{canonical, tokenize};
-use crate::mrkdwn;
-use crate::slack::mrkdwn::{Code, CommandLine, Mrkdwn, UserText};
 
 pub(crate) mod typed;
 

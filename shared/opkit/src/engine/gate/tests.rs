@@ -26,7 +26,9 @@ fn shouting() -> TestBot {
             return Err(CommandError::usage("say what to shout"));
         }
         ctx.confirm("It would shout it.")?;
-        Ok(Reply::in_channel(text))
+        Ok(Reply::in_channel(crate::slack::UserText::new(
+            ctx.args.rest_text(0),
+        )))
     }
     let admin = crate::access::Access::role(crate::ids::Role::admin());
     let script = Script::<()>::new("shout")
@@ -332,8 +334,8 @@ async fn asking_discards_what_the_handler_changed_and_a_handler_cannot_skip_its_
     use crate::engine::command::{Command, Script};
     async fn bump(ctx: &mut crate::engine::command::Ctx<u32>) -> Result<Reply, CommandError> {
         ctx.state += 1;
-        ctx.confirm(format!("It would make it {}.", ctx.state))?;
-        Ok(Reply::text(format!("now {}", ctx.state)))
+        ctx.confirm(crate::mrkdwn!("It would make it {}.", ctx.state))?;
+        Ok(Reply::text(crate::mrkdwn!("now {}", ctx.state)))
     }
     async fn sneaky(ctx: &mut crate::engine::command::Ctx<u32>) -> Result<Reply, CommandError> {
         ctx.state += 100;
@@ -481,7 +483,7 @@ async fn a_typed_id_must_be_one_pending_request() {
     for (typed, answer) in [
         (
             "deny",
-            "give the id of one pending request (`approvals` lists them). Usage: `deny <id>`",
+            "give the id of one pending request (`approvals` lists them). Usage: `deny &lt;id&gt;`",
         ),
         (
             "deny 12",

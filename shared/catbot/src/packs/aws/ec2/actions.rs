@@ -163,11 +163,12 @@ pub(super) async fn act_on(
     let ids: Vec<String> = targets.iter().map(|i| i.id.clone()).collect();
     let verb = action.verb();
     let labels: Vec<String> = targets.iter().map(Instance::label).collect();
-    ctx.confirm(format!(
+    // Instance names and the region are AWS's text.
+    ctx.confirm(format::plain(format!(
         "It would {verb} {} in {}.",
         labels.join(", "),
         pack.region
-    ))?;
+    )))?;
 
     // The ids go to the audit trail before anything changes, with this command's
     // correlation id; the bot then records whether the command succeeded.
