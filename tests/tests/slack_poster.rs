@@ -462,3 +462,68 @@ async fn conversations_info_finds_a_channel_and_other_refusals_are_errors() {
         "{refused:?}"
     );
 }
+
+#[tokio::test]
+async fn a_notice_the_channel_refuses_is_told_to_the_granter_once_by_dm() {
+    use std::sync::Arc;
+
+    use opkit::expiry::Expiry;
+    use opkit::testing::TestBot;
+
+    // GIVEN a grant for an hour, given in a channel the bot is not in
+    let slack = FakeSlack::start().await;
+    let t = TestBot::new();
+    t.say("UADMIN", "roles grant <@UBOB> ops for 1h").await;
+    t.advance(chrono::Duration::hours(1));
+    // AND Slack refuses the channel post as it does there
+    slack.push_response(CannedResponse::slack_error("not_in_channel"));
+    // WHEN the expiry pass ends the grant
+    let expiry = Expiry::new(t.bot.clone(), Some(Arc::new(api(&slack))));
+    let report = expiry.run_once().await.unwrap();
+    // THEN the channel post was tried, and the granter got one DM instead
+    let posts = slack.posts_to("/api/chat.postMessage");
+    assert_eq!(posts.len(), 2, "{posts:?}");
+    assert_eq!(posts[0].json()["channel"], "C0PS");
+    let dm = posts[1].json();
+    assert_eq!(dm["channel"], "UADMIN");
+    let text = dm["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("I could not post this in <#C0PS> (Slack said `not_in_channel`)"),
+        "{text}"
+    );
+    assert!(text.contains("*ops* role for <@UBOB> ended"), "{text}");
+    // AND its blocks carry the note and the notice both
+    let blocks = dm["blocks"].as_array().unwrap();
+    assert_eq!(blocks.len(), 2);
+    assert!(
+        blocks[1]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("ended")
+    );
+    assert_eq!(
+        (report.posted, report.not_posted, report.owners_told),
+        (0, 1, 1)
+    );
+}
+
+#[tokio::test]
+async fn another_refusal_of_a_notice_is_logged_not_told() {
+    use std::sync::Arc;
+
+    use opkit::expiry::Expiry;
+    use opkit::testing::TestBot;
+
+    let slack = FakeSlack::start().await;
+    let t = TestBot::new();
+    t.say("UADMIN", "roles grant <@UBOB> ops for 1h").await;
+    t.advance(chrono::Duration::hours(1));
+    slack.push_response(CannedResponse::slack_error("invalid_blocks"));
+    let expiry = Expiry::new(t.bot.clone(), Some(Arc::new(api(&slack))));
+    let report = expiry.run_once().await.unwrap();
+    assert_eq!(slack.posts_to("/api/chat.postMessage").len(), 1);
+    assert_eq!(
+        (report.posted, report.not_posted, report.owners_told),
+        (0, 1, 0)
+    );
+}

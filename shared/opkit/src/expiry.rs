@@ -22,11 +22,13 @@ use crate::access::Grant;
 use crate::audit::Outcome;
 use crate::engine::bot::{Bot, Request};
 use crate::engine::command::{Caller, CommandError, Notice};
+use crate::ids::UserId;
 use crate::job::Job;
 use crate::job::JobQueue;
 use crate::mrkdwn;
 use crate::schedule;
 use crate::slack::mrkdwn::Mrkdwn;
+use crate::slack::web::{OwnPost, post_or_tell_owner};
 use crate::slack::{ChannelPoster, Reply};
 use crate::worker::{Claimed, KEEP, LEASE, run_claimed};
 
@@ -45,6 +47,24 @@ pub struct ExpiryReport {
     pub posted: usize,
     /// Announcements that could not be posted (logged).
     pub not_posted: usize,
+    /// Of those, the ones whose channel would not take the bot, told to their
+    /// owner in a DM instead ([`post_or_tell_owner`]).
+    pub owners_told: usize,
+}
+
+impl ExpiryReport {
+    /// Counts what became of one post.
+    fn count(&mut self, post: Option<Result<OwnPost, ()>>) {
+        match post {
+            Some(Ok(OwnPost::Posted(_))) => self.posted += 1,
+            Some(Ok(OwnPost::ToldOwner { .. })) => {
+                self.not_posted += 1;
+                self.owners_told += 1;
+            }
+            Some(Err(())) => self.not_posted += 1,
+            None => {}
+        }
+    }
 }
 
 /// Runs expiry passes.
@@ -78,12 +98,9 @@ impl Expiry {
         let mut report = ExpiryReport::default();
         let mut notices = Vec::new();
         let done = self.steps(&mut report, &mut notices).await;
-        for notice in &notices {
-            match self.announce(notice).await {
-                Some(true) => report.posted += 1,
-                Some(false) => report.not_posted += 1,
-                None => {}
-            }
+        for (notice, owner) in &notices {
+            let post = self.announce(notice, owner).await;
+            report.count(post);
         }
         crate::metrics::expiry_pass(&report);
         match done {
@@ -102,7 +119,7 @@ impl Expiry {
     async fn steps(
         &self,
         report: &mut ExpiryReport,
-        notices: &mut Vec<Notice>,
+        notices: &mut Vec<(Notice, UserId)>,
     ) -> Result<(), CommandError> {
         let store = self.bot.store();
         let now = self.bot.now();
@@ -129,7 +146,7 @@ impl Expiry {
                         still.describe_window(now)
                     ));
                 }
-                notices.push(self.audited(&grant, text).await);
+                notices.push((self.audited(&grant, text).await, owner_of(&grant)));
             }
         }
 
@@ -145,13 +162,19 @@ impl Expiry {
             };
             if store.replace_grant(&grant, Some(&announced)).await? {
                 report.windows_started += 1;
-                notices.push(self.audited(&grant, started_text(&grant)).await);
+                let notice = self.audited(&grant, started_text(&grant)).await;
+                notices.push((notice, owner_of(&grant)));
             }
         }
 
         let ticked = self.bot.tick().await?;
         report.script_notices = ticked.len();
-        notices.extend(ticked);
+        // A script's notice (a hold that ran out) concerns its user: they hear of
+        // it if the channel will not take the bot.
+        notices.extend(ticked.into_iter().map(|n| {
+            let owner = n.user.clone();
+            (n, owner)
+        }));
 
         for entry in self.due_schedules(now).await? {
             let job = Job::scheduled(&entry, now);
@@ -177,11 +200,8 @@ impl Expiry {
             };
             report.scheduled_runs += 1;
             let reply = schedule::posted_reply(reply, &entry.name, &entry.run_as);
-            match self.post(&entry.channel, &reply).await {
-                Some(true) => report.posted += 1,
-                Some(false) => report.not_posted += 1,
-                None => {}
-            }
+            let post = self.post(&entry.channel, &reply, &entry.run_as).await;
+            report.count(post);
         }
         Ok(())
     }
@@ -238,26 +258,41 @@ impl Expiry {
 
     /// Posts a notice to its channel: `None` if it has none (or there is no
     /// token), else whether it was posted.
-    async fn announce(&self, notice: &Notice) -> Option<bool> {
+    async fn announce(&self, notice: &Notice, owner: &UserId) -> Option<Result<OwnPost, ()>> {
         let channel = notice.channel.as_ref()?;
-        self.post(channel, &Reply::in_channel(notice.text.clone()))
+        self.post(channel, &Reply::in_channel(notice.text.clone()), owner)
             .await
     }
 
-    /// Posts to a channel: `None` without a token, else whether it was posted.
-    async fn post(&self, channel: &crate::ids::ChannelId, reply: &Reply) -> Option<bool> {
+    /// Posts to a channel, or tells `owner` where the channel will not take the
+    /// bot: `None` without a token, else what became of it (`Err`: logged).
+    async fn post(
+        &self,
+        channel: &crate::ids::ChannelId,
+        reply: &Reply,
+        owner: &UserId,
+    ) -> Option<Result<OwnPost, ()>> {
         let Some(poster) = &self.channels else {
             tracing::warn!(channel = %channel, text = %reply.text, "no SLACK_BOT_TOKEN: not posted");
             return None;
         };
-        match poster.post_message(channel.as_str(), reply, None).await {
-            Ok(_) => Some(true),
+        match post_or_tell_owner(&**poster, channel.as_str(), reply, None, owner).await {
+            Ok(post) => Some(Ok(post)),
             Err(e) => {
                 tracing::error!(channel = %channel, error = %e, "could not post to a channel");
-                Some(false)
+                Some(Err(()))
             }
         }
     }
+}
+
+/// Who hears of a grant's notice when its channel will not take the bot: whoever
+/// granted it, else its holder.
+fn owner_of(grant: &Grant) -> UserId {
+    grant
+        .granted_by
+        .clone()
+        .unwrap_or_else(|| grant.user.clone())
 }
 
 fn ended_text(grant: &Grant) -> Mrkdwn {

@@ -35,12 +35,9 @@ async fn weather(ctx: &mut Ctx<Cache>, source: Source) -> Result<Reply, CommandE
         _ => (ctx.now, source(town.clone()).await?),
     };
     ctx.state.0.insert(town.clone(), (at, report.clone()));
-    // The town is what the user typed, the report what the source said: text.
-    Ok(Reply::text(mrkdwn!(
-        "Weather in {}: {}",
-        UserText::line(&town),
-        UserText::new(report)
-    )))
+    // What the user typed and what the source said are text: `UserText` escapes them.
+    let (town, report) = (UserText::line(&town), UserText::new(report));
+    Ok(Reply::text(mrkdwn!("Weather in {}: {}", town, report)))
 }
 // README: end
 
@@ -94,7 +91,8 @@ async fn a_missing_town_gets_the_usage_and_runs_nothing() {
     let t = TestBot::with(|b| b.script(script(fake(calls.clone()))));
     let reply = t.text("UBOB", "weather").await;
     assert!(reply.contains("missing a town"), "{reply}");
-    assert!(reply.contains("weather <town>"), "{reply}");
+    // The grammar's angle brackets are text, escaped as Slack expects.
+    assert!(reply.contains("weather &lt;town&gt;"), "{reply}");
     assert_eq!(calls.load(Ordering::SeqCst), 0);
     let cache: Cache = t.state("weather").await;
     assert!(cache.0.is_empty());

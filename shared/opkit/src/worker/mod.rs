@@ -20,6 +20,7 @@
 //! record is started only while its invocation's deadline is far enough
 //! ([`crate::timing`]): the records not started go back to the queue untouched.
 
+use crate::slack::web::post_or_tell_owner;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -213,8 +214,10 @@ impl Worker {
                         .post_ephemeral(channel.as_str(), user, reply, thread_ts)
                         .await?;
                 } else {
-                    poster
-                        .post_message(channel.as_str(), reply, thread_ts)
+                    // A scheduled command's answer goes where the bot may not be:
+                    // then its owner (who the job runs as) hears of it by DM.
+                    let owner = &job.caller.user;
+                    post_or_tell_owner(&**poster, channel.as_str(), reply, thread_ts, owner)
                         .await?;
                 }
                 Ok(())

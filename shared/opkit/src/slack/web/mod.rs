@@ -24,9 +24,11 @@ use reqwest::header::CONTENT_TYPE;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::mrkdwn::Code;
 use super::poster::{DEFAULT_TIMEOUT, PostError, RetryPolicy, send_with_retries};
-use super::reply::Reply;
+use super::reply::{Block, Reply};
 use crate::BoxFuture;
+use crate::ids::{ChannelId, UserId};
 
 /// Slack's Web API, used unless the configuration says otherwise (`SLACK_API_URL`).
 pub const DEFAULT_BASE_URL: &str = "https://slack.com/api";
@@ -302,6 +304,71 @@ impl ChannelPoster for SlackApi {
     }
 }
 
+/// What became of a message the bot posted on its own (an expiry notice, a queue
+/// hand-over, a scheduled command's answer): see [`post_or_tell_owner`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnPost {
+    /// Posted in the channel.
+    Posted(PostedMessage),
+    /// The channel refused the bot; its owner was told in a direct message.
+    ToldOwner {
+        /// Slack's error code for the channel (`not_in_channel`, `channel_not_found`).
+        error: String,
+    },
+}
+
+/// Slack's answers to `chat.postMessage` when the bot may not post in a channel:
+/// `not_in_channel` (not a member; with the `chat:write.public` scope this no
+/// longer happens in public channels) and `channel_not_found` (a private channel
+/// it was never invited to looks like no channel at all). Source:
+/// [chat.postMessage errors](https://docs.slack.dev/reference/methods/chat.postMessage#errors).
+const NOT_ALLOWED_IN_CHANNEL: [&str; 2] = ["not_in_channel", "channel_not_found"];
+
+/// Posts `reply` in `channel` for the whole channel; where Slack refuses because
+/// the bot is not there ([`NOT_ALLOWED_IN_CHANNEL`]), tells `owner` instead —
+/// once, in a direct message (`chat.postMessage` with the user id as `channel`
+/// posts in the app's DM with them, with the same `chat:write` scope) — what it
+/// could not post, where, and how to let it in. The one way the bot posts on its
+/// own: expiry notices, queue hand-overs, scheduled commands' answers.
+pub async fn post_or_tell_owner(
+    poster: &dyn ChannelPoster,
+    channel: &str,
+    reply: &Reply,
+    thread_ts: Option<&str>,
+    owner: &UserId,
+) -> Result<OwnPost, WebApiError> {
+    let error = match poster.post_message(channel, reply, thread_ts).await {
+        Ok(posted) => return Ok(OwnPost::Posted(posted)),
+        Err(WebApiError::Slack { error, .. })
+            if NOT_ALLOWED_IN_CHANNEL.contains(&error.as_str()) =>
+        {
+            error
+        }
+        Err(e) => return Err(e),
+    };
+    let place = match ChannelId::parse(channel) {
+        Ok(id) => id.mention(),
+        Err(_) => Code::new(channel).into(),
+    };
+    let note = crate::mrkdwn!(
+        "I could not post this in {} (Slack said {}): invite me there with `/invite` and my name, and I will post there next time.",
+        place,
+        Code::new(&error)
+    );
+    let mut told = reply.clone().with_visibility(super::Visibility::InChannel);
+    told.text = crate::mrkdwn!("{}\n{}", note, reply.text);
+    // The blocks carry the whole answer: the note, then the message as it was.
+    if told.blocks.is_empty() {
+        told.blocks.push(Block::Section {
+            text: reply.text.clone(),
+        });
+    }
+    told.blocks.insert(0, Block::Section { text: note });
+    poster.post_message(owner.as_str(), &told, None).await?;
+    tracing::warn!(channel, %owner, error, "not allowed to post in the channel: told the owner by DM");
+    Ok(OwnPost::ToldOwner { error })
+}
+
 /// The `text` and `blocks` arguments shared by the `chat.*` methods: the
 /// reply's own [`Reply::message_fields`], within Slack's limits.
 fn message_fields(reply: &Reply) -> Map<String, Value> {
@@ -321,7 +388,6 @@ fn posted_message(method: &'static str, answer: ApiAnswer) -> Result<PostedMessa
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::slack::Block;
 
     #[test]
     fn message_fields_carry_text_and_blocks_but_no_response_type() {
