@@ -32,7 +32,10 @@ async fn catbot() -> Bot {
 
 async fn reply(bot: &Bot, text: &str) -> String {
     let caller = Caller::user(UserId::parse(ADMIN).unwrap());
-    bot.handle(&Request::new(caller, text)).await.text
+    bot.handle(&Request::new(caller, text))
+        .await
+        .text
+        .into_string()
 }
 
 #[tokio::test]

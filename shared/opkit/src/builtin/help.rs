@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use crate::engine::command::{CommandError, CommandSpec, Ctx};
 use crate::engine::registry::Resolution;
-use crate::slack::{Block, Reply};
 use crate::mrkdwn;
 use crate::slack::mrkdwn::{Code, CommandLine, Mrkdwn, UserText};
+use crate::slack::{Block, Reply};
 use crate::text::canonical;
 
 /// What each placeholder of a usage line accepts, shown by `help <command>`
@@ -55,7 +55,7 @@ pub(super) async fn help(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
     if ctx.args.is_empty() {
         let commands = allowed(ctx, ctx.bot.registry().commands()).await?;
         return Ok(listing(
-            "Here is what you can run:",
+            "Here is what you can run:".into(),
             &commands,
             "`help <command>` shows its grammar, formats and an example; `help roles` \
              (or another first word) shows a group.",

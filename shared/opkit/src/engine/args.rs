@@ -207,9 +207,9 @@ impl Args {
             let Some(kw) = is_kw(token) else {
                 return Err(CommandError::usage(mrkdwn!("unexpected {}", shown(token))));
             };
-            let value = rest.next().ok_or_else(|| {
-                CommandError::usage(mrkdwn!("{} needs a value", Code::new(kw)))
-            })?;
+            let value = rest
+                .next()
+                .ok_or_else(|| CommandError::usage(mrkdwn!("{} needs a value", Code::new(kw))))?;
             if options.get(kw).is_some() {
                 return Err(CommandError::usage(mrkdwn!(
                     "{} is given twice",

@@ -450,7 +450,7 @@ fn slow_api(gate: Arc<tokio::sync::Barrier>) -> crate::engine::Script<()> {
         Box::pin(async move {
             gate.wait().await;
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            Ok(Reply::text(format!(
+            Ok(Reply::text(crate::mrkdwn!(
                 "{} waited.",
                 ctx.caller.user.mention()
             )))
