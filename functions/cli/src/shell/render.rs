@@ -290,17 +290,27 @@ mod tests {
                 text: "Queue".into(),
             })
             .block(Block::Section {
-                text: "*perf*: <@U1>".into(),
+                text: opkit::mrkdwn!("*perf*: {}", u("U1").mention()),
             })
             .block(Block::Divider)
             .block(Block::Context {
-                text: "asked by <@U2>".into(),
+                text: opkit::mrkdwn!("asked by {}", u("U2").mention()),
             })
             .block(Block::Actions { buttons: vec![] });
         assert_eq!(
             reply(&r, PLAIN),
             "Queue\n*perf*: @U1\n————————\nasked by @U2"
         );
-        assert_eq!(reply(&Reply::text("just <@U1>"), PLAIN), "just @U1");
+        let just = Reply::text(opkit::mrkdwn!("just {}", u("U1").mention()));
+        assert_eq!(reply(&just, PLAIN), "just @U1");
+        // A literal's angle brackets are text, and read as typed.
+        assert_eq!(
+            reply(&Reply::text("help <command>"), PLAIN),
+            "help <command>"
+        );
+    }
+
+    fn u(id: &str) -> opkit::ids::UserId {
+        opkit::ids::UserId::parse(id).unwrap()
     }
 }
