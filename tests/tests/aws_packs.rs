@@ -144,7 +144,10 @@ async fn alarm_listings_follow_pagination_to_the_end() {
         text.starts_with("130 alarms in ALARM in ap-northeast-2"),
         "{text}"
     );
-    assert!(text.ends_with("…and 120 more"), "{text}");
+    assert!(
+        text.ends_with("…and 120 more. Narrow the query to see them."),
+        "{text}"
+    );
     let health = say(&bot, "UA", "health").await.text;
     assert!(
         health.contains("130 in ALARM, 0 OK, 0 INSUFFICIENT_DATA (130 alarms)"),
@@ -163,7 +166,7 @@ async fn the_watchlist_keeps_names_in_state_and_shows_current_states() {
 
     assert_eq!(
         say(&bot, "UA", "alarms watched").await.text,
-        "The watchlist is empty: `alarms watch <name>` adds an alarm."
+        "The watchlist is empty: `alarms watch &lt;name&gt;` adds an alarm."
     );
     assert_eq!(
         say(&bot, "UA", "alarms watch watch-db").await.text,
