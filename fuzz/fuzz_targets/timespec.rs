@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration};
 use libfuzzer_sys::fuzz_target;
 use opkit::schedule::When;
-use opkit::timespec::{format_duration, parse_duration, parse_start};
+use opkit::timespec::{Tz, format_duration, format_time, parse_duration, parse_start};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -16,10 +16,13 @@ fuzz_target!(|data: &[u8]| {
         let _ = format_duration(d);
     }
     let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-    if let Ok(at) = parse_start(text, now) {
-        assert!(at >= now, "{text}: {at}");
+    for zone in [Tz::UTC, Tz::Europe__Paris, Tz::Pacific__Apia] {
+        if let Ok(at) = parse_start(text, now, zone) {
+            assert!(at >= now, "{text}: {at}");
+        }
     }
-    if let Ok(when) = When::parse(text) {
+    assert!(format_time(now).ends_with("|2027-01-15 08:00 UTC>"));
+    if let Ok(when) = When::parse(text, Tz::America__New_York) {
         assert!(when.next_after(now) > now, "{text}");
         let shown = when.to_string();
         let _ = shown;

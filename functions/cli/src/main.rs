@@ -301,7 +301,8 @@ async fn open_store(
     })
 }
 
-/// The bot, with the session's extra roles for the local user.
+/// The bot, with the session's extra roles for the local user, reading and
+/// showing times in `OPKIT_TIME_ZONE` or else the machine's zone.
 fn local_bot(
     builder: BotBuilder,
     config: &Config,
@@ -310,8 +311,10 @@ fn local_bot(
 ) -> Result<Bot, String> {
     let authorizer = GrantAuthorizer::new(store, config.admins.iter().cloned())
         .with_fixed_roles(who.user.clone(), who.roles.iter().cloned());
+    let zone = config.time_zone.unwrap_or_else(opkit::timespec::local_zone);
     builder
         .authorizer(Arc::new(authorizer))
+        .zones(Arc::new(opkit::zones::FixedZone(zone)))
         .build()
         .map_err(|e| e.to_string())
 }

@@ -249,11 +249,11 @@ mod tests {
         let t = |h: i64| DateTime::from_timestamp(0, 0).unwrap() + Duration::hours(h);
         assert_eq!(
             grant(Some(2), Some(4)).describe_window(t(1)),
-            "from 1970-01-01 02:00 UTC for 2h"
+            "from <!date^7200^{date_short_pretty} at {time}|1970-01-01 02:00 UTC> for 2h"
         );
         assert_eq!(
             grant(None, Some(4)).describe_window(t(3)),
-            "until 1970-01-01 04:00 UTC (1h left)"
+            "until <!date^14400^{date_short_pretty} at {time}|1970-01-01 04:00 UTC> (1h left)"
         );
         assert_eq!(grant(None, None).describe_window(t(3)), "until revoked");
     }

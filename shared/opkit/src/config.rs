@@ -123,6 +123,10 @@ pub struct Config {
     pub queue_url: Option<String>,
     /// `OPKIT_ENVELOPE_KEY`.
     pub envelope_key: Option<EnvelopeKey>,
+    /// `OPKIT_TIME_ZONE`: the IANA zone times are read in for a user whose own
+    /// Slack zone is not known (and, locally, the shell's zone instead of the
+    /// machine's). Unset: UTC deployed, the machine's zone in the shell.
+    pub time_zone: Option<crate::timespec::Tz>,
 }
 
 impl Config {
@@ -180,7 +184,24 @@ impl Config {
                     })
                 })
                 .transpose()?,
+            time_zone: get("OPKIT_TIME_ZONE")
+                .map(|name| {
+                    crate::timespec::parse_zone(&name).ok_or_else(|| ConfigError::Invalid {
+                        name: "OPKIT_TIME_ZONE",
+                        reason: format!(
+                            "`{}` is not an IANA time zone name (such as Europe/Paris, America/New_York or UTC)",
+                            crate::text::one_line(&name)
+                        ),
+                    })
+                })
+                .transpose()?,
         })
+    }
+
+    /// The zone a user's times are read in when Slack does not say theirs:
+    /// `OPKIT_TIME_ZONE`, else UTC.
+    pub fn default_zone(&self) -> crate::timespec::Tz {
+        self.time_zone.unwrap_or(crate::timespec::Tz::UTC)
     }
 
     /// The signing secret, or the error naming it.
@@ -360,6 +381,22 @@ mod tests {
             c.require_signing_secret().unwrap_err().to_string(),
             "SLACK_SIGNING_SECRET is not set"
         );
+    }
+
+    #[test]
+    fn the_time_zone_is_an_iana_name_checked_at_start_up() {
+        assert_eq!(config(&[]).unwrap().time_zone, None);
+        assert_eq!(config(&[]).unwrap().default_zone().name(), "UTC");
+        let paris = config(&[("OPKIT_TIME_ZONE", "europe/paris")]).unwrap();
+        assert_eq!(paris.default_zone().name(), "Europe/Paris");
+        for bad in ["Paris", "CEST", "+02:00", "Europe/Atlantis"] {
+            assert_eq!(
+                config(&[("OPKIT_TIME_ZONE", bad)]).unwrap_err().to_string(),
+                format!(
+                    "OPKIT_TIME_ZONE is invalid: `{bad}` is not an IANA time zone name (such as Europe/Paris, America/New_York or UTC)"
+                )
+            );
+        }
     }
 
     #[test]

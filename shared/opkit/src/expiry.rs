@@ -363,7 +363,7 @@ mod tests {
         assert_eq!(
             texts,
             [
-                "*admin* role for <@UBOB> started — maintenance window open until 2027-01-16 00:00 UTC.",
+                "*admin* role for <@UBOB> started — maintenance window open until <!date^1800057600^{date_short_pretty} at {time}|2027-01-16 00:00 UTC>.",
                 "*admin* role for <@UBOB> ended — maintenance window over."
             ]
         );
@@ -397,7 +397,7 @@ mod tests {
         assert_eq!(
             poster.posts()[0].reply.text,
             "*ops* role for <@UBOB> ended — its time is up. <@UBOB> still holds *ops* \
-             until 2027-01-15 10:00 UTC (1h left)."
+             until <!date^1800007200^{date_short_pretty} at {time}|2027-01-15 10:00 UTC> (1h left)."
         );
     }
 
@@ -437,7 +437,7 @@ mod tests {
         let t = TestBot::new();
         let entry = |name: &str| schedule::Entry {
             name: name.into(),
-            when: schedule::When::parse("daily 08:00").unwrap(),
+            when: schedule::When::parse("daily 08:00", crate::timespec::Tz::UTC).unwrap(),
             channel: crate::ids::ChannelId::parse("C0PS").unwrap(),
             run_as: crate::ids::UserId::parse("UADMIN").unwrap(),
             text: "whoami".into(),

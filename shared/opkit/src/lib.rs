@@ -36,7 +36,7 @@
 //! | [`testing`] | the public test harness: a bot on memory with a manual clock |
 //! | [`access`] | role alternatives, grants and their windows |
 //! | [`audit`] | the audit record |
-//! | [`text`], [`ids`], [`timespec`] | tokens (Slack entities stay one token); Slack ids and roles as newtypes; durations and times |
+//! | [`text`], [`ids`], [`timespec`], [`zones`] | tokens (Slack entities stay one token); Slack ids and roles as newtypes; durations, times and zones (read in the asker's zone, shown in each reader's); where the asker's zone comes from |
 //! | [`slack`] | request signing, payloads, replies and Block Kit, the `response_url` poster, the Web API |
 //! | [`store`] | the persistence ports and their memory, file and DynamoDB (feature `dynamodb`) persisters |
 //! | [`job`] | the envelope that crosses the queue (sealed: an HMAC under the envelope key), and the queue port |
@@ -80,6 +80,7 @@ pub mod text;
 pub mod timespec;
 pub mod timing;
 pub mod worker;
+pub mod zones;
 
 /// A boxed, sendable future: the return type of Opkit's object-safe async traits.
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

@@ -8,18 +8,22 @@
 //! schedules are a pack of the bot built on Opkit (Catbot's `schedule add`).
 //!
 //! `<when>` is one of `every 15m` (any duration of at least a minute),
-//! `daily 09:00`, `weekdays 09:00`, or days and a time such as `mon,wed,fri 17:30`;
-//! times are UTC.
+//! `daily 09:00`, `weekdays 09:00`, or days and a time such as `mon,wed,fri 17:30`.
+//! A time of day is local to a zone — the one named after it (`daily 09:00
+//! Europe/Paris`), else the zone of whoever added the schedule — and stays that
+//! local time across DST: a daily 09:00 in Paris runs at 08:00 UTC in winter and
+//! 07:00 UTC in summer. Schedules stored before zones existed have none, and
+//! keep running in UTC.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveTime, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{ChannelId, UserId};
 use crate::slack::{Block, Reply};
-use crate::timespec::{format_duration, parse_duration};
+use crate::timespec::{Tz, format_duration, parse_duration, parse_zone, resolve_local};
 
 /// The script whose state holds the schedules.
 pub const SCRIPT: &str = "schedules";
@@ -33,7 +37,7 @@ pub enum When {
         /// The interval, in seconds (at least 60).
         secs: i64,
     },
-    /// At a UTC time on some days of the week.
+    /// At a local time on some days of the week.
     At {
         /// Days (Monday = 0), sorted, at least one.
         days: Vec<u8>,
@@ -41,13 +45,21 @@ pub enum When {
         hour: u32,
         /// Minute.
         minute: u32,
+        /// The zone the time is local to, by its IANA name. Absent in schedules
+        /// stored before zones existed: those are UTC, as they always were.
+        #[serde(default = "utc")]
+        zone: Tz,
     },
+}
+
+fn utc() -> Tz {
+    Tz::UTC
 }
 
 /// Why a `<when>` does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "`{}` is not a schedule: use `every 15m`, `daily 09:00`, `weekdays 09:00` or `mon,wed 17:30` (UTC)",
+    "`{}` is not a schedule: use `every 15m`, `daily 09:00`, `weekdays 09:00` or `mon,wed 17:30`, optionally with a zone (`daily 09:00 Europe/Paris`)",
     crate::text::one_line(.0)
 )]
 pub struct WhenError(String);
@@ -55,12 +67,21 @@ pub struct WhenError(String);
 const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 impl When {
-    /// Parses `every 15m`, `daily 09:00`, `weekdays 09:00`, `mon,wed 17:30`.
-    pub fn parse(s: &str) -> Result<Self, WhenError> {
+    /// Parses `every 15m`, `daily 09:00`, `weekdays 09:00`, `mon,wed 17:30`, a
+    /// time optionally followed by an IANA zone name (`daily 09:00 Europe/Paris`);
+    /// without one, the time is local to `zone` (the asker's).
+    pub fn parse(s: &str, zone: Tz) -> Result<Self, WhenError> {
         let bad = || WhenError(s.to_string());
         let lower = s.trim().to_lowercase();
         let (head, tail) = lower.split_once(char::is_whitespace).ok_or_else(bad)?;
-        let tail = tail.trim();
+        let mut tail = tail.trim();
+        let mut zone = zone;
+        if head != "every"
+            && let Some((time, name)) = tail.split_once(char::is_whitespace)
+        {
+            zone = parse_zone(name).ok_or_else(bad)?;
+            tail = time;
+        }
         if head == "every" {
             let d = parse_duration(tail).map_err(|_| bad())?;
             if d < Duration::minutes(1) {
@@ -89,6 +110,7 @@ impl When {
             days,
             hour: time.hour(),
             minute: time.minute(),
+            zone,
         })
     }
 
@@ -96,13 +118,21 @@ impl When {
     pub fn next_after(&self, after: DateTime<Utc>) -> DateTime<Utc> {
         match self {
             When::Every { secs } => after + Duration::seconds(*secs),
-            When::At { days, hour, minute } => {
+            When::At {
+                days,
+                hour,
+                minute,
+                zone,
+            } => {
                 let time =
                     NaiveTime::from_hms_opt(*hour, *minute, 0).expect("valid by construction");
-                (0..=7)
-                    .map(|offset| after.date_naive() + Duration::days(offset))
+                // Days and the time are the zone's: count local dates, then find
+                // the instant each names (DST moves it, not the local time).
+                let today = after.with_timezone(zone).date_naive();
+                (0..=8)
+                    .map(|offset| today + Duration::days(offset))
                     .filter(|date| days.contains(&(date.weekday().num_days_from_monday() as u8)))
-                    .map(|date| Utc.from_utc_datetime(&date.and_time(time)))
+                    .map(|date| resolve_local(zone, date.and_time(time)))
                     .find(|t| *t > after)
                     .expect("some listed day comes round within a week")
             }
@@ -116,7 +146,12 @@ impl fmt::Display for When {
             When::Every { secs } => {
                 write!(f, "every {}", format_duration(Duration::seconds(*secs)))
             }
-            When::At { days, hour, minute } => {
+            When::At {
+                days,
+                hour,
+                minute,
+                zone,
+            } => {
                 let names = match days.as_slice() {
                     [0, 1, 2, 3, 4, 5, 6] => "daily".to_string(),
                     [0, 1, 2, 3, 4] => "weekdays".to_string(),
@@ -126,7 +161,7 @@ impl fmt::Display for When {
                         .collect::<Vec<_>>()
                         .join(","),
                 };
-                write!(f, "{names} {hour:02}:{minute:02} UTC")
+                write!(f, "{names} {hour:02}:{minute:02} {}", zone.name())
             }
         }
     }
@@ -204,7 +239,11 @@ mod tests {
             ("Weekdays 9:05", "weekdays 09:05 UTC"),
             ("fri,mon 17:30", "mon,fri 17:30 UTC"),
         ] {
-            assert_eq!(When::parse(text).unwrap().to_string(), shown, "{text}");
+            assert_eq!(
+                When::parse(text, Tz::UTC).unwrap().to_string(),
+                shown,
+                "{text}"
+            );
         }
         for bad in [
             "",
@@ -215,13 +254,15 @@ mod tests {
             "funday 09:00",
             "hourly x",
         ] {
-            assert!(When::parse(bad).is_err(), "{bad}");
+            assert!(When::parse(bad, Tz::UTC).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn a_bad_schedule_is_quoted_on_one_line() {
-        let err = When::parse("daily\n`09:00`").unwrap_err().to_string();
+        let err = When::parse("daily\n`09:00`", Tz::UTC)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.starts_with("`daily⏎ˋ09:00ˋ` is not a schedule"),
             "{err}"
@@ -232,20 +273,22 @@ mod tests {
     fn next_times_skip_to_the_right_day() {
         // 2027-01-15 is a Friday
         let friday_8 = at("2027-01-15T08:00:00Z");
-        let weekdays = When::parse("weekdays 09:00").unwrap();
+        let weekdays = When::parse("weekdays 09:00", Tz::UTC).unwrap();
         assert_eq!(weekdays.next_after(friday_8), at("2027-01-15T09:00:00Z"));
         assert_eq!(
             weekdays.next_after(at("2027-01-15T09:00:00Z")),
             at("2027-01-18T09:00:00Z"),
             "after Friday's run comes Monday's"
         );
-        let mondays = When::parse("mon 07:00").unwrap();
+        let mondays = When::parse("mon 07:00", Tz::UTC).unwrap();
         assert_eq!(
             mondays.next_after(at("2027-01-18T07:00:00Z")),
             at("2027-01-25T07:00:00Z")
         );
         assert_eq!(
-            When::parse("every 15m").unwrap().next_after(friday_8),
+            When::parse("every 15m", Tz::UTC)
+                .unwrap()
+                .next_after(friday_8),
             at("2027-01-15T08:15:00Z")
         );
     }
@@ -253,7 +296,7 @@ mod tests {
     #[test]
     fn due_entries_are_taken_once_and_missed_runs_collapse() {
         let mut state = ScheduleState::default();
-        let when = When::parse("every 1h").unwrap();
+        let when = When::parse("every 1h", Tz::UTC).unwrap();
         state.entries.insert(
             "h".into(),
             Entry {
@@ -269,5 +312,151 @@ mod tests {
         assert_eq!(take_due(&mut state, at("2027-01-15T11:30:00Z")).len(), 1);
         assert!(take_due(&mut state, at("2027-01-15T11:31:00Z")).is_empty());
         assert_eq!(state.entries["h"].next_at, at("2027-01-15T12:30:00Z"));
+    }
+
+    fn entry(when: When, next_at: DateTime<Utc>) -> Entry {
+        Entry {
+            name: "s".into(),
+            when,
+            channel: ChannelId::parse("C1").unwrap(),
+            run_as: UserId::parse("U1").unwrap(),
+            text: "queue status".into(),
+            next_at,
+        }
+    }
+
+    /// Runs the every-minute pass on a manual clock from `from` to `to` and
+    /// returns the instants the schedule fired at.
+    fn fired(when: When, from: &str, to: &str) -> Vec<DateTime<Utc>> {
+        let clock = crate::clock::ManualClock::new(at(from));
+        let mut state = ScheduleState::default();
+        let first = when.next_after(at(from));
+        state.entries.insert("s".into(), entry(when, first));
+        let mut runs = Vec::new();
+        while crate::clock::Clock::now(&clock) < at(to) {
+            let now = crate::clock::Clock::now(&clock);
+            runs.extend(take_due(&mut state, now).iter().map(|_| now));
+            clock.advance(Duration::minutes(1));
+        }
+        runs
+    }
+
+    fn tz(name: &str) -> Tz {
+        parse_zone(name).unwrap()
+    }
+
+    #[test]
+    fn a_daily_time_stays_local_across_dst_in_paris() {
+        // GIVEN a daily 09:00 in Paris, the week DST begins (2027-03-28 02:00 → 03:00)
+        let when = When::parse("daily 09:00", tz("Europe/Paris")).unwrap();
+        assert_eq!(when.to_string(), "daily 09:00 Europe/Paris");
+        // WHEN the clock runs minute by minute from Friday to Tuesday
+        let runs = fired(when, "2027-03-26T00:00:00Z", "2027-03-30T12:00:00Z");
+        // THEN it runs at 09:00 in Paris every day: 08:00 UTC before, 07:00 UTC after
+        assert_eq!(
+            runs,
+            [
+                at("2027-03-26T08:00:00Z"),
+                at("2027-03-27T08:00:00Z"),
+                at("2027-03-28T07:00:00Z"),
+                at("2027-03-29T07:00:00Z"),
+                at("2027-03-30T07:00:00Z"),
+            ]
+        );
+        // AND back to 08:00 UTC when DST ends (2027-10-31 03:00 → 02:00)
+        let when = When::parse("daily 09:00 Europe/Paris", Tz::UTC).unwrap();
+        let runs = fired(when, "2027-10-30T00:00:00Z", "2027-11-01T12:00:00Z");
+        assert_eq!(
+            runs,
+            [
+                at("2027-10-30T07:00:00Z"),
+                at("2027-10-31T08:00:00Z"),
+                at("2027-11-01T08:00:00Z"),
+            ]
+        );
+    }
+
+    #[test]
+    fn weekdays_stay_local_across_dst_in_new_york() {
+        // GIVEN weekdays 09:00 in New York around 2027-03-14 (DST begins, a Sunday)
+        let when = When::parse("weekdays 09:00 America/New_York", Tz::UTC).unwrap();
+        assert_eq!(when.to_string(), "weekdays 09:00 America/New_York");
+        let runs = fired(when.clone(), "2027-03-12T00:00:00Z", "2027-03-16T00:00:00Z");
+        // THEN Friday at 14:00 UTC (EST), no weekend, Monday at 13:00 UTC (EDT)
+        assert_eq!(
+            runs,
+            [at("2027-03-12T14:00:00Z"), at("2027-03-15T13:00:00Z")]
+        );
+        // AND in November (DST ends 2027-11-07) Friday 13:00 UTC, Monday 14:00 UTC
+        let runs = fired(when, "2027-11-05T00:00:00Z", "2027-11-09T00:00:00Z");
+        assert_eq!(
+            runs,
+            [at("2027-11-05T13:00:00Z"), at("2027-11-08T14:00:00Z")]
+        );
+    }
+
+    #[test]
+    fn a_time_the_clocks_skip_runs_at_the_jump_and_a_repeated_one_runs_once() {
+        // 02:30 does not exist in Paris on 2027-03-28: it runs at 03:00 CEST
+        let skipped = When::parse("daily 02:30 Europe/Paris", Tz::UTC).unwrap();
+        let runs = fired(skipped, "2027-03-27T12:00:00Z", "2027-03-29T12:00:00Z");
+        assert_eq!(
+            runs,
+            [at("2027-03-28T01:00:00Z"), at("2027-03-29T00:30:00Z")]
+        );
+        // 02:30 comes twice on 2027-10-31: it runs at the first
+        let repeated = When::parse("daily 02:30 Europe/Paris", Tz::UTC).unwrap();
+        let runs = fired(repeated, "2027-10-30T12:00:00Z", "2027-11-01T12:00:00Z");
+        assert_eq!(
+            runs,
+            [at("2027-10-31T00:30:00Z"), at("2027-11-01T01:30:00Z")]
+        );
+    }
+
+    #[test]
+    fn schedules_stored_without_a_zone_keep_running_in_utc() {
+        // GIVEN an entry as the state held it before schedules had zones
+        let stored = serde_json::json!({
+            "entries": { "standup": {
+                "name": "standup",
+                "when": { "kind": "at", "days": [0, 1, 2, 3, 4], "hour": 9, "minute": 0 },
+                "channel": "C9", "run_as": "UADMIN", "text": "queue status",
+                "next_at": "2027-01-15T09:00:00Z"
+            }}
+        });
+        // WHEN it is read
+        let state: ScheduleState = serde_json::from_value(stored).unwrap();
+        let when = &state.entries["standup"].when;
+        // THEN it is 09:00 UTC, and says so
+        assert_eq!(when.to_string(), "weekdays 09:00 UTC");
+        assert_eq!(
+            when.next_after(at("2027-01-15T09:00:00Z")),
+            at("2027-01-18T09:00:00Z")
+        );
+        // AND written back it carries its zone by name
+        let written = serde_json::to_value(&state).unwrap();
+        assert_eq!(written["entries"]["standup"]["when"]["zone"], "UTC");
+        let paris = When::parse("daily 09:00", tz("Europe/Paris")).unwrap();
+        assert_eq!(
+            serde_json::to_value(&paris).unwrap()["zone"],
+            "Europe/Paris"
+        );
+    }
+
+    #[test]
+    fn a_zone_after_the_time_must_be_a_zone() {
+        for bad in [
+            "daily 09:00 Paris",
+            "daily 09:00 Europe/Paris x",
+            "every 15m Europe/Paris",
+        ] {
+            assert!(When::parse(bad, Tz::UTC).is_err(), "{bad}");
+        }
+        assert_eq!(
+            When::parse("mon,fri 17:30 asia/tokyo", Tz::UTC)
+                .unwrap()
+                .to_string(),
+            "mon,fri 17:30 Asia/Tokyo"
+        );
     }
 }

@@ -58,7 +58,7 @@ pub async fn say(
     yes: bool,
 ) -> Result<(), String> {
     let caller = caller(user, channel)?;
-    let style = Style::for_stdout();
+    let style = Style::for_stdout(bot.zone_of(user).await);
     let reply = bot.handle(&Request::new(caller.clone(), text)).await;
     match confirmation(&reply) {
         Some(pending) if yes => {
@@ -77,7 +77,7 @@ pub async fn say(
 /// Reads commands until end of input or `exit`. `data_dir` holds the history.
 pub async fn run(bot: Bot, user: &UserId, channel: &str, data_dir: PathBuf) -> Result<(), String> {
     let caller = caller(user, channel)?;
-    let style = Style::for_stdout();
+    let style = Style::for_stdout(bot.zone_of(user).await);
     let mut input = if std::io::stdin().is_terminal() {
         let history = std::fs::create_dir_all(&data_dir)
             .ok()

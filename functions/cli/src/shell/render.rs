@@ -4,7 +4,7 @@
 //! <@U0BOB>  <@U0BOB|bob>          @U0BOB  @bob
 //! <#C0123|ops>  <#C0123>          #ops    #C0123
 //! <!here>  <!subteam^S1|@oncall>  @here   @oncall
-//! <!date^1700000000^{date}|…>     the time, in this machine's zone
+//! <!date^1700000000^{date}|…>     the time in the shell's zone (OPKIT_TIME_ZONE, else this machine's)
 //! <https://x.example|docs>        docs (https://x.example)
 //! &lt; &gt; &amp;                 < > &   (decoded once, after the markup is read)
 //! *bold*  _italic_                bold and italic on a colour terminal; as typed otherwise
@@ -15,8 +15,9 @@
 //! surfaces"): a `*` opens bold only at the start of a word and closes at the end
 //! of one, on the same line, and nothing inside a `code` span is formatting.
 
-use chrono::{DateTime, Local};
+use chrono::DateTime;
 use opkit::slack::{Block, Reply};
+use opkit::timespec::{Tz, format_time_in};
 
 const BOLD: (&str, &str) = ("\x1b[1m", "\x1b[22m");
 const ITALIC: (&str, &str) = ("\x1b[3m", "\x1b[23m");
@@ -26,16 +27,18 @@ const ITALIC: (&str, &str) = ("\x1b[3m", "\x1b[23m");
 pub struct Style {
     /// Bold and italic as terminal escapes (a colour terminal without `NO_COLOR`).
     pub color: bool,
+    /// The zone Slack's date tokens are shown in.
+    pub zone: Tz,
 }
 
 impl Style {
-    /// Colour when standard output is a terminal that wants it.
-    pub fn for_stdout() -> Self {
+    /// Colour when standard output is a terminal that wants it; dates in `zone`.
+    pub fn for_stdout(zone: Tz) -> Self {
         use std::io::IsTerminal;
         let color = std::io::stdout().is_terminal()
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
             && std::env::var("TERM").map_or(true, |t| t != "dumb");
-        Style { color }
+        Style { color, zone }
     }
 }
 
@@ -89,7 +92,7 @@ pub fn mrkdwn(text: &str, style: Style) -> String {
             '<' => match chars[i + 1..].iter().position(|&c| c == '>') {
                 Some(len) => {
                     let inner: String = chars[i + 1..i + 1 + len].iter().collect();
-                    out.push_str(&entity(&inner));
+                    out.push_str(&entity(&inner, style.zone));
                     i += len + 2;
                     continue;
                 }
@@ -150,7 +153,7 @@ fn span_end(chars: &[char], start: usize) -> Option<usize> {
 }
 
 /// What one `<…>` stands for.
-fn entity(inner: &str) -> String {
+fn entity(inner: &str, zone: Tz) -> String {
     let (target, label) = match inner.split_once('|') {
         Some((t, l)) => (t, Some(decode(l))),
         None => (inner, None),
@@ -158,7 +161,7 @@ fn entity(inner: &str) -> String {
     match target.chars().next() {
         Some('@') => label.map_or_else(|| target.to_string(), |l| format!("@{l}")),
         Some('#') => label.map_or_else(|| target.to_string(), |l| format!("#{l}")),
-        Some('!') => special(&target[1..], label),
+        Some('!') => special(&target[1..], label, zone),
         _ => {
             let url = decode(target);
             match label {
@@ -173,7 +176,7 @@ fn entity(inner: &str) -> String {
 }
 
 /// `<!here>`, `<!subteam^…>`, `<!date^…>` and their kin.
-fn special(target: &str, label: Option<String>) -> String {
+fn special(target: &str, label: Option<String>, zone: Tz) -> String {
     let mut parts = target.split('^');
     match parts.next().unwrap_or_default() {
         "here" | "channel" | "everyone" => format!("@{target}"),
@@ -181,11 +184,7 @@ fn special(target: &str, label: Option<String>) -> String {
             .next()
             .and_then(|ts| ts.parse::<i64>().ok())
             .and_then(|ts| DateTime::from_timestamp(ts, 0))
-            .map(|at| {
-                at.with_timezone(&Local)
-                    .format("%Y-%m-%d %H:%M (UTC%:z)")
-                    .to_string()
-            })
+            .map(|at| format_time_in(at, zone))
             .or(label)
             .unwrap_or_else(|| format!("<!{target}>")),
         "subteam" => label.unwrap_or_else(|| format!("@{}", parts.next().unwrap_or("team"))),
@@ -203,8 +202,14 @@ fn decode(s: &str) -> String {
 mod tests {
     use super::*;
 
-    const PLAIN: Style = Style { color: false };
-    const COLOR: Style = Style { color: true };
+    const PLAIN: Style = Style {
+        color: false,
+        zone: Tz::UTC,
+    };
+    const COLOR: Style = Style {
+        color: true,
+        zone: Tz::UTC,
+    };
 
     #[test]
     fn mentions_channels_and_links_are_readable() {
@@ -272,12 +277,18 @@ mod tests {
             "ends <!date^1800000000^{date_short} {time}|2027-01-15 08:00 UTC>",
             PLAIN,
         );
-        let local = DateTime::from_timestamp(1_800_000_000, 0)
-            .unwrap()
-            .with_timezone(&Local)
-            .format("%Y-%m-%d %H:%M (UTC%:z)")
-            .to_string();
-        assert_eq!(shown, format!("ends {local}"));
+        assert_eq!(shown, "ends 2027-01-15 08:00 UTC");
+        let tokyo = Style {
+            zone: Tz::Asia__Tokyo,
+            ..PLAIN
+        };
+        assert_eq!(
+            mrkdwn(
+                "ends <!date^1800000000^{date_short} {time}|2027-01-15 08:00 UTC>",
+                tokyo
+            ),
+            "ends 2027-01-15 17:00 JST"
+        );
         assert_eq!(mrkdwn("<!date^soon|later>", PLAIN), "later");
         assert_eq!(mrkdwn("<!whatever>", PLAIN), "<!whatever>");
         assert_eq!(mrkdwn("an open < bracket", PLAIN), "an open < bracket");

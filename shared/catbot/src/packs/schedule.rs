@@ -8,8 +8,10 @@
 //! ```
 //!
 //! `<when>` is one of `every 15m` (any duration of at least a minute),
-//! `daily 09:00`, `weekdays 09:00`, or days and a time such as `mon,wed,fri 17:30`;
-//! times are UTC. Deployed, the every-minute expiry function runs what is due (one
+//! `daily 09:00`, `weekdays 09:00`, or days and a time such as `mon,wed,fri 17:30`,
+//! in quotes. The time is local to the zone named after it (`"daily 09:00
+//! Europe/Paris"`), else to the zone of whoever adds the schedule, and stays that
+//! local time across DST. Deployed, the every-minute expiry function runs what is due (one
 //! EventBridge schedule for all entries, the entries in the table); locally,
 //! `opkit serve` does. The command is authorized as the identity at run time, so a
 //! schedule whose owner lost the role posts the refusal instead of running.
@@ -24,7 +26,7 @@ use opkit::mrkdwn;
 use opkit::schedule::{Entry, SCRIPT, ScheduleState, When};
 use opkit::slack::mrkdwn::{Code, CommandLine, Mrkdwn, UserText, fit_list};
 use opkit::slack::{Block, Reply};
-use opkit::text::tokenize;
+use opkit::text::{Token, tokenize};
 
 /// The schedules script; `manage` says who may add and remove schedules.
 pub fn script(manage: Access) -> Script<ScheduleState> {
@@ -79,11 +81,14 @@ fn schedule_name(s: &str) -> Result<String, CommandError> {
 
 async fn add(ctx: &mut Ctx<ScheduleState>) -> Result<Reply, CommandError> {
     let name = schedule_name(ctx.args.word(0, "a schedule name")?)?;
-    let when = When::parse(
-        ctx.args
-            .word(1, "a quoted schedule such as \"weekdays 09:00\"")?,
-    )
-    .map_err(|e| CommandError::usage(UserText::new(e.to_string())))?;
+    let zone = ctx.asker_zone().await;
+    let typed = ctx
+        .args
+        .word(1, "a quoted schedule such as \"weekdays 09:00\"")?;
+    let when = When::parse(typed, zone).map_err(|e| match unquoted(&ctx.args, &name, zone) {
+        Some(hint) => CommandError::usage(hint),
+        None => CommandError::usage(UserText::new(e.to_string())),
+    })?;
     let channel = ctx.bot.channel_arg(&ctx.args, 2).await?;
     let text = ctx.args.rest(3);
     if text.is_empty() {
@@ -123,6 +128,24 @@ async fn add(ctx: &mut Ctx<ScheduleState>) -> Result<Reply, CommandError> {
     );
     ctx.state.entries.insert(name, entry);
     Ok(Reply::text(reply))
+}
+
+/// A schedule typed without its quotes (`schedule add standup weekdays 09:00
+/// #ops …`) arrives as several words: if some of the words after the name make
+/// a schedule, say to quote them.
+fn unquoted(args: &opkit::engine::Args, name: &str, zone: opkit::timespec::Tz) -> Option<Mrkdwn> {
+    let words: Vec<&str> = (1..args.len())
+        .map_while(|i| args.get(i).and_then(Token::as_word))
+        .collect();
+    (2..=words.len().min(3)).rev().find_map(|n| {
+        let when = words[..n].join(" ");
+        When::parse(&when, zone).ok().map(|_| {
+            mrkdwn!(
+                "put the schedule in quotes: {}",
+                Code::new(&format!("schedule add {name} \"{when}\" #channel command…"))
+            )
+        })
+    })
 }
 
 async fn remove(ctx: &mut Ctx<ScheduleState>) -> Result<Reply, CommandError> {
@@ -197,11 +220,11 @@ mod tests {
             .await;
         assert_eq!(
             added,
-            "<@UADMIN> scheduled `queue status` weekdays 09:00 UTC in <#C9> as <@UADMIN>; first run 2027-01-15 09:00 UTC."
+            "<@UADMIN> scheduled `queue status` weekdays 09:00 UTC in <#C9> as <@UADMIN>; first run <!date^1800003600^{date_short_pretty} at {time}|2027-01-15 09:00 UTC>."
         );
         assert_eq!(
             t.text("UBOB", "schedules").await,
-            "• `standup`: `queue status` weekdays 09:00 UTC in <#C9> as <@UADMIN>; next 2027-01-15 09:00 UTC"
+            "• `standup`: `queue status` weekdays 09:00 UTC in <#C9> as <@UADMIN>; next <!date^1800003600^{date_short_pretty} at {time}|2027-01-15 09:00 UTC>"
         );
         assert!(
             t.text("UADMIN", "schedule remove standup")
@@ -299,5 +322,79 @@ mod tests {
             let reply = t.text("UADMIN", text).await;
             assert!(reply.starts_with(expected), "{text}: {reply}");
         }
+    }
+
+    fn bot_in(zone: &str) -> TestBot {
+        let zone = opkit::timespec::parse_zone(zone).unwrap();
+        TestBot::with(|b| {
+            b.script(crate::packs::queue::script())
+                .script(script(default_managers()))
+                .zones(std::sync::Arc::new(opkit::zones::FixedZone(zone)))
+        })
+    }
+
+    #[tokio::test]
+    async fn a_schedule_keeps_the_zone_of_whoever_added_it_unless_it_names_one() {
+        // GIVEN an admin in Paris (the harness's clock: 2027-01-15 08:00 UTC, 09:00 in Paris)
+        let t = bot_in("Europe/Paris");
+        // WHEN they schedule a daily 09:30 and a daily 09:30 in New York
+        let added = t
+            .text(
+                "UADMIN",
+                "schedule add paris \"daily 09:30\" <#C9> queue status",
+            )
+            .await;
+        t.say(
+            "UADMIN",
+            "schedule add ny \"daily 09:30 America/New_York\" <#C9> queue status",
+        )
+        .await;
+        // THEN Paris's runs at 08:30 UTC today, New York's at 14:30 UTC
+        assert!(
+            added.contains("daily 09:30 Europe/Paris in <#C9>")
+                && added.ends_with("first run <!date^1800001800^{date_short_pretty} at {time}|2027-01-15 08:30 UTC>."),
+            "{added}"
+        );
+        let listed = t.text("UBOB", "schedules").await;
+        assert!(
+            listed.contains("`ny`: `queue status` daily 09:30 America/New_York in <#C9> as <@UADMIN>; next <!date^1800023400^"),
+            "{listed}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unquoted_schedule_gets_a_hint_to_quote_it() {
+        let t = bot();
+        for (typed, hint) in [
+            (
+                "schedule add standup weekdays 09:00 <#C9|ops> queue status",
+                "put the schedule in quotes: `schedule add standup \"weekdays 09:00\" #channel command…`",
+            ),
+            (
+                "schedule add poll every 15m <#C9> queue status",
+                "put the schedule in quotes: `schedule add poll \"every 15m\" #channel command…`",
+            ),
+            (
+                "schedule add poll every 1 hour <#C9> queue status",
+                "put the schedule in quotes: `schedule add poll \"every 1 hour\" #channel command…`",
+            ),
+            (
+                "schedule add tokyo daily 09:00 Asia/Tokyo <#C9> queue status",
+                "put the schedule in quotes: `schedule add tokyo \"daily 09:00 Asia/Tokyo\" #channel command…`",
+            ),
+        ] {
+            let reply = t.text("UADMIN", typed).await;
+            assert!(reply.starts_with(hint), "{typed}: {reply}");
+        }
+        // AND nothing was added
+        assert_eq!(t.text("UBOB", "schedules").await, "Nothing is scheduled.");
+        // AND words that make no schedule get the schedule error, not the hint
+        let reply = t
+            .text("UADMIN", "schedule add x sometimes soon <#C9> queue")
+            .await;
+        assert!(
+            reply.starts_with("`sometimes` is not a schedule"),
+            "{reply}"
+        );
     }
 }

@@ -34,10 +34,10 @@ pub(super) async fn grant(ctx: &mut Ctx<()>, policy: Arc<Policy>) -> Result<Repl
     let granter = ctx.caller.user.clone();
     check_change(ctx, &policy, RoleChange::Grant, &user, &role).await?;
     let duration = options.duration("for")?;
-    let starts_at = options
-        .get("from")
-        .map(|s| parse_start(s, ctx.now))
-        .transpose()?;
+    let starts_at = match options.get("from") {
+        Some(s) => Some(parse_start(s, ctx.now, ctx.asker_zone().await)?),
+        None => None,
+    };
     let ends_at = duration.map(|d| starts_at.unwrap_or(ctx.now) + d);
     let grant = Grant {
         id: uuid::Uuid::now_v7(),

@@ -406,7 +406,9 @@ async fn maintenance_window_counts_only_inside_it() {
         .text("UADMIN", "roles grant <@UBOB> admin from 22:00 for 2h")
         .await;
     assert!(
-        reply.contains("from 2027-01-15 22:00 UTC for 2h"),
+        reply.contains(
+            "from <!date^1800050400^{date_short_pretty} at {time}|2027-01-15 22:00 UTC> for 2h"
+        ),
         "{reply}"
     );
     let denied = "Sorry, you need admin to run `audit`.";
@@ -711,4 +713,45 @@ async fn eighty_grants_make_a_roles_list_that_fits_and_says_how_to_narrow_it() {
     let who = t.text("UADMIN", "roles who ops").await;
     assert!(who.chars().count() <= crate::slack::reply::SECTION_TEXT_MAX);
     assert!(who.lines().last().unwrap().starts_with("…and "), "{who}");
+}
+
+#[tokio::test]
+async fn from_22_00_is_22_00_for_the_asker_and_for_2_hours_is_two_hours() {
+    // GIVEN an admin whose Slack zone is Paris (2027-01-15 08:00 UTC is 09:00 there)
+    let paris = crate::timespec::parse_zone("Europe/Paris").unwrap();
+    let t = TestBot::with(|b| b.zones(std::sync::Arc::new(crate::zones::FixedZone(paris))));
+    // WHEN they grant a window from 22:00 for 2 hours (long unit names, issue #10)
+    let reply = t
+        .text("UADMIN", "roles grant <@UBOB> ops from 22:00 for 2 hours")
+        .await;
+    // THEN it opens at 22:00 Paris time, 21:00 UTC, and lasts two hours
+    assert!(
+        reply.contains(
+            "from <!date^1800046800^{date_short_pretty} at {time}|2027-01-15 21:00 UTC> for 2h"
+        ),
+        "{reply}"
+    );
+    // AND an explicit zone wins over the asker's
+    let reply = t
+        .text(
+            "UADMIN",
+            "roles grant <@UCAROL> ops from 22:00 America/New_York for 90 minutes",
+        )
+        .await;
+    assert!(
+        reply.contains("|2027-01-16 03:00 UTC> for 1h 30m"),
+        "{reply}"
+    );
+    // AND a zone that is not one is refused, and nothing is granted
+    let reply = t
+        .text("UADMIN", "roles grant <@UDAN> ops from 22:00 Paris")
+        .await;
+    assert!(reply.starts_with("`Paris` is not a time zone"), "{reply}");
+    assert!(
+        t.store
+            .grants_for(&UserId::parse("UDAN").unwrap())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -191,8 +191,9 @@ impl Args {
 
     /// Splits off trailing `keyword value` options such as `for 2h` or `from 22:00`,
     /// case-insensitively. Returns the positional tokens before the first option
-    /// keyword and the options found. An option keyword without a value, or given
-    /// twice, is a usage error.
+    /// keyword and the options found. A value runs to the next keyword, so it may
+    /// be several words (`for 2 hours`, `from 22:00 Europe/Paris`). An option
+    /// keyword without a value, or given twice, is a usage error.
     pub fn options(&self, keywords: &[&str]) -> Result<(Args, Options), CommandError> {
         let is_kw = |t: &Token| {
             t.as_word()
@@ -202,26 +203,31 @@ impl Args {
         let first = self.tokens.iter().position(|t| is_kw(t).is_some());
         let split = first.unwrap_or(self.tokens.len());
         let mut options = Options::default();
-        let mut rest = self.tokens[split..].iter();
+        let mut rest = self.tokens[split..].iter().peekable();
         while let Some(token) = rest.next() {
-            let Some(kw) = is_kw(token) else {
-                return Err(CommandError::usage(mrkdwn!("unexpected {}", shown(token))));
-            };
-            let value = rest
-                .next()
-                .ok_or_else(|| CommandError::usage(mrkdwn!("{} needs a value", Code::new(kw))))?;
+            let kw = is_kw(token).expect("each round starts at a keyword");
+            let mut words = Vec::new();
+            while let Some(word) = rest.next_if(|t| is_kw(t).is_none()) {
+                // Each word as typed (a quoted phrase without its quotes, a word
+                // link as its word): the value is parsed, not shown.
+                words.push(
+                    word.as_typed()
+                        .map_or_else(|| word.to_string(), str::to_owned),
+                );
+            }
+            if words.is_empty() {
+                return Err(CommandError::usage(mrkdwn!(
+                    "{} needs a value",
+                    Code::new(kw)
+                )));
+            }
             if options.get(kw).is_some() {
                 return Err(CommandError::usage(mrkdwn!(
                     "{} is given twice",
                     Code::new(kw)
                 )));
             }
-            // The value as typed (a quoted phrase without its quotes, a word
-            // link as its word): it is parsed, not shown.
-            let value = value
-                .as_typed()
-                .map_or_else(|| value.to_string(), str::to_owned);
-            options.0.push((kw.to_string(), value));
+            options.0.push((kw.to_string(), words.join(" ")));
         }
         Ok((Args::new(self.tokens[..split].to_vec()), options))
     }

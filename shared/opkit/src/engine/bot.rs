@@ -32,6 +32,7 @@ use crate::slack::{Directory, Reply, Visibility};
 use crate::store::{GrantStore, Store, StoreError};
 use crate::telemetry::ErrorChain;
 use crate::text::tokenize;
+use crate::zones::{FixedZone, ZoneSource};
 use serde_json::Value;
 
 /// How many times a command is run again after losing a state-save race. With
@@ -166,6 +167,7 @@ struct Inner {
     directory: Option<Arc<dyn Directory>>,
     /// One lock per script (as many as the bot has scripts): see `update_state`.
     retry_turns: std::sync::Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    zones: Arc<dyn ZoneSource>,
 }
 
 /// A bot: its commands and the services they run on. Cheap to clone.
@@ -182,6 +184,7 @@ pub struct BotBuilder {
     admins: Vec<UserId>,
     clock: SharedClock,
     directory: Option<Arc<dyn Directory>>,
+    zones: Arc<dyn ZoneSource>,
 }
 
 impl BotBuilder {
@@ -226,6 +229,13 @@ impl BotBuilder {
         self
     }
 
+    /// Where askers' time zones come from (default: UTC for everyone; deployed,
+    /// [`crate::zones::SlackZones`] over the directory). See [`crate::zones`].
+    pub fn zones(mut self, zones: Arc<dyn ZoneSource>) -> Self {
+        self.zones = zones;
+        self
+    }
+
     /// Builds the bot; fails if a command has no handler or two claim one form.
     pub fn build(self) -> Result<Bot, BuildError> {
         let mut registry = Registry::default();
@@ -245,6 +255,7 @@ impl BotBuilder {
             clock: self.clock,
             directory: self.directory,
             retry_turns: Default::default(),
+            zones: self.zones,
         })))
     }
 }
@@ -261,6 +272,7 @@ impl Bot {
             admins: Vec::new(),
             clock: Arc::new(SystemClock),
             directory: None,
+            zones: Arc::new(FixedZone(crate::timespec::Tz::UTC)),
         }
     }
 
@@ -294,6 +306,11 @@ impl Bot {
     /// ([`Authorizer::configured_holders`]), sorted.
     pub fn configured_holders(&self, role: &Role) -> Vec<UserId> {
         self.0.authorizer.configured_holders(role)
+    }
+
+    /// The time zone `user`'s typed times are read in (see [`crate::zones`]).
+    pub async fn zone_of(&self, user: &UserId) -> crate::timespec::Tz {
+        self.0.zones.zone_of(user).await
     }
 
     /// The roles `user` holds now.

@@ -121,6 +121,15 @@ impl<S> Ctx<S> {
     }
 }
 
+impl<S> Ctx<S> {
+    /// The asker's time zone, for reading the times they type (`from 22:00`):
+    /// their Slack zone where the bot can ask, else the deployment's default.
+    /// Asked only when needed; see [`crate::zones`].
+    pub async fn asker_zone(&self) -> crate::timespec::Tz {
+        self.bot.zone_of(&self.caller.user).await
+    }
+}
+
 /// The type of command handlers: an async function of the context.
 ///
 /// Write handlers as `async fn f(ctx: &mut Ctx<State>) -> Result<Reply, CommandError>`

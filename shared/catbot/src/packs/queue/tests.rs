@@ -138,13 +138,13 @@ async fn a_limited_hold_ends_on_time_and_the_next_is_up() {
     let status = t.text("UC", "queue status").await;
     assert_eq!(
         status,
-        "*perf*: <@UA> holds it until 2027-01-15 10:00 UTC (30m left); next: <@UB>"
+        "*perf*: <@UA> holds it until <!date^1800007200^{date_short_pretty} at {time}|2027-01-15 10:00 UTC> (30m left); next: <@UB>"
     );
     // WHEN A's two hours and then B's thirty minutes have passed
     t.advance(Duration::minutes(45));
     assert_eq!(
         t.text("UC", "queue status perf").await,
-        "<@UA>'s time on *perf* is up; <@UB> is up now.\n*perf*: <@UB> holds it until 2027-01-15 10:30 UTC (15m left)"
+        "<@UA>'s time on *perf* is up; <@UB> is up now.\n*perf*: <@UB> holds it until <!date^1800009000^{date_short_pretty} at {time}|2027-01-15 10:30 UTC> (15m left)"
     );
     t.advance(Duration::minutes(15));
     assert_eq!(

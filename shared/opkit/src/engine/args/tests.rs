@@ -135,14 +135,37 @@ fn malformed_options_are_usage_errors() {
     let err = |s: &str| args(s).options(&["for"]).unwrap_err().to_string();
     assert_eq!(err("perf for"), "`for` needs a value");
     assert_eq!(err("perf for 1h for 2h"), "`for` is given twice");
-    assert_eq!(err("perf for 1h extra"), "unexpected `extra`");
-    assert_eq!(
-        err("perf for 1h \"x\n`y`\""),
-        "unexpected `\"x⏎ˋyˋ\"`",
-        "what was typed is quoted on one line"
-    );
+    assert_eq!(err("perf for for 2h"), "`for` needs a value");
     let (_, opts) = args("perf for soon").options(&["for"]).unwrap();
     assert!(opts.duration("for").is_err());
+    // what follows a value is part of it, and quoted on one line if wrong
+    let (_, opts) = args("perf for 1h \"x\n`y`\"").options(&["for"]).unwrap();
+    assert_eq!(
+        opts.duration("for").unwrap_err().to_string(),
+        "`1h \"x⏎ˋyˋ\"` is not a duration: use a number and a unit, like 90m, 2h, 1d, 1h30m or 2 hours"
+    );
+}
+
+#[test]
+fn option_values_may_be_several_words() {
+    // issue #10: `for 2 hours` split into the value `2` and a stray `hours`
+    let (pos, opts) = args("<@U1> ops for 2 hours from 22:00 Europe/Paris")
+        .options(&["for", "from"])
+        .unwrap();
+    assert_eq!(pos.len(), 2);
+    assert_eq!(opts.get("for"), Some("2 hours"));
+    assert_eq!(opts.get("from"), Some("22:00 Europe/Paris"));
+    assert_eq!(
+        opts.duration("for").unwrap(),
+        Some(chrono::Duration::hours(2))
+    );
+    let (_, opts) = args("perf FOR 1 hour 30 minutes")
+        .options(&["for"])
+        .unwrap();
+    assert_eq!(
+        opts.duration("for").unwrap(),
+        Some(chrono::Duration::minutes(90))
+    );
 }
 
 fn directory() -> Arc<MemoryDirectory> {
