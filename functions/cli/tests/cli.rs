@@ -486,3 +486,42 @@ fn on_a_terminal_the_shell_edits_lines_keeps_history_and_survives_bad_bytes() {
         ["whoami", "roles grant <@U2> ops", "roles revoke <@U2> ops"]
     );
 }
+
+#[test]
+fn say_reads_and_shows_times_in_the_local_zone() {
+    // GIVEN the local zone is Tokyo (no DST, so the check holds all year)
+    let dir = data_dir("zone");
+    let say = |text: &str, zone: &str| {
+        let out = opkit(&dir, &["say", "--user", "U1", "--roles", "admin"])
+            .arg(text)
+            .env("OPKIT_TIME_ZONE", zone)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        stdout(&out)
+    };
+    // WHEN a window is granted from a clock time, for hours in long words
+    let granted = say(
+        "roles grant <@U2> ops from 2099-01-01 09:00 for 2 hours",
+        "Asia/Tokyo",
+    );
+    // THEN the reply shows it in Tokyo time, not as Slack's date token
+    assert!(
+        granted.contains("from 2099-01-01 09:00 JST for 2h"),
+        "{granted}"
+    );
+    assert!(!granted.contains("<!date"), "{granted}");
+    // AND someone whose machine is in UTC sees the same instant in UTC
+    let listed = say("roles list <@U2>", "UTC");
+    assert!(listed.contains("2099-01-01 00:00 UTC"), "{listed}");
+    // AND a zone that is not one stops the command line with one line naming it
+    let bad = opkit(&dir, &["say", "--user", "U1", "whoami"])
+        .env("OPKIT_TIME_ZONE", "Tokyo")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("OPKIT_TIME_ZONE is invalid: `Tokyo`"),
+        "{bad:?}"
+    );
+}

@@ -22,11 +22,15 @@ pub fn policy(config: &Config) -> Policy {
 
 /// A builder with Opkit's built-in commands, Catbot's packs, the
 /// configuration's admins and policy, and, where a bot token is configured, the
-/// Web API as the directory of users and channels.
+/// Web API as the directory of users and channels and as the source of askers'
+/// time zones (`users.info`, cached; `OPKIT_TIME_ZONE` or UTC for whoever Slack
+/// cannot place, and for everyone without a token).
 pub fn builder(config: &Config, settings: &Settings, store: Arc<dyn Store>) -> BotBuilder {
-    let mut builder = Bot::builder(store);
+    let mut builder =
+        Bot::builder(store).zones(Arc::new(opkit::zones::FixedZone(config.default_zone())));
     if let Some(directory) = directory(config, reqwest::Client::new()) {
-        builder = builder.directory(directory);
+        let zones = opkit::zones::SlackZones::new(directory.clone(), config.default_zone());
+        builder = builder.directory(directory).zones(Arc::new(zones));
     }
     builder
         .name(&config.bot_name)

@@ -310,7 +310,7 @@ impl Bot {
 
     /// The time zone `user`'s typed times are read in (see [`crate::zones`]).
     pub async fn zone_of(&self, user: &UserId) -> crate::timespec::Tz {
-        self.0.zones.zone_of(user).await
+        self.0.zones.zone_of(user, self.now()).await
     }
 
     /// The roles `user` holds now.
