@@ -35,8 +35,65 @@ async fn run(stack: &Stack, user: &str, text: &str) -> Value {
     assert_eq!(messages.len(), 1);
     let response = stack.work(&messages).await;
     assert!(response.batch_item_failures.is_empty());
-    let requests = stack.slack.wait_for(before + 1, WAIT).await;
-    requests[before].json().clone()
+    // The answer is the first request after any lookups the command made
+    // (`users.info` for the asker's time zone).
+    let mut expected = before + 1;
+    loop {
+        let requests = stack.slack.wait_for(expected, WAIT).await;
+        if let Some(answer) = requests[before..].iter().find(|r| r.path != USERS_INFO) {
+            return answer.json().clone();
+        }
+        expected = requests.len() + 1;
+    }
+}
+
+const USERS_INFO: &str = "/api/users.info";
+
+#[tokio::test]
+async fn from_22_00_is_read_in_the_askers_slack_zone_looked_up_once() {
+    // GIVEN an admin whose Slack profile says Paris, in Slack's user object shape
+    let stack = Stack::start().await;
+    let admin = opkit_tests::serverless::ADMIN;
+    stack.slack.add_user(json!({
+        "id": admin, "team_id": "T0001", "name": "admin", "deleted": false,
+        "is_bot": false, "tz": "Europe/Paris",
+        "tz_label": "Central European Time", "tz_offset": 3600
+    }));
+    // WHEN they grant a window from 22:00 for 2 hours, and another from 06:00
+    for (who, at) in [("UBOB", "22:00"), ("UCAROL", "06:00")] {
+        let granted = run(
+            &stack,
+            admin,
+            &format!("roles grant <@{who}> ops from {at} for 2 hours"),
+        )
+        .await;
+        assert!(
+            granted["text"].as_str().unwrap().contains("for 2h"),
+            "{granted}"
+        );
+        // THEN the stored window starts at that time in Paris
+        let user = opkit::ids::UserId::parse(who).unwrap();
+        let grants = stack.store.grants_for(&user).await.unwrap();
+        let paris = opkit::timespec::parse_zone("Europe/Paris").unwrap();
+        let expected =
+            opkit::timespec::parse_start(&format!("{at} Europe/Paris"), stack.now(), paris);
+        assert_eq!(grants[0].starts_at, Some(expected.unwrap()), "{who}");
+        // AND the reply shows it as Slack's date token, drawn in each reader's zone
+        let start = grants[0].starts_at.unwrap();
+        assert!(
+            granted["text"].as_str().unwrap().contains(&format!(
+                "<!date^{}^{{date_short_pretty}} at {{time}}|",
+                start.timestamp()
+            )),
+            "{granted}"
+        );
+    }
+    // AND Slack was asked for the admin's zone once, with a form-encoded users.info
+    let lookups = stack.slack.posts_to(USERS_INFO);
+    assert_eq!(lookups.len(), 1);
+    // AND a command that reads no time asks nothing
+    run(&stack, admin, "queue status").await;
+    assert_eq!(stack.slack.posts_to(USERS_INFO).len(), 1);
 }
 
 #[tokio::test]

@@ -251,6 +251,7 @@ fn every_setting_the_worker_reads_is_a_parameter() {
         ("OPKIT_GRANT_ROLES", "GrantRoles"),
         ("OPKIT_AUDIT_ROLES", "AuditRoles"),
         ("OPKIT_ADMINS", "AdminUserIds"),
+        ("OPKIT_TIME_ZONE", "TimeZone"),
         ("OPKIT_BOT_NAME", "BotName"),
         ("SLACK_API_URL", "SlackApiUrl"),
         ("OPKIT_WEATHER_URL", "WeatherApiUrl"),
