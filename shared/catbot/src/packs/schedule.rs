@@ -397,4 +397,41 @@ mod tests {
             "{reply}"
         );
     }
+
+    #[tokio::test]
+    async fn a_paris_standup_runs_at_09_00_paris_time_on_both_sides_of_dst() {
+        // GIVEN an admin in Paris, the Friday before DST begins (2027-03-28)
+        let t = bot_in("Europe/Paris");
+        t.clock.set("2027-03-26T00:00:00Z".parse().unwrap());
+        t.say(
+            "UADMIN",
+            "schedule add standup \"daily 09:00\" <#C9|ops> queue status",
+        )
+        .await;
+        let poster = std::sync::Arc::new(opkit::slack::MemoryChannelPoster::new());
+        let expiry = opkit::expiry::Expiry::new(t.bot.clone(), Some(poster.clone()));
+        // WHEN the every-minute pass runs (every quarter of an hour here) to Tuesday
+        let mut ran_at = Vec::new();
+        let until: chrono::DateTime<chrono::Utc> = "2027-03-30T12:00:00Z".parse().unwrap();
+        while t.now() < until {
+            if expiry.run_once().await.unwrap().scheduled_runs > 0 {
+                ran_at.push(t.now().to_rfc3339());
+            }
+            t.advance(chrono::Duration::minutes(15));
+        }
+        // THEN the standup ran at 09:00 in Paris each day: 08:00 UTC, then 07:00 UTC
+        assert_eq!(
+            ran_at,
+            [
+                "2027-03-26T08:00:00+00:00",
+                "2027-03-27T08:00:00+00:00",
+                "2027-03-28T07:00:00+00:00",
+                "2027-03-29T07:00:00+00:00",
+                "2027-03-30T07:00:00+00:00",
+            ]
+        );
+        // AND each answer was posted to the channel
+        assert_eq!(poster.posts().len(), 5);
+        assert!(poster.posts().iter().all(|p| p.channel == "C9"));
+    }
 }
