@@ -38,6 +38,13 @@ async fn reply(bot: &Bot, text: &str) -> String {
         .into_string()
 }
 
+/// `text` as Slack must receive it to display it as typed: `&`, `<`, `>` escaped.
+fn escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 #[tokio::test]
 async fn the_issues_typos_are_suggested_not_run() {
     let bot = catbot().await;
@@ -63,7 +70,9 @@ async fn the_issues_typos_are_suggested_not_run() {
              `roles grant <@user> <role> [for <duration>] [from <HH:MM|ISO time>]`?",
         ),
     ] {
-        assert_eq!(reply(&bot, typed).await, expected, "{typed}");
+        // The grammar is shown as text: on the wire its angle brackets are escaped,
+        // so Slack displays `<env>` and never reads it as markup.
+        assert_eq!(reply(&bot, typed).await, escaped(expected), "{typed}");
     }
     // AND nothing ran: nobody is in line, nobody holds a grant
     assert!(bot.store().all_grants().await.unwrap().is_empty());
@@ -223,7 +232,9 @@ async fn help_for_a_group_lists_the_whole_group() {
     // AND one command shows its formats and example
     let schedule = reply(&bot, "help schedule add").await;
     assert!(
-        schedule.contains("• `\"<when>\"`: in double quotes: `\"every 15m\"`"),
+        schedule.contains(&escaped(
+            "• `\"<when>\"`: in double quotes: `\"every 15m\"`"
+        )),
         "{schedule}"
     );
     assert!(
