@@ -52,7 +52,7 @@ fn rust_version_is_the_highest_any_locked_dependency_declares() {
     }
     let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
     assert!(
-        readme.contains(&format!("Rust toolchain ({needed} or newer)")),
+        readme.contains(&format!("Rust **{needed} or newer**")),
         "README should name Rust {needed} as the minimum"
     );
 }
