@@ -111,6 +111,27 @@ impl TestBot {
         self.say(user, text).await.text.into_string()
     }
 
+    /// `user` types `text` and is answered at once: the reply's text, once it is
+    /// checked that the reply has no buttons and no request is held for a
+    /// decision (a gated command refusing before it asks).
+    ///
+    /// # Panics
+    /// If the reply has blocks (a prompt) or a request is waiting on `user`.
+    pub async fn answered_at_once(&self, user: &str, text: &str) -> String {
+        let reply = self.say(user, text).await;
+        assert!(
+            reply.blocks.is_empty(),
+            "`{text}` asked with a prompt: {}",
+            reply.text
+        );
+        assert_eq!(
+            self.text(user, "approvals").await,
+            "Nothing is waiting for you to decide.",
+            "`{text}` held a request"
+        );
+        reply.text.into_string()
+    }
+
     /// Clicks `decision` on the buttons of `prompt`, as `user`.
     ///
     /// # Panics

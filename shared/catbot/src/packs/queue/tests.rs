@@ -300,15 +300,9 @@ async fn kick_asks_only_when_someone_would_leave_the_line() {
             "give an environment and a user. Usage: `queue kick &lt;env&gt; &lt;@user&gt;`",
         ),
     ] {
-        let reply = t.say("UADMIN", typed).await;
         // THEN it is told at once, with nothing to click and nothing held
-        assert_eq!(reply.text, answer, "{typed}");
-        assert!(reply.blocks.is_empty(), "no prompt for {typed}");
+        assert_eq!(t.answered_at_once("UADMIN", typed).await, answer, "{typed}");
     }
-    assert_eq!(
-        t.text("UADMIN", "approvals").await,
-        "Nothing is waiting for you to decide."
-    );
     // AND a kick that would do something says what, and changes nothing yet
     let prompt = t.say("UADMIN", "queue kick perf <@UA>").await;
     assert!(
@@ -342,14 +336,10 @@ async fn kick_takes_a_mention_not_a_name_typed_as_text() {
     t.text("UA", "queue join perf").await;
     for typed in ["queue kick perf bob", "queue kick perf @BOB"] {
         // (refused before any confirmation is asked for)
-        let reply = t.say("UADMIN", typed).await;
-        assert!(reply.blocks.is_empty(), "no prompt for {typed}");
+        let reply = t.answered_at_once("UADMIN", typed).await;
         assert!(
-            reply
-                .text
-                .contains("expected a user: mention them like @name"),
-            "{typed}: {}",
-            reply.text
+            reply.contains("expected a user: mention them like @name"),
+            "{typed}: {reply}"
         );
     }
 }
