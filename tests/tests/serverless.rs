@@ -107,7 +107,7 @@ async fn a_slash_command_flows_from_api_gateway_to_the_response_url() {
     assert_eq!(status, 200);
     assert_eq!(
         serde_json::from_str::<Value>(&ack).unwrap(),
-        json!({"response_type": "ephemeral", "text": "Working on `queue join perf for 2h`…"})
+        json!({"response_type": "ephemeral", "replace_original": false, "text": "Working on `queue join perf for 2h`…"})
     );
     let messages = stack.drain().await;
     assert_eq!(messages.len(), 1);

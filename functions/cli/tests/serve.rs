@@ -186,7 +186,7 @@ async fn a_signed_command_is_acked_at_once_and_answered_at_the_response_url() {
     let ack: Value = serde_json::from_str(&ack).unwrap();
     assert_eq!(
         ack,
-        json!({"response_type": "ephemeral", "text": "Working on `queue join perf`…"})
+        json!({"response_type": "ephemeral", "replace_original": false, "text": "Working on `queue join perf`…"})
     );
     let posts = slack.wait_for(1, WAIT).await;
     assert_eq!(posts[0].path, "/response/one");

@@ -61,6 +61,7 @@ impl ExpiryReport {
                 self.not_posted += 1;
                 self.owners_told += 1;
             }
+            Some(Ok(OwnPost::Refused { .. })) => self.not_posted += 1,
             Some(Err(())) => self.not_posted += 1,
             None => {}
         }
@@ -200,8 +201,23 @@ impl Expiry {
             };
             report.scheduled_runs += 1;
             let reply = schedule::posted_reply(reply, &entry.name, &entry.run_as);
-            let post = self.post(&entry.channel, &reply, &entry.run_as).await;
-            report.count(post);
+            let Some(poster) = &self.channels else {
+                tracing::warn!(channel = %entry.channel, text = %reply.text, "no SLACK_BOT_TOKEN: not posted");
+                continue;
+            };
+            let post = schedule::post_answer(
+                &self.bot,
+                &**poster,
+                &entry.name,
+                &entry.channel,
+                &reply,
+                &entry.run_as,
+            )
+            .await
+            .map_err(|e| {
+                tracing::error!(channel = %entry.channel, error = %e, "could not post to a channel");
+            });
+            report.count(Some(post));
         }
         Ok(())
     }
@@ -442,6 +458,7 @@ mod tests {
             run_as: crate::ids::UserId::parse("UADMIN").unwrap(),
             text: "whoami".into(),
             next_at: t.now(),
+            owner_told: false,
         };
         let mut state = schedule::ScheduleState::default();
         for name in ["done", "due"] {
@@ -470,6 +487,52 @@ mod tests {
             t.store.claim(&due, t.now(), LEASE).await.unwrap(),
             crate::store::Claim::AlreadyDone
         );
+    }
+
+    #[tokio::test]
+    async fn a_schedule_whose_channel_refuses_the_bot_tells_its_owner_once_a_streak() {
+        // GIVEN an hourly schedule of UADMIN's in #ops, which the bot is not in
+        let t = TestBot::new();
+        let entry = schedule::Entry {
+            name: "standup".into(),
+            when: schedule::When::parse("every 1h", crate::timespec::Tz::UTC).unwrap(),
+            channel: crate::ids::ChannelId::parse("C0PS").unwrap(),
+            run_as: crate::ids::UserId::parse("UADMIN").unwrap(),
+            text: "whoami".into(),
+            next_at: t.now(),
+            owner_told: false,
+        };
+        let mut state = schedule::ScheduleState::default();
+        state.entries.insert("standup".into(), entry);
+        let state = serde_json::to_value(&state).unwrap();
+        let state = crate::store::EncodedState::new(schedule::SCRIPT, state).unwrap();
+        crate::store::StateStore::save(&*t.store, schedule::SCRIPT, &state, 0)
+            .await
+            .unwrap();
+        let (expiry, poster) = expiry(&t);
+        poster.refuse("C0PS", Some("not_in_channel"));
+        let dms = || poster.posts().iter().filter(|p| p.channel == "UADMIN").count();
+        // WHEN two runs are refused
+        let first = expiry.run_once().await.unwrap();
+        t.advance(Duration::hours(1));
+        let second = expiry.run_once().await.unwrap();
+        // THEN the owner got one DM, which says what to do
+        assert_eq!(dms(), 1);
+        let dm = &poster.posts()[0].reply.text;
+        assert!(dm.starts_with("I could not post this in <#C0PS> (Slack said `not_in_channel`): invite me there"), "{dm}");
+        assert!(dm.contains("I will not message you about it again until one of its runs is posted there. To stop it instead: `schedule remove standup`."), "{dm}");
+        assert_eq!((first.owners_told, first.not_posted), (1, 1));
+        assert_eq!((second.owners_told, second.not_posted), (0, 1));
+        // WHEN the bot is let in, a run is posted, and then it is refused again
+        poster.refuse("C0PS", None);
+        t.advance(Duration::hours(1));
+        assert_eq!(expiry.run_once().await.unwrap().posted, 1);
+        poster.refuse("C0PS", Some("channel_not_found"));
+        t.advance(Duration::hours(1));
+        let again = expiry.run_once().await.unwrap();
+        // THEN the new streak gets a new DM
+        assert_eq!(again.owners_told, 1);
+        assert_eq!(dms(), 2);
     }
 
     #[tokio::test]

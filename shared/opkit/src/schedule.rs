@@ -21,8 +21,11 @@ use std::fmt;
 use chrono::{DateTime, Datelike, Duration, NaiveTime, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::engine::bot::Bot;
+use crate::engine::command::CommandError;
 use crate::ids::{ChannelId, UserId};
-use crate::slack::{Block, Reply};
+use crate::slack::web::{OwnPost, post_own, tell_owner};
+use crate::slack::{Block, ChannelPoster, Code, Reply, WebApiError};
 use crate::timespec::{Tz, format_duration, parse_duration, parse_zone, resolve_local};
 
 /// The script whose state holds the schedules.
@@ -182,6 +185,11 @@ pub struct Entry {
     pub text: String,
     /// The next time it fires.
     pub next_at: DateTime<Utc>,
+    /// Whether its owner (`run_as`) was told in a DM that its channel refuses
+    /// the bot, since the last run that was posted: they are told once per
+    /// streak of refused runs ([`post_answer`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub owner_told: bool,
 }
 
 /// All schedules, by name.
@@ -203,6 +211,74 @@ pub fn take_due(state: &mut ScheduleState, now: DateTime<Utc>) -> Vec<Entry> {
         }
     }
     due
+}
+
+/// Posts a scheduled run's answer (made by [`posted_reply`]) in the schedule's
+/// channel. Where the channel will not take the bot, its owner hears of it in a
+/// DM ([`tell_owner`]) — once per streak of refused runs, not on every run: the
+/// entry remembers it ([`Entry::owner_told`], set here with the store's
+/// optimistic write, so two runs refused at once DM once), and a run that is
+/// posted again forgets it, so the next refusal is told again. The DM says what
+/// to do: invite the bot, or remove the schedule.
+///
+/// A store that cannot record the flag does not keep the owner from hearing:
+/// they are told (maybe again), and the failure is logged.
+pub async fn post_answer(
+    bot: &Bot,
+    poster: &dyn ChannelPoster,
+    name: &str,
+    channel: &ChannelId,
+    reply: &Reply,
+    owner: &UserId,
+) -> Result<OwnPost, WebApiError> {
+    match post_own(poster, channel.as_str(), reply, None).await? {
+        Ok(posted) => {
+            if let Err(e) = set_owner_told(bot, name, false).await {
+                tracing::warn!(schedule = name, error = %e, "could not clear the schedule's told-owner flag");
+            }
+            Ok(OwnPost::Posted(posted))
+        }
+        Err(error) => {
+            let first = set_owner_told(bot, name, true).await.unwrap_or_else(|e| {
+                tracing::warn!(schedule = name, error = %e, "could not record that the owner was told");
+                true
+            });
+            if !first {
+                tracing::info!(schedule = name, channel = %channel, error, "channel refused the bot again; owner already told");
+                return Ok(OwnPost::Refused { error });
+            }
+            let then = crate::mrkdwn!(
+                "Schedule {} runs on; I will not message you about it again until one of its runs is posted there. To stop it instead: {}.",
+                Code::new(name),
+                Code::new(&format!("schedule remove {name}"))
+            );
+            tell_owner(poster, channel.as_str(), &error, reply, owner, Some(then)).await?;
+            Ok(OwnPost::ToldOwner { error })
+        }
+    }
+}
+
+/// Sets the schedule `name`'s [`Entry::owner_told`] to `told`; whether it
+/// changed (`false` too when the schedule is gone). Writes only on a change.
+async fn set_owner_told(bot: &Bot, name: &str, told: bool) -> Result<bool, CommandError> {
+    bot.update_state(SCRIPT, true, |state| {
+        Box::pin(async move {
+            let mut schedules: ScheduleState = state
+                .map(serde_json::from_value)
+                .transpose()
+                .map_err(|e| CommandError::internal_with("schedules do not parse", e))?
+                .unwrap_or_default();
+            match schedules.entries.get_mut(name) {
+                Some(entry) if entry.owner_told != told => {
+                    entry.owner_told = told;
+                    let value = serde_json::to_value(&schedules).map_err(CommandError::internal)?;
+                    Ok((true, Some(value)))
+                }
+                _ => Ok((false, None)),
+            }
+        })
+    })
+    .await
 }
 
 /// A scheduled run's answer as posted: in the channel, marked as scheduled.
@@ -306,6 +382,7 @@ mod tests {
                 run_as: UserId::parse("U1").unwrap(),
                 text: "queue status".into(),
                 next_at: at("2027-01-15T08:00:00Z"),
+                owner_told: false,
             },
         );
         assert!(take_due(&mut state, at("2027-01-15T07:59:00Z")).is_empty());
@@ -322,6 +399,7 @@ mod tests {
             run_as: UserId::parse("U1").unwrap(),
             text: "queue status".into(),
             next_at,
+            owner_told: false,
         }
     }
 

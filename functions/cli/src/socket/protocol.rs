@@ -6,7 +6,7 @@
 
 use http::StatusCode;
 use opkit::ingress::{Answer, Body, ENVELOPE_OVERHEAD, Inbound, Ingress, Route};
-use opkit::slack::{EventRequest, Interaction, PayloadError, SlashCommand};
+use opkit::slack::{EventRequest, Interaction, PayloadError, SlashCommand, UserText};
 use serde_json::{Value, json};
 
 /// A text frame from Slack.
@@ -237,13 +237,19 @@ pub(super) fn ack(envelope: &Envelope, answer: &Answer) -> Option<Value> {
     }
     let mut ack = json!({ "envelope_id": envelope.id });
     if envelope.accepts_response_payload {
+        // Every message goes through `Body::json`, as over HTTP: Reply::message_fields
+        // fits it to Slack's limits.
         let payload = match &answer.body {
-            Body::Json(json) if answer.status == StatusCode::OK => Some(json.clone()),
-            // Over HTTP the user sees the refusal's text; show it here too.
-            Body::Text(text) if envelope.kind == EnvelopeKind::SlashCommands => Some(json!({
-                "response_type": "ephemeral",
-                "text": format!("Sorry, I cannot run that: {text}"),
-            })),
+            Body::Text(text) if envelope.kind == EnvelopeKind::SlashCommands => {
+                // Over HTTP the user sees the refusal's text; show it here too.
+                Answer::ephemeral(opkit::mrkdwn!(
+                    "Sorry, I cannot run that: {}",
+                    UserText::new(text.as_str())
+                ))
+                .body
+                .json()
+            }
+            body if answer.status == StatusCode::OK => body.json(),
             _ => None,
         };
         if let Some(payload) = payload {
@@ -338,8 +344,8 @@ mod tests {
     #[test]
     fn a_slash_command_ack_carries_the_answer_when_slack_accepts_one() {
         // GIVEN the ingress's "Working…" answer to a slash command
-        let working = json!({"response_type": "ephemeral", "text": "Working…"});
-        let accepted = answer(200, Body::Json(working.clone()));
+        let working = json!({"response_type": "ephemeral", "text": "Working…", "replace_original": false});
+        let accepted = Answer::ephemeral("Working…");
         // THEN the ack carries it only if the envelope accepts a response payload
         assert_eq!(
             ack(&envelope("slash_commands", true), &accepted),
@@ -352,6 +358,28 @@ mod tests {
     }
 
     #[test]
+    fn a_long_message_in_an_ack_is_fitted_like_every_message() {
+        // GIVEN an answer carrying a reply far past Slack's limits
+        let long: String = (0..300)
+            .map(|i| format!("line {i:03} {}\n", "w".repeat(60)))
+            .collect();
+        let accepted = Answer::message(opkit::slack::Reply::text(UserText::new(long.as_str())));
+        // WHEN a Socket Mode envelope that takes a response payload is acked
+        let ack = ack(&envelope("slash_commands", true), &accepted).unwrap();
+        // THEN the payload is the message as over HTTP: text within 4,000, the
+        // whole answer in sections of at most 3,000
+        let payload = &ack["payload"];
+        assert_eq!(Some(payload.clone()), accepted.body.json());
+        assert!(payload["text"].as_str().unwrap().chars().count() <= 4_000);
+        let blocks = payload["blocks"].as_array().unwrap();
+        assert!(blocks.len() > 1, "{payload}");
+        for block in blocks {
+            assert!(block["text"]["text"].as_str().unwrap().chars().count() <= 3_000);
+        }
+        assert!(long.chars().count() > 18_000);
+    }
+
+    #[test]
     fn refusals_are_acked_and_shown_to_the_user_only_for_commands() {
         let refused = answer(
             403,
@@ -361,6 +389,7 @@ mod tests {
             ack(&envelope("slash_commands", true), &refused),
             Some(json!({"envelope_id": "env-1", "payload": {
                 "response_type": "ephemeral",
+                "replace_original": false,
                 "text": "Sorry, I cannot run that: team T9 is not allowed to use this bot",
             }}))
         );
@@ -446,7 +475,7 @@ mod tests {
             click_payload("T0BAD"),
         )
         .await;
-        let Body::Json(refusal) = &refused.body else {
+        let Some(refusal) = refused.body.json() else {
             panic!("{refused:?}");
         };
         assert_eq!(refused.status, StatusCode::OK);
@@ -494,7 +523,7 @@ mod tests {
             fixture(CONNECT_CLICK),
         )
         .await;
-        let Body::Json(refusal) = &click.body else {
+        let Some(refusal) = click.body.json() else {
             panic!("{click:?}");
         };
         assert!(

@@ -270,7 +270,7 @@ pub(crate) fn mention_envelope(envelope_id: &str, user: &str, text: &str) -> Val
 pub(crate) fn working_ack(envelope_id: &str, text: &str) -> Value {
     json!({
         "envelope_id": envelope_id,
-        "payload": {"response_type": "ephemeral", "text": format!("Working on `{text}`…")},
+        "payload": {"response_type": "ephemeral", "replace_original": false, "text": format!("Working on `{text}`…")},
     })
 }
 

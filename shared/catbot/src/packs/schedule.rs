@@ -116,6 +116,7 @@ async fn add(ctx: &mut Ctx<ScheduleState>) -> Result<Reply, CommandError> {
         channel,
         run_as: ctx.caller.user.clone(),
         text,
+        owner_told: false,
     };
     let reply = mrkdwn!(
         "{} scheduled {} {} in {} as {}; first run {}.",

@@ -2,7 +2,9 @@
 //! become HTTP.
 
 use http::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
+
+use crate::slack::{Mrkdwn, Reply};
 
 /// The answer to one request: a status and a body. [`Answer::into_http`] is the one
 /// place it becomes HTTP; Socket Mode reads it to build its acknowledgement.
@@ -19,10 +21,16 @@ pub struct Answer {
 pub enum Body {
     /// No bytes.
     Empty,
-    /// JSON (`application/json`): a message Slack shows the user, such as a slash
-    /// command's ephemeral `{"response_type": "ephemeral", "text": "Working…"}`, or
+    /// JSON (`application/json`) of Slack's protocol, not a message:
     /// `{"challenge": …}` for `url_verification`.
     Json(Value),
+    /// A message Slack shows the user who made the request (a slash command's
+    /// ephemeral "Working on …", a refusal), sent as JSON: rendered by
+    /// [`Reply::to_response_json`], so it fits Slack's limits like every other
+    /// message ([`Reply::message_fields`]), plus `"replace_original": false` unless
+    /// it replaces (an answer must never take the place of the message a click
+    /// came from: <https://docs.slack.dev/interactivity/handling-message-interactions>).
+    Message(Reply),
     /// Plain text (`text/plain; charset=utf-8`): why a request was refused.
     Text(String),
 }
@@ -44,17 +52,19 @@ impl Answer {
         }
     }
 
-    /// 200 with an ephemeral message for the user who made the request: `{"response_type":
-    /// "ephemeral", "replace_original": false, "text": …}`. Slack shows it to a slash
-    /// command's user (and a Socket Mode ack carries it); `replace_original: false`
-    /// keeps it from replacing the message a click came from
-    /// (<https://docs.slack.dev/interactivity/handling-message-interactions>).
-    pub fn ephemeral(text: impl Into<String>) -> Self {
-        Self::json(serde_json::json!({
-            "response_type": "ephemeral",
-            "replace_original": false,
-            "text": text.into(),
-        }))
+    /// 200 with a message for the user who made the request ([`Body::Message`]).
+    /// Slack shows it to a slash command's user (and a Socket Mode ack carries it).
+    pub fn message(reply: Reply) -> Self {
+        Self {
+            status: StatusCode::OK,
+            body: Body::Message(reply),
+        }
+    }
+
+    /// 200 with an ephemeral text message for the user who made the request:
+    /// `{"text": …, "response_type": "ephemeral", "replace_original": false}`.
+    pub fn ephemeral(text: impl Into<Mrkdwn>) -> Self {
+        Self::message(Reply::text(text))
     }
 
     /// A refusal: `status` (4xx, or 5xx when Slack should retry) and why, as text.
@@ -72,8 +82,8 @@ impl Answer {
         const TEXT: &str = "text/plain; charset=utf-8";
         let (content_type, body) = match self.body {
             Body::Empty => (TEXT, String::new()),
-            Body::Json(json) => ("application/json", json.to_string()),
             Body::Text(text) => (TEXT, text),
+            json => ("application/json", json.json().unwrap_or_default().to_string()),
         };
         let mut response = http::Response::new(body);
         *response.status_mut() = self.status;
@@ -82,5 +92,23 @@ impl Answer {
             http::HeaderValue::from_static(content_type),
         );
         response
+    }
+}
+
+impl Body {
+    /// The JSON sent for a [`Body::Json`] or a [`Body::Message`] (what HTTP sends
+    /// and a Socket Mode ack carries as its `payload`); `None` for the others.
+    pub fn json(&self) -> Option<Value> {
+        match self {
+            Body::Json(value) => Some(value.clone()),
+            Body::Message(reply) => {
+                let mut value = reply.to_response_json();
+                if !reply.replace_original {
+                    value["replace_original"] = json!(false);
+                }
+                Some(value)
+            }
+            Body::Empty | Body::Text(_) => None,
+        }
     }
 }

@@ -72,9 +72,10 @@ use crate::clock::SharedClock;
 use crate::config::{Config, ConfigError};
 use crate::engine::gate::Decision;
 use crate::job::{Job, JobQueue};
+use crate::slack::mrkdwn::CommandLine;
 use crate::slack::{
-    BlockActions, CommandRequest, EventCallback, EventRequest, Interaction, Origin, SlashCommand,
-    Verifier,
+    BlockActions, CommandRequest, EventCallback, EventRequest, Interaction, Origin, Reply,
+    SlashCommand, UserText, Verifier,
 };
 use crate::telemetry::ErrorChain;
 
@@ -313,7 +314,10 @@ impl Ingress {
                 }
                 _ => {
                     tracing::warn!(%installation, %user, reason = %refusal, "refused: caller not admitted");
-                    Answer::ephemeral(format!("Sorry, I cannot run that: {refusal}"))
+                    Answer::ephemeral(crate::mrkdwn!(
+                        "Sorry, I cannot run that: {}",
+                        UserText::new(refusal.to_string())
+                    ))
                 }
             };
         }
@@ -332,8 +336,9 @@ impl Ingress {
     async fn accept_command(&self, cmd: &SlashCommand) -> Answer {
         if !text_fits(&cmd.text) {
             tracing::warn!(user = %cmd.user_id, "refused: command text too long");
-            return Answer::ephemeral(format!(
-                "Sorry, that command is too long: I take at most {MAX_TEXT_CHARS} characters."
+            return Answer::ephemeral(crate::mrkdwn!(
+                "Sorry, that command is too long: I take at most {} characters.",
+                MAX_TEXT_CHARS
             ));
         }
         let job = match Job::from_slash_command(cmd, self.clock.now()) {
@@ -343,20 +348,11 @@ impl Ingress {
         match self.queue.enqueue(&job).await {
             Ok(()) => {
                 tracing::info!(job_id = %job.id, user = %job.caller.user, "queued");
-                let shown = if cmd.text.trim().is_empty() {
-                    String::new()
-                } else {
-                    // What the user typed, quoted on one line like every echo of it.
-                    format!(" on `{}`", crate::text::one_line(cmd.text.trim()))
-                };
-                Answer::json(json!({
-                    "response_type": "ephemeral",
-                    "text": format!("Working{shown}…"),
-                }))
+                Answer::message(working(&cmd.text))
             }
             Err(e) => {
                 tracing::error!(job_id = %job.id, error = %ErrorChain(&e), "could not queue the command");
-                Answer::ephemeral(e.tell_user("your command"))
+                Answer::ephemeral(UserText::new(e.tell_user("your command")))
             }
         }
     }
@@ -423,8 +419,24 @@ impl Ingress {
             }
             Err(e) => {
                 tracing::error!(job_id = %job.id, error = %ErrorChain(&e), "could not queue the click");
-                Answer::ephemeral(e.tell_user("that click"))
+                Answer::ephemeral(UserText::new(e.tell_user("that click")))
             }
         }
+    }
+}
+
+/// A slash command's ack: "Working on `queue join perf`…", the command as parsed
+/// ([`canonical`](crate::text::canonical), quoted like every prompt quotes a
+/// request: on one line, nothing in it live), or "Working on your command…" for
+/// one longer than a one-line echo ([`ONE_LINE_MAX`](crate::text::ONE_LINE_MAX)
+/// characters): the ack is a reminder of what runs, not a copy of it.
+pub fn working(text: &str) -> Reply {
+    let shown = crate::text::canonical(&crate::text::tokenize(text));
+    if shown.is_empty() {
+        Reply::text("Working…")
+    } else if shown.chars().count() > crate::text::ONE_LINE_MAX {
+        Reply::text("Working on your command…")
+    } else {
+        Reply::text(crate::mrkdwn!("Working on {}…", CommandLine::new(&shown)))
     }
 }

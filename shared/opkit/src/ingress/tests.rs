@@ -127,9 +127,10 @@ fn click_form(team: &str, action_id: &str) -> String {
 /// The text of an ephemeral 200 answer; panics on anything else.
 fn ephemeral(answer: &Answer) -> String {
     assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
-    let Body::Json(json) = &answer.body else {
+    let Some(json) = answer.body.json() else {
         panic!("not JSON: {answer:?}");
     };
+    assert!(matches!(answer.body, Body::Message(_)), "{answer:?}");
     assert_eq!(json["response_type"], "ephemeral", "{json}");
     json["text"].as_str().unwrap().to_owned()
 }
@@ -296,7 +297,7 @@ async fn an_enterprise_grid_organisation_on_the_list_is_answered_on_every_route(
     let dm = post(&grid, Route::Events, GRID_DM).await;
     // THEN all three are accepted and queued, as the same person on any route
     assert_eq!(command.status, StatusCode::OK);
-    assert!(matches!(command.body, Body::Json(_)), "{command:?}");
+    assert!(matches!(command.body, Body::Message(_)), "{command:?}");
     assert_eq!((mention, dm), (Answer::empty(), Answer::empty()));
     assert_eq!(queued(&queue), 3);
     // AND another organisation's workspace is not
@@ -390,10 +391,47 @@ async fn the_ack_quotes_the_command_on_one_line() {
     let (ingress, _) = ingress("T0001");
     let cmd = command_json("whoami\n• `forged` line");
     let answer = ingress.accept(Inbound::Command(cmd)).await;
-    let Body::Json(json) = answer.body else {
-        panic!("{answer:?}")
-    };
-    assert_eq!(json["text"], "Working on `whoami⏎• ˋforgedˋ line`…");
+    let json = answer.body.json().unwrap();
+    assert_eq!(json["text"], "Working on `whoami • ˋforgedˋ line`…");
+}
+
+#[tokio::test]
+async fn a_long_command_is_named_in_its_ack_not_quoted() {
+    // GIVEN a command of 40,000 characters (the most Opkit takes)
+    let (ingress, queue) = ingress("T0001");
+    let long = format!("weather {}", "x".repeat(MAX_TEXT_CHARS - 8));
+    let answer = ingress.accept(Inbound::Command(command_json(&long))).await;
+    // THEN it is queued, and its ack fits a Slack message and quotes none of it
+    assert_eq!(queue.0.lock().unwrap().len(), 1);
+    assert_eq!(ephemeral(&answer), "Working on your command…");
+    // AND one just short enough is quoted whole
+    let short = format!("weather {}", "y".repeat(crate::text::ONE_LINE_MAX - 8));
+    let answer = ingress.accept(Inbound::Command(command_json(&short))).await;
+    assert_eq!(ephemeral(&answer), format!("Working on `{short}`…"));
+}
+
+#[test]
+fn a_long_message_in_an_ack_is_fitted_like_every_message() {
+    // GIVEN an ack carrying a reply far past Slack's limits (a refusal is one)
+    let lines: Vec<String> = (0..400).map(|i| format!("line {i:03} {}", "z".repeat(40))).collect();
+    let reply = crate::slack::Reply::text(crate::slack::UserText::new(lines.join("\n")));
+    // WHEN it becomes HTTP
+    let response = Answer::message(reply).into_http();
+    let json: serde_json::Value = serde_json::from_str(response.body()).unwrap();
+    // THEN it went through Reply::message_fields: text within 4,000, the whole
+    // answer in sections of at most 3,000, still ephemeral and not replacing
+    assert_eq!(json["response_type"], "ephemeral");
+    assert_eq!(json["replace_original"], false);
+    assert!(json["text"].as_str().unwrap().chars().count() <= crate::slack::reply::TEXT_MAX);
+    let sections: Vec<&str> = json["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["text"]["text"].as_str().unwrap())
+        .collect();
+    assert!(sections.len() > 1, "{json}");
+    assert!(sections.iter().all(|s| s.chars().count() <= crate::slack::reply::SECTION_TEXT_MAX));
+    assert_eq!(sections.join("\n"), lines.join("\n"));
 }
 
 /// Payloads Slack really sends that Opkit has no part in

@@ -213,9 +213,14 @@ impl Worker {
                     poster
                         .post_ephemeral(channel.as_str(), user, reply, thread_ts)
                         .await?;
-                } else {
+                } else if let Source::Schedule { name } = &job.source {
                     // A scheduled command's answer goes where the bot may not be:
-                    // then its owner (who the job runs as) hears of it by DM.
+                    // then its owner (who the job runs as) hears of it by DM,
+                    // once for a streak of refused runs.
+                    let owner = &job.caller.user;
+                    crate::schedule::post_answer(&self.bot, &**poster, name, channel, reply, owner)
+                        .await?;
+                } else {
                     let owner = &job.caller.user;
                     post_or_tell_owner(&**poster, channel.as_str(), reply, thread_ts, owner)
                         .await?;

@@ -30,6 +30,8 @@ pub struct ChannelPost {
 #[derive(Debug, Default)]
 pub struct MemoryChannelPoster {
     posts: Mutex<Vec<ChannelPost>>,
+    /// Channels whose `chat.postMessage` Slack refuses, with its error code.
+    refused: Mutex<Vec<(String, String)>>,
 }
 
 impl MemoryChannelPoster {
@@ -42,6 +44,17 @@ impl MemoryChannelPoster {
     pub fn posts(&self) -> Vec<ChannelPost> {
         self.posts.lock().expect("poster lock").clone()
     }
+
+    /// From now on, `chat.postMessage` in `channel` fails as Slack's does where
+    /// the bot may not post: [`WebApiError::Slack`] with `error` (such as
+    /// `not_in_channel`), and nothing is recorded. `None` lets the bot in again.
+    pub fn refuse(&self, channel: &str, error: Option<&str>) {
+        let mut refused = self.refused.lock().expect("poster lock");
+        refused.retain(|(c, _)| c != channel);
+        if let Some(error) = error {
+            refused.push((channel.to_owned(), error.to_owned()));
+        }
+    }
 }
 
 impl ChannelPoster for MemoryChannelPoster {
@@ -51,6 +64,14 @@ impl ChannelPoster for MemoryChannelPoster {
         reply: &'a Reply,
         thread_ts: Option<&'a str>,
     ) -> BoxFuture<'a, Result<PostedMessage, WebApiError>> {
+        let refused = self.refused.lock().expect("poster lock");
+        if let Some((_, error)) = refused.iter().find(|(c, _)| c == channel) {
+            return Box::pin(std::future::ready(Err(WebApiError::Slack {
+                method: "chat.postMessage",
+                error: error.clone(),
+            })));
+        }
+        drop(refused);
         let mut posts = self.posts.lock().expect("poster lock");
         let ts = format!("1700000000.{:06}", posts.len() + 1);
         posts.push(ChannelPost {

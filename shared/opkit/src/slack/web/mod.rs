@@ -24,7 +24,7 @@ use reqwest::header::CONTENT_TYPE;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::mrkdwn::Code;
+use super::mrkdwn::{Code, Mrkdwn};
 use super::poster::{DEFAULT_TIMEOUT, PostError, RetryPolicy, send_with_retries};
 use super::reply::{Block, Reply};
 use crate::BoxFuture;
@@ -315,6 +315,13 @@ pub enum OwnPost {
         /// Slack's error code for the channel (`not_in_channel`, `channel_not_found`).
         error: String,
     },
+    /// The channel refused the bot again, and its owner had already been told
+    /// of this streak of refusals: nothing was sent (a recurring schedule DMs its
+    /// owner once, not on every run; see [`crate::schedule::post_answer`]).
+    Refused {
+        /// Slack's error code for the channel.
+        error: String,
+    },
 }
 
 /// Slack's answers to `chat.postMessage` when the bot may not post in a channel:
@@ -324,37 +331,51 @@ pub enum OwnPost {
 /// [chat.postMessage errors](https://docs.slack.dev/reference/methods/chat.postMessage#errors).
 const NOT_ALLOWED_IN_CHANNEL: [&str; 2] = ["not_in_channel", "channel_not_found"];
 
-/// Posts `reply` in `channel` for the whole channel; where Slack refuses because
-/// the bot is not there ([`NOT_ALLOWED_IN_CHANNEL`]), tells `owner` instead —
-/// once, in a direct message (`chat.postMessage` with the user id as `channel`
-/// posts in the app's DM with them, with the same `chat:write` scope) — what it
-/// could not post, where, and how to let it in. The one way the bot posts on its
-/// own: expiry notices, queue hand-overs, scheduled commands' answers.
-pub async fn post_or_tell_owner(
+/// Posts `reply` in `channel` for the whole channel: `Ok(Ok(posted))`, or
+/// `Ok(Err(error))` with Slack's error code when the channel will not take the
+/// bot ([`NOT_ALLOWED_IN_CHANNEL`]); any other failure is an `Err`.
+pub async fn post_own(
     poster: &dyn ChannelPoster,
     channel: &str,
     reply: &Reply,
     thread_ts: Option<&str>,
-    owner: &UserId,
-) -> Result<OwnPost, WebApiError> {
-    let error = match poster.post_message(channel, reply, thread_ts).await {
-        Ok(posted) => return Ok(OwnPost::Posted(posted)),
+) -> Result<Result<PostedMessage, String>, WebApiError> {
+    match poster.post_message(channel, reply, thread_ts).await {
+        Ok(posted) => Ok(Ok(posted)),
         Err(WebApiError::Slack { error, .. })
             if NOT_ALLOWED_IN_CHANNEL.contains(&error.as_str()) =>
         {
-            error
+            Ok(Err(error))
         }
-        Err(e) => return Err(e),
-    };
+        Err(e) => Err(e),
+    }
+}
+
+/// Tells `owner` in a direct message (`chat.postMessage` with the user id as
+/// `channel` posts in the app's DM with them, with the same `chat:write` scope)
+/// that `reply` could not be posted in `channel` (Slack said `error`), how to let
+/// the bot in, and `then` if given (what else to know: a schedule's "I will not
+/// tell you again"); then the message as it was.
+pub async fn tell_owner(
+    poster: &dyn ChannelPoster,
+    channel: &str,
+    error: &str,
+    reply: &Reply,
+    owner: &UserId,
+    then: Option<Mrkdwn>,
+) -> Result<(), WebApiError> {
     let place = match ChannelId::parse(channel) {
         Ok(id) => id.mention(),
         Err(_) => Code::new(channel).into(),
     };
-    let note = crate::mrkdwn!(
+    let mut note = crate::mrkdwn!(
         "I could not post this in {} (Slack said {}): invite me there with `/invite` and my name, and I will post there next time.",
         place,
-        Code::new(&error)
+        Code::new(error)
     );
+    if let Some(then) = then {
+        note = crate::mrkdwn!("{} {}", note, then);
+    }
     let mut told = reply.clone().with_visibility(super::Visibility::InChannel);
     told.text = crate::mrkdwn!("{}\n{}", note, reply.text);
     // The blocks carry the whole answer: the note, then the message as it was.
@@ -366,7 +387,29 @@ pub async fn post_or_tell_owner(
     told.blocks.insert(0, Block::Section { text: note });
     poster.post_message(owner.as_str(), &told, None).await?;
     tracing::warn!(channel, %owner, error, "not allowed to post in the channel: told the owner by DM");
-    Ok(OwnPost::ToldOwner { error })
+    Ok(())
+}
+
+/// Posts `reply` in `channel` for the whole channel; where Slack refuses because
+/// the bot is not there ([`NOT_ALLOWED_IN_CHANNEL`]), tells `owner` instead, in a
+/// direct message ([`tell_owner`]): what it could not post, where, and how to let
+/// it in. The way the bot posts one-off messages on its own: expiry notices and
+/// queue hand-overs. A recurring post (a schedule's) tells its owner once per
+/// streak of refusals instead: [`crate::schedule::post_answer`].
+pub async fn post_or_tell_owner(
+    poster: &dyn ChannelPoster,
+    channel: &str,
+    reply: &Reply,
+    thread_ts: Option<&str>,
+    owner: &UserId,
+) -> Result<OwnPost, WebApiError> {
+    match post_own(poster, channel, reply, thread_ts).await? {
+        Ok(posted) => Ok(OwnPost::Posted(posted)),
+        Err(error) => {
+            tell_owner(poster, channel, &error, reply, owner, None).await?;
+            Ok(OwnPost::ToldOwner { error })
+        }
+    }
 }
 
 /// The `text` and `blocks` arguments shared by the `chat.*` methods: the
