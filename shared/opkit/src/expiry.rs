@@ -252,24 +252,12 @@ impl Expiry {
         &self,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<schedule::Entry>, CommandError> {
-        self.bot
-            .update_state(schedule::SCRIPT, true, |state| {
-                Box::pin(async move {
-                    let mut schedules: schedule::ScheduleState = state
-                        .map(serde_json::from_value)
-                        .transpose()
-                        .map_err(|e| CommandError::internal_with("schedules do not parse", e))?
-                        .unwrap_or_default();
-                    let due = schedule::take_due(&mut schedules, now);
-                    let changed = if due.is_empty() {
-                        None
-                    } else {
-                        Some(serde_json::to_value(&schedules).map_err(CommandError::internal)?)
-                    };
-                    Ok((due, changed))
-                })
-            })
-            .await
+        schedule::update(&self.bot, |schedules| {
+            // Due entries move on even while suspended (and then run none).
+            let moving = schedules.entries.values().any(|e| e.next_at <= now);
+            (schedule::take_due(schedules, now), moving)
+        })
+        .await
     }
 
     /// Posts a notice to its channel: `None` if it has none (or there is no
@@ -493,22 +481,7 @@ mod tests {
     async fn a_schedule_whose_channel_refuses_the_bot_tells_its_owner_once_a_streak() {
         // GIVEN an hourly schedule of UADMIN's in #ops, which the bot is not in
         let t = TestBot::new();
-        let entry = schedule::Entry {
-            name: "standup".into(),
-            when: schedule::When::parse("every 1h", crate::timespec::Tz::UTC).unwrap(),
-            channel: crate::ids::ChannelId::parse("C0PS").unwrap(),
-            run_as: crate::ids::UserId::parse("UADMIN").unwrap(),
-            text: "whoami".into(),
-            next_at: t.now(),
-            owner_told: false,
-        };
-        let mut state = schedule::ScheduleState::default();
-        state.entries.insert("standup".into(), entry);
-        let state = serde_json::to_value(&state).unwrap();
-        let state = crate::store::EncodedState::new(schedule::SCRIPT, state).unwrap();
-        crate::store::StateStore::save(&*t.store, schedule::SCRIPT, &state, 0)
-            .await
-            .unwrap();
+        save_schedule(&t, "every 1h").await;
         let (expiry, poster) = expiry(&t);
         poster.refuse("C0PS", Some("not_in_channel"));
         let dms = || poster.posts().iter().filter(|p| p.channel == "UADMIN").count();
@@ -533,6 +506,63 @@ mod tests {
         // THEN the new streak gets a new DM
         assert_eq!(again.owners_told, 1);
         assert_eq!(dms(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_token_slack_refuses_suspends_the_schedules_tried_again_hourly() {
+        // GIVEN a schedule every minute, and Slack refusing the bot's token as it
+        // does once the app is uninstalled
+        let t = TestBot::new();
+        save_schedule(&t, "every 1m").await;
+        let (expiry, poster) = expiry(&t);
+        poster.refuse("C0PS", Some("account_inactive"));
+        // WHEN the passes run for an hour
+        let first = expiry.run_once().await.unwrap();
+        let mut runs = 0;
+        for _ in 0..59 {
+            t.advance(Duration::minutes(1));
+            runs += expiry.run_once().await.unwrap().scheduled_runs;
+        }
+        // THEN it ran once, was refused, and nothing ran for the rest of the hour
+        assert_eq!((first.scheduled_runs, first.not_posted, first.owners_told), (1, 1, 0));
+        assert_eq!(runs, 0);
+        let state = crate::store::StateStore::load(&*t.store, schedule::SCRIPT).await.unwrap();
+        let state = state.value.unwrap();
+        let state: schedule::ScheduleState = serde_json::from_value(state).unwrap();
+        let suspended = state.suspended.unwrap();
+        assert_eq!(suspended.error, "account_inactive");
+        // AND an hour on it is tried again: still refused, suspended again
+        t.advance(Duration::minutes(1));
+        assert_eq!(expiry.run_once().await.unwrap().scheduled_runs, 1);
+        t.advance(Duration::minutes(1));
+        assert_eq!(expiry.run_once().await.unwrap().scheduled_runs, 0);
+        // WHEN the app is back, the next try is posted and lifts the suspension
+        poster.refuse("C0PS", None);
+        t.advance(Duration::hours(1));
+        assert_eq!(expiry.run_once().await.unwrap().posted, 1);
+        t.advance(Duration::minutes(1));
+        assert_eq!(expiry.run_once().await.unwrap().posted, 1);
+        assert!(poster.posts().iter().all(|p| p.channel == "C0PS"), "nobody is DMed for a dead token");
+    }
+
+    /// Stores one schedule, `standup`, of UADMIN's in #ops (C0PS), due now.
+    async fn save_schedule(t: &TestBot, when: &str) {
+        let entry = schedule::Entry {
+            name: "standup".into(),
+            when: schedule::When::parse(when, crate::timespec::Tz::UTC).unwrap(),
+            channel: crate::ids::ChannelId::parse("C0PS").unwrap(),
+            run_as: crate::ids::UserId::parse("UADMIN").unwrap(),
+            text: "whoami".into(),
+            next_at: t.now(),
+            owner_told: false,
+        };
+        let mut state = schedule::ScheduleState::default();
+        state.entries.insert("standup".into(), entry);
+        let state = serde_json::to_value(&state).unwrap();
+        let state = crate::store::EncodedState::new(schedule::SCRIPT, state).unwrap();
+        crate::store::StateStore::save(&*t.store, schedule::SCRIPT, &state, 0)
+            .await
+            .unwrap();
     }
 
     #[tokio::test]

@@ -198,19 +198,87 @@ pub struct ScheduleState {
     /// Schedules by name.
     #[serde(default)]
     pub entries: BTreeMap<String, Entry>,
+    /// Set while Slack refuses the bot's token (the app was uninstalled, or its
+    /// tokens revoked): no schedule runs until [`Suspension::retry_at`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended: Option<Suspension>,
 }
 
+/// Scheduled commands stopped because Slack refused the bot's token: a run whose
+/// answer cannot be posted anywhere is not worth running every minute. One try
+/// an hour ([`SUSPENSION_RETRY`]) finds out when the app is back (reinstalled,
+/// or a new token in place): its first posted run lifts the suspension.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suspension {
+    /// When Slack first refused the token.
+    pub since: DateTime<Utc>,
+    /// Slack's error code (`account_inactive`, `token_revoked`, …).
+    pub error: String,
+    /// When the schedules due then run again, as a try.
+    pub retry_at: DateTime<Utc>,
+}
+
+/// How long scheduled commands stay suspended before one more try.
+pub const SUSPENSION_RETRY: Duration = Duration::hours(1);
+
+/// Slack's answers to a Web API call whose token no longer works: the app was
+/// uninstalled (`account_inactive`: "Authentication token is for a deleted user
+/// or workspace when using a bot token"), its tokens revoked (`token_revoked`),
+/// or the token is not valid (`invalid_auth`, `not_authed`, `token_expired`).
+/// Source: [chat.postMessage errors](https://docs.slack.dev/reference/methods/chat.postMessage#errors);
+/// the events that announce the first two are `app_uninstalled` and `tokens_revoked`.
+pub const TOKEN_REFUSED: [&str; 5] = [
+    "account_inactive",
+    "token_revoked",
+    "invalid_auth",
+    "not_authed",
+    "token_expired",
+];
+
 /// Takes the entries due at `now` and moves each to its next time (runs missed
-/// while nothing checked collapse into one).
+/// while nothing checked collapse into one). While the schedules are
+/// [suspended](ScheduleState::suspended) and the retry time has not come, the due
+/// entries move on without running.
 pub fn take_due(state: &mut ScheduleState, now: DateTime<Utc>) -> Vec<Entry> {
+    let paused = state.suspended.as_ref().is_some_and(|s| now < s.retry_at);
     let mut due = Vec::new();
     for entry in state.entries.values_mut() {
         if entry.next_at <= now {
-            due.push(entry.clone());
+            if !paused {
+                due.push(entry.clone());
+            }
             entry.next_at = entry.when.next_after(now);
         }
     }
     due
+}
+
+/// Reads the schedules, lets `change` look at them and change them, and saves
+/// them if it says so (`(out, true)`), at the version read: the one way the
+/// runtime updates the schedules (the expiry pass taking the due ones, a post's
+/// outcome); a concurrent change makes it run again on fresh state.
+pub(crate) async fn update<T: Send>(
+    bot: &Bot,
+    mut change: impl FnMut(&mut ScheduleState) -> (T, bool) + Send,
+) -> Result<T, CommandError> {
+    bot.update_state(SCRIPT, true, |state| {
+        let step = || {
+            let mut schedules: ScheduleState = state
+                .map(serde_json::from_value)
+                .transpose()
+                .map_err(|e| CommandError::internal_with("schedules do not parse", e))?
+                .unwrap_or_default();
+            let (out, changed) = change(&mut schedules);
+            let value = if changed {
+                Some(serde_json::to_value(&schedules).map_err(CommandError::internal)?)
+            } else {
+                None
+            };
+            Ok((out, value))
+        };
+        Box::pin(std::future::ready(step()))
+    })
+    .await
 }
 
 /// Posts a scheduled run's answer (made by [`posted_reply`]) in the schedule's
@@ -231,54 +299,72 @@ pub async fn post_answer(
     reply: &Reply,
     owner: &UserId,
 ) -> Result<OwnPost, WebApiError> {
-    match post_own(poster, channel.as_str(), reply, None).await? {
-        Ok(posted) => {
-            if let Err(e) = set_owner_told(bot, name, false).await {
-                tracing::warn!(schedule = name, error = %e, "could not clear the schedule's told-owner flag");
-            }
-            Ok(OwnPost::Posted(posted))
-        }
-        Err(error) => {
-            let first = set_owner_told(bot, name, true).await.unwrap_or_else(|e| {
-                tracing::warn!(schedule = name, error = %e, "could not record that the owner was told");
-                true
+    let refused = match post_own(poster, channel.as_str(), reply, None).await {
+        Ok(Ok(posted)) => {
+            // Posted: a streak of refusals, and any suspension, are over.
+            let over = update(bot, |s| {
+                let lifted = s.suspended.take().is_some();
+                let entry = s.entries.get_mut(name).filter(|e| e.owner_told);
+                let cleared = entry.map(|e| e.owner_told = false).is_some();
+                ((), lifted || cleared)
             });
-            if !first {
-                tracing::info!(schedule = name, channel = %channel, error, "channel refused the bot again; owner already told");
-                return Ok(OwnPost::Refused { error });
+            if let Err(e) = over.await {
+                tracing::warn!(schedule = name, error = %e, "could not record that a scheduled run was posted");
             }
-            let then = crate::mrkdwn!(
-                "Schedule {} runs on; I will not message you about it again until one of its runs is posted there. To stop it instead: {}.",
-                Code::new(name),
-                Code::new(&format!("schedule remove {name}"))
-            );
-            tell_owner(poster, channel.as_str(), &error, reply, owner, Some(then)).await?;
-            Ok(OwnPost::ToldOwner { error })
+            return Ok(OwnPost::Posted(posted));
         }
+        Ok(Err(refused)) => refused,
+        Err(WebApiError::Slack { method, error }) if TOKEN_REFUSED.contains(&error.as_str()) => {
+            suspend(bot, &error).await;
+            return Err(WebApiError::Slack { method, error });
+        }
+        Err(e) => return Err(e),
+    };
+    let first = update(bot, |s| match s.entries.get_mut(name) {
+        Some(entry) if !entry.owner_told => {
+            entry.owner_told = true;
+            (true, true)
+        }
+        _ => (false, false),
+    });
+    let first = first.await.unwrap_or_else(|e| {
+        tracing::warn!(schedule = name, error = %e, "could not record that the owner was told");
+        true
+    });
+    if !first {
+        tracing::info!(schedule = name, channel = %channel, error = refused, "channel refused the bot again; owner already told");
+        return Ok(OwnPost::Refused { error: refused });
     }
+    let then = crate::mrkdwn!(
+        "Schedule {} runs on; I will not message you about it again until one of its runs is posted there. To stop it instead: {}.",
+        Code::new(name),
+        Code::new(&format!("schedule remove {name}"))
+    );
+    tell_owner(poster, channel.as_str(), &refused, reply, owner, Some(then)).await?;
+    Ok(OwnPost::ToldOwner { error: refused })
 }
 
-/// Sets the schedule `name`'s [`Entry::owner_told`] to `told`; whether it
-/// changed (`false` too when the schedule is gone). Writes only on a change.
-async fn set_owner_told(bot: &Bot, name: &str, told: bool) -> Result<bool, CommandError> {
-    bot.update_state(SCRIPT, true, |state| {
-        Box::pin(async move {
-            let mut schedules: ScheduleState = state
-                .map(serde_json::from_value)
-                .transpose()
-                .map_err(|e| CommandError::internal_with("schedules do not parse", e))?
-                .unwrap_or_default();
-            match schedules.entries.get_mut(name) {
-                Some(entry) if entry.owner_told != told => {
-                    entry.owner_told = told;
-                    let value = serde_json::to_value(&schedules).map_err(CommandError::internal)?;
-                    Ok((true, Some(value)))
-                }
-                _ => Ok((false, None)),
-            }
-        })
-    })
-    .await
+/// Suspends the schedules after Slack refused the bot's token with `error`
+/// ([`TOKEN_REFUSED`]), until [`SUSPENSION_RETRY`] from now; logged.
+async fn suspend(bot: &Bot, error: &str) {
+    let now = bot.now();
+    let retry_at = now + SUSPENSION_RETRY;
+    let suspended = update(bot, |s| {
+        let since = s.suspended.as_ref().map_or(now, |old| old.since);
+        s.suspended = Some(Suspension {
+            since,
+            error: error.to_owned(),
+            retry_at,
+        });
+        ((), true)
+    });
+    match suspended.await {
+        Ok(()) => tracing::error!(
+            error, %retry_at,
+            "Slack refused the bot's token (the app uninstalled, or its token revoked?): scheduled commands suspended, tried again hourly"
+        ),
+        Err(e) => tracing::error!(error, store_error = %e, "Slack refused the bot's token; could not suspend the schedules"),
+    }
 }
 
 /// A scheduled run's answer as posted: in the channel, marked as scheduled.

@@ -24,7 +24,7 @@
 //! | malformed payload | 400, nothing queued |
 //! | `url_verification` | 200, the challenge |
 //! | `app_rate_limited` | 200, empty; logged |
-//! | slash command | 200, ephemeral "Working on …"; one job queued |
+//! | slash command | 200, ephemeral "Working on …" ([`working`]); one job queued |
 //! | slash command or click from a team not in `OPKIT_TEAM_IDS`, or from a user of another organisation | 200, ephemeral refusal saying why; nothing queued; logged |
 //! | slash command or message whose text passes 40,000 characters ([`MAX_TEXT_CHARS`]) | 200, ephemeral "too long" (a message: empty); nothing queued; logged |
 //! | slash command, queue down | 200, ephemeral "could not queue"; logged |
@@ -32,7 +32,7 @@
 //! | mention or direct message | 200, empty; one job queued (id from `event_id`) |
 //! | event from a team not allowed, or from a user of another organisation | 200, empty; nothing queued; logged |
 //! | other events, bots' and own messages, edits; organisation-level events without `team_id` (`team_access_granted`, …) | 200, empty; nothing queued |
-//! | `app_uninstalled`, `tokens_revoked`, `team_access_revoked` | 200, empty; nothing queued; logged at warn |
+//! | `app_uninstalled`, `tokens_revoked`, `team_access_revoked` | 200, empty; nothing queued; logged at warn (the schedules stop at the first post Slack then refuses: [`crate::schedule::TOKEN_REFUSED`]) |
 //! | event, queue down | 503, so Slack retries (the retry is the same job) |
 //! | click on an Opkit button (`block_actions`, action id `opkit:…`) | 200, empty; one job queued |
 //! | click, queue down | 200, ephemeral "could not queue that click" ("too busy" when full); logged |
