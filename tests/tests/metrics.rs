@@ -20,6 +20,7 @@ async fn every_line_is_emf_counts_each_command_and_names_no_user() {
     let sink = lines.clone();
     assert!(install(Sink::Emf {
         namespace: "Opkit/test".into(),
+        level: "INFO",
         write: Box::new(move |line| sink.lock().unwrap().push(line.to_string())),
     }));
     let stack = Stack::start().await;

@@ -12,7 +12,7 @@ use opkit::telemetry::ErrorChain;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    opkit::telemetry::init_json_logs();
+    opkit::telemetry::init_traced_json_logs();
     opkit::metrics::install_emf_from_env();
     let sdk = opkit::aws::load_config().await;
     // Credentials named by `…_ARN` come from Secrets Manager, read once, here.

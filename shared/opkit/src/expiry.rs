@@ -484,7 +484,13 @@ mod tests {
         save_schedule(&t, "every 1h").await;
         let (expiry, poster) = expiry(&t);
         poster.refuse("C0PS", Some("not_in_channel"));
-        let dms = || poster.posts().iter().filter(|p| p.channel == "UADMIN").count();
+        let dms = || {
+            poster
+                .posts()
+                .iter()
+                .filter(|p| p.channel == "UADMIN")
+                .count()
+        };
         // WHEN two runs are refused
         let first = expiry.run_once().await.unwrap();
         t.advance(Duration::hours(1));
@@ -492,7 +498,12 @@ mod tests {
         // THEN the owner got one DM, which says what to do
         assert_eq!(dms(), 1);
         let dm = &poster.posts()[0].reply.text;
-        assert!(dm.starts_with("I could not post this in <#C0PS> (Slack said `not_in_channel`): invite me there"), "{dm}");
+        assert!(
+            dm.starts_with(
+                "I could not post this in <#C0PS> (Slack said `not_in_channel`): invite me there"
+            ),
+            "{dm}"
+        );
         assert!(dm.contains("I will not message you about it again until one of its runs is posted there. To stop it instead: `schedule remove standup`."), "{dm}");
         assert_eq!((first.owners_told, first.not_posted), (1, 1));
         assert_eq!((second.owners_told, second.not_posted), (0, 1));
@@ -524,9 +535,14 @@ mod tests {
             runs += expiry.run_once().await.unwrap().scheduled_runs;
         }
         // THEN it ran once, was refused, and nothing ran for the rest of the hour
-        assert_eq!((first.scheduled_runs, first.not_posted, first.owners_told), (1, 1, 0));
+        assert_eq!(
+            (first.scheduled_runs, first.not_posted, first.owners_told),
+            (1, 1, 0)
+        );
         assert_eq!(runs, 0);
-        let state = crate::store::StateStore::load(&*t.store, schedule::SCRIPT).await.unwrap();
+        let state = crate::store::StateStore::load(&*t.store, schedule::SCRIPT)
+            .await
+            .unwrap();
         let state = state.value.unwrap();
         let state: schedule::ScheduleState = serde_json::from_value(state).unwrap();
         let suspended = state.suspended.unwrap();
@@ -542,7 +558,10 @@ mod tests {
         assert_eq!(expiry.run_once().await.unwrap().posted, 1);
         t.advance(Duration::minutes(1));
         assert_eq!(expiry.run_once().await.unwrap().posted, 1);
-        assert!(poster.posts().iter().all(|p| p.channel == "C0PS"), "nobody is DMed for a dead token");
+        assert!(
+            poster.posts().iter().all(|p| p.channel == "C0PS"),
+            "nobody is DMed for a dead token"
+        );
     }
 
     /// Stores one schedule, `standup`, of UADMIN's in #ops (C0PS), due now.

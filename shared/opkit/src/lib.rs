@@ -80,6 +80,7 @@ pub mod text;
 pub mod timespec;
 pub mod timing;
 pub mod worker;
+pub mod xray;
 pub mod zones;
 
 /// A boxed, sendable future: the return type of Opkit's object-safe async traits.

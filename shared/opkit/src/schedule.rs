@@ -363,7 +363,9 @@ async fn suspend(bot: &Bot, error: &str) {
             error, %retry_at,
             "Slack refused the bot's token (the app uninstalled, or its token revoked?): scheduled commands suspended, tried again hourly"
         ),
-        Err(e) => tracing::error!(error, store_error = %e, "Slack refused the bot's token; could not suspend the schedules"),
+        Err(e) => {
+            tracing::error!(error, store_error = %e, "Slack refused the bot's token; could not suspend the schedules")
+        }
     }
 }
 

@@ -19,32 +19,66 @@ pub const LOG_FILTER_SETTING: &str = "RUST_LOG";
 /// Logs for Lambda, set up as Lambda's own runtimes do: filtered by
 /// [`lambda_log_filter`] (Lambda's `AWS_LAMBDA_LOG_LEVEL`, which the function's
 /// `ApplicationLogLevel` and the console's logging settings set; else `RUST_LOG`),
-/// one JSON object per line on stdout unless `AWS_LAMBDA_LOG_FORMAT` is `Text`, no
-/// timestamp (CloudWatch Logs stamps each line), registered secrets blanked. Call
-/// once, first thing in `main`.
+/// one JSON object per line on stdout unless `AWS_LAMBDA_LOG_FORMAT` is `Text`,
+/// registered secrets blanked. Call once, first thing in `main`.
+///
+/// Each JSON line carries the two keys Lambda's log-level filter reads: `level`
+/// (`ERROR`, `WARN`, …) and an RFC 3339 `timestamp`; Lambda counts a line without
+/// a valid level — or, as its guide words it, without a valid timestamp — as
+/// `INFO`, which a `WARN` setting would then drop
+/// (<https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html>).
+/// Text lines carry no timestamp (CloudWatch Logs stamps each line; Lambda does
+/// not filter text).
 ///
 /// An invalid filter is not fatal (a log setting should not stop the bot): the
 /// function logs errors only, and says so in its first line.
 pub fn init_json_logs() {
+    init_logs(None);
+}
+
+/// [`init_json_logs`], and each command's correlation id sent to X-Ray as an
+/// annotation of the invocation's trace ([`crate::xray::XrayLayer`]) where
+/// Lambda runs the X-Ray daemon (`AWS_XRAY_DAEMON_ADDRESS` set: tracing on). For
+/// the worker and the expiry, which run commands.
+pub fn init_traced_json_logs() {
+    init_logs(crate::xray::XrayLayer::from_env());
+}
+
+fn init_logs(xray: Option<crate::xray::XrayLayer>) {
+    use tracing_subscriber::Layer as _;
     let env = |name: &str| std::env::var(name).ok();
     let (filter, invalid) = match lambda_log_filter(env) {
         Ok(filter) => (filter, None),
         Err(e) => (Targets::new().with_default(LevelFilter::ERROR), Some(e)),
     };
-    let fmt = tracing_subscriber::fmt()
-        .without_time()
-        .with_writer(Redacting::new(std::io::stdout));
-    if env("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("text")) {
-        fmt.with_ansi(false).finish().with(filter).init();
-    } else {
-        fmt.json()
-            .with_current_span(false)
-            .finish()
-            .with(filter)
-            .init();
-    }
+    let text = env("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("text"));
+    let logs = log_layer(text, Redacting::new(std::io::stdout)).with_filter(filter);
+    // Each layer has its own filter: X-Ray sees the command spans whatever the
+    // log level, and enables nothing else.
+    let xray = xray.map(|layer| {
+        layer.with_filter(tracing_subscriber::filter::filter_fn(
+            crate::xray::XrayLayer::wants,
+        ))
+    });
+    tracing_subscriber::registry().with(logs).with(xray).init();
     if let Some(error) = invalid {
         tracing::error!(setting = LOG_FILTER_SETTING, %error, "invalid log filter ignored: logging errors only");
+    }
+}
+
+/// The formatting layer of [`init_json_logs`], writing to `writer`: JSON with a
+/// `timestamp`, or text (`text`) without one.
+fn log_layer<S, W>(text: bool, writer: W) -> Box<dyn tracing_subscriber::Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    use tracing_subscriber::Layer as _;
+    let layer = tracing_subscriber::fmt::layer().with_writer(writer);
+    if text {
+        layer.without_time().with_ansi(false).boxed()
+    } else {
+        layer.json().with_current_span(false).boxed()
     }
 }
 
@@ -184,6 +218,42 @@ mod tests {
         let err = log_filter(Some("info,opkit=loud")).unwrap_err();
         assert!(err.starts_with("RUST_LOG=\"info,opkit=loud\""), "{err}");
         assert!(log_filter(Some("[span{user=U1}]=debug")).is_err());
+    }
+
+    #[test]
+    fn json_lines_carry_the_level_and_timestamp_lambdas_filter_reads() {
+        // GIVEN the Lambda functions' JSON log layer
+        let captured = Captured::default();
+        let sink = captured.clone();
+        let layer = log_layer(false, move || sink.clone());
+        let subscriber = tracing_subscriber::registry().with(layer);
+        // WHEN an error and a warning are logged
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::error!("failed");
+            tracing::warn!("slow");
+        });
+        // THEN each line has Lambda's `level` and an RFC 3339 `timestamp`
+        let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let levels: Vec<String> = out
+            .lines()
+            .map(|line| {
+                let json: serde_json::Value = serde_json::from_str(line).unwrap();
+                let timestamp = json["timestamp"].as_str().unwrap();
+                assert!(
+                    chrono::DateTime::parse_from_rfc3339(timestamp).is_ok(),
+                    "{line}"
+                );
+                json["level"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        assert_eq!(levels, ["ERROR", "WARN"]);
+        // AND a text line has no timestamp (Lambda does not filter text)
+        let captured = Captured::default();
+        let sink = captured.clone();
+        let subscriber = tracing_subscriber::registry().with(log_layer(true, move || sink.clone()));
+        tracing::subscriber::with_default(subscriber, || tracing::error!("failed"));
+        let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(out.starts_with("ERROR "), "{out}");
     }
 
     #[test]

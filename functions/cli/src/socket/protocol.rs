@@ -344,7 +344,8 @@ mod tests {
     #[test]
     fn a_slash_command_ack_carries_the_answer_when_slack_accepts_one() {
         // GIVEN the ingress's "Working…" answer to a slash command
-        let working = json!({"response_type": "ephemeral", "text": "Working…", "replace_original": false});
+        let working =
+            json!({"response_type": "ephemeral", "text": "Working…", "replace_original": false});
         let accepted = Answer::ephemeral("Working…");
         // THEN the ack carries it only if the envelope accepts a response payload
         assert_eq!(

@@ -83,7 +83,10 @@ impl Answer {
         let (content_type, body) = match self.body {
             Body::Empty => (TEXT, String::new()),
             Body::Text(text) => (TEXT, text),
-            json => ("application/json", json.json().unwrap_or_default().to_string()),
+            json => (
+                "application/json",
+                json.json().unwrap_or_default().to_string(),
+            ),
         };
         let mut response = http::Response::new(body);
         *response.status_mut() = self.status;

@@ -413,7 +413,9 @@ async fn a_long_command_is_named_in_its_ack_not_quoted() {
 #[test]
 fn a_long_message_in_an_ack_is_fitted_like_every_message() {
     // GIVEN an ack carrying a reply far past Slack's limits (a refusal is one)
-    let lines: Vec<String> = (0..400).map(|i| format!("line {i:03} {}", "z".repeat(40))).collect();
+    let lines: Vec<String> = (0..400)
+        .map(|i| format!("line {i:03} {}", "z".repeat(40)))
+        .collect();
     let reply = crate::slack::Reply::text(crate::slack::UserText::new(lines.join("\n")));
     // WHEN it becomes HTTP
     let response = Answer::message(reply).into_http();
@@ -430,7 +432,11 @@ fn a_long_message_in_an_ack_is_fitted_like_every_message() {
         .map(|b| b["text"]["text"].as_str().unwrap())
         .collect();
     assert!(sections.len() > 1, "{json}");
-    assert!(sections.iter().all(|s| s.chars().count() <= crate::slack::reply::SECTION_TEXT_MAX));
+    assert!(
+        sections
+            .iter()
+            .all(|s| s.chars().count() <= crate::slack::reply::SECTION_TEXT_MAX)
+    );
     assert_eq!(sections.join("\n"), lines.join("\n"));
 }
 

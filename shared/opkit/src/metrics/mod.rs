@@ -40,6 +40,7 @@ use crate::engine::bot::Bot;
 use crate::ingress::Route;
 use crate::job::Job;
 
+pub use emf::level as emf_level;
 pub use prometheus::{CONTENT_TYPE, Registry};
 
 /// The variable naming the CloudWatch namespace of the EMF lines.
@@ -76,6 +77,8 @@ pub enum Sink {
     Emf {
         /// The CloudWatch namespace.
         namespace: String,
+        /// The lines' `level`, for Lambda's log filter ([`emf_level`]).
+        level: &'static str,
         /// Writes one whole line.
         write: Box<dyn Fn(&str) + Send + Sync>,
     },
@@ -92,12 +95,14 @@ pub fn install(sink: Sink) -> bool {
 }
 
 /// For a Lambda: EMF lines on standard output, in the namespace
-/// `OPKIT_METRICS_NAMESPACE` (or [`DEFAULT_NAMESPACE`]).
+/// `OPKIT_METRICS_NAMESPACE` (or [`DEFAULT_NAMESPACE`]), at the level the
+/// function's log setting keeps ([`emf_level`]).
 pub fn install_emf_from_env() {
     let namespace = crate::config::setting(|name| std::env::var(name).ok(), NAMESPACE_VAR)
         .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string());
     install(Sink::Emf {
         namespace,
+        level: emf_level(|name| std::env::var(name).ok()),
         write: Box::new(|line| {
             use std::io::Write;
             // One write of the whole line, under the lock: never interleaved with a
@@ -131,7 +136,11 @@ impl Sink {
     /// Records `sample`, taken at `at_ms` (Unix milliseconds).
     pub fn record(&self, sample: &Sample, at_ms: i64) {
         match self {
-            Sink::Emf { namespace, write } => write(&emf::line(namespace, sample, at_ms)),
+            Sink::Emf {
+                namespace,
+                level,
+                write,
+            } => write(&emf::line(namespace, level, sample, at_ms)),
             Sink::Prometheus(registry) => registry.record(sample),
         }
     }

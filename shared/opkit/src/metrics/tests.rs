@@ -61,7 +61,7 @@ fn an_emf_line_names_its_metric_and_dimensions_and_carries_their_values() {
         &[("Command", "queue join"), ("Outcome", "ran")],
     );
     // WHEN it is written as EMF
-    let line = emf::line("Opkit/test", &s, 1_764_400_000_000);
+    let line = emf::line("Opkit/test", "INFO", &s, 1_764_400_000_000);
     // THEN CloudWatch can read it as one Count metric with two dimensions
     let doc = assert_emf(&line);
     let directive = &doc["_aws"]["CloudWatchMetrics"][0];
@@ -80,6 +80,7 @@ fn an_emf_line_names_its_metric_and_dimensions_and_carries_their_values() {
     // A metric without dimensions still has one (empty) dimension set.
     let doc = assert_emf(&emf::line(
         "Opkit",
+        "INFO",
         &sample("QueueToReply", Unit::Milliseconds, 12.5, &[]),
         1,
     ));
@@ -91,6 +92,32 @@ fn an_emf_line_names_its_metric_and_dimensions_and_carries_their_values() {
 }
 
 #[test]
+fn an_emf_line_survives_every_lambda_log_level() {
+    // Lambda keeps a line at the set level or more severe; one without a valid
+    // `level` counts as INFO (Lambda Developer Guide, "Log-level filtering").
+    let kept = |set: &str, line_level: &str| {
+        let order = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
+        let at = |l: &str| order.iter().position(|o| *o == l).unwrap_or(2);
+        at(line_level) >= at(set)
+    };
+    let s = sample("Commands", Unit::Count, 1.0, &[("Outcome", "ran")]);
+    for set in ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "warn"] {
+        // GIVEN the function's ApplicationLogLevel
+        let level = emf_level(|name| (name == "AWS_LAMBDA_LOG_LEVEL").then(|| set.to_string()));
+        // WHEN a metric is written
+        let doc = assert_emf(&emf::line("Opkit", level, &s, 1_764_400_000_123));
+        // THEN its line carries a level Lambda keeps at that setting, and a
+        // valid RFC 3339 timestamp
+        let line_level = doc["level"].as_str().unwrap();
+        assert!(kept(&set.to_uppercase(), line_level), "{set}: {doc}");
+        assert_eq!(doc["timestamp"], "2025-11-29T07:06:40.123Z");
+    }
+    // Unset or not one of Lambda's levels: INFO, what Lambda assumes anyway.
+    assert_eq!(emf_level(|_| None), "INFO");
+    assert_eq!(emf_level(|_| Some("LOUD".into())), "INFO");
+}
+
+#[test]
 fn a_dimension_value_is_data_even_when_it_looks_like_json() {
     let s = sample(
         "Commands",
@@ -98,7 +125,7 @@ fn a_dimension_value_is_data_even_when_it_looks_like_json() {
         1.0,
         &[("Command", "x\",\"_aws\":{}\n"), ("Outcome", "ran")],
     );
-    let doc = assert_emf(&emf::line("Opkit", &s, 1));
+    let doc = assert_emf(&emf::line("Opkit", "INFO", &s, 1));
     assert_eq!(doc["Command"], "x\",\"_aws\":{}\n");
 }
 
