@@ -175,19 +175,32 @@ async fn list(ctx: &mut Ctx<ScheduleState>) -> Result<Reply, CommandError> {
         .entries
         .values()
         .map(|e| {
+            let refused = e
+                .owner_told
+                .then_some(" (its channel does not take my posts: invite me there)");
             mrkdwn!(
-                "• {}: {} {} in {} as {}; next {}",
+                "• {}: {} {} in {} as {}; next {}{}",
                 Code::new(&e.name),
                 CommandLine::new(&e.text),
                 UserText::new(e.when.to_string()),
                 e.channel.mention(),
                 e.run_as.mention(),
-                e.next_at
+                e.next_at,
+                refused
             )
         })
         .collect();
     let hint = Mrkdwn::from("Remove the ones no longer needed with `schedule remove <name>`.");
-    let body = fit_list(lines, &hint);
+    let mut body = fit_list(lines, &hint);
+    if let Some(suspended) = &ctx.state.suspended {
+        body = mrkdwn!(
+            "*Suspended* since {}: Slack refused my token ({}), so none of these runs; next try {}.\n{}",
+            suspended.since,
+            Code::new(&suspended.error),
+            suspended.retry_at,
+            body
+        );
+    }
     Ok(Reply::text(body.clone()).block(Block::Section { text: body }))
 }
 
@@ -201,6 +214,44 @@ mod tests {
             b.script(crate::packs::queue::script())
                 .script(script(default_managers()))
         })
+    }
+
+    #[tokio::test]
+    async fn the_list_says_when_schedules_are_suspended_or_refused() {
+        // GIVEN a schedule whose channel refused the bot, and the schedules suspended
+        let t = bot();
+        t.say(
+            "UADMIN",
+            "schedule add standup \"daily 09:00\" <#C9|ops> queue status",
+        )
+        .await;
+        use opkit::store::StateStore;
+        let mut state: ScheduleState = t.state(opkit::schedule::SCRIPT).await;
+        state.entries.get_mut("standup").unwrap().owner_told = true;
+        state.suspended = Some(opkit::schedule::Suspension {
+            since: t.now(),
+            error: "account_inactive".into(),
+            retry_at: t.now() + chrono::Duration::hours(1),
+        });
+        let version = t.store.load(opkit::schedule::SCRIPT).await.unwrap().version;
+        let state = serde_json::to_value(&state).unwrap();
+        let state = opkit::store::EncodedState::new(opkit::schedule::SCRIPT, state).unwrap();
+        t.store
+            .save(opkit::schedule::SCRIPT, &state, version)
+            .await
+            .unwrap();
+        // WHEN anyone lists them
+        let list = t.text("UBOB", "schedules").await;
+        // THEN both are said
+        assert!(list.starts_with("*Suspended* since "), "{list}");
+        assert!(
+            list.contains("Slack refused my token (`account_inactive`)"),
+            "{list}"
+        );
+        assert!(
+            list.contains("(its channel does not take my posts: invite me there)"),
+            "{list}"
+        );
     }
 
     #[tokio::test]
