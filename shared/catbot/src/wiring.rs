@@ -22,20 +22,27 @@ pub fn policy(config: &Config) -> Policy {
 
 /// A builder with Opkit's built-in commands, Catbot's packs, the
 /// configuration's admins and policy, and, where a bot token is configured, the
-/// Web API as the directory of users and channels and as the source of askers'
+/// Web API as the directory of users and channels, as the source of askers'
 /// time zones (`users.info`, cached; `OPKIT_TIME_ZONE` or UTC for whoever Slack
-/// cannot place, and for everyone without a token).
+/// cannot place, and for everyone without a token), and as the members of user
+/// groups linked to roles (`usergroups.users.list`, cached a minute).
 pub fn builder(config: &Config, settings: &Settings, store: Arc<dyn Store>) -> BotBuilder {
     let mut builder =
         Bot::builder(store).zones(Arc::new(opkit::zones::FixedZone(config.default_zone())));
-    if let Some(directory) = directory(config, reqwest::Client::new()) {
+    if let Some(api) = slack_api(config, reqwest::Client::new()) {
+        let api = Arc::new(api);
+        let directory: Arc<dyn Directory> = api.clone();
         let zones = opkit::zones::SlackZones::new(directory.clone(), config.default_zone());
-        builder = builder.directory(directory).zones(Arc::new(zones));
+        builder = builder
+            .directory(directory)
+            .zones(Arc::new(zones))
+            .usergroups(api);
     }
     builder
         .name(&config.bot_name)
         .admins(config.admins.iter().cloned())
         .script(builtin::script(policy(config)))
+        .script(builtin::links_script(&policy(config)))
         .script(queue::script())
         .script(schedule::script(schedule::default_managers()))
         .script(weather::script(weather::WeatherConfig::new(

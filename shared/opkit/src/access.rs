@@ -11,7 +11,9 @@
 //!
 //! Roles come from [`Grant`]s. A grant may be timed (`for 2h`) or scheduled as a
 //! maintenance window (`from 22:00 for 2h`); it authorizes only inside its window,
-//! whatever is still stored.
+//! whatever is still stored. Roles also come from configuration (`OPKIT_ADMINS`)
+//! and from Slack user groups linked to them ([`crate::groups`]); [`Held`] says
+//! which, for `can` and `whoami`.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -166,6 +168,56 @@ impl fmt::Display for Alternative {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<&str> = self.0.iter().map(Role::as_str).collect();
         f.write_str(&names.join(" and "))
+    }
+}
+
+/// Where a role a user holds comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A grant in the store that counts now.
+    Grant(Grant),
+    /// Set outside the store: `OPKIT_ADMINS` for `admin`, a role fixed for the
+    /// local user (`opkit shell --roles`), or a custom [`crate::engine::Authorizer`].
+    Configured,
+    /// Membership of a Slack user group linked to the role.
+    Group(crate::groups::RoleLink),
+}
+
+/// One role a user holds, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    /// The role.
+    pub role: Role,
+    /// Where it comes from.
+    pub source: Source,
+}
+
+impl Held {
+    /// A role held as a member of a linked group.
+    pub fn from_link(link: crate::groups::RoleLink) -> Self {
+        Held {
+            role: link.role.clone(),
+            source: Source::Group(link),
+        }
+    }
+
+    /// Why it is held, for a reply: `by a grant until revoked`, `as a member of
+    /// @ops-oncall`, `set in the configuration (OPKIT_ADMINS)`.
+    pub fn describe_source(&self, now: DateTime<Utc>) -> Mrkdwn {
+        match &self.source {
+            Source::Grant(g) => {
+                let by = g
+                    .granted_by
+                    .as_ref()
+                    .map(|u| mrkdwn!(", granted by {}", u.mention()));
+                mrkdwn!("by a grant {}{}", g.describe_window(now), by)
+            }
+            Source::Configured if self.role == Role::admin() => {
+                "set in the configuration (`OPKIT_ADMINS`)".into()
+            }
+            Source::Configured => "set in the configuration".into(),
+            Source::Group(link) => mrkdwn!("as a member of {}", link.group_name()),
+        }
     }
 }
 

@@ -34,7 +34,8 @@
 //! | [`engine`] | command API, registry and matching, the bot (resolve → authorize → execute → audit), the gate (confirmations, approvals) |
 //! | [`builtin`] | `help`, `can`, `whoami`, `roles …`, `audit` |
 //! | [`testing`] | the public test harness: a bot on memory with a manual clock |
-//! | [`access`] | role alternatives, grants and their windows |
+//! | [`access`] | role alternatives, grants and their windows, where a held role comes from |
+//! | [`groups`] | roles from Slack user groups: the links, the `usergroups.users.list` port, the minute-long caches |
 //! | [`audit`] | the audit record |
 //! | [`text`], [`ids`], [`timespec`], [`zones`] | tokens (Slack entities stay one token); Slack ids and roles as newtypes; durations, times and zones (read in the asker's zone, shown in each reader's); where the asker's zone comes from |
 //! | [`slack`] | request signing, payloads, replies and Block Kit, the `response_url` poster, the Web API |
@@ -63,6 +64,7 @@ pub mod engine;
 pub mod expiry;
 #[cfg(test)]
 mod fixtures;
+pub mod groups;
 pub mod ids;
 pub mod ingress;
 pub mod job;

@@ -34,6 +34,7 @@ use crate::builtin::{self, Policy};
 use crate::clock::ManualClock;
 use crate::engine::gate::Decision;
 use crate::engine::{Bot, BotBuilder, Caller, Request};
+use crate::groups::MemoryUserGroups;
 use crate::ids::{ChannelId, UserId};
 use crate::slack::{Block, Reply};
 use crate::store::memory::MemoryStore;
@@ -46,7 +47,7 @@ pub const CHANNEL: &str = "C0PS";
 pub const ADMIN: &str = "UADMIN";
 
 /// A bot with Opkit's built-in commands on the memory store, `UADMIN` as
-/// bootstrap admin, and a manual clock that starts at 2027-01-15 08:00 UTC.
+/// bootstrap admin, in-memory Slack user groups, and a manual clock that starts at 2027-01-15 08:00 UTC.
 pub struct TestBot {
     /// The bot.
     pub bot: Bot,
@@ -54,6 +55,9 @@ pub struct TestBot {
     pub store: Arc<MemoryStore>,
     /// Its clock: move it with [`TestBot::advance`].
     pub clock: ManualClock,
+    /// Its Slack user groups (for roles linked to them): set members, or make
+    /// Slack fail, with [`MemoryUserGroups`]'s methods.
+    pub groups: Arc<MemoryUserGroups>,
 }
 
 impl Default for TestBot {
@@ -82,15 +86,23 @@ impl TestBot {
     pub fn with_policy(policy: Policy, extra: impl FnOnce(BotBuilder) -> BotBuilder) -> Self {
         let store = Arc::new(MemoryStore::new());
         let clock = ManualClock::at_unix(1_800_000_000);
+        let groups = Arc::new(MemoryUserGroups::new());
         let builder = Bot::builder(store.clone())
             .clock(Arc::new(clock.clone()))
             .admins([UserId::parse(ADMIN).expect("a valid user id")])
-            .script(builtin::script(policy));
+            .usergroups(groups.clone())
+            .script(builtin::script(policy.clone()))
+            .script(builtin::links_script(&policy));
         let bot = match extra(builder).build() {
             Ok(bot) => bot,
             Err(e) => panic!("the test bot does not build: {e}"),
         };
-        Self { bot, store, clock }
+        Self {
+            bot,
+            store,
+            clock,
+            groups,
+        }
     }
 
     /// `user` types `text` in [`CHANNEL`]; the whole reply.

@@ -205,14 +205,21 @@ mod tests {
         // WHEN each asks for the `roles` group
         let admin = t.text("UADMIN", "help roles").await;
         let user = t.text("UBOB", "help roles").await;
-        // THEN the admin sees all four, the user only those they may run
+        // THEN the admin sees all six, the user only those they may run
         let lines = |s: &str| s.lines().filter(|l| l.starts_with("• ")).count();
         assert!(
             admin.starts_with("The `roles` commands you can run:"),
             "{admin}"
         );
-        assert_eq!(lines(&admin), 4, "{admin}");
-        for name in ["roles grant", "roles revoke", "roles list", "roles who"] {
+        assert_eq!(lines(&admin), 6, "{admin}");
+        for name in [
+            "roles grant",
+            "roles revoke",
+            "roles list",
+            "roles who",
+            "roles link",
+            "roles unlink",
+        ] {
             assert!(admin.contains(&format!("• `{name}")), "{name}: {admin}");
         }
         assert_eq!(lines(&user), 2, "{user}");

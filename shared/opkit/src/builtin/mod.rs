@@ -8,6 +8,8 @@
 //! roles revoke <@user> <role>                       take it away, now
 //! roles list [<@user>]                              grants and their windows
 //! roles who <role>                                  who holds a role
+//! roles link <role> <@usergroup>                    the group's members hold it
+//! roles unlink <role> <@usergroup>                  no longer
 //! approvals                                         what waits for your decision
 //! confirm|cancel|approve|deny <id>                  decide one, as its button would
 //! audit [<@user>] [last <n>]                        recent audit records
@@ -28,7 +30,10 @@
 //! Text a user typed is shown back through [`one_line`]: an audit line cannot be
 //! forged by a command with a line break in it.
 
+#[cfg(test)]
+mod groups_tests;
 mod help;
+pub mod links;
 mod policy;
 mod roles;
 #[cfg(test)]
@@ -36,15 +41,18 @@ mod tests;
 mod trail;
 
 use help::help;
+pub use links::script as links_script;
 pub use policy::{Policy, Power, Refusal, RoleChange, may_grant};
 use roles::{grant, list, revoke, who};
 use trail::audit;
 
 use std::sync::Arc;
 
+use crate::access::Source;
 use crate::engine::command::{Command, CommandError, Ctx, Script};
 use crate::engine::gate::{Decision, typed};
 use crate::engine::registry::Resolution;
+use crate::groups::Unverified;
 use crate::mrkdwn;
 use crate::slack::Reply;
 use crate::slack::mrkdwn::{Code, Mrkdwn};
@@ -174,19 +182,31 @@ async fn can(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
             )));
         }
     };
-    let decision = bot.authorize(&who, &command).await?;
-    let verdict = if decision.allowed {
+    let decision = bot.explain(&who, &command.access).await?;
+    let verdict = if command.access.is_open() {
         mrkdwn!(
-            "Yes: {} may run {}.",
+            "Yes: {} may run {}: it is open to everyone.",
             who.mention(),
             Code::new(&command.name)
         )
-    } else {
+    } else if decision.allowed {
+        let reasons = decision
+            .reasons(&command.access)
+            .into_iter()
+            .map(|h| mrkdwn!("*{}* {}", h.role, h.describe_source(ctx.now)));
         mrkdwn!(
-            "No: {} may not run {}; it needs {}.",
+            "Yes: {} may run {}: {}.",
             who.mention(),
             Code::new(&command.name),
-            command.access.describe()
+            Mrkdwn::join(reasons, "; ")
+        )
+    } else {
+        mrkdwn!(
+            "No: {} may not run {}; it needs {}.{}",
+            who.mention(),
+            Code::new(&command.name),
+            command.access.describe(),
+            decision.unverified_note()
         )
     };
     Ok(Reply::text(verdict))
@@ -194,7 +214,8 @@ async fn can(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
 
 async fn whoami(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
     let user = ctx.caller.user.clone();
-    let roles = ctx.bot.roles_of(&user).await?;
+    let holdings = ctx.bot.holdings(&user).await?;
+    let roles = holdings.roles();
     let grants = ctx.bot.store().grants_for(&user).await?;
     let held = if roles.is_empty() {
         Mrkdwn::from("no roles")
@@ -210,5 +231,11 @@ async fn whoami(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
     for g in grants.iter().filter(|g| !g.has_ended(ctx.now)) {
         text.push(mrkdwn!("\n• {} {}", g.role, g.describe_window(ctx.now)));
     }
+    for h in &holdings.held {
+        if let Source::Group(_) = h.source {
+            text.push(mrkdwn!("\n• {} {}", h.role, h.describe_source(ctx.now)));
+        }
+    }
+    text.push(Unverified::explain(&holdings.unverified));
     Ok(Reply::text(text))
 }

@@ -5,10 +5,11 @@ use std::sync::Arc;
 use super::policy::{Policy, RoleChange, may_grant};
 use crate::access::Grant;
 use crate::engine::command::{CommandError, Ctx};
+use crate::groups::Membership;
 use crate::ids::{Role, UserId};
 use crate::mrkdwn;
 use crate::slack::Reply;
-use crate::slack::mrkdwn::{Mrkdwn, fit_list};
+use crate::slack::mrkdwn::{Code, Mrkdwn, fit_list};
 use crate::timespec::parse_start;
 
 /// Asks [`may_grant`] about the caller of a `roles grant` or `roles revoke`.
@@ -216,6 +217,7 @@ pub(super) async fn who(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
         })
         .collect();
     lines.extend(describe_grants(&grants, ctx.now));
+    lines.extend(group_lines(ctx, &role).await?);
     if lines.is_empty() {
         return Ok(Reply::text(mrkdwn!("Nobody holds {}.", role)));
     }
@@ -225,4 +227,39 @@ pub(super) async fn who(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
         role,
         fit_list(lines, &hint)
     )))
+}
+
+/// Most members listed per linked group in `roles who`.
+const MEMBERS_SHOWN: usize = 20;
+
+/// One line per user group linked to `role`: its members now (from the
+/// minute-long cache), or why they are not known.
+async fn group_lines(ctx: &Ctx<()>, role: &Role) -> Result<Vec<Mrkdwn>, CommandError> {
+    let groups = ctx.bot.group_roles();
+    let links = groups.links(ctx.now).await?;
+    let mut lines = Vec::new();
+    for link in links.of_role(role) {
+        let members = match groups.membership(&link.group, ctx.now).await {
+            Membership::Members(members) if members.is_empty() => Mrkdwn::from("nobody now"),
+            Membership::Members(members) => {
+                let shown = members.iter().take(MEMBERS_SHOWN).map(|u| u.mention());
+                let more = members.len().saturating_sub(MEMBERS_SHOWN);
+                let more = (more > 0).then(|| mrkdwn!(" and {} more", more));
+                mrkdwn!("{}{}", Mrkdwn::join(shown, ", "), more)
+            }
+            Membership::NoSuchGroup => Mrkdwn::from("nobody: Slack knows no such group now"),
+            Membership::Unknown(reason) => mrkdwn!(
+                "unknown: I could not ask Slack who is in it ({})",
+                Code::new(&reason)
+            ),
+        };
+        lines.push(mrkdwn!(
+            "• members of {} *{}* while in it (linked by {}): {}",
+            link.group_name(),
+            role,
+            link.linked_by.mention(),
+            members
+        ));
+    }
+    Ok(lines)
 }

@@ -609,7 +609,7 @@ async fn can_answers_without_running_anything() {
     assert_eq!(
         t.text("UBOB", "can <@UADMIN> roles grant <@UBOB> admin")
             .await,
-        "Yes: <@UADMIN> may run `roles grant`."
+        "Yes: <@UADMIN> may run `roles grant`: *admin* set in the configuration (`OPKIT_ADMINS`)."
     );
     assert!(t.text("UBOB", "whoami").await.contains("holding no roles"));
     assert_eq!(

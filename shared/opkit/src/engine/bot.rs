@@ -7,7 +7,7 @@
 //! concurrent commands never lose an update. [`Bot::authorize`] is the single
 //! authorization function used by dispatch, `help` and `can`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -17,7 +17,6 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::BoxFuture;
-use crate::access::{Access, RoleSet, active_roles};
 use crate::audit::{AuditRecord, Outcome};
 use crate::clock::{SharedClock, SystemClock};
 use crate::engine::command::{
@@ -25,11 +24,14 @@ use crate::engine::command::{
     TickerSpec,
 };
 use crate::engine::registry::{BuildError, Registry, Resolution};
+use crate::groups::{GroupRoles, UserGroups};
 use crate::ids::{Role, UserId};
 use crate::mrkdwn;
 use crate::slack::mrkdwn::{Code, CommandLine, Mrkdwn, UserText};
 use crate::slack::{Directory, Reply, Visibility};
 use crate::store::{GrantStore, Store, StoreError};
+
+pub use super::authorize::{Authorization, Authorizer, GrantAuthorizer, Holdings};
 use crate::telemetry::ErrorChain;
 use crate::text::tokenize;
 use crate::zones::{FixedZone, ZoneSource};
@@ -70,93 +72,6 @@ impl Request {
     }
 }
 
-/// Where a user's roles come from.
-pub trait Authorizer: Send + Sync {
-    /// The roles `user` holds at `now`.
-    fn roles_of<'a>(
-        &'a self,
-        user: &'a UserId,
-        now: DateTime<Utc>,
-    ) -> BoxFuture<'a, Result<RoleSet, StoreError>>;
-
-    /// Who holds `role` by configuration rather than by a grant (the built-in
-    /// authorizer: `OPKIT_ADMINS` for `admin`, and fixed roles), for `roles who`.
-    /// Default: nobody.
-    fn configured_holders(&self, role: &Role) -> Vec<UserId> {
-        let _ = role;
-        Vec::new()
-    }
-}
-
-/// The built-in authorizer: live grants from the store, plus bootstrap admins from
-/// configuration, plus fixed roles (e.g. `opkit shell --roles`).
-pub struct GrantAuthorizer {
-    grants: Arc<dyn GrantStore>,
-    admins: BTreeSet<UserId>,
-    fixed: BTreeMap<UserId, RoleSet>,
-}
-
-impl GrantAuthorizer {
-    /// Reads grants from `grants`; `admins` always hold `admin`.
-    pub fn new(grants: Arc<dyn GrantStore>, admins: impl IntoIterator<Item = UserId>) -> Self {
-        Self {
-            grants,
-            admins: admins.into_iter().collect(),
-            fixed: BTreeMap::new(),
-        }
-    }
-
-    /// Gives `user` these roles regardless of grants (local use).
-    pub fn with_fixed_roles(mut self, user: UserId, roles: impl IntoIterator<Item = Role>) -> Self {
-        self.fixed.entry(user).or_default().extend(roles);
-        self
-    }
-}
-
-impl Authorizer for GrantAuthorizer {
-    fn roles_of<'a>(
-        &'a self,
-        user: &'a UserId,
-        now: DateTime<Utc>,
-    ) -> BoxFuture<'a, Result<RoleSet, StoreError>> {
-        Box::pin(async move {
-            let grants = self.grants.grants_for(user).await?;
-            // The window decides, not whether the grant is still stored: TTL deletes late.
-            let mut roles = active_roles(&grants, now);
-            if self.admins.contains(user) {
-                roles.insert(Role::admin());
-            }
-            if let Some(fixed) = self.fixed.get(user) {
-                roles.extend(fixed.iter().cloned());
-            }
-            Ok(roles)
-        })
-    }
-
-    fn configured_holders(&self, role: &Role) -> Vec<UserId> {
-        let mut holders: BTreeSet<UserId> = BTreeSet::new();
-        if *role == Role::admin() {
-            holders.extend(self.admins.iter().cloned());
-        }
-        holders.extend(
-            self.fixed
-                .iter()
-                .filter(|(_, roles)| roles.contains(role))
-                .map(|(user, _)| user.clone()),
-        );
-        holders.into_iter().collect()
-    }
-}
-
-/// The answer of [`Bot::authorize`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Authorization {
-    /// Whether the user may run the command.
-    pub allowed: bool,
-    /// The roles the user holds now.
-    pub roles: RoleSet,
-}
-
 struct Inner {
     name: String,
     registry: Registry,
@@ -165,6 +80,7 @@ struct Inner {
     authorizer: Arc<dyn Authorizer>,
     clock: SharedClock,
     directory: Option<Arc<dyn Directory>>,
+    groups: Arc<GroupRoles>,
     /// One lock per script (as many as the bot has scripts): see `update_state`.
     retry_turns: std::sync::Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
     zones: Arc<dyn ZoneSource>,
@@ -184,6 +100,7 @@ pub struct BotBuilder {
     admins: Vec<UserId>,
     clock: SharedClock,
     directory: Option<Arc<dyn Directory>>,
+    usergroups: Option<Arc<dyn UserGroups>>,
     zones: Arc<dyn ZoneSource>,
 }
 
@@ -229,6 +146,15 @@ impl BotBuilder {
         self
     }
 
+    /// Where the members of user groups linked to roles are looked up
+    /// (`usergroups.users.list`): the bot token's [`crate::slack::SlackApi`]
+    /// deployed, a [`crate::groups::MemoryUserGroups`] in tests. Without one (no
+    /// bot token), a linked group gives nobody its role. See [`crate::groups`].
+    pub fn usergroups(mut self, usergroups: Arc<dyn UserGroups>) -> Self {
+        self.usergroups = Some(usergroups);
+        self
+    }
+
     /// Where askers' time zones come from (default: UTC for everyone; deployed,
     /// [`crate::zones::SlackZones`] over the directory). See [`crate::zones`].
     pub fn zones(mut self, zones: Arc<dyn ZoneSource>) -> Self {
@@ -246,6 +172,7 @@ impl BotBuilder {
         let authorizer = self
             .authorizer
             .unwrap_or_else(|| Arc::new(GrantAuthorizer::new(grants, self.admins)));
+        let groups = Arc::new(GroupRoles::new(self.store.clone(), self.usergroups));
         Ok(Bot(Arc::new(Inner {
             name: self.name,
             registry,
@@ -254,6 +181,7 @@ impl BotBuilder {
             authorizer,
             clock: self.clock,
             directory: self.directory,
+            groups,
             retry_turns: Default::default(),
             zones: self.zones,
         })))
@@ -272,6 +200,7 @@ impl Bot {
             admins: Vec::new(),
             clock: Arc::new(SystemClock),
             directory: None,
+            usergroups: None,
             zones: Arc::new(FixedZone(crate::timespec::Tz::UTC)),
         }
     }
@@ -297,6 +226,15 @@ impl Bot {
         self.0.directory.as_ref()
     }
 
+    /// Where roles from linked user groups are worked out (see [`crate::groups`]).
+    pub fn group_roles(&self) -> &Arc<GroupRoles> {
+        &self.0.groups
+    }
+
+    pub(super) fn authorizer(&self) -> &Arc<dyn Authorizer> {
+        &self.0.authorizer
+    }
+
     /// The current time by the bot's clock.
     pub fn now(&self) -> DateTime<Utc> {
         self.0.clock.now()
@@ -311,29 +249,6 @@ impl Bot {
     /// The time zone `user`'s typed times are read in (see [`crate::zones`]).
     pub async fn zone_of(&self, user: &UserId) -> crate::timespec::Tz {
         self.0.zones.zone_of(user, self.now()).await
-    }
-
-    /// The roles `user` holds now.
-    pub async fn roles_of(&self, user: &UserId) -> Result<RoleSet, StoreError> {
-        self.0.authorizer.roles_of(user, self.now()).await
-    }
-
-    /// Whether `user` may run `command` now. Dispatch, `help` and `can` all ask here.
-    pub async fn authorize(
-        &self,
-        user: &UserId,
-        command: &CommandSpec,
-    ) -> Result<Authorization, StoreError> {
-        let roles = self.roles_of(user).await?;
-        Ok(Authorization {
-            allowed: command.access.allows(&roles),
-            roles,
-        })
-    }
-
-    /// Whether `user` may do something guarded by `access` (for checks inside a handler).
-    pub async fn allows(&self, user: &UserId, access: &Access) -> Result<bool, StoreError> {
-        Ok(access.allows(&self.roles_of(user).await?))
     }
 
     /// Runs one request to its reply. Never fails: errors become replies, and every
@@ -442,18 +357,26 @@ impl Bot {
         };
         if !decision.allowed {
             let needed = command.access.describe();
+            // A linked group Slack did not answer for is in the trail too: the
+            // denial may be the outage's, not the user's.
+            let unchecked = decision
+                .unverified
+                .iter()
+                .map(|u| format!("; could not check {} ({})", u.link.group, u.reason))
+                .collect::<String>();
             self.audit(
                 request,
                 name,
                 Outcome::Denied {
-                    needed: needed.to_string(),
+                    needed: format!("{needed}{unchecked}"),
                 },
             )
             .await;
             return Reply::text(mrkdwn!(
-                "Sorry, you need {} to run {}.",
+                "Sorry, you need {} to run {}.{}",
                 needed,
-                Code::new(&command.name)
+                Code::new(&command.name),
+                decision.unverified_note()
             ));
         }
         // A gated command runs too, to validate its request and ask for its gate

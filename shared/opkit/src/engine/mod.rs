@@ -20,17 +20,19 @@
 //!   which take a bare id only once the Web API confirms it;
 //! - [`registry`]: syntax forms and matching (longest form wins; a near miss of
 //!   any word of a longer form is "did you mean");
-//! - [`bot`]: [`Bot::handle`], the one authorize function, optimistic state;
+//! - [`bot`]: [`Bot::handle`], optimistic state; `authorize.rs`: the one authorize
+//!   function, [`Bot::authorize`], over grants, configuration and linked user groups;
 //! - [`gate`]: pending confirmations and two-person approvals, settled by clicks.
 
 mod args;
+mod authorize;
 pub mod bot;
 pub mod command;
 mod error;
 pub mod gate;
 pub mod registry;
 
-pub use bot::{Authorization, Authorizer, Bot, BotBuilder, GrantAuthorizer, Request};
+pub use bot::{Authorization, Authorizer, Bot, BotBuilder, GrantAuthorizer, Holdings, Request};
 pub use command::{
     Args, Caller, Command, CommandError, CommandSpec, Ctx, Gate, Handler, Notice, Options, Script,
     ScriptState,

@@ -409,12 +409,13 @@ impl Bot {
         );
         match self.authorize(&request.caller.user, &command).await {
             Ok(d) if d.allowed => {}
-            Ok(_) => {
+            Ok(d) => {
                 let text = mrkdwn!(
-                    "{}\nBut {} may no longer run it (it needs {}); nothing was run.",
+                    "{}\nBut {} may no longer run it (it needs {}); nothing was run.{}",
                     decision_line,
                     request.caller.user.mention(),
-                    command.access.describe()
+                    command.access.describe(),
+                    d.unverified_note()
                 );
                 return Reply::text(text).replacing();
             }

@@ -126,7 +126,7 @@ impl SlackApi {
         }
     }
 
-    async fn lookup(
+    pub(super) async fn lookup(
         &self,
         method: &'static str,
         fields: &[(&str, &str)],
@@ -142,7 +142,7 @@ impl SlackApi {
 }
 
 /// Slack's "no such id" codes become `None`; other failures stay errors.
-fn not_found_is_none<T>(
+pub(super) fn not_found_is_none<T>(
     answer: Result<T, WebApiError>,
     codes: &[&str],
 ) -> Result<Option<T>, WebApiError> {
@@ -153,7 +153,7 @@ fn not_found_is_none<T>(
     }
 }
 
-fn decode<T: serde::de::DeserializeOwned>(
+pub(super) fn decode<T: serde::de::DeserializeOwned>(
     method: &'static str,
     answer: serde_json::Map<String, serde_json::Value>,
 ) -> Result<T, WebApiError> {

@@ -1,7 +1,8 @@
 //! A minimal Slack Web API client for the bot token: post, post ephemeral, update
 //! ([`SlackApi`]); file uploads ([`FileUploader`]); an in-memory [`ChannelPoster`]
 //! for tests; who a user or a conversation is ([`Directory`]: `users.info`,
-//! `conversations.info`); and, for Socket Mode, the app-level token and `apps.connections.open`.
+//! `conversations.info`); who is in a user group (`usergroups.users.list`, the
+//! [`crate::groups::UserGroups`] port); and, for Socket Mode, the app-level token and `apps.connections.open`.
 //!
 //! Slack answers most failures with HTTP 200 and `{"ok": false, "error": "..."}`;
 //! those become [`WebApiError::Slack`]. HTTP failures are retried with the same
@@ -11,6 +12,7 @@ mod directory;
 mod memory;
 mod socket_mode;
 mod upload;
+mod usergroups;
 
 pub use directory::{Directory, MemoryDirectory, SlackConversation, SlackUser};
 pub use memory::{ChannelPost, MemoryChannelPoster};

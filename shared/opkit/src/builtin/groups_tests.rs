@@ -1,0 +1,298 @@
+//! Roles from Slack user groups, driven as a user drives them: `roles link`,
+//! `roles unlink`, and what a linked group's members may then run.
+
+use chrono::Duration;
+
+use crate::access::Access;
+use crate::audit::Outcome;
+use crate::engine::{Command, Script};
+use crate::groups::{FAILED_LOOKUP_TTL, LINKS_SCRIPT, MEMBERSHIP_TTL, RoleLinks};
+use crate::ids::Role;
+use crate::slack::Reply;
+use crate::store::GrantStore;
+use crate::testing::TestBot;
+
+/// How Slack sends `@ops-oncall` in a slash command's text.
+const ONCALL: &str = "<!subteam^S0ONCALL1|@ops-oncall>";
+
+/// `deploy` needs ops; `page` needs ops and oncall together.
+fn deploys() -> Script<()> {
+    let ops = || Role::parse("ops").unwrap();
+    Script::new("deploys")
+        .command(
+            Command::new("deploy")
+                .access(Access::role(ops()))
+                .handler(|_| Box::pin(async { Ok(Reply::text("deployed")) })),
+        )
+        .command(
+            Command::new("page")
+                .access(Access::parse(&[&["ops", "oncall"]]).unwrap())
+                .handler(|_| Box::pin(async { Ok(Reply::text("paged")) })),
+        )
+}
+
+/// A bot with `deploys`, the group `S0ONCALL1` = {UAL, UBO}, and ops linked to it.
+async fn linked() -> TestBot {
+    let t = TestBot::with(|b| b.script(deploys()));
+    t.groups.set_members("S0ONCALL1", &["UAL", "UBO"]);
+    let reply = t.text("UADMIN", &format!("roles link ops {ONCALL}")).await;
+    assert_eq!(
+        reply,
+        "<@UADMIN> linked *ops* to @ops-oncall: its members (2 members now) hold *ops* while they are in the group (I ask Slack about once a minute)."
+    );
+    t
+}
+
+#[tokio::test]
+async fn members_of_a_linked_group_hold_the_role_and_others_do_not() {
+    let t = linked().await;
+    assert_eq!(t.text("UAL", "deploy").await, "deployed");
+    assert_eq!(
+        t.text("UCAROL", "deploy").await,
+        "Sorry, you need ops to run `deploy`."
+    );
+    // AND the link is stored as the `role-links` script's state
+    let links: RoleLinks = t.state(LINKS_SCRIPT).await;
+    assert_eq!(links.links.len(), 1);
+    assert_eq!(links.links[0].handle.as_deref(), Some("ops-oncall"));
+    assert_eq!(links.links[0].linked_by.as_str(), "UADMIN");
+}
+
+#[tokio::test]
+async fn a_member_taken_out_of_the_group_is_denied_once_the_cache_minute_is_up() {
+    // GIVEN UBO ran a deploy as a member
+    let t = linked().await;
+    assert_eq!(t.text("UBO", "deploy").await, "deployed");
+    // WHEN the rotation moves on without UBO
+    t.groups.set_members("S0ONCALL1", &["UAL", "UCAROL"]);
+    // THEN the minute-old answer still stands a moment
+    t.advance(MEMBERSHIP_TTL - Duration::seconds(1));
+    assert_eq!(t.text("UBO", "deploy").await, "deployed");
+    // AND once the minute is up, UBO is denied and UCAROL allowed
+    t.advance(Duration::seconds(1));
+    assert_eq!(
+        t.text("UBO", "deploy").await,
+        "Sorry, you need ops to run `deploy`."
+    );
+    assert_eq!(t.text("UCAROL", "deploy").await, "deployed");
+}
+
+#[tokio::test]
+async fn slack_down_denies_says_why_audits_it_and_spares_other_roles() {
+    let t = linked().await;
+    t.advance(MEMBERSHIP_TTL);
+    t.groups.fail_with(Some("fatal_error"));
+    // WHEN a member runs an ops command while Slack fails
+    let reply = t.text("UAL", "deploy").await;
+    // THEN it is denied (fails closed), with what could not be checked
+    assert_eq!(
+        reply,
+        "Sorry, you need ops to run `deploy`. I could not ask Slack who is in @ops-oncall (for *ops*: `fatal_error`), so roles from those user groups do not count right now; try again in a minute."
+    );
+    // AND the denial's audit record names the group and the reason
+    let denied = t.audit(5).await.into_iter().find_map(|r| match r.outcome {
+        Outcome::Denied { needed } => Some(needed),
+        _ => None,
+    });
+    assert_eq!(
+        denied.as_deref(),
+        Some("ops; could not check S0ONCALL1 (fatal_error)")
+    );
+    // AND the bootstrap admin, and open commands, do not depend on Slack
+    assert!(t.text("UADMIN", "whoami").await.contains("holding admin"));
+    assert!(t.text("UAL", "help").await.contains("whoami"));
+    // AND once Slack answers again and the failure is forgotten, the member is back
+    t.groups.fail_with(None);
+    t.advance(FAILED_LOOKUP_TTL);
+    assert_eq!(t.text("UAL", "deploy").await, "deployed");
+}
+
+#[tokio::test]
+async fn grants_and_group_roles_combine() {
+    // GIVEN UAL holds ops through the group, and a timed grant of oncall
+    let t = linked().await;
+    let granted = t.text("UADMIN", "roles grant <@UAL> oncall for 1h").await;
+    assert!(granted.contains("granted *oncall*"), "{granted}");
+    // THEN `page` (ops AND oncall) is allowed, and `can` says where each comes from
+    assert_eq!(t.text("UAL", "page").await, "paged");
+    let can = t.text("UBO", "can <@UAL> page").await;
+    assert!(can.starts_with("Yes: <@UAL> may run `page`: "), "{can}");
+    assert!(can.contains("*ops* as a member of @ops-oncall"), "{can}");
+    assert!(can.contains("*oncall* by a grant until"), "{can}");
+    // AND when the grant ends, the group alone is not enough
+    t.advance(Duration::hours(1));
+    assert_eq!(
+        t.text("UAL", "page").await,
+        "Sorry, you need ops and oncall to run `page`."
+    );
+    assert_eq!(t.text("UAL", "deploy").await, "deployed");
+}
+
+#[tokio::test]
+async fn can_explains_which_source_applies() {
+    let t = linked().await;
+    assert_eq!(
+        t.text("UBO", "can <@UAL> deploy").await,
+        "Yes: <@UAL> may run `deploy`: *ops* as a member of @ops-oncall."
+    );
+    t.text("UADMIN", "roles grant <@UCAROL> ops").await;
+    assert_eq!(
+        t.text("UBO", "can <@UCAROL> deploy").await,
+        "Yes: <@UCAROL> may run `deploy`: *ops* by a grant until revoked, granted by <@UADMIN>."
+    );
+    assert_eq!(
+        t.text("UBO", "can <@UADMIN> roles link ops S1").await,
+        "Yes: <@UADMIN> may run `roles link`: *admin* set in the configuration (`OPKIT_ADMINS`)."
+    );
+    assert_eq!(
+        t.text("UBO", "can <@UDAN> whoami").await,
+        "Yes: <@UDAN> may run `whoami`: it is open to everyone."
+    );
+    t.groups.fail_with(Some("ratelimited"));
+    t.advance(MEMBERSHIP_TTL);
+    let no = t.text("UBO", "can <@UAL> deploy").await;
+    assert!(
+        no.starts_with("No: <@UAL> may not run `deploy`; it needs ops. I could not ask Slack"),
+        "{no}"
+    );
+}
+
+#[tokio::test]
+async fn who_and_whoami_show_the_group() {
+    let t = linked().await;
+    let who = t.text("UBO", "roles who ops").await;
+    assert!(
+        who.contains(
+            "• members of @ops-oncall *ops* while in it (linked by <@UADMIN>): <@UAL>, <@UBO>"
+        ),
+        "{who}"
+    );
+    let me = t.text("UAL", "whoami").await;
+    assert!(me.contains("holding ops now"), "{me}");
+    assert!(me.contains("• ops as a member of @ops-oncall"), "{me}");
+    t.groups.fail_with(Some("fatal_error"));
+    t.advance(MEMBERSHIP_TTL);
+    let who = t.text("UBO", "roles who ops").await;
+    assert!(
+        who.contains("unknown: I could not ask Slack who is in it (`fatal_error`)"),
+        "{who}"
+    );
+    let me = t.text("UAL", "whoami").await;
+    assert!(me.contains("holding no roles"), "{me}");
+    assert!(
+        me.contains("I could not ask Slack who is in @ops-oncall"),
+        "{me}"
+    );
+}
+
+#[tokio::test]
+async fn a_command_a_grant_allows_asks_slack_nothing() {
+    let t = linked().await;
+    let asked = t.groups.lookups();
+    t.text("UADMIN", "roles grant <@UCAROL> ops").await;
+    t.advance(MEMBERSHIP_TTL * 5);
+    assert_eq!(t.text("UCAROL", "deploy").await, "deployed");
+    let help = t.text("UCAROL", "help deploy").await;
+    assert!(help.contains("`deploy`"), "{help}");
+    assert_eq!(t.groups.lookups(), asked);
+}
+
+#[tokio::test]
+async fn only_an_admin_links_and_bad_links_change_nothing() {
+    let t = TestBot::with(|b| b.script(deploys()));
+    t.groups.set_members("S0ONCALL1", &["UAL"]);
+    t.text("UADMIN", "roles grant <@UAL> ops").await;
+    assert_eq!(
+        t.text("UAL", &format!("roles link ops {ONCALL}")).await,
+        "Sorry, you need admin to run `roles link`."
+    );
+    let unknown = t
+        .text("UADMIN", "roles link ops <!subteam^S0GONE001|@gone>")
+        .await;
+    assert_eq!(
+        unknown,
+        "Slack knows no user group @gone (deleted or disabled?); nothing changed."
+    );
+    let typed = t.text("UADMIN", "roles link ops @ops-oncall").await;
+    assert!(
+        typed.starts_with("expected a user group: mention it like @oncall"),
+        "{typed}"
+    );
+    let bad_role = t.text("UADMIN", &format!("roles link Ops! {ONCALL}")).await;
+    assert!(bad_role.contains("is not a role name"), "{bad_role}");
+    t.groups.fail_with(Some("missing_scope"));
+    let down = t.text("UADMIN", &format!("roles link ops {ONCALL}")).await;
+    assert!(down.starts_with("I could not ask Slack who is in @ops-oncall (`missing_scope`), so I did not link it; nothing changed."), "{down}");
+    let links: RoleLinks = t.state(LINKS_SCRIPT).await;
+    assert!(links.links.is_empty());
+    // AND a second link of the same pair changes nothing either
+    t.groups.fail_with(None);
+    t.text("UADMIN", &format!("roles link ops {ONCALL}")).await;
+    assert_eq!(
+        t.text("UADMIN", "roles link ops S0ONCALL1").await,
+        "*ops* is already linked to @ops-oncall (by <@UADMIN>); nothing changed."
+    );
+    let links: RoleLinks = t.state(LINKS_SCRIPT).await;
+    assert_eq!(links.links.len(), 1);
+}
+
+#[tokio::test]
+async fn unlinking_asks_then_takes_the_role_from_members_at_once_and_keeps_grants() {
+    let t = linked().await;
+    t.text("UADMIN", "roles grant <@UBO> ops").await;
+    let prompt = t.say("UADMIN", &format!("roles unlink ops {ONCALL}")).await;
+    assert!(
+        prompt
+            .text
+            .to_string()
+            .contains("The members of @ops-oncall would no longer hold *ops* through it"),
+        "{}",
+        prompt.text
+    );
+    let done = t
+        .click("UADMIN", &prompt, crate::engine::Decision::Confirm)
+        .await;
+    assert!(
+        done.text
+            .to_string()
+            .contains("<@UADMIN> unlinked *ops* from @ops-oncall"),
+        "{}",
+        done.text
+    );
+    // THEN a member without a grant is denied at once (this process forgot the links)
+    assert_eq!(
+        t.text("UAL", "deploy").await,
+        "Sorry, you need ops to run `deploy`."
+    );
+    // AND a member with a grant keeps it
+    assert_eq!(t.text("UBO", "deploy").await, "deployed");
+    assert_eq!(
+        t.store
+            .grants_for(&crate::ids::UserId::parse("UBO").unwrap())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // AND unlinking what is not linked says so
+    assert_eq!(
+        t.answered_at_once("UADMIN", &format!("roles unlink ops {ONCALL}"))
+            .await,
+        "*ops* is not linked to that user group; nothing changed. *ops* is linked to no user group."
+    );
+}
+
+#[tokio::test]
+async fn with_grant_approvals_a_link_waits_for_a_second_person() {
+    let policy = super::Policy::from_roles(&[], &[], &[Role::parse("approver").unwrap()]);
+    let t = TestBot::with_policy(policy, |b| b.script(deploys()));
+    t.groups.set_members("S0ONCALL1", &["UAL"]);
+    let prompt = t.say("UADMIN", &format!("roles link ops {ONCALL}")).await;
+    assert!(!prompt.blocks.is_empty(), "{}", prompt.text);
+    let links: RoleLinks = t.state(LINKS_SCRIPT).await;
+    assert!(links.links.is_empty());
+    assert_eq!(
+        t.text("UAL", "deploy").await,
+        "Sorry, you need ops to run `deploy`."
+    );
+}
