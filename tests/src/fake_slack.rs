@@ -4,12 +4,16 @@
 //! POST /response/{anything}  acts as a response_url: 200 "ok"
 //! POST /api/users.info       the user added with `add_user`, else `user_not_found`
 //! POST /api/conversations.info  the channel added with `add_conversation`, else `channel_not_found`
+//! POST /api/usergroups.users.list  {"ok":true,"users":[…]} of the group set with
+//!                            `set_usergroup`, else `no_such_subteam`
 //! POST /api/{method}         acts as the Web API: {"ok":true,"channel":..,"ts":"<increasing>"}
 //! anything else              404, recorded too (so a wrong URL shows up in failures)
 //! ```
 //!
 //! Faults are scripted with a queue of [`CannedResponse`]s: each request takes the next
-//! one, whatever its path; when the queue is empty the routes answer as above.
+//! one, whatever its path; when the queue is empty the routes answer as above. A
+//! method can also be broken for as long as a test says ([`FakeSlack::break_method`]):
+//! every call to it gets the same answer until [`FakeSlack::mend_method`].
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -156,6 +160,10 @@ struct State {
     users: Mutex<BTreeMap<String, Value>>,
     /// `conversations.info`'s `channel` objects by id.
     conversations: Mutex<BTreeMap<String, Value>>,
+    /// `usergroups.users.list`'s `users` by user group id.
+    usergroups: Mutex<BTreeMap<String, Vec<String>>>,
+    /// Methods answered with a fixed response until mended, by path.
+    broken: Mutex<BTreeMap<String, CannedResponse>>,
 }
 
 /// A running fake Slack; the server stops when this is dropped.
@@ -235,6 +243,46 @@ impl FakeSlack {
             .lock()
             .expect("conversations lock")
             .insert(id, channel);
+    }
+
+    /// Makes `usergroups.users.list` answer that `group` (an id such as
+    /// `S0ONCALL1`) has exactly `users` (user ids), as an on-call rotation
+    /// updating the group would.
+    pub fn set_usergroup(&self, group: &str, users: &[&str]) {
+        let users = users.iter().map(|u| (*u).to_owned()).collect();
+        self.state
+            .usergroups
+            .lock()
+            .expect("usergroups lock")
+            .insert(group.to_owned(), users);
+    }
+
+    /// Every call to the Web API method `method` (e.g. `usergroups.users.list`)
+    /// is answered with `response` until [`FakeSlack::mend_method`]: Slack down
+    /// for that method (`CannedResponse::status(503)`), or refusing it
+    /// (`CannedResponse::slack_error("missing_scope")`).
+    ///
+    /// # Panics
+    /// If `response` has no fixed answer (a [`CannedResponse::delayed`] one).
+    pub fn break_method(&self, method: &str, response: CannedResponse) {
+        assert!(
+            response.fixed_answer().is_some(),
+            "a broken method needs a fixed answer"
+        );
+        self.state
+            .broken
+            .lock()
+            .expect("broken lock")
+            .insert(format!("/api/{method}"), response);
+    }
+
+    /// `method` answers as usual again.
+    pub fn mend_method(&self, method: &str) {
+        self.state
+            .broken
+            .lock()
+            .expect("broken lock")
+            .remove(&format!("/api/{method}"));
     }
 
     /// The next `n` requests are answered with `status`.
@@ -344,7 +392,13 @@ async fn record_and_answer(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let canned = state.script.lock().expect("script lock").pop_front();
+    let broken = state
+        .broken
+        .lock()
+        .expect("broken lock")
+        .get(uri.path())
+        .cloned();
+    let canned = broken.or_else(|| state.script.lock().expect("script lock").pop_front());
     let body = decode_body(&headers, &body);
     let (status, response_headers, response_body) =
         match canned.as_ref().and_then(CannedResponse::fixed_answer) {
@@ -397,6 +451,22 @@ fn default_answer(state: &State, method: &Method, path: &str, body: &RecordedBod
                 "channel",
                 "channel_not_found",
             );
+        }
+        "/api/usergroups.users.list" => {
+            let group = body_field(body, "usergroup");
+            let users = group.as_str().and_then(|id| {
+                state
+                    .usergroups
+                    .lock()
+                    .expect("usergroups lock")
+                    .get(id)
+                    .cloned()
+            });
+            let answer = match users {
+                Some(users) => json!({"ok": true, "users": users}),
+                None => json!({"ok": false, "error": "no_such_subteam"}),
+            };
+            return (200, json_header, answer.to_string());
         }
         _ => {}
     }

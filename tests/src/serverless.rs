@@ -313,6 +313,42 @@ impl Stack {
         messages.remove(0)
     }
 
+    /// Runs `/opkit {text}` by `user` through the ingress and the worker, and
+    /// returns the answer posted to its `response_url` (skipping the Web API
+    /// lookups the command made on the way: `users.info`, `usergroups.users.list`).
+    ///
+    /// # Panics
+    /// If the ingress refuses it, the worker reports a failure, or no answer
+    /// arrives within 10 s.
+    pub async fn run(&self, user: &str, text: &str) -> Value {
+        const LOOKUPS: [&str; 2] = ["/api/users.info", "/api/usergroups.users.list"];
+        let wait = std::time::Duration::from_secs(10);
+        let before = self.slack.requests().len();
+        let message = self.queue_command(user, text, "r").await;
+        let response = self.work(&[message]).await;
+        assert!(response.batch_item_failures.is_empty(), "`{text}` failed");
+        let mut expected = before + 1;
+        loop {
+            let requests = self.slack.wait_for(expected, wait).await;
+            if let Some(answer) = requests[before..]
+                .iter()
+                .find(|r| !LOOKUPS.contains(&r.path.as_str()))
+            {
+                return answer.json().clone();
+            }
+            expected = requests.len() + 1;
+        }
+    }
+
+    /// [`Stack::run`], the answer's text.
+    pub async fn text(&self, user: &str, text: &str) -> String {
+        let answer = self.run(user, text).await;
+        answer["text"]
+            .as_str()
+            .unwrap_or_else(|| panic!("an answer without text: {answer}"))
+            .to_owned()
+    }
+
     /// The key this stack's job envelopes are sealed with.
     pub fn envelope_key(&self) -> opkit::job::EnvelopeKey {
         self.config

@@ -28,23 +28,7 @@ async fn command(stack: &Stack, user: &str, text: &str, reply_to: &str) -> (u16,
 
 /// Queues a command through the ingress and runs it through the worker.
 async fn run(stack: &Stack, user: &str, text: &str) -> Value {
-    let before = stack.slack.requests().len();
-    let (status, ack) = command(stack, user, text, "r").await;
-    assert_eq!(status, 200, "{ack}");
-    let messages = stack.drain().await;
-    assert_eq!(messages.len(), 1);
-    let response = stack.work(&messages).await;
-    assert!(response.batch_item_failures.is_empty());
-    // The answer is the first request after any lookups the command made
-    // (`users.info` for the asker's time zone).
-    let mut expected = before + 1;
-    loop {
-        let requests = stack.slack.wait_for(expected, WAIT).await;
-        if let Some(answer) = requests[before..].iter().find(|r| r.path != USERS_INFO) {
-            return answer.json().clone();
-        }
-        expected = requests.len() + 1;
-    }
+    stack.run(user, text).await
 }
 
 const USERS_INFO: &str = "/api/users.info";
