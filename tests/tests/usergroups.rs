@@ -23,9 +23,7 @@ const DENIED: &str = "Sorry, you need admin, or ops to run `queue kick`.";
 /// A stack whose Slack has `S0ONCALL1` = {UAL}, with ops linked to it.
 async fn linked(stack: &Stack) {
     stack.slack.set_usergroup("S0ONCALL1", &["UAL"]);
-    let reply = stack
-        .text(ADMIN, &format!("roles link ops {ONCALL}"))
-        .await;
+    let reply = stack.text(ADMIN, &format!("roles link ops {ONCALL}")).await;
     assert!(
         reply.contains("linked *ops* to @ops-oncall: its members (1 member now)"),
         "{reply}"
@@ -65,7 +63,9 @@ async fn a_members_role_follows_the_rotation_after_the_cache_minute() {
         "Yes: <@UBOB> may run `queue kick`: *ops* as a member of @ops-oncall."
     );
     assert_eq!(
-        stack.text("UAL", &format!("can <@{ADMIN}> queue kick")).await,
+        stack
+            .text("UAL", &format!("can <@{ADMIN}> queue kick"))
+            .await,
         format!(
             "Yes: <@{ADMIN}> may run `queue kick`: *admin* set in the configuration (`OPKIT_ADMINS`)."
         )
@@ -78,9 +78,7 @@ async fn slack_down_denies_with_a_clear_message_and_the_member_is_back_after() {
     linked(&stack).await;
     stack.clock.advance(MEMBERSHIP_TTL);
     // WHEN Slack's usergroups.users.list is down (503, after the client's retries)
-    stack
-        .slack
-        .break_method(LIST, CannedResponse::status(503));
+    stack.slack.break_method(LIST, CannedResponse::status(503));
     // THEN the member is denied, told why
     assert_eq!(
         stack.text("UAL", KICK).await,
@@ -103,7 +101,10 @@ async fn slack_down_denies_with_a_clear_message_and_the_member_is_back_after() {
         .slack
         .break_method(LIST, CannedResponse::slack_error("missing_scope"));
     let refused = stack.text("UAL", KICK).await;
-    assert!(refused.contains("(for *ops*: `missing_scope`)"), "{refused}");
+    assert!(
+        refused.contains("(for *ops*: `missing_scope`)"),
+        "{refused}"
+    );
     // AND once Slack answers again, the member is back after the failure is forgotten
     stack.slack.mend_method(LIST);
     stack.clock.advance(FAILED_LOOKUP_TTL);

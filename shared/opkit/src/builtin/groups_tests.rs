@@ -222,7 +222,10 @@ async fn only_an_admin_links_and_bad_links_change_nothing() {
     assert!(bad_role.contains("is not a role name"), "{bad_role}");
     t.groups.fail_with(Some("missing_scope"));
     let down = t.text("UADMIN", &format!("roles link ops {ONCALL}")).await;
-    assert!(down.starts_with("I could not ask Slack who is in @ops-oncall (`missing_scope`), so I did not link it; nothing changed."), "{down}");
+    assert_eq!(
+        down,
+        "I could not ask Slack who is in @ops-oncall (`missing_scope`), so I did not link it; nothing changed. The app needs the `usergroups:read` scope: reinstall it with the current manifest."
+    );
     let links: RoleLinks = t.state(LINKS_SCRIPT).await;
     assert!(links.links.is_empty());
     // AND a second link of the same pair changes nothing either
@@ -294,5 +297,27 @@ async fn with_grant_approvals_a_link_waits_for_a_second_person() {
     assert_eq!(
         t.text("UAL", "deploy").await,
         "Sorry, you need ops to run `deploy`."
+    );
+}
+
+#[tokio::test]
+async fn without_a_bot_token_nothing_is_linked_and_the_answer_says_why() {
+    let store = std::sync::Arc::new(crate::store::memory::MemoryStore::new());
+    let bot = crate::engine::Bot::builder(store)
+        .admins([crate::ids::UserId::parse("UADMIN").unwrap()])
+        .script(super::script(super::Policy::default()))
+        .script(super::links_script(&super::Policy::default()))
+        .build()
+        .unwrap();
+    let caller = crate::engine::Caller::user(crate::ids::UserId::parse("UADMIN").unwrap());
+    let reply = bot
+        .handle(&crate::engine::Request::new(
+            caller,
+            format!("roles link ops {ONCALL}"),
+        ))
+        .await;
+    assert_eq!(
+        reply.text,
+        "Roles from user groups need a bot token (`SLACK_BOT_TOKEN`) to ask Slack who is in a group; nothing changed."
     );
 }

@@ -14,9 +14,7 @@
 use super::policy::Policy;
 use crate::access::Access;
 use crate::engine::command::{Command, CommandError, Ctx, Script};
-use crate::groups::{
-    LINKS_SCRIPT, MAX_LINKS, Membership, RoleLink, RoleLinks, USERS_LIST_METHOD, handle_from_label,
-};
+use crate::groups::{LINKS_SCRIPT, MAX_LINKS, Membership, RoleLink, RoleLinks, handle_from_label};
 use crate::ids::{Role, UserGroupId};
 use crate::mrkdwn;
 use crate::slack::Reply;
@@ -101,13 +99,20 @@ async fn link(ctx: &mut Ctx<RoleLinks>) -> Result<Reply, CommandError> {
                 new.group_name()
             )));
         }
+        Membership::Unknown(_) if !groups.can_look_up() => {
+            return Err(CommandError::user(
+                "Roles from user groups need a bot token (`SLACK_BOT_TOKEN`) to ask Slack who is in a group; nothing changed.",
+            ));
+        }
         Membership::Unknown(reason) => {
+            let hint = (reason == "missing_scope").then_some(
+                " The app needs the `usergroups:read` scope: reinstall it with the current manifest.",
+            );
             return Err(CommandError::user(mrkdwn!(
-                "I could not ask Slack who is in {} ({}), so I did not link it; nothing changed. \
-                 The bot needs the `usergroups:read` scope to call {}.",
+                "I could not ask Slack who is in {} ({}), so I did not link it; nothing changed.{}",
                 new.group_name(),
                 Code::new(&reason),
-                Code::new(USERS_LIST_METHOD)
+                hint
             )));
         }
     };
