@@ -321,3 +321,24 @@ async fn without_a_bot_token_nothing_is_linked_and_the_answer_says_why() {
         "Roles from user groups need a bot token (`SLACK_BOT_TOKEN`) to ask Slack who is in a group; nothing changed."
     );
 }
+
+#[tokio::test]
+async fn a_group_linked_granter_grants_and_slack_down_says_why_they_cannot() {
+    // GIVEN OPKIT_GRANT_ROLES=lead, and lead linked to @leads (UAL in it)
+    let policy = super::Policy::from_roles(&[Role::parse("lead").unwrap()], &[], &[]);
+    let t = TestBot::with_policy(policy, |b| b.script(deploys()));
+    t.groups.set_members("S0LEADS01", &["UAL"]);
+    t.text("UADMIN", "roles link lead <!subteam^S0LEADS01|@leads>")
+        .await;
+    // THEN UAL grants ops as a lead
+    let granted = t.text("UAL", "roles grant <@UBO> ops").await;
+    assert!(granted.contains("granted *ops* to <@UBO>"), "{granted}");
+    // AND with Slack failing, the refusal says why
+    t.groups.fail_with(Some("fatal_error"));
+    t.advance(MEMBERSHIP_TTL);
+    let refused = t.text("UAL", "roles grant <@UCAROL> ops").await;
+    assert!(
+        refused.starts_with("Sorry, you need admin, or lead to run `roles grant`. I could not ask Slack who is in @leads"),
+        "{refused}"
+    );
+}

@@ -3,13 +3,13 @@
 use std::sync::Arc;
 
 use super::policy::{Policy, RoleChange, may_grant};
-use crate::access::Grant;
+use crate::access::{Access, Grant};
 use crate::engine::command::{CommandError, Ctx};
-use crate::groups::Membership;
+use crate::groups::{Membership, Unverified};
 use crate::ids::{Role, UserId};
 use crate::mrkdwn;
 use crate::slack::Reply;
-use crate::slack::mrkdwn::{Code, Mrkdwn, fit_list};
+use crate::slack::mrkdwn::{Code, Mrkdwn, UserText, fit_list};
 use crate::timespec::parse_start;
 
 /// Asks [`may_grant`] about the caller of a `roles grant` or `roles revoke`.
@@ -21,8 +21,26 @@ async fn check_change(
     role: &Role,
 ) -> Result<(), CommandError> {
     let by = &ctx.caller.user;
-    let by_roles = ctx.bot.roles_of(by).await?;
-    may_grant(change, by, &by_roles, whom, role, policy).map_err(CommandError::user_text)
+    // Checked as dispatch checks: a granter whom grants or `OPKIT_ADMINS` allow
+    // costs no user group lookup; `admin` is looked for only where it matters.
+    let granter = ctx.bot.check_access(by, &policy.grant).await?;
+    let mut by_roles = granter.roles;
+    let mut unverified = granter.unverified;
+    if policy.power_of(role).is_some() && !by_roles.contains(&Role::admin()) {
+        let admin = ctx
+            .bot
+            .check_access(by, &Access::role(Role::admin()))
+            .await?;
+        by_roles.extend(admin.roles);
+        unverified.extend(admin.unverified);
+    }
+    may_grant(change, by, &by_roles, whom, role, policy).map_err(|refusal| {
+        CommandError::user(mrkdwn!(
+            "{}{}",
+            UserText::new(refusal.to_string()),
+            Unverified::explain(&unverified)
+        ))
+    })
 }
 
 pub(super) async fn grant(ctx: &mut Ctx<()>, policy: Arc<Policy>) -> Result<Reply, CommandError> {

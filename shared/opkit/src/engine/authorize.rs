@@ -245,6 +245,16 @@ impl Bot {
         Ok(self.check(user, access, false).await?.allowed)
     }
 
+    /// [`Bot::authorize`]'s check against `access`, with its whole answer (the
+    /// roles found, groups that could not be checked).
+    pub async fn check_access(
+        &self,
+        user: &UserId,
+        access: &Access,
+    ) -> Result<Authorization, StoreError> {
+        self.check(user, access, false).await
+    }
+
     /// [`Bot::authorize`], but with every source of the roles `access` names,
     /// groups included even when a grant is enough: what `can` explains.
     pub async fn explain(
