@@ -70,7 +70,7 @@ use serde_json::json;
 use crate::admission::admit;
 use crate::clock::SharedClock;
 use crate::config::{Config, ConfigError};
-use crate::engine::gate::Decision;
+use crate::engine::gate::is_opkit_action;
 use crate::job::{Job, JobQueue};
 use crate::slack::mrkdwn::CommandLine;
 use crate::slack::{
@@ -168,7 +168,7 @@ impl Inbound {
             Inbound::Interaction(Interaction::Other { kind }) => Some(kind.clone()),
             Inbound::Interaction(Interaction::BlockActions(click)) => click
                 .action()
-                .filter(|action| Decision::from_action(&action.action_id).is_none())
+                .filter(|action| !is_opkit_action(&action.action_id))
                 .map(|action| format!("block_actions `{}`", action.action_id)),
             Inbound::Command(_) | Inbound::Event(_) => None,
         }

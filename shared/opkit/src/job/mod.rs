@@ -18,10 +18,14 @@ use uuid::Uuid;
 
 use crate::engine::bot::Request;
 use crate::engine::command::Caller;
-use crate::engine::gate::Decision;
+use crate::engine::gate::{Decision, actions};
 use crate::ids::{ChannelId, IdError, TeamId, UserId};
 use crate::slack::{BlockActions, ChatKind, ChatMessage, EventCallback, SlashCommand};
 use crate::text::{Token, tokenize};
+
+/// The longest command a command button carries, in characters: Slack caps a
+/// button's `value` at 2,000 (Block Kit reference, "Button element").
+pub const BUTTON_COMMAND_MAX: usize = 2_000;
 
 /// The envelope version this build writes and reads.
 pub const JOB_VERSION: u32 = 1;
@@ -54,6 +58,9 @@ pub enum Source {
         /// The pending request it settles.
         pending_id: String,
     },
+    /// A click on a command button ([`crate::engine::gate::actions::RUN`]): the
+    /// job's text is the button's command, run as the clicker.
+    Button,
 }
 
 /// Where the reply goes.
@@ -201,10 +208,13 @@ impl Job {
         })
     }
 
-    /// The job for a click on one of the bot's buttons: the first action's
-    /// `action_id` says the [`Decision`], its `value` names the pending request.
+    /// The job for a click on one of the bot's buttons. A decision's
+    /// `action_id` says the [`Decision`] and its `value` names the pending
+    /// request; a command button's ([`actions::RUN`]) `value` is the command,
+    /// which runs as the clicker, exactly as if typed (at most
+    /// [`BUTTON_COMMAND_MAX`] characters: Slack's limit on a button's value).
     /// An error for an action id that is not Opkit's, and for a click without a
-    /// request id or a `response_url` (one in a modal).
+    /// value or a `response_url` (one in a modal).
     pub fn from_block_actions(
         click: &BlockActions,
         now: DateTime<Utc>,
@@ -212,14 +222,25 @@ impl Job {
         let missing =
             |what: &str| EnvelopeError::Interaction(format!("the interaction has no {what}"));
         let action = click.action().ok_or_else(|| missing("action"))?;
-        let decision = Decision::from_action(&action.action_id).ok_or_else(|| {
-            EnvelopeError::Interaction(format!("unknown action `{}`", action.action_id))
-        })?;
-        let pending_id = action
-            .value
-            .as_deref()
-            .filter(|v| !v.is_empty() && v.len() <= 64)
-            .ok_or_else(|| missing("request id"))?;
+        let value = action.value.as_deref().filter(|v| !v.is_empty());
+        let (source, text) = if action.action_id == actions::RUN {
+            let command = value
+                .filter(|v| v.chars().count() <= BUTTON_COMMAND_MAX)
+                .ok_or_else(|| missing("command"))?;
+            (Source::Button, command.to_string())
+        } else {
+            let decision = Decision::from_action(&action.action_id).ok_or_else(|| {
+                EnvelopeError::Interaction(format!("unknown action `{}`", action.action_id))
+            })?;
+            let pending_id = value
+                .filter(|v| v.len() <= 64)
+                .ok_or_else(|| missing("request id"))?;
+            let source = Source::Interaction {
+                decision,
+                pending_id: pending_id.to_string(),
+            };
+            (source, String::new())
+        };
         let url = click
             .response_url
             .clone()
@@ -228,10 +249,7 @@ impl Job {
             v: JOB_VERSION,
             id: Uuid::new_v4(),
             received_at: now,
-            source: Source::Interaction {
-                decision,
-                pending_id: pending_id.to_string(),
-            },
+            source,
             caller: Caller {
                 user: UserId::parse(&click.user.id)?,
                 channel: click
@@ -241,7 +259,7 @@ impl Job {
                     .transpose()?,
                 team: click.team_id().map(TeamId::parse).transpose()?,
             },
-            text: String::new(),
+            text,
             reply_to: ReplyTo::ResponseUrl { url },
             trigger_id: click.trigger_id.clone(),
         })
@@ -599,5 +617,36 @@ mod interaction_tests {
             Job::from_block_actions(&bad_user, now),
             Err(EnvelopeError::Id(_))
         ));
+    }
+
+    #[test]
+    fn a_command_button_runs_its_value_as_the_clicker() {
+        // GIVEN a click on a command button
+        let now = DateTime::from_timestamp(0, 0).unwrap();
+        let job = Job::from_block_actions(&click("opkit:run", "alarms ack \"api 5xx\""), now)
+            .unwrap();
+        // THEN the job is that command, as the clicker, answered at the response_url
+        assert_eq!(job.source, Source::Button);
+        assert_eq!(job.text, "alarms ack \"api 5xx\"");
+        assert_eq!(job.caller.user.as_str(), "U0CA5");
+        assert_eq!(job.caller.channel.as_ref().unwrap().as_str(), "C0CA5");
+        assert!(matches!(job.reply_to, ReplyTo::ResponseUrl { .. }));
+        let key = super::tests::key();
+        assert_eq!(Job::decode(&job.encode(&key), &key).unwrap(), job);
+    }
+
+    #[test]
+    fn a_command_button_without_a_command_or_with_too_long_a_one_is_refused() {
+        let now = DateTime::from_timestamp(0, 0).unwrap();
+        for value in [String::new(), "x".repeat(BUTTON_COMMAND_MAX + 1)] {
+            match Job::from_block_actions(&click("opkit:run", &value), now) {
+                Err(EnvelopeError::Interaction(why)) => {
+                    assert_eq!(why, "the interaction has no command");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let longest = "x".repeat(BUTTON_COMMAND_MAX);
+        assert!(Job::from_block_actions(&click("opkit:run", &longest), now).is_ok());
     }
 }

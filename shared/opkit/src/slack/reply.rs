@@ -110,6 +110,22 @@ pub struct ConfirmDialog {
 }
 
 impl Button {
+    /// A *command button*: a click runs `command` as the clicker, exactly as if
+    /// they had typed it — matched, authorized, run and audited as theirs
+    /// ([`crate::engine::gate::actions::RUN`]); the answer goes to the click's
+    /// `response_url`. `command` is what the bot writes (a command of its own,
+    /// arguments quoted with [`crate::text::canonical`]), at most
+    /// [`crate::job::BUTTON_COMMAND_MAX`] characters.
+    pub fn command(text: impl Into<String>, command: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            action_id: crate::engine::gate::actions::RUN.to_string(),
+            value: command.into(),
+            style: None,
+            confirm: None,
+        }
+    }
+
     fn to_slack(&self) -> Value {
         let mut button = json!({
             "type": "button",

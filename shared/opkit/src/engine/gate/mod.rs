@@ -69,6 +69,17 @@ pub mod actions {
     pub const APPROVE: &str = "opkit:approve";
     /// Refuse it.
     pub const DENY: &str = "opkit:deny";
+    /// Run the command written in the button's `value`, as the clicker: a
+    /// *command button* ([`crate::slack::Button::command`]). The click is exactly
+    /// as if the clicker had typed that command — matched, authorized, run and
+    /// audited as theirs — so a button can grant nothing a user could not type.
+    pub const RUN: &str = "opkit:run";
+}
+
+/// Whether `action_id` is one of Opkit's buttons ([`Decision`]s and
+/// [`actions::RUN`]): the ingress acknowledges any other click and runs nothing.
+pub fn is_opkit_action(action_id: &str) -> bool {
+    action_id == actions::RUN || Decision::from_action(action_id).is_some()
 }
 
 /// What a click says.
