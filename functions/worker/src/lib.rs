@@ -1,41 +1,88 @@
 //! The worker Lambda's handler: an SQS batch in, partial batch failures out.
+//!
+//! The worker reads two queues through two event source mappings: the jobs
+//! queue (sealed job envelopes, from the ingress and the expiry function) and
+//! the notifications queue (EventBridge events: alarm and instance state
+//! changes, which only the template's two rules may send there — its queue
+//! policy). A record is told apart by the queue it came from (`eventSourceARN`
+//! against `OPKIT_NOTIFY_QUEUE_ARN`), never by what it says: a record of the jobs
+//! queue is a job, opened with the envelope key or refused, whatever its body
+//! claims to be.
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use catbot::packs::notify::Notifier;
 use chrono::{DateTime, Utc};
 use opkit::job::QueueMessage;
-use opkit::worker::JobRunner;
+use opkit::worker::{JobRunner, START_MARGIN};
+
+/// The notifications queue and the handler of its events.
+pub struct Notifications {
+    /// The queue's ARN (`OPKIT_NOTIFY_QUEUE_ARN`): its records are events.
+    pub queue_arn: String,
+    /// The one handler of an event.
+    pub notifier: Notifier,
+}
 
 /// The messages of an SQS event, as the job runner reads them.
 pub fn messages(event: &SqsEvent) -> Vec<QueueMessage> {
-    event
-        .records
-        .iter()
-        .map(|record| QueueMessage {
-            id: record.message_id.clone().unwrap_or_default(),
-            receipt: record.receipt_handle.clone().unwrap_or_default(),
-            body: record.body.clone().unwrap_or_default(),
-            receive_count: record
-                .attributes
-                .get("ApproximateReceiveCount")
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(1),
-        })
-        .collect()
+    event.records.iter().map(message).collect()
 }
 
-/// Runs a batch; the messages worth a retry are reported as failures (the event
-/// source mapping has `ReportBatchItemFailures`), the rest are deleted by SQS.
-/// `deadline` is the invocation's (the Lambda context's): once little time is left,
-/// the records not started are reported as failures too, untouched, and come back
-/// later ([`opkit::timing`]).
+fn message(record: &SqsMessage) -> QueueMessage {
+    QueueMessage {
+        id: record.message_id.clone().unwrap_or_default(),
+        receipt: record.receipt_handle.clone().unwrap_or_default(),
+        body: record.body.clone().unwrap_or_default(),
+        receive_count: record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1),
+    }
+}
+
+/// Runs a batch of the jobs queue; the messages worth a retry are reported as
+/// failures (the event source mapping has `ReportBatchItemFailures`), the rest
+/// are deleted by SQS. `deadline` is the invocation's (the Lambda context's):
+/// once little time is left, the records not started are reported as failures
+/// too, untouched, and come back later ([`opkit::timing`]).
 pub async fn handle(
     runner: &JobRunner,
     event: SqsEvent,
     deadline: DateTime<Utc>,
 ) -> SqsBatchResponse {
-    let failed = runner
-        .process_batch(&messages(&event), Some(deadline))
-        .await;
+    handle_routed(runner, None, event, deadline).await
+}
+
+/// [`handle`] for a worker that also reads the notifications queue: the records
+/// from `notifications.queue_arn` go to its [`Notifier`], the others to the job
+/// runner. An event that cannot be read is logged and dropped (the same bytes
+/// would fail again); one whose handling failed in a way worth a retry (the
+/// store) is reported as a failure, and SQS's redrive policy moves it to the
+/// notifications' dead-letter queue after a few tries.
+pub async fn handle_routed(
+    runner: &JobRunner,
+    notifications: Option<&Notifications>,
+    event: SqsEvent,
+    deadline: DateTime<Utc>,
+) -> SqsBatchResponse {
+    let is_event = |record: &SqsMessage| {
+        notifications.is_some_and(|n| record.event_source_arn.as_deref() == Some(&n.queue_arn))
+    };
+    let (events, jobs): (Vec<&SqsMessage>, Vec<&SqsMessage>) =
+        event.records.iter().partition(|r| is_event(r));
+    let jobs: Vec<QueueMessage> = jobs.into_iter().map(message).collect();
+    let events: Vec<QueueMessage> = events.into_iter().map(message).collect();
+    let (mut failed, event_failures) = tokio::join!(
+        runner.process_batch(&jobs, Some(deadline)),
+        async {
+            match notifications {
+                Some(n) => notify_batch(n, &events, runner, deadline).await,
+                None => Vec::new(),
+            }
+        }
+    );
+    failed.extend(event_failures);
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failed
         .into_iter()
@@ -46,4 +93,40 @@ pub async fn handle(
         })
         .collect();
     response
+}
+
+/// Handles the events of a batch side by side; returns the ids to retry.
+async fn notify_batch(
+    notifications: &Notifications,
+    events: &[QueueMessage],
+    runner: &JobRunner,
+    deadline: DateTime<Utc>,
+) -> Vec<String> {
+    use futures_util::stream::{self, StreamExt};
+    let one = |message: &QueueMessage| async move {
+        if deadline - runner.worker().bot().now() < START_MARGIN {
+            tracing::warn!(message_id = %message.id, "too little time left to start: the event goes back to the queue");
+            return Some(message.id.clone());
+        }
+        match notifications.notifier.handle(&message.body).await {
+            Ok(outcome) => {
+                tracing::info!(message_id = %message.id, ?outcome, "event handled");
+                None
+            }
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(message_id = %message.id, error = %e, receive_count = message.receive_count, "event will be retried");
+                Some(message.id.clone())
+            }
+            Err(e) => {
+                tracing::error!(message_id = %message.id, error = %e, "unusable event dropped: nothing posted");
+                None
+            }
+        }
+    };
+    stream::iter(events)
+        .map(one)
+        .buffer_unordered(opkit::worker::BATCH_CONCURRENCY)
+        .filter_map(|failed| async move { failed })
+        .collect()
+        .await
 }

@@ -24,14 +24,24 @@ async fn main() -> Result<(), Error> {
     let http = reqwest::Client::new();
     let (bot, store) = catbot::deployed(&config, &settings, &sdk, Some(http.clone()))?;
     let channels = catbot::channel_poster(&config, http.clone());
+    // EventBridge events from the notifications queue, told apart by its ARN.
+    let notifications = settings.notify_queue_arn.clone().map(|queue_arn| {
+        let ec2 = Arc::new(aws_sdk_ec2::Client::new(&sdk));
+        opkit_worker::Notifications {
+            queue_arn,
+            notifier: catbot::notifier(&bot, &config, http.clone(), Some(ec2)),
+        }
+    });
     let worker = Worker::new(bot, Arc::new(HttpPoster::new(http)), channels);
     // Only envelopes sealed with this key (the ingress's and the expiry's) run.
     let key = config.require_envelope_key()?.clone();
     let runner = JobRunner::new(Arc::new(worker), store, key);
-    let runner = &runner;
+    let (runner, notifications) = (&runner, notifications.as_ref());
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let deadline = DateTime::<Utc>::from(event.context.deadline());
-        Ok::<_, Error>(opkit_worker::handle(runner, event.payload, deadline).await)
+        let response =
+            opkit_worker::handle_routed(runner, notifications, event.payload, deadline).await;
+        Ok::<_, Error>(response)
     }))
     .await
 }

@@ -4,7 +4,9 @@
 //! ```text
 //! catbot
 //!   packs/        the commands: queue (environment reservations), weather (the
-//!                 seed's example), schedule (schedule add|remove, schedules), and
+//!                 seed's example), schedule (schedule add|remove, schedules),
+//!                 notify (alarm and instance notifications: subscriptions,
+//!                 incidents, acknowledge, mute, and their event handler), and
 //!                 aws/ — CloudWatch, EC2, SQS — each behind a cargo feature so a
 //!                 binary compiles only the SDK clients it uses
 //!   settings      the packs' own settings (OPKIT_WEATHER_URL, OPKIT_WEATHER_KEY)
@@ -34,4 +36,4 @@ pub use wiring::with_configured_aws_packs;
 pub use wiring::{AwsPacksConfig, with_aws_packs};
 #[cfg(feature = "dynamodb")]
 pub use wiring::{DeployError, deployed};
-pub use wiring::{builder, channel_poster, directory, policy};
+pub use wiring::{builder, channel_poster, directory, notifier, policy};

@@ -27,6 +27,10 @@ pub struct Settings {
     pub weather_url: String,
     /// `OPKIT_WEATHER_KEY`.
     pub weather_key: Option<Secret>,
+    /// `OPKIT_NOTIFY_QUEUE_ARN`: the ARN of the notifications queue, whose
+    /// records the worker hands to the notifications' handler (EventBridge
+    /// events) rather than opening them as jobs. Unset: no notifications.
+    pub notify_queue_arn: Option<String>,
 }
 
 impl Settings {
@@ -44,6 +48,18 @@ impl Settings {
                 get("OPKIT_WEATHER_URL").unwrap_or_else(|| DEFAULT_WEATHER_URL.into()),
             )?,
             weather_key: get("OPKIT_WEATHER_KEY").map(Secret::registered),
+            notify_queue_arn: get("OPKIT_NOTIFY_QUEUE_ARN")
+                .map(|arn| {
+                    if arn.starts_with("arn:") && arn.split(':').nth(2) == Some("sqs") {
+                        Ok(arn)
+                    } else {
+                        Err(ConfigError::Invalid {
+                            name: "OPKIT_NOTIFY_QUEUE_ARN",
+                            reason: "must be an SQS queue ARN (arn:aws:sqs:region:account:name)".into(),
+                        })
+                    }
+                })
+                .transpose()?,
         })
     }
 }

@@ -10,7 +10,7 @@ use opkit::engine::{Bot, BotBuilder};
 use opkit::slack::{ChannelPoster, Directory, SlackApi};
 use opkit::store::Store;
 
-use crate::packs::{queue, schedule, weather};
+use crate::packs::{notify, queue, schedule, weather};
 use crate::settings::Settings;
 
 /// Who may use the guarded built-ins, from the deployment's settings
@@ -29,7 +29,8 @@ pub fn policy(config: &Config) -> Policy {
 pub fn builder(config: &Config, settings: &Settings, store: Arc<dyn Store>) -> BotBuilder {
     let mut builder =
         Bot::builder(store).zones(Arc::new(opkit::zones::FixedZone(config.default_zone())));
-    if let Some(api) = slack_api(config, reqwest::Client::new()) {
+    let http = reqwest::Client::new();
+    if let Some(api) = slack_api(config, http.clone()) {
         let api = Arc::new(api);
         let directory: Arc<dyn Directory> = api.clone();
         let zones = opkit::zones::SlackZones::new(directory.clone(), config.default_zone());
@@ -45,10 +46,30 @@ pub fn builder(config: &Config, settings: &Settings, store: Arc<dyn Store>) -> B
         .script(builtin::links_script(&policy(config)))
         .script(queue::script())
         .script(schedule::script(schedule::default_managers()))
+        .script(notify::script(notify::NotifyOptions {
+            channels: channel_poster(config, http),
+            ..notify::NotifyOptions::default()
+        }))
         .script(weather::script(weather::WeatherConfig::new(
             settings.weather_url.clone(),
             settings.weather_key.clone(),
         )))
+}
+
+/// The one handler of EventBridge events (alarm and instance state changes)
+/// for `bot`, posting with the bot token: what the worker Lambda and `opkit
+/// notify` call. `instances` tells managed instances (the EC2 client).
+pub fn notifier(
+    bot: &Bot,
+    config: &Config,
+    http: reqwest::Client,
+    instances: Option<Arc<dyn notify::ManagedInstances>>,
+) -> notify::Notifier {
+    let notifier = notify::Notifier::new(bot.clone(), channel_poster(config, http));
+    match instances {
+        Some(instances) => notifier.with_instances(instances),
+        None => notifier,
+    }
 }
 
 /// The Web API poster for channel messages, if a bot token is configured.

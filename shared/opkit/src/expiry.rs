@@ -244,6 +244,7 @@ impl Expiry {
             user: grant.user.clone(),
             channel: grant.channel.clone(),
             text,
+            thread_ts: None,
         }
     }
 
@@ -264,7 +265,8 @@ impl Expiry {
     /// token), else whether it was posted.
     async fn announce(&self, notice: &Notice, owner: &UserId) -> Option<Result<OwnPost, ()>> {
         let channel = notice.channel.as_ref()?;
-        self.post(channel, &Reply::in_channel(notice.text.clone()), owner)
+        let reply = Reply::in_channel(notice.text.clone());
+        self.post(channel, &reply, notice.thread_ts.as_deref(), owner)
             .await
     }
 
@@ -274,13 +276,14 @@ impl Expiry {
         &self,
         channel: &crate::ids::ChannelId,
         reply: &Reply,
+        thread_ts: Option<&str>,
         owner: &UserId,
     ) -> Option<Result<OwnPost, ()>> {
         let Some(poster) = &self.channels else {
             tracing::warn!(channel = %channel, text = %reply.text, "no SLACK_BOT_TOKEN: not posted");
             return None;
         };
-        match post_or_tell_owner(&**poster, channel.as_str(), reply, None, owner).await {
+        match post_or_tell_owner(&**poster, channel.as_str(), reply, thread_ts, owner).await {
             Ok(post) => Some(Ok(post)),
             Err(e) => {
                 tracing::error!(channel = %channel, error = %e, "could not post to a channel");

@@ -154,6 +154,28 @@ impl TestBot {
         self.bot.decide(&caller, &id, decision).await
     }
 
+    /// Clicks the command button labelled `label` on `message`, as `user` in
+    /// [`CHANNEL`]: runs the button's command as theirs, exactly as the worker
+    /// runs the job of such a click ([`crate::slack::Button::command`]).
+    ///
+    /// # Panics
+    /// If `message` has no command button labelled `label`.
+    pub async fn press(&self, user: &str, message: &Reply, label: &str) -> Reply {
+        let command = message
+            .blocks
+            .iter()
+            .filter_map(|block| match block {
+                crate::slack::Block::Actions { buttons } => Some(buttons),
+                _ => None,
+            })
+            .flatten()
+            .find(|b| b.text == label && b.action_id == crate::engine::gate::actions::RUN)
+            .unwrap_or_else(|| panic!("no command button `{label}` on: {}", message.text))
+            .value
+            .clone();
+        self.say(user, &command).await
+    }
+
     /// Moves the clock on.
     pub fn advance(&self, by: Duration) {
         self.clock.advance(by);

@@ -289,6 +289,8 @@ pub struct Notice {
     pub channel: Option<ChannelId>,
     /// The announcement.
     pub text: Mrkdwn,
+    /// The thread to announce it in (`thread_ts`); `None`: the channel itself.
+    pub thread_ts: Option<String>,
 }
 
 impl<S: ScriptState> Script<S> {

@@ -77,6 +77,7 @@ impl Handover {
             user: self.ended.clone(),
             channel: self.channel.clone(),
             text: self.describe(),
+            thread_ts: None,
         }
     }
 

@@ -20,6 +20,7 @@
 mod actions;
 mod list;
 mod logs;
+mod managed;
 mod status;
 
 use std::sync::Arc;

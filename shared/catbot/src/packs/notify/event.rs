@@ -1,0 +1,378 @@
+//! The EventBridge events the notifications path reads, parsed at the edge.
+//!
+//! Two `detail-type`s, in the shapes EventBridge documents ("Alarm events and
+//! EventBridge" in the CloudWatch user guide; "Amazon EC2 events" in the
+//! EventBridge events reference):
+//!
+//! ```text
+//! source aws.cloudwatch, "CloudWatch Alarm State Change"
+//!   detail.alarmName, detail.state{value, reason, reasonData, timestamp},
+//!   detail.previousState{value, …}, detail.configuration{description, metrics[…]}
+//! source aws.ec2, "EC2 Instance State-change Notification"
+//!   detail["instance-id"], detail.state, time
+//! ```
+//!
+//! Anything else — another source, a missing field, a state CloudWatch does not
+//! have, a name past CloudWatch's 255 characters — is an [`EventError`] naming
+//! what was wrong; nothing is posted for it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The longest alarm name CloudWatch accepts (PutMetricAlarm, `AlarmName`).
+pub const ALARM_NAME_MAX: usize = 255;
+/// How much of a state reason is kept (CloudWatch allows 1,023 characters).
+pub const REASON_MAX: usize = 500;
+
+/// A CloudWatch alarm state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AlarmState {
+    /// `ALARM`.
+    Alarm,
+    /// `OK`.
+    Ok,
+    /// `INSUFFICIENT_DATA`.
+    InsufficientData,
+}
+
+impl AlarmState {
+    /// Every state, in CloudWatch's order.
+    pub const ALL: [AlarmState; 3] = [
+        AlarmState::Alarm,
+        AlarmState::Ok,
+        AlarmState::InsufficientData,
+    ];
+
+    /// CloudWatch's name: `ALARM`, `OK`, `INSUFFICIENT_DATA`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlarmState::Alarm => "ALARM",
+            AlarmState::Ok => "OK",
+            AlarmState::InsufficientData => "INSUFFICIENT_DATA",
+        }
+    }
+
+    /// Reads CloudWatch's name, in any case (`alarm`, `OK`, `insufficient_data`).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|state| state.as_str().eq_ignore_ascii_case(s))
+    }
+
+    /// The emoji the notification leads with.
+    pub fn emoji(self) -> &'static str {
+        match self {
+            AlarmState::Alarm => ":red_circle:",
+            AlarmState::Ok => ":large_green_circle:",
+            AlarmState::InsufficientData => ":white_circle:",
+        }
+    }
+}
+
+/// One "CloudWatch Alarm State Change" event, as the notification needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlarmChange {
+    /// EventBridge's event id.
+    pub id: String,
+    /// The account the alarm is in.
+    pub account: String,
+    /// Its region.
+    pub region: String,
+    /// The alarm's name (at most [`ALARM_NAME_MAX`] characters).
+    pub name: String,
+    /// The new state.
+    pub state: AlarmState,
+    /// The state before, if the event says.
+    pub previous: Option<AlarmState>,
+    /// Why (CloudWatch's `state.reason`, cut to [`REASON_MAX`]).
+    pub reason: String,
+    /// When the state changed (`state.timestamp`): what orders the changes of
+    /// one alarm, whatever order EventBridge delivers them in.
+    pub at: DateTime<Utc>,
+    /// The facts the message shows.
+    pub facts: AlarmFacts,
+}
+
+/// What a notification says about an alarm besides its state: kept with the
+/// incident so that the message can be drawn again (acknowledged, recovered).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlarmFacts {
+    /// The alarm's name.
+    pub name: String,
+    /// Its account.
+    pub account: String,
+    /// Its region.
+    pub region: String,
+    /// The metric, `Namespace MetricName Dim=Value …`, for a single-metric alarm.
+    #[serde(default)]
+    pub metric: Option<String>,
+    /// The threshold, from `reasonData` when CloudWatch gives it.
+    #[serde(default)]
+    pub threshold: Option<f64>,
+    /// A runbook: the first `https://` link in the alarm's description.
+    #[serde(default)]
+    pub runbook: Option<String>,
+    /// The latest reason.
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// One "EC2 Instance State-change Notification" event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceChange {
+    /// EventBridge's event id.
+    pub id: String,
+    /// The account.
+    pub account: String,
+    /// The region.
+    pub region: String,
+    /// The instance id (`i-…`).
+    pub instance: String,
+    /// The new state (`pending`, `running`, `stopping`, `stopped`,
+    /// `shutting-down`, `terminated`).
+    pub state: String,
+    /// The event's time (EC2's events carry no finer one).
+    pub at: DateTime<Utc>,
+}
+
+/// An event the notifications path handles.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notification {
+    /// An alarm changed state.
+    Alarm(AlarmChange),
+    /// An instance changed state.
+    Instance(InstanceChange),
+}
+
+/// Why an event was not read. Never worth a retry: the same bytes fail again.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EventError {
+    /// Not JSON.
+    #[error("the event is not JSON: {0}")]
+    Json(String),
+    /// An event of a kind Opkit does not notify about.
+    #[error("events of source `{event_source}` and detail-type `{detail_type}` are not handled")]
+    Unsupported {
+        /// Its `source`.
+        event_source: String,
+        /// Its `detail-type`.
+        detail_type: String,
+    },
+    /// A field is missing or malformed.
+    #[error("the event's `{0}` is missing or malformed")]
+    Field(&'static str),
+}
+
+/// The detail-type of CloudWatch's alarm state changes.
+pub const ALARM_STATE_CHANGE: &str = "CloudWatch Alarm State Change";
+/// The detail-type of EC2's instance state changes.
+pub const INSTANCE_STATE_CHANGE: &str = "EC2 Instance State-change Notification";
+
+/// Reads one EventBridge event (its JSON, as EventBridge delivers it to an SQS
+/// target, or as the console shows it).
+///
+/// # Errors
+/// [`EventError`] saying what is wrong.
+pub fn parse(body: &str) -> Result<Notification, EventError> {
+    let event: Value = serde_json::from_str(body).map_err(|e| EventError::Json(e.to_string()))?;
+    let text = |field: &'static str| {
+        event
+            .get(field)
+            .and_then(Value::as_str)
+            .ok_or(EventError::Field(field))
+    };
+    let (source, detail_type) = (text("source")?, text("detail-type")?);
+    let common = (
+        text("id")?.to_string(),
+        text("account")?.to_string(),
+        text("region")?.to_string(),
+    );
+    let detail = event.get("detail").ok_or(EventError::Field("detail"))?;
+    match (source, detail_type) {
+        ("aws.cloudwatch", ALARM_STATE_CHANGE) => alarm(common, detail).map(Notification::Alarm),
+        ("aws.ec2", INSTANCE_STATE_CHANGE) => {
+            let at = text("time")?;
+            let at = DateTime::parse_from_rfc3339(at)
+                .map_err(|_| EventError::Field("time"))?
+                .with_timezone(&Utc);
+            let field = |name: &'static str| {
+                detail
+                    .get(name)
+                    .and_then(Value::as_str)
+                    .filter(|v| !v.is_empty() && v.len() <= 64)
+                    .ok_or(EventError::Field(name))
+            };
+            let instance = field("instance-id")?;
+            if !instance.starts_with("i-") {
+                return Err(EventError::Field("instance-id"));
+            }
+            Ok(Notification::Instance(InstanceChange {
+                id: common.0,
+                account: common.1,
+                region: common.2,
+                instance: instance.to_string(),
+                state: field("state")?.to_string(),
+                at,
+            }))
+        }
+        _ => Err(EventError::Unsupported {
+            event_source: source.chars().take(100).collect(),
+            detail_type: detail_type.chars().take(100).collect(),
+        }),
+    }
+}
+
+fn alarm(
+    (id, account, region): (String, String, String),
+    detail: &Value,
+) -> Result<AlarmChange, EventError> {
+    let name = detail
+        .get("alarmName")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty() && n.chars().count() <= ALARM_NAME_MAX)
+        .ok_or(EventError::Field("detail.alarmName"))?;
+    let state = detail.get("state").ok_or(EventError::Field("detail.state"))?;
+    let value = |state: &Value| state.get("value").and_then(Value::as_str).and_then(AlarmState::parse);
+    let new = value(state).ok_or(EventError::Field("detail.state.value"))?;
+    let at = state
+        .get("timestamp")
+        .and_then(Value::as_str)
+        .and_then(cloudwatch_time)
+        .ok_or(EventError::Field("detail.state.timestamp"))?;
+    let reason: String = state
+        .get("reason")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .chars()
+        .take(REASON_MAX)
+        .collect();
+    let configuration = detail.get("configuration");
+    let description = configuration
+        .and_then(|c| c.get("description"))
+        .and_then(Value::as_str);
+    let facts = AlarmFacts {
+        name: name.to_string(),
+        account: account.clone(),
+        region: region.clone(),
+        metric: configuration.and_then(metric),
+        threshold: state
+            .get("reasonData")
+            .and_then(Value::as_str)
+            .and_then(|data| serde_json::from_str::<Value>(data).ok())
+            .and_then(|data| data.get("threshold").and_then(Value::as_f64)),
+        runbook: description.and_then(runbook),
+        reason: reason.clone(),
+    };
+    Ok(AlarmChange {
+        id,
+        account,
+        region,
+        name: name.to_string(),
+        state: new,
+        previous: detail.get("previousState").and_then(value),
+        reason,
+        at,
+        facts,
+    })
+}
+
+/// CloudWatch writes `2019-10-02T17:04:40.985+0000`; RFC 3339 is read too.
+fn cloudwatch_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z")
+        .or_else(|_| DateTime::parse_from_rfc3339(s))
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// `AWS/EC2 CPUUtilization InstanceId=i-…` for an alarm on one metric.
+fn metric(configuration: &Value) -> Option<String> {
+    let metrics = configuration.get("metrics")?.as_array()?;
+    let [only] = metrics.as_slice() else {
+        return None;
+    };
+    let metric = only.get("metricStat")?.get("metric")?;
+    let mut out = format!(
+        "{} {}",
+        metric.get("namespace")?.as_str()?,
+        metric.get("name")?.as_str()?
+    );
+    if let Some(dims) = metric.get("dimensions").and_then(Value::as_object) {
+        for (k, v) in dims {
+            out.push_str(&format!(" {k}={}", v.as_str().unwrap_or_default()));
+        }
+    }
+    Some(out.chars().take(300).collect())
+}
+
+/// The first `https://` link in a description.
+fn runbook(description: &str) -> Option<String> {
+    let start = description.find("https://")?;
+    let link: String = description[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && !matches!(c, '<' | '>' | '|' | '"'))
+        .collect();
+    (link.len() > "https://".len() && link.len() <= 500).then_some(link)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALARM: &str = include_str!("../../../../../events/notify/alarm_state_change.json");
+    const EC2: &str = include_str!("../../../../../events/notify/ec2_state_change.json");
+
+    #[test]
+    fn clouds_documented_alarm_event_is_read() {
+        let Notification::Alarm(change) = parse(ALARM).unwrap() else {
+            panic!("an alarm");
+        };
+        assert_eq!(change.name, "ServerCpuTooHigh");
+        assert_eq!(change.state, AlarmState::Alarm);
+        assert_eq!(change.previous, Some(AlarmState::Ok));
+        assert_eq!(change.account, "123456789012");
+        assert_eq!(change.region, "us-east-1");
+        assert_eq!(change.at.to_rfc3339(), "2019-10-02T17:04:40.985+00:00");
+        assert_eq!(
+            change.facts.metric.as_deref(),
+            Some("AWS/EC2 CPUUtilization InstanceId=i-12345678901234567")
+        );
+        assert_eq!(change.facts.threshold, Some(50.0));
+        assert!(change.reason.starts_with("Threshold Crossed"));
+        assert_eq!(
+            change.facts.runbook.as_deref(),
+            Some("https://wiki.example.com/runbooks/cpu")
+        );
+    }
+
+    #[test]
+    fn ec2s_documented_event_is_read() {
+        let Notification::Instance(change) = parse(EC2).unwrap() else {
+            panic!("an instance");
+        };
+        assert_eq!(change.instance, "i-abcd1111");
+        assert_eq!(change.state, "stopped");
+    }
+
+    #[test]
+    fn malformed_events_name_what_is_wrong() {
+        let mut event: Value = serde_json::from_str(ALARM).unwrap();
+        assert!(matches!(parse("{not json"), Err(EventError::Json(_))));
+        let cases: [(&str, fn(&mut Value), EventError); 5] = [
+            ("no name", |e| e["detail"]["alarmName"] = Value::Null, EventError::Field("detail.alarmName")),
+            ("long name", |e| e["detail"]["alarmName"] = "x".repeat(256).into(), EventError::Field("detail.alarmName")),
+            ("bad state", |e| e["detail"]["state"]["value"] = "ON_FIRE".into(), EventError::Field("detail.state.value")),
+            ("no time", |e| e["detail"]["state"]["timestamp"] = "yesterday".into(), EventError::Field("detail.state.timestamp")),
+            ("no detail", |e| { e.as_object_mut().unwrap().remove("detail"); }, EventError::Field("detail")),
+        ];
+        for (what, break_it, error) in cases {
+            let mut broken = event.clone();
+            break_it(&mut broken);
+            assert_eq!(parse(&broken.to_string()), Err(error), "{what}");
+        }
+        event["source"] = "aws.s3".into();
+        assert!(matches!(parse(&event.to_string()), Err(EventError::Unsupported { .. })));
+    }
+}

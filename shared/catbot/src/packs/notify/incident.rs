@@ -1,0 +1,155 @@
+//! What one alarm state change does, decided on the stored state alone (pure):
+//! which channels hear of it, whether it opens an incident, goes into an open
+//! incident's thread, or ends one — and whether it is news at all.
+//!
+//! ```text
+//! older than or as old as the last change seen   → nothing (a repeat, or late)
+//! muted                                           → recorded, nothing posted
+//! → ALARM, no open incident                       → a new message in each channel
+//!                                                   subscribed to ALARM: the incident
+//! → ALARM within FLAP_WINDOW of the last recovery → that incident again (flapping)
+//! any change while an incident is open            → its thread; at most one reply per
+//!                                                   FLAP_WINDOW, the rest counted
+//! → OK ending an incident                         → its thread, and the original
+//!                                                   message updated with the duration
+//! any other change                                → a message in each channel
+//!                                                   subscribed to that state (OK only
+//!                                                   when it follows ALARM)
+//! ```
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::event::{AlarmChange, AlarmState};
+use super::state::{AlarmRecord, Incident, NotifyState, Post};
+use opkit::ids::ChannelId;
+
+/// Changes of one alarm closer together than this are summarised: one thread
+/// reply per window at most, and an alarm firing again this soon after its
+/// recovery reopens the same incident instead of starting a new one.
+pub const FLAP_WINDOW: Duration = Duration::minutes(5);
+
+/// What to post for one change.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Plan {
+    /// Nothing to post.
+    Quiet(Why),
+    /// A new incident: a message in each of these channels (its `ts` is then
+    /// recorded with [`NotifyState::record_posts`]).
+    Open {
+        /// Where.
+        channels: Vec<ChannelId>,
+    },
+    /// A change inside an open incident.
+    Follow {
+        /// The incident's messages: replied to in their thread (when `reply`),
+        /// and redrawn.
+        posts: Vec<Post>,
+        /// Whether a thread reply is due (not within [`FLAP_WINDOW`] of the last).
+        reply: bool,
+        /// Whether the incident ended with this change (back to OK).
+        ended: bool,
+    },
+    /// A change outside any incident: a message in each of these channels.
+    Single {
+        /// Where.
+        channels: Vec<ChannelId>,
+    },
+}
+
+/// Why a change posts nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    /// Not newer than the last change seen of this alarm: a repeat, or late.
+    NotNewer,
+    /// The alarm is muted.
+    Muted,
+    /// No channel is subscribed to it.
+    NoSubscriber,
+}
+
+/// Applies `change` to `state` and says what to post. `now` decides mutes.
+pub fn apply(state: &mut NotifyState, change: &AlarmChange, now: DateTime<Utc>) -> Plan {
+    let key = AlarmRecord::key(&change.account, &change.region, &change.name);
+    let subscribed = |s: AlarmState| state.channels_for(&change.name, s);
+    let alarm_channels = subscribed(AlarmState::Alarm);
+    let state_channels = subscribed(change.state);
+    let record = state.alarms.entry(key).or_insert_with(|| AlarmRecord {
+        state: change.state,
+        at: DateTime::<Utc>::MIN_UTC,
+        facts: change.facts.clone(),
+        incident: None,
+        muted: None,
+    });
+    if change.at <= record.at {
+        return Plan::Quiet(Why::NotNewer);
+    }
+    record.state = change.state;
+    record.at = change.at;
+    record.facts = change.facts.clone();
+    let muted = record.muted.as_ref().is_some_and(|m| m.until > now);
+    let plan = follow_or_open(record, change, alarm_channels, state_channels);
+    state.prune();
+    if muted {
+        return Plan::Quiet(Why::Muted);
+    }
+    plan
+}
+
+fn follow_or_open(
+    record: &mut AlarmRecord,
+    change: &AlarmChange,
+    alarm_channels: Vec<ChannelId>,
+    state_channels: Vec<ChannelId>,
+) -> Plan {
+    let at = change.at;
+    let reopens = |i: &Incident| i.ended_at.is_some_and(|end| at - end < FLAP_WINDOW);
+    match record.incident.as_mut() {
+        Some(incident) if incident.ended_at.is_none() || (change.state == AlarmState::Alarm && reopens(incident)) => {
+            incident.changes += 1;
+            let ended = change.state == AlarmState::Ok;
+            incident.ended_at = ended.then_some(at);
+            let reply = ended
+                || incident
+                    .last_reply_at
+                    .is_none_or(|last| at - last >= FLAP_WINDOW);
+            if reply {
+                incident.last_reply_at = Some(at);
+            } else {
+                incident.quiet += 1;
+            }
+            Plan::Follow {
+                posts: incident.posts.clone(),
+                reply,
+                ended,
+            }
+        }
+        _ if change.state == AlarmState::Alarm => {
+            record.incident = Some(Incident {
+                since: at,
+                posts: Vec::new(),
+                changes: 0,
+                quiet: 0,
+                last_reply_at: None,
+                ended_at: None,
+                acked_by: None,
+            });
+            if alarm_channels.is_empty() {
+                Plan::Quiet(Why::NoSubscriber)
+            } else {
+                Plan::Open {
+                    channels: alarm_channels,
+                }
+            }
+        }
+        _ => {
+            let news = change.state != AlarmState::Ok || change.previous == Some(AlarmState::Alarm);
+            if news && !state_channels.is_empty() {
+                Plan::Single {
+                    channels: state_channels,
+                }
+            } else {
+                Plan::Quiet(Why::NoSubscriber)
+            }
+        }
+    }
+}

@@ -1,0 +1,494 @@
+//! Alarm and instance notifications: CloudWatch alarm state changes and EC2
+//! instance state changes, pushed to the channels that subscribed, one thread
+//! per incident.
+//!
+//! ```text
+//! alarms subscribe <prefix|all> [alarm|ok|insufficient_data|all]
+//!                                   this channel hears of matching alarms (default: alarm and ok)
+//! alarms unsubscribe <prefix|all>   it no longer does
+//! alarms subscriptions              this channel's subscriptions
+//! alarms subscriptions all          every channel's (admins)
+//! alarms ack <name>                 "acknowledged by @you" on the incident's messages
+//! alarms mute <name> for <duration> no notifications of it until then (the expiry pass ends it)
+//! alarms unmute <name>              notifications again
+//! ec2 subscribe / ec2 unsubscribe   this channel hears of managed instances' state changes
+//! ```
+//!
+//! Events come from EventBridge ([`event`]); [`Notifier`] is the one handler the
+//! worker Lambda, `opkit notify` and the tests call. What it keeps is this
+//! script's state ([`NotifyState`]); what one change does is decided by
+//! [`incident::apply`] alone. The buttons on a notification (Graph, Acknowledge,
+//! Mute 1h / 4h) are command buttons ([`opkit::slack::Button::command`]): a
+//! click runs `graph <name>`, `alarms ack <name>`, `alarms mute <name> for 1h`
+//! as the clicker, authorized and audited exactly as if typed.
+
+pub mod event;
+mod handler;
+pub mod incident;
+pub mod render;
+pub mod state;
+
+use std::sync::Arc;
+
+use chrono::Duration;
+
+use opkit::access::Access;
+use opkit::engine::command::{Command, CommandError, Ctx, Notice, Script};
+use opkit::ids::ChannelId;
+use opkit::slack::{ChannelPoster, Mrkdwn, Reply, UserText};
+
+pub use event::{AlarmState, EventError, Notification};
+pub use handler::{ManagedInstances, Notifier, NotifyError, Outcome};
+pub use state::{NotifyState, Subscription};
+
+/// The script whose state holds subscriptions, incidents and mutes.
+pub const SCRIPT: &str = "notify";
+/// Most subscriptions of one channel.
+pub const MAX_PER_CHANNEL: usize = 20;
+/// The longest mute.
+pub const MAX_MUTE: Duration = Duration::days(7);
+
+/// How the notifications' commands work in one deployment.
+#[derive(Clone)]
+pub struct NotifyOptions {
+    /// Who may subscribe, unsubscribe, mute and unmute (default: ops or admin).
+    pub manage: Access,
+    /// Redraws the incident's messages after `alarms ack` and `alarms mute` (the
+    /// bot token's Web API); `None`: only the reply says so.
+    pub channels: Option<Arc<dyn ChannelPoster>>,
+}
+
+impl Default for NotifyOptions {
+    fn default() -> Self {
+        Self {
+            manage: Access::parse(&[&["ops"], &["admin"]]).expect("valid role names"),
+            channels: None,
+        }
+    }
+}
+
+type Handler = fn(&mut Ctx<NotifyState>, NotifyOptions) -> opkit::BoxFuture<'_, Result<Reply, CommandError>>;
+
+/// The notifications script.
+pub fn script(opts: NotifyOptions) -> Script<NotifyState> {
+    let command = |form: &str, usage: &str, text: &str, run: Handler| {
+        let opts = opts.clone();
+        Command::new(form)
+            .usage(usage)
+            .describe(text)
+            .handler(move |ctx| run(ctx, opts.clone()))
+    };
+    let manage = opts.manage.clone();
+    let admin = Access::parse(&[&["admin"]]).expect("a valid role name");
+    Script::new(SCRIPT)
+        .command(
+            command(
+                "alarms subscribe",
+                "<prefix|all> [alarm|ok|insufficient_data|all]",
+                "Post CloudWatch alarm state changes to this channel",
+                |c, _| Box::pin(async move { subscribe(c) }),
+            )
+            .access(manage.clone())
+            .example("alarms subscribe api- alarm")
+            .example("alarms subscribe all"),
+        )
+        .command(
+            command(
+                "alarms unsubscribe",
+                "<prefix|all>",
+                "Stop posting an alarm subscription's changes to this channel",
+                |c, _| Box::pin(async move { unsubscribe(c) }),
+            )
+            .access(manage.clone())
+            .example("alarms unsubscribe api-"),
+        )
+        .command(
+            command(
+                "alarms subscriptions",
+                "",
+                "The alarm subscriptions of this channel",
+                |c, _| Box::pin(async move { subscriptions(c, false) }),
+            )
+            .example("alarms subscriptions"),
+        )
+        .command(
+            command(
+                "alarms subscriptions all",
+                "",
+                "Every channel's alarm subscriptions",
+                |c, _| Box::pin(async move { subscriptions(c, true) }),
+            )
+            .access(admin),
+        )
+        .command(
+            command(
+                "alarms ack",
+                "<alarm name>",
+                "Acknowledge an alarm's open incident: its messages say who is on it",
+                |c, o| Box::pin(ack(c, o)),
+            )
+            .example("alarms ack api-5xx"),
+        )
+        .command(
+            command(
+                "alarms mute",
+                "<alarm name> for <duration>",
+                "No notifications of an alarm for a while",
+                |c, o| Box::pin(mute(c, o)),
+            )
+            .access(manage.clone())
+            .example("alarms mute api-5xx for 1h"),
+        )
+        .command(
+            command(
+                "alarms unmute",
+                "<alarm name>",
+                "Notifications of a muted alarm again",
+                |c, o| Box::pin(unmute(c, o)),
+            )
+            .access(manage.clone())
+            .example("alarms unmute api-5xx"),
+        )
+        .command(
+            command(
+                "ec2 subscribe",
+                "",
+                "Post state changes of instances tagged opkit:managed=true to this channel",
+                |c, _| Box::pin(async move { ec2_subscribe(c, true) }),
+            )
+            .access(manage.clone()),
+        )
+        .command(
+            command(
+                "ec2 unsubscribe",
+                "",
+                "Stop posting instance state changes to this channel",
+                |c, _| Box::pin(async move { ec2_subscribe(c, false) }),
+            )
+            .access(manage),
+        )
+        .ticker(end_mutes)
+}
+
+fn here(ctx: &Ctx<NotifyState>) -> Result<ChannelId, CommandError> {
+    ctx.caller.channel.clone().ok_or_else(|| {
+        CommandError::user("Subscriptions belong to a channel: run this in the channel that should hear of it.")
+    })
+}
+
+/// `<prefix|all>`: `None` for every alarm.
+fn prefix_arg(ctx: &Ctx<NotifyState>) -> Result<Option<String>, CommandError> {
+    let word = ctx.args.word(0, "an alarm name prefix, or `all`")?;
+    if word.chars().count() > event::ALARM_NAME_MAX {
+        return Err(CommandError::usage("a prefix is at most 255 characters"));
+    }
+    Ok((!word.eq_ignore_ascii_case("all")).then(|| word.to_string()))
+}
+
+fn describe_prefix(prefix: Option<&str>) -> Mrkdwn {
+    match prefix {
+        Some(p) => opkit::mrkdwn!("alarms named *{}…*", UserText::new(p)),
+        None => "every alarm".into(),
+    }
+}
+
+fn subscribe(ctx: &mut Ctx<NotifyState>) -> Result<Reply, CommandError> {
+    let channel = here(ctx)?;
+    if ctx.args.len() > 2 {
+        return Err(CommandError::usage(
+            "give a prefix (or `all`) and at most one state: `alarms subscribe api- alarm`",
+        ));
+    }
+    let prefix = prefix_arg(ctx)?;
+    let states: std::collections::BTreeSet<AlarmState> = match ctx.args.get(1) {
+        None => [AlarmState::Alarm, AlarmState::Ok].into(),
+        Some(_) => {
+            let word = ctx.args.word(1, "a state")?;
+            if word.eq_ignore_ascii_case("all") {
+                AlarmState::ALL.into()
+            } else {
+                let state = AlarmState::parse(word).ok_or_else(|| {
+                    CommandError::usage(opkit::mrkdwn!(
+                        "{} is not a state: give `alarm`, `ok`, `insufficient_data` or `all`",
+                        opkit::slack::Code::new(word)
+                    ))
+                })?;
+                [state].into()
+            }
+        }
+    };
+    let subs = &mut ctx.state.subscriptions;
+    let existing = subs
+        .iter()
+        .position(|s| s.channel == channel && s.prefix == prefix);
+    if existing.is_none() {
+        if subs.iter().filter(|s| s.channel == channel).count() >= MAX_PER_CHANNEL {
+            return Err(CommandError::user(opkit::mrkdwn!(
+                "This channel has {} subscriptions, the most it may: unsubscribe one first.",
+                MAX_PER_CHANNEL
+            )));
+        }
+        if subs.len() >= state::MAX_SUBSCRIPTIONS {
+            return Err(CommandError::user(opkit::mrkdwn!(
+                "There are {} subscriptions, the most the bot keeps: unsubscribe one first.",
+                state::MAX_SUBSCRIPTIONS
+            )));
+        }
+    }
+    let subscription = Subscription {
+        channel: channel.clone(),
+        prefix: prefix.clone(),
+        states: states.clone(),
+        by: ctx.caller.user.clone(),
+    };
+    match existing {
+        Some(i) => subs[i] = subscription,
+        None => subs.push(subscription),
+    }
+    let names: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
+    Ok(Reply::in_channel(opkit::mrkdwn!(
+        "{} will hear when {} go into {}.",
+        channel.mention(),
+        describe_prefix(prefix.as_deref()),
+        UserText::new(names.join(" or "))
+    )))
+}
+
+fn unsubscribe(ctx: &mut Ctx<NotifyState>) -> Result<Reply, CommandError> {
+    let channel = here(ctx)?;
+    if ctx.args.len() != 1 {
+        return Err(CommandError::usage("give the prefix (or `all`) to unsubscribe from"));
+    }
+    let prefix = prefix_arg(ctx)?;
+    let before = ctx.state.subscriptions.len();
+    ctx.state
+        .subscriptions
+        .retain(|s| !(s.channel == channel && s.prefix == prefix));
+    if ctx.state.subscriptions.len() == before {
+        return Err(CommandError::user(opkit::mrkdwn!(
+            "This channel is not subscribed to {}: `alarms subscriptions` lists what it is.",
+            describe_prefix(prefix.as_deref())
+        )));
+    }
+    Ok(Reply::in_channel(opkit::mrkdwn!(
+        "{} no longer hears of {}.",
+        channel.mention(),
+        describe_prefix(prefix.as_deref())
+    )))
+}
+
+fn subscriptions(ctx: &mut Ctx<NotifyState>, all: bool) -> Result<Reply, CommandError> {
+    if !ctx.args.is_empty() {
+        return Err(CommandError::usage("`alarms subscriptions` takes no arguments (but `all`)"));
+    }
+    let channel = if all { None } else { Some(here(ctx)?) };
+    let lines: Vec<Mrkdwn> = ctx
+        .state
+        .subscriptions
+        .iter()
+        .filter(|s| channel.as_ref().is_none_or(|c| &s.channel == c))
+        .map(|s| {
+            let states: Vec<&str> = s.states.iter().map(|s| s.as_str()).collect();
+            opkit::mrkdwn!(
+                "• {}: {} ({}), by {}",
+                s.channel.mention(),
+                describe_prefix(s.prefix.as_deref()),
+                UserText::new(states.join(", ")),
+                s.by.mention()
+            )
+        })
+        .collect();
+    let instances: Vec<&ChannelId> = ctx
+        .state
+        .instance_channels
+        .iter()
+        .filter(|c| channel.as_ref().is_none_or(|here| here == *c))
+        .collect();
+    let mut text = if lines.is_empty() {
+        Mrkdwn::from("No alarm subscriptions. `alarms subscribe <prefix|all>` adds one.")
+    } else {
+        opkit::mrkdwn!(
+            "{} alarm subscription(s):\n{}",
+            lines.len(),
+            opkit::slack::mrkdwn::fit_list(lines, &Mrkdwn::from(""))
+        )
+    };
+    if !instances.is_empty() {
+        let list = Mrkdwn::join(instances.iter().map(|c| c.mention()), ", ");
+        text = opkit::mrkdwn!("{}\nInstance state changes go to {}.", text, list);
+    }
+    Ok(Reply::text(text))
+}
+
+fn ec2_subscribe(ctx: &mut Ctx<NotifyState>, on: bool) -> Result<Reply, CommandError> {
+    let channel = here(ctx)?;
+    if !ctx.args.is_empty() {
+        return Err(CommandError::usage("takes no arguments: it is about this channel"));
+    }
+    let changed = if on {
+        ctx.state.instance_channels.insert(channel.clone())
+    } else {
+        ctx.state.instance_channels.remove(&channel)
+    };
+    let text = match (on, changed) {
+        (true, true) => opkit::mrkdwn!(
+            "{} will hear when instances tagged opkit:managed=true start, stop or end.",
+            channel.mention()
+        ),
+        (true, false) => opkit::mrkdwn!("{} already hears of instance state changes.", channel.mention()),
+        (false, true) => opkit::mrkdwn!("{} no longer hears of instance state changes.", channel.mention()),
+        (false, false) => {
+            return Err(CommandError::user("This channel is not subscribed to instance state changes."));
+        }
+    };
+    Ok(Reply::in_channel(text))
+}
+
+fn one_name(ctx: &Ctx<NotifyState>, args: &opkit::engine::Args) -> Result<String, CommandError> {
+    let _ = ctx;
+    if args.len() != 1 {
+        return Err(CommandError::usage("give one alarm name (quote it if it has spaces)"));
+    }
+    let name = args.word(0, "an alarm name")?;
+    if name.chars().count() > event::ALARM_NAME_MAX {
+        return Err(CommandError::usage("alarm names are at most 255 characters"));
+    }
+    Ok(name.to_string())
+}
+
+/// Redraws the incident messages of the alarms called `name`.
+async fn redraw(ctx: &Ctx<NotifyState>, opts: &NotifyOptions, name: &str) {
+    let Some(poster) = &opts.channels else {
+        return;
+    };
+    for record in ctx.state.alarms.values().filter(|r| r.facts.name == name) {
+        let Some(incident) = &record.incident else {
+            continue;
+        };
+        let message = render::incident_message(record, incident);
+        for post in &incident.posts {
+            if let Err(e) = poster.update(post.channel.as_str(), &post.ts, &message).await {
+                tracing::warn!(channel = %post.channel, error = %e, "could not redraw a notification");
+            }
+        }
+    }
+}
+
+fn unknown(name: &str) -> CommandError {
+    CommandError::user(opkit::mrkdwn!(
+        "No notification of an alarm called *{}* has been seen (names are case-sensitive).",
+        UserText::new(name)
+    ))
+}
+
+async fn ack(ctx: &mut Ctx<NotifyState>, opts: NotifyOptions) -> Result<Reply, CommandError> {
+    let name = one_name(ctx, &ctx.args)?;
+    let user = ctx.caller.user.clone();
+    let mut found = false;
+    let mut acked = 0;
+    for (_, record) in ctx.state.named(&name) {
+        found = true;
+        if let Some(incident) = record.incident.as_mut().filter(|i| i.ended_at.is_none()) {
+            incident.acked_by = Some(user.clone());
+            acked += 1;
+        }
+    }
+    if !found {
+        return Err(unknown(&name));
+    }
+    if acked == 0 {
+        return Err(CommandError::user(opkit::mrkdwn!(
+            "*{}* has no open incident to acknowledge.",
+            UserText::new(&name)
+        )));
+    }
+    redraw(ctx, &opts, &name).await;
+    Ok(Reply::in_channel(opkit::mrkdwn!(
+        ":eyes: {} acknowledged *{}*.",
+        user.mention(),
+        UserText::new(&name)
+    )))
+}
+
+async fn mute(ctx: &mut Ctx<NotifyState>, opts: NotifyOptions) -> Result<Reply, CommandError> {
+    let (positional, options) = ctx.args.options(&["for"])?;
+    let name = one_name(ctx, &positional)?;
+    let Some(length) = options.duration("for")? else {
+        return Err(CommandError::usage("say for how long: `alarms mute <name> for 1h`"));
+    };
+    if length <= Duration::zero() || length > MAX_MUTE {
+        return Err(CommandError::usage(opkit::mrkdwn!(
+            "a mute lasts from a minute to {}",
+            MAX_MUTE
+        )));
+    }
+    let until = ctx.now + length;
+    let by = ctx.caller.user.clone();
+    let channel = ctx.caller.channel.clone();
+    let mut found = false;
+    for (_, record) in ctx.state.named(&name) {
+        found = true;
+        let thread_ts = record.incident.as_ref().and_then(|i| {
+            i.posts
+                .iter()
+                .find(|p| Some(&p.channel) == channel.as_ref())
+                .map(|p| p.ts.clone())
+        });
+        record.muted = Some(state::Mute {
+            until,
+            by: by.clone(),
+            channel: channel.clone(),
+            thread_ts,
+        });
+    }
+    if !found {
+        return Err(unknown(&name));
+    }
+    redraw(ctx, &opts, &name).await;
+    Ok(Reply::in_channel(opkit::mrkdwn!(
+        ":no_bell: {} muted *{}* until {}.",
+        by.mention(),
+        UserText::new(&name),
+        until
+    )))
+}
+
+async fn unmute(ctx: &mut Ctx<NotifyState>, opts: NotifyOptions) -> Result<Reply, CommandError> {
+    let name = one_name(ctx, &ctx.args)?;
+    let mut found = false;
+    for (_, record) in ctx.state.named(&name) {
+        found |= record.muted.take().is_some();
+    }
+    if !found {
+        return Err(CommandError::user(opkit::mrkdwn!(
+            "*{}* is not muted.",
+            UserText::new(&name)
+        )));
+    }
+    redraw(ctx, &opts, &name).await;
+    Ok(Reply::in_channel(opkit::mrkdwn!(
+        ":bell: *{}* is no longer muted.",
+        UserText::new(&name)
+    )))
+}
+
+/// The ticker: ends mutes whose time has come, and says so where they were
+/// set (in the incident's thread when muted from its message).
+fn end_mutes(state: &mut NotifyState, now: chrono::DateTime<chrono::Utc>) -> Vec<Notice> {
+    let mut notices = Vec::new();
+    for record in state.alarms.values_mut() {
+        let Some(mute) = record.muted.take_if(|m| m.until <= now) else {
+            continue;
+        };
+        notices.push(Notice {
+            user: mute.by,
+            channel: mute.channel,
+            text: render::mute_ended(&record.facts.name, mute.until),
+            thread_ts: mute.thread_ts,
+        });
+    }
+    notices
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,201 @@
+//! The notification messages, in Block Kit. Everything AWS wrote — alarm names,
+//! reasons, descriptions, metric names — is outside text: shown through
+//! [`UserText`], never as markup.
+
+use chrono::{DateTime, Utc};
+
+use super::event::{AlarmState, InstanceChange};
+use super::state::{AlarmRecord, Incident};
+use opkit::slack::mrkdwn::link;
+use opkit::slack::{Block, Button, Mrkdwn, Reply, UserText, Visibility};
+use opkit::text::Token;
+
+/// The command a button runs for `verb` on the alarm `name`, as typed
+/// (`alarms ack "api 5xx"`): the name quoted as the tokenizer reads it back.
+pub fn command_for(verb: &str, name: &str, tail: &str) -> String {
+    let name = Token::Word(name.to_string()).to_string();
+    if tail.is_empty() {
+        format!("{verb} {name}")
+    } else {
+        format!("{verb} {name} {tail}")
+    }
+}
+
+/// The incident's message (the one that opened it, drawn again on each change):
+/// the alarm's state, the reason, when, where, the metric and threshold, a
+/// runbook, who acknowledged it; and, while it is open, its buttons.
+pub fn incident_message(record: &AlarmRecord, incident: &Incident) -> Reply {
+    let facts = &record.facts;
+    let name = UserText::new(&facts.name);
+    let headline = match incident.ended_at {
+        Some(end) => opkit::mrkdwn!(
+            "{} *{}* is OK again: in ALARM for {}, from {}",
+            AlarmState::Ok.emoji(),
+            name,
+            end - incident.since,
+            incident.since
+        ),
+        None => opkit::mrkdwn!(
+            "{} *{}* is {}",
+            record.state.emoji(),
+            name,
+            record.state.as_str()
+        ),
+    };
+    let mut reply = Reply::text(headline.clone())
+        .with_visibility(Visibility::InChannel)
+        .block(Block::Section { text: headline });
+    if !facts.reason.is_empty() {
+        reply = reply.block(Block::Section {
+            text: UserText::new(&facts.reason).into(),
+        });
+    }
+    reply = reply.block(Block::Context {
+        text: context_line(record, incident),
+    });
+    let mut status = Vec::new();
+    if incident.changes > 0 {
+        status.push(opkit::mrkdwn!(
+            "{} state changes since it began ({} summarised)",
+            incident.changes,
+            incident.quiet
+        ));
+    }
+    if let Some(who) = &incident.acked_by {
+        status.push(opkit::mrkdwn!(":eyes: acknowledged by {}", who.mention()));
+    }
+    if let Some(mute) = &record.muted {
+        status.push(opkit::mrkdwn!(
+            ":no_bell: muted by {} until {}",
+            mute.by.mention(),
+            mute.until
+        ));
+    }
+    if !status.is_empty() {
+        reply = reply.block(Block::Context {
+            text: Mrkdwn::join(status, " · "),
+        });
+    }
+    if incident.ended_at.is_none() {
+        reply = reply.block(Block::Actions {
+            buttons: buttons(&facts.name),
+        });
+    }
+    reply
+}
+
+/// Graph, Acknowledge, Mute 1h, Mute 4h: command buttons, each authorized and
+/// audited as the command it runs.
+pub fn buttons(name: &str) -> Vec<Button> {
+    vec![
+        Button::command("Graph", command_for("graph", name, "")),
+        Button {
+            style: Some("primary".into()),
+            ..Button::command("Acknowledge", command_for("alarms ack", name, ""))
+        },
+        Button::command("Mute 1h", command_for("alarms mute", name, "for 1h")),
+        Button::command("Mute 4h", command_for("alarms mute", name, "for 4h")),
+    ]
+}
+
+fn context_line(record: &AlarmRecord, incident: &Incident) -> Mrkdwn {
+    let facts = &record.facts;
+    let mut parts = vec![opkit::mrkdwn!(
+        "{} · {} · account {}",
+        record.at,
+        UserText::new(&facts.region),
+        UserText::new(&facts.account)
+    )];
+    if let Some(metric) = &facts.metric {
+        let threshold = facts
+            .threshold
+            .map(|t| opkit::mrkdwn!(", threshold {}", t));
+        parts.push(opkit::mrkdwn!("{}{}", UserText::new(metric), threshold));
+    }
+    if let Some(url) = &facts.runbook {
+        parts.push(link(url, &UserText::new("Runbook")));
+    }
+    let _ = incident;
+    Mrkdwn::join(parts, " · ")
+}
+
+/// A reply in the incident's thread for a change inside it.
+pub fn thread_reply(record: &AlarmRecord, incident: &Incident) -> Reply {
+    let name = UserText::new(&record.facts.name);
+    let text = match incident.ended_at {
+        Some(end) => opkit::mrkdwn!(
+            "{} *{}* is back to OK after {} ({} changes, {} of them not posted one by one)",
+            AlarmState::Ok.emoji(),
+            name,
+            end - incident.since,
+            incident.changes,
+            incident.quiet
+        ),
+        None => opkit::mrkdwn!(
+            "{} *{}* is {} ({}): {}",
+            record.state.emoji(),
+            name,
+            record.state.as_str(),
+            record.at,
+            UserText::new(&record.facts.reason)
+        ),
+    };
+    Reply::in_channel(text)
+}
+
+/// A change outside any incident (INSUFFICIENT_DATA, or OK after an ALARM no
+/// message was posted for).
+pub fn single_message(record: &AlarmRecord, previous: Option<AlarmState>) -> Reply {
+    let name = UserText::new(&record.facts.name);
+    let was = previous
+        .map(|p| opkit::mrkdwn!(" (was {})", p.as_str()))
+        .unwrap_or_default();
+    let text = opkit::mrkdwn!(
+        "{} *{}* is {}{}",
+        record.state.emoji(),
+        name,
+        record.state.as_str(),
+        was
+    );
+    let context = opkit::mrkdwn!(
+        "{} · {} · account {}",
+        record.at,
+        UserText::new(&record.facts.region),
+        UserText::new(&record.facts.account)
+    );
+    let mut reply = Reply::in_channel(text.clone()).block(Block::Section { text });
+    if !record.facts.reason.is_empty() {
+        reply = reply.block(Block::Section {
+            text: UserText::new(&record.facts.reason).into(),
+        });
+    }
+    reply.block(Block::Context { text: context })
+}
+
+/// An instance's state change.
+pub fn instance_message(change: &InstanceChange) -> Reply {
+    let emoji = match change.state.as_str() {
+        "running" => ":large_green_circle:",
+        "stopped" | "terminated" => ":red_circle:",
+        _ => ":large_yellow_circle:",
+    };
+    let text = opkit::mrkdwn!(
+        "{} Instance {} is {} ({} · {} · account {})",
+        emoji,
+        UserText::new(&change.instance),
+        UserText::new(&change.state),
+        change.at,
+        UserText::new(&change.region),
+        UserText::new(&change.account)
+    );
+    Reply::in_channel(text.clone()).block(Block::Section { text })
+}
+
+/// "muted until …" / "no longer muted", said in the incident's thread.
+pub fn mute_ended(name: &str, at: DateTime<Utc>) -> Mrkdwn {
+    opkit::mrkdwn!(
+        ":bell: *{}* is no longer muted ({}): its changes are posted again.",
+        UserText::new(name),
+        at
+    )
+}

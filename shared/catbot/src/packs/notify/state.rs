@@ -1,0 +1,185 @@
+//! What the notifications keep, in the `notify` script's state: the channels'
+//! subscriptions, and per alarm the last change seen, its incident and its mute.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::event::{AlarmFacts, AlarmState};
+use opkit::ids::{ChannelId, UserId};
+
+/// Most subscriptions in all (each a channel, a prefix and states).
+pub const MAX_SUBSCRIPTIONS: usize = 200;
+/// Most alarms whose last change is remembered. Past it, the alarms without an
+/// open incident or a mute that changed longest ago are forgotten first (a
+/// forgotten alarm's next change is taken as news).
+pub const MAX_TRACKED: usize = 400;
+
+/// The `notify` script's state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NotifyState {
+    /// Which channels hear of which alarms.
+    #[serde(default)]
+    pub subscriptions: Vec<Subscription>,
+    /// Channels that hear of managed instances' state changes (`ec2 subscribe`).
+    #[serde(default)]
+    pub instance_channels: BTreeSet<ChannelId>,
+    /// Per alarm ([`AlarmRecord::key`]): the last change seen, and its incident.
+    #[serde(default)]
+    pub alarms: BTreeMap<String, AlarmRecord>,
+    /// Per instance: the last state-change time seen (repeats and late events
+    /// post nothing).
+    #[serde(default)]
+    pub instances: BTreeMap<String, DateTime<Utc>>,
+}
+
+/// One channel's subscription to alarms whose name starts with a prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscription {
+    /// Where notifications go.
+    pub channel: ChannelId,
+    /// The alarm name prefix; `None`: every alarm.
+    pub prefix: Option<String>,
+    /// The states whose changes the channel hears of.
+    pub states: BTreeSet<AlarmState>,
+    /// Who subscribed.
+    pub by: UserId,
+}
+
+impl Subscription {
+    /// Whether the alarm `name` entering `state` concerns this subscription.
+    pub fn matches(&self, name: &str, state: AlarmState) -> bool {
+        self.states.contains(&state) && self.prefix.as_deref().is_none_or(|p| name.starts_with(p))
+    }
+}
+
+/// What is remembered of one alarm.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlarmRecord {
+    /// Its state after the newest change seen.
+    pub state: AlarmState,
+    /// When that change happened (CloudWatch's `state.timestamp`).
+    pub at: DateTime<Utc>,
+    /// What its messages show.
+    pub facts: AlarmFacts,
+    /// Its latest incident, open or ended.
+    #[serde(default)]
+    pub incident: Option<Incident>,
+    /// A mute, until it ends.
+    #[serde(default)]
+    pub muted: Option<Mute>,
+}
+
+impl AlarmRecord {
+    /// The key of an alarm: its account, region and name.
+    pub fn key(account: &str, region: &str, name: &str) -> String {
+        format!("{account}/{region}/{name}")
+    }
+}
+
+/// An incident: from an alarm's ALARM to its OK.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incident {
+    /// When it began.
+    pub since: DateTime<Utc>,
+    /// Its messages, one per channel; later changes go into their threads.
+    #[serde(default)]
+    pub posts: Vec<Post>,
+    /// Changes since it began.
+    #[serde(default)]
+    pub changes: u32,
+    /// Of those, the ones not posted one by one (flapping).
+    #[serde(default)]
+    pub quiet: u32,
+    /// When its thread was last replied to.
+    #[serde(default)]
+    pub last_reply_at: Option<DateTime<Utc>>,
+    /// When it ended (back to OK); `None` while open.
+    #[serde(default)]
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Who acknowledged it.
+    #[serde(default)]
+    pub acked_by: Option<UserId>,
+}
+
+/// One message of an incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Post {
+    /// The channel.
+    pub channel: ChannelId,
+    /// The message's `ts` (the thread's, for replies).
+    pub ts: String,
+}
+
+/// A mute: no notifications of the alarm until `until`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mute {
+    /// When it ends.
+    pub until: DateTime<Utc>,
+    /// Who muted it.
+    pub by: UserId,
+    /// Where it was muted: told there when it ends.
+    pub channel: Option<ChannelId>,
+    /// The thread it was muted from, if any.
+    #[serde(default)]
+    pub thread_ts: Option<String>,
+}
+
+impl NotifyState {
+    /// The channels subscribed to `name` entering `state`, each once, sorted.
+    pub fn channels_for(&self, name: &str, state: AlarmState) -> Vec<ChannelId> {
+        let channels: BTreeSet<ChannelId> = self
+            .subscriptions
+            .iter()
+            .filter(|s| s.matches(name, state))
+            .map(|s| s.channel.clone())
+            .collect();
+        channels.into_iter().collect()
+    }
+
+    /// Records the messages that opened the incident of `key` begun `since`
+    /// (unless a newer incident has begun meanwhile).
+    pub fn record_posts(&mut self, key: &str, since: DateTime<Utc>, posts: Vec<Post>) {
+        if let Some(incident) = self
+            .alarms
+            .get_mut(key)
+            .and_then(|r| r.incident.as_mut())
+            .filter(|i| i.since == since)
+        {
+            incident.posts.extend(posts);
+        }
+    }
+
+    /// The alarms called `name`, in any account or region.
+    pub fn named<'a>(&'a mut self, name: &'a str) -> impl Iterator<Item = (&'a String, &'a mut AlarmRecord)> {
+        self.alarms.iter_mut().filter(move |(_, r)| r.facts.name == name)
+    }
+
+    /// Keeps at most [`MAX_TRACKED`] alarms and as many instances.
+    pub fn prune(&mut self) {
+        while self.alarms.len() > MAX_TRACKED {
+            let idle = |r: &AlarmRecord| {
+                r.muted.is_none() && r.incident.as_ref().is_none_or(|i| i.ended_at.is_some())
+            };
+            let oldest = self
+                .alarms
+                .iter()
+                .filter(|(_, r)| idle(r))
+                .min_by_key(|(_, r)| r.at)
+                .or_else(|| self.alarms.iter().min_by_key(|(_, r)| r.at))
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(key) => self.alarms.remove(&key),
+                None => break,
+            };
+        }
+        while self.instances.len() > MAX_TRACKED {
+            let oldest = self.instances.iter().min_by_key(|(_, at)| **at).map(|(k, _)| k.clone());
+            match oldest {
+                Some(key) => self.instances.remove(&key),
+                None => break,
+            };
+        }
+    }
+}
