@@ -15,6 +15,8 @@
 //! opkit --store dynamodb worker                    drain the queue as the worker Lambda
 //!                                                  (both need OPKIT_ENVELOPE_KEY)
 //! opkit --store dynamodb expire                    one pass of the expiry function
+//! opkit notify < event.json                        one EventBridge event, handled as the
+//!                                                  worker does (posts via SLACK_API_URL)
 //! ```
 //!
 //! State lives in files under `OPKIT_DATA_DIR` (default `.opkit`) unless
@@ -114,6 +116,10 @@ enum Cmd {
     },
     /// Run one pass of the expiry function: end due grants and holds, announce them.
     Expire,
+    /// Handle one EventBridge event read from standard input (an alarm or EC2
+    /// instance state change, as the console shows it) exactly as the worker
+    /// does: post to the subscribed channels through SLACK_API_URL.
+    Notify,
     /// Create the DynamoDB table (OPKIT_TABLE) and, with `--queue sqs`, the queue
     /// and its dead-letter queue, if missing.
     Init {
@@ -251,10 +257,46 @@ async fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
+        Cmd::Notify => {
+            let bot = catbot_on(store).build().map_err(|e| e.to_string())?;
+            let ec2 = Arc::new(aws_sdk_ec2::Client::new(&sdk));
+            let notifier = catbot::notifier(&bot, &config, http.clone(), Some(ec2));
+            notify(&notifier).await
+        }
         Cmd::Init { queue, queue_name } => {
             aws::init(&config, &sdk, cli.store, queue, &queue_name).await
         }
     }
+}
+
+/// The largest event `opkit notify` reads: EventBridge's limit on an event
+/// (256 KB, "Amazon EventBridge quotas").
+const EVENT_MAX: u64 = 256 * 1024;
+
+/// `opkit notify`: one event from standard input through the worker's handler;
+/// what it did on standard output.
+async fn notify(notifier: &catbot::packs::notify::Notifier) -> Result<(), String> {
+    use std::io::Read;
+    let mut body = String::new();
+    std::io::stdin()
+        .take(EVENT_MAX + 1)
+        .read_to_string(&mut body)
+        .map_err(|e| format!("could not read the event from standard input: {e}"))?;
+    if body.len() as u64 > EVENT_MAX {
+        return Err(format!("the event is over EventBridge's {EVENT_MAX} bytes"));
+    }
+    let outcome = notifier
+        .handle(&body)
+        .await
+        .map_err(|e| ErrorChain(&e).to_string())?;
+    match outcome.quiet {
+        Some(why) => println!("nothing posted: {why}"),
+        None => println!(
+            "posted {}, updated {}, failed {}",
+            outcome.posted, outcome.updated, outcome.failed
+        ),
+    }
+    Ok(())
 }
 
 /// The line `worker` and `expire` start with, on standard error: where this

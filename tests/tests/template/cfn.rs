@@ -265,25 +265,40 @@ pub(crate) fn action_matches(pattern: &str, action: &str) -> bool {
     glob(pattern.as_bytes(), action.as_bytes())
 }
 
-/// The jobs queue: the one the worker's SQS event reads.
+/// The jobs queue: the one the worker's SQS event `Jobs` reads.
 pub(crate) fn jobs_queue(t: &Value) -> (String, &Value) {
-    let (id, worker) = function(t, WORKER);
-    let events = mapping(
-        get(get(worker, "Properties"), "Events"),
-        "the worker's Events",
-    );
-    let sqs: Vec<_> = events
-        .values()
-        .filter(|e| get(e, "Type").as_str() == Some("SQS"))
-        .collect();
-    assert_eq!(
-        sqs.len(),
-        1,
-        "{id} should have exactly one SQS event (the jobs queue)"
-    );
-    let (queue, attr) = getatt_target(get(get(sqs[0], "Properties"), "Queue"))
+    worker_queue(t, "Jobs")
+}
+
+/// The notifications queue: the one the worker's SQS event `Notifications` reads.
+pub(crate) fn notifications_queue(t: &Value) -> (String, &Value) {
+    worker_queue(t, "Notifications")
+}
+
+/// The queue the worker's SQS event `event` reads.
+pub(crate) fn worker_queue<'a>(t: &'a Value, event: &str) -> (String, &'a Value) {
+    let sqs = worker_sqs_events(t);
+    let (_, e) = sqs
+        .iter()
+        .find(|(name, _)| name == event)
+        .unwrap_or_else(|| panic!("the worker should have an SQS event `{event}`"));
+    let (queue, attr) = getatt_target(get(get(e, "Properties"), "Queue"))
         .expect("the worker's SQS event should name its queue as !GetAtt Queue.Arn");
     assert_eq!(attr, "Arn");
     let q = resource(t, &queue);
     (queue, q)
+}
+
+/// The worker's SQS events (its event source mappings), by name.
+pub(crate) fn worker_sqs_events(t: &Value) -> Vec<(String, &Value)> {
+    let (_, worker) = function(t, WORKER);
+    let events = mapping(
+        get(get(worker, "Properties"), "Events"),
+        "the worker's Events",
+    );
+    events
+        .iter()
+        .filter(|(_, e)| get(e, "Type").as_str() == Some("SQS"))
+        .map(|(name, e)| (name.as_str().unwrap_or_default().to_string(), e))
+        .collect()
 }

@@ -14,6 +14,7 @@
 
 mod access;
 mod cfn;
+mod notifications;
 mod observability;
 mod secrets;
 mod table;

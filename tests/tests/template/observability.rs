@@ -233,24 +233,24 @@ fn api_access_logs_carry_the_request_id() {
 #[test]
 fn the_workers_concurrency_is_capped_by_a_parameter() {
     let t = template();
-    let (id, worker) = function(&t, WORKER);
-    let events = mapping(get(get(worker, "Properties"), "Events"), "Events");
-    let sqs = events
-        .values()
-        .find(|e| get(e, "Type").as_str() == Some("SQS"))
-        .expect("the worker's SQS event");
-    let cap = get(
-        get(get(sqs, "Properties"), "ScalingConfig"),
-        "MaximumConcurrency",
-    );
-    let parameter = ref_target(cap)
-        .unwrap_or_else(|| panic!("{id}'s ScalingConfig.MaximumConcurrency should be a parameter"));
-    let p = get(get(&t, "Parameters"), parameter);
-    // Lambda's limits for an SQS event source: 2 to 1000.
-    assert!(number(get(p, "MinValue"), "MinValue") >= 2);
-    assert!(number(get(p, "MaxValue"), "MaxValue") <= 1000);
-    let default = number(get(p, "Default"), "Default");
-    assert!((2..=1000).contains(&default));
+    let (id, _) = function(&t, WORKER);
+    let events = worker_sqs_events(&t);
+    assert!(!events.is_empty(), "{id} should read its queues");
+    for (name, sqs) in events {
+        let cap = get(
+            get(get(sqs, "Properties"), "ScalingConfig"),
+            "MaximumConcurrency",
+        );
+        let parameter = ref_target(cap).unwrap_or_else(|| {
+            panic!("{id}'s {name}: ScalingConfig.MaximumConcurrency should be a parameter")
+        });
+        let p = get(get(&t, "Parameters"), parameter);
+        // Lambda's limits for an SQS event source: 2 to 1000.
+        assert!(number(get(p, "MinValue"), "MinValue") >= 2);
+        assert!(number(get(p, "MaxValue"), "MaxValue") <= 1000);
+        let default = number(get(p, "Default"), "Default");
+        assert!((2..=1000).contains(&default));
+    }
 }
 
 #[test]

@@ -241,13 +241,16 @@ fn the_claims_lease_outlasts_the_worker_and_every_redelivery() {
 #[test]
 fn worker_reports_partial_batch_failures() {
     let t = template();
-    let (id, worker) = function(&t, WORKER);
-    let events = mapping(get(get(worker, "Properties"), "Events"), "Events");
-    let sqs = events
-        .values()
-        .find(|e| get(e, "Type").as_str() == Some("SQS"))
-        .expect("the worker should have an SQS event");
-    let props = get(sqs, "Properties");
+    let (worker, _) = function(&t, WORKER);
+    let events = worker_sqs_events(&t);
+    assert!(!events.is_empty(), "{worker} should have an SQS event");
+    for (name, sqs) in events {
+        let id = format!("{worker}.{name}");
+        batch_failures_reported(&id, get(sqs, "Properties"));
+    }
+}
+
+fn batch_failures_reported(id: &str, props: &Value) {
     assert!(
         strings(get(props, "FunctionResponseTypes"))
             .iter()

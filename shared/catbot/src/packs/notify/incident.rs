@@ -67,6 +67,16 @@ pub enum Why {
     NoSubscriber,
 }
 
+impl std::fmt::Display for Why {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Why::NotNewer => "not newer than the last change seen of this alarm (a repeat, or late)",
+            Why::Muted => "the alarm is muted",
+            Why::NoSubscriber => "no channel is subscribed to it",
+        })
+    }
+}
+
 /// Applies `change` to `state` and says what to post. `now` decides mutes.
 pub fn apply(state: &mut NotifyState, change: &AlarmChange, now: DateTime<Utc>) -> Plan {
     let key = AlarmRecord::key(&change.account, &change.region, &change.name);
