@@ -519,8 +519,15 @@ pub fn apigw_v2_event_json(
     })
 }
 
-/// An SQS event carrying `messages`, as the Lambda event source sends it.
+/// An SQS event carrying `messages` of the jobs queue, as the Lambda event source
+/// sends it.
 pub fn sqs_event(messages: &[QueueMessage]) -> SqsEvent {
+    sqs_event_from(messages, "arn:aws:sqs:us-east-1:123456789012:jobs")
+}
+
+/// An SQS event carrying `messages` of the queue `queue_arn` (its records'
+/// `eventSourceARN`), as the Lambda event source sends it.
+pub fn sqs_event_from(messages: &[QueueMessage], queue_arn: &str) -> SqsEvent {
     let records: Vec<Value> = messages
         .iter()
         .map(|m| {
@@ -537,7 +544,7 @@ pub fn sqs_event(messages: &[QueueMessage]) -> SqsEvent {
                 "messageAttributes": {},
                 "md5OfBody": "",
                 "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:jobs",
+                "eventSourceARN": queue_arn,
                 "awsRegion": "us-east-1"
             })
         })

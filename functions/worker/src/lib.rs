@@ -73,15 +73,13 @@ pub async fn handle_routed(
         event.records.iter().partition(|r| is_event(r));
     let jobs: Vec<QueueMessage> = jobs.into_iter().map(message).collect();
     let events: Vec<QueueMessage> = events.into_iter().map(message).collect();
-    let (mut failed, event_failures) = tokio::join!(
-        runner.process_batch(&jobs, Some(deadline)),
-        async {
+    let (mut failed, event_failures) =
+        tokio::join!(runner.process_batch(&jobs, Some(deadline)), async {
             match notifications {
                 Some(n) => notify_batch(n, &events, runner, deadline).await,
                 None => Vec::new(),
             }
-        }
-    );
+        });
     failed.extend(event_failures);
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failed
@@ -103,30 +101,39 @@ async fn notify_batch(
     deadline: DateTime<Utc>,
 ) -> Vec<String> {
     use futures_util::stream::{self, StreamExt};
-    let one = |message: &QueueMessage| async move {
-        if deadline - runner.worker().bot().now() < START_MARGIN {
-            tracing::warn!(message_id = %message.id, "too little time left to start: the event goes back to the queue");
-            return Some(message.id.clone());
-        }
-        match notifications.notifier.handle(&message.body).await {
-            Ok(outcome) => {
-                tracing::info!(message_id = %message.id, ?outcome, "event handled");
-                None
-            }
-            Err(e) if e.is_retryable() => {
-                tracing::warn!(message_id = %message.id, error = %e, receive_count = message.receive_count, "event will be retried");
-                Some(message.id.clone())
-            }
-            Err(e) => {
-                tracing::error!(message_id = %message.id, error = %e, "unusable event dropped: nothing posted");
-                None
-            }
-        }
-    };
-    stream::iter(events)
-        .map(one)
+    // By index, as the job runner does: a closure taking a `&QueueMessage` would
+    // make the batch's future not `Send` for every lifetime (`tokio::spawn`).
+    stream::iter(0..events.len())
+        .map(|i| notify_one(notifications, &events[i], runner, deadline))
         .buffer_unordered(opkit::worker::BATCH_CONCURRENCY)
         .filter_map(|failed| async move { failed })
         .collect()
         .await
+}
+
+/// Handles one event; its message id when it is worth a retry.
+async fn notify_one(
+    notifications: &Notifications,
+    message: &QueueMessage,
+    runner: &JobRunner,
+    deadline: DateTime<Utc>,
+) -> Option<String> {
+    if deadline - runner.worker().bot().now() < START_MARGIN {
+        tracing::warn!(message_id = %message.id, "too little time left to start: the event goes back to the queue");
+        return Some(message.id.clone());
+    }
+    match notifications.notifier.handle(&message.body).await {
+        Ok(outcome) => {
+            tracing::info!(message_id = %message.id, ?outcome, "event handled");
+            None
+        }
+        Err(e) if e.is_retryable() => {
+            tracing::warn!(message_id = %message.id, error = %e, receive_count = message.receive_count, "event will be retried");
+            Some(message.id.clone())
+        }
+        Err(e) => {
+            tracing::error!(message_id = %message.id, error = %e, "unusable event dropped: nothing posted");
+            None
+        }
+    }
 }

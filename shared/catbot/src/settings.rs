@@ -55,7 +55,8 @@ impl Settings {
                     } else {
                         Err(ConfigError::Invalid {
                             name: "OPKIT_NOTIFY_QUEUE_ARN",
-                            reason: "must be an SQS queue ARN (arn:aws:sqs:region:account:name)".into(),
+                            reason: "must be an SQS queue ARN (arn:aws:sqs:region:account:name)"
+                                .into(),
                         })
                     }
                 })

@@ -12,7 +12,9 @@ fn rules_targeting(t: &Value, queue: &str) -> Vec<(String, Vec<String>, Vec<Stri
         .filter(|(_, r)| {
             seq(get(get(r, "Properties"), "Targets"), "a rule's Targets")
                 .iter()
-                .any(|target| getatt_target(get(target, "Arn")) == Some((queue.to_string(), "Arn".into())))
+                .any(|target| {
+                    getatt_target(get(target, "Arn")) == Some((queue.to_string(), "Arn".into()))
+                })
         })
         .map(|(id, r)| {
             let pattern = get(get(r, "Properties"), "EventPattern");
@@ -31,19 +33,30 @@ fn alarm_and_instance_state_changes_go_to_the_notifications_queue() {
     let (queue, _) = notifications_queue(&t);
     let mut rules = rules_targeting(&t, &queue);
     rules.sort();
-    let kinds: Vec<(Vec<String>, Vec<String>)> =
-        rules.iter().map(|(_, s, d)| (s.clone(), d.clone())).collect();
+    let kinds: Vec<(Vec<String>, Vec<String>)> = rules
+        .iter()
+        .map(|(_, s, d)| (s.clone(), d.clone()))
+        .collect();
     assert_eq!(
         kinds,
         [
-            (vec!["aws.cloudwatch".to_string()], vec!["CloudWatch Alarm State Change".to_string()]),
-            (vec!["aws.ec2".to_string()], vec!["EC2 Instance State-change Notification".to_string()]),
+            (
+                vec!["aws.cloudwatch".to_string()],
+                vec!["CloudWatch Alarm State Change".to_string()]
+            ),
+            (
+                vec!["aws.ec2".to_string()],
+                vec!["EC2 Instance State-change Notification".to_string()]
+            ),
         ],
         "{rules:?}"
     );
     let (jobs, _) = jobs_queue(&t);
     assert_ne!(jobs, queue, "events never go to the jobs queue");
-    assert!(rules_targeting(&t, &jobs).is_empty(), "no rule may target the jobs queue");
+    assert!(
+        rules_targeting(&t, &jobs).is_empty(),
+        "no rule may target the jobs queue"
+    );
 }
 
 #[test]
@@ -59,7 +72,11 @@ fn only_the_two_rules_may_send_to_the_notifications_queue() {
                 .any(|q| ref_target(q) == Some(queue.as_str()))
         })
         .collect();
-    assert_eq!(policies.len(), 1, "{queue} should have exactly one queue policy");
+    assert_eq!(
+        policies.len(),
+        1,
+        "{queue} should have exactly one queue policy"
+    );
     let document = get(get(policies[0], "Properties"), "PolicyDocument");
     let statements = seq(get(document, "Statement"), "Statement");
     assert_eq!(statements.len(), 1);
@@ -71,7 +88,10 @@ fn only_the_two_rules_may_send_to_the_notifications_queue() {
         Some("events.amazonaws.com"),
         "only EventBridge's service principal"
     );
-    assert_eq!(getatt_target(get(s, "Resource")), Some((queue.clone(), "Arn".into())));
+    assert_eq!(
+        getatt_target(get(s, "Resource")),
+        Some((queue.clone(), "Arn".into()))
+    );
     let sources: Vec<String> = seq(
         get(get(get(s, "Condition"), "ArnEquals"), "aws:SourceArn"),
         "aws:SourceArn",
@@ -79,11 +99,17 @@ fn only_the_two_rules_may_send_to_the_notifications_queue() {
     .iter()
     .map(|arn| getatt_target(arn).expect("a rule's !GetAtt Arn").0)
     .collect();
-    let mut rules: Vec<String> = rules_targeting(&t, &queue).into_iter().map(|r| r.0).collect();
+    let mut rules: Vec<String> = rules_targeting(&t, &queue)
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
     let mut sources_sorted = sources.clone();
     sources_sorted.sort();
     rules.sort();
-    assert_eq!(sources_sorted, rules, "the condition names exactly the rules that target it");
+    assert_eq!(
+        sources_sorted, rules,
+        "the condition names exactly the rules that target it"
+    );
 }
 
 #[test]
@@ -121,9 +147,13 @@ fn the_worker_is_told_which_queue_carries_events() {
     let (role, r) = role_of(&t, WORKER);
     let consumes = statements(r).iter().any(|s| {
         allows(s)
-            && strings(get(s, "Action")).iter().any(|a| a == "sqs:DeleteMessage")
+            && strings(get(s, "Action"))
+                .iter()
+                .any(|a| a == "sqs:DeleteMessage")
             && match untag(get(s, "Resource")) {
-                Value::Sequence(items) => items.iter().any(|i| getatt_target(i) == Some((queue.clone(), "Arn".into()))),
+                Value::Sequence(items) => items
+                    .iter()
+                    .any(|i| getatt_target(i) == Some((queue.clone(), "Arn".into()))),
                 one => getatt_target(one) == Some((queue.clone(), "Arn".into())),
             }
     });

@@ -623,8 +623,8 @@ mod interaction_tests {
     fn a_command_button_runs_its_value_as_the_clicker() {
         // GIVEN a click on a command button
         let now = DateTime::from_timestamp(0, 0).unwrap();
-        let job = Job::from_block_actions(&click("opkit:run", "alarms ack \"api 5xx\""), now)
-            .unwrap();
+        let job =
+            Job::from_block_actions(&click("opkit:run", "alarms ack \"api 5xx\""), now).unwrap();
         // THEN the job is that command, as the clicker, answered at the response_url
         assert_eq!(job.source, Source::Button);
         assert_eq!(job.text, "alarms ack \"api 5xx\"");

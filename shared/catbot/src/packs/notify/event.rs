@@ -234,8 +234,15 @@ fn alarm(
         .and_then(Value::as_str)
         .filter(|n| !n.is_empty() && n.chars().count() <= ALARM_NAME_MAX)
         .ok_or(EventError::Field("detail.alarmName"))?;
-    let state = detail.get("state").ok_or(EventError::Field("detail.state"))?;
-    let value = |state: &Value| state.get("value").and_then(Value::as_str).and_then(AlarmState::parse);
+    let state = detail
+        .get("state")
+        .ok_or(EventError::Field("detail.state"))?;
+    let value = |state: &Value| {
+        state
+            .get("value")
+            .and_then(Value::as_str)
+            .and_then(AlarmState::parse)
+    };
     let new = value(state).ok_or(EventError::Field("detail.state.value"))?;
     let at = state
         .get("timestamp")
@@ -361,11 +368,33 @@ mod tests {
         let mut event: Value = serde_json::from_str(ALARM).unwrap();
         assert!(matches!(parse("{not json"), Err(EventError::Json(_))));
         let cases: [(&str, fn(&mut Value), EventError); 5] = [
-            ("no name", |e| e["detail"]["alarmName"] = Value::Null, EventError::Field("detail.alarmName")),
-            ("long name", |e| e["detail"]["alarmName"] = "x".repeat(256).into(), EventError::Field("detail.alarmName")),
-            ("bad state", |e| e["detail"]["state"]["value"] = "ON_FIRE".into(), EventError::Field("detail.state.value")),
-            ("no time", |e| e["detail"]["state"]["timestamp"] = "yesterday".into(), EventError::Field("detail.state.timestamp")),
-            ("no detail", |e| { e.as_object_mut().unwrap().remove("detail"); }, EventError::Field("detail")),
+            (
+                "no name",
+                |e| e["detail"]["alarmName"] = Value::Null,
+                EventError::Field("detail.alarmName"),
+            ),
+            (
+                "long name",
+                |e| e["detail"]["alarmName"] = "x".repeat(256).into(),
+                EventError::Field("detail.alarmName"),
+            ),
+            (
+                "bad state",
+                |e| e["detail"]["state"]["value"] = "ON_FIRE".into(),
+                EventError::Field("detail.state.value"),
+            ),
+            (
+                "no time",
+                |e| e["detail"]["state"]["timestamp"] = "yesterday".into(),
+                EventError::Field("detail.state.timestamp"),
+            ),
+            (
+                "no detail",
+                |e| {
+                    e.as_object_mut().unwrap().remove("detail");
+                },
+                EventError::Field("detail"),
+            ),
         ];
         for (what, break_it, error) in cases {
             let mut broken = event.clone();
@@ -373,6 +402,9 @@ mod tests {
             assert_eq!(parse(&broken.to_string()), Err(error), "{what}");
         }
         event["source"] = "aws.s3".into();
-        assert!(matches!(parse(&event.to_string()), Err(EventError::Unsupported { .. })));
+        assert!(matches!(
+            parse(&event.to_string()),
+            Err(EventError::Unsupported { .. })
+        ));
     }
 }

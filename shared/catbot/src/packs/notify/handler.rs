@@ -16,11 +16,11 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::SCRIPT;
 use super::event::{self, AlarmChange, EventError, InstanceChange, Notification};
 use super::incident::{self, Plan, Why};
 use super::render;
 use super::state::{AlarmRecord, NotifyState, Post};
-use super::SCRIPT;
 use opkit::BoxFuture;
 use opkit::engine::Bot;
 use opkit::slack::ChannelPoster;
@@ -202,7 +202,11 @@ impl Notifier {
         }
         let key = format!("{}/{}/{}", change.account, change.region, change.instance);
         let channels = update(&self.bot, |state| {
-            if state.instances.get(&key).is_some_and(|seen| change.at <= *seen) {
+            if state
+                .instances
+                .get(&key)
+                .is_some_and(|seen| change.at <= *seen)
+            {
                 return Err(Why::NotNewer);
             }
             state.instances.insert(key.clone(), change.at);

@@ -70,7 +70,9 @@ pub enum Why {
 impl std::fmt::Display for Why {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Why::NotNewer => "not newer than the last change seen of this alarm (a repeat, or late)",
+            Why::NotNewer => {
+                "not newer than the last change seen of this alarm (a repeat, or late)"
+            }
             Why::Muted => "the alarm is muted",
             Why::NoSubscriber => "no channel is subscribed to it",
         })
@@ -114,7 +116,10 @@ fn follow_or_open(
     let at = change.at;
     let reopens = |i: &Incident| i.ended_at.is_some_and(|end| at - end < FLAP_WINDOW);
     match record.incident.as_mut() {
-        Some(incident) if incident.ended_at.is_none() || (change.state == AlarmState::Alarm && reopens(incident)) => {
+        Some(incident)
+            if incident.ended_at.is_none()
+                || (change.state == AlarmState::Alarm && reopens(incident)) =>
+        {
             incident.changes += 1;
             let ended = change.state == AlarmState::Ok;
             incident.ended_at = ended.then_some(at);

@@ -67,7 +67,8 @@ impl Default for NotifyOptions {
     }
 }
 
-type Handler = fn(&mut Ctx<NotifyState>, NotifyOptions) -> opkit::BoxFuture<'_, Result<Reply, CommandError>>;
+type Handler =
+    fn(&mut Ctx<NotifyState>, NotifyOptions) -> opkit::BoxFuture<'_, Result<Reply, CommandError>>;
 
 /// The notifications script.
 pub fn script(opts: NotifyOptions) -> Script<NotifyState> {
@@ -172,7 +173,9 @@ pub fn script(opts: NotifyOptions) -> Script<NotifyState> {
 
 fn here(ctx: &Ctx<NotifyState>) -> Result<ChannelId, CommandError> {
     ctx.caller.channel.clone().ok_or_else(|| {
-        CommandError::user("Subscriptions belong to a channel: run this in the channel that should hear of it.")
+        CommandError::user(
+            "Subscriptions belong to a channel: run this in the channel that should hear of it.",
+        )
     })
 }
 
@@ -257,7 +260,9 @@ fn subscribe(ctx: &mut Ctx<NotifyState>) -> Result<Reply, CommandError> {
 fn unsubscribe(ctx: &mut Ctx<NotifyState>) -> Result<Reply, CommandError> {
     let channel = here(ctx)?;
     if ctx.args.len() != 1 {
-        return Err(CommandError::usage("give the prefix (or `all`) to unsubscribe from"));
+        return Err(CommandError::usage(
+            "give the prefix (or `all`) to unsubscribe from",
+        ));
     }
     let prefix = prefix_arg(ctx)?;
     let before = ctx.state.subscriptions.len();
@@ -279,7 +284,9 @@ fn unsubscribe(ctx: &mut Ctx<NotifyState>) -> Result<Reply, CommandError> {
 
 fn subscriptions(ctx: &mut Ctx<NotifyState>, all: bool) -> Result<Reply, CommandError> {
     if !ctx.args.is_empty() {
-        return Err(CommandError::usage("`alarms subscriptions` takes no arguments (but `all`)"));
+        return Err(CommandError::usage(
+            "`alarms subscriptions` takes no arguments (but `all`)",
+        ));
     }
     let channel = if all { None } else { Some(here(ctx)?) };
     let lines: Vec<Mrkdwn> = ctx
@@ -323,7 +330,9 @@ fn subscriptions(ctx: &mut Ctx<NotifyState>, all: bool) -> Result<Reply, Command
 fn ec2_subscribe(ctx: &mut Ctx<NotifyState>, on: bool) -> Result<Reply, CommandError> {
     let channel = here(ctx)?;
     if !ctx.args.is_empty() {
-        return Err(CommandError::usage("takes no arguments: it is about this channel"));
+        return Err(CommandError::usage(
+            "takes no arguments: it is about this channel",
+        ));
     }
     let changed = if on {
         ctx.state.instance_channels.insert(channel.clone())
@@ -335,10 +344,18 @@ fn ec2_subscribe(ctx: &mut Ctx<NotifyState>, on: bool) -> Result<Reply, CommandE
             "{} will hear when instances tagged opkit:managed=true start, stop or end.",
             channel.mention()
         ),
-        (true, false) => opkit::mrkdwn!("{} already hears of instance state changes.", channel.mention()),
-        (false, true) => opkit::mrkdwn!("{} no longer hears of instance state changes.", channel.mention()),
+        (true, false) => opkit::mrkdwn!(
+            "{} already hears of instance state changes.",
+            channel.mention()
+        ),
+        (false, true) => opkit::mrkdwn!(
+            "{} no longer hears of instance state changes.",
+            channel.mention()
+        ),
         (false, false) => {
-            return Err(CommandError::user("This channel is not subscribed to instance state changes."));
+            return Err(CommandError::user(
+                "This channel is not subscribed to instance state changes.",
+            ));
         }
     };
     Ok(Reply::in_channel(text))
@@ -347,11 +364,15 @@ fn ec2_subscribe(ctx: &mut Ctx<NotifyState>, on: bool) -> Result<Reply, CommandE
 fn one_name(ctx: &Ctx<NotifyState>, args: &opkit::engine::Args) -> Result<String, CommandError> {
     let _ = ctx;
     if args.len() != 1 {
-        return Err(CommandError::usage("give one alarm name (quote it if it has spaces)"));
+        return Err(CommandError::usage(
+            "give one alarm name (quote it if it has spaces)",
+        ));
     }
     let name = args.word(0, "an alarm name")?;
     if name.chars().count() > event::ALARM_NAME_MAX {
-        return Err(CommandError::usage("alarm names are at most 255 characters"));
+        return Err(CommandError::usage(
+            "alarm names are at most 255 characters",
+        ));
     }
     Ok(name.to_string())
 }
@@ -367,7 +388,10 @@ async fn redraw(ctx: &Ctx<NotifyState>, opts: &NotifyOptions, name: &str) {
         };
         let message = render::incident_message(record, incident);
         for post in &incident.posts {
-            if let Err(e) = poster.update(post.channel.as_str(), &post.ts, &message).await {
+            if let Err(e) = poster
+                .update(post.channel.as_str(), &post.ts, &message)
+                .await
+            {
                 tracing::warn!(channel = %post.channel, error = %e, "could not redraw a notification");
             }
         }
@@ -414,7 +438,9 @@ async fn mute(ctx: &mut Ctx<NotifyState>, opts: NotifyOptions) -> Result<Reply, 
     let (positional, options) = ctx.args.options(&["for"])?;
     let name = one_name(ctx, &positional)?;
     let Some(length) = options.duration("for")? else {
-        return Err(CommandError::usage("say for how long: `alarms mute <name> for 1h`"));
+        return Err(CommandError::usage(
+            "say for how long: `alarms mute <name> for 1h`",
+        ));
     };
     if length <= Duration::zero() || length > MAX_MUTE {
         return Err(CommandError::usage(opkit::mrkdwn!(

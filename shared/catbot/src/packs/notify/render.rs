@@ -107,9 +107,7 @@ fn context_line(record: &AlarmRecord, incident: &Incident) -> Mrkdwn {
         UserText::new(&facts.account)
     )];
     if let Some(metric) = &facts.metric {
-        let threshold = facts
-            .threshold
-            .map(|t| opkit::mrkdwn!(", threshold {}", t));
+        let threshold = facts.threshold.map(|t| opkit::mrkdwn!(", threshold {}", t));
         parts.push(opkit::mrkdwn!("{}{}", UserText::new(metric), threshold));
     }
     if let Some(url) = &facts.runbook {

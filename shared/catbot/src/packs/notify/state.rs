@@ -152,8 +152,13 @@ impl NotifyState {
     }
 
     /// The alarms called `name`, in any account or region.
-    pub fn named<'a>(&'a mut self, name: &'a str) -> impl Iterator<Item = (&'a String, &'a mut AlarmRecord)> {
-        self.alarms.iter_mut().filter(move |(_, r)| r.facts.name == name)
+    pub fn named<'a>(
+        &'a mut self,
+        name: &'a str,
+    ) -> impl Iterator<Item = (&'a String, &'a mut AlarmRecord)> {
+        self.alarms
+            .iter_mut()
+            .filter(move |(_, r)| r.facts.name == name)
     }
 
     /// Keeps at most [`MAX_TRACKED`] alarms and as many instances.
@@ -175,7 +180,11 @@ impl NotifyState {
             };
         }
         while self.instances.len() > MAX_TRACKED {
-            let oldest = self.instances.iter().min_by_key(|(_, at)| **at).map(|(k, _)| k.clone());
+            let oldest = self
+                .instances
+                .iter()
+                .min_by_key(|(_, at)| **at)
+                .map(|(k, _)| k.clone());
             match oldest {
                 Some(key) => self.instances.remove(&key),
                 None => break,

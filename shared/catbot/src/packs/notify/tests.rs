@@ -19,7 +19,8 @@ fn change(name: &str, previous: &str, state: &str, at: DateTime<Utc>) -> String 
     event["detail"]["alarmName"] = name.into();
     event["detail"]["previousState"]["value"] = previous.into();
     event["detail"]["state"]["value"] = state.into();
-    event["detail"]["state"]["timestamp"] = at.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string().into();
+    event["detail"]["state"]["timestamp"] =
+        at.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string().into();
     event.to_string()
 }
 
@@ -50,7 +51,10 @@ impl Rig {
 async fn a_change_is_posted_to_each_subscribed_channel_and_no_other() {
     let r = rig();
     let reply = r.t.text(ADMIN, "alarms subscribe api-").await;
-    assert!(reply.contains("will hear when alarms named *api-…* go into ALARM or OK"), "{reply}");
+    assert!(
+        reply.contains("will hear when alarms named *api-…* go into ALARM or OK"),
+        "{reply}"
+    );
     let at = r.t.now();
     let out = r.notify(&change("api-5xx", "OK", "ALARM", at)).await;
     assert_eq!(out.posted, 1);
@@ -74,7 +78,12 @@ async fn a_change_is_posted_to_each_subscribed_channel_and_no_other() {
         .collect();
     assert_eq!(
         buttons,
-        ["graph api-5xx", "alarms ack api-5xx", "alarms mute api-5xx for 1h", "alarms mute api-5xx for 4h"]
+        [
+            "graph api-5xx",
+            "alarms ack api-5xx",
+            "alarms mute api-5xx for 1h",
+            "alarms mute api-5xx for 4h"
+        ]
     );
 }
 
@@ -89,7 +98,12 @@ async fn a_repeat_or_an_older_change_posts_nothing_and_changes_nothing() {
     // the same event again (EventBridge delivers at least once)
     assert_eq!(r.notify(&alarm).await.quiet, Some(incident::Why::NotNewer));
     // an older change, delivered late
-    let late = change("api-5xx", "INSUFFICIENT_DATA", "OK", at - Duration::minutes(3));
+    let late = change(
+        "api-5xx",
+        "INSUFFICIENT_DATA",
+        "OK",
+        at - Duration::minutes(3),
+    );
     assert_eq!(r.notify(&late).await.quiet, Some(incident::Why::NotNewer));
     assert_eq!(r.posts.posts().len(), 1);
     let after: NotifyState = r.t.state(SCRIPT).await;
@@ -104,19 +118,40 @@ async fn recovery_replies_in_the_thread_and_updates_the_original_with_the_durati
     r.notify(&change("api-5xx", "OK", "ALARM", at)).await;
     let original = r.posts.posts()[0].ts.clone();
     let out = r
-        .notify(&change("api-5xx", "ALARM", "OK", at + Duration::minutes(14)))
+        .notify(&change(
+            "api-5xx",
+            "ALARM",
+            "OK",
+            at + Duration::minutes(14),
+        ))
         .await;
     assert_eq!((out.posted, out.updated), (1, 1));
     let posts = r.posts.posts();
     let reply = &posts[1];
     assert_eq!(reply.thread_ts.as_deref(), Some(original.as_str()));
-    assert!(reply.reply.text.as_str().contains("back to OK after 14m"), "{}", reply.reply.text);
+    assert!(
+        reply.reply.text.as_str().contains("back to OK after 14m"),
+        "{}",
+        reply.reply.text
+    );
     let update = &posts[2];
     assert!(update.updated);
     assert_eq!(update.ts, original);
-    assert!(update.reply.text.as_str().contains("is OK again: in ALARM for 14m"), "{}", update.reply.text);
     assert!(
-        !update.reply.blocks.iter().any(|b| matches!(b, opkit::slack::Block::Actions { .. })),
+        update
+            .reply
+            .text
+            .as_str()
+            .contains("is OK again: in ALARM for 14m"),
+        "{}",
+        update.reply.text
+    );
+    assert!(
+        !update
+            .reply
+            .blocks
+            .iter()
+            .any(|b| matches!(b, opkit::slack::Block::Actions { .. })),
         "an ended incident has no buttons"
     );
 }
@@ -129,14 +164,28 @@ async fn flapping_is_summarised_in_one_thread() {
     let minute = |n| at + Duration::minutes(n);
     r.notify(&change("api-5xx", "OK", "ALARM", minute(0))).await;
     for n in 1..=6 {
-        let (from, to) = if n % 2 == 1 { ("ALARM", "OK") } else { ("OK", "ALARM") };
+        let (from, to) = if n % 2 == 1 {
+            ("ALARM", "OK")
+        } else {
+            ("OK", "ALARM")
+        };
         r.notify(&change("api-5xx", from, to, minute(n))).await;
     }
     let posts = r.posts.posts();
-    let new_messages = posts.iter().filter(|p| p.thread_ts.is_none() && !p.updated).count();
+    let new_messages = posts
+        .iter()
+        .filter(|p| p.thread_ts.is_none() && !p.updated)
+        .count();
     assert_eq!(new_messages, 1, "one incident, one message: {posts:#?}");
     let state: NotifyState = r.t.state(SCRIPT).await;
-    let incident = state.alarms.values().next().unwrap().incident.clone().unwrap();
+    let incident = state
+        .alarms
+        .values()
+        .next()
+        .unwrap()
+        .incident
+        .clone()
+        .unwrap();
     assert_eq!(incident.changes, 6);
 }
 
@@ -147,14 +196,21 @@ async fn acknowledge_records_who_and_redraws_the_message() {
     r.notify(&change("api-5xx", "OK", "ALARM", r.t.now())).await;
     let message = r.posts.posts()[0].reply.clone();
     let reply = r.t.press("UBOB", &message, "Acknowledge").await;
-    assert_eq!(reply.text.as_str(), ":eyes: <@UBOB> acknowledged *api-5xx*.");
+    assert_eq!(
+        reply.text.as_str(),
+        ":eyes: <@UBOB> acknowledged *api-5xx*."
+    );
     let redrawn = r.posts.posts().last().cloned().unwrap();
     assert!(redrawn.updated);
     assert!(format!("{:?}", redrawn.reply.blocks).contains("acknowledged by <@UBOB>"));
     // audited as the command it stands for, by the clicker
     let audit = r.t.audit(1).await;
     assert_eq!(audit[0].user.as_str(), "UBOB");
-    assert!(format!("{:?}", audit[0]).contains("alarms ack"), "{:?}", audit[0]);
+    assert!(
+        format!("{:?}", audit[0]).contains("alarms ack"),
+        "{:?}",
+        audit[0]
+    );
 }
 
 #[tokio::test]
@@ -167,11 +223,20 @@ async fn mute_needs_the_role_silences_the_alarm_and_ends_on_time() {
     let refused = r.t.press("UBOB", &message, "Mute 1h").await;
     assert!(!refused.text.as_str().contains("muted"), "{}", refused.text);
     let muted = r.t.press(ADMIN, &message, "Mute 1h").await;
-    assert!(muted.text.as_str().contains("muted *api-5xx* until"), "{}", muted.text);
+    assert!(
+        muted.text.as_str().contains("muted *api-5xx* until"),
+        "{}",
+        muted.text
+    );
     let before = r.posts.posts().len();
     // muted: changes are recorded, not posted
     let out = r
-        .notify(&change("api-5xx", "ALARM", "INSUFFICIENT_DATA", r.t.now() + Duration::minutes(10)))
+        .notify(&change(
+            "api-5xx",
+            "ALARM",
+            "INSUFFICIENT_DATA",
+            r.t.now() + Duration::minutes(10),
+        ))
         .await;
     assert_eq!(out.quiet, Some(incident::Why::Muted));
     assert_eq!(r.posts.posts().len(), before);
@@ -180,7 +245,10 @@ async fn mute_needs_the_role_silences_the_alarm_and_ends_on_time() {
     assert!(end_mutes(&mut state, r.t.now() + Duration::minutes(59)).is_empty());
     let notices = end_mutes(&mut state, r.t.now() + Duration::minutes(60));
     assert_eq!(notices.len(), 1);
-    assert_eq!(notices[0].thread_ts.as_deref(), Some(r.posts.posts()[0].ts.as_str()));
+    assert_eq!(
+        notices[0].thread_ts.as_deref(),
+        Some(r.posts.posts()[0].ts.as_str())
+    );
     assert!(notices[0].text.as_str().contains("no longer muted"));
 }
 
@@ -188,7 +256,12 @@ async fn mute_needs_the_role_silences_the_alarm_and_ends_on_time() {
 async fn malformed_events_are_refused_without_a_post_or_a_retry() {
     let r = rig();
     r.t.text(ADMIN, "alarms subscribe all").await;
-    for body in ["", "{}", "[1]", r#"{"source":"aws.cloudwatch","detail-type":"CloudWatch Alarm State Change"}"#] {
+    for body in [
+        "",
+        "{}",
+        "[1]",
+        r#"{"source":"aws.cloudwatch","detail-type":"CloudWatch Alarm State Change"}"#,
+    ] {
         let err = r.notifier.handle(body).await.unwrap_err();
         assert!(!err.is_retryable(), "{err}");
     }
@@ -199,7 +272,8 @@ async fn malformed_events_are_refused_without_a_post_or_a_retry() {
 async fn alarm_names_are_shown_as_text_never_as_markup() {
     let r = rig();
     r.t.text(ADMIN, "alarms subscribe all").await;
-    r.notify(&change("<!channel> api", "OK", "ALARM", r.t.now())).await;
+    r.notify(&change("<!channel> api", "OK", "ALARM", r.t.now()))
+        .await;
     let text = r.posts.posts()[0].reply.text.as_str().to_string();
     assert!(text.contains("&lt;!channel&gt; api"), "{text}");
     assert!(!text.contains("<!channel>"), "{text}");
@@ -208,13 +282,22 @@ async fn alarm_names_are_shown_as_text_never_as_markup() {
 #[tokio::test]
 async fn subscriptions_are_listed_checked_and_removed() {
     let r = rig();
-    assert!(r.t.text("UBOB", "alarms subscribe all").await.contains("ops"), "needs a role");
+    assert!(
+        r.t.text("UBOB", "alarms subscribe all")
+            .await
+            .contains("ops"),
+        "needs a role"
+    );
     let bad = r.t.text(ADMIN, "alarms subscribe api- on_fire").await;
     assert!(bad.contains("is not a state"), "{bad}");
     r.t.text(ADMIN, "alarms subscribe api- alarm").await;
     let list = r.t.text("UBOB", "alarms subscriptions").await;
     assert!(list.contains("alarms named *api-…* (ALARM)"), "{list}");
-    assert!(r.t.text(ADMIN, "alarms unsubscribe api-").await.contains("no longer hears"));
+    assert!(
+        r.t.text(ADMIN, "alarms unsubscribe api-")
+            .await
+            .contains("no longer hears")
+    );
     let none = r.t.text(ADMIN, "alarms unsubscribe api-").await;
     assert!(none.contains("is not subscribed"), "{none}");
 }

@@ -18,13 +18,22 @@ impl ManagedInstances for Client {
             let ours = self.config().region().map(|r| r.as_ref().to_string());
             if ours.as_deref() != Some(region) {
                 // An event of another region: this client cannot look it up.
-                tracing::info!(region, instance, "instance state change of another region: not posted");
+                tracing::info!(
+                    region,
+                    instance,
+                    "instance state change of another region: not posted"
+                );
                 return Ok(false);
             }
             let found = self
                 .describe_instances()
                 .instance_ids(instance)
-                .filters(Filter::builder().name("tag:opkit:managed").values("true").build())
+                .filters(
+                    Filter::builder()
+                        .name("tag:opkit:managed")
+                        .values("true")
+                        .build(),
+                )
                 .send()
                 .await;
             match found {
@@ -34,7 +43,12 @@ impl ManagedInstances for Client {
                     .flat_map(|r| r.instances())
                     .any(|i| i.instance_id() == Some(instance))),
                 // A terminated instance ages out of DescribeInstances: not ours to tell.
-                Err(e) if e.as_service_error().and_then(|s| s.meta().code()) == Some("InvalidInstanceID.NotFound") => Ok(false),
+                Err(e)
+                    if e.as_service_error().and_then(|s| s.meta().code())
+                        == Some("InvalidInstanceID.NotFound") =>
+                {
+                    Ok(false)
+                }
                 Err(e) => Err(aws_sdk_ec2::error::DisplayErrorContext(e).to_string()),
             }
         })

@@ -1,0 +1,414 @@
+//! Alarm notifications through the deployed path on the emulator: an EventBridge
+//! event on the notifications queue (real SQS client) → the worker handler, which
+//! tells the queue by its ARN → the notify state in DynamoDB → the fake Slack's
+//! `chat.postMessage` / `chat.update`; and the notification's buttons clicked
+//! through the ingress (signed `block_actions`) → jobs queue → worker.
+
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::SqsBatchResponse;
+use chrono::{DateTime, Duration as Span, Utc};
+use opkit::engine::bot::Request;
+use opkit::engine::command::Caller;
+use opkit::ids::{ChannelId, UserId};
+use opkit::store::AuditLog;
+use opkit_tests::aws::unique_name;
+use opkit_tests::serverless::{ADMIN, Stack, sqs_event_from};
+use opkit_tests::slack_request::CHANNEL_ID;
+use opkit_tests::{RecordedRequest, slash_command_body};
+use opkit_worker::Notifications;
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(10);
+const ALARM_EVENT: &str = include_str!("../../events/notify/alarm_state_change.json");
+
+/// The documented alarm event, renamed, from `previous` to `state` at `at`.
+fn alarm(name: &str, previous: &str, state: &str, at: DateTime<Utc>) -> String {
+    let mut event: Value = serde_json::from_str(ALARM_EVENT).unwrap();
+    event["id"] = format!("{name}-{state}-{}", at.timestamp_millis()).into();
+    event["detail"]["alarmName"] = name.into();
+    event["detail"]["previousState"]["value"] = previous.into();
+    event["detail"]["state"]["value"] = state.into();
+    event["detail"]["state"]["timestamp"] =
+        at.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string().into();
+    event.to_string()
+}
+
+/// The notifications queue on the emulator, and the worker's way of reading it.
+struct Events {
+    url: String,
+    arn: String,
+    notifications: Notifications,
+}
+
+async fn events(stack: &Stack) -> Events {
+    let created = stack
+        .sqs
+        .create_queue()
+        .queue_name(unique_name("notify"))
+        .send()
+        .await
+        .expect("create the notifications queue");
+    let url = created.queue_url().expect("a queue url").to_string();
+    let attributes = stack
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes");
+    let arn = attributes
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+        .expect("a queue ARN")
+        .clone();
+    let notifier = catbot::notifier(&stack.bot, &stack.config, reqwest::Client::new(), None);
+    Events {
+        url,
+        arn: arn.clone(),
+        notifications: Notifications {
+            queue_arn: arn,
+            notifier,
+        },
+    }
+}
+
+impl Events {
+    /// EventBridge puts `body` on the queue; the worker gets it as its mapping does.
+    async fn deliver(&self, stack: &Stack, body: &str) -> SqsBatchResponse {
+        stack
+            .sqs
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .send()
+            .await
+            .expect("send an event");
+        let messages = opkit::sqs::receive(&stack.sqs, &self.url, 10, 0)
+            .await
+            .expect("receive");
+        assert_eq!(messages.len(), 1);
+        let deadline = stack.now() + Span::seconds(30);
+        let event = sqs_event_from(&messages, &self.arn);
+        opkit_worker::handle_routed(&stack.runner, Some(&self.notifications), event, deadline).await
+    }
+
+    /// As [`Events::deliver`], expecting every record done with.
+    async fn handled(&self, stack: &Stack, body: &str) {
+        let response = self.deliver(stack, body).await;
+        assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    }
+}
+
+/// Runs a slash command in [`CHANNEL_ID`] through ingress → SQS → worker.
+async fn command(stack: &Stack, user: &str, text: &str) -> Value {
+    let before = stack.slack.requests().len();
+    let body = slash_command_body(user, text, &stack.slack.response_url("cmd"));
+    let (status, _) = stack
+        .ingress(stack.signed_event("/slack/commands", &body))
+        .await;
+    assert_eq!(status, 200);
+    let response = stack.work(&stack.drain().await).await;
+    assert!(response.batch_item_failures.is_empty());
+    stack.slack.wait_for(before + 1, WAIT).await[before]
+        .json()
+        .clone()
+}
+
+/// `user` types `text` in `channel` (no response_url needed: the bot answers here).
+async fn say_in(stack: &Stack, channel: &str, user: &str, text: &str) -> String {
+    let caller = Caller {
+        user: UserId::parse(user).unwrap(),
+        channel: Some(ChannelId::parse(channel).unwrap()),
+        team: None,
+    };
+    stack
+        .bot
+        .handle(&Request::new(caller, text))
+        .await
+        .text
+        .into_string()
+}
+
+/// Clicks the command button `label` of `message` as `user`, through ingress → SQS →
+/// worker; returns what was posted to the click's response_url.
+async fn press(stack: &Stack, user: &str, message: &Value, label: &str) -> Value {
+    let button = message["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["type"] == "actions")
+        .flat_map(|b| b["elements"].as_array().unwrap().iter())
+        .find(|e| e["text"]["text"] == label)
+        .unwrap_or_else(|| panic!("no button {label} in {message}"))
+        .clone();
+    let url = stack.slack.response_url("click");
+    let payload = json!({
+        "type": "block_actions",
+        "user": {"id": user, "username": user.to_lowercase(), "team_id": "T0001"},
+        "api_app_id": "A0001",
+        "token": "unused",
+        "container": {"type": "message", "message_ts": "1700000000.000001", "channel_id": CHANNEL_ID, "is_ephemeral": false},
+        "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+        "team": {"id": "T0001", "domain": "opkit-test"},
+        "channel": {"id": CHANNEL_ID, "name": "ops"},
+        "response_url": url,
+        "actions": [{"action_id": button["action_id"], "block_id": "b1", "value": button["value"],
+                     "type": "button", "action_ts": "1795000001.000400"}]
+    });
+    let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+    let before = stack.slack.posts_to("/response/click").len();
+    let (status, text) = stack
+        .ingress(stack.signed_event("/slack/interactions", &body))
+        .await;
+    assert_eq!((status, text.as_str()), (200, ""));
+    let response = stack.work(&stack.drain().await).await;
+    assert!(response.batch_item_failures.is_empty());
+    stack.slack.wait_for_path("/response/click", WAIT).await;
+    stack.slack.posts_to("/response/click")[before]
+        .json()
+        .clone()
+}
+
+fn posts(stack: &Stack) -> Vec<RecordedRequest> {
+    stack.slack.posts_to("/api/chat.postMessage")
+}
+
+fn updates(stack: &Stack) -> Vec<RecordedRequest> {
+    stack.slack.posts_to("/api/chat.update")
+}
+
+#[tokio::test]
+async fn a_state_change_is_posted_to_each_subscribed_channel_and_to_no_other() {
+    let stack = Stack::start().await;
+    let events = events(&stack).await;
+    command(&stack, ADMIN, "alarms subscribe api-").await;
+    say_in(&stack, "C0TWO", ADMIN, "alarms subscribe all alarm").await;
+    say_in(&stack, "C0THREE", ADMIN, "alarms subscribe db-").await;
+    events
+        .handled(&stack, &alarm("api-5xx", "OK", "ALARM", stack.now()))
+        .await;
+    let mut channels: Vec<String> = posts(&stack)
+        .iter()
+        .map(|p| p.json()["channel"].as_str().unwrap().to_string())
+        .collect();
+    channels.sort();
+    assert_eq!(channels, [CHANNEL_ID, "C0TWO"]);
+    let message = posts(&stack)[0].json().clone();
+    assert!(
+        message["text"]
+            .as_str()
+            .unwrap()
+            .contains("*api-5xx* is ALARM"),
+        "{message}"
+    );
+    // an alarm nobody subscribed to posts nothing
+    events
+        .handled(&stack, &alarm("queue-depth", "ALARM", "OK", stack.now()))
+        .await;
+    assert_eq!(posts(&stack).len(), 2);
+}
+
+#[tokio::test]
+async fn recovery_updates_the_original_and_replies_in_its_thread() {
+    let stack = Stack::start().await;
+    let events = events(&stack).await;
+    command(&stack, ADMIN, "alarms subscribe api-").await;
+    let at = stack.now();
+    events
+        .handled(&stack, &alarm("api-5xx", "OK", "ALARM", at))
+        .await;
+    let recovered = at + Span::minutes(14);
+    events
+        .handled(&stack, &alarm("api-5xx", "ALARM", "OK", recovered))
+        .await;
+    let all = posts(&stack);
+    assert_eq!(all.len(), 2, "the opening message and one thread reply");
+    let reply = all[1].json();
+    let thread = reply["thread_ts"]
+        .as_str()
+        .expect("a reply in the thread")
+        .to_string();
+    assert!(
+        reply["text"]
+            .as_str()
+            .unwrap()
+            .contains("back to OK after 14m"),
+        "{reply}"
+    );
+    let update = updates(&stack);
+    assert_eq!(update.len(), 1);
+    let update = update[0].json();
+    assert_eq!(
+        update["ts"].as_str(),
+        Some(thread.as_str()),
+        "the original is updated"
+    );
+    assert_eq!(update["channel"], CHANNEL_ID);
+    assert!(
+        update["text"]
+            .as_str()
+            .unwrap()
+            .contains("is OK again: in ALARM for 14m"),
+        "{update}"
+    );
+}
+
+#[tokio::test]
+async fn a_duplicate_or_an_older_event_posts_nothing_and_changes_nothing() {
+    let stack = Stack::start().await;
+    let events = events(&stack).await;
+    command(&stack, ADMIN, "alarms subscribe all").await;
+    let at = stack.now();
+    let fired = alarm("api-5xx", "OK", "ALARM", at);
+    events.handled(&stack, &fired).await;
+    events.handled(&stack, &fired).await;
+    assert_eq!(posts(&stack).len(), 1, "a repeated event posts once");
+    // an OK from before the ALARM, delivered after it
+    events
+        .handled(
+            &stack,
+            &alarm("api-5xx", "ALARM", "OK", at - Span::minutes(2)),
+        )
+        .await;
+    assert_eq!(posts(&stack).len(), 1);
+    assert!(updates(&stack).is_empty(), "the incident is still open");
+    // the newer recovery still ends it
+    events
+        .handled(
+            &stack,
+            &alarm("api-5xx", "ALARM", "OK", at + Span::minutes(1)),
+        )
+        .await;
+    assert_eq!(updates(&stack).len(), 1);
+}
+
+#[tokio::test]
+async fn a_malformed_event_is_dropped_with_no_post_and_no_retry() {
+    let stack = Stack::start().await;
+    let events = events(&stack).await;
+    command(&stack, ADMIN, "alarms subscribe all").await;
+    for body in [
+        "{not json",
+        r#"{"source":"aws.cloudwatch"}"#,
+        &alarm("x", "OK", "ON_FIRE", stack.now()),
+    ] {
+        let response = events.deliver(&stack, body).await;
+        assert!(
+            response.batch_item_failures.is_empty(),
+            "dropped, not retried: {body}"
+        );
+    }
+    assert!(posts(&stack).is_empty());
+}
+
+#[tokio::test]
+async fn an_event_put_on_the_jobs_queue_is_a_forged_job_not_a_notification() {
+    // Records are told apart by their queue, never by their content.
+    let stack = Stack::start().await;
+    let events = events(&stack).await;
+    command(&stack, ADMIN, "alarms subscribe all").await;
+    stack
+        .send_raw(&alarm("api-5xx", "OK", "ALARM", stack.now()))
+        .await;
+    let messages = stack.drain().await;
+    let deadline = stack.now() + Span::seconds(30);
+    let event = opkit_tests::serverless::sqs_event(&messages);
+    let response =
+        opkit_worker::handle_routed(&stack.runner, Some(&events.notifications), event, deadline)
+            .await;
+    assert!(response.batch_item_failures.is_empty());
+    assert!(posts(&stack).is_empty(), "nothing posted");
+    let audit = stack.store.recent(None, 5).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|r| format!("{:?}", r.outcome).contains("Forged")),
+        "{audit:?}"
+    );
+}
+
+#[tokio::test]
+async fn acknowledge_and_mute_clicks_are_authorized_audited_and_the_mute_ends_on_time() {
+    let stack = Stack::start().await;
+    let events = events(&stack).await;
+    command(&stack, ADMIN, "alarms subscribe api-").await;
+    events
+        .handled(&stack, &alarm("api-5xx", "OK", "ALARM", stack.now()))
+        .await;
+    let message = posts(&stack)[0].json().clone();
+
+    // anyone may acknowledge: the click runs `alarms ack api-5xx` as the clicker
+    let acked = press(&stack, "UBOB", &message, "Acknowledge").await;
+    assert_eq!(acked["text"], ":eyes: <@UBOB> acknowledged *api-5xx*.");
+    let redrawn = updates(&stack).last().unwrap().json().clone();
+    assert!(
+        redrawn["blocks"]
+            .to_string()
+            .contains("acknowledged by <@UBOB>"),
+        "{redrawn}"
+    );
+
+    // muting needs ops or admin: Bob's click is refused and changes nothing
+    let refused = press(&stack, "UBOB", &message, "Mute 1h").await;
+    assert!(
+        !refused["text"].as_str().unwrap().contains("muted"),
+        "{refused}"
+    );
+    let muted = press(&stack, ADMIN, &message, "Mute 1h").await;
+    assert!(
+        muted["text"]
+            .as_str()
+            .unwrap()
+            .contains("muted *api-5xx* until"),
+        "{muted}"
+    );
+
+    // each click is in the audit trail as the command it stands for, by its clicker
+    let audit = stack.store.recent(None, 20).await.unwrap();
+    let line = |user: &str, text: &str| {
+        audit
+            .iter()
+            .any(|r| r.user.as_str() == user && r.text == text)
+    };
+    assert!(line("UBOB", "alarms ack api-5xx"), "{audit:#?}");
+    assert!(
+        line("UBOB", "alarms mute api-5xx for 1h"),
+        "the refusal is audited"
+    );
+    assert!(line(ADMIN, "alarms mute api-5xx for 1h"));
+
+    // muted: a change is recorded, not posted
+    let before = posts(&stack).len();
+    events
+        .handled(
+            &stack,
+            &alarm(
+                "api-5xx",
+                "ALARM",
+                "INSUFFICIENT_DATA",
+                stack.now() + Span::minutes(5),
+            ),
+        )
+        .await;
+    assert_eq!(posts(&stack).len(), before);
+
+    // the expiry pass ends the mute on time, in the incident's thread
+    stack.clock.advance(Span::minutes(59));
+    stack.expire().await;
+    assert_eq!(posts(&stack).len(), before, "not yet");
+    stack.clock.advance(Span::minutes(1));
+    stack.expire().await;
+    let all = posts(&stack);
+    assert_eq!(all.len(), before + 1);
+    let notice = all.last().unwrap().json();
+    assert!(
+        notice["text"].as_str().unwrap().contains("no longer muted"),
+        "{notice}"
+    );
+    assert!(
+        notice["thread_ts"].is_string(),
+        "in the incident's thread: {notice}"
+    );
+}
