@@ -363,11 +363,14 @@ mod tests {
         assert_eq!(change.state, "stopped");
     }
 
+    /// What is broken, how, and the error it must give.
+    type Case = (&'static str, fn(&mut Value), EventError);
+
     #[test]
     fn malformed_events_name_what_is_wrong() {
         let mut event: Value = serde_json::from_str(ALARM).unwrap();
         assert!(matches!(parse("{not json"), Err(EventError::Json(_))));
-        let cases: [(&str, fn(&mut Value), EventError); 5] = [
+        let cases: [Case; 5] = [
             (
                 "no name",
                 |e| e["detail"]["alarmName"] = Value::Null,
