@@ -9,7 +9,10 @@
 //!                 incidents, acknowledge, mute, and their event handler), and
 //!                 aws/ — CloudWatch, EC2, SQS — each behind a cargo feature so a
 //!                 binary compiles only the SDK clients it uses
-//!   settings      the packs' own settings (OPKIT_WEATHER_URL, OPKIT_WEATHER_KEY)
+//!   accounts      several AWS accounts: OPKIT_ACCOUNTS, the `in <account>|<region>`
+//!                 words of the AWS commands, channel defaults, `accounts …`
+//!   settings      the packs' own settings (OPKIT_WEATHER_URL, OPKIT_WEATHER_KEY,
+//!                 OPKIT_ACCOUNTS)
 //!   wiring        what the binaries call: builder (Opkit's built-ins + the packs),
 //!                 deployed (the bot on DynamoDB, at a Lambda's cold start),
 //!                 channel_poster, with_aws_packs
@@ -20,6 +23,7 @@
 //! runtime (the job, the worker, the ingress, the configuration).
 #![warn(missing_docs)]
 
+pub mod accounts;
 pub mod packs;
 pub mod settings;
 pub mod wiring;

@@ -5,12 +5,15 @@
 //! |---|---|---|
 //! | `OPKIT_WEATHER_URL` | weather API base URL (OpenWeatherMap-compatible) | `https://api.openweathermap.org/data/2.5` |
 //! | `OPKIT_WEATHER_KEY` | weather API key | none |
+//! | `OPKIT_ACCOUNTS` | the named AWS accounts, JSON ([`crate::accounts`]) | none: the bot's own account only |
 //!
 //! A malformed value fails start-up with one line naming the variable, as Opkit's
 //! own settings do.
 
 use opkit::config::{ConfigError, http_url, setting};
 use opkit::secret::Secret;
+
+use crate::accounts::{self, AccountBook};
 
 /// Catbot's settings that hold credentials: like Opkit's
 /// [`opkit::config::SECRET_SETTINGS`], each may be named by `NAME_ARN` instead
@@ -31,6 +34,8 @@ pub struct Settings {
     /// records the worker hands to the notifications' handler (EventBridge
     /// events) rather than opening them as jobs. Unset: no notifications.
     pub notify_queue_arn: Option<String>,
+    /// `OPKIT_ACCOUNTS`: the AWS accounts commands may look at with `in <account>`.
+    pub accounts: AccountBook,
 }
 
 impl Settings {
@@ -61,6 +66,13 @@ impl Settings {
                     }
                 })
                 .transpose()?,
+            accounts: match get(accounts::SETTING) {
+                Some(json) => AccountBook::parse(&json).map_err(|reason| ConfigError::Invalid {
+                    name: accounts::SETTING,
+                    reason,
+                })?,
+                None => AccountBook::empty(),
+            },
         })
     }
 }
@@ -78,6 +90,23 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("OPKIT_WEATHER_URL is invalid"), "{err}");
+    }
+
+    #[test]
+    fn accounts_are_read_and_a_bad_value_is_named() {
+        let json = r#"{"prod": {"role_arn": "arn:aws:iam::111111111111:role/opkit"}}"#;
+        let s = Settings::from_lookup(|k| (k == "OPKIT_ACCOUNTS").then(|| json.into())).unwrap();
+        assert_eq!(
+            s.accounts.get("prod").unwrap().account_id(),
+            Some("111111111111")
+        );
+        let err = Settings::from_lookup(|k| (k == "OPKIT_ACCOUNTS").then(|| "{".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("OPKIT_ACCOUNTS is invalid: expected a JSON object"),
+            "{err}"
+        );
     }
 
     #[test]
