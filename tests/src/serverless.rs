@@ -199,6 +199,7 @@ impl StackBuilder {
         let builder = catbot::with_configured_aws_packs(
             catbot::builder(&config, &settings, bot_store.clone()),
             &config,
+            &settings,
             &bot_sdk,
             http.clone(),
         );

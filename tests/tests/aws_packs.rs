@@ -332,6 +332,7 @@ async fn graph_draws_an_alarms_metric_and_uploads_it_to_the_channel() {
     let opts = CloudWatchOptions {
         images: Some(images.clone()),
         uploader: Some(Arc::new(api)),
+        ..CloudWatchOptions::default()
     };
     let (bot, _) = cw_bot(cw, opts);
 

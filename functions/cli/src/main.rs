@@ -207,6 +207,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         catbot::with_configured_aws_packs(
             catbot::builder(&config, &settings, store),
             &config,
+            &settings,
             &sdk,
             http.clone(),
         )

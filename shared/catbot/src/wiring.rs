@@ -121,14 +121,15 @@ pub fn deployed(
     let store = Arc::new(DynamoStore::new(client, table, clock.clone()));
     let mut bot = builder(config, settings, store.clone()).clock(clock);
     if let Some(http) = aws_packs {
-        bot = with_configured_aws_packs(bot, config, sdk, http);
+        bot = with_configured_aws_packs(bot, config, settings, sdk, http);
     }
     Ok((bot.build()?, store))
 }
 
-/// [`with_aws_packs`] with the deployment's settings: `graph` uploads with the
-/// bot token, if there is one, over `http` (share the process's client). Without
-/// any AWS pack compiled in, `builder` as is.
+/// [`with_aws_packs`] with the deployment's settings: the accounts of
+/// `OPKIT_ACCOUNTS` (their roles assumed with `sdk`'s credentials), and `graph`
+/// uploading with the bot token, if there is one, over `http` (share the
+/// process's client). Without any AWS pack compiled in, `builder` as is.
 #[cfg(any(
     feature = "dynamodb",
     feature = "sqs",
@@ -138,6 +139,7 @@ pub fn deployed(
 pub fn with_configured_aws_packs(
     builder: BotBuilder,
     config: &Config,
+    settings: &Settings,
     sdk: &aws_config::SdkConfig,
     http: reqwest::Client,
 ) -> BotBuilder {
@@ -147,8 +149,10 @@ pub fn with_configured_aws_packs(
             let api = SlackApi::new(token, http).with_base_url(&config.slack_api_url);
             Arc::new(api) as Arc<dyn opkit::slack::web::FileUploader>
         });
+        let accounts = crate::packs::aws::targets::Accounts::new(settings.accounts.clone(), sdk);
         let opts = AwsPacksConfig {
             uploader,
+            accounts: Arc::new(accounts),
             // `sqs peek` never reads Opkit's own queues.
             #[cfg(feature = "sqs")]
             sqs: crate::packs::aws::sqs::SqsOptions::default().protecting(config.queue_url.clone()),
@@ -158,7 +162,7 @@ pub fn with_configured_aws_packs(
     }
     #[cfg(not(any(feature = "cloudwatch", feature = "ec2", feature = "sqs")))]
     {
-        let _ = (config, sdk, http);
+        let _ = (config, settings, sdk, http);
         builder
     }
 }
@@ -178,18 +182,25 @@ pub struct AwsPacksConfig {
     pub images: Option<Arc<dyn crate::packs::aws::cloudwatch::MetricImages>>,
     /// Posts `graph` pictures (the bot token's [`opkit::slack::web::SlackApi`]).
     pub uploader: Option<Arc<dyn opkit::slack::web::FileUploader>>,
+    /// The named accounts every pack's `in <account>` may name (default: none).
+    pub accounts: Arc<crate::packs::aws::targets::Accounts>,
 }
 
-/// Adds the AWS packs compiled in (features `cloudwatch`, `ec2`, `sqs`) to
-/// `builder`, with clients built from `sdk` (its region is the one the commands
-/// look at and name in their replies).
+/// Adds the AWS packs compiled in (features `cloudwatch`, `ec2`, `sqs`) and the
+/// `accounts` commands to `builder`, with clients built from `sdk` (its region
+/// is the one the commands look at unless an account or a region is named;
+/// [`AwsPacksConfig::accounts`] sets which accounts may be).
 #[cfg(any(feature = "cloudwatch", feature = "ec2", feature = "sqs"))]
 pub fn with_aws_packs(
     builder: BotBuilder,
     sdk: &aws_config::SdkConfig,
     opts: &AwsPacksConfig,
 ) -> BotBuilder {
-    let mut builder = builder;
+    let home_region = sdk.region().map_or("an unknown region", |r| r.as_ref());
+    let mut builder = builder.script(crate::accounts::script(
+        opts.accounts.book().clone(),
+        home_region,
+    ));
     #[cfg(feature = "cloudwatch")]
     let cloudwatch = aws_sdk_cloudwatch::Client::new(sdk);
     #[cfg(feature = "cloudwatch")]
@@ -198,18 +209,24 @@ pub fn with_aws_packs(
         let cw_opts = cloudwatch::CloudWatchOptions {
             images: opts.images.clone(),
             uploader: opts.uploader.clone(),
+            accounts: opts.accounts.clone(),
         };
         builder = builder.script(cloudwatch::script(cloudwatch.clone(), cw_opts));
     }
     #[cfg(feature = "ec2")]
     {
         use crate::packs::aws::ec2;
-        builder = builder.script(ec2::script(aws_sdk_ec2::Client::new(sdk), opts.ec2.clone()));
+        let ec2_opts = ec2::Ec2Options {
+            accounts: opts.accounts.clone(),
+            ..opts.ec2.clone()
+        };
+        builder = builder.script(ec2::script(aws_sdk_ec2::Client::new(sdk), ec2_opts));
     }
     #[cfg(feature = "sqs")]
     {
         use crate::packs::aws::sqs;
-        let sqs_opts = opts.sqs.clone();
+        let mut sqs_opts = opts.sqs.clone();
+        sqs_opts.accounts = opts.accounts.clone();
         #[cfg(feature = "cloudwatch")]
         let sqs_opts = sqs_opts.with_cloudwatch(cloudwatch.clone());
         builder = builder.script(sqs::script(aws_sdk_sqs::Client::new(sdk), sqs_opts));

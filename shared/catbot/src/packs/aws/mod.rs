@@ -5,8 +5,10 @@
 //! - [`ec2`] (`ec2`): `ec2 list|status|start|stop|reboot|logs`;
 //! - [`sqs`] (`sqs`): `sqs list|depth|peek`.
 //!
-//! Each pack takes its SDK client (and so its region) and options in
-//! `script(client, opts)`, says which region it looked at in every reply, and
+//! Each pack takes its SDK client (and so the deployment's region) and options
+//! in `script(client, opts)`; its commands take `in <account>` / `in <region>`
+//! and the channel's default account ([`targets`], [`crate::accounts`]), say
+//! which account and region they looked at in every reply, and
 //! turns every AWS error into one sentence for the user ([`format::AwsFailure`])
 //! with the detail in the log. The SDK's standard retry mode already retries
 //! throttled calls with backoff; what still fails is reported as throttling.
@@ -18,3 +20,4 @@ pub mod ec2;
 pub mod format;
 #[cfg(feature = "sqs")]
 pub mod sqs;
+pub mod targets;

@@ -20,6 +20,7 @@ use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use chrono::DateTime;
 
 use super::format::{self, Table, code_block, sdk_error};
+use super::targets::{Accounts, Located, Targeted};
 use opkit::access::Access;
 use opkit::engine::command::{Command, CommandError, Ctx, Script};
 use opkit::slack::Reply;
@@ -42,6 +43,8 @@ pub struct SqsOptions {
     own_queue: Option<String>,
     #[cfg(feature = "cloudwatch")]
     cloudwatch: Option<aws_sdk_cloudwatch::Client>,
+    /// The accounts `in <account>` may name (default: none, the bot's own).
+    pub accounts: Arc<Accounts>,
 }
 
 impl Default for SqsOptions {
@@ -49,6 +52,7 @@ impl Default for SqsOptions {
         Self {
             peek: Access::parse(&[&["ops"], &["admin"]]).expect("valid role names"),
             own_queue: None,
+            accounts: Arc::default(),
             #[cfg(feature = "cloudwatch")]
             cloudwatch: None,
         }
@@ -71,6 +75,8 @@ impl SqsOptions {
     }
 }
 
+/// The pack as one command sees it: its clients aimed at the account and region
+/// the command looks at ([`Targeted`]), and how replies name them.
 struct Pack {
     client: Client,
     region: String,
@@ -79,19 +85,26 @@ struct Pack {
     cloudwatch: Option<aws_sdk_cloudwatch::Client>,
 }
 
-/// The SQS script (stateless), on `client`'s region.
+impl Located for Pack {
+    fn location(&self) -> &str {
+        &self.region
+    }
+}
+
+/// The SQS script (stateless): `client` (and the CloudWatch client, if given)
+/// as configured for the deployment, aimed by each command at the account and
+/// region it names ([`SqsOptions::accounts`]).
 pub fn script(client: Client, opts: SqsOptions) -> Script<()> {
-    let region = client
-        .config()
-        .region()
-        .map_or_else(|| "an unknown region".to_string(), ToString::to_string);
     let peek_access = opts.peek.clone();
-    let pack = Arc::new(Pack {
-        client,
-        region,
-        own_queue: opts.own_queue,
-        #[cfg(feature = "cloudwatch")]
-        cloudwatch: opts.cloudwatch,
+    let pack = Targeted::new(opts.accounts.clone(), move |place| {
+        let (client, region) = place.bind(&client);
+        Pack {
+            client,
+            region,
+            own_queue: opts.own_queue.clone(),
+            #[cfg(feature = "cloudwatch")]
+            cloudwatch: opts.cloudwatch.as_ref().map(|cw| place.bind(cw).0),
+        }
     });
     let (p1, p2, p3) = (pack.clone(), pack.clone(), pack);
     Script::new("sqs")
@@ -101,7 +114,7 @@ pub fn script(client: Client, opts: SqsOptions) -> Script<()> {
                 .usage("[<prefix>]")
                 .describe("SQS queues with visible, in-flight and delayed messages")
                 .example("sqs list orders")
-                .handler(move |ctx| Box::pin(list(ctx, p1.clone()))),
+                .handler(move |ctx| p1.clone().run(ctx, "sqs list", |c, p| Box::pin(list(c, p)))),
         )
         .command(
             Command::new("sqs depth")
@@ -110,7 +123,10 @@ pub fn script(client: Client, opts: SqsOptions) -> Script<()> {
                 .describe(
                     "One SQS queue: its messages, the oldest one's age, its dead-letter queue",
                 )
-                .handler(move |ctx| Box::pin(depth(ctx, p2.clone()))),
+                .handler(move |ctx| {
+                    p2.clone()
+                        .run(ctx, "sqs depth", |c, p| Box::pin(depth(c, p)))
+                }),
         )
         .command(
             Command::new("sqs peek")
@@ -118,7 +134,7 @@ pub fn script(client: Client, opts: SqsOptions) -> Script<()> {
                 .describe("Look at up to 5 messages of an SQS queue, leaving them on it")
                 .example("sqs peek orders-dlq")
                 .access(peek_access)
-                .handler(move |ctx| Box::pin(peek(ctx, p3.clone()))),
+                .handler(move |ctx| p3.clone().run(ctx, "sqs peek", |c, p| Box::pin(peek(c, p)))),
         )
 }
 

@@ -32,6 +32,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::format::{self, sdk_error};
+use super::targets::{Accounts, Located, Targeted};
 use opkit::BoxFuture;
 use opkit::engine::command::{Args, Command, CommandError, Ctx, Script};
 use opkit::slack::web::FileUploader;
@@ -63,8 +64,12 @@ pub struct CloudWatchOptions {
     pub images: Option<Arc<dyn MetricImages>>,
     /// Posts graphs to Slack; `None`: `graph` explains that it needs the bot token.
     pub uploader: Option<Arc<dyn FileUploader>>,
+    /// The accounts `in <account>` may name (default: none, the bot's own).
+    pub accounts: Arc<Accounts>,
 }
 
+/// The pack as one command sees it: its client aimed at the account and region
+/// the command looks at ([`Targeted`]), and how replies name them.
 struct Pack {
     client: Client,
     region: String,
@@ -72,30 +77,38 @@ struct Pack {
     uploader: Option<Arc<dyn FileUploader>>,
 }
 
+impl Located for Pack {
+    fn location(&self) -> &str {
+        &self.region
+    }
+}
+
 type Handler =
     fn(&mut Ctx<CloudWatchState>, Arc<Pack>) -> BoxFuture<'_, Result<Reply, CommandError>>;
 
-/// The CloudWatch script, on `client`'s region.
+/// The CloudWatch script: `client` as configured for the deployment, aimed by
+/// each command at the account and region it names
+/// ([`CloudWatchOptions::accounts`]).
 pub fn script(client: Client, opts: CloudWatchOptions) -> Script<CloudWatchState> {
-    let region = client
-        .config()
-        .region()
-        .map_or_else(|| "an unknown region".to_string(), ToString::to_string);
-    let images = opts
-        .images
-        .unwrap_or_else(|| Arc::new(client.clone()) as Arc<dyn MetricImages>);
-    let pack = Arc::new(Pack {
-        client,
-        region,
-        images,
-        uploader: opts.uploader,
+    let pack = Targeted::new(opts.accounts.clone(), move |place| {
+        let (client, region) = place.bind(&client);
+        let images = opts
+            .images
+            .clone()
+            .unwrap_or_else(|| Arc::new(client.clone()) as Arc<dyn MetricImages>);
+        Pack {
+            client,
+            region,
+            images,
+            uploader: opts.uploader.clone(),
+        }
     });
-    let command = |form: &str, usage: &str, text: &str, run: Handler| {
+    let command = |form: &'static str, usage: &str, text: &str, run: Handler| {
         let pack = pack.clone();
         Command::new(form)
             .usage(usage)
             .describe(text)
-            .handler(move |ctx| run(ctx, pack.clone()))
+            .handler(move |ctx| pack.clone().run(ctx, form, run))
     };
     Script::new("cloudwatch")
         .command(command(

@@ -34,6 +34,15 @@ impl Action {
         }
     }
 
+    /// The command's name: `ec2 start`, `ec2 stop`, `ec2 reboot`.
+    pub(super) fn command(self) -> &'static str {
+        match self {
+            Action::Start => "ec2 start",
+            Action::Stop => "ec2 stop",
+            Action::Reboot => "ec2 reboot",
+        }
+    }
+
     fn ing(self) -> &'static str {
         match self {
             Action::Start => "Starting",

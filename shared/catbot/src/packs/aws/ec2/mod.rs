@@ -31,6 +31,7 @@ use aws_sdk_ec2::types::{Filter, Instance as SdkInstance};
 use chrono::{DateTime, Utc};
 
 use super::format::sdk_error;
+use super::targets::{Accounts, Located, Targeted};
 use opkit::access::Access;
 use opkit::engine::command::{Command, CommandError, Script};
 use opkit::timespec::format_duration;
@@ -53,6 +54,8 @@ pub struct Ec2Options {
     pub settle: StdDuration,
     /// How often to look while waiting (default 1 s).
     pub poll_every: StdDuration,
+    /// The accounts `in <account>` may name (default: none, the bot's own).
+    pub accounts: Arc<Accounts>,
 }
 
 impl Default for Ec2Options {
@@ -61,29 +64,39 @@ impl Default for Ec2Options {
             act: Access::parse(&[&["ops"], &["admin"]]).expect("valid role names"),
             settle: StdDuration::from_secs(4),
             poll_every: StdDuration::from_secs(1),
+            accounts: Arc::default(),
         }
     }
 }
 
+/// The pack as one command sees it: its client aimed at the account and region
+/// the command looks at ([`Targeted`]), and how replies name them.
 struct Pack {
     client: Client,
     region: String,
     opts: Ec2Options,
 }
 
-/// The EC2 script (stateless), on `client`'s region.
+impl Located for Pack {
+    fn location(&self) -> &str {
+        &self.region
+    }
+}
+
+/// The EC2 script (stateless): `client` as configured for the deployment, aimed
+/// by each command at the account and region it names ([`Ec2Options::accounts`]).
 pub fn script(client: Client, opts: Ec2Options) -> Script<()> {
-    let region = client
-        .config()
-        .region()
-        .map_or_else(|| "an unknown region".to_string(), ToString::to_string);
     let act = opts.act.clone();
-    let pack = Arc::new(Pack {
-        client,
-        region,
-        opts,
+    let accounts = opts.accounts.clone();
+    let pack = Targeted::new(accounts, move |place| {
+        let (client, region) = place.bind(&client);
+        Pack {
+            client,
+            region,
+            opts: opts.clone(),
+        }
     });
-    let p = |pack: &Arc<Pack>| pack.clone();
+    let p = |pack: &Arc<Targeted<Pack>>| pack.clone();
     let (list_pack, status_pack, logs_pack) = (p(&pack), p(&pack), p(&pack));
     let mut script = Script::new("ec2")
         .command(
@@ -93,32 +106,48 @@ pub fn script(client: Client, opts: Ec2Options) -> Script<()> {
                 .describe("EC2 instances: name, id, state, type, AZ, uptime")
                 .example("ec2 list")
                 .example("ec2 list env=staging")
-                .handler(move |ctx| Box::pin(list::list(ctx, list_pack.clone()))),
+                .handler(move |ctx| {
+                    list_pack
+                        .clone()
+                        .run(ctx, "ec2 list", |c, p| Box::pin(list::list(c, p)))
+                }),
         )
         .command(
             Command::new("ec2 status")
                 .usage("<name|id>")
                 .describe("One EC2 instance in detail")
                 .example("ec2 status web-1")
-                .handler(move |ctx| Box::pin(status::status(ctx, status_pack.clone()))),
+                .handler(move |ctx| {
+                    status_pack
+                        .clone()
+                        .run(ctx, "ec2 status", |c, p| Box::pin(status::status(c, p)))
+                }),
         )
         .command(
             Command::new("ec2 logs")
                 .usage("<name|id>")
                 .describe("The last lines of an EC2 instance's console output")
                 .example("ec2 logs i-0123456789abcdef0")
-                .handler(move |ctx| Box::pin(logs::logs(ctx, logs_pack.clone()))),
+                .handler(move |ctx| {
+                    logs_pack
+                        .clone()
+                        .run(ctx, "ec2 logs", |c, p| Box::pin(logs::logs(c, p)))
+                }),
         );
     for action in [Action::Start, Action::Stop, Action::Reboot] {
         let pack = pack.clone();
-        let command = Command::new(&format!("ec2 {}", action.verb()))
+        let command = Command::new(action.command())
             .usage("<name|id> [all]")
             .describe(action.description())
             .example(&format!("ec2 {} web-1", action.verb()))
             .example(&format!("ec2 {} web all", action.verb()))
             .access(act.clone())
             .in_channel()
-            .handler(move |ctx| Box::pin(actions::act_on(ctx, pack.clone(), action)));
+            .handler(move |ctx| {
+                pack.clone().run(ctx, action.command(), move |c, p| {
+                    Box::pin(actions::act_on(c, p, action))
+                })
+            });
         // Stopping and rebooting interrupt whoever uses the instance: ask first.
         let command = match action {
             Action::Start => command,
