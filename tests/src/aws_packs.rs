@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
+use aws_sdk_ec2::types::{InstanceType, ResourceType, Tag, TagSpecification};
 use catbot::packs::aws::cloudwatch::MetricImages;
 use catbot::packs::aws::format::AwsFailure;
 use opkit::BoxFuture;
@@ -117,6 +118,35 @@ pub async fn say_confirmed(bot: &Bot, user: &str, text: &str) -> Reply {
         .await
 }
 
+/// Starts `count` instances named `name`, with extra tags; returns their ids.
+pub async fn run(
+    ec2: &aws_sdk_ec2::Client,
+    name: &str,
+    tags: &[(&str, &str)],
+    count: i32,
+) -> Vec<String> {
+    let mut spec = TagSpecification::builder()
+        .resource_type(ResourceType::Instance)
+        .tags(Tag::builder().key("Name").value(name).build());
+    for (k, v) in tags {
+        spec = spec.tags(Tag::builder().key(*k).value(*v).build());
+    }
+    let out = ec2
+        .run_instances()
+        .image_id(image_id(ec2).await)
+        .instance_type(InstanceType::T3Micro)
+        .min_count(count)
+        .max_count(count)
+        .tag_specifications(spec.build())
+        .send()
+        .await
+        .expect("run instances");
+    out.instances()
+        .iter()
+        .map(|i| i.instance_id().unwrap().to_string())
+        .collect()
+}
+
 /// Creates a metric alarm on `AWS/EC2 CPUUtilization InstanceId=<name>` and sets
 /// its state.
 pub async fn seed_alarm(cw: &aws_sdk_cloudwatch::Client, name: &str, state: &str, reason: &str) {
@@ -187,25 +217,5 @@ pub async fn image_id(ec2: &aws_sdk_ec2::Client) -> String {
 
 /// Starts one instance named `name` with extra tags; returns its id.
 pub async fn run_instance(ec2: &aws_sdk_ec2::Client, name: &str, tags: &[(&str, &str)]) -> String {
-    use aws_sdk_ec2::types::{InstanceType, ResourceType, Tag, TagSpecification};
-    let mut spec = TagSpecification::builder()
-        .resource_type(ResourceType::Instance)
-        .tags(Tag::builder().key("Name").value(name).build());
-    for (k, v) in tags {
-        spec = spec.tags(Tag::builder().key(*k).value(*v).build());
-    }
-    let out = ec2
-        .run_instances()
-        .image_id(image_id(ec2).await)
-        .instance_type(InstanceType::T3Micro)
-        .min_count(1)
-        .max_count(1)
-        .tag_specifications(spec.build())
-        .send()
-        .await
-        .expect("run an instance");
-    out.instances()[0]
-        .instance_id()
-        .expect("an instance id")
-        .to_string()
+    run(ec2, name, tags, 1).await.remove(0)
 }

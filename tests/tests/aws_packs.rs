@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use aws_sdk_ec2::types::{Filter, InstanceType, ResourceType, Tag, TagSpecification};
+use aws_sdk_ec2::types::Filter;
 use catbot::packs::aws::cloudwatch::{self, CloudWatchOptions};
 use catbot::packs::aws::ec2::{self, Ec2Options};
 use catbot::packs::aws::sqs::{self, SqsOptions};
@@ -18,8 +18,8 @@ use opkit::slack::web::{BotToken, SlackApi};
 use opkit::store::AuditLog;
 use opkit::store::memory::MemoryStore;
 use opkit_tests::aws_packs::{
-    FakeImages, TINY_PNG, bot, cloudwatch_client, ec2_client, say, say_confirmed, sdk_config_in,
-    seed_alarm, sqs_client,
+    FakeImages, TINY_PNG, bot, cloudwatch_client, ec2_client, run, say, say_confirmed,
+    sdk_config_in, seed_alarm, sqs_client,
 };
 use opkit_tests::{CannedResponse, FakeSlack, RecordedBody};
 use serde_json::json;
@@ -434,51 +434,6 @@ async fn graph_without_a_bot_token_says_what_it_needs() {
         say(&bot, "UA", "graph AWS/EC2 CPUUtilization").await.text,
         "`graph` posts a picture to Slack, which needs the bot token (SLACK_BOT_TOKEN) in this deployment."
     );
-}
-
-/// An image moto has in the region: its usual `ami-12c6146b` (asked for by id,
-/// which is quick), else the first of the full list (slow: about 1300 images).
-async fn image_id(ec2: &aws_sdk_ec2::Client) -> String {
-    const USUAL: &str = "ami-12c6146b";
-    let usual = ec2.describe_images().image_ids(USUAL).send().await;
-    if usual.is_ok_and(|out| !out.images().is_empty()) {
-        return USUAL.to_string();
-    }
-    let images = ec2.describe_images().send().await.expect("describe images");
-    images
-        .images()
-        .iter()
-        .find_map(|i| i.image_id().map(str::to_string))
-        .expect("moto has images")
-}
-
-/// Starts `count` instances named `name`, with extra tags; returns their ids.
-async fn run(
-    ec2: &aws_sdk_ec2::Client,
-    name: &str,
-    tags: &[(&str, &str)],
-    count: i32,
-) -> Vec<String> {
-    let mut spec = TagSpecification::builder()
-        .resource_type(ResourceType::Instance)
-        .tags(Tag::builder().key("Name").value(name).build());
-    for (k, v) in tags {
-        spec = spec.tags(Tag::builder().key(*k).value(*v).build());
-    }
-    let out = ec2
-        .run_instances()
-        .image_id(image_id(ec2).await)
-        .instance_type(InstanceType::T3Micro)
-        .min_count(count)
-        .max_count(count)
-        .tag_specifications(spec.build())
-        .send()
-        .await
-        .expect("run instances");
-    out.instances()
-        .iter()
-        .map(|i| i.instance_id().unwrap().to_string())
-        .collect()
 }
 
 async fn states(ec2: &aws_sdk_ec2::Client, ids: &[String]) -> Vec<String> {

@@ -13,6 +13,7 @@ use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 #[cfg(feature = "sqs")]
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 
+use super::targets::RoleRefused;
 use opkit::engine::command::{Args, CommandError};
 use opkit::mrkdwn;
 use opkit::slack::mrkdwn::{Code, LIST_BUDGET, Mrkdwn, UserText, fit_items, more_line};
@@ -227,6 +228,8 @@ pub enum FailureKind {
     Unreachable,
     /// No credentials could be found to sign the request.
     NoCredentials,
+    /// A named account's role could not be assumed ([`RoleRefused`]).
+    RoleRefused,
     /// The request was refused as invalid.
     Invalid,
     /// Anything else.
@@ -242,6 +245,9 @@ pub struct AwsFailure {
     pub code: Option<String>,
     /// One line of detail for the log.
     pub detail: String,
+    /// Which role could not be assumed, for [`FailureKind::RoleRefused`]
+    /// (`could not assume the role of account prod (arn:…)`).
+    pub role: Option<String>,
 }
 
 impl AwsFailure {
@@ -261,6 +267,7 @@ impl AwsFailure {
             kind,
             code: code.map(str::to_string),
             detail: one_line(&detail),
+            role: None,
         }
     }
 
@@ -269,6 +276,14 @@ impl AwsFailure {
     where
         E: ProvideErrorMetadata + Error + 'static,
     {
+        if let Some(refused) = source_of::<RoleRefused>(err) {
+            return Self {
+                kind: FailureKind::RoleRefused,
+                code: None,
+                detail: one_line(&chain(err)),
+                role: Some(refused.to_string()),
+            };
+        }
         match err {
             SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
                 let detail = one_line(&chain(err));
@@ -276,6 +291,7 @@ impl AwsFailure {
                     kind: dispatch_kind(&detail),
                     code: None,
                     detail,
+                    role: None,
                 }
             }
             SdkError::ServiceError(service) => {
@@ -313,6 +329,13 @@ impl AwsFailure {
             FailureKind::NoCredentials => format!(
                 "There are no AWS credentials to {action} in {region} ({service}): configure them \
                  as the AWS SDK expects (a profile, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a role)."
+            ),
+            FailureKind::RoleRefused => format!(
+                "{} to {action} in {region} ({service}): STS refused or did not answer; the \
+                 details are in the log. The role's trust policy must let this deployment assume \
+                 it (with the external id, if one is set), and the deployment may assume only \
+                 the roles it lists in AccountRoleArns (infra/DEPLOY.md).",
+                capitalized(self.role.as_deref().unwrap_or("could not assume the role"))
             ),
             FailureKind::Invalid => format!(
                 "{service} in {region} refused the request to {action} as invalid ({}).",
@@ -384,6 +407,26 @@ fn is_not_found_code(code: &str) -> bool {
         )
 }
 
+/// The first of `err`'s sources (itself included) that is an `E`.
+fn source_of<'a, E: Error + 'static>(err: &'a (dyn Error + 'static)) -> Option<&'a E> {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(found) = e.downcast_ref::<E>() {
+            return Some(found);
+        }
+        next = e.source();
+    }
+    None
+}
+
+fn capitalized(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 /// The error and its causes on one line.
 fn chain(err: &(dyn Error + 'static)) -> String {
     let mut text = err.to_string();
@@ -417,6 +460,7 @@ mod tests {
             kind: super::FailureKind::NoCredentials,
             code: None,
             detail: no_creds.into(),
+            role: None,
         }
         .to_user("EC2", "list instances", "us-east-1")
         .to_string();

@@ -25,7 +25,10 @@ use std::sync::Arc;
 use aws_config::identity::IdentityCache;
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::{Region, SdkConfig};
-use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{
+    self as credentials, ProvideCredentials, SharedCredentialsProvider,
+};
 use aws_smithy_runtime_api::client::identity::SharedIdentityCache;
 use tokio::sync::OnceCell;
 
@@ -116,7 +119,11 @@ impl Accounts {
                 if let Some(id) = &account.external_id {
                     builder = builder.external_id(id);
                 }
-                SharedCredentialsProvider::new(builder.build().await)
+                SharedCredentialsProvider::new(AssumedRole {
+                    provider: builder.build().await,
+                    account: account.name.clone(),
+                    arn: arn.to_string(),
+                })
             })
             .await;
         Some(provider.clone())
@@ -148,6 +155,47 @@ impl Accounts {
             book: self.book.clone(),
         })
     }
+}
+
+/// An account's role, assumed through STS; a failure says which role it was
+/// ([`RoleRefused`]), so the reply can tell it from missing credentials.
+#[derive(Debug)]
+struct AssumedRole {
+    provider: AssumeRoleProvider,
+    account: String,
+    arn: String,
+}
+
+impl ProvideCredentials for AssumedRole {
+    fn provide_credentials<'a>(&'a self) -> credentials::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        credentials::future::ProvideCredentials::new(async move {
+            self.provider.provide_credentials().await.map_err(|source| {
+                CredentialsError::provider_error(RoleRefused {
+                    account: self.account.clone(),
+                    arn: self.arn.clone(),
+                    source,
+                })
+            })
+        })
+    }
+}
+
+/// STS did not give the credentials of an account's role: it refused (the
+/// role's trust policy, the external id, or the worker's own policy) or did not
+/// answer. Found in an SDK error's sources by [`super::format::AwsFailure`].
+#[derive(Debug, thiserror::Error)]
+#[error("could not assume the role of account {account} ({arn})")]
+pub struct RoleRefused {
+    /// The account's name.
+    pub account: String,
+    /// The role's ARN.
+    pub arn: String,
+    /// What the provider said.
+    #[source]
+    pub source: CredentialsError,
 }
 
 /// One account and region a command looks at, resolved by [`Accounts::place`].
