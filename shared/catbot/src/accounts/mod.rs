@@ -183,13 +183,13 @@ impl AccountBook {
         for (name, raw) in raw {
             let account =
                 check_account(&name, raw).map_err(|e| format!("account `{name}`: {e}"))?;
-            if account.role_arn.is_none() {
-                if let Some(other) = own.replace(name.clone()) {
-                    return Err(format!(
-                        "accounts `{other}` and `{name}` both have no role_arn: only the bot's \
-                         own account goes without one"
-                    ));
-                }
+            if account.role_arn.is_none()
+                && let Some(other) = own.replace(name.clone())
+            {
+                return Err(format!(
+                    "accounts `{other}` and `{name}` both have no role_arn: only the bot's \
+                     own account goes without one"
+                ));
             }
             accounts.insert(name, account);
         }
