@@ -255,6 +255,7 @@ fn every_setting_the_worker_reads_is_a_parameter() {
         ("OPKIT_BOT_NAME", "BotName"),
         ("SLACK_API_URL", "SlackApiUrl"),
         ("OPKIT_WEATHER_URL", "WeatherApiUrl"),
+        ("OPKIT_ACCOUNTS", "Accounts"),
     ] {
         let env = get(
             get(function_setting(&t, worker, "Environment"), "Variables"),
@@ -267,6 +268,46 @@ fn every_setting_the_worker_reads_is_a_parameter() {
         );
         assert!(params.keys().any(|k| k.as_str() == Some(parameter)));
     }
+}
+
+/// `in <account>`: the worker may assume the roles the deployment lists
+/// (`AccountRoleArns`) and no other; no other function may assume any.
+#[test]
+fn only_the_worker_assumes_roles_and_only_the_listed_ones() {
+    let t = template();
+    for binary in [INGRESS, WORKER, EXPIRY] {
+        let (role, r) = role_of(&t, binary);
+        for s in statements(r).into_iter().filter(|s| allows(s)) {
+            if !strings(get(s, "Action"))
+                .iter()
+                .any(|a| action_matches(a, "sts:AssumeRole"))
+            {
+                continue;
+            }
+            assert_eq!(binary, WORKER, "{role} ({binary}) must not assume roles");
+            assert_eq!(
+                ref_target(get(s, "Resource")),
+                Some("AccountRoleArns"),
+                "{role} may assume exactly the roles of the AccountRoleArns parameter"
+            );
+        }
+    }
+    let (_, worker) = role_of(&t, WORKER);
+    let statement = statements(worker)
+        .into_iter()
+        .find(|s| get(s, "Sid").as_str() == Some("AssumeAccountRoles"))
+        .expect("the worker's AssumeAccountRoles statement");
+    assert_eq!(get(statement, "Action").as_str(), Some("sts:AssumeRole"));
+    let params = get(&t, "Parameters");
+    assert_eq!(
+        get(get(params, "AccountRoleArns"), "Type").as_str(),
+        Some("CommaDelimitedList")
+    );
+    assert_eq!(
+        get(get(params, "AccountRoleArns"), "Default").as_str(),
+        Some(""),
+        "no role unless the deployment lists one"
+    );
 }
 
 #[test]

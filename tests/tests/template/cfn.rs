@@ -233,18 +233,31 @@ pub(crate) fn role_of<'a>(t: &'a Value, binary: &str) -> (String, &'a Value) {
 }
 
 /// Every statement of a role's inline policies.
+/// A role's statements, those under a condition (`!If [Has…, statement,
+/// !Ref AWS::NoValue]`) included: what the role may do when it holds.
 pub(crate) fn statements(role: &Value) -> Vec<&Value> {
     let mut out = Vec::new();
     if let Value::Sequence(policies) = untag(get(get(role, "Properties"), "Policies")) {
         for p in policies {
             match untag(get(get(p, "PolicyDocument"), "Statement")) {
-                Value::Sequence(s) => out.extend(s.iter()),
+                Value::Sequence(s) => out.extend(s.iter().flat_map(branches)),
                 Value::Null => {}
                 single => out.push(single),
             }
         }
     }
     out
+}
+
+/// A statement, or both branches of an `!If` (without `!Ref AWS::NoValue`).
+fn branches(statement: &Value) -> Vec<&Value> {
+    match (tag_name(statement).as_deref(), untag(statement)) {
+        (Some("If"), Value::Sequence(parts)) if parts.len() == 3 => parts[1..]
+            .iter()
+            .filter(|b| ref_target(b) != Some("AWS::NoValue"))
+            .collect(),
+        _ => vec![statement],
+    }
 }
 
 pub(crate) fn allows(statement: &Value) -> bool {
