@@ -204,7 +204,14 @@ async fn help_for_a_group_lists_the_whole_group() {
         ),
         (
             "roles",
-            &["roles grant", "roles revoke", "roles list", "roles who"][..],
+            &[
+                "roles grant",
+                "roles revoke",
+                "roles list",
+                "roles who",
+                "roles link",
+                "roles unlink",
+            ][..],
         ),
         (
             "ec2",
