@@ -92,7 +92,13 @@ async fn link(ctx: &mut Ctx<RoleLinks>) -> Result<Reply, CommandError> {
     }
     let groups = ctx.bot.group_roles().clone();
     let members = match groups.look_up(&group, ctx.now).await {
-        Membership::Members(members) => members.len(),
+        Membership::Members(members) => {
+            // Its members gain the role: none of them may be the second person.
+            for member in members.iter() {
+                ctx.benefits(member);
+            }
+            members.len()
+        }
         Membership::NoSuchGroup => {
             return Err(CommandError::user(mrkdwn!(
                 "Slack knows no user group {} (deleted or disabled?); nothing changed.",

@@ -39,6 +39,8 @@ mod roles;
 #[cfg(test)]
 mod tests;
 mod trail;
+#[cfg(test)]
+mod trust_tests;
 
 use help::help;
 pub use links::script as links_script;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::policy::{Policy, RoleChange, may_grant};
+use super::policy::{Policy, Power, RoleChange, may_grant};
 use crate::access::{Access, Grant};
 use crate::engine::command::{CommandError, Ctx};
 use crate::groups::{Membership, Unverified};
@@ -86,6 +86,13 @@ pub(super) async fn grant(ctx: &mut Ctx<()>, policy: Arc<Policy>) -> Result<Repl
             user.mention(),
             role
         )));
+    }
+    // The grantee gains from it: they may not be its second person.
+    ctx.benefits(&user);
+    // Nobody holds the approving role before its first grant; an admin may
+    // approve that one, so a deployment can start (see the README).
+    if policy.power_of(&role) == Some(Power::Approves) {
+        ctx.also_approved_by(Role::admin());
     }
     ctx.confirm(mrkdwn!(
         "{} would get *{}* {}.",

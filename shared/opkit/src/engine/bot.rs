@@ -404,7 +404,7 @@ impl Bot {
         )
         .await
         {
-            Ok(Ran::Asked(summary)) => self.hold(request, command, &summary).await,
+            Ok(Ran::Asked(asked)) => self.hold(request, command, asked).await,
             Ok(Ran::Done(mut reply)) => {
                 self.audit(request, name, Outcome::Succeeded).await;
                 if command.visibility == Visibility::InChannel {

@@ -45,7 +45,7 @@ use crate::engine::registry::BuildError;
 
 pub use crate::engine::args::{Args, Options};
 pub use crate::engine::error::CommandError;
-use crate::ids::{ChannelId, TeamId, UserId};
+use crate::ids::{ChannelId, Role, TeamId, UserId};
 use crate::slack::mrkdwn::Mrkdwn;
 use crate::slack::{Reply, Visibility};
 
@@ -92,6 +92,11 @@ pub struct Ctx<S> {
     gate_passed: bool,
     /// What a gated command asked to be confirmed (see [`Ctx::confirm`]).
     asked: Option<Mrkdwn>,
+    /// Who gains from the request besides the asker (see [`Ctx::benefits`]).
+    beneficiaries: Vec<UserId>,
+    /// Roles whose holders may approve this request besides the gate's
+    /// approvers (see [`Ctx::also_approved_by`]).
+    also_approved_by: Vec<Role>,
 }
 
 impl<S> Ctx<S> {
@@ -118,6 +123,27 @@ impl<S> Ctx<S> {
         }
         self.asked = Some(summary.into());
         Err(CommandError::user("waiting for a confirmation"))
+    }
+
+    /// Names `user` as gaining from this request besides the asker (the subject
+    /// of `roles grant`, the members of a linked group). Call it before
+    /// [`Ctx::confirm`]: nobody who gains from a request may be its second
+    /// person, so none of them may approve it (see
+    /// [`Pending::benefits`](crate::engine::gate::Pending::benefits)).
+    pub fn benefits(&mut self, user: &UserId) {
+        if !self.beneficiaries.contains(user) {
+            self.beneficiaries.push(user.clone());
+        }
+    }
+
+    /// Lets the holders of `role` approve this request too, besides the
+    /// approvers of the command's gate (still never someone who gains from it).
+    /// For a request the gate's approvers may not be there for: the grant of the
+    /// approving role itself, which an admin may approve.
+    pub fn also_approved_by(&mut self, role: Role) {
+        if !self.also_approved_by.contains(&role) {
+            self.also_approved_by.push(role);
+        }
     }
 }
 
@@ -461,9 +487,20 @@ pub(crate) struct Invocation {
 pub(crate) enum Ran {
     /// It ran: the reply.
     Done(Reply),
-    /// A gated command's handler validated its request and asked for the gate,
-    /// with this summary of what it would do. Nothing changed.
-    Asked(Mrkdwn),
+    /// A gated command's handler validated its request and asked for the gate.
+    /// Nothing changed.
+    Asked(Asked),
+}
+
+/// What a gated handler asked for its gate.
+pub(crate) struct Asked {
+    /// What it would do.
+    pub summary: Mrkdwn,
+    /// Who gains from it besides the asker ([`Ctx::benefits`]).
+    pub beneficiaries: Vec<UserId>,
+    /// Roles that may approve it besides the gate's approvers
+    /// ([`Ctx::also_approved_by`]).
+    pub also_approved_by: Vec<Role>,
 }
 
 /// The outcome of one run, and the new state if it changed.
@@ -488,12 +525,20 @@ impl<S: ScriptState> ErasedHandler for Typed<S> {
                 bot: inv.bot,
                 gate_passed: inv.gate_passed,
                 asked: None,
+                beneficiaries: Vec::new(),
+                also_approved_by: Vec::new(),
             };
             let outcome = self.0.call(&mut ctx).await;
             // Whatever the handler returned after asking, the request is held and
             // nothing is saved.
             if let Some(summary) = ctx.asked.take() {
-                return Ok((Ran::Asked(summary), None));
+                let beneficiaries = std::mem::take(&mut ctx.beneficiaries);
+                let asked = Asked {
+                    summary,
+                    beneficiaries,
+                    also_approved_by: std::mem::take(&mut ctx.also_approved_by),
+                };
+                return Ok((Ran::Asked(asked), None));
             }
             let reply = outcome?;
             if !ctx.gate_passed {

@@ -11,7 +11,9 @@
 //! ```text
 //! confirm   asker or anyone allowed to run it → runs, as the clicker
 //! cancel    the same people                   → nothing runs
-//! approve   holds the approval role, and is not the asker → runs, as the asker
+//! approve   holds the approval role, and gains nothing    → runs, as the asker
+//!           from it (not the asker, nor anyone the request
+//!           names as gaining: the subject of a grant)
 //! deny      holds the approval role (or is the asker, withdrawing) → nothing runs
 //! ```
 //!
@@ -36,10 +38,12 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::access::{Access, Alternative};
 use crate::audit::Outcome;
 use crate::engine::bot::{Bot, Request};
-use crate::engine::command::{Caller, CommandError, CommandSpec, Gate};
+use crate::engine::command::{Asked, Caller, CommandError, CommandSpec, Gate};
 use crate::engine::registry::Resolution;
+use crate::ids::{Role, UserId};
 use crate::mrkdwn;
 use crate::slack::mrkdwn::{Code, CommandLine, Mrkdwn, UserText};
 use crate::slack::{Block, Button, ConfirmDialog, Reply, Visibility};
@@ -132,6 +136,41 @@ pub struct Pending {
     pub summary: Mrkdwn,
     /// When it stops waiting.
     pub expires_at: DateTime<Utc>,
+    /// Who gains from it besides the asker, as its handler said
+    /// ([`Ctx::benefits`](crate::engine::command::Ctx::benefits)).
+    #[serde(default)]
+    pub beneficiaries: Vec<UserId>,
+    /// Roles that may approve it besides the gate's approvers
+    /// ([`Ctx::also_approved_by`](crate::engine::command::Ctx::also_approved_by)).
+    #[serde(default)]
+    pub also_approved_by: Vec<Role>,
+}
+
+impl Pending {
+    /// Whether `user` gains from this request: its asker, or someone its
+    /// handler named. The one check that keeps the second person of a two-person
+    /// rule a second person.
+    pub fn benefits(&self, user: &UserId) -> bool {
+        user == &self.request.caller.user || self.beneficiaries.contains(user)
+    }
+
+    /// Who may approve it: the gate's approvers, and the roles its handler
+    /// added. `None` for a command without an approval gate.
+    pub fn approvers(&self, command: &CommandSpec) -> Option<Access> {
+        let Gate::Approval(access) = &command.gate else {
+            return None;
+        };
+        let mut access = access.clone();
+        if let Access::AnyOf(alts) = &mut access {
+            for role in &self.also_approved_by {
+                let alt = Alternative(vec![role.clone()]);
+                if !alts.contains(&alt) {
+                    alts.push(alt);
+                }
+            }
+        }
+        Some(access)
+    }
 }
 
 /// The built-in script state: pending requests by id.
@@ -159,7 +198,7 @@ impl Bot {
         &self,
         request: &Request,
         command: &CommandSpec,
-        summary: &Mrkdwn,
+        asked: Asked,
     ) -> Reply {
         let now = self.now();
         let id = request.correlation_id.simple().to_string();
@@ -194,8 +233,10 @@ impl Bot {
             request: request.clone(),
             command: command.name.clone(),
             approval,
-            summary: summary.clone(),
+            summary: asked.summary,
             expires_at: now + PENDING_FOR,
+            beneficiaries: asked.beneficiaries,
+            also_approved_by: asked.also_approved_by,
         };
         let saved = self
             .update_state(PENDING_SCRIPT, true, |state| {
@@ -213,9 +254,9 @@ impl Bot {
         if let Err(e) = saved {
             return self.failed(request, name, e).await;
         }
-        let awaiting = match &command.gate {
-            Gate::Approval(access) => format!("approval by {}", access.describe().as_str()),
-            _ => "confirmation".to_string(),
+        let awaiting = match pending.approvers(command) {
+            Some(access) => format!("approval by {}", access.describe().as_str()),
+            None => "confirmation".to_string(),
         };
         self.audit(
             request,
@@ -348,16 +389,15 @@ impl Bot {
     /// alike. `Err` says why not.
     pub(crate) async fn may_settle(
         &self,
-        user: &crate::ids::UserId,
+        user: &UserId,
         pending: &Pending,
         command: &CommandSpec,
         decision: Decision,
     ) -> Result<Result<(), Mrkdwn>, CommandError> {
         let mine = user == &pending.request.caller.user;
-        let approvers = match &command.gate {
-            Gate::Approval(access) => access.clone(),
-            _ => command.access.clone(),
-        };
+        let approvers = pending
+            .approvers(command)
+            .unwrap_or_else(|| command.access.clone());
         let (allowed, why) = match (decision, pending.approval) {
             (Decision::Confirm | Decision::Cancel, false) => (
                 mine || self.allows(user, &command.access).await?,
@@ -369,6 +409,12 @@ impl Bot {
             (Decision::Approve, true) if mine => {
                 (false, "You cannot approve your own request.".into())
             }
+            (Decision::Approve, true) if pending.benefits(user) => (
+                false,
+                "You cannot approve a request that gives you something; \
+                 someone else must."
+                    .into(),
+            ),
             (Decision::Approve, true) => (
                 self.allows(user, &approvers).await?,
                 mrkdwn!(
@@ -493,15 +539,20 @@ fn prompt(pending: &Pending, command: &CommandSpec, id: &str) -> Reply {
         confirm: verb.into(),
         deny: "Back".into(),
     };
-    let (text, buttons, visibility) = match &command.gate {
-        Gate::Approval(access) => (
+    let not_them = (!pending.beneficiaries.is_empty()).then(|| {
+        let names = pending.beneficiaries.iter().map(UserId::mention);
+        mrkdwn!(" nor {}", Mrkdwn::join(names, ", "))
+    });
+    let (text, buttons, visibility) = match pending.approvers(command) {
+        Some(access) => (
             mrkdwn!(
-                "{} asks to run {}. It needs approval by someone with {} (not the asker), by {}.\n\
+                "{} asks to run {}. It needs approval by someone with {} (not the asker{}), by {}.\n\
                  {}\n\
                  Without buttons: `approve {}` or `deny {}`.",
                 request.caller.user.mention(),
                 asked,
                 access.describe(),
+                not_them,
                 until,
                 summary,
                 UserText::new(short_id(id)),
@@ -518,7 +569,7 @@ fn prompt(pending: &Pending, command: &CommandSpec, id: &str) -> Reply {
             ],
             Visibility::InChannel,
         ),
-        _ => (
+        None => (
             mrkdwn!(
                 "Run {}? Confirm by {}.\n\
                  {}\n\

@@ -140,6 +140,10 @@ async fn approval_needs_a_second_person_with_the_role() {
     );
     assert_eq!(
         t.click("UBOB", &prompt, Decision::Approve).await.text,
+        "You cannot approve a request that gives you something; someone else must."
+    );
+    assert_eq!(
+        t.click("UCAROL", &prompt, Decision::Approve).await.text,
         "You cannot approve this: it needs admin."
     );
     assert_eq!(grants(&t).await, 0);

@@ -1,0 +1,151 @@
+//! Tests of the two-person rule where someone tries to be both people: whoever
+//! gains from a request cannot be its second person, and the first approver of a
+//! deployment can be made.
+
+use crate::engine::gate::Decision;
+use crate::ids::{Role, UserId};
+use crate::store::GrantStore;
+use crate::testing::TestBot;
+
+use super::Policy;
+
+fn role(r: &str) -> Role {
+    Role::parse(r).unwrap()
+}
+
+/// `OPKIT_GRANT_APPROVERS=approver OPKIT_ADMINS=UADMIN,UADMIN2`.
+fn approvals() -> TestBot {
+    let policy = Policy::from_roles(&[], &[], &[role("approver")]);
+    TestBot::with_policy(policy, |b| b.admins([UserId::parse("UADMIN2").unwrap()]))
+}
+
+async fn roles_of(t: &TestBot, u: &str) -> Vec<String> {
+    let grants = t
+        .store
+        .grants_for(&UserId::parse(u).unwrap())
+        .await
+        .unwrap();
+    grants.iter().map(|g| g.role.as_str().to_string()).collect()
+}
+
+const NOT_YOURS: &str = "You cannot approve a request that gives you something; someone else must.";
+
+#[tokio::test]
+async fn the_grantee_cannot_approve_their_own_grant() {
+    // GIVEN UEVE holds approver, and an admin asks to grant her ops
+    let t = approvals();
+    t.say("UADMIN", "roles grant <@UEVE> approver").await;
+    let first = t.say("UADMIN", "roles grant <@UEVE> approver").await;
+    assert!(
+        t.click("UADMIN2", &first, Decision::Approve)
+            .await
+            .text
+            .ends_with("<@UADMIN> granted *approver* to <@UEVE> until revoked."),
+        "an admin approves the first approver"
+    );
+    let prompt = t.say("UADMIN", "roles grant <@UEVE> ops").await;
+    assert!(
+        prompt.text.contains("(not the asker nor <@UEVE>)"),
+        "the prompt says who may not approve: {}",
+        prompt.text
+    );
+    // WHEN she approves it, by click or typed
+    let clicked = t.click("UEVE", &prompt, Decision::Approve).await;
+    let id = crate::testing::pending_id(&prompt);
+    let typed = t.text("UEVE", &format!("approve {}", &id[..8])).await;
+    // THEN she is refused both ways, and holds nothing new
+    assert_eq!(clicked.text, NOT_YOURS);
+    assert_eq!(typed, NOT_YOURS);
+    assert_eq!(roles_of(&t, "UEVE").await, ["approver"]);
+    // AND a second approver who gains nothing may approve it
+    t.say("UADMIN", "roles grant <@UFAY> approver").await;
+    let fay = t.say("UADMIN", "roles grant <@UFAY> approver").await;
+    t.click("UADMIN2", &fay, Decision::Approve).await;
+    let approved = t.click("UFAY", &prompt, Decision::Approve).await;
+    assert!(
+        approved
+            .text
+            .ends_with("<@UADMIN> granted *ops* to <@UEVE> until revoked."),
+        "{}",
+        approved.text
+    );
+}
+
+#[tokio::test]
+async fn nobody_approves_a_grant_of_the_approving_role_to_themselves() {
+    // GIVEN UEVE is an approver
+    let t = approvals();
+    let made = t.say("UADMIN", "roles grant <@UEVE> approver").await;
+    t.click("UADMIN2", &made, Decision::Approve).await;
+    // WHEN an admin asks to grant her approver (again, for a window): THEN
+    // neither she nor the asker approves it
+    let again = t.say("UADMIN", "roles grant <@UEVE> approver for 2h").await;
+    assert_eq!(
+        t.click("UEVE", &again, Decision::Approve).await.text,
+        NOT_YOURS
+    );
+    assert_eq!(
+        t.click("UADMIN", &again, Decision::Approve).await.text,
+        "You cannot approve your own request."
+    );
+    assert_eq!(roles_of(&t, "UEVE").await, ["approver"]);
+}
+
+#[tokio::test]
+async fn the_first_approver_is_approved_by_a_second_admin() {
+    // GIVEN nobody holds approver yet
+    let t = approvals();
+    // WHEN an admin asks to grant it
+    let prompt = t.say("UADMIN", "roles grant <@UTHREE> approver").await;
+    assert!(
+        prompt
+            .text
+            .contains("needs approval by someone with approver, or admin"),
+        "{}",
+        prompt.text
+    );
+    // THEN neither the asker nor the grantee may approve it
+    assert_eq!(
+        t.click("UADMIN", &prompt, Decision::Approve).await.text,
+        "You cannot approve your own request."
+    );
+    assert_eq!(
+        t.click("UTHREE", &prompt, Decision::Approve).await.text,
+        NOT_YOURS
+    );
+    // AND a second admin may
+    let done = t.click("UADMIN2", &prompt, Decision::Approve).await;
+    assert!(
+        done.text
+            .ends_with("<@UADMIN> granted *approver* to <@UTHREE> until revoked."),
+        "{}",
+        done.text
+    );
+    // AND an ordinary role still waits for an approver, not an admin
+    let ops = t.say("UADMIN", "roles grant <@UBOB> ops").await;
+    assert_eq!(
+        t.click("UADMIN2", &ops, Decision::Approve).await.text,
+        "You cannot approve this: it needs approver."
+    );
+    assert!(roles_of(&t, "UBOB").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_member_of_a_group_cannot_approve_linking_it_to_a_role() {
+    // GIVEN UEVE is an approver and in the group S0ONCALL1
+    let t = approvals();
+    let made = t.say("UADMIN", "roles grant <@UEVE> approver").await;
+    t.click("UADMIN2", &made, Decision::Approve).await;
+    t.groups.set_members("S0ONCALL1", &["UEVE", "UBO"]);
+    // WHEN an admin asks to link ops to the group
+    let prompt = t
+        .say("UADMIN", "roles link ops <!subteam^S0ONCALL1|@ops-oncall>")
+        .await;
+    // THEN she may not approve it: she would gain ops
+    assert_eq!(
+        t.click("UEVE", &prompt, Decision::Approve).await.text,
+        NOT_YOURS
+    );
+    let links: crate::groups::RoleLinks = t.state(crate::groups::LINKS_SCRIPT).await;
+    assert!(links.links.is_empty(), "nothing linked");
+}
