@@ -149,3 +149,65 @@ async fn a_member_of_a_group_cannot_approve_linking_it_to_a_role() {
     let links: crate::groups::RoleLinks = t.state(crate::groups::LINKS_SCRIPT).await;
     assert!(links.links.is_empty(), "nothing linked");
 }
+
+#[tokio::test]
+async fn a_start_in_the_past_is_shown_as_a_time_not_as_escaped_markup() {
+    // GIVEN an admin grants from a date long gone
+    let t = TestBot::new();
+    let reply = t
+        .text("UADMIN", "roles grant <@UBOB> ops from 2020-01-01 10:00")
+        .await;
+    // THEN the time is Slack's date token, drawn in each reader's zone, not its
+    // escaped source
+    assert!(
+        reply.starts_with(
+            "<!date^1577872800^{date_short_pretty} at {time}|2020-01-01 10:00 UTC> is in the past"
+        ),
+        "{reply}"
+    );
+    assert!(!reply.contains("&lt;!date"), "{reply}");
+    assert!(t.store.all_grants().await.unwrap().is_empty());
+}
+
+#[test]
+fn no_time_error_shows_escaped_markup() {
+    use crate::engine::CommandError;
+    use crate::timespec::{parse_duration, parse_start};
+    let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    let zone = chrono_tz::UTC;
+    let errors = [
+        parse_start("2020-01-01 10:00", now, zone).unwrap_err(),
+        parse_start("2020-01-01T10:00Z", now, zone).unwrap_err(),
+        parse_start("25:99", now, zone).unwrap_err(),
+        parse_start("10:00 Mars/Olympus", now, zone).unwrap_err(),
+        parse_duration("<!here>").unwrap_err(),
+        parse_duration("0m").unwrap_err(),
+        parse_duration("100d").unwrap_err(),
+    ];
+    for e in errors {
+        let shown = match CommandError::from(e) {
+            CommandError::Usage(m) | CommandError::User(m) => m.into_string(),
+            other => panic!("a time error is the user's: {other:?}"),
+        };
+        // User text is escaped (`&lt;!here&gt;`); the bot's own date tokens are not.
+        assert!(!shown.contains("&lt;!date"), "{shown}");
+        assert!(!shown.contains("<!here>"), "{shown}");
+    }
+}
+
+#[tokio::test]
+async fn the_bot_counts_a_commands_length_in_characters() {
+    let t = TestBot::new();
+    // 2,100 `é` are 4,200 bytes but 2,100 characters: not too long
+    let accented = t
+        .text("UADMIN", &format!("roles who {}", "é".repeat(2_100)))
+        .await;
+    assert!(!accented.contains("too long"), "{accented}");
+    let over = t
+        .text("UADMIN", &"é".repeat(crate::engine::bot::MAX_TEXT_LEN + 1))
+        .await;
+    assert_eq!(
+        over,
+        "That is too long for a command (4001 characters; the most is 4000)."
+    );
+}

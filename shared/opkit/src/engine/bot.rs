@@ -47,8 +47,24 @@ const MAX_ATTEMPTS: u32 = 200;
 /// must end well inside a worker invocation (template.yaml's function timeout).
 const MAX_CONFLICT_WAIT: StdDuration = StdDuration::from_secs(10);
 
-/// Longest text a command line may have.
+/// Longest text a command line may have, in characters (Unicode scalar values,
+/// as Slack counts), not bytes.
 pub const MAX_TEXT_LEN: usize = 4000;
+
+/// Why `text` is too long to be a command, if it is: more than [`MAX_TEXT_LEN`]
+/// characters. The one check, asked by the ingress before it acknowledges (so a
+/// too-long command never gets "Working…" first) and by the bot before it runs one.
+pub fn command_too_long(text: &str) -> Option<Mrkdwn> {
+    // Counting stops past the limit: a long text costs no more than a short one.
+    if text.chars().nth(MAX_TEXT_LEN).is_none() {
+        return None;
+    }
+    Some(mrkdwn!(
+        "That is too long for a command ({} characters; the most is {}).",
+        text.chars().count(),
+        MAX_TEXT_LEN
+    ))
+}
 
 /// One command to run.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -263,12 +279,8 @@ impl Bot {
     }
 
     async fn handle_in_span(&self, request: &Request) -> Reply {
-        if request.text.len() > MAX_TEXT_LEN {
-            return Reply::text(mrkdwn!(
-                "That is too long for a command ({} characters; the most is {}).",
-                request.text.len(),
-                MAX_TEXT_LEN
-            ));
+        if let Some(refusal) = command_too_long(&request.text) {
+            return Reply::text(refusal);
         }
         let tokens = tokenize(&request.text);
         match self.0.registry.resolve(&tokens) {

@@ -80,7 +80,13 @@ impl From<IdError> for CommandError {
 
 impl From<TimeError> for CommandError {
     fn from(e: TimeError) -> Self {
-        CommandError::Usage(UserText::new(e.to_string()).into())
+        match e {
+            // A time the bot renders: markup, drawn in each reader's zone.
+            TimeError::InThePast(at) => {
+                CommandError::Usage(crate::mrkdwn!("{} is in the past", at))
+            }
+            e => CommandError::Usage(UserText::new(e.to_string()).into()),
+        }
     }
 }
 

@@ -26,7 +26,8 @@
 //! | `app_rate_limited` | 200, empty; logged |
 //! | slash command | 200, ephemeral "Working on …" ([`working`]); one job queued |
 //! | slash command or click from a team not in `OPKIT_TEAM_IDS`, or from a user of another organisation | 200, ephemeral refusal saying why; nothing queued; logged |
-//! | slash command or message whose text passes 40,000 characters ([`MAX_TEXT_CHARS`]) | 200, ephemeral "too long" (a message: empty); nothing queued; logged |
+//! | slash command whose text passes the bot's 4,000 characters ([`command_too_long`](crate::engine::bot::command_too_long)) | 200, ephemeral "too long", the same answer the bot would give; nothing queued; logged |
+//! | message whose text passes 40,000 characters ([`MAX_TEXT_CHARS`]) | 200, empty; nothing queued; logged |
 //! | slash command, queue down | 200, ephemeral "could not queue"; logged |
 //! | slash command, queue full (`opkit serve`) | 200, ephemeral "too busy"; logged; nothing queued |
 //! | mention or direct message | 200, empty; one job queued (id from `event_id`) |
@@ -334,12 +335,11 @@ impl Ingress {
 
     /// Queues a slash command; the answer is the ephemeral ack.
     async fn accept_command(&self, cmd: &SlashCommand) -> Answer {
-        if !text_fits(&cmd.text) {
+        // The bot's own limit, asked here so a command it would refuse is
+        // refused at once, not after a "Working…".
+        if let Some(refusal) = crate::engine::bot::command_too_long(&cmd.text) {
             tracing::warn!(user = %cmd.user_id, "refused: command text too long");
-            return Answer::ephemeral(crate::mrkdwn!(
-                "Sorry, that command is too long: I take at most {} characters.",
-                MAX_TEXT_CHARS
-            ));
+            return Answer::ephemeral(refusal);
         }
         let job = match Job::from_slash_command(cmd, self.clock.now()) {
             Ok(job) => job,

@@ -1,6 +1,7 @@
 //! Tests of the ack path: signed requests in, answers and queued jobs out.
 
 use super::*;
+use crate::engine::bot::MAX_TEXT_LEN;
 use serde_json::Value;
 
 #[test]
@@ -397,9 +398,9 @@ async fn the_ack_quotes_the_command_on_one_line() {
 
 #[tokio::test]
 async fn a_long_command_is_named_in_its_ack_not_quoted() {
-    // GIVEN a command of 40,000 characters (the most Opkit takes)
+    // GIVEN a command of 4,000 characters (the most the bot runs)
     let (ingress, queue) = ingress("T0001");
-    let long = format!("weather {}", "x".repeat(MAX_TEXT_CHARS - 8));
+    let long = format!("weather {}", "x".repeat(MAX_TEXT_LEN - 8));
     let answer = ingress.accept(Inbound::Command(command_json(&long))).await;
     // THEN it is queued, and its ack fits a Slack message and quotes none of it
     assert_eq!(queue.0.lock().unwrap().len(), 1);
@@ -648,7 +649,7 @@ async fn the_largest_job_the_ingress_queues_fits_in_one_sqs_message() {
     // GIVEN a command of the longest text Slack sends, of the characters that
     // grow most in the job's JSON (control characters: six bytes each)
     let (ingress, queue) = ingress("T0001");
-    let longest = "\u{1}".repeat(MAX_TEXT_CHARS);
+    let longest = "\u{1}".repeat(MAX_TEXT_LEN);
     let answer = ingress
         .accept(Inbound::Command(command_json(&longest)))
         .await;
@@ -664,7 +665,32 @@ async fn the_largest_job_the_ingress_queues_fits_in_one_sqs_message() {
         .await;
     assert_eq!(
         ephemeral(&answer),
-        "Sorry, that command is too long: I take at most 40000 characters."
+        "That is too long for a command (4001 characters; the most is 4000)."
+    );
+    assert_eq!(queued(&queue), 1);
+}
+
+#[tokio::test]
+async fn a_command_is_measured_in_characters_and_refused_at_the_ack_as_the_bot_would() {
+    // GIVEN `weather` and 2,100 `é` (4,208 bytes, 2,108 characters)
+    let (ingress, queue) = ingress("T0001");
+    let accented = format!("weather {}", "é".repeat(2_100));
+    assert!(accented.len() > MAX_TEXT_LEN);
+    // THEN it is queued: it is well under 4,000 characters
+    let answer = ingress
+        .accept(Inbound::Command(command_json(&accented)))
+        .await;
+    assert!(ephemeral(&answer).starts_with("Working"), "{answer:?}");
+    assert!(crate::engine::bot::command_too_long(&accented).is_none());
+    // AND one of 4,001 characters is refused at once, with the bot's own words
+    // and the count in characters, not bytes
+    let over = "é".repeat(MAX_TEXT_LEN + 1);
+    let answer = ingress.accept(Inbound::Command(command_json(&over))).await;
+    let refusal = crate::engine::bot::command_too_long(&over).unwrap();
+    assert_eq!(ephemeral(&answer), refusal.as_str());
+    assert_eq!(
+        refusal.as_str(),
+        "That is too long for a command (4001 characters; the most is 4000)."
     );
     assert_eq!(queued(&queue), 1);
 }

@@ -326,7 +326,7 @@ displayed_fragment!(
 /// A time, as the bot shows times ([`format_time`](crate::timespec::format_time)).
 impl Fragment for chrono::DateTime<chrono::Utc> {
     fn render(&self, out: &mut String) {
-        out.push_str(&crate::timespec::format_time(*self));
+        out.push_str(crate::timespec::format_time(*self).as_str());
     }
 }
 

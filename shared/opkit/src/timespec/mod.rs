@@ -21,7 +21,7 @@ mod start;
 mod tests;
 mod zone;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 
 use crate::text::one_line;
 
@@ -74,9 +74,10 @@ pub enum TimeError {
         /// The zone's name.
         zone: String,
     },
-    /// A start time in the past.
-    #[error("{0} is in the past")]
-    InThePast(String),
+    /// A start time in the past. Shown to a user as a time in their own zone
+    /// (see `From<TimeError> for CommandError`); its `Display` is UTC, for logs.
+    #[error("{} is in the past", format_time_utc(*.0))]
+    InThePast(DateTime<Utc>),
 }
 
 /// Parses a duration: a number and a unit, repeated (`90m`, `2h`, `1h30m`, `1w`),

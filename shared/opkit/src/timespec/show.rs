@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
+use crate::slack::mrkdwn::Mrkdwn;
+
 /// How Slack shows the time: "Nov 25, 2026 at 10:00 PM", or "Today at …",
 /// in the reader's zone and locale (Slack's "Formatting text for app surfaces",
 /// *Date formatting*).
@@ -16,13 +18,16 @@ const SLACK_DATE_FORMAT: &str = "{date_short_pretty} at {time}";
 /// terminal (`opkit shell`, `opkit say`) draws the token with [`format_time_in`]
 /// in its own zone.
 ///
-/// The token is markup made by the bot from a number, never from user text.
-pub fn format_time(t: DateTime<Utc>) -> String {
-    format!(
+/// The token is markup made by the bot from a number, never from user text, and
+/// its type says so: it goes into replies and errors as markup, never as text to
+/// escape (which would show the raw token). Where plain text is needed (logs, an
+/// error's `Display`), use [`format_time_utc`].
+pub fn format_time(t: DateTime<Utc>) -> Mrkdwn {
+    Mrkdwn::__format(format_args!(
         "<!date^{}^{SLACK_DATE_FORMAT}|{}>",
         t.timestamp(),
         format_time_utc(t)
-    )
+    ))
 }
 
 /// An instant in UTC, for logs and fallbacks: `2026-11-25 22:00 UTC`.

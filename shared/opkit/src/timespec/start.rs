@@ -4,8 +4,8 @@
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
+use super::TimeError;
 use super::zone::{exact_local, parse_zone};
-use super::{TimeError, format_time};
 
 /// Parses a start time; `zone` is the asker's, used when the text names none.
 ///
@@ -57,7 +57,7 @@ pub fn parse_start(s: &str, now: DateTime<Utc>, zone: Tz) -> Result<DateTime<Utc
         (None, None) => at_in(&zone, zone.name(), date, time, now)?,
     };
     if at < now {
-        return Err(TimeError::InThePast(format_time(at)));
+        return Err(TimeError::InThePast(at));
     }
     Ok(at)
 }
