@@ -56,9 +56,7 @@ pub const MAX_TEXT_LEN: usize = 4000;
 /// too-long command never gets "Working…" first) and by the bot before it runs one.
 pub fn command_too_long(text: &str) -> Option<Mrkdwn> {
     // Counting stops past the limit: a long text costs no more than a short one.
-    if text.chars().nth(MAX_TEXT_LEN).is_none() {
-        return None;
-    }
+    text.chars().nth(MAX_TEXT_LEN)?;
     Some(mrkdwn!(
         "That is too long for a command ({} characters; the most is {}).",
         text.chars().count(),
