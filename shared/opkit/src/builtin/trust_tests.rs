@@ -211,3 +211,56 @@ async fn the_bot_counts_a_commands_length_in_characters() {
         "That is too long for a command (4001 characters; the most is 4000)."
     );
 }
+
+#[tokio::test]
+async fn a_request_someone_may_not_decide_answers_as_no_request_does() {
+    // GIVEN an admin's revoke waits for its confirmation, and a grant for approval
+    let t = approvals();
+    t.say("UADMIN", "roles grant <@UADMIN2> ops").await;
+    let grant = t.say("UADMIN", "roles grant <@UBOB> ops").await;
+    let revoke = t.say("UADMIN", "roles revoke <@UBOB> approver").await;
+    assert!(revoke.text.contains("has no grant"), "{}", revoke.text);
+    let given = t.say("UADMIN", "roles grant <@UCAROL> approver").await;
+    t.click("UADMIN2", &given, Decision::Approve).await;
+    let revoke = t.say("UADMIN", "roles revoke <@UCAROL> approver").await;
+    let none = |typed: &str| {
+        format!(
+            "No pending request has the id `{typed}`: it was decided, it expired, or the id is mistyped. `approvals` lists what is waiting for you."
+        )
+    };
+    // WHEN someone who may decide neither types a start of their ids, with
+    // every verb: THEN each answer is the answer for an id nobody has
+    for prompt in [&grant, &revoke] {
+        let id = crate::testing::pending_id(prompt);
+        for len in [4, 8] {
+            let typed = &id[..len];
+            for verb in ["confirm", "cancel", "approve", "deny"] {
+                let answer = t.text("UBOB", &format!("{verb} {typed}")).await;
+                assert_eq!(answer, none(typed), "{verb} {typed}");
+            }
+        }
+    }
+    assert_eq!(
+        t.text("UBOB", "approvals").await,
+        "Nothing is waiting for you to decide."
+    );
+    // AND someone who may decide one still finds it
+    let id = crate::testing::pending_id(&revoke);
+    let answer = t.text("UADMIN2", &format!("deny {}", &id[..8])).await;
+    assert!(answer.contains("waits for a confirmation"), "{answer}");
+}
+
+#[tokio::test]
+async fn a_refused_cancel_says_cancel() {
+    let t = TestBot::new();
+    t.say("UADMIN", "roles grant <@UBOB> ops").await;
+    let prompt = t.say("UADMIN", "roles revoke <@UBOB> ops").await;
+    assert_eq!(
+        t.click("UBOB", &prompt, Decision::Cancel).await.text,
+        "You cannot cancel this: it needs admin."
+    );
+    assert_eq!(
+        t.click("UBOB", &prompt, Decision::Confirm).await.text,
+        "You cannot confirm this: it needs admin."
+    );
+}

@@ -112,6 +112,16 @@ impl Decision {
         }
     }
 
+    /// The verb, as typed (`cancel 1a2b3c4d`) and in refusals.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Decision::Confirm => "confirm",
+            Decision::Cancel => "cancel",
+            Decision::Approve => "approve",
+            Decision::Deny => "deny",
+        }
+    }
+
     fn past_tense(self) -> &'static str {
         match self {
             Decision::Confirm => "confirmed",
@@ -402,7 +412,8 @@ impl Bot {
             (Decision::Confirm | Decision::Cancel, false) => (
                 mine || self.allows(user, &command.access).await?,
                 mrkdwn!(
-                    "You cannot confirm this: it needs {}.",
+                    "You cannot {} this: it needs {}.",
+                    decision.verb(),
                     command.access.describe()
                 ),
             ),

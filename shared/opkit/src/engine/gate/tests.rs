@@ -423,14 +423,17 @@ async fn typed_decisions_list_and_settle_requests_as_clicks_do() {
         "Nothing is waiting for you to decide."
     );
     // THEN a typed approval follows the click's rules: not by the asker, not by
-    // someone without the role, not with the wrong verb
+    // someone without the role (who learns nothing of it), not with the wrong verb
     assert_eq!(
         t.text("UADMIN", &format!("approve {theirs_id}")).await,
         "You cannot approve your own request."
     );
     assert_eq!(
         t.text("UBOB", &format!("approve {theirs_id}")).await,
-        "You cannot approve this: it needs admin."
+        format!(
+            "No pending request has the id `{theirs_id}`: it was decided, it expired, or the id \
+             is mistyped. `approvals` lists what is waiting for you."
+        )
     );
     assert_eq!(
         t.text("UADMIN2", &format!("confirm {theirs_id}")).await,

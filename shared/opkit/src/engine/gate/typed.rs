@@ -34,13 +34,13 @@ async fn pending(ctx: &Ctx<()>) -> Result<Vec<(String, Pending)>, CommandError> 
         .collect())
 }
 
-/// `approvals`: the pending requests the typist may decide.
-pub(crate) async fn list(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
-    if !ctx.args.is_empty() {
-        return Err(CommandError::usage("`approvals` takes no arguments"));
-    }
-    let user = ctx.caller.user.clone();
-    let mut lines = Vec::new();
+/// The pending requests the typist may decide at all: the only ones they learn
+/// of. `approvals` lists them, and a typed decision looks its id up among them,
+/// so a request someone may not decide answers exactly as no request does: its
+/// id cannot be found by trying prefixes.
+async fn decidable(ctx: &Ctx<()>) -> Result<Vec<(String, Pending)>, CommandError> {
+    let user = &ctx.caller.user;
+    let mut mine = Vec::new();
     for (id, p) in pending(ctx).await? {
         let Some(command) = ctx.bot.registry().find(&p.command).cloned() else {
             continue;
@@ -52,9 +52,21 @@ pub(crate) async fn list(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
         } else {
             Decision::Cancel
         };
-        if ctx.bot.may_settle(&user, &p, &command, any).await?.is_err() {
-            continue;
+        if ctx.bot.may_settle(user, &p, &command, any).await?.is_ok() {
+            mine.push((id, p));
         }
+    }
+    Ok(mine)
+}
+
+/// `approvals`: the pending requests the typist may decide.
+pub(crate) async fn list(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
+    if !ctx.args.is_empty() {
+        return Err(CommandError::usage("`approvals` takes no arguments"));
+    }
+    let user = ctx.caller.user.clone();
+    let mut lines = Vec::new();
+    for (id, p) in decidable(ctx).await? {
         let asker = if p.request.caller.user == user {
             Mrkdwn::from("you")
         } else {
@@ -95,12 +107,7 @@ pub(crate) async fn list(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
 /// `confirm|cancel|approve|deny <id>`: settles one pending request, as its
 /// button would.
 pub(crate) async fn decide(ctx: &mut Ctx<()>, decision: Decision) -> Result<Reply, CommandError> {
-    let verb = match decision {
-        Decision::Confirm => "confirm",
-        Decision::Cancel => "cancel",
-        Decision::Approve => "approve",
-        Decision::Deny => "deny",
-    };
+    let verb = decision.verb();
     if ctx.args.len() != 1 {
         return Err(CommandError::usage(
             "give the id of one pending request (`approvals` lists them)",
@@ -115,7 +122,7 @@ pub(crate) async fn decide(ctx: &mut Ctx<()>, decision: Decision) -> Result<Repl
             verb
         )));
     }
-    let found: Vec<(String, Pending)> = pending(ctx)
+    let found: Vec<(String, Pending)> = decidable(ctx)
         .await?
         .into_iter()
         .filter(|(id, _)| id.starts_with(&typed))
