@@ -313,9 +313,14 @@ fn typed_approvals_refuse_the_asker_and_the_unentitled_and_run_for_an_approver()
         run("U1", "", &format!("approve {id}")),
         "You cannot approve your own request.\n"
     );
+    // someone who may not decide it learns nothing of it
+    assert!(
+        run("U4", "ops", &format!("approve {id}")).starts_with("No pending request has the id"),
+    );
+    // nor may the grantee approve it, approver or not
     assert_eq!(
-        run("U4", "ops", &format!("approve {id}")),
-        "You cannot approve this: it needs approver.\n"
+        run("U3", "approver", &format!("approve {id}")),
+        "You cannot approve a request that gives you something; someone else must.\n"
     );
     let listed = run("U2", "approver", "approvals");
     assert!(
