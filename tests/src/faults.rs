@@ -352,6 +352,17 @@ impl JobClaims for FaultyStore {
     }
 }
 
+// One step after another, so that each step's own faults (Save, Append,
+// Finish) still fire where a test injects them.
+impl opkit::store::Commits for FaultyStore {
+    fn commit<'a>(
+        &'a self,
+        commit: opkit::store::Commit<'a>,
+    ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
+        Box::pin(opkit::store::commit_in_steps(self, commit))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,7 +29,7 @@ pub(super) async fn audit(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
             }
         },
     };
-    let records = ctx.bot.store().recent(user.as_ref(), limit).await?;
+    let records = ctx.bot.recent_audit(user.as_ref(), limit).await?;
     if records.is_empty() {
         return Ok(Reply::text("No audit records yet."));
     }

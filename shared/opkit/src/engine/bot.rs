@@ -23,13 +23,14 @@ use crate::engine::command::{
     Caller, CommandError, CommandSpec, Gate, Invocation, Notice, Ran, Script, ScriptState,
     TickerSpec,
 };
+use crate::engine::deferred;
 use crate::engine::registry::{BuildError, Registry, Resolution};
 use crate::groups::{GroupRoles, UserGroups};
 use crate::ids::{Role, UserId};
 use crate::mrkdwn;
 use crate::slack::mrkdwn::{Code, CommandLine, Mrkdwn, UserText};
 use crate::slack::{Directory, Reply, Visibility};
-use crate::store::{GrantStore, Store, StoreError};
+use crate::store::{GrantStore, StateSave, Store, StoreError};
 
 pub use super::authorize::{Authorization, Authorizer, GrantAuthorizer, Holdings};
 use crate::telemetry::ErrorChain;
@@ -414,9 +415,11 @@ impl Bot {
         )
         .await
         {
-            Ok(Ran::Asked(asked)) => self.hold(request, command, asked).await,
-            Ok(Ran::Done(mut reply)) => {
-                self.audit(request, name, Outcome::Succeeded).await;
+            Ok((Ran::Asked(asked), _)) => self.hold(request, command, asked).await,
+            Ok((Ran::Done(mut reply), audited)) => {
+                if !audited {
+                    self.audit(request, name, Outcome::Succeeded).await;
+                }
                 if command.visibility == Visibility::InChannel {
                     reply.visibility = Visibility::InChannel;
                 }
@@ -473,15 +476,20 @@ impl Bot {
         Reply::text(shown)
     }
 
-    /// Load, run, save; on a version conflict, again on fresh state.
+    /// Load, run, save; on a version conflict, again on fresh state. `true` with
+    /// the result when its "succeeded" audit record was written with the state.
     async fn execute(
         &self,
         request: &Request,
         command: &CommandSpec,
         args: crate::engine::command::Args,
         gate_passed: bool,
-    ) -> Result<Ran, CommandError> {
-        self.update_state(&command.script, command.stateful, |state| {
+    ) -> Result<(Ran, bool), CommandError> {
+        let succeeded = |ran: &Ran| {
+            matches!(ran, Ran::Done(_))
+                .then(|| self.record(request, Some(&command.name), Outcome::Succeeded))
+        };
+        self.update_state_closing(&command.script, command.stateful, succeeded, |state| {
             let invocation = Invocation {
                 args: args.clone(),
                 caller: request.caller.clone(),
@@ -495,15 +503,34 @@ impl Bot {
         .await
     }
 
-    /// Runs `step` on a script's stored state and saves what it returns, if
-    /// anything, at the version it read. When someone else saved first, runs the
-    /// step again on the fresh state: no update is ever lost.
+    /// [`Bot::update_state`] with no record of its own to write with the save.
     pub(crate) async fn update_state<'a, T>(
         &'a self,
         script: &'a str,
         stateful: bool,
-        mut step: impl FnMut(Option<Value>) -> BoxFuture<'a, Result<(T, Option<Value>), CommandError>>,
+        step: impl FnMut(Option<Value>) -> BoxFuture<'a, Result<(T, Option<Value>), CommandError>>,
     ) -> Result<T, CommandError> {
+        let none = |_: &T| None;
+        Ok(self
+            .update_state_closing(script, stateful, none, step)
+            .await?
+            .0)
+    }
+
+    /// Runs `step` on a script's stored state and saves what it returns, if
+    /// anything, at the version it read. When someone else saved first, runs the
+    /// step again on the fresh state: no update is ever lost.
+    ///
+    /// In a job, the save is its closing commit ([`super::deferred`]): the audit
+    /// records held so far, the job's "done" mark, and the record `closing` makes
+    /// of the step's result go with it; `true` when that record was written so.
+    async fn update_state_closing<'a, T>(
+        &'a self,
+        script: &'a str,
+        stateful: bool,
+        closing: impl Fn(&T) -> Option<AuditRecord>,
+        mut step: impl FnMut(Option<Value>) -> BoxFuture<'a, Result<(T, Option<Value>), CommandError>>,
+    ) -> Result<(T, bool), CommandError> {
         let store = &self.0.store;
         let started = tokio::time::Instant::now();
         // Held from the first lost race on: the commands of this process that
@@ -521,13 +548,18 @@ impl Bot {
             };
             let (out, changed) = step(loaded.value).await?;
             let Some(state) = changed.filter(|_| stateful) else {
-                return Ok(out);
+                return Ok((out, false));
             };
             // The one place every state write goes through: an oversized state is
             // refused here, before any persister sees it.
             let state = crate::store::EncodedState::new(script, state)?;
-            match store.save(script, &state, loaded.version).await {
-                Ok(_) => return Ok(out),
+            let save = StateSave {
+                script,
+                state: &state,
+                expected: loaded.version,
+            };
+            match self.commit_save(save, closing(&out)).await {
+                Ok(audited) => return Ok((out, audited)),
                 Err(e) if e.is_conflict() && started.elapsed() < MAX_CONFLICT_WAIT => {
                     tracing::debug!(attempt, script, "state conflict, running again");
                     if turn.is_none() {
@@ -554,6 +586,17 @@ impl Bot {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         turns.entry(script.to_string()).or_default().clone()
+    }
+
+    /// The lock the closing commits of one script's state take turns on in this
+    /// process (held for the request only).
+    pub(crate) fn commit_turn(&self, script: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut turns = self
+            .0
+            .retry_turns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        turns.entry(format!("commit {script}")).or_default().clone()
     }
 
     /// Runs every script's ticker once: ends what is due, saves, audits each
@@ -584,9 +627,28 @@ impl Bot {
 
     /// Writes an audit record to the store and the log. A failing audit store is
     /// logged, but does not cost the user their answer.
+    /// In a job, the record waits for the job's closing commit
+    /// ([`super::deferred`]); it is logged at once either way.
     pub async fn audit(&self, request: &Request, command: Option<&str>, outcome: Outcome) {
         crate::metrics::command_outcome(command, &outcome);
-        let record = AuditRecord {
+        let record = self.record(request, command, outcome);
+        record.log();
+        let Some(record) = deferred::hold(record) else {
+            return;
+        };
+        if let Err(e) = self.0.store.append(&record).await {
+            tracing::error!(error = %e, correlation_id = %request.correlation_id, "could not write the audit record");
+        }
+    }
+
+    /// The audit record of `outcome`, now.
+    pub(crate) fn record(
+        &self,
+        request: &Request,
+        command: Option<&str>,
+        outcome: Outcome,
+    ) -> AuditRecord {
+        AuditRecord {
             // Time-ordered: records of one process written in the same millisecond keep
             // their order in the store's sort key.
             id: Uuid::now_v7(),
@@ -598,10 +660,6 @@ impl Bot {
             text: request.text.clone(),
             command: command.map(str::to_string),
             outcome,
-        };
-        record.log();
-        if let Err(e) = self.0.store.append(&record).await {
-            tracing::error!(error = %e, correlation_id = %request.correlation_id, "could not write the audit record");
         }
     }
 }

@@ -28,6 +28,7 @@ mod args;
 mod authorize;
 pub mod bot;
 pub mod command;
+mod deferred;
 mod error;
 pub mod gate;
 pub mod registry;

@@ -421,6 +421,15 @@ impl JobClaims for FileStore {
     }
 }
 
+impl super::Commits for FileStore {
+    fn commit<'a>(
+        &'a self,
+        commit: super::Commit<'a>,
+    ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
+        Box::pin(super::commit_in_steps(self, commit))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,9 @@
 //!   check so that concurrent commands never lose an update;
 //! - [`GrantStore`]: who holds which role, and when;
 //! - [`AuditLog`]: the audit trail;
-//! - [`JobClaims`]: claims on queued jobs, so a redelivered message runs once.
+//! - [`JobClaims`]: claims on queued jobs, so a redelivered message runs once;
+//! - [`Commits`]: the writes that end a command — state, audit, the job done —
+//!   in one go.
 
 pub mod contract;
 #[cfg(feature = "dynamodb")]
@@ -242,11 +244,87 @@ pub trait JobClaims: Send + Sync {
     fn release<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
 }
 
+/// A state save, as [`StateStore::save`] takes it.
+#[derive(Debug, Clone, Copy)]
+pub struct StateSave<'a> {
+    /// The script.
+    pub script: &'a str,
+    /// Its new state.
+    pub state: &'a EncodedState,
+    /// The version it was loaded at; the save fails with [`StoreError::Conflict`]
+    /// when the stored one is another.
+    pub expected: u64,
+}
+
+/// A job marked done, as [`JobClaims::finish`] takes it.
+#[derive(Debug, Clone, Copy)]
+pub struct JobDone<'a> {
+    /// The job.
+    pub job_id: &'a str,
+    /// When it finished.
+    pub now: DateTime<Utc>,
+    /// How long it is remembered.
+    pub keep: chrono::Duration,
+}
+
+/// The writes that end a command, made together ([`Commits::commit`]): its
+/// state save, if any, its audit records, and its job's claim marked done.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Commit<'a> {
+    /// The state save, if the command changed its state.
+    pub save: Option<StateSave<'a>>,
+    /// The audit records (oldest first).
+    pub audit: &'a [AuditRecord],
+    /// The job to mark done, if the command runs as one.
+    pub finish: Option<JobDone<'a>>,
+}
+
+impl Commit<'_> {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.save.is_none() && self.audit.is_empty() && self.finish.is_none()
+    }
+}
+
+/// Makes a command's closing writes in one go, so that a stateful command costs
+/// one write request however many records it leaves (DynamoDB: one
+/// `TransactWriteItems`).
+pub trait Commits: Send + Sync {
+    /// Writes `commit`. With a save: all or nothing — a save that meets another
+    /// version is [`StoreError::Conflict`] and nothing is written (the caller
+    /// runs the command again); returns the new version. Without one: the audit
+    /// records and the finish, `None`.
+    fn commit<'a>(&'a self, commit: Commit<'a>) -> BoxFuture<'a, Result<Option<u64>, StoreError>>;
+}
+
+/// [`Commits::commit`] as one write after another (the memory and file persisters,
+/// whose writes are local): the save first — a conflict writes nothing — then each
+/// audit record, then the finish. An audit record that cannot be written is
+/// logged, as [`crate::engine::bot::Bot::audit`] does, and does not undo the save.
+pub async fn commit_in_steps<S>(store: &S, commit: Commit<'_>) -> Result<Option<u64>, StoreError>
+where
+    S: StateStore + AuditLog + JobClaims + ?Sized,
+{
+    let version = match commit.save {
+        Some(save) => Some(store.save(save.script, save.state, save.expected).await?),
+        None => None,
+    };
+    for record in commit.audit {
+        if let Err(e) = store.append(record).await {
+            tracing::error!(error = %e, correlation_id = %record.correlation_id, "could not write the audit record");
+        }
+    }
+    if let Some(done) = commit.finish {
+        store.finish(done.job_id, done.now, done.keep).await?;
+    }
+    Ok(version)
+}
+
 /// Everything a bot keeps, behind one handle: state, grants, the audit trail and
 /// job claims.
-pub trait Store: StateStore + GrantStore + AuditLog + JobClaims {}
+pub trait Store: StateStore + GrantStore + AuditLog + JobClaims + Commits {}
 
-impl<T: StateStore + GrantStore + AuditLog + JobClaims> Store for T {}
+impl<T: StateStore + GrantStore + AuditLog + JobClaims + Commits> Store for T {}
 
 /// Whether a job is being run or has been run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -276,6 +276,11 @@ pub enum Claimed<T> {
 /// again, a second process on the same store — runs it again. `bot` tells the
 /// time.
 ///
+/// The job's audit records and its "done" mark are held back for one closing
+/// commit (`Bot::run_deferred`): with its state save, if it changes one, else
+/// when it ends. A stateful command costs four store requests: this claim, the
+/// caller's grants, the state, the commit.
+///
 /// A claim another runner holds is [`Retry::HeldElsewhere`]; a store that cannot
 /// be reached is [`Retry::Claim`]. In both cases `run` is not started.
 pub async fn run_claimed<T>(
@@ -298,7 +303,14 @@ pub async fn run_claimed<T>(
             });
         }
     }
-    let out = run.await;
+    // The claim is in the bot's own store (always so but in tests): the "done"
+    // mark goes in the command's closing commit, with its state and audit.
+    let same_store = std::ptr::addr_eq(claims as *const dyn JobClaims, Arc::as_ptr(bot.store()));
+    if same_store {
+        let out = bot.run_deferred(Some((id, keep)), run).await;
+        return Ok(Claimed::Ran(out));
+    }
+    let out = bot.run_deferred(None, run).await;
     if let Err(e) = claims.finish(&id, bot.now(), keep).await {
         tracing::error!(job_id = %id, error = %e, "could not mark the job done");
     }

@@ -32,6 +32,8 @@
 //! newest audit records            Query AUDIT#<day> newest first: today, then back to 31 days
 //! newest audit records of a user  Query gsi1: gsi1pk = AUDITUSER#<user> newest first
 //! claim a job                     PutItem if absent or `held_until` has passed
+//! end a command                   TransactWriteItems: its state (if changed, on the
+//!                                 version loaded), its audit records, its job done
 //! ```
 //!
 //! Every operation is one request (queries follow pagination), except the
@@ -42,6 +44,7 @@
 //! which authorization reads). TTL is a backstop that clears old items: timed
 //! grants are judged by their window, and claims by `held_until`, before TTL runs.
 
+mod commit;
 mod keys;
 mod table;
 
@@ -567,6 +570,15 @@ impl JobClaims for DynamoStore {
 
     fn release<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(self.release_job(job_id))
+    }
+}
+
+impl super::Commits for DynamoStore {
+    fn commit<'a>(
+        &'a self,
+        commit: super::Commit<'a>,
+    ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
+        Box::pin(self.commit_all(commit))
     }
 }
 
