@@ -60,6 +60,11 @@ pub(crate) async fn holding<F: Future>(
         audit: Vec::new(),
         finish,
     });
+    // On the heap: a job's future is large, and every layer that took it by
+    // value (this one, the task-local's scope, the caller's) would otherwise
+    // hold a copy in its stack frame while it is polled (a batch of jobs
+    // overflowed a 2 MiB test thread's stack in a debug build).
+    let run = Box::pin(run);
     HELD.scope(held, async move {
         let out = run.await;
         let rest = HELD.with(|held| std::mem::take(&mut *held.borrow_mut()));
