@@ -54,7 +54,7 @@ PY
 fi
 
 say "starting the AWS emulator (moto) on 127.0.0.1:$port"
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" &
+"$venv/bin/python" infra/moto_server.py -H 127.0.0.1 -p "$port" &
 moto_pid=$!
 stop_moto() {
   kill "$moto_pid" 2>/dev/null || true

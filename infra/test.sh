@@ -31,7 +31,7 @@ fi
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 say "starting the AWS emulator (moto) on 127.0.0.1:$port"
 moto_log="$(mktemp -t opkit-moto.XXXXXX.log)"
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$moto_log" 2>&1 &
+"$venv/bin/python" infra/moto_server.py -H 127.0.0.1 -p "$port" >"$moto_log" 2>&1 &
 moto_pid=$!
 stop_moto() {
   kill "$moto_pid" 2>/dev/null || true

@@ -416,14 +416,11 @@ impl Bot {
         .await
         {
             Ok((Ran::Asked(asked), _)) => self.hold(request, command, asked).await,
-            Ok((Ran::Done(mut reply), audited)) => {
+            Ok((Ran::Done(reply), audited)) => {
                 if !audited {
                     self.audit(request, name, Outcome::Succeeded).await;
                 }
-                if command.visibility == Visibility::InChannel {
-                    reply.visibility = Visibility::InChannel;
-                }
-                reply
+                shown(command, reply)
             }
             Err(CommandError::Usage(msg)) => {
                 let error = msg.to_string();
@@ -485,9 +482,14 @@ impl Bot {
         args: crate::engine::command::Args,
         gate_passed: bool,
     ) -> Result<(Ran, bool), CommandError> {
-        let succeeded = |ran: &Ran| {
-            matches!(ran, Ran::Done(_))
-                .then(|| self.record(request, Some(&command.name), Outcome::Succeeded))
+        // The save that ends a command that ran keeps its "succeeded" record and
+        // the reply as it will be shown.
+        let succeeded = |ran: &Ran| match ran {
+            Ran::Done(reply) => Some((
+                self.record(request, Some(&command.name), Outcome::Succeeded),
+                Some(shown(command, reply.clone())),
+            )),
+            Ran::Asked(_) => None,
         };
         self.update_state_closing(&command.script, command.stateful, succeeded, |state| {
             let invocation = Invocation {
@@ -522,13 +524,14 @@ impl Bot {
     /// step again on the fresh state: no update is ever lost.
     ///
     /// In a job, the save is its closing commit ([`super::deferred`]): the audit
-    /// records held so far, the job's "done" mark, and the record `closing` makes
-    /// of the step's result go with it; `true` when that record was written so.
+    /// records held so far, the job's "done" mark, and the record and reply
+    /// `closing` makes of the step's result go with it; `true` when that record
+    /// was written so.
     async fn update_state_closing<'a, T>(
         &'a self,
         script: &'a str,
         stateful: bool,
-        closing: impl Fn(&T) -> Option<AuditRecord>,
+        closing: impl Fn(&T) -> Option<(AuditRecord, Option<Reply>)>,
         mut step: impl FnMut(Option<Value>) -> BoxFuture<'a, Result<(T, Option<Value>), CommandError>>,
     ) -> Result<(T, bool), CommandError> {
         let store = &self.0.store;
@@ -662,6 +665,14 @@ impl Bot {
             outcome,
         }
     }
+}
+
+/// A command's reply as its caller sees it: in the channel when the command says so.
+fn shown(command: &CommandSpec, mut reply: Reply) -> Reply {
+    if command.visibility == Visibility::InChannel {
+        reply.visibility = Visibility::InChannel;
+    }
+    reply
 }
 
 /// A short, quotable form of a correlation id.

@@ -28,7 +28,7 @@ mod args;
 mod authorize;
 pub mod bot;
 pub mod command;
-mod deferred;
+pub(crate) mod deferred;
 mod error;
 pub mod gate;
 pub mod registry;

@@ -391,6 +391,7 @@ impl JobClaims for FileStore {
                 let running = JobRecord {
                     status: JobStatus::Running,
                     until: now + lease,
+                    reply: None,
                 };
                 write_json_atomically(path, &running)?;
             }
@@ -404,9 +405,20 @@ impl JobClaims for FileStore {
         now: DateTime<Utc>,
         keep: chrono::Duration,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.finish_with_reply(job_id, now, keep, None)
+    }
+
+    fn finish_with_reply<'a>(
+        &'a self,
+        job_id: &'a str,
+        now: DateTime<Utc>,
+        keep: chrono::Duration,
+        reply: Option<&'a super::CommittedReply>,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
         let done = JobRecord {
             status: JobStatus::Done,
             until: now + keep,
+            reply: reply.cloned(),
         };
         self.with_job(job_id, move |path, _| write_json_atomically(path, &done))
     }

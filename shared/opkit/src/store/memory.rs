@@ -149,6 +149,7 @@ impl JobClaims for MemoryStore {
             let record = JobRecord {
                 status: JobStatus::Running,
                 until: now + lease,
+                reply: None,
             };
             jobs.insert(job_id.to_string(), record);
         }
@@ -161,9 +162,20 @@ impl JobClaims for MemoryStore {
         now: DateTime<Utc>,
         keep: chrono::Duration,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.finish_with_reply(job_id, now, keep, None)
+    }
+
+    fn finish_with_reply<'a>(
+        &'a self,
+        job_id: &'a str,
+        now: DateTime<Utc>,
+        keep: chrono::Duration,
+        reply: Option<&'a super::CommittedReply>,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
         let record = JobRecord {
             status: JobStatus::Done,
             until: now + keep,
+            reply: reply.cloned(),
         };
         let mut jobs = self.jobs.lock().expect("job lock");
         jobs.insert(job_id.to_string(), record);

@@ -201,6 +201,24 @@ pub trait AuditLog: Send + Sync {
     ) -> BoxFuture<'a, Result<Vec<AuditRecord>, StoreError>>;
 }
 
+/// A job's reply, committed with its "done" mark before it was posted
+/// ([`JobDone::reply`]): if the runner dies between that commit and the post, the
+/// next delivery of the same queue message finds it here and posts it
+/// ([`Claim::Answered`]) — the command is not run again, and its answer is not lost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommittedReply {
+    /// The queue message whose delivery ran the job (SQS's `MessageId`, the same
+    /// on every delivery of one message).
+    pub delivery: String,
+    /// The reply as it was to be posted (JSON of [`crate::slack::Reply`]).
+    pub reply: String,
+}
+
+/// The most bytes of a reply kept with its job ([`CommittedReply::reply`]): with
+/// the key and the other attributes, well inside a DynamoDB item's 400 KB.
+/// A reply past it is not kept, and is lost if its runner dies before posting it.
+pub const MAX_COMMITTED_REPLY_BYTES: usize = 300 * 1024;
+
 /// The answer to [`JobClaims::claim`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
@@ -208,6 +226,12 @@ pub enum Claim {
     Acquired,
     /// The job already ran to the end: drop the message.
     AlreadyDone,
+    /// The job already ran to the end, and its reply was committed with it by the
+    /// delivery it names; whether that reply was posted is not known. Only a
+    /// later delivery of that same message posts it (the runner died between the
+    /// commit and the post, or before the message was deleted); any other
+    /// delivery treats it as [`Claim::AlreadyDone`].
+    Answered(CommittedReply),
     /// Another worker is running the job; its lease lasts until `until`.
     HeldElsewhere {
         /// When the other worker's lease ends (to the millisecond).
@@ -242,6 +266,20 @@ pub trait JobClaims: Send + Sync {
     /// Gives a claim up early (the job failed in a retryable way), so the next
     /// delivery can claim it at once. A finished job stays finished.
     fn release<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// [`JobClaims::finish`], keeping `reply` with the job until it is posted
+    /// (then [`JobClaims::finish`] again drops it): later claims of the job answer
+    /// [`Claim::Answered`]. The default keeps no reply.
+    fn finish_with_reply<'a>(
+        &'a self,
+        job_id: &'a str,
+        now: DateTime<Utc>,
+        keep: chrono::Duration,
+        reply: Option<&'a CommittedReply>,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let _ = reply;
+        self.finish(job_id, now, keep)
+    }
 }
 
 /// A state save, as [`StateStore::save`] takes it.
@@ -256,7 +294,7 @@ pub struct StateSave<'a> {
     pub expected: u64,
 }
 
-/// A job marked done, as [`JobClaims::finish`] takes it.
+/// A job marked done, as [`JobClaims::finish_with_reply`] takes it.
 #[derive(Debug, Clone, Copy)]
 pub struct JobDone<'a> {
     /// The job.
@@ -265,6 +303,8 @@ pub struct JobDone<'a> {
     pub now: DateTime<Utc>,
     /// How long it is remembered.
     pub keep: chrono::Duration,
+    /// Its reply, when the commit comes before the reply is posted.
+    pub reply: Option<&'a CommittedReply>,
 }
 
 /// The writes that end a command, made together ([`Commits::commit`]): its
@@ -315,7 +355,9 @@ where
         }
     }
     if let Some(done) = commit.finish {
-        store.finish(done.job_id, done.now, done.keep).await?;
+        store
+            .finish_with_reply(done.job_id, done.now, done.keep, done.reply)
+            .await?;
     }
     Ok(version)
 }
@@ -340,6 +382,9 @@ pub(crate) struct JobRecord {
     pub(crate) status: JobStatus,
     /// The end of the lease (running) or of the keep period (done).
     pub(crate) until: DateTime<Utc>,
+    /// A done job's reply, committed before it was posted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) reply: Option<CommittedReply>,
 }
 
 impl JobRecord {
@@ -348,9 +393,10 @@ impl JobRecord {
         if self.until <= now {
             return None;
         }
-        Some(match self.status {
-            JobStatus::Running => Claim::HeldElsewhere { until: self.until },
-            JobStatus::Done => Claim::AlreadyDone,
+        Some(match (self.status, &self.reply) {
+            (JobStatus::Running, _) => Claim::HeldElsewhere { until: self.until },
+            (JobStatus::Done, None) => Claim::AlreadyDone,
+            (JobStatus::Done, Some(reply)) => Claim::Answered(reply.clone()),
         })
     }
 

@@ -67,7 +67,7 @@ impl InlineQueue {
                     let _done = done;
                     let _permit = permit;
                     // No queue will deliver it again: this is its last delivery.
-                    match runner.open_and_run("in-process", &body, true).await {
+                    match runner.open_and_run("in-process", false, &body, true).await {
                         Ok(()) => {}
                         Err(Retry::HeldElsewhere(id)) => {
                             tracing::info!(job_id = %id, "a second delivery of a running job ignored");

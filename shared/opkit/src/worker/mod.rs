@@ -131,8 +131,10 @@ impl Worker {
                 pending_id,
             } => self.bot.decide(&job.caller, pending_id, *decision).await,
             Source::Schedule { name } => {
-                let reply = self.bot.handle(&job.request()).await;
-                crate::schedule::posted_reply(reply, name, &job.caller.user)
+                let (name, run_as) = (name.clone(), job.caller.user.clone());
+                let present = move |reply| crate::schedule::posted_reply(reply, &name, &run_as);
+                let request = job.request();
+                crate::engine::deferred::presenting(present, self.bot.handle(&request)).await
             }
             _ => self.bot.handle(&job.request()).await,
         }
@@ -291,10 +293,56 @@ pub async fn run_claimed<T>(
     keep: Duration,
     run: impl Future<Output = T>,
 ) -> Result<Claimed<T>, Retry> {
+    match run_delivered(claims, bot, job, None, lease, keep, run).await? {
+        Delivered::Claimed(claimed) => Ok(claimed),
+        // Only a delivery that names itself finds its own reply.
+        Delivered::Unposted(_) => Ok(Claimed::AlreadyDone),
+    }
+}
+
+/// What came of [`run_delivered`].
+pub(crate) enum Delivered<T> {
+    /// As [`run_claimed`].
+    Claimed(Claimed<T>),
+    /// This very queue message ran the job before, and its runner committed the
+    /// reply but may have died before posting it: the reply, to post now.
+    Unposted(Reply),
+}
+
+/// [`run_claimed`] for a job that `delivery` — a queue message's id, the same
+/// on each of its deliveries — brings, when the queue will deliver it again if
+/// this runner dies. A stateful command's closing commit marks its job done
+/// before the reply is posted, so it keeps the reply with the job, naming the
+/// message ([`crate::store::CommittedReply`]); when a later delivery of that same
+/// message finds it, the runner died between the commit and the post (or before
+/// the message was deleted): [`Delivered::Unposted`], and the caller posts it.
+/// Another message of the same job (Slack sending an event again) finds the job
+/// done, as ever.
+pub(crate) async fn run_delivered<T>(
+    claims: &dyn JobClaims,
+    bot: &Bot,
+    job: &Job,
+    delivery: Option<&str>,
+    lease: Duration,
+    keep: Duration,
+    run: impl Future<Output = T>,
+) -> Result<Delivered<T>, Retry> {
     let id = job.id.to_string();
     match claims.claim(&id, bot.now(), lease).await {
         Ok(Claim::Acquired) => {}
-        Ok(Claim::AlreadyDone) => return Ok(Claimed::AlreadyDone),
+        Ok(Claim::AlreadyDone) => return Ok(Delivered::Claimed(Claimed::AlreadyDone)),
+        Ok(Claim::Answered(committed)) => {
+            if delivery != Some(committed.delivery.as_str()) {
+                return Ok(Delivered::Claimed(Claimed::AlreadyDone));
+            }
+            return match serde_json::from_str::<Reply>(&committed.reply) {
+                Ok(reply) => Ok(Delivered::Unposted(reply)),
+                Err(e) => {
+                    tracing::error!(job_id = %id, error = %e, "a committed reply does not read back");
+                    Ok(Delivered::Claimed(Claimed::AlreadyDone))
+                }
+            };
+        }
         Ok(Claim::HeldElsewhere { .. }) => return Err(Retry::HeldElsewhere(id)),
         Err(e) => {
             return Err(Retry::Claim {
@@ -307,14 +355,19 @@ pub async fn run_claimed<T>(
     // mark goes in the command's closing commit, with its state and audit.
     let same_store = std::ptr::addr_eq(claims as *const dyn JobClaims, Arc::as_ptr(bot.store()));
     if same_store {
-        let out = bot.run_deferred(Some((id, keep)), run).await;
-        return Ok(Claimed::Ran(out));
+        let finish = crate::engine::deferred::Finish {
+            job_id: id,
+            keep,
+            delivery: delivery.map(str::to_string),
+        };
+        let out = bot.run_deferred(Some(finish), run).await;
+        return Ok(Delivered::Claimed(Claimed::Ran(out)));
     }
     let out = bot.run_deferred(None, run).await;
     if let Err(e) = claims.finish(&id, bot.now(), keep).await {
         tracing::error!(job_id = %id, error = %e, "could not mark the job done");
     }
-    Ok(Claimed::Ran(out))
+    Ok(Delivered::Claimed(Claimed::Ran(out)))
 }
 
 /// Why a message should come back later.
@@ -463,15 +516,18 @@ impl JobRunner {
     /// forever).
     pub async fn process_message(&self, message: &QueueMessage) -> Result<(), Retry> {
         let last_delivery = message.receive_count >= self.max_receives;
-        self.open_and_run(&message.id, &message.body, last_delivery)
+        self.open_and_run(&message.id, true, &message.body, last_delivery)
             .await
     }
 
     /// Opens `body` with the key, then runs its job through [`JobRunner::run_once`].
     /// A forged envelope is audited and dropped; an unreadable one is dropped.
+    /// `redelivered`: the queue delivers the message again if this runner dies
+    /// (SQS does; the in-process queue does not).
     async fn open_and_run(
         &self,
         message_id: &str,
+        redelivered: bool,
         body: &str,
         last_delivery: bool,
     ) -> Result<(), Retry> {
@@ -486,7 +542,8 @@ impl JobRunner {
                 return Ok(());
             }
         };
-        self.run_once(&job, last_delivery).await
+        let delivery = redelivered.then_some(message_id);
+        self.run_once_delivered(&job, delivery, last_delivery).await
     }
 
     /// Logs and audits a forged envelope. The record names what the envelope
@@ -522,6 +579,19 @@ impl JobRunner {
     /// `Err` says why it should come back later. On the `last_delivery` (no
     /// retry will follow), a store that cannot be reached is told to the user.
     pub async fn run_once(&self, job: &Job, last_delivery: bool) -> Result<(), Retry> {
+        self.run_once_delivered(job, None, last_delivery).await
+    }
+
+    /// [`JobRunner::run_once`] for the queue message `delivery` (its id), which
+    /// the queue delivers again if this runner dies ([`run_delivered`]): a reply
+    /// that an earlier delivery of it committed but may not have posted is
+    /// posted now, and the command is not run again.
+    async fn run_once_delivered(
+        &self,
+        job: &Job,
+        delivery: Option<&str>,
+        last_delivery: bool,
+    ) -> Result<(), Retry> {
         let run = async {
             if let Err(e) =
                 crate::metrics::job_done(self.worker.bot(), job, self.worker.process(job).await)
@@ -531,10 +601,16 @@ impl JobRunner {
             }
         };
         let claims: &dyn JobClaims = &*self.claims;
-        match run_claimed(claims, self.worker.bot(), job, self.lease, self.keep, run).await {
-            Ok(Claimed::Ran(())) => Ok(()),
-            Ok(Claimed::AlreadyDone) => {
+        let bot = self.worker.bot();
+        let (lease, keep) = (self.lease, self.keep);
+        match run_delivered(claims, bot, job, delivery, lease, keep, run).await {
+            Ok(Delivered::Claimed(Claimed::Ran(()))) => Ok(()),
+            Ok(Delivered::Claimed(Claimed::AlreadyDone)) => {
                 tracing::info!(job_id = %job.id, "duplicate delivery of a finished job ignored");
+                Ok(())
+            }
+            Ok(Delivered::Unposted(reply)) => {
+                self.post_unposted(job, &reply).await;
                 Ok(())
             }
             Err(retry @ Retry::Claim { .. }) => {
@@ -544,6 +620,23 @@ impl JobRunner {
                 Err(retry)
             }
             Err(retry) => Err(retry),
+        }
+    }
+
+    /// Posts a reply that an earlier delivery of the job's message committed and
+    /// may not have posted (its runner died), then drops it from the job's record,
+    /// so a further delivery does not post it again. A post that fails is logged,
+    /// as a first one is: the command is not run again to answer.
+    async fn post_unposted(&self, job: &Job, reply: &Reply) {
+        tracing::warn!(job_id = %job.id, "posting the reply of a job whose runner stopped after committing it");
+        if let Err(e) = self.worker.deliver(job, reply).await {
+            tracing::error!(job_id = %job.id, error = %e, "reply not delivered");
+            return;
+        }
+        let id = job.id.to_string();
+        let bot = self.worker.bot();
+        if let Err(e) = self.claims.finish(&id, bot.now(), self.keep).await {
+            tracing::error!(job_id = %id, error = %e, "could not mark the reply posted");
         }
     }
 
@@ -602,5 +695,7 @@ impl Claims {
 mod inline;
 pub use inline::{INLINE_CONCURRENCY, INLINE_LIMIT, InlineQueue};
 
+#[cfg(test)]
+mod redelivery_tests;
 #[cfg(test)]
 mod tests;

@@ -494,17 +494,22 @@ impl Bot {
                     .replacing();
             }
         }
-        let mut reply = self.run_authorized(&request, &command, args, true).await;
-        reply.text = mrkdwn!("{}\n{}", decision_line, reply.text);
-        if !reply.blocks.is_empty() {
-            reply.blocks.insert(
-                0,
-                Block::Context {
-                    text: decision_line,
-                },
-            );
-        }
-        reply.replacing()
+        // The decision above the outcome, in place of the buttons: through
+        // `presenting`, so that the reply kept with the job is this one too.
+        let present = move |mut reply: Reply| {
+            reply.text = mrkdwn!("{}\n{}", decision_line, reply.text);
+            if !reply.blocks.is_empty() {
+                reply.blocks.insert(
+                    0,
+                    Block::Context {
+                        text: decision_line.clone(),
+                    },
+                );
+            }
+            reply.replacing()
+        };
+        let run = self.run_authorized(&request, &command, args, true);
+        crate::engine::deferred::presenting(present, run).await
     }
 }
 

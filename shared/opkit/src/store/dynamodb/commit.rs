@@ -10,10 +10,17 @@
 //! [`StoreError::Conflict`]; the engine runs the command again on fresh state and
 //! commits again, audit records and all. A transaction whose answer was lost and
 //! that the SDK sends again carries the same `ClientRequestToken`, and DynamoDB
-//! applies it once ("TransactWriteItems", idempotency: ten minutes).
+//! applies it once ("TransactWriteItems", idempotency: ten minutes); past that
+//! window, the state item's `writer` (this transaction's token, returned with the
+//! failed condition) tells the SDK's resend of our own applied write from
+//! someone else's save. The cancellation reasons come one per item, in the order
+//! sent: only the state item's own reason is a conflict; any other item failing
+//! is an error, never taken for a race on the state.
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    CancellationReason, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
 
 use super::keys::{
     Item, STATE, STATE_SK, VERSION, WRITER, audit_item, job_item, key, n, s, state_pk,
@@ -46,6 +53,11 @@ impl DynamoStore {
             item.insert(STATE.into(), s(save.state.json().to_string()));
             item.insert(WRITER.into(), s(token.clone()));
             let put = self.put_request(item);
+            // On a failed condition the cancellation reason carries the stored
+            // item: its `writer` tells our own earlier attempt from someone else.
+            let put = put.return_values_on_condition_check_failure(
+                ReturnValuesOnConditionCheckFailure::AllOld,
+            );
             let put = if save.expected == 0 {
                 put.condition_expression("attribute_not_exists(#pk)")
                     .expression_attribute_names("#pk", PK)
@@ -64,6 +76,7 @@ impl DynamoStore {
             let record = JobRecord {
                 status: JobStatus::Done,
                 until: done.now + done.keep,
+                reply: done.reply.cloned(),
             };
             items.push(self.put_request(job_item(done.job_id, &record)));
         }
@@ -79,18 +92,30 @@ impl DynamoStore {
             .client
             .transact_write_items()
             .set_transact_items(Some(items))
-            .client_request_token(token)
+            .client_request_token(token.clone())
             .send()
             .await;
-        match sent {
-            Ok(_) => Ok(version),
-            Err(e) if commit.save.is_some() && lost_the_state_race(&e) => {
-                let script = commit.save.map(|s| s.script).unwrap_or_default();
-                Err(StoreError::Conflict {
-                    what: format!("state of {script}"),
-                })
+        let Err(e) = sent else {
+            return Ok(version);
+        };
+        let reasons = match e.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+                cancelled.cancellation_reasons()
             }
-            Err(e) => Err(backend("TransactWriteItems", e)),
+            _ => return Err(backend("TransactWriteItems", e)),
+        };
+        match commit
+            .save
+            .map(|save| (save, read_cancellation(reasons, &token)))
+        {
+            Some((_, Cancelled::AppliedBefore)) => Ok(version),
+            Some((save, Cancelled::StateConflict)) => Err(StoreError::Conflict {
+                what: format!("state of {}", save.script),
+            }),
+            _ => Err(StoreError::Backend(format!(
+                "DynamoDB TransactWriteItems cancelled: {}",
+                describe(reasons)
+            ))),
         }
     }
 
@@ -99,20 +124,99 @@ impl DynamoStore {
     }
 }
 
-/// Whether the transaction was cancelled because the state item (the first) failed
-/// its version condition, or another transaction was writing it at the same time
-/// (`TransactionConflict`): either way, someone else is changing that state.
-fn lost_the_state_race<R>(
-    err: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, R>,
-) -> bool {
-    let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-        err.as_service_error()
-    else {
-        return false;
+/// What a cancelled commit with a state save means, read from its cancellation
+/// reasons — one per item, in the order sent, the state's first.
+#[derive(Debug, PartialEq, Eq)]
+enum Cancelled {
+    /// The state's version condition failed against another writer's save, or
+    /// another transaction was writing that item (`TransactionConflict`): someone
+    /// else is changing the state; load it again and run the command again.
+    StateConflict,
+    /// The state's condition failed against our own write: an earlier attempt of
+    /// this very transaction was applied (whole: a transaction is all or
+    /// nothing) and its answer lost, and the SDK sent it again past DynamoDB's
+    /// idempotency window, or to a store that has none.
+    AppliedBefore,
+    /// Something else failed (an audit record's or the job's item): not a race
+    /// on the state, and nothing was written.
+    Other,
+}
+
+fn read_cancellation(reasons: &[CancellationReason], token: &str) -> Cancelled {
+    let Some(state) = reasons.first() else {
+        return Cancelled::Other;
     };
-    cancelled
-        .cancellation_reasons()
-        .first()
-        .and_then(|reason| reason.code())
-        .is_some_and(|code| matches!(code, "ConditionalCheckFailed" | "TransactionConflict"))
+    match state.code() {
+        Some("ConditionalCheckFailed") => {
+            let ours = state
+                .item()
+                .and_then(|item| item.get(WRITER))
+                .and_then(|writer| writer.as_s().ok())
+                .is_some_and(|writer| writer == token);
+            if ours {
+                Cancelled::AppliedBefore
+            } else {
+                Cancelled::StateConflict
+            }
+        }
+        Some("TransactionConflict") => Cancelled::StateConflict,
+        _ => Cancelled::Other,
+    }
+}
+
+/// The cancellation reasons, for the log: each item's code, in order.
+fn describe(reasons: &[CancellationReason]) -> String {
+    reasons
+        .iter()
+        .enumerate()
+        .map(|(i, r)| format!("item {i}: {}", r.code().unwrap_or("None")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    fn reason(code: &str, writer: Option<&str>) -> CancellationReason {
+        let mut reason = CancellationReason::builder().code(code);
+        if let Some(writer) = writer {
+            reason = reason.item(WRITER, AttributeValue::S(writer.into()));
+        }
+        reason.build()
+    }
+
+    #[test]
+    fn each_items_reason_is_read_where_it_stands() {
+        let none = || reason("None", None);
+        // GIVEN the state's condition failing against another writer's save
+        let theirs = [
+            reason("ConditionalCheckFailed", Some("other")),
+            none(),
+            none(),
+        ];
+        assert_eq!(read_cancellation(&theirs, "mine"), Cancelled::StateConflict);
+        // a transaction on the state item at the same time
+        let racing = [reason("TransactionConflict", None), none()];
+        assert_eq!(read_cancellation(&racing, "mine"), Cancelled::StateConflict);
+        // our own earlier attempt, applied
+        let ours = [reason("ConditionalCheckFailed", Some("mine")), none()];
+        assert_eq!(read_cancellation(&ours, "mine"), Cancelled::AppliedBefore);
+        // THEN a failure on another item (the job's, an audit record's) is not a
+        // state conflict, even when the state's own reason is fine
+        let job = [
+            none(),
+            none(),
+            reason("ConditionalCheckFailed", Some("other")),
+        ];
+        assert_eq!(read_cancellation(&job, "mine"), Cancelled::Other);
+        let audit = [none(), reason("TransactionConflict", None)];
+        assert_eq!(read_cancellation(&audit, "mine"), Cancelled::Other);
+        assert_eq!(read_cancellation(&[], "mine"), Cancelled::Other);
+        assert_eq!(
+            describe(&audit),
+            "item 0: None, item 1: TransactionConflict"
+        );
+    }
 }

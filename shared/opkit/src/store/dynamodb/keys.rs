@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::super::{JobRecord, JobStatus, StoreError};
+use super::super::{CommittedReply, JobRecord, JobStatus, StoreError};
 use super::ENDED_GRANT_RETENTION;
 use crate::access::Grant;
 use crate::audit::AuditRecord;
@@ -48,6 +48,9 @@ pub(super) const ANNOUNCED: &str = "announced";
 pub(super) const RECORD: &str = "record";
 pub(super) const STATUS: &str = "status";
 pub(super) const HELD_UNTIL: &str = "held_until";
+/// A done job's committed reply (JSON) and the queue message that ran it.
+const REPLY: &str = "reply";
+const DELIVERY: &str = "delivery";
 /// The end-time key of a grant that has no end: after every real time.
 const OPEN_ENDED: &str = "9999-12-31T23:59:59Z";
 
@@ -159,6 +162,10 @@ pub(super) fn job_item(job_id: &str, record: &JobRecord) -> Item {
         // Once `held_until` has passed the item decides nothing, so TTL may take it.
         (TTL.into(), ttl_value(record.until)),
     ]);
+    if let Some(reply) = &record.reply {
+        item.insert(DELIVERY.into(), s(reply.delivery.clone()));
+        item.insert(REPLY.into(), s(reply.reply.clone()));
+    }
     item
 }
 
@@ -178,7 +185,18 @@ pub(super) fn parse_job(item: &Item) -> Result<JobRecord, StoreError> {
     let millis: i64 = number(item, HELD_UNTIL)?;
     let until = DateTime::from_timestamp_millis(millis)
         .ok_or_else(|| corrupt(item, format!("`{HELD_UNTIL}` is out of range")))?;
-    Ok(JobRecord { status, until })
+    let reply = match (item.get(DELIVERY), item.get(REPLY)) {
+        (None, None) => None,
+        _ => Some(CommittedReply {
+            delivery: text(item, DELIVERY)?.to_string(),
+            reply: text(item, REPLY)?.to_string(),
+        }),
+    };
+    Ok(JobRecord {
+        status,
+        until,
+        reply,
+    })
 }
 
 pub(super) fn parse_grant(item: &Item) -> Result<Grant, StoreError> {
@@ -337,6 +355,7 @@ mod tests {
         let record = JobRecord {
             status: JobStatus::Running,
             until: at("2027-01-15T08:05:00.123Z"),
+            reply: None,
         };
         let mut item = job_item("m-1", &record);
         // THEN it reads back, and a bad status is reported with the item's key

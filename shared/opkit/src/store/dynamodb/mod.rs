@@ -11,6 +11,8 @@
 //!                                                             writer (S), ttl = ends_at + 7 d
 //! audit record  AUDIT#<yyyy-mm-dd>  <at, ms>#<record id>      record (S, JSON), ttl = at + 90 d
 //! job claim     JOB#<job id>        JOB                       status, held_until (N, ms), ttl
+//!                                                             delivery (S), reply (S, JSON): a done job's reply,
+//!                                                             committed before it was posted
 //!
 //! index  partition key              sort key                          serves
 //! -----  -------------------------  --------------------------------  ---------------------
@@ -489,6 +491,7 @@ impl DynamoStore {
         let running = JobRecord {
             status: JobStatus::Running,
             until: now + lease,
+            reply: None,
         };
         let result = self
             .client
@@ -561,9 +564,20 @@ impl JobClaims for DynamoStore {
         now: DateTime<Utc>,
         keep: Duration,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.finish_with_reply(job_id, now, keep, None)
+    }
+
+    fn finish_with_reply<'a>(
+        &'a self,
+        job_id: &'a str,
+        now: DateTime<Utc>,
+        keep: Duration,
+        reply: Option<&'a super::CommittedReply>,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
         let done = JobRecord {
             status: JobStatus::Done,
             until: now + keep,
+            reply: reply.cloned(),
         };
         Box::pin(self.put(job_item(job_id, &done)))
     }
