@@ -603,7 +603,10 @@ impl JobRunner {
         let claims: &dyn JobClaims = &*self.claims;
         let bot = self.worker.bot();
         let (lease, keep) = (self.lease, self.keep);
-        match run_delivered(claims, bot, job, delivery, lease, keep, run).await {
+        // On the heap: the whole job's future, which each caller's frame would
+        // otherwise hold (and, in a debug build, copy) while polling it.
+        let claimed = Box::pin(run_delivered(claims, bot, job, delivery, lease, keep, run));
+        match claimed.await {
             Ok(Delivered::Claimed(Claimed::Ran(()))) => Ok(()),
             Ok(Delivered::Claimed(Claimed::AlreadyDone)) => {
                 tracing::info!(job_id = %job.id, "duplicate delivery of a finished job ignored");

@@ -214,3 +214,35 @@ async fn a_commit_that_loses_its_race_runs_the_command_again_and_loses_nothing()
         .collect();
     assert_eq!(texts, ["added bob", "added ann"]);
 }
+
+#[test]
+fn a_batch_runs_within_a_small_thread_stack() {
+    // GIVEN a thread with a quarter of the 2 MiB a test thread (or a tokio
+    // worker) gets — a debug build, whose frames are largest
+    const STACK: usize = 512 * 1024;
+    let ran = std::thread::Builder::new()
+        .stack_size(STACK)
+        .spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                // WHEN a batch of stateful jobs runs side by side through the
+                // whole work path (claim, run, commit, post)
+                let t = crate::fixtures::bot();
+                let (runner, poster) = runner_dying_at_first_post(&t);
+                poster.dead.store(true, std::sync::atomic::Ordering::SeqCst);
+                let batch: Vec<QueueMessage> = (0..BATCH_CONCURRENCY)
+                    .map(|i| delivery(&format!("m-{i}"), &job(&format!("U{i}"), "tally perf"), 1))
+                    .collect();
+                assert!(runner.process_batch(&batch, None).await.is_empty());
+                poster.after.posts().len()
+            })
+        })
+        .unwrap()
+        .join();
+    // THEN it fits: no layer keeps a job's whole future in its own frame (a
+    // stack overflow aborts the process, so this test fails loudly if one does)
+    assert_eq!(ran.unwrap(), BATCH_CONCURRENCY);
+}
