@@ -609,6 +609,62 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn the_worker_dms_a_schedules_owner_once_per_streak_of_refused_runs() {
+        use std::sync::Arc;
+
+        use crate::job::Job;
+        use crate::slack::{MemoryChannelPoster, MemoryPoster};
+        use crate::store::StateStore;
+        use crate::worker::Worker;
+        // GIVEN an hourly schedule of UA's in C1, as the worker gets its runs
+        let t = crate::testing::TestBot::new();
+        let mut state = ScheduleState::default();
+        let mut standup = entry(When::parse("every 1h", Tz::UTC).unwrap(), t.now());
+        standup.run_as = UserId::parse("UA").unwrap();
+        state.entries.insert("s".into(), standup.clone());
+        let encoded = serde_json::to_value(&state).unwrap();
+        let encoded = crate::store::EncodedState::new(SCRIPT, encoded).unwrap();
+        t.store.save(SCRIPT, &encoded, 0).await.unwrap();
+        let channels = Arc::new(MemoryChannelPoster::new());
+        let worker = Worker::new(
+            t.bot.clone(),
+            Arc::new(MemoryPoster::new()),
+            Some(channels.clone()),
+        );
+        let run = |hours: i64| {
+            let job = Job::scheduled(&standup, t.now() + Duration::hours(hours));
+            let reply = posted_reply(Reply::text("3 in line"), "s", &standup.run_as);
+            (job, reply)
+        };
+        let dms = || {
+            channels
+                .posts()
+                .iter()
+                .filter(|p| p.channel == "UA")
+                .count()
+        };
+        // WHEN the channel refuses two runs
+        channels.refuse("C1", Some("not_in_channel"));
+        for hours in [0, 1] {
+            let (job, reply) = run(hours);
+            worker.deliver(&job, &reply).await.unwrap();
+        }
+        // THEN the owner got one DM
+        assert_eq!(dms(), 1);
+        // WHEN a run is posted, and the next refused
+        channels.refuse("C1", None);
+        let (job, reply) = run(2);
+        worker.deliver(&job, &reply).await.unwrap();
+        channels.refuse("C1", Some("not_in_channel"));
+        let (job, reply) = run(3);
+        worker.deliver(&job, &reply).await.unwrap();
+        // THEN the new streak got a new DM
+        assert_eq!(dms(), 2);
+        let posted: Vec<_> = channels.posts().into_iter().map(|p| p.channel).collect();
+        assert_eq!(posted, ["UA", "C1", "UA"]);
+    }
+
     #[test]
     fn a_zone_after_the_time_must_be_a_zone() {
         for bad in [
