@@ -33,18 +33,36 @@ pub const LOG_FILTER_SETTING: &str = "RUST_LOG";
 /// An invalid filter is not fatal (a log setting should not stop the bot): the
 /// function logs errors only, and says so in its first line.
 pub fn init_json_logs() {
-    init_logs(None);
+    let (logs, invalid) = lambda_logs();
+    logs.init();
+    report_invalid(invalid);
 }
 
 /// [`init_json_logs`], and each command's correlation id sent to X-Ray as an
 /// annotation of the invocation's trace ([`crate::xray::XrayLayer`]) where
 /// Lambda runs the X-Ray daemon (`AWS_XRAY_DAEMON_ADDRESS` set: tracing on). For
-/// the worker and the expiry, which run commands.
+/// the worker and the expiry, which run commands; the ingress does not, and its
+/// binary holds none of this.
 pub fn init_traced_json_logs() {
-    init_logs(crate::xray::XrayLayer::from_env());
+    let (logs, invalid) = lambda_logs();
+    // Each layer has its own filter: X-Ray sees the command spans whatever the
+    // log level, and enables nothing else.
+    let xray = crate::xray::XrayLayer::from_env().map(|layer| {
+        use tracing_subscriber::Layer as _;
+        layer.with_filter(tracing_subscriber::filter::filter_fn(
+            crate::xray::XrayLayer::wants,
+        ))
+    });
+    logs.with(xray).init();
+    report_invalid(invalid);
 }
 
-fn init_logs(xray: Option<crate::xray::XrayLayer>) {
+/// The Lambda functions' log subscriber (see [`init_json_logs`]), not yet
+/// installed, and why the log filter was refused, if it was.
+fn lambda_logs() -> (
+    impl tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a> + Send + Sync,
+    Option<String>,
+) {
     use tracing_subscriber::Layer as _;
     let env = |name: &str| std::env::var(name).ok();
     let (filter, invalid) = match lambda_log_filter(env) {
@@ -53,14 +71,10 @@ fn init_logs(xray: Option<crate::xray::XrayLayer>) {
     };
     let text = env("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("text"));
     let logs = log_layer(text, Redacting::new(std::io::stdout)).with_filter(filter);
-    // Each layer has its own filter: X-Ray sees the command spans whatever the
-    // log level, and enables nothing else.
-    let xray = xray.map(|layer| {
-        layer.with_filter(tracing_subscriber::filter::filter_fn(
-            crate::xray::XrayLayer::wants,
-        ))
-    });
-    tracing_subscriber::registry().with(logs).with(xray).init();
+    (tracing_subscriber::registry().with(logs), invalid)
+}
+
+fn report_invalid(invalid: Option<String>) {
     if let Some(error) = invalid {
         tracing::error!(setting = LOG_FILTER_SETTING, %error, "invalid log filter ignored: logging errors only");
     }
