@@ -475,7 +475,12 @@ fn default_answer(state: &State, method: &Method, path: &str, body: &RecordedBod
         .is_some_and(|m| !m.is_empty() && !m.contains('/'))
     {
         let n = state.next_ts.fetch_add(1, Ordering::SeqCst) + 1;
-        let ts = format!("1700000000.{n:06}");
+        // chat.update answers with the updated message's own ts (Slack's reference,
+        // "chat.update"); every other method with a new one.
+        let ts = match (path, body_field(body, "ts")) {
+            ("/api/chat.update", Value::String(ts)) => ts,
+            _ => format!("1700000000.{n:06}"),
+        };
         let answer = json!({
             "ok": true,
             "channel": body_field(body, "channel"),
