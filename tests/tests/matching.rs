@@ -222,6 +222,8 @@ async fn help_for_a_group_lists_the_whole_group() {
                 "ec2 start",
                 "ec2 stop",
                 "ec2 reboot",
+                "ec2 subscribe",
+                "ec2 unsubscribe",
             ][..],
         ),
     ] {

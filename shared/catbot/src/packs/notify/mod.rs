@@ -119,7 +119,8 @@ pub fn script(opts: NotifyOptions) -> Script<NotifyState> {
                 "Every channel's alarm subscriptions",
                 |c, _| Box::pin(async move { subscriptions(c, true) }),
             )
-            .access(admin),
+            .access(admin)
+            .example("alarms subscriptions all"),
         )
         .command(
             command(
@@ -157,7 +158,8 @@ pub fn script(opts: NotifyOptions) -> Script<NotifyState> {
                 "Post state changes of instances tagged opkit:managed=true to this channel",
                 |c, _| Box::pin(async move { ec2_subscribe(c, true) }),
             )
-            .access(manage.clone()),
+            .access(manage.clone())
+            .example("ec2 subscribe"),
         )
         .command(
             command(
@@ -166,7 +168,8 @@ pub fn script(opts: NotifyOptions) -> Script<NotifyState> {
                 "Stop posting instance state changes to this channel",
                 |c, _| Box::pin(async move { ec2_subscribe(c, false) }),
             )
-            .access(manage),
+            .access(manage)
+            .example("ec2 unsubscribe"),
         )
         .ticker(end_mutes)
 }
