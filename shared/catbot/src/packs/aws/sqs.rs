@@ -507,13 +507,13 @@ async fn peek(ctx: &mut Ctx<()>, pack: Arc<Pack>) -> Result<Reply, CommandError>
         let sent = attr(MessageSystemAttributeName::SentTimestamp)
             .and_then(|ms| ms.parse::<i64>().ok())
             .and_then(DateTime::from_timestamp_millis)
-            .map_or_else(|| "unknown".to_string(), format_time);
+            .map_or_else(|| Mrkdwn::from("unknown"), format_time);
         let received =
             attr(MessageSystemAttributeName::ApproximateReceiveCount).unwrap_or_else(|| "?".into());
         parts.push(opkit::mrkdwn!(
             "{} sent {}, received {} time(s)\n{}",
             Code::new(m.message_id().unwrap_or("?")),
-            UserText::new(sent),
+            sent,
             UserText::new(received),
             code_block(&format::clip(m.body().unwrap_or_default(), BODY_MAX))
         ));
