@@ -23,8 +23,12 @@ use super::render;
 use super::state::{AlarmRecord, NotifyState, Post};
 use opkit::BoxFuture;
 use opkit::engine::Bot;
+use opkit::ids::UserId;
 use opkit::slack::ChannelPoster;
 use opkit::store::{EncodedState, StoreError};
+
+/// The script whose state says who watches which alarm (`alarms watch`).
+const WATCH_SCRIPT: &str = "cloudwatch";
 
 /// How many times a save that lost a race is tried again.
 const MAX_ATTEMPTS: usize = 16;
@@ -125,14 +129,19 @@ impl Notifier {
         let Some(record) = record else {
             return Ok(quiet(Why::NotNewer));
         };
+        let mut outcome = Outcome::default();
+        if !matches!(plan, Plan::Quiet(Why::NotNewer | Why::Muted)) {
+            self.tell_watchers(&record, change.previous, &mut outcome)
+                .await;
+        }
         if let Plan::Quiet(why) = plan {
-            return Ok(quiet(why));
+            outcome.quiet = (outcome.posted == 0).then_some(why);
+            return Ok(outcome);
         }
         let Some(poster) = self.channels.as_ref() else {
             tracing::warn!(alarm = %change.name, "no SLACK_BOT_TOKEN: a notification was not posted");
-            return Ok(Outcome::default());
+            return Ok(outcome);
         };
-        let mut outcome = Outcome::default();
         match plan {
             Plan::Quiet(_) => {}
             Plan::Open { channels } => {
@@ -185,6 +194,43 @@ impl Notifier {
             }
         }
         Ok(outcome)
+    }
+
+    /// Direct messages to whoever watches the alarm (`alarms watch`, kept in
+    /// the `cloudwatch` script's state as `watchers`). The change is already
+    /// applied: a store that cannot be read now is logged, not retried.
+    async fn tell_watchers(
+        &self,
+        record: &AlarmRecord,
+        previous: Option<super::AlarmState>,
+        outcome: &mut Outcome,
+    ) {
+        let Some(poster) = self.channels.as_ref() else {
+            return;
+        };
+        let watchers: Vec<UserId> = match self.bot.store().load(WATCH_SCRIPT).await {
+            Ok(loaded) => loaded
+                .value
+                .as_ref()
+                .and_then(|state| state.get("watchers"))
+                .and_then(|all| all.get(&record.facts.name))
+                .and_then(|users| serde_json::from_value(users.clone()).ok())
+                .unwrap_or_default(),
+            Err(e) => {
+                tracing::error!(alarm = %record.facts.name, error = %e, "could not read who watches the alarm: nobody told");
+                return;
+            }
+        };
+        if watchers.is_empty() {
+            return;
+        }
+        let message = render::watch_message(record, previous);
+        for user in watchers {
+            match poster.post_message(user.as_str(), &message, None).await {
+                Ok(_) => outcome.posted += 1,
+                Err(e) => failed(outcome, user.as_str(), &e),
+            }
+        }
     }
 
     async fn instance(&self, change: &InstanceChange) -> Result<Outcome, NotifyError> {

@@ -170,6 +170,15 @@ pub fn single_message(record: &AlarmRecord, previous: Option<AlarmState>) -> Rep
     reply.block(Block::Context { text: context })
 }
 
+/// The direct message to someone who watches the alarm (`alarms watch`).
+pub fn watch_message(record: &AlarmRecord, previous: Option<AlarmState>) -> Reply {
+    let stop = opkit::mrkdwn!(
+        "You watch this alarm: {} stops these messages.",
+        opkit::slack::Code::new(&command_for("alarms unwatch", &record.facts.name, ""))
+    );
+    single_message(record, previous).block(Block::Context { text: stop })
+}
+
 /// An instance's state change.
 pub fn instance_message(change: &InstanceChange) -> Reply {
     let emoji = match change.state.as_str() {

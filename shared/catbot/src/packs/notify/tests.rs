@@ -253,6 +253,32 @@ async fn mute_needs_the_role_silences_the_alarm_and_ends_on_time() {
 }
 
 #[tokio::test]
+async fn whoever_watches_an_alarm_gets_a_direct_message_when_it_changes() {
+    use opkit::store::{EncodedState, StateStore};
+    let r = rig();
+    // the `cloudwatch` script's state as `alarms watch api-5xx` by Bob leaves it
+    let watched = serde_json::json!({"watched": ["api-5xx"], "watchers": {"api-5xx": ["UBOB"]}});
+    let watched = EncodedState::new("cloudwatch", watched).unwrap();
+    r.t.store.save("cloudwatch", &watched, 0).await.unwrap();
+    let fired = change("api-5xx", "OK", "ALARM", r.t.now());
+    // no channel subscribed: Bob alone hears of it
+    assert_eq!(r.notify(&fired).await.posted, 1);
+    let posts = r.posts.posts();
+    assert_eq!(posts[0].channel, "UBOB");
+    assert!(
+        posts[0]
+            .reply
+            .text
+            .as_str()
+            .contains("*api-5xx* is ALARM (was OK)")
+    );
+    // told once, and not of alarms he does not watch
+    r.notify(&fired).await;
+    r.notify(&change("db-cpu", "OK", "ALARM", r.t.now())).await;
+    assert_eq!(r.posts.posts().len(), 1);
+}
+
+#[tokio::test]
 async fn malformed_events_are_refused_without_a_post_or_a_retry() {
     let r = rig();
     r.t.text(ADMIN, "alarms subscribe all").await;

@@ -23,7 +23,9 @@ mod health;
 mod metric;
 mod watch;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+use opkit::ids::UserId;
 use std::sync::Arc;
 
 use aws_sdk_cloudwatch::Client;
@@ -55,6 +57,11 @@ pub struct CloudWatchState {
     /// Watched alarm names.
     #[serde(default)]
     pub watched: BTreeSet<String>,
+    /// Who watches each alarm (`alarms watch` as them): each gets a direct
+    /// message when it changes state. The notifications' handler reads this field
+    /// ([`crate::packs::notify::Notifier`]): keep its name and shape.
+    #[serde(default)]
+    pub watchers: BTreeMap<String, BTreeSet<UserId>>,
 }
 
 /// How the CloudWatch pack works in one deployment.

@@ -10,16 +10,26 @@ use opkit::slack::{Mrkdwn, Reply};
 
 /// Most alarms on one watchlist.
 pub const MAX_WATCHED: usize = 50;
+/// Most people told of one watched alarm.
+pub const MAX_WATCHERS: usize = 20;
 
 pub(super) async fn watch(
     ctx: &mut Ctx<CloudWatchState>,
     pack: Arc<Pack>,
 ) -> Result<Reply, CommandError> {
     let name = one_name(&ctx.args)?;
+    let user = ctx.caller.user.clone();
     if ctx.state.watched.contains(&name) {
-        return Err(CommandError::user(crate::packs::aws::format::plain(
-            format!("*{name}* is already watched."),
-        )));
+        // Someone else's watch: this user gets the direct messages too.
+        let watchers = ctx.state.watchers.entry(name.clone()).or_default();
+        if watchers.len() >= MAX_WATCHERS || !watchers.insert(user) {
+            return Err(CommandError::user(crate::packs::aws::format::plain(
+                format!("*{name}* is already watched."),
+            )));
+        }
+        return Ok(Reply::text(crate::packs::aws::format::plain(format!(
+            "*{name}* is on the watchlist: you will get a direct message when it changes state."
+        ))));
     }
     if ctx.state.watched.len() >= MAX_WATCHED {
         return Err(CommandError::user(crate::packs::aws::format::plain(
@@ -35,6 +45,11 @@ pub(super) async fn watch(
         )));
     };
     ctx.state.watched.insert(name.clone());
+    ctx.state
+        .watchers
+        .entry(name.clone())
+        .or_default()
+        .insert(user);
     Ok(Reply::text(crate::packs::aws::format::plain(format!(
         "Watching *{name}* ({} now in {}). `alarms watched` shows the watchlist.",
         alarm.state, pack.region
@@ -46,6 +61,7 @@ pub(super) async fn unwatch(
     _pack: Arc<Pack>,
 ) -> Result<Reply, CommandError> {
     let name = one_name(&ctx.args)?;
+    ctx.state.watchers.remove(&name);
     if !ctx.state.watched.remove(&name) {
         return Err(CommandError::user(crate::packs::aws::format::plain(
             format!("*{name}* is not on the watchlist."),
