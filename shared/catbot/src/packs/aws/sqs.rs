@@ -114,6 +114,7 @@ pub fn script(client: Client, opts: SqsOptions) -> Script<()> {
                 .usage("[<prefix>]")
                 .describe("SQS queues with visible, in-flight and delayed messages")
                 .example("sqs list orders")
+                .example("sqs list orders in eu-west-1")
                 .handler(move |ctx| p1.clone().run(ctx, "sqs list", |c, p| Box::pin(list(c, p)))),
         )
         .command(

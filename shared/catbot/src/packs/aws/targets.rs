@@ -343,3 +343,71 @@ impl<P: Located + Send + Sync + 'static> Targeted<P> {
         })
     }
 }
+
+#[cfg(all(test, feature = "sqs"))]
+mod tests {
+    use super::*;
+    use aws_config::BehaviorVersion;
+    use aws_credential_types::Credentials;
+    use aws_smithy_runtime_api::client::identity::ResolveIdentity;
+
+    const BOOK: &str = r#"{
+        "prod": {"role_arn": "arn:aws:iam::111111111111:role/opkit", "region": "us-west-2"},
+        "staging": {"role_arn": "arn:aws:iam::222222222222:role/opkit"},
+        "tools": {}
+    }"#;
+
+    async fn home() -> SdkConfig {
+        // Nothing is called: the providers are built, never asked.
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(Credentials::new("a", "b", None, None, "test"))
+            .load()
+            .await
+    }
+
+    #[tokio::test]
+    async fn one_credentials_provider_per_account_and_none_for_the_bots_own() {
+        let accounts = Accounts::new(AccountBook::parse(BOOK).unwrap(), &home().await);
+        let book = accounts.book().clone();
+        let partition = |p: Option<SharedCredentialsProvider>| p.unwrap().cache_partition();
+        // GIVEN prod asked for twice THEN one provider (one cache partition)
+        let first = partition(accounts.credentials(book.get("prod").unwrap()).await);
+        let again = partition(accounts.credentials(book.get("prod").unwrap()).await);
+        assert_eq!(first, again);
+        // AND staging has its own
+        let staging = partition(accounts.credentials(book.get("staging").unwrap()).await);
+        assert_ne!(first, staging);
+        // AND the bot's own account is the deployment's credentials
+        assert!(
+            accounts
+                .credentials(book.get("tools").unwrap())
+                .await
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn bind_keeps_the_client_for_its_own_place_and_re_aims_it_elsewhere() {
+        let base = aws_sdk_sqs::Client::new(&home().await);
+        let book = Arc::new(AccountBook::parse(BOOK).unwrap());
+        let place = |account: Option<&str>, region: Option<&str>| Place {
+            account: account.map(|a| book.get(a).unwrap().clone()),
+            region: region.map(str::to_string),
+            credentials: None,
+            cache: IdentityCache::lazy().build(),
+            book: book.clone(),
+        };
+        let (own, said) = place(None, None).bind(&base);
+        assert_eq!(ServiceClient::region(&own).as_deref(), Some("eu-west-1"));
+        assert_eq!(said, "the bot's own account, eu-west-1");
+        let (there, said) = place(Some("prod"), Some("us-west-2")).bind(&base);
+        assert_eq!(ServiceClient::region(&there).as_deref(), Some("us-west-2"));
+        assert_eq!(said, "account prod, us-west-2");
+        assert_eq!(
+            ServiceClient::region(&base).as_deref(),
+            Some("eu-west-1"),
+            "the base is untouched"
+        );
+    }
+}

@@ -125,7 +125,8 @@ pub fn script(client: Client, opts: CloudWatchOptions) -> Script<CloudWatchState
             |c, p| Box::pin(alarms::alarms(c, p)),
         )
         .example("alarms")
-        .example("alarms all"))
+        .example("alarms all")
+        .example("alarms in staging us-west-2"))
         .command(command(
             "alarms prefix",
             "<prefix> [<state>]",

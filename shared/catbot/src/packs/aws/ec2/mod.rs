@@ -106,6 +106,7 @@ pub fn script(client: Client, opts: Ec2Options) -> Script<()> {
                 .describe("EC2 instances: name, id, state, type, AZ, uptime")
                 .example("ec2 list")
                 .example("ec2 list env=staging")
+                .example("ec2 list in prod")
                 .handler(move |ctx| {
                     list_pack
                         .clone()
