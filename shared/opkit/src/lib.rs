@@ -33,6 +33,7 @@
 //! | [`prelude`] | the command author's one import |
 //! | [`engine`] | command API, registry and matching, the bot (resolve → authorize → execute → audit), the gate (confirmations, approvals) |
 //! | [`builtin`] | `help`, `can`, `whoami`, `roles …`, `audit` |
+//! | [`declare`] | declarative commands: a TOML file of HTTP calls, Lambda invocations and aliases, with templates whose arguments stay data |
 //! | [`testing`] | the public test harness: a bot on memory with a manual clock |
 //! | [`access`] | role alternatives, grants and their windows, where a held role comes from |
 //! | [`groups`] | roles from Slack user groups: the links, the `usergroups.users.list` port, the minute-long caches |
@@ -60,6 +61,7 @@ pub mod aws;
 pub mod builtin;
 pub mod clock;
 pub mod config;
+pub mod declare;
 pub mod engine;
 pub mod expiry;
 #[cfg(test)]

@@ -1,0 +1,214 @@
+//! Running a declared action: the HTTP call or the Lambda invocation, its
+//! limits (a timeout, at most [`MAX_ANSWER`] bytes read), and what the asker is
+//! told when it fails — never a secret.
+
+use std::collections::BTreeMap;
+
+use crate::engine::{CommandError, Ctx};
+use crate::slack::Reply;
+use crate::telemetry::ErrorChain;
+
+use super::format::{HttpSpec, LambdaSpec};
+use super::lambda::LambdaInvoker;
+use super::template::{self, Role};
+use super::{Bound, render_json, summary};
+
+/// The most of an answer that is read (1 MiB): a reply shows a few fields of it.
+pub const MAX_ANSWER: usize = 1024 * 1024;
+
+/// The request an `http` action sends, built from its templates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Outgoing {
+    pub method: http::Method,
+    pub url: String,
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    pub body: Option<Vec<u8>>,
+}
+
+/// Builds the request: the URL with each argument encoded for its place, each
+/// header checked, the body built as JSON.
+pub(crate) fn request(
+    bound: &Bound,
+    h: &HttpSpec,
+    values: &BTreeMap<String, Option<String>>,
+) -> Result<Outgoing, CommandError> {
+    let ctx = bound.context(values, true, None);
+    let refuse = |e: template::TemplateError| bound.refuse("cannot send that", &e.reason);
+    let url = template::render(Role::Url, &h.url.source, &ctx).map_err(refuse)?;
+    let mut headers = Vec::new();
+    for (name, tpl) in &h.headers {
+        let value = template::render(Role::Header, &tpl.source, &ctx).map_err(refuse)?;
+        let mut value = http::HeaderValue::from_str(&value)
+            .map_err(|_| bound.refuse("cannot send that", "a header value it cannot hold"))?;
+        value.set_sensitive(true);
+        headers.push((name.clone(), value));
+    }
+    let body = match &h.body {
+        Some(body) => {
+            let json = render_json(&body.value, &ctx).map_err(refuse)?;
+            Some(serde_json::to_vec(&json).map_err(CommandError::internal)?)
+        }
+        None => None,
+    };
+    Ok(Outgoing {
+        method: h.method.clone(),
+        url,
+        headers,
+        body,
+    })
+}
+
+/// What the asker confirms: the method, host and path (not the query, where a
+/// key may be).
+fn shown(out: &Outgoing) -> String {
+    match reqwest::Url::parse(&out.url) {
+        Ok(url) => format!(
+            "call {} {}{}",
+            out.method,
+            url.host_str().unwrap_or_default(),
+            url.path()
+        ),
+        Err(_) => format!("call {}", out.method),
+    }
+}
+
+pub(crate) async fn http(
+    ctx: &mut Ctx<()>,
+    bound: &Bound,
+    h: &HttpSpec,
+    values: &BTreeMap<String, Option<String>>,
+    client: &reqwest::Client,
+) -> Result<Reply, CommandError> {
+    let out = request(bound, h, values)?;
+    ctx.confirm(summary(&bound.redact(&shown(&out))))?;
+    let (status, body) = send(client, out, h.timeout).await.map_err(|e| {
+        let reason = bound.redact(&e.to_string());
+        tracing::warn!(command = %bound.spec.name, %reason, "declared http action failed");
+        bound.refuse("failed", &reason)
+    })?;
+    if !(200..300).contains(&status) {
+        let snippet = bound.redact(&first_line(&body));
+        tracing::warn!(command = %bound.spec.name, status, answer = %snippet, "declared http action refused");
+        let reason = if snippet.is_empty() {
+            format!("the service answered HTTP {status}")
+        } else {
+            format!("the service answered HTTP {status}: {snippet}")
+        };
+        return Err(bound.refuse("failed", &reason));
+    }
+    let json = if h.reads_json {
+        if body.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(&body).map_err(|_| {
+                bound.refuse(
+                    "failed",
+                    &format!("the service answered HTTP {status}, but not with JSON"),
+                )
+            })?
+        }
+    } else {
+        serde_json::Value::Null
+    };
+    bound.reply(&h.reply, values, &json, status)
+}
+
+/// The first line of an answer, at most 200 characters, for an error.
+fn first_line(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    crate::text::one_line(text.lines().next().unwrap_or_default().trim())
+}
+
+/// Why a call got no usable answer.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CallError {
+    #[error("no answer within {0}s")]
+    Timeout(u64),
+    #[error("the service could not be reached: {0}")]
+    Transport(String),
+    #[error("the answer is larger than {MAX_ANSWER} bytes")]
+    TooLarge,
+}
+
+async fn send(
+    client: &reqwest::Client,
+    out: Outgoing,
+    timeout: std::time::Duration,
+) -> Result<(u16, Vec<u8>), CallError> {
+    let classify = |e: reqwest::Error| {
+        if e.is_timeout() {
+            CallError::Timeout(timeout.as_secs())
+        } else {
+            CallError::Transport(ErrorChain(&e).to_string())
+        }
+    };
+    let mut request = client.request(out.method, &out.url).timeout(timeout);
+    for (name, value) in out.headers {
+        request = request.header(name, value);
+    }
+    if let Some(body) = out.body {
+        request = request
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body);
+    }
+    let mut response = request.send().await.map_err(classify)?;
+    let status = response.status().as_u16();
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(classify)? {
+        if body.len() + chunk.len() > MAX_ANSWER {
+            return Err(CallError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((status, body))
+}
+
+pub(crate) async fn lambda(
+    ctx: &mut Ctx<()>,
+    bound: &Bound,
+    l: &LambdaSpec,
+    values: &BTreeMap<String, Option<String>>,
+    invoker: &dyn LambdaInvoker,
+) -> Result<Reply, CommandError> {
+    let context = bound.context(values, true, None);
+    let refuse = |e: template::TemplateError| bound.refuse("cannot invoke that", &e.reason);
+    let function =
+        template::render(Role::Function, &l.function.source, &context).map_err(refuse)?;
+    let payload = match &l.payload {
+        Some(p) => render_json(&p.value, &context).map_err(refuse)?,
+        None => serde_json::json!({}),
+    };
+    let payload = serde_json::to_vec(&payload).map_err(CommandError::internal)?;
+    ctx.confirm(summary(&bound.redact(&format!("invoke {function}"))))?;
+    let invoked = tokio::time::timeout(l.timeout, invoker.invoke(&function, payload))
+        .await
+        .map_err(|_| {
+            bound.refuse(
+                "failed",
+                &format!("no answer within {}s", l.timeout.as_secs()),
+            )
+        })?
+        .map_err(|e| {
+            let reason = bound.redact(&e);
+            tracing::warn!(command = %bound.spec.name, %reason, "declared lambda action failed");
+            bound.refuse("failed", &reason)
+        })?;
+    let json: serde_json::Value = if invoked.payload.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&invoked.payload)
+            .map_err(|_| bound.refuse("failed", "the function answered, but not with JSON"))?
+    };
+    if let Some(kind) = &invoked.function_error {
+        let message = json
+            .get("errorMessage")
+            .and_then(|m| m.as_str())
+            .map(|m| format!(": {}", crate::text::one_line(m)))
+            .unwrap_or_default();
+        return Err(bound.refuse(
+            "failed",
+            &bound.redact(&format!("the function failed ({kind}){message}")),
+        ));
+    }
+    bound.reply(&l.reply, values, &json, invoked.status)
+}

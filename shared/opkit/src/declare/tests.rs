@@ -1,0 +1,462 @@
+//! Declarative commands end to end inside the engine: the file, its templates
+//! and actions against a local fake service (axum on loopback), run through a
+//! [`TestBot`] like any built-in.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+
+use super::*;
+use crate::engine::gate::Decision;
+use crate::testing::TestBot;
+
+/// The issue's example, exactly as written.
+const ISSUE_EXAMPLE: &str = r#"[[command]]
+name = "deploys status"
+usage = "<service>"
+describe = "Which version of a service is deployed"
+access = [["ops"], ["admin"]]
+
+[command.http]
+method = "GET"
+url = "{{ env.DEPLOYS_URL }}/services/{{ service }}/version"
+headers = { Authorization = "Bearer {{ secret.DEPLOYS_TOKEN }}" }
+reply = "*{{ service }}* runs `{{ json.version }}`, deployed {{ json.deployed_at }}"
+"#;
+
+const TOKEN: &str = "s3cr3t-deploys-token";
+
+/// One request the fake service saw.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: Method,
+    uri: String,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+/// A fake service on loopback: it records every request and answers by path —
+/// `/services/…/version` a version, `/echo` the JSON it was sent, `/refuse` a
+/// 401 that repeats the Authorization header, `/text` plain text, `/hang` never.
+struct Fake {
+    base: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Fake {
+    async fn start() -> Self {
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let record = seen.clone();
+        let app = axum::Router::new().fallback(
+            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                let record = record.clone();
+                async move {
+                    let path = uri.path().to_string();
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string();
+                    record.lock().unwrap().push(Seen {
+                        method,
+                        uri: uri.to_string(),
+                        headers,
+                        body: body.clone(),
+                    });
+                    match path.as_str() {
+                        "/echo" => (StatusCode::OK, body.to_vec()),
+                        "/refuse" => (
+                            StatusCode::UNAUTHORIZED,
+                            format!("token {auth} is not valid").into_bytes(),
+                        ),
+                        "/text" => (StatusCode::OK, b"<html>hello</html>".to_vec()),
+                        "/hang" => {
+                            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+                            (StatusCode::OK, Vec::new())
+                        }
+                        "/answer" => (
+                            StatusCode::OK,
+                            br#"{"version":"<!here> 1`2","deployed_at":"<https://evil.example|docs>"}"#
+                                .to_vec(),
+                        ),
+                        _ => (
+                            StatusCode::OK,
+                            br#"{"version":"1.4.2","deployed_at":"2026-11-29"}"#.to_vec(),
+                        ),
+                    }
+                }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { base, seen }
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |k: &str| map.get(k).cloned()
+}
+
+fn load(text: &str, vars: &[(&str, &str)]) -> Result<Declared, LoadError> {
+    let lookup = env(vars);
+    Parsed::parse("commands.toml", text)?.bind(&lookup, |n| lookup(n).map(Secret::new))
+}
+
+fn bot(declared: &Declared) -> TestBot {
+    let services = Services::http(reqwest::Client::new());
+    TestBot::with(|b| declared.add_to(b, &services).unwrap())
+}
+
+async fn issue_bot(fake: &Fake) -> TestBot {
+    let declared = load(
+        ISSUE_EXAMPLE,
+        &[("DEPLOYS_URL", &fake.base), ("DEPLOYS_TOKEN", TOKEN)],
+    )
+    .unwrap();
+    bot(&declared)
+}
+
+#[tokio::test]
+async fn the_issue_example_works_exactly_as_written() {
+    // GIVEN the issue's file, a fake deploys service and its token
+    let fake = Fake::start().await;
+    let t = issue_bot(&fake).await;
+    // WHEN an admin asks
+    let reply = t.text("UADMIN", "deploys status web").await;
+    // THEN the service was called with the token, and the reply reads its answer
+    assert_eq!(reply, "*web* runs `1.4.2`, deployed 2026-11-29");
+    let seen = fake.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].method, Method::GET);
+    assert_eq!(seen[0].uri, "/services/web/version");
+    assert_eq!(
+        seen[0].headers["authorization"],
+        format!("Bearer {TOKEN}").as_str()
+    );
+    // AND someone without ops or admin is refused, nothing sent
+    assert_eq!(
+        t.text("UBOB", "deploys status web").await,
+        "Sorry, you need ops, or admin to run `deploys status`."
+    );
+    assert_eq!(fake.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn an_argument_cannot_change_the_path_or_add_parameters() {
+    let fake = Fake::start().await;
+    let t = issue_bot(&fake).await;
+    let reply = t.text("UADMIN", "deploys status \"../admin?x=1&y\"").await;
+    assert!(reply.starts_with("*../admin?x=1&amp;y* runs"), "{reply}");
+    let seen = fake.seen();
+    assert_eq!(seen[0].uri, "/services/..%2Fadmin%3Fx%3D1%26y/version");
+    // `..` alone would climb out of /services: refused, nothing sent
+    let reply = t.text("UADMIN", "deploys status ..").await;
+    assert!(
+        reply.contains("cannot be a part of a URL's path"),
+        "{reply}"
+    );
+    assert_eq!(fake.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn declared_commands_are_in_help_and_get_did_you_mean() {
+    let fake = Fake::start().await;
+    let t = issue_bot(&fake).await;
+    let help = t.text("UADMIN", "help").await;
+    assert!(
+        help.contains(
+            "• `deploys status &lt;service&gt;` — Which version of a service is deployed"
+        ),
+        "{help}"
+    );
+    // help is filtered by access, as for built-ins
+    assert!(!t.text("UBOB", "help").await.contains("deploys status"));
+    let one = t.text("UADMIN", "help deploys status").await;
+    assert!(one.starts_with("`deploys status &lt;service&gt;`"), "{one}");
+    assert!(one.contains("Needs: ops, or admin"), "{one}");
+    let typo = t.text("UADMIN", "deploys statsu web").await;
+    assert!(typo.contains("Did you mean `deploys status"), "{typo}");
+    assert!(fake.seen().is_empty());
+}
+
+#[tokio::test]
+async fn a_json_body_is_built_as_json_whatever_the_arguments_hold() {
+    let fake = Fake::start().await;
+    let file = r#"
+[[command]]
+name = "note"
+usage = "<service> <text…>"
+[command.http]
+url = "{{ env.BASE }}/echo"
+body = { service = "{{ service }}", note = "{{ text }}", fixed = 3, tags = ["{{ service }}", "x"] }
+reply = "{{ json.note }}"
+"#;
+    let t = bot(&load(file, &[("BASE", &fake.base)]).unwrap());
+    let evil = r#"a", "admin": true, "x": "\"}"#;
+    t.text("UADMIN", &format!("note web {evil}")).await;
+    let seen = fake.seen();
+    assert_eq!(seen[0].method, Method::POST, "a body means POST");
+    assert_eq!(seen[0].headers["content-type"], "application/json");
+    let sent: serde_json::Value = serde_json::from_slice(&seen[0].body).unwrap();
+    // the note is the text as typed (read once, quotes and all), as one JSON string
+    let typed = crate::engine::Args::new(crate::text::tokenize(evil)).rest_text(0);
+    assert!(typed.contains("admin"), "{typed}");
+    assert_eq!(
+        sent,
+        serde_json::json!({"service": "web", "note": typed, "fixed": 3, "tags": ["web", "x"]})
+    );
+}
+
+#[tokio::test]
+async fn a_header_with_a_line_break_is_refused_and_nothing_is_sent() {
+    let fake = Fake::start().await;
+    let file = r#"
+[[command]]
+name = "tag"
+usage = "<value>"
+[command.http]
+url = "{{ env.BASE }}/echo"
+headers = { X-Tag = "{{ value }}" }
+"#;
+    let t = bot(&load(file, &[("BASE", &fake.base)]).unwrap());
+    let reply = t.text("UADMIN", "tag \"a\nX-Admin: 1\"").await;
+    assert!(reply.contains("line break"), "{reply}");
+    assert!(fake.seen().is_empty());
+    assert_eq!(t.text("UADMIN", "tag ok").await, "Done: HTTP 200.");
+    assert_eq!(fake.seen()[0].headers["x-tag"], "ok");
+}
+
+#[tokio::test]
+async fn a_reply_shows_arguments_and_answers_as_text() {
+    let fake = Fake::start().await;
+    let file = r#"
+[[command]]
+name = "deploys status"
+usage = "<service>"
+[command.http]
+url = "{{ env.BASE }}/answer"
+reply = "*{{ service }}* runs `{{ json.version }}`, see {{ json.deployed_at }}"
+"#;
+    let t = bot(&load(file, &[("BASE", &fake.base)]).unwrap());
+    let reply = t.text("UADMIN", "deploys status &lt;!channel&gt;").await;
+    assert_eq!(
+        reply,
+        "*&lt;!channel&gt;* runs `&lt;!here&gt; 1ˋ2`, see &lt;https://evil.example|docs&gt;"
+    );
+}
+
+#[tokio::test]
+async fn secrets_never_reach_a_reply_or_an_error() {
+    // GIVEN a service that repeats the token in its refusal, and a key in a query
+    let fake = Fake::start().await;
+    let file = r#"
+[[command]]
+name = "refused"
+[command.http]
+url = "{{ env.BASE }}/refuse"
+headers = { Authorization = "Bearer {{ secret.TOKEN }}" }
+
+[[command]]
+name = "unreachable"
+[command.http]
+url = "http://127.0.0.1:1/x?key={{ secret.TOKEN }}"
+"#;
+    let t = bot(&load(file, &[("BASE", &fake.base), ("TOKEN", TOKEN)]).unwrap());
+    // WHEN either fails
+    let refused = t.text("UADMIN", "refused").await;
+    let unreachable = t.text("UADMIN", "unreachable").await;
+    // THEN the asker hears why, without the secret
+    assert_eq!(
+        refused,
+        "`refused` failed: the service answered HTTP 401: token Bearer *** is not valid"
+    );
+    assert!(unreachable.starts_with("`unreachable` failed: the service could not be reached"));
+    assert!(unreachable.contains("key=***"), "{unreachable}");
+    for text in [&refused, &unreachable] {
+        assert!(!text.contains(TOKEN), "{text}");
+    }
+    // AND nothing in the audit trail holds it either
+    for record in t.audit(10).await {
+        assert!(!format!("{record:?}").contains(TOKEN));
+    }
+    // AND the log's redactor knows it
+    assert_eq!(crate::secret::redact(&format!("x {TOKEN} y")), "x *** y");
+}
+
+#[tokio::test]
+async fn non_json_and_silent_services_get_a_clear_error() {
+    let fake = Fake::start().await;
+    let file = r#"
+[[command]]
+name = "text"
+[command.http]
+url = "{{ env.BASE }}/text"
+reply = "{{ json.version }}"
+
+[[command]]
+name = "hang"
+[command.http]
+url = "{{ env.BASE }}/hang"
+timeout = "2s"
+"#;
+    let t = bot(&load(file, &[("BASE", &fake.base)]).unwrap());
+    assert_eq!(
+        t.text("UADMIN", "text").await,
+        "`text` failed: the service answered HTTP 200, but not with JSON"
+    );
+    // the timeout is reqwest's, on tokio's clock: paused, it passes at once
+    tokio::time::pause();
+    assert_eq!(
+        t.text("UADMIN", "hang").await,
+        "`hang` failed: no answer within 2s"
+    );
+}
+
+#[tokio::test]
+async fn a_confirmed_command_calls_only_once_confirmed() {
+    let fake = Fake::start().await;
+    let file = r#"
+[[command]]
+name = "deploys rollback"
+usage = "<service>"
+confirm = true
+in_channel = true
+[command.http]
+method = "POST"
+url = "{{ env.BASE }}/services/{{ service }}/rollback?who=me"
+reply = "Rolled back *{{ service }}*."
+"#;
+    let t = bot(&load(file, &[("BASE", &fake.base)]).unwrap());
+    let prompt = t.say("UADMIN", "deploys rollback web").await;
+    assert!(
+        prompt
+            .text
+            .as_str()
+            .contains("It would `call POST 127.0.0.1/services/web/rollback`"),
+        "{}",
+        prompt.text.as_str()
+    );
+    assert!(fake.seen().is_empty(), "nothing is called before the click");
+    let done = t.click("UADMIN", &prompt, Decision::Confirm).await;
+    assert!(
+        done.text.as_str().contains("Rolled back *web*."),
+        "{:?}",
+        done.text
+    );
+    assert_eq!(fake.seen().len(), 1);
+    assert_eq!(fake.seen()[0].uri, "/services/web/rollback?who=me");
+}
+
+#[tokio::test]
+async fn an_alias_runs_its_command_authorized_and_gated_as_that_command() {
+    let file = r#"
+[[command]]
+name = "me"
+describe = "Who am I"
+command = "whoami"
+
+[[command]]
+name = "drop-bob"
+command = "roles revoke <@UBOB> ops"
+"#;
+    let t = bot(&load(file, &[]).unwrap());
+    assert!(t.text("UCAROL", "me").await.contains("<@UCAROL>"));
+    // roles revoke needs admin: the alias (open to all) does not lend it
+    assert_eq!(
+        t.text("UCAROL", "drop-bob").await,
+        "Sorry, you need admin to run `roles revoke`."
+    );
+    // and its confirmation is still asked
+    t.text("UADMIN", "roles grant <@UBOB> ops").await;
+    let prompt = t.say("UADMIN", "drop-bob").await;
+    assert!(!prompt.blocks.is_empty(), "{:?}", prompt.text);
+}
+
+fn load_error(text: &str, vars: &[(&str, &str)]) -> String {
+    load(text, vars).unwrap_err().to_string()
+}
+
+#[test]
+fn a_file_that_cannot_be_used_fails_with_its_line_and_the_reason() {
+    let unknown_arg = ISSUE_EXAMPLE.replace("services/{{ service }}", "services/{{ servce }}");
+    let vars = [
+        ("DEPLOYS_URL", "https://d.example"),
+        ("DEPLOYS_TOKEN", TOKEN),
+    ];
+    assert_eq!(
+        load_error(&unknown_arg, &vars),
+        "commands.toml:9: `servce` is not an argument of this command (it has: service); a \
+         template reads the arguments, env.NAME or secret.NAME"
+    );
+    let unset = load_error(ISSUE_EXAMPLE, &[("DEPLOYS_URL", "https://d.example")]);
+    assert_eq!(
+        unset,
+        "commands.toml:10: the secret `DEPLOYS_TOKEN` (secret.DEPLOYS_TOKEN) is not set: set \
+         DEPLOYS_TOKEN, or deployed DEPLOYS_TOKEN_ARN to a Secrets Manager secret"
+    );
+    let broken = load_error("[[command]]\nname = \"x\"\nusage = <a>\n", &[]);
+    assert!(broken.starts_with("commands.toml:3: "), "{broken}");
+    let leak = ISSUE_EXAMPLE.replace("{{ json.deployed_at }}", "{{ secret.DEPLOYS_TOKEN }}");
+    assert_eq!(
+        load_error(&leak, &vars),
+        "commands.toml:11: the reply reads `secret.DEPLOYS_TOKEN`: a secret is never shown in Slack"
+    );
+    let host = ISSUE_EXAMPLE.replace("{{ env.DEPLOYS_URL }}", "https://{{ service }}.example");
+    assert!(
+        load_error(&host, &vars)
+            .starts_with("commands.toml:9: an argument cannot be part of a URL's scheme or host"),
+    );
+    let syntax = ISSUE_EXAMPLE.replace("{{ json.version }}", "{{ json.version ");
+    assert!(load_error(&syntax, &vars).starts_with("commands.toml:11: template"));
+    for (file, why) in [
+        ("[[command]]\nname = \"x\"\n", "needs exactly one action"),
+        (
+            "[[command]]\nname = \"x\"\nfoo = 1\ncommand = \"help\"\n",
+            "unknown field `foo`",
+        ),
+        (
+            "[[command]]\nname = \"x\"\nusage = \"<a>\"\ncommand = \"help\"\n",
+            "takes no `usage`",
+        ),
+        (
+            "[[command]]\nname = \"a\"\ncommand = \"b\"\n[[command]]\nname = \"b\"\ncommand = \"help\"\n",
+            "not another alias",
+        ),
+        (
+            "[[command]]\nname = \"x\"\naccess = [[\"Ops!\"]]\ncommand = \"help\"\n",
+            "`access`",
+        ),
+        (
+            "[[command]]\nname = \"x\"\n[command.lambda]\nfunction = \"{{ x }}\"\n",
+            "not an argument",
+        ),
+    ] {
+        let err = load_error(file, &[]);
+        assert!(err.contains(why), "{file}: {err}");
+        assert!(err.starts_with("commands.toml:"), "{err}");
+    }
+}
+
+#[test]
+fn a_load_error_never_shows_a_secret() {
+    // a URL that does not parse, built with the secret in it
+    let file = r#"
+[[command]]
+name = "x"
+[command.http]
+url = "{{ secret.T }} {{ env.B }}"
+"#;
+    let err = load_error(file, &[("T", TOKEN), ("B", "https://x")]);
+    assert!(!err.contains(TOKEN), "{err}");
+}
