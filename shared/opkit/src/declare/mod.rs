@@ -28,10 +28,13 @@
 mod call;
 mod format;
 pub mod lambda;
+pub mod stored;
 
 mod template;
 mod usage;
 
+#[cfg(test)]
+mod stored_tests;
 #[cfg(test)]
 mod tests;
 

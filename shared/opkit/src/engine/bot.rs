@@ -89,7 +89,12 @@ impl Request {
 
 struct Inner {
     name: String,
-    registry: Registry,
+    /// The commands now: the built ones, and the latest declared ones from
+    /// `source` (swapped whole when a newer version is loaded).
+    registry: std::sync::RwLock<Arc<Registry>>,
+    /// The commands the bot was built with, which every registry starts from.
+    built: Vec<Arc<CommandSpec>>,
+    source: Option<SourceState>,
     tickers: Vec<TickerSpec>,
     store: Arc<dyn Store>,
     authorizer: Arc<dyn Authorizer>,
@@ -99,6 +104,30 @@ struct Inner {
     /// One lock per script (as many as the bot has scripts): see `update_state`.
     retry_turns: std::sync::Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
     zones: Arc<dyn ZoneSource>,
+}
+
+/// Where commands that can change while the bot runs come from (the declarative
+/// commands stored in the table: [`crate::declare::stored`]).
+pub trait CommandSource: Send + Sync {
+    /// The commands of the version stored in `store` (the bot's) now, with that
+    /// version, if it is not `known`; `Ok(None)` when `known` is current. An
+    /// error is a reason for the log: the bot keeps the commands it has.
+    fn newer<'a>(
+        &'a self,
+        store: &'a dyn crate::store::StateStore,
+        known: u64,
+    ) -> BoxFuture<'a, Result<Option<Versioned>, String>>;
+}
+
+/// A version of a [`CommandSource`]'s commands: its number and the commands.
+pub type Versioned = (u64, Vec<CommandSpec>);
+
+/// A [`CommandSource`], how often it is asked, and what it last said.
+struct SourceState {
+    source: Arc<dyn CommandSource>,
+    every: chrono::Duration,
+    /// When it was last asked, and the version the registry holds.
+    seen: tokio::sync::Mutex<(Option<DateTime<Utc>>, u64)>,
 }
 
 /// A bot: its commands and the services they run on. Cheap to clone.
@@ -117,9 +146,24 @@ pub struct BotBuilder {
     directory: Option<Arc<dyn Directory>>,
     usergroups: Option<Arc<dyn UserGroups>>,
     zones: Arc<dyn ZoneSource>,
+    source: Option<(Arc<dyn CommandSource>, chrono::Duration)>,
 }
 
 impl BotBuilder {
+    /// Commands that can change while the bot runs: `source` is asked before
+    /// the first command and then at most once per `every` (by the bot's clock)
+    /// whether a newer version is stored; a newer one replaces the previous one
+    /// whole. Its commands may not claim a built command's form (such a version
+    /// is refused, logged, and the previous one kept).
+    pub fn commands_source(
+        mut self,
+        source: Arc<dyn CommandSource>,
+        every: chrono::Duration,
+    ) -> Self {
+        self.source = Some((source, every));
+        self
+    }
+
     /// The bot's name, used in greetings (default `opkit`).
     pub fn name(mut self, name: &str) -> Self {
         self.name = name.to_string();
@@ -183,6 +227,7 @@ impl BotBuilder {
         for specs in self.specs {
             registry.add(specs?)?;
         }
+        let built = registry.commands().to_vec();
         let grants: Arc<dyn GrantStore> = self.store.clone();
         let authorizer = self
             .authorizer
@@ -190,7 +235,13 @@ impl BotBuilder {
         let groups = Arc::new(GroupRoles::new(self.store.clone(), self.usergroups));
         Ok(Bot(Arc::new(Inner {
             name: self.name,
-            registry,
+            registry: std::sync::RwLock::new(Arc::new(registry)),
+            built,
+            source: self.source.map(|(source, every)| SourceState {
+                source,
+                every,
+                seen: tokio::sync::Mutex::new((None, 0)),
+            }),
             tickers: self.tickers,
             store: self.store,
             authorizer,
@@ -217,6 +268,7 @@ impl Bot {
             directory: None,
             usergroups: None,
             zones: Arc::new(FixedZone(crate::timespec::Tz::UTC)),
+            source: None,
         }
     }
 
@@ -225,9 +277,53 @@ impl Bot {
         &self.0.name
     }
 
-    /// The registered commands.
-    pub fn registry(&self) -> &Registry {
-        &self.0.registry
+    /// The registered commands, as they are now (see
+    /// [`BotBuilder::commands_source`]).
+    pub fn registry(&self) -> Arc<Registry> {
+        self.0
+            .registry
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Asks the [`CommandSource`], if there is one and it was not asked within
+    /// its period, for a newer version of its commands, and swaps them in. A
+    /// failure is logged and the commands stay as they are.
+    pub async fn refresh_commands(&self) {
+        let Some(state) = &self.0.source else {
+            return;
+        };
+        let now = self.now();
+        let mut seen = state.seen.lock().await;
+        if seen.0.is_some_and(|at| now - at < state.every) {
+            return;
+        }
+        seen.0 = Some(now);
+        match state.source.newer(self.0.store.as_ref(), seen.1).await {
+            Ok(None) => {}
+            Ok(Some((version, specs))) => {
+                let mut registry = Registry::default();
+                let added = registry
+                    .add_shared(self.0.built.iter().cloned())
+                    .and_then(|()| registry.add(specs));
+                match added {
+                    Ok(()) => {
+                        *self.0.registry.write().unwrap_or_else(|e| e.into_inner()) =
+                            Arc::new(registry);
+                        tracing::info!(version, "loaded a new version of the declared commands");
+                    }
+                    Err(error) => {
+                        tracing::error!(version, %error, "the declared commands were not loaded");
+                    }
+                }
+                // Either way, this version is not asked for again.
+                seen.1 = version;
+            }
+            Err(error) => {
+                tracing::error!(%error, "the declared commands could not be read");
+            }
+        }
     }
 
     /// The store.
@@ -278,11 +374,12 @@ impl Bot {
     }
 
     async fn handle_in_span(&self, request: &Request) -> Reply {
+        self.refresh_commands().await;
         if let Some(refusal) = command_too_long(&request.text) {
             return Reply::text(refusal);
         }
         let tokens = tokenize(&request.text);
-        match self.0.registry.resolve(&tokens) {
+        match self.registry().resolve(&tokens) {
             Resolution::Empty => Reply::text(mrkdwn!(
                 "Hi {}! I'm {}. Type `help` to see what I can do for you.",
                 request.caller.user.mention(),

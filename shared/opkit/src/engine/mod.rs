@@ -33,7 +33,9 @@ mod error;
 pub mod gate;
 pub mod registry;
 
-pub use bot::{Authorization, Authorizer, Bot, BotBuilder, GrantAuthorizer, Holdings, Request};
+pub use bot::{
+    Authorization, Authorizer, Bot, BotBuilder, CommandSource, GrantAuthorizer, Holdings, Request,
+};
 pub use command::{
     Args, Caller, Command, CommandError, CommandSpec, Ctx, Gate, Handler, Notice, Options, Script,
     ScriptState,

@@ -108,6 +108,14 @@ struct NearMiss {
 impl Registry {
     /// Adds commands; two commands may not share a syntax form.
     pub(crate) fn add(&mut self, specs: Vec<CommandSpec>) -> Result<(), BuildError> {
+        self.add_shared(specs.into_iter().map(Arc::new))
+    }
+
+    /// Adds commands another registry holds too (see [`add`](Self::add)).
+    pub(crate) fn add_shared(
+        &mut self,
+        specs: impl IntoIterator<Item = Arc<CommandSpec>>,
+    ) -> Result<(), BuildError> {
         for spec in specs {
             let index = self.commands.len();
             for form in &spec.forms {
@@ -125,7 +133,7 @@ impl Registry {
                 }
                 self.by_form.insert(form.clone(), index);
             }
-            self.commands.push(Arc::new(spec));
+            self.commands.push(spec);
         }
         Ok(())
     }

@@ -62,22 +62,27 @@ pub async fn resolve_env(
 }
 
 async fn read(client: &Client, reference: &SecretReference) -> Result<String, ConfigError> {
-    let fail = |reason: String| ConfigError::Secret {
-        name: reference.setting,
-        secret_id: reference.secret_id.clone(),
-        reason,
-    };
+    secret_string(client, &reference.secret_id)
+        .await
+        .map_err(|reason| ConfigError::Secret {
+            name: reference.setting,
+            secret_id: reference.secret_id.clone(),
+            reason,
+        })
+}
+
+/// The `SecretString` of the secret `secret_id` (an ARN or a name), trimmed;
+/// an error says why it cannot be used (never the value).
+pub async fn secret_string(client: &Client, secret_id: &str) -> Result<String, String> {
     let output = client
         .get_secret_value()
-        .secret_id(&reference.secret_id)
+        .secret_id(secret_id)
         .send()
         .await
-        .map_err(|e| fail(DisplayErrorContext(&e).to_string()))?;
+        .map_err(|e| DisplayErrorContext(&e).to_string())?;
     match output.secret_string() {
         Some(value) if !value.trim().is_empty() => Ok(value.trim().to_string()),
-        Some(_) => Err(fail("its SecretString is empty".into())),
-        None => Err(fail(
-            "it has no SecretString (a binary secret cannot hold a setting)".into(),
-        )),
+        Some(_) => Err("its SecretString is empty".into()),
+        None => Err("it has no SecretString (a binary secret cannot hold a setting)".into()),
     }
 }

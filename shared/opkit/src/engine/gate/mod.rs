@@ -283,6 +283,8 @@ impl Bot {
     /// interaction's `response_url`: replacing the buttons with the outcome, or,
     /// when the click changes nothing, an ephemeral note for the clicker only.
     pub async fn decide(&self, clicker: &Caller, pending_id: &str, decision: Decision) -> Reply {
+        // A click may be the first thing a new worker sees: its commands first.
+        self.refresh_commands().await;
         self.decide_or_refuse(clicker, pending_id, decision)
             .await
             .unwrap_or_else(Reply::text)

@@ -1,0 +1,266 @@
+//! Declared commands kept in the table, for the deployed bot: `opkit commands
+//! push` stores a file ([`push`]: checked first, versioned by the store's
+//! optimistic version, audited), and the worker loads the version stored now at
+//! its first command and asks for a newer one at most once per [`REFRESH`]
+//! ([`StoredCommands`], a [`CommandSource`]) — no rebuild, no redeploy.
+//!
+//! The file is the state of the reserved script [`STATE_KEY`] (one item; at
+//! most [`crate::store::MAX_STATE_BYTES`]). Settings come from the worker's
+//! environment; each secret `NAME` from its environment too, or, when
+//! `NAME_ARN` is set, from that Secrets Manager secret (read when a version is
+//! loaded). A version that cannot be used there (a setting the worker lacks) is
+//! logged, and the commands loaded before stay.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{Declared, LoadError, Parsed, Services};
+use crate::BoxFuture;
+use crate::audit::{AuditRecord, Outcome};
+use crate::engine::{CommandSource, CommandSpec};
+use crate::ids::UserId;
+use crate::secret::Secret;
+use crate::store::{EncodedState, StateStore, Store, StoreError, Versioned};
+
+/// The reserved script whose state is the stored commands file.
+pub const STATE_KEY: &str = "opkit-commands";
+
+/// How often a running bot asks whether a newer version was pushed.
+pub const REFRESH: chrono::Duration = chrono::Duration::seconds(60);
+
+/// A pushed commands file, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredFile {
+    /// Where it was pushed from (the file's path), for errors and the audit.
+    pub origin: String,
+    /// The file's text.
+    pub text: String,
+    /// Who pushed it.
+    pub pushed_by: UserId,
+    /// When.
+    pub pushed_at: DateTime<Utc>,
+}
+
+/// Why a push stored nothing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PushError {
+    /// The file cannot be used.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The store refused or failed (someone pushed at the same time, the file is
+    /// too large, the table cannot be reached).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Checks `text` ([`Parsed::parse`]) and stores it as the current version;
+/// returns the new version. Audited as `commands push` by `by`.
+///
+/// # Errors
+/// [`PushError::Load`] for a file that cannot be used (nothing is stored);
+/// [`PushError::Store`] when the store refuses, e.g. a push at the same time.
+pub async fn push(
+    store: &dyn Store,
+    origin: &str,
+    text: &str,
+    by: &UserId,
+    now: DateTime<Utc>,
+) -> Result<u64, PushError> {
+    let parsed = Parsed::parse(origin, text)?;
+    let file = StoredFile {
+        origin: origin.to_string(),
+        text: text.to_string(),
+        pushed_by: by.clone(),
+        pushed_at: now,
+    };
+    let value = serde_json::to_value(&file).map_err(|e| StoreError::Backend(e.to_string()))?;
+    let encoded = EncodedState::new(STATE_KEY, value)?;
+    let current = store.load(STATE_KEY).await?.version;
+    let version = store.save(STATE_KEY, &encoded, current).await?;
+    let names = parsed
+        .specs
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let record = AuditRecord {
+        id: Uuid::new_v4(),
+        correlation_id: Uuid::new_v4(),
+        at: now,
+        user: by.clone(),
+        channel: None,
+        team: None,
+        text: format!("commands push {origin}"),
+        command: Some("commands push".into()),
+        outcome: Outcome::System {
+            action: format!("stored declared commands version {version}: {names}"),
+        },
+    };
+    record.log();
+    store.append(&record).await?;
+    Ok(version)
+}
+
+/// The version stored now, if any.
+///
+/// # Errors
+/// The store's, or [`StoreError::Corrupt`] for an item that is not a pushed file.
+pub async fn current(store: &dyn StateStore) -> Result<Option<(u64, StoredFile)>, StoreError> {
+    let loaded = store.load(STATE_KEY).await?;
+    let Some(value) = loaded.value else {
+        return Ok(None);
+    };
+    let file = serde_json::from_value(value).map_err(|e| StoreError::Corrupt {
+        what: STATE_KEY.into(),
+        detail: e.to_string(),
+    })?;
+    Ok(Some((loaded.version, file)))
+}
+
+/// Where secrets come from when a stored version is loaded.
+pub trait SecretSource: Send + Sync {
+    /// The secret `name`, if it is set; an error says why it cannot be read
+    /// (never its value).
+    fn secret<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Secret>, String>>;
+}
+
+/// Secrets from an environment lookup: the variable `NAME`.
+pub struct EnvSecrets<L>(pub L);
+
+impl<L: Fn(&str) -> Option<String> + Send + Sync> SecretSource for EnvSecrets<L> {
+    fn secret<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Secret>, String>> {
+        Box::pin(std::future::ready(Ok((self.0)(name).map(Secret::new))))
+    }
+}
+
+/// Secrets as the deployed functions hold them: `NAME` from the environment,
+/// or, when `NAME_ARN` is set, that Secrets Manager secret's `SecretString`
+/// (both set is refused, as for the functions' own credentials).
+#[cfg(feature = "secretsmanager")]
+pub struct SecretsManagerSecrets<L> {
+    /// The client (the worker's role needs `secretsmanager:GetSecretValue` on
+    /// the secrets the commands name).
+    pub client: aws_sdk_secretsmanager::Client,
+    /// The environment.
+    pub lookup: L,
+}
+
+#[cfg(feature = "secretsmanager")]
+impl<L: Fn(&str) -> Option<String> + Send + Sync> SecretSource for SecretsManagerSecrets<L> {
+    fn secret<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Secret>, String>> {
+        Box::pin(async move {
+            let direct = crate::config::setting(&self.lookup, name);
+            let reference = crate::config::setting(&self.lookup, &format!("{name}_ARN"));
+            match (direct, reference) {
+                (Some(_), Some(_)) => Err(format!(
+                    "{name} and {name}_ARN are both set; set the value or the secret that \
+                     holds it, not both"
+                )),
+                (Some(value), None) => Ok(Some(Secret::new(value))),
+                (None, Some(id)) => {
+                    crate::secret::secrets_manager::secret_string(&self.client, &id)
+                        .await
+                        .map(|v| Some(Secret::new(v)))
+                        .map_err(|reason| format!("{name}_ARN ({id}) cannot be read: {reason}"))
+                }
+                (None, None) => Ok(None),
+            }
+        })
+    }
+}
+
+/// The stored commands as a [`CommandSource`] for
+/// [`BotBuilder::commands_source`](crate::engine::BotBuilder::commands_source).
+pub struct StoredCommands {
+    settings: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    secrets: Arc<dyn SecretSource>,
+    services: Services,
+}
+
+impl StoredCommands {
+    /// Loads with settings from `settings`, secrets from `secrets`, and actions
+    /// calling through `services`.
+    pub fn new(
+        settings: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+        secrets: Arc<dyn SecretSource>,
+        services: Services,
+    ) -> Self {
+        Self {
+            settings: Arc::new(settings),
+            secrets,
+            services,
+        }
+    }
+
+    /// The version stored now, bound to this process's settings and secrets.
+    ///
+    /// # Errors
+    /// Why it cannot be used here, with its line.
+    pub async fn load(&self, store: &dyn StateStore) -> Result<Option<(u64, Declared)>, String> {
+        let stored = store
+            .load(STATE_KEY)
+            .await
+            .map_err(|e| crate::telemetry::ErrorChain(&e).to_string())?;
+        self.bind(stored).await
+    }
+
+    /// A stored version bound to this process's settings and secrets.
+    async fn bind(
+        &self,
+        stored: Versioned<serde_json::Value>,
+    ) -> Result<Option<(u64, Declared)>, String> {
+        let version = stored.version;
+        let Some(value) = stored.value else {
+            return Ok(None);
+        };
+        let file: StoredFile = serde_json::from_value(value)
+            .map_err(|e| format!("{STATE_KEY} (version {version}) is not a pushed file: {e}"))?;
+        let origin = format!("{} (version {version})", file.origin);
+        let parsed = Parsed::parse(&origin, &file.text).map_err(|e| e.to_string())?;
+        let mut secrets = BTreeMap::new();
+        for name in parsed.secrets() {
+            if let Some(value) = self.secrets.secret(&name).await? {
+                secrets.insert(name, value);
+            }
+        }
+        let declared = parsed
+            .bind(
+                |name| (self.settings)(name),
+                |name| secrets.get(name).cloned(),
+            )
+            .map_err(|e| e.to_string())?;
+        Ok(Some((version, declared)))
+    }
+}
+
+impl CommandSource for StoredCommands {
+    fn newer<'a>(
+        &'a self,
+        store: &'a dyn StateStore,
+        known: u64,
+    ) -> BoxFuture<'a, Result<Option<(u64, Vec<CommandSpec>)>, String>> {
+        Box::pin(async move {
+            // One read of the item: its version says whether anything changed.
+            let stored = store
+                .load(STATE_KEY)
+                .await
+                .map_err(|e| crate::telemetry::ErrorChain(&e).to_string())?;
+            if stored.version == known {
+                return Ok(None);
+            }
+            let version = stored.version;
+            match self.bind(stored).await? {
+                Some((version, declared)) => {
+                    let specs = declared.specs(&self.services).map_err(|e| e.to_string())?;
+                    Ok(Some((version, specs)))
+                }
+                None => Ok(Some((version, Vec::new()))),
+            }
+        })
+    }
+}

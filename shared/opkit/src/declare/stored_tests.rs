@@ -1,0 +1,128 @@
+//! The deployed path of declarative commands: push, then a bot that loads the
+//! stored version and picks up a newer one within [`REFRESH`], on the manual
+//! clock (no sleeps).
+
+use std::sync::Arc;
+
+use super::stored::{self, EnvSecrets, REFRESH, StoredCommands};
+use super::*;
+use crate::ids::UserId;
+use crate::store::Store;
+use crate::testing::TestBot;
+
+const V1: &str = r#"
+[[command]]
+name = "me"
+command = "whoami"
+"#;
+
+const V2: &str = r#"
+[[command]]
+name = "me"
+command = "whoami"
+
+[[command]]
+name = "my roles"
+describe = "My grants"
+command = "roles list"
+"#;
+
+fn stored_bot() -> TestBot {
+    let source = StoredCommands::new(
+        |_: &str| None,
+        Arc::new(EnvSecrets(|_: &str| None)),
+        Services::http(reqwest::Client::new()),
+    );
+    TestBot::with(|b| b.commands_source(Arc::new(source), REFRESH))
+}
+
+async fn push(t: &TestBot, text: &str) -> Result<u64, stored::PushError> {
+    let store: &dyn Store = t.bot.store().as_ref();
+    stored::push(
+        store,
+        "commands.toml",
+        text,
+        &UserId::parse("UADMIN").unwrap(),
+        t.now(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_pushed_version_is_loaded_and_a_newer_one_within_a_minute() {
+    // GIVEN version 1 pushed before the bot's first command
+    let t = stored_bot();
+    assert_eq!(push(&t, V1).await.unwrap(), 1);
+    // WHEN someone uses it
+    assert!(t.text("UBOB", "me").await.contains("<@UBOB>"));
+    // AND version 2 is pushed
+    assert_eq!(push(&t, V2).await.unwrap(), 2);
+    // THEN within the minute the bot still has version 1 (one read a minute)
+    t.advance(REFRESH - chrono::Duration::seconds(1));
+    assert!(t.text("UBOB", "my roles").await.starts_with("I don't know"));
+    // AND a minute after its last look it has version 2
+    t.advance(chrono::Duration::seconds(1));
+    assert!(!t.text("UBOB", "my roles").await.starts_with("I don't know"));
+    assert!(t.text("UBOB", "help").await.contains("my roles"));
+    // AND the push is in the audit trail
+    let pushes: Vec<_> = t
+        .audit(50)
+        .await
+        .into_iter()
+        .filter(|r| r.command.as_deref() == Some("commands push"))
+        .collect();
+    assert_eq!(pushes.len(), 2);
+    assert!(format!("{:?}", pushes[0].outcome).contains("version 2: me, my roles"));
+}
+
+#[tokio::test]
+async fn a_file_that_cannot_be_used_is_not_stored() {
+    let t = stored_bot();
+    push(&t, V1).await.unwrap();
+    let err = push(&t, "[[command]]\nname = \"x\"\n").await.unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("commands.toml:1: `x` needs exactly one action"),
+        "{err}"
+    );
+    let (version, file) = stored::current(t.bot.store().as_ref())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((version, file.text.as_str()), (1, V1));
+}
+
+#[tokio::test]
+async fn a_version_that_clashes_with_a_built_in_is_refused_and_the_last_one_kept() {
+    let t = stored_bot();
+    push(&t, V1).await.unwrap();
+    assert!(t.text("UBOB", "me").await.contains("<@UBOB>"));
+    // `whoami` is a built-in's form: the version is logged as refused
+    push(&t, "[[command]]\nname = \"whoami\"\ncommand = \"help\"\n")
+        .await
+        .unwrap();
+    t.advance(REFRESH);
+    assert!(
+        t.text("UBOB", "me").await.contains("<@UBOB>"),
+        "version 1 still runs"
+    );
+    assert!(t.text("UBOB", "whoami").await.contains("<@UBOB>"));
+}
+
+#[tokio::test]
+async fn a_version_whose_setting_is_missing_here_keeps_the_last_one() {
+    let t = stored_bot();
+    push(&t, V1).await.unwrap();
+    t.text("UBOB", "me").await;
+    let needs_setting = r#"
+[[command]]
+name = "deploys"
+[command.http]
+url = "{{ env.NOT_SET_HERE }}/x"
+"#;
+    // push checks the file; the worker's environment is checked when it loads
+    push(&t, needs_setting).await.unwrap();
+    t.advance(REFRESH);
+    assert!(t.text("UBOB", "me").await.contains("<@UBOB>"));
+    assert!(t.text("UBOB", "deploys").await.starts_with("I don't know"));
+}
