@@ -17,6 +17,10 @@
 //! opkit --store dynamodb expire                    one pass of the expiry function
 //! opkit notify < event.json                        one EventBridge event, handled as the
 //!                                                  worker does (posts via SLACK_API_URL)
+//!
+//! # declarative commands (OPKIT_COMMANDS_FILE names a file to load at start-up)
+//! opkit commands check commands.toml               check it against this environment
+//! opkit --store dynamodb commands push commands.toml   store it for the worker
 //! ```
 //!
 //! State lives in files under `OPKIT_DATA_DIR` (default `.opkit`) unless
@@ -120,6 +124,9 @@ enum Cmd {
     /// instance state change, as the console shows it) exactly as the worker
     /// does: post to the subscribed channels through SLACK_API_URL.
     Notify,
+    /// Declarative commands: check a TOML file, or push it to the store.
+    #[command(subcommand)]
+    Commands(CommandsCmd),
     /// Create the DynamoDB table (OPKIT_TABLE) and, with `--queue sqs`, the queue
     /// and its dead-letter queue, if missing.
     Init {
@@ -129,6 +136,26 @@ enum Cmd {
         /// The queue's name.
         #[arg(long, default_value = "opkit-jobs")]
         queue_name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CommandsCmd {
+    /// Check a commands file as the bot would load it: the TOML, the usage lines,
+    /// the templates, and every setting and secret it reads set in this
+    /// environment. Stores nothing.
+    Check {
+        /// The TOML file.
+        file: PathBuf,
+    },
+    /// Check a commands file and store it as the current version (with `--store
+    /// dynamodb`, for the worker, which picks it up within a minute). Audited.
+    Push {
+        /// The TOML file.
+        file: PathBuf,
+        /// Who pushes it, for the audit trail.
+        #[arg(long, default_value = "ULOCAL", value_parser = parse_user)]
+        user: UserId,
     },
 }
 
@@ -201,16 +228,42 @@ async fn run(cli: Cli) -> Result<(), String> {
     let clock: SharedClock = Arc::new(SystemClock);
     // Read once; nothing is called until a command needs AWS.
     let sdk = aws::settings().await;
+    if let Cmd::Commands(CommandsCmd::Check { file }) = &cli.command {
+        return check_commands(file);
+    }
     let store = open_store(cli.store, &config, &sdk, clock).await?;
     let http = reqwest::Client::new();
+    if let Cmd::Commands(CommandsCmd::Push { file, user }) = &cli.command {
+        return push_commands(store.as_ref(), file, user).await;
+    }
+    // Declarative commands: OPKIT_COMMANDS_FILE, checked now (a bad file stops
+    // here, with its line), else those pushed to the store.
+    let services = opkit::declare::Services {
+        http: http.clone(),
+        lambda: Some(Arc::new(opkit::declare::lambda::SdkLambda::new(&sdk))),
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    let from_file = match &settings.commands_file {
+        Some(path) => Some(opkit::declare::load_file(path, env).map_err(|e| e.to_string())?),
+        None => None,
+    };
     let catbot_on = |store| {
-        catbot::with_configured_aws_packs(
+        let builder = catbot::with_configured_aws_packs(
             catbot::builder(&config, &settings, store),
             &config,
             &settings,
             &sdk,
             http.clone(),
-        )
+        );
+        match &from_file {
+            Some(declared) => declared
+                .add_to(builder, &services)
+                .expect("the file was checked with these services"),
+            None => builder.commands_source(
+                Arc::new(opkit::declare::stored::deployed(&sdk, http.clone())),
+                opkit::declare::stored::REFRESH,
+            ),
+        }
     };
     match cli.command {
         Cmd::Shell(who) => {
@@ -267,6 +320,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Cmd::Init { queue, queue_name } => {
             aws::init(&config, &sdk, cli.store, queue, &queue_name).await
         }
+        Cmd::Commands(_) => unreachable!("handled before the bot is built"),
     }
 }
 
@@ -296,6 +350,48 @@ async fn notify(notifier: &catbot::packs::notify::Notifier) -> Result<(), String
             "posted {}, updated {}, failed {}",
             outcome.posted, outcome.updated, outcome.failed
         ),
+    }
+    Ok(())
+}
+
+/// `opkit commands check FILE`: loads it as `OPKIT_COMMANDS_FILE` would be.
+fn check_commands(file: &std::path::Path) -> Result<(), String> {
+    let declared = opkit::declare::load_file(file, |name| std::env::var(name).ok())
+        .map_err(|e| e.to_string())?;
+    println!(
+        "{}: {} commands: {}",
+        declared.origin(),
+        declared.names().len(),
+        declared.names().join(", ")
+    );
+    Ok(())
+}
+
+/// `opkit commands push FILE`: checks it and stores it as the current version.
+async fn push_commands(
+    store: &dyn Store,
+    file: &std::path::Path,
+    user: &UserId,
+) -> Result<(), String> {
+    use opkit::declare::{Parsed, stored};
+    let origin = file.display().to_string();
+    let text =
+        std::fs::read_to_string(file).map_err(|e| format!("{origin}: cannot be read: {e}"))?;
+    let parsed = Parsed::parse(&origin, &text).map_err(|e| e.to_string())?;
+    let version = stored::push(store, &origin, &text, user, chrono::Utc::now())
+        .await
+        .map_err(|e| ErrorChain(&e).to_string())?;
+    println!("{origin}: stored as version {version}");
+    let (settings, secrets) = (parsed.settings(), parsed.secrets());
+    if !settings.is_empty() || !secrets.is_empty() {
+        let list = |names: std::collections::BTreeSet<String>| {
+            names.into_iter().collect::<Vec<_>>().join(", ")
+        };
+        println!(
+            "the worker needs the settings [{}] and the secrets [{}] (NAME or NAME_ARN) in its environment",
+            list(settings),
+            list(secrets)
+        );
     }
     Ok(())
 }

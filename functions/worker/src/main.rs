@@ -22,7 +22,15 @@ async fn main() -> Result<(), Error> {
     let settings = catbot::Settings::from_lookup(|name| env.get(name))?;
     // One HTTP client for every Slack call (replies, channel posts, uploads).
     let http = reqwest::Client::new();
-    let (bot, store) = catbot::deployed(&config, &settings, &sdk, Some(http.clone()))?;
+    // The declarative commands pushed to the table (`opkit commands push`).
+    let commands = opkit::declare::stored::deployed(&sdk, http.clone());
+    let (bot, store) = catbot::deployed_with_commands(
+        &config,
+        &settings,
+        &sdk,
+        Some(http.clone()),
+        Some(Arc::new(commands)),
+    )?;
     let channels = catbot::channel_poster(&config, http.clone());
     // EventBridge events from the notifications queue, told apart by its ARN.
     let notifications = settings.notify_queue_arn.clone().map(|queue_arn| {

@@ -39,5 +39,5 @@ pub use wiring::with_configured_aws_packs;
 #[cfg(any(feature = "cloudwatch", feature = "ec2", feature = "sqs"))]
 pub use wiring::{AwsPacksConfig, with_aws_packs};
 #[cfg(feature = "dynamodb")]
-pub use wiring::{DeployError, deployed};
-pub use wiring::{builder, channel_poster, directory, notifier, policy};
+pub use wiring::{DeployError, deployed, deployed_with_commands};
+pub use wiring::{builder, channel_poster, directory, notifier, policy, with_commands_file};

@@ -6,6 +6,7 @@
 //! | `OPKIT_WEATHER_URL` | weather API base URL (OpenWeatherMap-compatible) | `https://api.openweathermap.org/data/2.5` |
 //! | `OPKIT_WEATHER_KEY` | weather API key | none |
 //! | `OPKIT_ACCOUNTS` | the named AWS accounts, JSON ([`crate::accounts`]) | none: the bot's own account only |
+//! | `OPKIT_COMMANDS_FILE` | a TOML file of declarative commands ([`opkit::declare`]) loaded at start-up; unset, the commands pushed to the store (`opkit commands push`) | none |
 //!
 //! A malformed value fails start-up with one line naming the variable, as Opkit's
 //! own settings do.
@@ -36,6 +37,8 @@ pub struct Settings {
     pub notify_queue_arn: Option<String>,
     /// `OPKIT_ACCOUNTS`: the AWS accounts commands may look at with `in <account>`.
     pub accounts: AccountBook,
+    /// `OPKIT_COMMANDS_FILE`: declarative commands to load at start-up.
+    pub commands_file: Option<std::path::PathBuf>,
 }
 
 impl Settings {
@@ -73,6 +76,7 @@ impl Settings {
                 })?,
                 None => AccountBook::empty(),
             },
+            commands_file: get("OPKIT_COMMANDS_FILE").map(Into::into),
         })
     }
 }

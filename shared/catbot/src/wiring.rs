@@ -72,6 +72,24 @@ pub fn notifier(
     }
 }
 
+/// Adds the declarative commands of `OPKIT_COMMANDS_FILE`, if it is set, with
+/// their settings and secrets read through `lookup` (the environment), calling
+/// through `services`; unset, `builder` as it is.
+///
+/// # Errors
+/// The file's [`opkit::declare::LoadError`]: its line and the reason.
+pub fn with_commands_file(
+    builder: BotBuilder,
+    settings: &Settings,
+    lookup: impl Fn(&str) -> Option<String>,
+    services: &opkit::declare::Services,
+) -> Result<BotBuilder, opkit::declare::LoadError> {
+    match &settings.commands_file {
+        Some(path) => opkit::declare::load_file(path, lookup)?.add_to(builder, services),
+        None => Ok(builder),
+    }
+}
+
 /// The Web API poster for channel messages, if a bot token is configured.
 pub fn channel_poster(config: &Config, http: reqwest::Client) -> Option<Arc<dyn ChannelPoster>> {
     Some(Arc::new(slack_api(config, http)?))
@@ -114,12 +132,29 @@ pub fn deployed(
     sdk: &aws_config::SdkConfig,
     aws_packs: Option<reqwest::Client>,
 ) -> Result<(Bot, Arc<opkit::store::dynamodb::DynamoStore>), DeployError> {
+    deployed_with_commands(config, settings, sdk, aws_packs, None)
+}
+
+/// [`deployed`], with the commands that `commands` holds beside the compiled
+/// ones, asked for a newer version once a minute (the worker: the declarative
+/// commands pushed to the table, [`opkit::declare::stored`]).
+#[cfg(feature = "dynamodb")]
+pub fn deployed_with_commands(
+    config: &Config,
+    settings: &Settings,
+    sdk: &aws_config::SdkConfig,
+    aws_packs: Option<reqwest::Client>,
+    commands: Option<Arc<dyn opkit::engine::CommandSource>>,
+) -> Result<(Bot, Arc<opkit::store::dynamodb::DynamoStore>), DeployError> {
     use opkit::store::dynamodb::DynamoStore;
     let clock: opkit::clock::SharedClock = Arc::new(opkit::clock::SystemClock);
     let table = config.require_table()?;
     let client = aws_sdk_dynamodb::Client::new(sdk);
     let store = Arc::new(DynamoStore::new(client, table, clock.clone()));
     let mut bot = builder(config, settings, store.clone()).clock(clock);
+    if let Some(source) = commands {
+        bot = bot.commands_source(source, opkit::declare::stored::REFRESH);
+    }
     if let Some(http) = aws_packs {
         bot = with_configured_aws_packs(bot, config, settings, sdk, http);
     }

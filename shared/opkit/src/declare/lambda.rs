@@ -36,6 +36,14 @@ pub trait LambdaInvoker: Send + Sync {
 pub struct SdkLambda(pub aws_sdk_lambda::Client);
 
 #[cfg(feature = "lambda")]
+impl SdkLambda {
+    /// A client from the process's AWS configuration.
+    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        Self(aws_sdk_lambda::Client::new(sdk))
+    }
+}
+
+#[cfg(feature = "lambda")]
 impl LambdaInvoker for SdkLambda {
     fn invoke<'a>(
         &'a self,

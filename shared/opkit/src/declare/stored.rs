@@ -264,3 +264,20 @@ impl CommandSource for StoredCommands {
         })
     }
 }
+
+/// The deployed source: settings from the process environment, secrets by
+/// `NAME` or `NAME_ARN` (Secrets Manager), `http` actions over `http`, `lambda`
+/// actions through the SDK — all with the clients of `sdk`.
+#[cfg(all(feature = "secretsmanager", feature = "lambda"))]
+pub fn deployed(sdk: &aws_config::SdkConfig, http: reqwest::Client) -> StoredCommands {
+    let env = |name: &str| std::env::var(name).ok();
+    let secrets = SecretsManagerSecrets {
+        client: aws_sdk_secretsmanager::Client::new(sdk),
+        lookup: env,
+    };
+    let services = Services {
+        http,
+        lambda: Some(Arc::new(super::lambda::SdkLambda::new(sdk))),
+    };
+    StoredCommands::new(env, Arc::new(secrets), services)
+}
