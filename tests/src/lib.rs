@@ -6,6 +6,7 @@
 pub mod aws;
 pub mod aws_packs;
 pub mod bench;
+pub mod fake_service;
 pub mod fake_slack;
 pub mod fault_proxy;
 pub mod faults;
@@ -13,5 +14,6 @@ pub mod serverless;
 pub mod slack_request;
 pub mod tally;
 
+pub use fake_service::{FakeLambda, FakeService};
 pub use fake_slack::{CannedResponse, FakeSlack, RecordedBody, RecordedRequest};
 pub use slack_request::{signed_headers, slash_command_body};

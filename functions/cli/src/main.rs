@@ -378,20 +378,23 @@ async fn push_commands(
     let text =
         std::fs::read_to_string(file).map_err(|e| format!("{origin}: cannot be read: {e}"))?;
     let parsed = Parsed::parse(&origin, &text).map_err(|e| e.to_string())?;
-    let version = stored::push(store, &origin, &text, user, chrono::Utc::now())
+    let env = |name: &str| std::env::var(name).ok();
+    let version = stored::push(store, &origin, &text, env, user, chrono::Utc::now())
         .await
         .map_err(|e| ErrorChain(&e).to_string())?;
-    println!("{origin}: stored as version {version}");
+    println!(
+        "{origin}: stored as version {version}: {} commands",
+        parsed.names().len()
+    );
+    let list = |names: std::collections::BTreeSet<String>| {
+        names.into_iter().collect::<Vec<_>>().join(", ")
+    };
     let (settings, secrets) = (parsed.settings(), parsed.secrets());
-    if !settings.is_empty() || !secrets.is_empty() {
-        let list = |names: std::collections::BTreeSet<String>| {
-            names.into_iter().collect::<Vec<_>>().join(", ")
-        };
-        println!(
-            "the worker needs the settings [{}] and the secrets [{}] (NAME or NAME_ARN) in its environment",
-            list(settings),
-            list(secrets)
-        );
+    if !settings.is_empty() {
+        println!("settings stored with it: {}", list(settings));
+    }
+    if !secrets.is_empty() {
+        println!("secrets it reads from Secrets Manager (NAME_ARN): {}", list(secrets));
     }
     Ok(())
 }

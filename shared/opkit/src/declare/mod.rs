@@ -85,6 +85,11 @@ impl Parsed {
         })
     }
 
+    /// The commands' names, in the file's order.
+    pub fn names(&self) -> Vec<&str> {
+        self.specs.iter().map(|s| s.name.as_str()).collect()
+    }
+
     /// The settings (`env.NAME`) the templates read.
     pub fn settings(&self) -> BTreeSet<String> {
         format::referenced(&self.specs).0
@@ -93,6 +98,47 @@ impl Parsed {
     /// The secrets (`secret.NAME`) the templates read.
     pub fn secrets(&self) -> BTreeSet<String> {
         format::referenced(&self.specs).1
+    }
+
+    /// What a deployed worker needs besides the file, read through `lookup` (the
+    /// pusher's environment) to be stored with it: the value of every setting the
+    /// templates read, and for every secret the ARN (or name) of the Secrets
+    /// Manager secret holding it (`NAME_ARN`) — never a secret's value.
+    ///
+    /// # Errors
+    /// A [`LoadError`] at the first line that reads a setting that is not set, or
+    /// a secret without `NAME_ARN`.
+    pub fn deployment(
+        &self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>), LoadError> {
+        let mut settings = BTreeMap::new();
+        let mut secret_ids = BTreeMap::new();
+        let at = |line: usize, reason: String| LoadError {
+            origin: self.origin.clone(),
+            line: Some(line),
+            reason,
+        };
+        for spec in &self.specs {
+            for (name, &line) in &spec.settings {
+                let value = crate::config::setting(&lookup, name).ok_or_else(|| {
+                    at(line, format!("the setting `{name}` (env.{name}) is not set: set it to push it with the file"))
+                })?;
+                settings.insert(name.clone(), value);
+            }
+            for (name, &line) in &spec.secrets {
+                let id = crate::config::setting(&lookup, &format!("{name}_ARN")).ok_or_else(|| {
+                    at(
+                        line,
+                        format!(
+                            "the secret `{name}` (secret.{name}) is pushed as a reference: set                              {name}_ARN to the Secrets Manager secret that holds it (its value                              is never stored in the table)"
+                        ),
+                    )
+                })?;
+                secret_ids.insert(name.clone(), id);
+            }
+        }
+        Ok((settings, secret_ids))
     }
 
     /// Looks up every setting and secret the templates read, and checks each

@@ -43,6 +43,14 @@ pub struct StoredFile {
     pub pushed_by: UserId,
     /// When.
     pub pushed_at: DateTime<Utc>,
+    /// The settings the file reads, as the pusher's environment had them
+    /// ([`Parsed::deployment`]); the worker's own environment fills any gap.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+    /// For each secret the file reads, the Secrets Manager secret (ARN or name)
+    /// that holds it.
+    #[serde(default)]
+    pub secret_ids: BTreeMap<String, String>,
 }
 
 /// Why a push stored nothing.
@@ -58,36 +66,38 @@ pub enum PushError {
     Store(#[from] StoreError),
 }
 
-/// Checks `text` ([`Parsed::parse`]) and stores it as the current version;
-/// returns the new version. Audited as `commands push` by `by`.
+/// Checks `text` ([`Parsed::parse`]) and stores it as the current version, with
+/// the settings and secret references it needs read through `lookup` (the
+/// pusher's environment: [`Parsed::deployment`]); returns the new version.
+/// Audited as `commands push` by `by`.
 ///
 /// # Errors
-/// [`PushError::Load`] for a file that cannot be used (nothing is stored);
-/// [`PushError::Store`] when the store refuses, e.g. a push at the same time.
+/// [`PushError::Load`] for a file that cannot be used, or a setting or secret
+/// reference missing from `lookup` (nothing is stored); [`PushError::Store`]
+/// when the store refuses, e.g. a push at the same time.
 pub async fn push(
     store: &dyn Store,
     origin: &str,
     text: &str,
+    lookup: impl Fn(&str) -> Option<String>,
     by: &UserId,
     now: DateTime<Utc>,
 ) -> Result<u64, PushError> {
     let parsed = Parsed::parse(origin, text)?;
+    let (settings, secret_ids) = parsed.deployment(lookup)?;
     let file = StoredFile {
         origin: origin.to_string(),
         text: text.to_string(),
         pushed_by: by.clone(),
         pushed_at: now,
+        settings,
+        secret_ids,
     };
     let value = serde_json::to_value(&file).map_err(|e| StoreError::Backend(e.to_string()))?;
     let encoded = EncodedState::new(STATE_KEY, value)?;
     let current = store.load(STATE_KEY).await?.version;
     let version = store.save(STATE_KEY, &encoded, current).await?;
-    let names = parsed
-        .specs
-        .iter()
-        .map(|s| s.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let names = parsed.names().join(", ");
     let record = AuditRecord {
         id: Uuid::new_v4(),
         correlation_id: Uuid::new_v4(),
@@ -124,17 +134,32 @@ pub async fn current(store: &dyn StateStore) -> Result<Option<(u64, StoredFile)>
 
 /// Where secrets come from when a stored version is loaded.
 pub trait SecretSource: Send + Sync {
-    /// The secret `name`, if it is set; an error says why it cannot be read
-    /// (never its value).
-    fn secret<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Secret>, String>>;
+    /// The secret `name`, if it is set — from the secret `pushed` (an ARN or a
+    /// name pushed with the file) when there is one; an error says why it cannot
+    /// be read (never its value).
+    fn secret<'a>(
+        &'a self,
+        name: &'a str,
+        pushed: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Option<Secret>, String>>;
 }
 
 /// Secrets from an environment lookup: the variable `NAME`.
 pub struct EnvSecrets<L>(pub L);
 
 impl<L: Fn(&str) -> Option<String> + Send + Sync> SecretSource for EnvSecrets<L> {
-    fn secret<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Secret>, String>> {
-        Box::pin(std::future::ready(Ok((self.0)(name).map(Secret::new))))
+    fn secret<'a>(
+        &'a self,
+        name: &'a str,
+        pushed: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Option<Secret>, String>> {
+        let found = match pushed {
+            Some(id) => Err(format!(
+                "secret.{name} is the Secrets Manager secret {id}, which this process cannot read"
+            )),
+            None => Ok((self.0)(name).map(Secret::new)),
+        };
+        Box::pin(std::future::ready(found))
     }
 }
 
@@ -152,10 +177,16 @@ pub struct SecretsManagerSecrets<L> {
 
 #[cfg(feature = "secretsmanager")]
 impl<L: Fn(&str) -> Option<String> + Send + Sync> SecretSource for SecretsManagerSecrets<L> {
-    fn secret<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Secret>, String>> {
+    fn secret<'a>(
+        &'a self,
+        name: &'a str,
+        pushed: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Option<Secret>, String>> {
         Box::pin(async move {
             let direct = crate::config::setting(&self.lookup, name);
-            let reference = crate::config::setting(&self.lookup, &format!("{name}_ARN"));
+            let reference = pushed
+                .map(str::to_string)
+                .or_else(|| crate::config::setting(&self.lookup, &format!("{name}_ARN")));
             match (direct, reference) {
                 (Some(_), Some(_)) => Err(format!(
                     "{name} and {name}_ARN are both set; set the value or the secret that \

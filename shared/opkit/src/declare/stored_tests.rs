@@ -120,9 +120,43 @@ name = "deploys"
 [command.http]
 url = "{{ env.NOT_SET_HERE }}/x"
 "#;
-    // push checks the file; the worker's environment is checked when it loads
-    push(&t, needs_setting).await.unwrap();
+    // push needs the setting in the pusher's environment …
+    let err = push(&t, needs_setting).await.unwrap_err();
+    assert!(err.to_string().contains("`NOT_SET_HERE` (env.NOT_SET_HERE) is not set"), "{err}");
+    // … and a secret as a reference, never its value
+    let needs_secret = needs_setting.replace("NOT_SET_HERE", "PUSHED_URL")
+        + "headers = { Authorization = \"{{ secret.TOKEN }}\" }\n";
+    let err = push(&t, &needs_secret).await.unwrap_err();
+    assert!(err.to_string().contains("set TOKEN_ARN"), "{err}");
+    // a version stored by hand whose setting this worker lacks keeps the last one
+    let store: &dyn Store = t.bot.store().as_ref();
+    let file = stored::StoredFile {
+        origin: "by hand".into(),
+        text: needs_setting.into(),
+        pushed_by: UserId::parse("UADMIN").unwrap(),
+        pushed_at: t.now(),
+        settings: Default::default(),
+        secret_ids: Default::default(),
+    };
+    let value = crate::store::EncodedState::new(stored::STATE_KEY, serde_json::to_value(&file).unwrap()).unwrap();
+    store.save(stored::STATE_KEY, &value, 1).await.unwrap();
     t.advance(REFRESH);
     assert!(t.text("UBOB", "me").await.contains("<@UBOB>"));
     assert!(t.text("UBOB", "deploys").await.starts_with("I don't know"));
+}
+
+#[tokio::test]
+async fn pushed_settings_travel_with_the_file() {
+    let t = stored_bot();
+    let file = r#"
+[[command]]
+name = "where"
+[command.http]
+url = "{{ env.PUSHED_URL }}/x"
+"#;
+    push(&t, file).await.unwrap();
+    let (_, stored) = stored::current(t.bot.store().as_ref()).await.unwrap().unwrap();
+    assert_eq!(stored.settings["PUSHED_URL"], "https://pushed.example");
+    // the worker (whose own environment has nothing) has the command
+    assert!(t.text("UADMIN", "help where").await.starts_with("`where`"));
 }

@@ -460,3 +460,36 @@ url = "{{ secret.T }} {{ env.B }}"
     let err = load_error(file, &[("T", TOKEN), ("B", "https://x")]);
     assert!(!err.contains(TOKEN), "{err}");
 }
+
+#[test]
+fn the_example_file_loads_and_each_example_runs_its_command() {
+    // GIVEN examples/commands.toml with the settings and secrets it reads
+    let file = include_str!("../../../../examples/commands.toml");
+    let declared = load(
+        file,
+        &[
+            ("DEPLOYS_URL", "https://deploys.example"),
+            ("DEPLOYS_TOKEN", TOKEN),
+            ("RESTART_FUNCTION", "restart-service"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        declared.names(),
+        ["deploys status", "deploys rollback", "runbook restart", "reboot-web"]
+    );
+    // THEN each example a command shows in help resolves to that command
+    let parsed = Parsed::parse("examples/commands.toml", file).unwrap();
+    for spec in &parsed.specs {
+        for example in &spec.examples {
+            let typed = crate::text::tokenize(example);
+            let words: Vec<String> = typed
+                .iter()
+                .map_while(|t| t.as_word().map(str::to_lowercase))
+                .collect();
+            assert!(words.join(" ").starts_with(&spec.name), "{example}");
+            let args = crate::engine::Args::new(typed[spec.name.split(' ').count()..].to_vec());
+            spec.usage.bind(&args).unwrap_or_else(|e| panic!("{example}: {e}"));
+        }
+    }
+}
