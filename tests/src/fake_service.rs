@@ -123,7 +123,10 @@ impl FakeLambda {
                         let body = r#"{"errorMessage":"boom","errorType":"Error"}"#;
                         return (
                             StatusCode::OK,
-                            [("X-Amz-Function-Error", "Unhandled"), ("X-Amz-Executed-Version", "$LATEST")],
+                            [
+                                ("X-Amz-Function-Error", "Unhandled"),
+                                ("X-Amz-Executed-Version", "$LATEST"),
+                            ],
                             body,
                         )
                             .into_response();

@@ -69,7 +69,10 @@ async fn pushed_commands_run_through_the_worker_and_a_new_version_within_a_minut
     let env: HashMap<String, String> = [
         ("DEPLOYS_URL", service.base.as_str()),
         ("DEPLOYS_TOKEN_ARN", arn.as_str()),
-        ("RUNBOOK_FUNCTION", "arn:aws:lambda:us-east-1:123456789012:function:restart"),
+        (
+            "RUNBOOK_FUNCTION",
+            "arn:aws:lambda:us-east-1:123456789012:function:restart",
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -93,9 +96,16 @@ async fn pushed_commands_run_through_the_worker_and_a_new_version_within_a_minut
         .start()
         .await;
     let admin = UserId::parse(ADMIN).unwrap();
-    let version = stored::push(stack.store.as_ref(), "commands.toml", V1, |n| env.get(n).cloned(), &admin, stack.now())
-        .await
-        .unwrap();
+    let version = stored::push(
+        stack.store.as_ref(),
+        "commands.toml",
+        V1,
+        |n| env.get(n).cloned(),
+        &admin,
+        stack.now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(version, 1);
 
     // WHEN an admin runs the HTTP command
@@ -105,10 +115,16 @@ async fn pushed_commands_run_through_the_worker_and_a_new_version_within_a_minut
     let seen = service.seen();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].uri, "/services/web/version");
-    assert_eq!(seen[0].headers["authorization"], format!("Bearer {TOKEN}").as_str());
+    assert_eq!(
+        seen[0].headers["authorization"],
+        format!("Bearer {TOKEN}").as_str()
+    );
     // AND an argument cannot leave its path segment
     run(&stack, ADMIN, "deploys status \"../admin?x=1&y\"", "two").await;
-    assert_eq!(service.seen()[1].uri, "/services/..%2Fadmin%3Fx%3D1%26y/version");
+    assert_eq!(
+        service.seen()[1].uri,
+        "/services/..%2Fadmin%3Fx%3D1%26y/version"
+    );
     // AND someone without the role is refused
     assert_eq!(
         run(&stack, "UBOB", "deploys status web", "three").await,
@@ -118,7 +134,10 @@ async fn pushed_commands_run_through_the_worker_and_a_new_version_within_a_minut
     // WHEN the Lambda command runs
     let reply = run(&stack, ADMIN, "runbook restart web", "four").await;
     // THEN the SDK invoked the function by its ARN with the payload built as JSON
-    assert_eq!(reply, "arn:aws:lambda:us-east-1:123456789012:function:restart restarted web");
+    assert_eq!(
+        reply,
+        "arn:aws:lambda:us-east-1:123456789012:function:restart restarted web"
+    );
     let invoked = lambda.seen();
     assert_eq!(invoked.len(), 1);
     assert_eq!(
@@ -126,7 +145,10 @@ async fn pushed_commands_run_through_the_worker_and_a_new_version_within_a_minut
         "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Arestart/invocations"
     );
     let payload: serde_json::Value = serde_json::from_slice(&invoked[0].body).unwrap();
-    assert_eq!(payload, serde_json::json!({"action": "restart", "service": "web"}));
+    assert_eq!(
+        payload,
+        serde_json::json!({"action": "restart", "service": "web"})
+    );
     // AND a function that fails is reported as such
     assert_eq!(
         run(&stack, ADMIN, "runbook broken", "five").await,
@@ -135,12 +157,23 @@ async fn pushed_commands_run_through_the_worker_and_a_new_version_within_a_minut
 
     // WHEN version 2 is pushed
     let v2 = V1.replace("runs `{{ json.version }}`", "is at `{{ json.version }}`");
-    stored::push(stack.store.as_ref(), "commands.toml", &v2, |n| env.get(n).cloned(), &admin, stack.now())
-        .await
-        .unwrap();
+    stored::push(
+        stack.store.as_ref(),
+        "commands.toml",
+        &v2,
+        |n| env.get(n).cloned(),
+        &admin,
+        stack.now(),
+    )
+    .await
+    .unwrap();
     // THEN the worker keeps version 1 until a minute has passed since its last look
     stack.clock.advance(chrono::Duration::seconds(30));
-    assert!(run(&stack, ADMIN, "deploys status web", "six").await.contains(" runs "));
+    assert!(
+        run(&stack, ADMIN, "deploys status web", "six")
+            .await
+            .contains(" runs ")
+    );
     stack.clock.advance(chrono::Duration::seconds(31));
     assert_eq!(
         run(&stack, ADMIN, "deploys status web", "seven").await,

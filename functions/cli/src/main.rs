@@ -394,7 +394,10 @@ async fn push_commands(
         println!("settings stored with it: {}", list(settings));
     }
     if !secrets.is_empty() {
-        println!("secrets it reads from Secrets Manager (NAME_ARN): {}", list(secrets));
+        println!(
+            "secrets it reads from Secrets Manager (NAME_ARN): {}",
+            list(secrets)
+        );
     }
     Ok(())
 }

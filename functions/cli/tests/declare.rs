@@ -63,14 +63,25 @@ async fn opkit_say_runs_the_issue_example_against_a_local_service() {
     let file = data.join("commands.toml");
     std::fs::write(&file, ISSUE_EXAMPLE).unwrap();
     let say = |roles: &'static str, words: &'static str| {
-        let mut c = opkit(&data, &service.base, &["say", "--user", "U1", "--roles", roles, words]);
+        let mut c = opkit(
+            &data,
+            &service.base,
+            &["say", "--user", "U1", "--roles", roles, words],
+        );
         c.env("OPKIT_COMMANDS_FILE", &file);
         c
     };
     let (code, out, err) = text(&say("ops", "deploys status web").output().await.unwrap());
-    assert_eq!((code, out.as_str()), (Some(0), "*web* runs `1.4.2`, deployed 2026-11-29\n"), "{err}");
+    assert_eq!(
+        (code, out.as_str()),
+        (Some(0), "*web* runs `1.4.2`, deployed 2026-11-29\n"),
+        "{err}"
+    );
     assert_eq!(service.seen()[0].uri, "/services/web/version");
-    assert_eq!(service.seen()[0].headers["authorization"], format!("Bearer {TOKEN}").as_str());
+    assert_eq!(
+        service.seen()[0].headers["authorization"],
+        format!("Bearer {TOKEN}").as_str()
+    );
     // an injection attempt stays one path segment
     let (_, out, _) = text(
         &say("ops", "deploys status \"../admin?x=1&y\"")
@@ -79,10 +90,16 @@ async fn opkit_say_runs_the_issue_example_against_a_local_service() {
             .unwrap(),
     );
     assert!(out.starts_with("*../admin?x=1&y* runs"), "{out}");
-    assert_eq!(service.seen()[1].uri, "/services/..%2Fadmin%3Fx%3D1%26y/version");
+    assert_eq!(
+        service.seen()[1].uri,
+        "/services/..%2Fadmin%3Fx%3D1%26y/version"
+    );
     // without the role: refused, nothing sent
     let (_, out, _) = text(&say("qa", "deploys status web").output().await.unwrap());
-    assert_eq!(out, "Sorry, you need ops, or admin to run `deploys status`.\n");
+    assert_eq!(
+        out,
+        "Sorry, you need ops, or admin to run `deploys status`.\n"
+    );
     assert_eq!(service.seen().len(), 2);
 }
 
@@ -90,8 +107,11 @@ async fn opkit_say_runs_the_issue_example_against_a_local_service() {
 async fn a_bad_file_stops_start_up_with_its_line_and_check_says_the_same() {
     let data = dir("bad");
     let file = data.join("commands.toml");
-    std::fs::write(&file, ISSUE_EXAMPLE.replace("{{ service }}/version", "{{ servce }}/version"))
-        .unwrap();
+    std::fs::write(
+        &file,
+        ISSUE_EXAMPLE.replace("{{ service }}/version", "{{ servce }}/version"),
+    )
+    .unwrap();
     let expected = format!(
         "opkit: {}:9: `servce` is not an argument of this command (it has: service); a template \
          reads the arguments, env.NAME or secret.NAME\n",
@@ -101,27 +121,45 @@ async fn a_bad_file_stops_start_up_with_its_line_and_check_says_the_same() {
     say.env("OPKIT_COMMANDS_FILE", &file);
     let (code, _, err) = text(&say.output().await.unwrap());
     assert_eq!((code, err.as_str()), (Some(1), expected.as_str()));
-    let check = opkit(&data, "http://127.0.0.1:9", &["commands", "check", file.to_str().unwrap()])
-        .output()
-        .await
-        .unwrap();
+    let check = opkit(
+        &data,
+        "http://127.0.0.1:9",
+        &["commands", "check", file.to_str().unwrap()],
+    )
+    .output()
+    .await
+    .unwrap();
     let (code, _, err) = text(&check);
     assert_eq!((code, err.as_str()), (Some(1), expected.as_str()));
     // an unset secret, too
     std::fs::write(&file, ISSUE_EXAMPLE).unwrap();
-    let mut check = opkit(&data, "http://127.0.0.1:9", &["commands", "check", file.to_str().unwrap()]);
+    let mut check = opkit(
+        &data,
+        "http://127.0.0.1:9",
+        &["commands", "check", file.to_str().unwrap()],
+    );
     check.env_remove("DEPLOYS_TOKEN");
     let (code, _, err) = text(&check.output().await.unwrap());
     assert_eq!(code, Some(1));
-    assert!(err.contains(":10: the secret `DEPLOYS_TOKEN` (secret.DEPLOYS_TOKEN) is not set"), "{err}");
+    assert!(
+        err.contains(":10: the secret `DEPLOYS_TOKEN` (secret.DEPLOYS_TOKEN) is not set"),
+        "{err}"
+    );
     // and a good one
-    let check = opkit(&data, "http://127.0.0.1:9", &["commands", "check", file.to_str().unwrap()])
-        .output()
-        .await
-        .unwrap();
+    let check = opkit(
+        &data,
+        "http://127.0.0.1:9",
+        &["commands", "check", file.to_str().unwrap()],
+    )
+    .output()
+    .await
+    .unwrap();
     let (code, out, err) = text(&check);
     assert_eq!(code, Some(0), "{err}");
-    assert_eq!(out, format!("{}: 1 commands: deploys status\n", file.display()));
+    assert_eq!(
+        out,
+        format!("{}: 1 commands: deploys status\n", file.display())
+    );
 }
 
 #[tokio::test]
@@ -139,7 +177,13 @@ async fn a_pushed_file_is_what_the_next_process_runs() {
     let push = opkit(
         &data,
         &service.base,
-        &["commands", "push", file.to_str().unwrap(), "--user", "UADMIN1"],
+        &[
+            "commands",
+            "push",
+            file.to_str().unwrap(),
+            "--user",
+            "UADMIN1",
+        ],
     )
     .output()
     .await
@@ -147,12 +191,22 @@ async fn a_pushed_file_is_what_the_next_process_runs() {
     let (code, out, err) = text(&push);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("stored as version 1: 1 commands"), "{out}");
-    assert!(out.contains("settings stored with it: DEPLOYS_URL"), "{out}");
+    assert!(
+        out.contains("settings stored with it: DEPLOYS_URL"),
+        "{out}"
+    );
     // no OPKIT_COMMANDS_FILE, and no DEPLOYS_URL: the store's version, with its setting
     let say = opkit(
         &data,
         "http://127.0.0.1:9",
-        &["say", "--user", "U1", "--roles", "admin", "deploys status api"],
+        &[
+            "say",
+            "--user",
+            "U1",
+            "--roles",
+            "admin",
+            "deploys status api",
+        ],
     )
     .output()
     .await

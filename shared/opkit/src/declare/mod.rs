@@ -131,7 +131,9 @@ impl Parsed {
                     at(
                         line,
                         format!(
-                            "the secret `{name}` (secret.{name}) is pushed as a reference: set                              {name}_ARN to the Secrets Manager secret that holds it (its value                              is never stored in the table)"
+                            "the secret `{name}` (secret.{name}) is pushed as a reference: set \
+                             {name}_ARN to the Secrets Manager secret that holds it (its value \
+                             is never stored in the table)"
                         ),
                     )
                 })?;

@@ -255,15 +255,20 @@ impl StoredCommands {
         let parsed = Parsed::parse(&origin, &file.text).map_err(|e| e.to_string())?;
         let mut secrets = BTreeMap::new();
         for name in parsed.secrets() {
-            if let Some(value) = self.secrets.secret(&name).await? {
+            let pushed = file.secret_ids.get(&name).map(String::as_str);
+            if let Some(value) = self.secrets.secret(&name, pushed).await? {
                 secrets.insert(name, value);
             }
         }
+        // What was pushed with the file first; this process's environment fills gaps.
+        let settings = |name: &str| {
+            file.settings
+                .get(name)
+                .cloned()
+                .or_else(|| (self.settings)(name))
+        };
         let declared = parsed
-            .bind(
-                |name| (self.settings)(name),
-                |name| secrets.get(name).cloned(),
-            )
+            .bind(settings, |name| secrets.get(name).cloned())
             .map_err(|e| e.to_string())?;
         Ok(Some((version, declared)))
     }

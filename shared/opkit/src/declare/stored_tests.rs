@@ -38,10 +38,12 @@ fn stored_bot() -> TestBot {
 
 async fn push(t: &TestBot, text: &str) -> Result<u64, stored::PushError> {
     let store: &dyn Store = t.bot.store().as_ref();
+    let pusher = |name: &str| (name == "PUSHED_URL").then(|| "https://pushed.example".to_string());
     stored::push(
         store,
         "commands.toml",
         text,
+        pusher,
         &UserId::parse("UADMIN").unwrap(),
         t.now(),
     )
@@ -122,7 +124,11 @@ url = "{{ env.NOT_SET_HERE }}/x"
 "#;
     // push needs the setting in the pusher's environment …
     let err = push(&t, needs_setting).await.unwrap_err();
-    assert!(err.to_string().contains("`NOT_SET_HERE` (env.NOT_SET_HERE) is not set"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("`NOT_SET_HERE` (env.NOT_SET_HERE) is not set"),
+        "{err}"
+    );
     // … and a secret as a reference, never its value
     let needs_secret = needs_setting.replace("NOT_SET_HERE", "PUSHED_URL")
         + "headers = { Authorization = \"{{ secret.TOKEN }}\" }\n";
@@ -138,7 +144,9 @@ url = "{{ env.NOT_SET_HERE }}/x"
         settings: Default::default(),
         secret_ids: Default::default(),
     };
-    let value = crate::store::EncodedState::new(stored::STATE_KEY, serde_json::to_value(&file).unwrap()).unwrap();
+    let value =
+        crate::store::EncodedState::new(stored::STATE_KEY, serde_json::to_value(&file).unwrap())
+            .unwrap();
     store.save(stored::STATE_KEY, &value, 1).await.unwrap();
     t.advance(REFRESH);
     assert!(t.text("UBOB", "me").await.contains("<@UBOB>"));
@@ -155,7 +163,10 @@ name = "where"
 url = "{{ env.PUSHED_URL }}/x"
 "#;
     push(&t, file).await.unwrap();
-    let (_, stored) = stored::current(t.bot.store().as_ref()).await.unwrap().unwrap();
+    let (_, stored) = stored::current(t.bot.store().as_ref())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.settings["PUSHED_URL"], "https://pushed.example");
     // the worker (whose own environment has nothing) has the command
     assert!(t.text("UADMIN", "help where").await.starts_with("`where`"));

@@ -476,7 +476,12 @@ fn the_example_file_loads_and_each_example_runs_its_command() {
     .unwrap();
     assert_eq!(
         declared.names(),
-        ["deploys status", "deploys rollback", "runbook restart", "reboot-web"]
+        [
+            "deploys status",
+            "deploys rollback",
+            "runbook restart",
+            "reboot-web"
+        ]
     );
     // THEN each example a command shows in help resolves to that command
     let parsed = Parsed::parse("examples/commands.toml", file).unwrap();
@@ -489,7 +494,9 @@ fn the_example_file_loads_and_each_example_runs_its_command() {
                 .collect();
             assert!(words.join(" ").starts_with(&spec.name), "{example}");
             let args = crate::engine::Args::new(typed[spec.name.split(' ').count()..].to_vec());
-            spec.usage.bind(&args).unwrap_or_else(|e| panic!("{example}: {e}"));
+            spec.usage
+                .bind(&args)
+                .unwrap_or_else(|e| panic!("{example}: {e}"));
         }
     }
 }
