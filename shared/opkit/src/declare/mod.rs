@@ -127,16 +127,17 @@ impl Parsed {
                 settings.insert(name.clone(), value);
             }
             for (name, &line) in &spec.secrets {
-                let id = crate::config::setting(&lookup, &format!("{name}_ARN")).ok_or_else(|| {
-                    at(
-                        line,
-                        format!(
-                            "the secret `{name}` (secret.{name}) is pushed as a reference: set \
+                let id =
+                    crate::config::setting(&lookup, &format!("{name}_ARN")).ok_or_else(|| {
+                        at(
+                            line,
+                            format!(
+                                "the secret `{name}` (secret.{name}) is pushed as a reference: set \
                              {name}_ARN to the Secrets Manager secret that holds it (its value \
                              is never stored in the table)"
-                        ),
-                    )
-                })?;
+                            ),
+                        )
+                    })?;
                 secret_ids.insert(name.clone(), id);
             }
         }
