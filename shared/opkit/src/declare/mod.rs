@@ -111,7 +111,7 @@ impl Parsed {
     pub fn deployment(
         &self,
         lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>), LoadError> {
+    ) -> Result<Deployment, LoadError> {
         let mut settings = BTreeMap::new();
         let mut secret_ids = BTreeMap::new();
         let at = |line: usize, reason: String| LoadError {
@@ -141,7 +141,10 @@ impl Parsed {
                 secret_ids.insert(name.clone(), id);
             }
         }
-        Ok((settings, secret_ids))
+        Ok(Deployment {
+            settings,
+            secret_ids,
+        })
     }
 
     /// Looks up every setting and secret the templates read, and checks each
@@ -201,6 +204,16 @@ impl Parsed {
             commands,
         })
     }
+}
+
+/// What a pushed file carries besides its text ([`Parsed::deployment`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deployment {
+    /// Each setting the file reads, and its value.
+    pub settings: BTreeMap<String, String>,
+    /// Each secret the file reads, and the Secrets Manager secret (ARN or name)
+    /// that holds it.
+    pub secret_ids: BTreeMap<String, String>,
 }
 
 /// Reads `path` and binds it to the environment: settings and secrets are both

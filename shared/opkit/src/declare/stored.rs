@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::{Declared, LoadError, Parsed, Services};
 use crate::BoxFuture;
 use crate::audit::{AuditRecord, Outcome};
-use crate::engine::{CommandSource, CommandSpec};
+use crate::engine::CommandSource;
 use crate::ids::UserId;
 use crate::secret::Secret;
 use crate::store::{EncodedState, StateStore, Store, StoreError, Versioned};
@@ -84,7 +84,10 @@ pub async fn push(
     now: DateTime<Utc>,
 ) -> Result<u64, PushError> {
     let parsed = Parsed::parse(origin, text)?;
-    let (settings, secret_ids) = parsed.deployment(lookup)?;
+    let super::Deployment {
+        settings,
+        secret_ids,
+    } = parsed.deployment(lookup)?;
     let file = StoredFile {
         origin: origin.to_string(),
         text: text.to_string(),
@@ -205,10 +208,13 @@ impl<L: Fn(&str) -> Option<String> + Send + Sync> SecretSource for SecretsManage
     }
 }
 
+/// A setting's value by name.
+type Lookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// The stored commands as a [`CommandSource`] for
 /// [`BotBuilder::commands_source`](crate::engine::BotBuilder::commands_source).
 pub struct StoredCommands {
-    settings: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    settings: Lookup,
     secrets: Arc<dyn SecretSource>,
     services: Services,
 }
@@ -279,7 +285,7 @@ impl CommandSource for StoredCommands {
         &'a self,
         store: &'a dyn StateStore,
         known: u64,
-    ) -> BoxFuture<'a, Result<Option<(u64, Vec<CommandSpec>)>, String>> {
+    ) -> BoxFuture<'a, Result<Option<crate::engine::bot::Versioned>, String>> {
         Box::pin(async move {
             // One read of the item: its version says whether anything changed.
             let stored = store
