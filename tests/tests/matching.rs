@@ -102,7 +102,7 @@ fn mistypes(word: &str) -> Vec<String> {
 async fn every_form_with_one_word_mistyped_suggests_that_form() {
     // GIVEN every syntax form Catbot registers
     let bot = catbot().await;
-    let registry: &Registry = bot.registry();
+    let registry: Arc<Registry> = bot.registry();
     let forms: Vec<String> = registry
         .commands()
         .iter()
