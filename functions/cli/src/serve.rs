@@ -39,8 +39,9 @@ pub async fn run(
     // missing secret is the only line printed.
     config.require_signing_secret().map_err(|e| e.to_string())?;
     let clock = Arc::new(SystemClock);
-    let queue = job_queue(&config, bot, sqs.as_ref())?;
-    let ingress = Arc::new(Ingress::new(&config, clock, queue).map_err(|e| e.to_string())?);
+    let jobs = job_queue(&config, bot, sqs.as_ref())?;
+    let ingress =
+        Arc::new(Ingress::new(&config, clock, jobs.queue.clone()).map_err(|e| e.to_string())?);
     let app = router(ingress, opkit::metrics::install_prometheus());
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -54,7 +55,44 @@ pub async fn run(
             let _ = tokio::signal::ctrl_c().await;
         })
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    jobs.drain().await;
+    Ok(())
+}
+
+/// How long a graceful stop waits for the in-process jobs already acked.
+const DRAIN_LIMIT: Duration = Duration::from_secs(60);
+
+/// Where accepted commands go ([`job_queue`]), and the in-process queue when
+/// there is one, so that a stop can wait for it.
+pub(crate) struct Jobs {
+    /// The queue the ingress puts each accepted command on.
+    pub(crate) queue: Arc<dyn JobQueue>,
+    /// The in-process queue behind `queue`, when commands run in this process.
+    inline: Option<InlineQueue>,
+}
+
+impl Jobs {
+    /// At a graceful stop (Ctrl-C), waits for the in-process jobs already acked
+    /// to finish — each was told "Working…" and is owed its answer — at most
+    /// [`DRAIN_LIMIT`]; what is still running then is logged by count. Jobs on
+    /// SQS need nothing: the queue keeps them for `opkit worker`.
+    pub(crate) async fn drain(&self) {
+        let Some(inline) = &self.inline else { return };
+        let waiting = inline.in_flight();
+        if waiting > 0 {
+            tracing::info!(jobs = waiting, "finishing the acked jobs before stopping");
+        }
+        if tokio::time::timeout(DRAIN_LIMIT, inline.idle())
+            .await
+            .is_err()
+        {
+            tracing::error!(
+                jobs = inline.in_flight(),
+                "stopped with acked jobs unfinished after {DRAIN_LIMIT:?}"
+            );
+        }
+    }
 }
 
 /// Where accepted commands go: OPKIT_QUEUE_URL with `sqs` (the AWS settings), sealed
@@ -69,15 +107,18 @@ pub(crate) fn job_queue(
     config: &Config,
     bot: Bot,
     sqs: Option<&SdkConfig>,
-) -> Result<Arc<dyn JobQueue>, String> {
+) -> Result<Jobs, String> {
     Ok(if let Some(sdk) = sqs {
         let url = config.require_queue_url().map_err(|e| e.to_string())?;
         let key = config.require_envelope_key().map_err(|e| e.to_string())?;
-        Arc::new(SqsQueue::new(
-            aws_sdk_sqs::Client::new(sdk),
-            url,
-            key.clone(),
-        ))
+        Jobs {
+            queue: Arc::new(SqsQueue::new(
+                aws_sdk_sqs::Client::new(sdk),
+                url,
+                key.clone(),
+            )),
+            inline: None,
+        }
     } else {
         let http = reqwest::Client::new();
         let channels = catbot::channel_poster(config, http.clone());
@@ -87,7 +128,10 @@ pub(crate) fn job_queue(
         let runner = Arc::new(JobRunner::new(worker, store, EnvelopeKey::random()));
         let queue = Arc::new(InlineQueue::start(runner, INLINE_LIMIT));
         spawn_expiry(expiry.with_queue(queue.clone()));
-        queue
+        Jobs {
+            inline: Some((*queue).clone()),
+            queue,
+        }
     })
 }
 

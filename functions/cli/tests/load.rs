@@ -127,6 +127,22 @@ async fn serve(dir: &Path) -> (String, Child) {
     (base, child)
 }
 
+/// Stops `opkit serve` as Ctrl-C does (SIGINT) and waits for it to exit: it
+/// finishes the jobs it acked first, so their audit records are all written.
+async fn stop(mut child: Child) {
+    let pid = child.id().expect("opkit serve is running").to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("run kill");
+    assert!(sent.success(), "SIGINT sent to opkit serve");
+    let status = tokio::time::timeout(Duration::from_secs(120), child.wait())
+        .await
+        .expect("opkit serve stopped after its acked jobs")
+        .unwrap();
+    assert!(status.success(), "opkit serve exited cleanly: {status}");
+}
+
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -186,7 +202,7 @@ async fn slash_burst(n: usize, in_flight: usize, text: impl Fn(usize) -> String)
         send.await.unwrap();
     }
     let elapsed = started.elapsed();
-    drop(child);
+    stop(child).await;
     let requests = slack.requests();
     let mut replies = BTreeMap::new();
     for r in &requests {

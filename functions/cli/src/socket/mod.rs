@@ -74,7 +74,7 @@ pub async fn run(
             "SLACK_BOT_TOKEN is not set: slash commands are answered, mentions and DMs are not"
         );
     }
-    let queue = crate::serve::job_queue(&config, bot, sqs.as_ref())?;
+    let queue = crate::serve::job_queue(&config, bot, sqs.as_ref())?.queue;
     let ingress = Ingress::trusted(&config, Arc::new(SystemClock), queue);
     let tls = tls_connector()?;
     let (stop, mut stopped) = watch::channel(false);
