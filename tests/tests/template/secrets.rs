@@ -133,6 +133,20 @@ fn each_role_reads_exactly_the_secrets_its_function_names() {
                 ["secretsmanager:GetSecretValue"],
                 "{role_id} may only read secrets (GetSecretValue)"
             );
+            // Declarative commands' secrets: exactly the operator's list, the
+            // CommandSecretArns parameter, on the worker alone.
+            if statement.get("Sid").and_then(Value::as_str) == Some("ReadCommandSecrets") {
+                assert_eq!(
+                    binary, WORKER,
+                    "{role_id}: only the worker reads command secrets"
+                );
+                let resource = format!("{:?}", get(statement, "Resource"));
+                assert!(
+                    resource.contains("CommandSecretArns") && !resource.contains('*'),
+                    "{role_id}: command secrets are exactly CommandSecretArns, found {resource}"
+                );
+                continue;
+            }
             for r in seq_or_one(get(statement, "Resource")) {
                 let secret = referenced_secret(r).unwrap_or_else(|| {
                     panic!("{role_id} must name each secret by !Ref (its ARN), found {r:?}")
