@@ -10,18 +10,7 @@ use opkit_tests::FakeService;
 use tokio::process::Command;
 
 /// The issue's example, as written.
-const ISSUE_EXAMPLE: &str = r#"[[command]]
-name = "deploys status"
-usage = "<service>"
-describe = "Which version of a service is deployed"
-access = [["ops"], ["admin"]]
-
-[command.http]
-method = "GET"
-url = "{{ env.DEPLOYS_URL }}/services/{{ service }}/version"
-headers = { Authorization = "Bearer {{ secret.DEPLOYS_TOKEN }}" }
-reply = "*{{ service }}* runs `{{ json.version }}`, deployed {{ json.deployed_at }}"
-"#;
+const ISSUE_EXAMPLE: &str = include_str!("../../../shared/opkit/fixtures/declare/issue-example.toml");
 
 const TOKEN: &str = "cli-deploys-token-value";
 

@@ -13,18 +13,7 @@ use crate::engine::gate::Decision;
 use crate::testing::TestBot;
 
 /// The issue's example, exactly as written.
-const ISSUE_EXAMPLE: &str = r#"[[command]]
-name = "deploys status"
-usage = "<service>"
-describe = "Which version of a service is deployed"
-access = [["ops"], ["admin"]]
-
-[command.http]
-method = "GET"
-url = "{{ env.DEPLOYS_URL }}/services/{{ service }}/version"
-headers = { Authorization = "Bearer {{ secret.DEPLOYS_TOKEN }}" }
-reply = "*{{ service }}* runs `{{ json.version }}`, deployed {{ json.deployed_at }}"
-"#;
+const ISSUE_EXAMPLE: &str = include_str!("../../fixtures/declare/issue-example.toml");
 
 const TOKEN: &str = "s3cr3t-deploys-token";
 
