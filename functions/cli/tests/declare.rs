@@ -10,7 +10,8 @@ use opkit_tests::FakeService;
 use tokio::process::Command;
 
 /// The issue's example, as written.
-const ISSUE_EXAMPLE: &str = include_str!("../../../shared/opkit/fixtures/declare/issue-example.toml");
+const ISSUE_EXAMPLE: &str =
+    include_str!("../../../shared/opkit/fixtures/declare/issue-example.toml");
 
 const TOKEN: &str = "cli-deploys-token-value";
 
