@@ -323,22 +323,41 @@ async fn without_a_bot_token_nothing_is_linked_and_the_answer_says_why() {
 }
 
 #[tokio::test]
-async fn a_group_linked_granter_grants_and_slack_down_says_why_they_cannot() {
-    // GIVEN OPKIT_GRANT_ROLES=lead, and lead linked to @leads (UAL in it)
-    let policy = super::Policy::from_roles(&[Role::parse("lead").unwrap()], &[], &[]);
+async fn a_role_with_power_over_grants_is_never_linked_to_a_group() {
+    // GIVEN OPKIT_GRANT_ROLES=lead and OPKIT_GRANT_APPROVERS=approver
+    let policy = super::Policy::from_roles(
+        &[Role::parse("lead").unwrap()],
+        &[],
+        &[Role::parse("approver").unwrap()],
+    );
     let t = TestBot::with_policy(policy, |b| b.script(deploys()));
     t.groups.set_members("S0LEADS01", &["UAL"]);
-    t.text("UADMIN", "roles link lead <!subteam^S0LEADS01|@leads>")
-        .await;
-    // THEN UAL grants ops as a lead
-    let granted = t.text("UAL", "roles grant <@UBO> ops").await;
-    assert!(granted.contains("granted *ops* to <@UBO>"), "{granted}");
-    // AND with Slack failing, the refusal says why
-    t.groups.fail_with(Some("fatal_error"));
-    t.advance(MEMBERSHIP_TTL);
-    let refused = t.text("UAL", "roles grant <@UCAROL> ops").await;
-    assert!(
-        refused.starts_with("Sorry, you need admin, or lead to run `roles grant`. I could not ask Slack who is in @leads"),
-        "{refused}"
-    );
+    for (role, what) in [
+        ("admin", ""),
+        ("lead", " (its holders grant roles)"),
+        ("approver", " (its holders approve grants)"),
+    ] {
+        // WHEN an admin links it to a user group (the tester's `roles link admin`)
+        let refused = t
+            .answered_at_once(
+                "UADMIN",
+                &format!("roles link {role} <!subteam^S0LEADS01|@leads>"),
+            )
+            .await;
+        // THEN it is refused, saying why, and nothing is linked
+        assert_eq!(
+            refused,
+            format!(
+                "*{role}*{what} cannot be linked to a user group: whoever manages the group in \
+                 Slack would decide who holds it. Grant it to each person with \
+                 `roles grant @user &lt;role&gt;`; nothing changed."
+            )
+        );
+        let links: RoleLinks = t.state(LINKS_SCRIPT).await;
+        assert!(links.links.is_empty(), "{role} was linked");
+        assert_eq!(
+            t.text("UAL", "roles grant <@UBO> ops").await,
+            "Sorry, you need admin, or lead to run `roles grant`."
+        );
+    }
 }

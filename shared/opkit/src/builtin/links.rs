@@ -2,7 +2,8 @@
 //! group, while they are in it (see [`crate::groups`]).
 //!
 //! ```text
-//! roles link <role> <@usergroup>     everyone in the group holds the role (admin only)
+//! roles link <role> <@usergroup>     everyone in the group holds the role (admin only;
+//!                                    never `admin` nor a role that grants or approves)
 //! roles unlink <role> <@usergroup>   no longer (admin only, after a confirmation)
 //! ```
 //!
@@ -10,12 +11,22 @@
 //! version check and audited like every command). Linking asks Slack about the
 //! group first, so a group Slack does not know, or a missing `usergroups:read`
 //! scope, is found out at once rather than at the first denial.
+//!
+//! A role with power over grants (`admin`, a role of `OPKIT_GRANT_ROLES` or
+//! `OPKIT_GRANT_APPROVERS`: [`Policy::power_of`]) is never linked: whoever
+//! manages the group's members in Slack would decide who holds it, outside the
+//! rules that keep a granter from minting granters ([`super::may_grant`]). It is
+//! the rule of `roles link` ([`Command::rule`]), so `can` tells it too.
 
-use super::policy::Policy;
+use std::sync::Arc;
+
+use super::policy::{Policy, Power};
+use crate::BoxFuture;
 use crate::access::Access;
-use crate::engine::command::{Command, CommandError, Ctx, Script};
+use crate::engine::Bot;
+use crate::engine::command::{Args, Command, CommandError, Ctx, Script};
 use crate::groups::{LINKS_SCRIPT, MAX_LINKS, Membership, RoleLink, RoleLinks, handle_from_label};
-use crate::ids::{Role, UserGroupId};
+use crate::ids::{Role, UserGroupId, UserId};
 use crate::mrkdwn;
 use crate::slack::Reply;
 use crate::slack::mrkdwn::Code;
@@ -31,6 +42,7 @@ pub fn script(policy: &Policy) -> Script<RoleLinks> {
         .describe("Give a role to everyone in a Slack user group, while they are in it")
         .example("roles link ops @ops-oncall")
         .access(admin.clone())
+        .rule(link_rule(Arc::new(policy.clone())))
         .in_channel()
         .handler(|ctx| Box::pin(link(ctx)));
     if let Some(approvers) = &policy.grant_approval {
@@ -48,27 +60,55 @@ pub fn script(policy: &Policy) -> Script<RoleLinks> {
     )
 }
 
+/// The rule of `roles link`: no role with power over grants.
+fn link_rule(
+    policy: Arc<Policy>,
+) -> impl for<'a> Fn(&'a Bot, &'a UserId, &'a Args) -> BoxFuture<'a, Result<(), CommandError>>
++ Send
++ Sync
++ 'static {
+    move |_, _, args| {
+        let policy = policy.clone();
+        Box::pin(async move {
+            let (role, _, _) = role_and_group(args)?;
+            let Some(power) = policy.power_of(&role) else {
+                return Ok(());
+            };
+            let what = match power {
+                Power::Admin => "",
+                Power::Grants => " (its holders grant roles)",
+                Power::Approves => " (its holders approve grants)",
+            };
+            Err(CommandError::user(mrkdwn!(
+                "*{}*{} cannot be linked to a user group: whoever manages the group in Slack \
+                 would decide who holds it. Grant it to each person with {}; nothing changed.",
+                role,
+                what,
+                Code::new("roles grant @user <role>")
+            )))
+        })
+    }
+}
+
 /// The role at 0 and the user group at 1: a mention (`<!subteam^S…|@handle>`),
 /// or a bare group id (`S0614TZR7`, for the shell).
-fn role_and_group(
-    ctx: &Ctx<RoleLinks>,
-) -> Result<(Role, UserGroupId, Option<String>), CommandError> {
-    if ctx.args.len() != 2 {
+fn role_and_group(args: &Args) -> Result<(Role, UserGroupId, Option<String>), CommandError> {
+    if args.len() != 2 {
         return Err(CommandError::usage("give one role and one user group"));
     }
-    let role = Role::parse(ctx.args.word(0, "a role")?)?;
-    let (group, handle) = match ctx.args.get(1) {
+    let role = Role::parse(args.word(0, "a role")?)?;
+    let (group, handle) = match args.get(1) {
         Some(Token::UserGroup { id, label }) => (id.clone(), handle_from_label(label.as_deref())),
         Some(Token::Word(w)) if UserGroupId::parse(w).is_ok() => {
             (UserGroupId::parse(w).expect("checked"), None)
         }
-        _ => (ctx.args.usergroup(1)?, None),
+        _ => (args.usergroup(1)?, None),
     };
     Ok((role, group, handle))
 }
 
 async fn link(ctx: &mut Ctx<RoleLinks>) -> Result<Reply, CommandError> {
-    let (role, group, handle) = role_and_group(ctx)?;
+    let (role, group, handle) = role_and_group(&ctx.args)?;
     let new = RoleLink {
         role: role.clone(),
         group: group.clone(),
@@ -142,7 +182,7 @@ async fn link(ctx: &mut Ctx<RoleLinks>) -> Result<Reply, CommandError> {
 }
 
 async fn unlink(ctx: &mut Ctx<RoleLinks>) -> Result<Reply, CommandError> {
-    let (role, group, _) = role_and_group(ctx)?;
+    let (role, group, _) = role_and_group(&ctx.args)?;
     let Some(old) = ctx.state.find(&role, &group).cloned() else {
         let linked: Vec<_> = ctx.state.of_role(&role).map(RoleLink::group_name).collect();
         let hint = if linked.is_empty() {

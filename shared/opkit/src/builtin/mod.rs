@@ -31,6 +31,8 @@
 //! forged by a command with a line break in it.
 
 #[cfg(test)]
+mod can_tests;
+#[cfg(test)]
 mod groups_tests;
 mod help;
 pub mod links;
@@ -45,33 +47,34 @@ mod trust_tests;
 use help::help;
 pub use links::script as links_script;
 pub use policy::{Policy, Power, Refusal, RoleChange, may_grant};
-use roles::{grant, list, revoke, who};
+use roles::{change_rule, grant, list, revoke, who};
 use trail::audit;
 
 use std::sync::Arc;
 
 use crate::access::Source;
-use crate::engine::command::{Command, CommandError, Ctx, Script};
+use crate::engine::Clearance;
+use crate::engine::command::{Command, CommandError, Ctx, Gate, Script};
 use crate::engine::gate::{Decision, typed};
 use crate::engine::registry::Resolution;
 use crate::groups::Unverified;
 use crate::mrkdwn;
 use crate::slack::Reply;
-use crate::slack::mrkdwn::{Code, Mrkdwn};
+use crate::slack::mrkdwn::{Code, CommandLine, Mrkdwn};
 use crate::text::tokenize;
 
 /// The built-in script.
 pub fn script(policy: Policy) -> Script<()> {
     let rules = Arc::new(policy.clone());
-    let for_revoke = rules.clone();
     let mut grant_command = Command::new("roles grant")
         .usage("<@user> <role> [for <duration>] [from <HH:MM|ISO time>]")
         .describe("Give someone a role, until revoked or for a (maintenance) window")
         .example("roles grant @alice ops for 2h from 22:00")
         .access(policy.grant.clone())
+        .rule(change_rule(rules.clone(), RoleChange::Grant))
         .in_channel()
         .handler(move |ctx| Box::pin(grant(ctx, rules.clone())));
-    if let Some(approvers) = policy.grant_approval {
+    if let Some(approvers) = policy.grant_approval.clone() {
         grant_command = grant_command.approval(approvers);
     }
     Script::new("opkit")
@@ -102,10 +105,11 @@ pub fn script(policy: Policy) -> Script<()> {
                 .usage("<@user> <role>")
                 .describe("Take a role away, at once (after a confirmation click)")
                 .example("roles revoke @alice ops")
-                .access(policy.grant)
+                .access(policy.grant.clone())
+                .rule(change_rule(Arc::new(policy.clone()), RoleChange::Revoke))
                 .confirm()
                 .in_channel()
-                .handler(move |ctx| Box::pin(revoke(ctx, for_revoke.clone()))),
+                .handler(|ctx| Box::pin(revoke(ctx))),
         )
         .command(
             Command::new("roles list")
@@ -153,7 +157,7 @@ pub fn script(policy: Policy) -> Script<()> {
                 .usage("[<@user>] [last <n>]")
                 .describe("Recent commands: who asked for what, and what came of it")
                 .example("audit @alice last 20")
-                .access(policy.audit)
+                .access(policy.audit.clone())
                 .handler(|ctx| Box::pin(audit(ctx))),
         )
 }
@@ -168,6 +172,11 @@ fn typed_decision(name: &str, decision: Decision, describe: &str) -> Command<()>
         .handler(move |ctx| Box::pin(typed::decide(ctx, decision)))
 }
 
+/// `can <@user> <command text>`: what [`Bot::clearance`] (the decision dispatch
+/// makes) answers for that user and those arguments, and the gate the command
+/// would then ask for. Runs nothing.
+///
+/// [`Bot::clearance`]: crate::engine::Bot::clearance
 async fn can(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
     let who = ctx.bot.user_arg(&ctx.args, 0).await?;
     let text = ctx.args.rest(1);
@@ -175,8 +184,8 @@ async fn can(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
         return Err(CommandError::usage("missing the command to check"));
     }
     let bot = ctx.bot.clone();
-    let command = match bot.registry().resolve(&tokenize(&text)) {
-        Resolution::Matched { command, .. } => command,
+    let (command, args) = match bot.registry().resolve(&tokenize(&text)) {
+        Resolution::Matched { command, args } => (command, args),
         _ => {
             return Err(CommandError::user(mrkdwn!(
                 "{} is not a command I know.",
@@ -184,34 +193,75 @@ async fn can(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
             )));
         }
     };
-    let decision = bot.explain(&who, &command.access).await?;
-    let verdict = if command.access.is_open() {
-        mrkdwn!(
-            "Yes: {} may run {}: it is open to everyone.",
-            who.mention(),
-            Code::new(&command.name)
-        )
-    } else if decision.allowed {
-        let reasons = decision
-            .reasons(&command.access)
-            .into_iter()
-            .map(|h| mrkdwn!("*{}* {}", h.role, h.describe_source(ctx.now)));
-        mrkdwn!(
-            "Yes: {} may run {}: {}.",
-            who.mention(),
-            Code::new(&command.name),
-            Mrkdwn::join(reasons, "; ")
-        )
-    } else {
-        mrkdwn!(
-            "No: {} may not run {}; it needs {}.{}",
-            who.mention(),
-            Code::new(&command.name),
-            command.access.describe(),
-            decision.unverified_note()
-        )
+    let name = Code::new(&command.name);
+    // What a yes leads to: the gate the run would then ask for.
+    let gate_note = match &command.gate {
+        Gate::None => Mrkdwn::new(),
+        Gate::Confirm => {
+            " It asks for a confirmation first (a Confirm button, or `confirm` and the request's id).".into()
+        }
+        Gate::Approval(approvers) => mrkdwn!(
+            " It then waits for approval by someone with {} (not the asker).",
+            approvers.describe()
+        ),
     };
-    Ok(Reply::text(verdict))
+    let no_gate = Mrkdwn::new();
+    let (verdict, gate_note) = match bot.clearance(&who, &command, &args).await? {
+        Clearance::Cleared(_) if command.access.is_open() => (
+            mrkdwn!(
+                "Yes: {} may run {}: it is open to everyone.",
+                who.mention(),
+                name
+            ),
+            gate_note,
+        ),
+        Clearance::Cleared(_) => {
+            // Every source of the roles, linked groups too, for the answer.
+            let decision = bot.explain(&who, &command.access).await?;
+            let reasons = decision
+                .reasons(&command.access)
+                .into_iter()
+                .map(|h| mrkdwn!("*{}* {}", h.role, h.describe_source(ctx.now)));
+            let yes = mrkdwn!(
+                "Yes: {} may run {}: {}.",
+                who.mention(),
+                name,
+                Mrkdwn::join(reasons, "; ")
+            );
+            (yes, gate_note)
+        }
+        Clearance::Denied(decision) => (
+            mrkdwn!(
+                "No: {} may not run {}; it needs {}.{}",
+                who.mention(),
+                name,
+                command.access.describe(),
+                decision.unverified_note()
+            ),
+            no_gate,
+        ),
+        Clearance::Refused(CommandError::Usage(why)) => (
+            mrkdwn!(
+                "No: {} is not a valid {}: {}. Usage: {}",
+                CommandLine::new(&text),
+                name,
+                why,
+                Code::new(&command.usage_line())
+            ),
+            no_gate,
+        ),
+        Clearance::Refused(CommandError::User(why)) => (
+            mrkdwn!(
+                "No: {} may not run {}: {}",
+                who.mention(),
+                CommandLine::new(&text),
+                why
+            ),
+            no_gate,
+        ),
+        Clearance::Refused(other) => return Err(other),
+    };
+    Ok(Reply::text(mrkdwn!("{}{}", verdict, gate_note)))
 }
 
 async fn whoami(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {

@@ -3,8 +3,10 @@
 use std::sync::Arc;
 
 use super::policy::{Policy, Power, RoleChange, may_grant};
+use crate::BoxFuture;
 use crate::access::{Access, Grant};
-use crate::engine::command::{CommandError, Ctx};
+use crate::engine::Bot;
+use crate::engine::command::{Args, CommandError, Ctx};
 use crate::groups::{Membership, Unverified};
 use crate::ids::{Role, UserId};
 use crate::mrkdwn;
@@ -12,25 +14,59 @@ use crate::slack::Reply;
 use crate::slack::mrkdwn::{Code, Mrkdwn, UserText, fit_list};
 use crate::timespec::parse_start;
 
-/// Asks [`may_grant`] about the caller of a `roles grant` or `roles revoke`.
+/// The rule of `roles grant` and `roles revoke` ([`Command::rule`]): asks
+/// [`may_grant`] about the user who would run it, with the user and role of its
+/// arguments. The engine asks it before each run, and `can` asks it too.
+///
+/// [`Command::rule`]: crate::engine::Command::rule
+pub(super) fn change_rule(
+    policy: Arc<Policy>,
+    change: RoleChange,
+) -> impl for<'a> Fn(&'a Bot, &'a UserId, &'a Args) -> BoxFuture<'a, Result<(), CommandError>>
++ Send
++ Sync
++ 'static {
+    move |bot, by, args| {
+        let policy = policy.clone();
+        Box::pin(async move {
+            let (whom, role) = match change {
+                RoleChange::Grant => {
+                    let (positional, _) = args.options(&["for", "from"])?;
+                    user_and_role(bot, &positional).await?
+                }
+                RoleChange::Revoke => user_and_role(bot, args).await?,
+            };
+            check_change(bot, by, &policy, change, &whom, &role).await
+        })
+    }
+}
+
+/// The user at 0 and the role at 1, and nothing else.
+async fn user_and_role(bot: &Bot, args: &Args) -> Result<(UserId, Role), CommandError> {
+    if args.len() != 2 {
+        return Err(CommandError::usage("give one user and one role"));
+    }
+    let user = bot.user_arg(args, 0).await?;
+    let role = Role::parse(args.word(1, "a role")?)?;
+    Ok((user, role))
+}
+
+/// Asks [`may_grant`] whether `by` may make this change.
 async fn check_change(
-    ctx: &Ctx<()>,
+    bot: &Bot,
+    by: &UserId,
     policy: &Policy,
     change: RoleChange,
     whom: &UserId,
     role: &Role,
 ) -> Result<(), CommandError> {
-    let by = &ctx.caller.user;
     // Checked as dispatch checks: a granter whom grants or `OPKIT_ADMINS` allow
     // costs no user group lookup; `admin` is looked for only where it matters.
-    let granter = ctx.bot.check_access(by, &policy.grant).await?;
+    let granter = bot.check_access(by, &policy.grant).await?;
     let mut by_roles = granter.roles;
     let mut unverified = granter.unverified;
     if policy.power_of(role).is_some() && !by_roles.contains(&Role::admin()) {
-        let admin = ctx
-            .bot
-            .check_access(by, &Access::role(Role::admin()))
-            .await?;
+        let admin = bot.check_access(by, &Access::role(Role::admin())).await?;
         by_roles.extend(admin.roles);
         unverified.extend(admin.unverified);
     }
@@ -44,14 +80,10 @@ async fn check_change(
 }
 
 pub(super) async fn grant(ctx: &mut Ctx<()>, policy: Arc<Policy>) -> Result<Reply, CommandError> {
+    // Who may grant what was asked already: `change_rule`, before this runs.
     let (positional, options) = ctx.args.options(&["for", "from"])?;
-    if positional.len() != 2 {
-        return Err(CommandError::usage("give one user and one role"));
-    }
-    let user = ctx.bot.user_arg(&positional, 0).await?;
-    let role = Role::parse(positional.word(1, "a role")?)?;
+    let (user, role) = user_and_role(&ctx.bot, &positional).await?;
     let granter = ctx.caller.user.clone();
-    check_change(ctx, &policy, RoleChange::Grant, &user, &role).await?;
     let duration = options.duration("for")?;
     let starts_at = match options.get("from") {
         Some(s) => Some(parse_start(s, ctx.now, ctx.asker_zone().await)?),
@@ -124,15 +156,26 @@ pub(super) async fn grant(ctx: &mut Ctx<()>, policy: Arc<Policy>) -> Result<Repl
     )))
 }
 
-pub(super) async fn revoke(ctx: &mut Ctx<()>, policy: Arc<Policy>) -> Result<Reply, CommandError> {
-    if ctx.args.len() != 2 {
-        return Err(CommandError::usage("give one user and one role"));
-    }
-    let user = ctx.bot.user_arg(&ctx.args, 0).await?;
-    let role = Role::parse(ctx.args.word(1, "a role")?)?;
+pub(super) async fn revoke(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
+    // Who may revoke what was asked already: `change_rule`, before this runs.
+    let (user, role) = user_and_role(&ctx.bot, &ctx.args).await?;
     let revoker = ctx.caller.user.clone();
-    check_change(ctx, &policy, RoleChange::Revoke, &user, &role).await?;
-    let no_grant = || CommandError::user(mrkdwn!("{} has no grant of {}.", user.mention(), role));
+    let configured = ctx.bot.configured_holders(&role).contains(&user);
+    let no_grant = || {
+        if configured {
+            // `OPKIT_ADMINS` (or `--roles`) gives it, not a grant: say so, or
+            // "no grant" reads as if they did not hold it.
+            CommandError::user(mrkdwn!(
+                "{} holds {} from the bot's configuration (`OPKIT_ADMINS`, or `--roles` locally), \
+                 not from a grant: it cannot be revoked in chat. Change the configuration and \
+                 restart (deployed: the `OpkitAdmins` parameter).",
+                user.mention(),
+                role
+            ))
+        } else {
+            CommandError::user(mrkdwn!("{} has no grant of {}.", user.mention(), role))
+        }
+    };
     // Ask only when there is something to end.
     let mut live: Vec<Grant> = ctx.bot.store().grants_for(&user).await?;
     live.retain(|g| g.role == role && !g.has_ended(ctx.now));

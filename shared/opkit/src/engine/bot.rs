@@ -65,6 +65,18 @@ pub fn command_too_long(text: &str) -> Option<Mrkdwn> {
     ))
 }
 
+/// The answer of [`Bot::clearance`].
+#[derive(Debug)]
+pub enum Clearance {
+    /// It may run (after its gate, if it has one).
+    Cleared(Authorization),
+    /// The user lacks the roles its access needs.
+    Denied(Authorization),
+    /// The access allows it, but the command's own rule refuses these
+    /// arguments: the refusal as the user gets it.
+    Refused(CommandError),
+}
+
 /// One command to run.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Request {
@@ -459,33 +471,13 @@ impl Bot {
     ) -> Reply {
         let name = Some(command.name.as_str());
         self.audit(request, name, Outcome::Requested).await;
-        let decision = match self.authorize(&request.caller.user, command).await {
-            Ok(decision) => decision,
-            Err(e) => return self.failed(request, name, CommandError::from(e)).await,
-        };
-        if !decision.allowed {
-            let needed = command.access.describe();
-            // A linked group Slack did not answer for is in the trail too: the
-            // denial may be the outage's, not the user's.
-            let unchecked = decision
-                .unverified
-                .iter()
-                .map(|u| format!("; could not check {} ({})", u.link.group, u.reason))
-                .collect::<String>();
-            self.audit(
-                request,
-                name,
-                Outcome::Denied {
-                    needed: format!("{needed}{unchecked}"),
-                },
-            )
-            .await;
-            return Reply::text(mrkdwn!(
-                "Sorry, you need {} to run {}.{}",
-                needed,
-                Code::new(&command.name),
-                decision.unverified_note()
-            ));
+        match self.clearance(&request.caller.user, command, &args).await {
+            Ok(Clearance::Cleared(_)) => {}
+            Ok(Clearance::Denied(decision)) => {
+                return self.denied(request, command, &decision).await;
+            }
+            Ok(Clearance::Refused(e)) => return self.answer_error(request, command, e).await,
+            Err(e) => return self.failed(request, name, e).await,
         }
         // A gated command runs too, to validate its request and ask for its gate
         // (`Ctx::confirm`) before it changes anything: bad arguments, or an action
@@ -493,6 +485,64 @@ impl Bot {
         let gate_passed = matches!(command.gate, Gate::None);
         self.run_authorized(request, command, args, gate_passed)
             .await
+    }
+
+    /// Answers and audits a denial by access.
+    async fn denied(
+        &self,
+        request: &Request,
+        command: &CommandSpec,
+        decision: &Authorization,
+    ) -> Reply {
+        let needed = command.access.describe();
+        // A linked group Slack did not answer for is in the trail too: the
+        // denial may be the outage's, not the user's.
+        let unchecked = decision
+            .unverified
+            .iter()
+            .map(|u| format!("; could not check {} ({})", u.link.group, u.reason))
+            .collect::<String>();
+        self.audit(
+            request,
+            Some(command.name.as_str()),
+            Outcome::Denied {
+                needed: format!("{needed}{unchecked}"),
+            },
+        )
+        .await;
+        Reply::text(mrkdwn!(
+            "Sorry, you need {} to run {}.{}",
+            needed,
+            Code::new(&command.name),
+            decision.unverified_note()
+        ))
+    }
+
+    /// Whether `user` may run `command` with `args` now: its access
+    /// ([`Bot::authorize`]), then its own rule ([`Command::rule`](crate::engine::Command::rule)).
+    /// The one decision: dispatch asks it, a confirmed or approved request asks
+    /// it again as it runs, and `can` asks it — so `can` says yes exactly to what
+    /// would run (after the command's gate, which `can` names).
+    pub async fn clearance(
+        &self,
+        user: &UserId,
+        command: &CommandSpec,
+        args: &crate::engine::command::Args,
+    ) -> Result<Clearance, CommandError> {
+        let decision = self.authorize(user, command).await?;
+        if !decision.allowed {
+            return Ok(Clearance::Denied(decision));
+        }
+        if let Some(rule) = &command.rule {
+            match rule(self, user, args).await {
+                Ok(()) => {}
+                Err(e @ (CommandError::User(_) | CommandError::Usage(_))) => {
+                    return Ok(Clearance::Refused(e));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Clearance::Cleared(decision))
     }
 
     /// Runs a command whose caller has been authorized, auditing the outcome.
@@ -519,7 +569,20 @@ impl Bot {
                 }
                 shown(command, reply)
             }
-            Err(CommandError::Usage(msg)) => {
+            Err(e) => self.answer_error(request, command, e).await,
+        }
+    }
+
+    /// Answers and audits a command's error: a usage error with the usage line.
+    pub(crate) async fn answer_error(
+        &self,
+        request: &Request,
+        command: &CommandSpec,
+        error: CommandError,
+    ) -> Reply {
+        let name = Some(command.name.as_str());
+        match error {
+            CommandError::Usage(msg) => {
                 let error = msg.to_string();
                 self.audit(request, name, Outcome::Failed { error }).await;
                 Reply::text(mrkdwn!(
@@ -528,7 +591,7 @@ impl Bot {
                     Code::new(&command.usage_line())
                 ))
             }
-            Err(e) => self.failed(request, name, e).await,
+            e => self.failed(request, name, e).await,
         }
     }
 

@@ -186,8 +186,18 @@ pub struct Command<S> {
     access: Access,
     visibility: Visibility,
     gate: Gate,
+    rule: Option<Arc<RuleFn>>,
+    unattended: Option<String>,
     handler: Option<Arc<dyn Handler<S>>>,
 }
+
+/// A command's own rule of who may run it with which arguments, beyond its
+/// [`Access`] (see [`Command::rule`]): `Ok(())`, or the refusal the user gets
+/// ([`CommandError::user`], or [`CommandError::usage`] for arguments it cannot
+/// read). Given the bot, the user who would run the command, and its arguments.
+pub type RuleFn = dyn for<'a> Fn(&'a Bot, &'a UserId, &'a Args) -> BoxFuture<'a, Result<(), CommandError>>
+    + Send
+    + Sync;
 
 /// What must happen between asking and running.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -213,8 +223,35 @@ impl<S> Command<S> {
             access: Access::Open,
             visibility: Visibility::Ephemeral,
             gate: Gate::None,
+            rule: None,
+            unattended: None,
             handler: None,
         }
+    }
+
+    /// A rule of who may run it with which arguments, beyond [`Command::access`]
+    /// (`roles grant`: only an admin grants `admin`). The engine asks it before
+    /// the handler, every time the command would run (typed, after its
+    /// confirmation or approval, on a schedule), and `can` asks the same rule:
+    /// so `can` never says yes to what the run then refuses. A rule reads, it
+    /// never changes anything.
+    pub fn rule<F>(mut self, rule: F) -> Self
+    where
+        F: for<'a> Fn(&'a Bot, &'a UserId, &'a Args) -> BoxFuture<'a, Result<(), CommandError>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.rule = Some(Arc::new(rule));
+        self
+    }
+
+    /// Never run on a schedule, and why (`"it decides someone's request"`): for
+    /// commands that stand for a person's decision. Gated commands (confirm,
+    /// approval) are never scheduled anyway ([`CommandSpec::unattended`]).
+    pub fn attended(mut self, why: &str) -> Self {
+        self.unattended = Some(why.to_string());
+        self
     }
 
     /// Asks for a confirmation button before running (destructive commands).
@@ -376,6 +413,8 @@ impl<S: ScriptState> Script<S> {
                     access: c.access,
                     visibility: c.visibility,
                     gate: c.gate,
+                    rule: c.rule,
+                    attended: c.unattended,
                     stateful,
                     runner: Arc::new(Typed(handler)),
                 })
@@ -446,12 +485,40 @@ pub struct CommandSpec {
     pub visibility: Visibility,
     /// Confirmation or approval needed before it runs.
     pub gate: Gate,
+    /// Its own rule of who may run it with which arguments ([`Command::rule`]).
+    pub(crate) rule: Option<Arc<RuleFn>>,
+    /// Why it is never run on a schedule, besides a gate ([`Command::attended`]).
+    pub(crate) attended: Option<String>,
     /// Whether its script has state to load and save.
     pub stateful: bool,
     pub(crate) runner: Arc<dyn ErasedHandler>,
 }
 
 impl CommandSpec {
+    /// Whether it may run with nobody there to click (on a schedule): `Err` says
+    /// why not — it asks for a confirmation, it waits for an approval, or it
+    /// stands for a person's decision ([`Command::attended`]). Asked when a
+    /// schedule is added and again at each of its runs: a command that becomes
+    /// gated later is refused then.
+    pub fn unattended(&self) -> Result<(), Mrkdwn> {
+        match (&self.gate, &self.attended) {
+            (Gate::Confirm, _) => Err(crate::mrkdwn!(
+                "{} asks for a confirmation, and nobody is there to click it on a schedule",
+                crate::slack::mrkdwn::Code::new(&self.name)
+            )),
+            (Gate::Approval(_), _) => Err(crate::mrkdwn!(
+                "{} waits for a second person's approval, which a schedule cannot give",
+                crate::slack::mrkdwn::Code::new(&self.name)
+            )),
+            (Gate::None, Some(why)) => Err(crate::mrkdwn!(
+                "{} {}",
+                crate::slack::mrkdwn::Code::new(&self.name),
+                crate::slack::mrkdwn::UserText::new(why.as_str())
+            )),
+            (Gate::None, None) => Ok(()),
+        }
+    }
+
     /// The full usage line, e.g. `queue join <env> [for <duration>]`.
     pub fn usage_line(&self) -> String {
         if self.usage.is_empty() {

@@ -34,11 +34,12 @@ pub mod gate;
 pub mod registry;
 
 pub use bot::{
-    Authorization, Authorizer, Bot, BotBuilder, CommandSource, GrantAuthorizer, Holdings, Request,
+    Authorization, Authorizer, Bot, BotBuilder, Clearance, CommandSource, GrantAuthorizer,
+    Holdings, Request,
 };
 pub use command::{
-    Args, Caller, Command, CommandError, CommandSpec, Ctx, Gate, Handler, Notice, Options, Script,
-    ScriptState,
+    Args, Caller, Command, CommandError, CommandSpec, Ctx, Gate, Handler, Notice, Options, RuleFn,
+    Script, ScriptState,
 };
 pub use gate::{Decision, Pending, PendingState};
 pub use registry::{BuildError, Registry, Resolution};

@@ -40,7 +40,7 @@ use serde_json::Value;
 
 use crate::access::{Access, Alternative};
 use crate::audit::Outcome;
-use crate::engine::bot::{Bot, Request};
+use crate::engine::bot::{Bot, Clearance, Request};
 use crate::engine::command::{Asked, Caller, CommandError, CommandSpec, Gate};
 use crate::engine::registry::Resolution;
 use crate::ids::{Role, UserId};
@@ -477,9 +477,9 @@ impl Bot {
             CommandLine::new(&request.text),
             self.now()
         );
-        match self.authorize(&request.caller.user, &command).await {
-            Ok(d) if d.allowed => {}
-            Ok(d) => {
+        match self.clearance(&request.caller.user, &command, &args).await {
+            Ok(Clearance::Cleared(_)) => {}
+            Ok(Clearance::Denied(d)) => {
                 let text = mrkdwn!(
                     "{}\nBut {} may no longer run it (it needs {}); nothing was run.{}",
                     decision_line,
@@ -489,9 +489,16 @@ impl Bot {
                 );
                 return Reply::text(text).replacing();
             }
+            Ok(Clearance::Refused(e)) => {
+                // The command's own rule, asked again as it runs (the asker may
+                // have lost what let them ask).
+                let mut reply = self.answer_error(&request, &command, e).await;
+                reply.text = mrkdwn!("{}\n{}", decision_line, reply.text);
+                return reply.replacing();
+            }
             Err(e) => {
                 return self
-                    .failed(&request, Some(&command.name), e.into())
+                    .failed(&request, Some(&command.name), e)
                     .await
                     .replacing();
             }
