@@ -187,7 +187,7 @@ impl Expiry {
                 continue;
             }
             let request = job.request();
-            let run = self.bot.handle(&request);
+            let run = self.bot.handle_unattended(&request);
             let reply = match run_claimed(&**store, &self.bot, &job, LEASE, KEEP, run).await {
                 Ok(Claimed::Ran(reply)) => reply,
                 Ok(Claimed::AlreadyDone) => {

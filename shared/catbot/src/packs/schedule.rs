@@ -16,6 +16,15 @@
 //! `opkit serve` does. The command is authorized as the identity at run time, so a
 //! schedule whose owner lost the role posts the refusal instead of running.
 //!
+//! A schedule runs with nobody there to click, so it never runs a command that
+//! asks for a confirmation or an approval, a decision (`confirm`, `approve`,
+//! `deny`, `cancel`), or `schedule add`/`remove` itself
+//! ([`CommandSpec::unattended`](opkit::engine::CommandSpec::unattended)):
+//! refused when the schedule is added, with the reason, and again at each run
+//! (a command may become gated later; the run's refusal is posted as any
+//! refused run's is). An `every` interval is at least a minute
+//! ([`opkit::schedule::MIN_INTERVAL`]).
+//!
 //! The command text is what an admin typed: every answer quotes it through
 //! [`one_line`], so a listing keeps one schedule per line.
 
@@ -37,6 +46,7 @@ pub fn script(manage: Access) -> Script<ScheduleState> {
                 .describe("Run a command on a schedule, as you, and post the answer to a channel")
                 .example("schedule add standup \"weekdays 09:00\" #ops queue status")
                 .access(manage.clone())
+                .attended("changes the schedules: a schedule does not make or remove schedules")
                 .in_channel()
                 .handler(|ctx| Box::pin(add(ctx))),
         )
@@ -46,6 +56,7 @@ pub fn script(manage: Access) -> Script<ScheduleState> {
                 .describe("Stop a scheduled command")
                 .example("schedule remove standup")
                 .access(manage)
+                .attended("changes the schedules: a schedule does not make or remove schedules")
                 .in_channel()
                 .handler(|ctx| Box::pin(remove(ctx))),
         )
@@ -94,13 +105,19 @@ async fn add(ctx: &mut Ctx<ScheduleState>) -> Result<Reply, CommandError> {
     if text.is_empty() {
         return Err(CommandError::usage("missing the command to run"));
     }
-    if !matches!(
-        ctx.bot.registry().resolve(&tokenize(&text)),
-        Resolution::Matched { .. }
-    ) {
+    let Resolution::Matched { command, .. } = ctx.bot.registry().resolve(&tokenize(&text)) else {
         return Err(CommandError::user(mrkdwn!(
             "{} is not a command I know.",
             CommandLine::new(&text)
+        )));
+    };
+    // Nobody is there to click on a schedule: a gated command, a decision, or
+    // a schedule of schedules is refused now (and again at each run).
+    if let Err(why) = command.unattended() {
+        return Err(CommandError::user(mrkdwn!(
+            "{} cannot be scheduled: {}. Nothing was scheduled.",
+            CommandLine::new(&text),
+            why
         )));
     }
     if ctx.state.entries.contains_key(&name) {
@@ -252,6 +269,66 @@ mod tests {
             list.contains("(its channel does not take my posts: invite me there)"),
             "{list}"
         );
+    }
+
+    #[tokio::test]
+    async fn what_needs_a_person_is_never_scheduled_and_the_answer_says_why() {
+        // GIVEN an admin and a command for each thing nobody can do on a schedule
+        let t = bot();
+        for (command, why) in [
+            (
+                "roles revoke <@UBOB> ops",
+                "`roles revoke` asks for a confirmation, and nobody is there to click it on a schedule",
+            ),
+            (
+                "approve 0190f3a2",
+                "`approve` decides a request, which only a person present may do",
+            ),
+            (
+                "deny 0190f3a2",
+                "`deny` decides a request, which only a person present may do",
+            ),
+            (
+                "schedule add inner \"daily 09:00\" <#C9|ops> queue status",
+                "`schedule add` changes the schedules: a schedule does not make or remove schedules",
+            ),
+            (
+                "schedule remove standup",
+                "`schedule remove` changes the schedules: a schedule does not make or remove schedules",
+            ),
+        ] {
+            // WHEN an admin schedules it
+            let refused = t
+                .text(
+                    "UADMIN",
+                    &format!("schedule add sneaky \"every 1h\" <#C9|ops> {command}"),
+                )
+                .await;
+            // THEN it is refused with the reason, and nothing is scheduled
+            assert!(
+                refused.ends_with(&format!(
+                    "` cannot be scheduled: {why}. Nothing was scheduled."
+                )),
+                "{refused}"
+            );
+            assert_eq!(t.text("UBOB", "schedules").await, "Nothing is scheduled.");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_interval_under_a_minute_is_refused_with_the_minimum() {
+        let t = bot();
+        let refused = t
+            .text(
+                "UADMIN",
+                "schedule add spam \"every 10s\" <#C9|ops> queue status",
+            )
+            .await;
+        assert_eq!(
+            refused,
+            "`every 10s` is too often: the shortest interval is one minute (`every 1m`), as often as schedules are checked. Usage: `schedule add &lt;name&gt; \"&lt;when&gt;\" &lt;#channel&gt; &lt;command…&gt;`"
+        );
+        assert_eq!(t.text("UBOB", "schedules").await, "Nothing is scheduled.");
     }
 
     #[tokio::test]

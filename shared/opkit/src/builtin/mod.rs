@@ -169,6 +169,7 @@ fn typed_decision(name: &str, decision: Decision, describe: &str) -> Command<()>
         .usage("<id>")
         .describe(describe)
         .example(&format!("{name} 0190f3a2"))
+        .attended("decides a request, which only a person present may do")
         .handler(move |ctx| Box::pin(typed::decide(ctx, decision)))
 }
 

@@ -65,6 +65,19 @@ pub fn command_too_long(text: &str) -> Option<Mrkdwn> {
     ))
 }
 
+tokio::task_local! {
+    /// Set while [`Bot::handle_unattended`] runs: what its command runs in turn
+    /// (a declared alias's target) is unattended too.
+    static UNATTENDED: ();
+}
+
+/// Whether a person is there for a run (to click a confirmation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attended {
+    Yes,
+    No,
+}
+
 /// The answer of [`Bot::clearance`].
 #[derive(Debug)]
 pub enum Clearance {
@@ -377,15 +390,38 @@ impl Bot {
     /// Runs one request to its reply. Never fails: errors become replies, and every
     /// step is audited.
     pub async fn handle(&self, request: &Request) -> Reply {
+        // A command run by one that nobody is there for (an alias on a
+        // schedule) is unattended too.
+        let attended = match UNATTENDED.try_with(|()| ()) {
+            Ok(()) => Attended::No,
+            Err(_) => Attended::Yes,
+        };
+        self.handle_as(request, attended).await
+    }
+
+    /// [`Bot::handle`] for a run nobody is there for (a schedule's): a command
+    /// that needs a person ([`CommandSpec::unattended`]: it asks for a
+    /// confirmation or an approval, or decides a request) is refused and
+    /// audited, and runs nothing. Checked at each run, as well as when the
+    /// schedule is added: a command may have become gated since.
+    pub async fn handle_unattended(&self, request: &Request) -> Reply {
+        UNATTENDED
+            .scope((), self.handle_as(request, Attended::No))
+            .await
+    }
+
+    async fn handle_as(&self, request: &Request, attended: Attended) -> Reply {
         let span = tracing::info_span!(
             "command",
             correlation_id = %request.correlation_id,
             user = %request.caller.user
         );
-        self.handle_in_span(request).instrument(span).await
+        self.handle_in_span(request, attended)
+            .instrument(span)
+            .await
     }
 
-    async fn handle_in_span(&self, request: &Request) -> Reply {
+    async fn handle_in_span(&self, request: &Request, attended: Attended) -> Reply {
         self.refresh_commands().await;
         if let Some(refusal) = command_too_long(&request.text) {
             return Reply::text(refusal);
@@ -405,7 +441,22 @@ impl Bot {
                 self.unknown(request, &tokens, suggestion, typed_words, exact_words)
                     .await
             }
-            Resolution::Matched { command, args } => self.dispatch(request, &command, args).await,
+            Resolution::Matched { command, args } => {
+                if attended == Attended::No
+                    && let Err(why) = command.unattended()
+                {
+                    let name = Some(command.name.as_str());
+                    self.audit(request, name, Outcome::Requested).await;
+                    let refusal = mrkdwn!(
+                        "Not run: {}. A schedule never runs it; remove the schedule.",
+                        why
+                    );
+                    return self
+                        .failed(request, name, CommandError::user(refusal))
+                        .await;
+                }
+                self.dispatch(request, &command, args).await
+            }
         }
     }
 

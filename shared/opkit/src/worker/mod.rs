@@ -134,7 +134,8 @@ impl Worker {
                 let (name, run_as) = (name.clone(), job.caller.user.clone());
                 let present = move |reply| crate::schedule::posted_reply(reply, &name, &run_as);
                 let request = job.request();
-                crate::engine::deferred::presenting(present, self.bot.handle(&request)).await
+                let run = self.bot.handle_unattended(&request);
+                crate::engine::deferred::presenting(present, run).await
             }
             _ => self.bot.handle(&job.request()).await,
         }

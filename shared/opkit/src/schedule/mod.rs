@@ -61,11 +61,26 @@ fn utc() -> Tz {
 
 /// Why a `<when>` does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "`{}` is not a schedule: use `every 15m`, `daily 09:00`, `weekdays 09:00` or `mon,wed 17:30`, optionally with a zone (`daily 09:00 Europe/Paris`)",
-    crate::text::one_line(.0)
-)]
-pub struct WhenError(String);
+pub enum WhenError {
+    /// It is not a schedule at all.
+    #[error(
+        "`{}` is not a schedule: use `every 15m`, `daily 09:00`, `weekdays 09:00` or `mon,wed 17:30`, optionally with a zone (`daily 09:00 Europe/Paris`)",
+        crate::text::one_line(.0)
+    )]
+    NotASchedule(String),
+    /// `every` with an interval under [`MIN_INTERVAL`].
+    #[error(
+        "`{}` is too often: the shortest interval is one minute (`every 1m`), as often as schedules are checked",
+        crate::text::one_line(.0)
+    )]
+    TooOften(String),
+}
+
+/// The shortest interval of an `every` schedule: one minute. The expiry
+/// function that runs due schedules is itself invoked once a minute (an
+/// EventBridge `rate(1 minute)`, the shortest rate EventBridge takes), as cron
+/// and Slack's `/remind` count in minutes at the finest.
+pub const MIN_INTERVAL: Duration = Duration::minutes(1);
 
 const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
@@ -74,7 +89,7 @@ impl When {
     /// time optionally followed by an IANA zone name (`daily 09:00 Europe/Paris`);
     /// without one, the time is local to `zone` (the asker's).
     pub fn parse(s: &str, zone: Tz) -> Result<Self, WhenError> {
-        let bad = || WhenError(s.to_string());
+        let bad = || WhenError::NotASchedule(s.to_string());
         let lower = s.trim().to_lowercase();
         let (head, tail) = lower.split_once(char::is_whitespace).ok_or_else(bad)?;
         let mut tail = tail.trim();
@@ -87,8 +102,8 @@ impl When {
         }
         if head == "every" {
             let d = parse_duration(tail).map_err(|_| bad())?;
-            if d < Duration::minutes(1) {
-                return Err(bad());
+            if d < MIN_INTERVAL {
+                return Err(WhenError::TooOften(s.trim().to_string()));
             }
             return Ok(When::Every {
                 secs: d.num_seconds(),
@@ -388,297 +403,4 @@ pub fn posted_reply(reply: Reply, name: &str, run_as: &UserId) -> Reply {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-    }
-
-    #[test]
-    fn schedules_parse_and_print_back() {
-        for (text, shown) in [
-            ("every 15m", "every 15m"),
-            ("daily 09:00", "daily 09:00 UTC"),
-            ("Weekdays 9:05", "weekdays 09:05 UTC"),
-            ("fri,mon 17:30", "mon,fri 17:30 UTC"),
-        ] {
-            assert_eq!(
-                When::parse(text, Tz::UTC).unwrap().to_string(),
-                shown,
-                "{text}"
-            );
-        }
-        for bad in [
-            "",
-            "every",
-            "every 30s",
-            "daily",
-            "daily 25:00",
-            "funday 09:00",
-            "hourly x",
-        ] {
-            assert!(When::parse(bad, Tz::UTC).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn a_bad_schedule_is_quoted_on_one_line() {
-        let err = When::parse("daily\n`09:00`", Tz::UTC)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("`daily⏎ˋ09:00ˋ` is not a schedule"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn next_times_skip_to_the_right_day() {
-        // 2027-01-15 is a Friday
-        let friday_8 = at("2027-01-15T08:00:00Z");
-        let weekdays = When::parse("weekdays 09:00", Tz::UTC).unwrap();
-        assert_eq!(weekdays.next_after(friday_8), at("2027-01-15T09:00:00Z"));
-        assert_eq!(
-            weekdays.next_after(at("2027-01-15T09:00:00Z")),
-            at("2027-01-18T09:00:00Z"),
-            "after Friday's run comes Monday's"
-        );
-        let mondays = When::parse("mon 07:00", Tz::UTC).unwrap();
-        assert_eq!(
-            mondays.next_after(at("2027-01-18T07:00:00Z")),
-            at("2027-01-25T07:00:00Z")
-        );
-        assert_eq!(
-            When::parse("every 15m", Tz::UTC)
-                .unwrap()
-                .next_after(friday_8),
-            at("2027-01-15T08:15:00Z")
-        );
-    }
-
-    #[test]
-    fn due_entries_are_taken_once_and_missed_runs_collapse() {
-        let mut state = ScheduleState::default();
-        let when = When::parse("every 1h", Tz::UTC).unwrap();
-        state.entries.insert(
-            "h".into(),
-            Entry {
-                name: "h".into(),
-                when,
-                channel: ChannelId::parse("C1").unwrap(),
-                run_as: UserId::parse("U1").unwrap(),
-                text: "queue status".into(),
-                next_at: at("2027-01-15T08:00:00Z"),
-                owner_told: false,
-            },
-        );
-        assert!(take_due(&mut state, at("2027-01-15T07:59:00Z")).is_empty());
-        assert_eq!(take_due(&mut state, at("2027-01-15T11:30:00Z")).len(), 1);
-        assert!(take_due(&mut state, at("2027-01-15T11:31:00Z")).is_empty());
-        assert_eq!(state.entries["h"].next_at, at("2027-01-15T12:30:00Z"));
-    }
-
-    fn entry(when: When, next_at: DateTime<Utc>) -> Entry {
-        Entry {
-            name: "s".into(),
-            when,
-            channel: ChannelId::parse("C1").unwrap(),
-            run_as: UserId::parse("U1").unwrap(),
-            text: "queue status".into(),
-            next_at,
-            owner_told: false,
-        }
-    }
-
-    /// Runs the every-minute pass on a manual clock from `from` to `to` and
-    /// returns the instants the schedule fired at.
-    fn fired(when: When, from: &str, to: &str) -> Vec<DateTime<Utc>> {
-        let clock = crate::clock::ManualClock::new(at(from));
-        let mut state = ScheduleState::default();
-        let first = when.next_after(at(from));
-        state.entries.insert("s".into(), entry(when, first));
-        let mut runs = Vec::new();
-        while crate::clock::Clock::now(&clock) < at(to) {
-            let now = crate::clock::Clock::now(&clock);
-            runs.extend(take_due(&mut state, now).iter().map(|_| now));
-            clock.advance(Duration::minutes(1));
-        }
-        runs
-    }
-
-    fn tz(name: &str) -> Tz {
-        parse_zone(name).unwrap()
-    }
-
-    #[test]
-    fn a_daily_time_stays_local_across_dst_in_paris() {
-        // GIVEN a daily 09:00 in Paris, the week DST begins (2027-03-28 02:00 → 03:00)
-        let when = When::parse("daily 09:00", tz("Europe/Paris")).unwrap();
-        assert_eq!(when.to_string(), "daily 09:00 Europe/Paris");
-        // WHEN the clock runs minute by minute from Friday to Tuesday
-        let runs = fired(when, "2027-03-26T00:00:00Z", "2027-03-30T12:00:00Z");
-        // THEN it runs at 09:00 in Paris every day: 08:00 UTC before, 07:00 UTC after
-        assert_eq!(
-            runs,
-            [
-                at("2027-03-26T08:00:00Z"),
-                at("2027-03-27T08:00:00Z"),
-                at("2027-03-28T07:00:00Z"),
-                at("2027-03-29T07:00:00Z"),
-                at("2027-03-30T07:00:00Z"),
-            ]
-        );
-        // AND back to 08:00 UTC when DST ends (2027-10-31 03:00 → 02:00)
-        let when = When::parse("daily 09:00 Europe/Paris", Tz::UTC).unwrap();
-        let runs = fired(when, "2027-10-30T00:00:00Z", "2027-11-01T12:00:00Z");
-        assert_eq!(
-            runs,
-            [
-                at("2027-10-30T07:00:00Z"),
-                at("2027-10-31T08:00:00Z"),
-                at("2027-11-01T08:00:00Z"),
-            ]
-        );
-    }
-
-    #[test]
-    fn weekdays_stay_local_across_dst_in_new_york() {
-        // GIVEN weekdays 09:00 in New York around 2027-03-14 (DST begins, a Sunday)
-        let when = When::parse("weekdays 09:00 America/New_York", Tz::UTC).unwrap();
-        assert_eq!(when.to_string(), "weekdays 09:00 America/New_York");
-        let runs = fired(when.clone(), "2027-03-12T00:00:00Z", "2027-03-16T00:00:00Z");
-        // THEN Friday at 14:00 UTC (EST), no weekend, Monday at 13:00 UTC (EDT)
-        assert_eq!(
-            runs,
-            [at("2027-03-12T14:00:00Z"), at("2027-03-15T13:00:00Z")]
-        );
-        // AND in November (DST ends 2027-11-07) Friday 13:00 UTC, Monday 14:00 UTC
-        let runs = fired(when, "2027-11-05T00:00:00Z", "2027-11-09T00:00:00Z");
-        assert_eq!(
-            runs,
-            [at("2027-11-05T13:00:00Z"), at("2027-11-08T14:00:00Z")]
-        );
-    }
-
-    #[test]
-    fn a_time_the_clocks_skip_runs_at_the_jump_and_a_repeated_one_runs_once() {
-        // 02:30 does not exist in Paris on 2027-03-28: it runs at 03:00 CEST
-        let skipped = When::parse("daily 02:30 Europe/Paris", Tz::UTC).unwrap();
-        let runs = fired(skipped, "2027-03-27T12:00:00Z", "2027-03-29T12:00:00Z");
-        assert_eq!(
-            runs,
-            [at("2027-03-28T01:00:00Z"), at("2027-03-29T00:30:00Z")]
-        );
-        // 02:30 comes twice on 2027-10-31: it runs at the first
-        let repeated = When::parse("daily 02:30 Europe/Paris", Tz::UTC).unwrap();
-        let runs = fired(repeated, "2027-10-30T12:00:00Z", "2027-11-01T12:00:00Z");
-        assert_eq!(
-            runs,
-            [at("2027-10-31T00:30:00Z"), at("2027-11-01T01:30:00Z")]
-        );
-    }
-
-    #[test]
-    fn schedules_stored_without_a_zone_keep_running_in_utc() {
-        // GIVEN an entry as the state held it before schedules had zones
-        let stored = serde_json::json!({
-            "entries": { "standup": {
-                "name": "standup",
-                "when": { "kind": "at", "days": [0, 1, 2, 3, 4], "hour": 9, "minute": 0 },
-                "channel": "C9", "run_as": "UADMIN", "text": "queue status",
-                "next_at": "2027-01-15T09:00:00Z"
-            }}
-        });
-        // WHEN it is read
-        let state: ScheduleState = serde_json::from_value(stored).unwrap();
-        let when = &state.entries["standup"].when;
-        // THEN it is 09:00 UTC, and says so
-        assert_eq!(when.to_string(), "weekdays 09:00 UTC");
-        assert_eq!(
-            when.next_after(at("2027-01-15T09:00:00Z")),
-            at("2027-01-18T09:00:00Z")
-        );
-        // AND written back it carries its zone by name
-        let written = serde_json::to_value(&state).unwrap();
-        assert_eq!(written["entries"]["standup"]["when"]["zone"], "UTC");
-        let paris = When::parse("daily 09:00", tz("Europe/Paris")).unwrap();
-        assert_eq!(
-            serde_json::to_value(&paris).unwrap()["zone"],
-            "Europe/Paris"
-        );
-    }
-
-    #[tokio::test]
-    async fn the_worker_dms_a_schedules_owner_once_per_streak_of_refused_runs() {
-        use std::sync::Arc;
-
-        use crate::job::Job;
-        use crate::slack::{MemoryChannelPoster, MemoryPoster};
-        use crate::store::StateStore;
-        use crate::worker::Worker;
-        // GIVEN an hourly schedule of UA's in C1, as the worker gets its runs
-        let t = crate::testing::TestBot::new();
-        let mut state = ScheduleState::default();
-        let mut standup = entry(When::parse("every 1h", Tz::UTC).unwrap(), t.now());
-        standup.run_as = UserId::parse("UA").unwrap();
-        state.entries.insert("s".into(), standup.clone());
-        let encoded = serde_json::to_value(&state).unwrap();
-        let encoded = crate::store::EncodedState::new(SCRIPT, encoded).unwrap();
-        t.store.save(SCRIPT, &encoded, 0).await.unwrap();
-        let channels = Arc::new(MemoryChannelPoster::new());
-        let worker = Worker::new(
-            t.bot.clone(),
-            Arc::new(MemoryPoster::new()),
-            Some(channels.clone()),
-        );
-        let run = |hours: i64| {
-            let job = Job::scheduled(&standup, t.now() + Duration::hours(hours));
-            let reply = posted_reply(Reply::text("3 in line"), "s", &standup.run_as);
-            (job, reply)
-        };
-        let dms = || {
-            channels
-                .posts()
-                .iter()
-                .filter(|p| p.channel == "UA")
-                .count()
-        };
-        // WHEN the channel refuses two runs
-        channels.refuse("C1", Some("not_in_channel"));
-        for hours in [0, 1] {
-            let (job, reply) = run(hours);
-            worker.deliver(&job, &reply).await.unwrap();
-        }
-        // THEN the owner got one DM
-        assert_eq!(dms(), 1);
-        // WHEN a run is posted, and the next refused
-        channels.refuse("C1", None);
-        let (job, reply) = run(2);
-        worker.deliver(&job, &reply).await.unwrap();
-        channels.refuse("C1", Some("not_in_channel"));
-        let (job, reply) = run(3);
-        worker.deliver(&job, &reply).await.unwrap();
-        // THEN the new streak got a new DM
-        assert_eq!(dms(), 2);
-        let posted: Vec<_> = channels.posts().into_iter().map(|p| p.channel).collect();
-        assert_eq!(posted, ["UA", "C1", "UA"]);
-    }
-
-    #[test]
-    fn a_zone_after_the_time_must_be_a_zone() {
-        for bad in [
-            "daily 09:00 Paris",
-            "daily 09:00 Europe/Paris x",
-            "every 15m Europe/Paris",
-        ] {
-            assert!(When::parse(bad, Tz::UTC).is_err(), "{bad}");
-        }
-        assert_eq!(
-            When::parse("mon,fri 17:30 asia/tokyo", Tz::UTC)
-                .unwrap()
-                .to_string(),
-            "mon,fri 17:30 Asia/Tokyo"
-        );
-    }
-}
+mod tests;
