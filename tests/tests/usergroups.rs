@@ -60,14 +60,14 @@ async fn a_members_role_follows_the_rotation_after_the_cache_minute() {
     // AND `can` says where UBOB's role comes from, and where the admin's does
     assert_eq!(
         stack.text("UAL", "can <@UBOB> queue kick").await,
-        "Yes: <@UBOB> may run `queue kick`: *ops* as a member of @ops-oncall."
+        "Yes: <@UBOB> may run `queue kick`: *ops* as a member of @ops-oncall. It asks for a confirmation first (a Confirm button, or `confirm` and the request's id)."
     );
     assert_eq!(
         stack
             .text("UAL", &format!("can <@{ADMIN}> queue kick"))
             .await,
         format!(
-            "Yes: <@{ADMIN}> may run `queue kick`: *admin* set in the configuration (`OPKIT_ADMINS`)."
+            "Yes: <@{ADMIN}> may run `queue kick`: *admin* set in the configuration (`OPKIT_ADMINS`). It asks for a confirmation first (a Confirm button, or `confirm` and the request's id)."
         )
     );
 }
