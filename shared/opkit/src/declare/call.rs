@@ -1,14 +1,17 @@
 //! Running a declared action: the HTTP call or the Lambda invocation, its
-//! limits (a timeout, at most [`MAX_ANSWER`] bytes read), and what the asker is
-//! told when it fails — never a secret.
+//! limits (a timeout, at most [`MAX_ANSWER`] bytes read; templates rendered off
+//! the async runtime within their budget), and what the asker is told when it
+//! fails — which command, which host, what went wrong, never the URL (a secret
+//! may be in it) and never a secret in any form it was sent in.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::engine::{CommandError, Ctx};
 use crate::slack::Reply;
 use crate::telemetry::ErrorChain;
 
-use super::format::{HttpSpec, LambdaSpec};
+use super::format::{HttpSpec, LambdaSpec, Tpl};
 use super::lambda::LambdaInvoker;
 use super::template::{self, Role};
 use super::{Bound, render_json, summary};
@@ -72,14 +75,43 @@ fn shown(out: &Outgoing) -> String {
     }
 }
 
+/// Runs `work` over the bound command off the async runtime (see
+/// [`template::render_blocking`]).
+async fn off_runtime<T: Send + 'static>(
+    bound: &Arc<Bound>,
+    work: impl FnOnce(&Bound) -> Result<T, CommandError> + Send + 'static,
+) -> Result<T, CommandError> {
+    let bound = bound.clone();
+    template::render_blocking(
+        move || work(&bound),
+        |e| CommandError::internal(format!("rendering a template stopped: {e}")),
+    )
+    .await
+}
+
+/// The reply from `reply` over the answer, rendered off the runtime.
+async fn answer(
+    bound: &Arc<Bound>,
+    reply: &Tpl,
+    values: &BTreeMap<String, Option<String>>,
+    json: serde_json::Value,
+    status: u16,
+) -> Result<Reply, CommandError> {
+    let (reply, values) = (reply.clone(), values.clone());
+    off_runtime(bound, move |b| b.reply(&reply, &values, &json, status)).await
+}
+
 pub(crate) async fn http(
     ctx: &mut Ctx<()>,
-    bound: &Bound,
+    bound: &Arc<Bound>,
     h: &HttpSpec,
     values: &BTreeMap<String, Option<String>>,
     client: &reqwest::Client,
 ) -> Result<Reply, CommandError> {
-    let out = request(bound, h, values)?;
+    let out = {
+        let (h, values) = (h.clone(), values.clone());
+        off_runtime(bound, move |b| request(b, &h, &values)).await?
+    };
     ctx.confirm(summary(&bound.redact(&shown(&out))))?;
     let (status, body) = send(client, out, h.timeout).await.map_err(|e| {
         let reason = bound.redact(&e.to_string());
@@ -110,7 +142,7 @@ pub(crate) async fn http(
     } else {
         serde_json::Value::Null
     };
-    bound.reply(&h.reply, values, &json, status)
+    answer(bound, &h.reply, values, json, status).await
 }
 
 /// The first line of an answer, at most 200 characters, for an error.
@@ -119,15 +151,30 @@ fn first_line(body: &[u8]) -> String {
     crate::text::one_line(text.lines().next().unwrap_or_default().trim())
 }
 
-/// Why a call got no usable answer.
+/// Why a call got no usable answer: the host it went to and what happened —
+/// never the URL, whose path or query may carry a secret.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CallError {
-    #[error("no answer within {0}s")]
-    Timeout(u64),
-    #[error("the service could not be reached: {0}")]
-    Transport(String),
-    #[error("the answer is larger than {MAX_ANSWER} bytes")]
-    TooLarge,
+    #[error("no answer from {host} within {secs}s")]
+    Timeout { host: String, secs: u64 },
+    #[error("the service at {host} could not be reached: {reason}")]
+    Transport { host: String, reason: String },
+    #[error("the answer from {host} is larger than {MAX_ANSWER} bytes")]
+    TooLarge { host: String },
+}
+
+/// The host (and port, if the URL names one) a request goes to.
+fn host_of(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| {
+            let host = u.host_str()?.to_string();
+            Some(match u.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            })
+        })
+        .unwrap_or_else(|| "the service".into())
 }
 
 async fn send(
@@ -135,11 +182,19 @@ async fn send(
     out: Outgoing,
     timeout: std::time::Duration,
 ) -> Result<(u16, Vec<u8>), CallError> {
+    let host = host_of(&out.url);
     let classify = |e: reqwest::Error| {
         if e.is_timeout() {
-            CallError::Timeout(timeout.as_secs())
+            CallError::Timeout {
+                host: host.clone(),
+                secs: timeout.as_secs(),
+            }
         } else {
-            CallError::Transport(ErrorChain(&e).to_string())
+            // reqwest's text names the URL; the chain without it says what failed.
+            CallError::Transport {
+                host: host.clone(),
+                reason: ErrorChain(&e.without_url()).to_string(),
+            }
         }
     };
     let mut request = client.request(out.method, &out.url).timeout(timeout);
@@ -156,20 +211,19 @@ async fn send(
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(classify)? {
         if body.len() + chunk.len() > MAX_ANSWER {
-            return Err(CallError::TooLarge);
+            return Err(CallError::TooLarge { host });
         }
         body.extend_from_slice(&chunk);
     }
     Ok((status, body))
 }
 
-pub(crate) async fn lambda(
-    ctx: &mut Ctx<()>,
+/// Builds an invocation: the function's name and the payload, built as JSON.
+fn invocation(
     bound: &Bound,
     l: &LambdaSpec,
     values: &BTreeMap<String, Option<String>>,
-    invoker: &dyn LambdaInvoker,
-) -> Result<Reply, CommandError> {
+) -> Result<(String, Vec<u8>), CommandError> {
     let context = bound.context(values, true, None);
     let refuse = |e: template::TemplateError| bound.refuse("cannot invoke that", &e.reason);
     let function =
@@ -179,6 +233,20 @@ pub(crate) async fn lambda(
         None => serde_json::json!({}),
     };
     let payload = serde_json::to_vec(&payload).map_err(CommandError::internal)?;
+    Ok((function, payload))
+}
+
+pub(crate) async fn lambda(
+    ctx: &mut Ctx<()>,
+    bound: &Arc<Bound>,
+    l: &LambdaSpec,
+    values: &BTreeMap<String, Option<String>>,
+    invoker: &dyn LambdaInvoker,
+) -> Result<Reply, CommandError> {
+    let (function, payload) = {
+        let (l, values) = (l.clone(), values.clone());
+        off_runtime(bound, move |b| invocation(b, &l, &values)).await?
+    };
     ctx.confirm(summary(&bound.redact(&format!("invoke {function}"))))?;
     let invoked = tokio::time::timeout(l.timeout, invoker.invoke(&function, payload))
         .await
@@ -210,5 +278,5 @@ pub(crate) async fn lambda(
             &bound.redact(&format!("the function failed ({kind}){message}")),
         ));
     }
-    bound.reply(&l.reply, values, &json, invoked.status)
+    answer(bound, &l.reply, values, json, invoked.status).await
 }

@@ -188,7 +188,10 @@ impl Parsed {
                             ),
                         )
                     })?;
-                crate::secret::register(value.expose());
+                // Every form it can be sent in: the logs never show any of them.
+                for form in template::sent_forms(value.expose()) {
+                    crate::secret::register(&form);
+                }
                 held.insert(name.clone(), value);
             }
             let command = Bound {
@@ -383,19 +386,13 @@ impl Bound {
         Value::from_iter(map)
     }
 
-    /// `text` with every secret this command holds blanked out, as it is and as
-    /// a URL would carry it.
+    /// `text` with every secret this command holds blanked out, in every form
+    /// it can be sent in ([`template::sent_forms`]).
     fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();
         for secret in self.secrets.values() {
-            let raw = secret.expose();
-            let encoded: String =
-                percent_encoding::utf8_percent_encode(raw, percent_encoding::NON_ALPHANUMERIC)
-                    .collect();
-            for form in [raw, encoded.as_str()] {
-                if !form.is_empty() {
-                    out = out.replace(form, "***");
-                }
+            for form in template::sent_forms(secret.expose()) {
+                out = out.replace(&form, "***");
             }
         }
         out

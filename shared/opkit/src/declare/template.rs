@@ -1,23 +1,34 @@
 //! The templates of declarative commands: one engine (minijinja), and one rule
 //! for what a value may do in each place it lands.
 //!
-//! Settings (`env.NAME`) and secrets (`secret.NAME`) are trusted configuration,
-//! written into the output as they are. Everything else — the arguments a user
-//! typed, a service's JSON answer, any value a filter made from them — is data,
-//! and the formatter gives it the form its place needs:
+//! Settings (`env.NAME`) and secrets (`secret.NAME`) are trusted configuration:
+//! they may build a URL's scheme, host and path (a base URL, a webhook URL kept
+//! as a secret), a header, a body. Everything else — the arguments a user typed,
+//! a service's JSON answer, any value a filter made from them — is data, and the
+//! formatter gives it the form its place needs:
 //!
-//! | place ([`Role`]) | an argument's value |
-//! |---|---|
-//! | URL path | percent-encoded as one path segment (`/`, `?`, `#`, `%` encoded); `.`, `..` and an empty value refused |
-//! | URL query or fragment | percent-encoded as one component (`&`, `=`, `+`, `#` encoded) |
-//! | URL scheme or host | refused |
-//! | header | as it is; a control character (CR, LF, …) refused |
-//! | JSON body or payload | a JSON string (each string of the body is its own template; the body is built as JSON, never spliced) |
-//! | reply | backticks shown as `ˋ`; the whole reply is then Slack text, escaped once ([`crate::slack::UserText`]) |
-//! | Lambda function name | refused |
+//! | place ([`Role`]) | an argument's value | a setting's or secret's value |
+//! |---|---|---|
+//! | URL scheme or host | refused | as it is |
+//! | URL path | percent-encoded as one path segment (`/`, `?`, `#`, `%` encoded); `.`, `..` and an empty value refused | as it is but for `?`, `#`, space, quotes and non-ASCII, encoded (it may add segments; it cannot start the query) |
+//! | URL query or fragment (after the first `?`) | percent-encoded as one component (`&`, `=`, `+`, `#`, `/`, `%` encoded) | the same: one component |
+//! | header | as it is; a control character (CR, LF, …) refused | as it is |
+//! | JSON body or payload | a JSON string (each string of the body is its own template; the body is built as JSON, never spliced) | the same |
+//! | reply | backticks shown as `ˋ`; the whole reply is then Slack text, escaped once ([`crate::slack::UserText`]) | settings as they are; secrets refused at load |
+//! | Lambda function name | refused | as it is |
+//!
+//! A value in a URL's query is one value whatever its source: a token such as
+//! `a+b/c=` (base64) in `?key={{ secret.KEY }}` arrives as the service's `key`,
+//! whole, and cannot end the query or start a fragment.
 //!
 //! The filters that would mark a value as trusted (`safe`, `escape`) are removed
-//! from the engine: no template can opt an argument out of its encoding.
+//! from the engine: no template can opt an argument out of its encoding. Every
+//! rendering is bounded: at most [`FUEL`] steps of the engine (a loop over a long
+//! argument stops there with [`TemplateError::is_budget`]) and at most
+//! [`MAX_RENDERED`] bytes of output; `namespace()`, the one way a template could
+//! grow a value from one loop iteration to the next, is removed. Callers on an
+//! async runtime render with [`render_blocking`], so a template at its budget
+//! never holds up other work.
 
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
@@ -69,6 +80,23 @@ impl Role {
 const OPEN: char = '\u{E000}';
 /// Closes what [`OPEN`] opened.
 const CLOSE: char = '\u{E001}';
+/// Opens a trusted value (a setting, a secret) in a rendered URL, until
+/// [`TRUSTED_CLOSE`]: as it is in the scheme, host and path, encoded in the query.
+const TRUSTED_OPEN: char = '\u{E002}';
+/// Closes what [`TRUSTED_OPEN`] opened.
+const TRUSTED_CLOSE: char = '\u{E003}';
+/// Every marker: a value holding one is refused (it could not be told apart).
+const MARKERS: [char; 4] = [OPEN, CLOSE, TRUSTED_OPEN, TRUSTED_CLOSE];
+
+/// The most steps of the engine one rendering may take (minijinja's fuel: about
+/// one per instruction; a loop's body costs a few per iteration). A reply that
+/// lists a few hundred items of an answer takes some thousands; a loop nested
+/// over a user's argument would take billions.
+pub(crate) const FUEL: u64 = 50_000;
+
+/// The most bytes one rendering may write (a URL, a header, one string of a
+/// body, a reply). Slack shows at most 40,000 characters of a message.
+pub(crate) const MAX_RENDERED: usize = 256 * 1024;
 
 /// What stays as it is in a path segment or a query component: RFC 3986's
 /// unreserved characters (`A–Z a–z 0–9 - . _ ~`); everything else is encoded.
@@ -77,6 +105,22 @@ const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
+
+/// What is encoded in a setting or secret in a URL's path: what would end the
+/// path (`?`, `#`) and what a URL cannot hold as it is (controls, space, `"`,
+/// `<`, `>`, `` ` ``, `{`, `}`; non-ASCII always) — WHATWG URL's path
+/// percent-encode set, so a URL parser leaves the result as it is. `/` stays: a
+/// base path may have several segments.
+const TRUSTED_PATH: &AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
 
 /// The one engine, set up once: strict about undefined names, without the
 /// filters that trust a value, and with the formatter of the table above.
@@ -88,6 +132,10 @@ fn engine() -> &'static Environment<'static> {
         for trusting in ["safe", "escape", "e"] {
             env.remove_filter(trusting);
         }
+        // A namespace lets a loop's iterations build on each other (doubling a
+        // string each time): with it, memory is not bounded by the fuel.
+        env.remove_global("namespace");
+        env.set_fuel(Some(FUEL));
         env.set_auto_escape_callback(|name| AutoEscape::Custom(role_name(name)));
         env.set_formatter(format_value);
         env
@@ -119,13 +167,11 @@ fn format_value(
             .map_err(|e| Error::new(ErrorKind::WriteFailure, e.to_string()))
     };
     match role {
-        Role::Url if trusted => write(out, &text),
-        Role::Url => {
-            if text.contains([OPEN, CLOSE]) {
-                return refuse("a value holds characters that cannot be sent");
-            }
-            write(out, &format!("{OPEN}{text}{CLOSE}"))
+        Role::Url if text.contains(MARKERS) => {
+            refuse("a value holds characters that cannot be sent")
         }
+        Role::Url if trusted => write(out, &format!("{TRUSTED_OPEN}{text}{TRUSTED_CLOSE}")),
+        Role::Url => write(out, &format!("{OPEN}{text}{CLOSE}")),
         Role::Header if text.chars().any(char::is_control) => {
             refuse("a header value cannot hold a line break or another control character")
         }
@@ -144,10 +190,23 @@ pub(crate) struct TemplateError {
     pub line: Option<usize>,
     /// What was wrong, without any value the template was given.
     pub reason: String,
+    /// Whether the rendering was stopped at its budget ([`FUEL`] steps or
+    /// [`MAX_RENDERED`] bytes).
+    pub over_budget: bool,
 }
 
 impl TemplateError {
     fn from_engine(e: &Error) -> Self {
+        if e.kind() == ErrorKind::OutOfFuel {
+            return Self {
+                line: e.line(),
+                reason: format!(
+                    "the template takes more than {FUEL} steps to render (a loop over a long \
+                     argument or answer?), so it was stopped"
+                ),
+                over_budget: true,
+            };
+        }
         let reason = match e.detail() {
             Some(detail) => format!("{}: {detail}", e.kind()),
             None => e.kind().to_string(),
@@ -155,6 +214,7 @@ impl TemplateError {
         Self {
             line: e.line(),
             reason,
+            over_budget: false,
         }
     }
 
@@ -162,7 +222,40 @@ impl TemplateError {
         Self {
             line: None,
             reason: reason.into(),
+            over_budget: false,
         }
+    }
+
+    fn too_long() -> Self {
+        Self {
+            line: None,
+            reason: format!(
+                "the template writes more than {MAX_RENDERED} bytes, so it was stopped"
+            ),
+            over_budget: true,
+        }
+    }
+}
+
+/// A writer that takes at most [`MAX_RENDERED`] bytes.
+#[derive(Default)]
+struct Bounded {
+    out: Vec<u8>,
+    overflowed: bool,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.out.len() + buf.len() > MAX_RENDERED {
+            self.overflowed = true;
+            return Err(std::io::Error::other("output over its budget"));
+        }
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -177,19 +270,90 @@ pub(crate) fn names(role: Role, source: &str) -> Result<BTreeSet<String>, Templa
 /// Renders `source` for `role` over `context` (a map: the arguments as plain
 /// values, `env` and `secret` as maps of trusted values, and for a reply `json`
 /// and `status`).
+///
+/// Bounded ([`FUEL`], [`MAX_RENDERED`]) but not short: on an async runtime,
+/// call [`render_blocking`].
 pub(crate) fn render(role: Role, source: &str, context: &Value) -> Result<String, TemplateError> {
-    let rendered = engine()
-        .render_named_str(role.name(), source, context)
+    let template = engine()
+        .template_from_named_str(role.name(), source)
         .map_err(|e| TemplateError::from_engine(&e))?;
+    let mut out = Bounded::default();
+    let result = template.render_captured_to(context, &mut out);
+    if out.overflowed {
+        return Err(TemplateError::too_long());
+    }
+    result.map_err(|e| TemplateError::from_engine(&e))?;
+    let rendered = String::from_utf8(out.out)
+        .map_err(|_| TemplateError::new("the template wrote text that is not UTF-8"))?;
     match role {
         Role::Url => assemble_url(&rendered),
         _ => Ok(rendered),
     }
 }
 
-/// A trusted value: a setting or a secret, written as it is.
+/// Runs `work` (renderings) on a thread of the runtime's blocking pool, so that a
+/// template at its budget holds up no other job, ack or timer on the runtime.
+///
+/// # Errors
+/// `work`'s; a panic in it is an error of the same type through `panicked`.
+pub(crate) async fn render_blocking<T, E>(
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
+    panicked: impl FnOnce(String) -> E,
+) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        Err(e) => Err(panicked(e.to_string())),
+    }
+}
+
+/// A trusted value: a setting or a secret (see the table above).
 pub(crate) fn trusted(value: &str) -> Value {
     Value::from_safe_string(value.to_string())
+}
+
+/// Every form in which `secret` can leave in a request or come back in an
+/// answer, to be blanked out of replies, errors and logs: as it is; as one
+/// query component (how the query carries it, [`COMPONENT`]); in a path
+/// ([`TRUSTED_PATH`]); with every character but letters and digits encoded; and
+/// as a URL parser leaves it in a query (WHATWG URL's query percent-encode set).
+pub(crate) fn sent_forms(secret: &str) -> Vec<String> {
+    const PARSER_QUERY: &AsciiSet = &percent_encoding::CONTROLS
+        .add(b' ')
+        .add(b'"')
+        .add(b'#')
+        .add(b'<')
+        .add(b'>')
+        .add(b'\'');
+    let mut forms = vec![secret.to_string()];
+    for set in [COMPONENT, NON_ALPHANUMERIC, TRUSTED_PATH, PARSER_QUERY] {
+        let form: String = utf8_percent_encode(secret, set).collect();
+        forms.push(form.clone());
+        // Some encoders write the hex digits in lower case.
+        forms.push(lower_escapes(&form));
+    }
+    forms.retain(|f| !f.is_empty());
+    forms.sort();
+    forms.dedup();
+    // The longest first, so that no form is blanked half by a shorter one.
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    forms
+}
+
+/// `text` with the hex digits of each `%XX` in lower case.
+fn lower_escapes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '%' {
+            out.extend(chars.by_ref().take(2).map(|h| h.to_ascii_lowercase()));
+        }
+    }
+    out
 }
 
 /// Where in a URL the text written so far ends.
@@ -217,18 +381,28 @@ fn place(so_far: &str) -> Place {
     }
 }
 
-/// The URL with each untrusted value encoded for its place.
+/// The URL with each value encoded for its place: an argument one path
+/// segment or one query component (never the scheme or host); a setting or
+/// secret as it is before the query, one query component in it.
 fn assemble_url(rendered: &str) -> Result<String, TemplateError> {
     let mut out = String::with_capacity(rendered.len());
     let mut rest = rendered;
-    while let Some(open) = rest.find(OPEN) {
+    while let Some(open) = rest.find([OPEN, TRUSTED_OPEN]) {
         out.push_str(&rest[..open]);
-        let value_start = open + OPEN.len_utf8();
+        let trusted = rest[open..].starts_with(TRUSTED_OPEN);
+        let (open_marker, close_marker) = if trusted {
+            (TRUSTED_OPEN, TRUSTED_CLOSE)
+        } else {
+            (OPEN, CLOSE)
+        };
+        let value_start = open + open_marker.len_utf8();
         let close = rest[value_start..]
-            .find(CLOSE)
+            .find(close_marker)
             .ok_or_else(|| TemplateError::new("a value holds characters that cannot be sent"))?;
         let value = &rest[value_start..value_start + close];
         match place(&out) {
+            Place::SchemeOrHost if trusted => out.push_str(value),
+            Place::Path if trusted => out.extend(utf8_percent_encode(value, TRUSTED_PATH)),
             Place::SchemeOrHost => {
                 return Err(TemplateError::new(
                     "an argument cannot be part of a URL's scheme or host: put it in the path \
@@ -244,7 +418,7 @@ fn assemble_url(rendered: &str) -> Result<String, TemplateError> {
                 out.extend(utf8_percent_encode(value, COMPONENT));
             }
         }
-        rest = &rest[value_start + close + CLOSE.len_utf8()..];
+        rest = &rest[value_start + close + close_marker.len_utf8()..];
     }
     out.push_str(rest);
     let url = reqwest::Url::parse(&out)
@@ -356,6 +530,156 @@ mod tests {
             render(Role::Function, "{{ env.BASE }}", &ctx("x")).unwrap(),
             "https://deploys.example.com/api"
         );
+    }
+
+    /// A context whose setting and secret hold `value`.
+    fn trusted_ctx(value: &str) -> Value {
+        Value::from_iter([
+            ("arg".to_string(), Value::from("x")),
+            (
+                "env".to_string(),
+                Value::from_iter([
+                    ("URL".to_string(), trusted("http://127.0.0.1:5056")),
+                    ("V".to_string(), trusted(value)),
+                ]),
+            ),
+            (
+                "secret".to_string(),
+                Value::from_iter([("T".to_string(), trusted(value))]),
+            ),
+        ])
+    }
+
+    #[test]
+    fn a_secret_or_setting_in_a_query_is_one_value_whatever_it_holds() {
+        // the defect: `tok#frag` cut the query (the rest became a fragment), and
+        // `a+b&c=d` sent key="a b" and a parameter c
+        let url = "{{ env.URL }}/q?key={{ secret.T }}&other=1";
+        for (token, sent) in [
+            ("tok#frag", "key=tok%23frag&other=1"),
+            ("a+b&c=d", "key=a%2Bb%26c%3Dd&other=1"),
+            ("abc\"def/x", "key=abc%22def%2Fx&other=1"),
+            ("tök/x", "key=t%C3%B6k%2Fx&other=1"),
+            (
+                "s3cr3t TOKEN/+&=123%",
+                "key=s3cr3t%20TOKEN%2F%2B%26%3D123%25&other=1",
+            ),
+        ] {
+            let got = render(Role::Url, url, &trusted_ctx(token)).unwrap();
+            assert_eq!(got, format!("http://127.0.0.1:5056/q?{sent}"), "{token}");
+            let parsed = reqwest::Url::parse(&got).unwrap();
+            let pairs: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
+            assert_eq!(
+                pairs,
+                [("key".into(), token.into()), ("other".into(), "1".into())],
+                "{token}: the service reads the whole token as `key`"
+            );
+            assert_eq!(parsed.fragment(), None, "{token}");
+        }
+        // a setting there is a value too; in a fragment as well
+        assert_eq!(
+            render(
+                Role::Url,
+                "{{ env.URL }}/q?a={{ env.V }}#{{ env.V }}",
+                &trusted_ctx("1&b=2")
+            )
+            .unwrap(),
+            "http://127.0.0.1:5056/q?a=1%26b%3D2#1%26b%3D2"
+        );
+    }
+
+    #[test]
+    fn settings_and_secrets_build_the_url_before_its_query_as_they_are() {
+        // a base URL with a path, a webhook URL kept as a secret
+        let ctx = trusted_ctx("https://hooks.example.com/services/T0/B0/xyz");
+        assert_eq!(
+            render(Role::Url, "{{ secret.T }}", &ctx).unwrap(),
+            "https://hooks.example.com/services/T0/B0/xyz"
+        );
+        assert_eq!(
+            render(
+                Role::Url,
+                "{{ env.URL }}/bot/{{ env.V }}?x=1",
+                &trusted_ctx("a/b")
+            )
+            .unwrap(),
+            "http://127.0.0.1:5056/bot/a/b?x=1"
+        );
+        // but in the path, it cannot start the query or a fragment
+        assert_eq!(
+            render(
+                Role::Url,
+                "{{ env.URL }}/t/{{ secret.T }}/x",
+                &trusted_ctx("a?b#c d/é")
+            )
+            .unwrap(),
+            "http://127.0.0.1:5056/t/a%3Fb%23c%20d/%C3%A9/x"
+        );
+        // and a marker in a trusted value is refused, not taken apart
+        assert!(
+            render(
+                Role::Url,
+                "{{ env.URL }}/{{ env.V }}",
+                &trusted_ctx("a\u{E003}b")
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn the_forms_a_secret_is_sent_in_are_all_known() {
+        let secret = "s3cr3t TOKEN/+&=123";
+        let forms = sent_forms(secret);
+        let query = render(
+            Role::Url,
+            "{{ env.URL }}/q?k={{ secret.T }}",
+            &trusted_ctx(secret),
+        )
+        .unwrap();
+        let path = reqwest::Url::parse(
+            &render(
+                Role::Url,
+                "{{ env.URL }}/{{ secret.T }}",
+                &trusted_ctx(secret),
+            )
+            .unwrap(),
+        )
+        .unwrap()
+        .to_string();
+        for sent in [query, path] {
+            assert!(
+                forms.iter().any(|f| sent.contains(f.as_str())),
+                "{sent} carries a form not in {forms:?}"
+            );
+        }
+        assert!(
+            forms.windows(2).all(|w| w[0].len() >= w[1].len()),
+            "longest first"
+        );
+    }
+
+    #[test]
+    fn a_loop_over_a_long_argument_stops_at_the_budget() {
+        // the defect: this took 23 s (300 characters) to days, on the runtime
+        let cube = "{% for a in arg %}{% for b in arg %}{% for c in arg %}{% endfor %}{% endfor %}{% endfor %}done";
+        let err = render(Role::Reply, cube, &ctx(&"a".repeat(600))).unwrap_err();
+        assert!(err.over_budget, "{err:?}");
+        assert!(err.reason.contains("steps"), "{err:?}");
+        // a loop over a short list is well within it
+        assert_eq!(render(Role::Reply, cube, &ctx("ab")).unwrap(), "done");
+        let list = "{% for c in arg %}{{ c }},{% endfor %}";
+        let ok = render(Role::Reply, list, &ctx(&"x".repeat(2000))).unwrap();
+        assert_eq!(ok.len(), 4000);
+    }
+
+    #[test]
+    fn the_output_is_bounded_and_no_value_grows_across_iterations() {
+        let big = "{% for c in arg %}{{ arg }}{% endfor %}";
+        let err = render(Role::Reply, big, &ctx(&"a".repeat(1000))).unwrap_err();
+        assert!(err.over_budget && err.reason.contains("bytes"), "{err:?}");
+        let grow = "{% set ns = namespace(x=arg) %}{% for c in arg %}{% set ns.x = ns.x ~ ns.x %}{% endfor %}";
+        let err = render(Role::Reply, grow, &ctx(&"a".repeat(64))).unwrap_err();
+        assert!(err.reason.contains("namespace"), "{err:?}");
     }
 
     #[test]

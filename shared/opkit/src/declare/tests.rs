@@ -27,8 +27,9 @@ struct Seen {
 }
 
 /// A fake service on loopback: it records every request and answers by path —
-/// `/services/…/version` a version, `/echo` the JSON it was sent, `/refuse` a
-/// 401 that repeats the Authorization header, `/text` plain text, `/hang` never.
+/// `/services/…/version` a version, `/echo` the JSON it was sent, `/uri…` the
+/// path and query it was sent (`{"uri": …}`), `/refuse` a 401 that repeats the
+/// Authorization header, `/text` plain text, `/hang` never.
 struct Fake {
     base: String,
     seen: Arc<Mutex<Vec<Seen>>>,
@@ -56,6 +57,11 @@ impl Fake {
                     });
                     match path.as_str() {
                         "/echo" => (StatusCode::OK, body.to_vec()),
+                        p if p.starts_with("/uri") => (
+                            StatusCode::OK,
+                            serde_json::to_vec(&serde_json::json!({ "uri": uri.to_string() }))
+                                .unwrap(),
+                        ),
                         "/refuse" => (
                             StatusCode::UNAUTHORIZED,
                             format!("token {auth} is not valid").into_bytes(),
@@ -270,8 +276,15 @@ url = "http://127.0.0.1:1/x?key={{ secret.TOKEN }}"
         refused,
         "`refused` failed: the service answered HTTP 401: token Bearer *** is not valid"
     );
-    assert!(unreachable.starts_with("`unreachable` failed: the service could not be reached"));
-    assert!(unreachable.contains("key=***"), "{unreachable}");
+    assert!(
+        unreachable
+            .starts_with("`unreachable` failed: the service at 127.0.0.1:1 could not be reached"),
+        "{unreachable}"
+    );
+    assert!(
+        !unreachable.contains("key="),
+        "no URL in the error: {unreachable}"
+    );
     for text in [&refused, &unreachable] {
         assert!(!text.contains(TOKEN), "{text}");
     }
@@ -306,10 +319,79 @@ timeout = "2s"
     );
     // the timeout is reqwest's, on tokio's clock: paused, it passes at once
     tokio::time::pause();
+    let host = fake.base.trim_start_matches("http://");
     assert_eq!(
         t.text("UADMIN", "hang").await,
-        "`hang` failed: no answer within 2s"
+        format!("`hang` failed: no answer from {host} within 2s")
     );
+}
+
+/// Secrets of every awkward kind: URL delimiters, quotes, spaces, non-ASCII,
+/// `%`, and base64's `+ / =`.
+const AWKWARD_SECRETS: [&str; 6] = [
+    "abc\"def/x-token",
+    "tök/x-token-1",
+    "s3cr3t TOKEN/+&=123",
+    "tok#frag&other=2",
+    "100%25-sure-%2F",
+    "aGVsbG8+d29y/bGQ=",
+];
+
+#[tokio::test]
+async fn a_secret_never_comes_back_in_any_form_it_was_sent_in() {
+    // the defect: `abc"def/x` in a URL was sent as `abc%22def/x`, a form the
+    // scrubber did not know, and the error quoted the URL to the asker, the
+    // audit trail and the log
+    let fake = Fake::start().await;
+    let file = r#"
+[[command]]
+name = "echo uri"
+[command.http]
+url = "{{ env.BASE }}/uri/{{ secret.TOKEN }}?key={{ secret.TOKEN }}"
+reply = "got {{ json.uri }}"
+
+[[command]]
+name = "down"
+[command.http]
+url = "http://127.0.0.1:1/a/{{ secret.TOKEN }}?key={{ secret.TOKEN }}"
+"#;
+    for secret in AWKWARD_SECRETS {
+        let t = bot(&load(file, &[("BASE", &fake.base), ("TOKEN", secret)]).unwrap());
+        // WHEN a service repeats the path and query it was sent, and another is down
+        let echoed = t.text("UADMIN", "echo uri").await;
+        let down = t.text("UADMIN", "down").await;
+        // THEN the query carried the secret whole, as one value
+        let sent = fake.seen().last().unwrap().uri.clone();
+        let url = reqwest::Url::parse(&format!("http://x{sent}")).unwrap();
+        assert_eq!(
+            url.query_pairs().into_owned().collect::<Vec<_>>(),
+            [("key".to_string(), secret.to_string())],
+            "{secret}: {sent}"
+        );
+        // AND neither the replies, nor the audit trail, nor the log show it in
+        // any form it was sent in
+        assert!(echoed.starts_with("got /uri/"), "{secret}: {echoed}");
+        assert!(
+            down.starts_with("`down` failed: the service at 127.0.0.1:1"),
+            "{down}"
+        );
+        let audit: Vec<String> = t.audit(20).await.iter().map(|r| format!("{r:?}")).collect();
+        for text in [echoed.as_str(), down.as_str()]
+            .into_iter()
+            .chain(audit.iter().map(String::as_str))
+        {
+            for form in super::template::sent_forms(secret) {
+                assert!(!text.contains(&form), "{secret} as {form} in: {text}");
+            }
+            // the part of the URL after the host is not in an error at all
+            assert!(!text.contains("/a/"), "{text}");
+        }
+        let logged = crate::secret::redact(&format!("GET {sent} failed")).into_owned();
+        assert!(
+            !logged.contains(&sent[sent.find("key=").unwrap() + 4..]),
+            "{logged}"
+        );
+    }
 }
 
 #[tokio::test]
