@@ -441,3 +441,23 @@ async fn a_missing_signing_secret_fails_start_up_naming_it() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr.trim(), "opkit: SLACK_SIGNING_SECRET is not set");
 }
+
+#[tokio::test]
+async fn a_one_character_signing_secret_fails_start_up_naming_it() {
+    // GIVEN the tester's finding: a 1-character SLACK_SIGNING_SECRET
+    // WHEN `opkit serve` starts THEN it stops, naming the setting and Slack's length
+    let output = Command::new(env!("CARGO_BIN_EXE_opkit"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--store", "memory"])
+        .env("SLACK_SIGNING_SECRET", "s")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.trim().starts_with(
+            "opkit: SLACK_SIGNING_SECRET is invalid: 1 characters is too short for a signing secret (at least 16; Slack's have 32"
+        ),
+        "{stderr}"
+    );
+}

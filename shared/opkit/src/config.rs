@@ -2,8 +2,8 @@
 //!
 //! | variable | meaning | default |
 //! |---|---|---|
-//! | `SLACK_SIGNING_SECRET` | verifies requests from Slack | required by `serve` and the ingress |
-//! | `SLACK_BOT_TOKEN` | posts with the Web API (`xoxb-…`) | none |
+//! | `SLACK_SIGNING_SECRET` | verifies requests from Slack (at least 16 characters; Slack's have 32) | required by `serve` and the ingress |
+//! | `SLACK_BOT_TOKEN` | posts with the Web API (`xoxb-…`; another kind of token is refused) | none |
 //! | `SLACK_APP_TOKEN` | app-level token (`xapp-…`, scope `connections:write`) for Socket Mode | required by `serve --socket-mode` |
 //! | `SLACK_API_URL` | Slack Web API base URL | `https://slack.com/api` |
 //! | `OPKIT_BOT_NAME` | name used in greetings | `catbot` |
@@ -35,6 +35,7 @@ use std::path::PathBuf;
 
 use crate::ids::{IdError, Role, TeamId, UserId};
 use crate::job::EnvelopeKey;
+use crate::slack::credentials::{CredentialError, bot_token, signing_secret};
 use crate::slack::web::{AppToken, AppTokenError};
 use crate::slack::{BotToken, SigningSecret};
 
@@ -48,6 +49,18 @@ pub const SECRET_SETTINGS: [&str; 4] = [
     "SLACK_APP_TOKEN",
     "OPKIT_ENVELOPE_KEY",
 ];
+
+/// A credential's check ([`crate::slack::credentials`]) as the error naming its
+/// setting.
+fn credential<T>(
+    name: &'static str,
+    checked: Result<T, CredentialError>,
+) -> Result<T, ConfigError> {
+    checked.map_err(|e| ConfigError::Invalid {
+        name,
+        reason: e.to_string(),
+    })
+}
 
 /// A missing or malformed setting.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -145,8 +158,18 @@ impl Config {
             }
         }
         Ok(Self {
-            signing_secret: get("SLACK_SIGNING_SECRET").map(SigningSecret::new),
-            bot_token: get("SLACK_BOT_TOKEN").map(BotToken::new),
+            signing_secret: get("SLACK_SIGNING_SECRET")
+                .map(|secret| credential("SLACK_SIGNING_SECRET", signing_secret(&secret)))
+                .transpose()?,
+            bot_token: get("SLACK_BOT_TOKEN")
+                .map(|token| {
+                    let (token, warning) = credential("SLACK_BOT_TOKEN", bot_token(&token))?;
+                    if let Some(warning) = warning {
+                        tracing::warn!("{warning}");
+                    }
+                    Ok::<_, ConfigError>(token)
+                })
+                .transpose()?,
             app_token: get("SLACK_APP_TOKEN")
                 .map(|token| AppToken::parse(token).map_err(ConfigError::AppToken))
                 .transpose()?,
@@ -524,9 +547,41 @@ mod tests {
 
     #[test]
     fn secrets_never_print() {
-        let c = config(&[("SLACK_SIGNING_SECRET", "hunter2")]).unwrap();
+        let c = config(&[("SLACK_SIGNING_SECRET", "hunter2-hunter2-hunter2")]).unwrap();
         let shown = format!("{c:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(c.require_signing_secret().is_ok());
+    }
+
+    #[test]
+    fn weak_or_misplaced_slack_credentials_stop_start_up_naming_the_setting() {
+        // GIVEN the tester's one-character signing secret, and tokens of the wrong kind
+        for (name, value, says) in [
+            (
+                "SLACK_SIGNING_SECRET",
+                "x",
+                "SLACK_SIGNING_SECRET is invalid: 1 characters is too short for a signing secret",
+            ),
+            (
+                "SLACK_SIGNING_SECRET",
+                "xoxb-1-2-abcdefghijklmnop",
+                "SLACK_SIGNING_SECRET is invalid: this is a Slack bot token",
+            ),
+            (
+                "SLACK_BOT_TOKEN",
+                "xoxp-1-2-abcdefghijklmnop",
+                "SLACK_BOT_TOKEN is invalid: this is a Slack user token",
+            ),
+        ] {
+            // WHEN the configuration is read THEN it fails with one line naming it
+            let err = config(&[(name, value)]).unwrap_err().to_string();
+            assert!(err.starts_with(says), "{err}");
+            assert!(
+                value.len() < 8 || !err.contains(&value[5..]),
+                "the value is not shown: {err}"
+            );
+        }
+        // AND the stack's placeholder bot token is taken (with a warning logged)
+        assert!(config(&[("SLACK_BOT_TOKEN", &"Q".repeat(64))]).is_ok());
     }
 }

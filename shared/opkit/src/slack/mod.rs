@@ -1,5 +1,6 @@
 //! Slack's wire formats: request signing, payloads, replies and the clients that post them.
 
+pub mod credentials;
 pub mod mrkdwn;
 pub mod payload;
 pub mod poster;
