@@ -204,6 +204,15 @@ impl FakeSlack {
         format!("{}/response/{name}", self.url())
     }
 
+    /// [`FakeSlack::response_url`], checked as the bot checks every
+    /// `response_url` (its origin taken, as a configured `SLACK_API_URL` pointing
+    /// here makes it): for posting to directly.
+    pub fn checked_response_url(&self, name: &str) -> opkit::slack::ResponseUrl {
+        opkit::slack::response_url::allow_origin_of(&self.url());
+        opkit::slack::ResponseUrl::parse(&self.response_url(name))
+            .expect("the fake's origin is taken")
+    }
+
     /// The Web API base URL (what `SLACK_API_URL` should be): `{url}/api`.
     pub fn api_url(&self) -> String {
         format!("{}/api", self.url())

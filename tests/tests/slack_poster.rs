@@ -42,7 +42,7 @@ async fn reply_is_posted_to_the_response_url_as_slack_json() {
     let reply = Reply::in_channel("queue perf: <@U1>").block(Block::Divider);
     // WHEN it is posted to a response_url
     poster()
-        .post(&slack.response_url("cmd-1"), &reply)
+        .post(&slack.checked_response_url("cmd-1"), &reply)
         .await
         .unwrap();
     // THEN the fake received exactly Reply::to_response_json as JSON
@@ -63,7 +63,7 @@ async fn server_error_is_retried_and_delivered_once() {
     slack.fail_next(1, 500);
     // WHEN a reply is posted
     let result = poster()
-        .post(&slack.response_url("cmd"), &Reply::text("hi"))
+        .post(&slack.checked_response_url("cmd"), &Reply::text("hi"))
         .await;
     // THEN it succeeds on the retry: one failure, then exactly one delivery
     assert!(result.is_ok(), "{result:?}");
@@ -81,7 +81,7 @@ async fn rate_limit_is_retried_after_retry_after() {
     slack.push_response(CannedResponse::rate_limited(0));
     // WHEN a reply is posted
     let result = poster()
-        .post(&slack.response_url("cmd"), &Reply::text("hi"))
+        .post(&slack.checked_response_url("cmd"), &Reply::text("hi"))
         .await;
     // THEN it is retried and delivered
     assert!(result.is_ok(), "{result:?}");
@@ -101,7 +101,7 @@ async fn rate_limit_waits_the_whole_retry_after_then_delivers_once() {
     // WHEN a reply is posted
     let started = std::time::Instant::now();
     let result = poster
-        .post(&slack.response_url("cmd"), &Reply::text("hi"))
+        .post(&slack.checked_response_url("cmd"), &Reply::text("hi"))
         .await;
     // THEN the retry came no sooner than Slack asked, and the reply was delivered once
     assert!(result.is_ok(), "{result:?}");
@@ -119,7 +119,11 @@ async fn a_retry_after_longer_than_the_policy_allows_is_not_cut_short() {
     let slack = FakeSlack::start().await;
     slack.push_response(CannedResponse::rate_limited(30));
     // WHEN a reply is posted
-    let (poster, url, reply) = (poster(), slack.response_url("cmd"), Reply::text("hi"));
+    let (poster, url, reply) = (
+        poster(),
+        slack.checked_response_url("cmd"),
+        Reply::text("hi"),
+    );
     let result = tokio::time::timeout(Duration::from_secs(10), poster.post(&url, &reply))
         .await
         .expect("it did not wait the 30 s");
@@ -141,7 +145,7 @@ async fn rate_limits_and_server_errors_in_a_row_still_deliver_once() {
     slack.push_response(CannedResponse::status(503));
     // WHEN a reply is posted
     let result = poster()
-        .post(&slack.response_url("cmd"), &Reply::text("hi"))
+        .post(&slack.checked_response_url("cmd"), &Reply::text("hi"))
         .await;
     // THEN the third try delivers it, and it was accepted once
     assert!(result.is_ok(), "{result:?}");
@@ -159,7 +163,7 @@ async fn client_error_is_not_retried() {
     slack.push_response(CannedResponse::status(404).with_body("no_such_url"));
     // WHEN a reply is posted
     let error = poster()
-        .post(&slack.response_url("cmd"), &Reply::text("hi"))
+        .post(&slack.checked_response_url("cmd"), &Reply::text("hi"))
         .await
         .unwrap_err();
     // THEN it fails at once with the status and body excerpt
@@ -178,7 +182,7 @@ async fn retries_are_bounded_by_the_policy() {
     slack.fail_next(5, 503);
     // WHEN a reply is posted with a 3-try policy
     let error = poster()
-        .post(&slack.response_url("cmd"), &Reply::text("hi"))
+        .post(&slack.checked_response_url("cmd"), &Reply::text("hi"))
         .await
         .unwrap_err();
     // THEN it gives up after 3 tries with the last status
@@ -198,7 +202,7 @@ async fn slow_answer_times_out_without_a_retry() {
     let poster = poster().with_timeout(Duration::from_millis(200));
     // WHEN a reply is posted
     let error = poster
-        .post(&slack.response_url("cmd"), &Reply::text("hi"))
+        .post(&slack.checked_response_url("cmd"), &Reply::text("hi"))
         .await
         .unwrap_err();
     // THEN it is a timeout, not retried (the reply may have been delivered)
@@ -215,6 +219,8 @@ async fn unreachable_slack_is_a_transport_error_without_the_url() {
         listener.local_addr().unwrap()
     );
     drop(listener);
+    opkit::slack::response_url::allow_origin_of(&url);
+    let url = opkit::slack::ResponseUrl::parse(&url).unwrap();
     // WHEN a reply is posted there
     let error = poster().post(&url, &Reply::text("hi")).await.unwrap_err();
     // THEN it is a transient transport error that does not leak the response_url
@@ -394,7 +400,7 @@ async fn slack_api_serves_as_a_channel_poster() {
 async fn wait_for_sees_posts_made_by_a_background_task() {
     // GIVEN a reply posted from another task (as a worker would)
     let slack = FakeSlack::start().await;
-    let url = slack.response_url("bg");
+    let url = slack.checked_response_url("bg");
     let task = tokio::spawn(async move { poster().post(&url, &Reply::text("later")).await });
     // WHEN the test waits for it
     let requests = slack.wait_for(1, WAIT).await;

@@ -34,6 +34,13 @@ fn stdout(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).unwrap()
 }
 
+/// A `response_url` of the test's fake Slack, taken as the `opkit` under test
+/// takes it (its `SLACK_API_URL` is that fake Slack).
+fn fake_slacks(response_url: &str) -> opkit::slack::ResponseUrl {
+    opkit::slack::response_url::allow_origin_of(response_url);
+    opkit::slack::ResponseUrl::parse(response_url).unwrap()
+}
+
 fn job(user: &str, text: &str, response_url: String) -> Job {
     Job {
         v: JOB_VERSION,
@@ -42,7 +49,9 @@ fn job(user: &str, text: &str, response_url: String) -> Job {
         source: Source::Local,
         caller: opkit::engine::command::Caller::user(opkit::ids::UserId::parse(user).unwrap()),
         text: text.into(),
-        reply_to: ReplyTo::ResponseUrl { url: response_url },
+        reply_to: ReplyTo::ResponseUrl {
+            url: fake_slacks(&response_url),
+        },
         trigger_id: None,
     }
 }

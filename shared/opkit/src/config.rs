@@ -5,7 +5,7 @@
 //! | `SLACK_SIGNING_SECRET` | verifies requests from Slack (at least 16 characters; Slack's have 32) | required by `serve` and the ingress |
 //! | `SLACK_BOT_TOKEN` | posts with the Web API (`xoxb-…`; another kind of token is refused) | none |
 //! | `SLACK_APP_TOKEN` | app-level token (`xapp-…`, scope `connections:write`) for Socket Mode | required by `serve --socket-mode` |
-//! | `SLACK_API_URL` | Slack Web API base URL | `https://slack.com/api` |
+//! | `SLACK_API_URL` | Slack Web API base URL; when not Slack's, `response_url`s on its origin are taken too ([`crate::slack::response_url`]) | `https://slack.com/api` |
 //! | `OPKIT_BOT_NAME` | name used in greetings | `catbot` |
 //! | `OPKIT_ADMINS` | comma-separated user ids that always hold `admin` | none |
 //! | `OPKIT_TEAM_IDS` | comma-separated team/enterprise ids allowed to call, or `any` | required by the ingress Lambda; unset: any (local) |
@@ -157,6 +157,14 @@ impl Config {
                 crate::secret::register(&value);
             }
         }
+        let slack_api_url = http_url(
+            "SLACK_API_URL",
+            get("SLACK_API_URL").unwrap_or_else(|| crate::slack::web::DEFAULT_BASE_URL.into()),
+        )?;
+        // A fake Slack's `response_url`s are on its own origin: take them too.
+        if slack_api_url != crate::slack::web::DEFAULT_BASE_URL {
+            crate::slack::response_url::allow_origin_of(&slack_api_url);
+        }
         Ok(Self {
             signing_secret: get("SLACK_SIGNING_SECRET")
                 .map(|secret| credential("SLACK_SIGNING_SECRET", signing_secret(&secret)))
@@ -173,10 +181,7 @@ impl Config {
             app_token: get("SLACK_APP_TOKEN")
                 .map(|token| AppToken::parse(token).map_err(ConfigError::AppToken))
                 .transpose()?,
-            slack_api_url: http_url(
-                "SLACK_API_URL",
-                get("SLACK_API_URL").unwrap_or_else(|| crate::slack::web::DEFAULT_BASE_URL.into()),
-            )?,
+            slack_api_url,
             bot_name: get("OPKIT_BOT_NAME").unwrap_or_else(|| "catbot".into()),
             admins: list("OPKIT_ADMINS", get("OPKIT_ADMINS"), UserId::parse)?,
             team_ids: TeamAllowList::parse(get("OPKIT_TEAM_IDS"))?,

@@ -55,6 +55,8 @@
 mod answer;
 mod limits;
 #[cfg(test)]
+mod response_url_tests;
+#[cfg(test)]
 mod tests;
 
 pub use answer::{Answer, Body};
@@ -343,7 +345,10 @@ impl Ingress {
         }
         let job = match Job::from_slash_command(cmd, self.clock.now()) {
             Ok(job) => job,
-            Err(e) => return Answer::refuse(StatusCode::BAD_REQUEST, e.to_string()),
+            Err(e) => {
+                tracing::warn!(error = %e, "refused: slash command");
+                return Answer::refuse(StatusCode::BAD_REQUEST, e.to_string());
+            }
         };
         match self.queue.enqueue(&job).await {
             Ok(()) => {

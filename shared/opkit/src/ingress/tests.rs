@@ -28,7 +28,7 @@ const NOW: i64 = 1_800_000_000;
 
 /// Records what the ingress queues.
 #[derive(Default)]
-struct Recorded(Mutex<Vec<Job>>);
+pub(super) struct Recorded(Mutex<Vec<Job>>);
 
 impl JobQueue for Recorded {
     fn enqueue<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), QueueError>> {
@@ -37,7 +37,7 @@ impl JobQueue for Recorded {
     }
 }
 
-fn ingress(team_ids: &str) -> (Ingress, Arc<Recorded>) {
+pub(super) fn ingress(team_ids: &str) -> (Ingress, Arc<Recorded>) {
     ingress_with(&[("OPKIT_TEAM_IDS", team_ids)])
 }
 
@@ -64,17 +64,17 @@ const GRID_DM: &str = include_str!("../../tests/fixtures/slack/grid_dm.json");
 const GRID_COMMAND: &str = include_str!("../../tests/fixtures/slack/grid_command.form");
 
 /// An interaction's JSON as the form Slack POSTs.
-fn form_of(payload: &str) -> String {
+pub(super) fn form_of(payload: &str) -> String {
     serde_urlencoded::to_string([("payload", payload)]).unwrap()
 }
 
-fn queued(queue: &Recorded) -> usize {
+pub(super) fn queued(queue: &Recorded) -> usize {
     queue.0.lock().unwrap().len()
 }
 
 /// Collects the log lines written while it is the thread's subscriber.
 #[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
+pub(super) struct Logs(Arc<Mutex<Vec<u8>>>);
 
 impl std::io::Write for Logs {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -94,7 +94,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
 }
 
 impl Logs {
-    fn capture(&self) -> tracing::subscriber::DefaultGuard {
+    pub(super) fn capture(&self) -> tracing::subscriber::DefaultGuard {
         let subscriber = tracing_subscriber::fmt()
             .with_max_level(tracing::Level::DEBUG)
             .with_writer(self.clone())
@@ -103,12 +103,12 @@ impl Logs {
         tracing::subscriber::set_default(subscriber)
     }
 
-    fn text(&self) -> String {
+    pub(super) fn text(&self) -> String {
         String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
     }
 }
 
-fn click_json(team: &str, action_id: &str) -> Value {
+pub(super) fn click_json(team: &str, action_id: &str) -> Value {
     json!({
         "type": "block_actions",
         "user": {"id": "U0001", "username": "al", "team_id": team},
@@ -136,7 +136,7 @@ fn ephemeral(answer: &Answer) -> String {
     json["text"].as_str().unwrap().to_owned()
 }
 
-async fn post(ingress: &Ingress, route: Route, body: &str) -> Answer {
+pub(super) async fn post(ingress: &Ingress, route: Route, body: &str) -> Answer {
     let signature = sign(&SigningSecret::new(SECRET), NOW, body.as_bytes());
     let timestamp = NOW.to_string();
     let request = SlackRequest {

@@ -20,7 +20,9 @@ use crate::engine::bot::Request;
 use crate::engine::command::Caller;
 use crate::engine::gate::{Decision, actions};
 use crate::ids::{ChannelId, IdError, TeamId, UserId};
-use crate::slack::{BlockActions, ChatKind, ChatMessage, EventCallback, SlashCommand};
+use crate::slack::{
+    BlockActions, ChatKind, ChatMessage, EventCallback, ResponseUrl, ResponseUrlError, SlashCommand,
+};
 use crate::text::{Token, tokenize};
 
 /// The longest command a command button carries, in characters: Slack caps a
@@ -67,10 +69,11 @@ pub enum Source {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ReplyTo {
-    /// A slash command's `response_url`.
+    /// A slash command's or a click's `response_url`.
     ResponseUrl {
-        /// The URL.
-        url: String,
+        /// The URL, checked to be Slack's ([`ResponseUrl`]): a job carrying any
+        /// other does not decode.
+        url: ResponseUrl,
     },
     /// A channel, optionally in a thread (`chat.postMessage`).
     Channel {
@@ -126,6 +129,9 @@ pub enum EnvelopeError {
     /// An interaction that is not a click on one of Opkit's buttons.
     #[error("{0}")]
     Interaction(String),
+    /// A `response_url` that is not Slack's: nothing will be posted to it.
+    #[error(transparent)]
+    ResponseUrl(#[from] ResponseUrlError),
 }
 
 impl EnvelopeError {
@@ -168,7 +174,7 @@ impl Job {
             },
             text: cmd.text.clone(),
             reply_to: ReplyTo::ResponseUrl {
-                url: cmd.response_url.clone(),
+                url: ResponseUrl::parse(&cmd.response_url)?,
             },
             trigger_id: Some(cmd.trigger_id.clone()),
         })
@@ -243,8 +249,9 @@ impl Job {
         };
         let url = click
             .response_url
-            .clone()
+            .as_deref()
             .ok_or_else(|| missing("response_url"))?;
+        let url = ResponseUrl::parse(url)?;
         Ok(Self {
             v: JOB_VERSION,
             id: Uuid::new_v4(),
@@ -387,7 +394,7 @@ mod tests {
         assert_eq!(
             job.reply_to,
             ReplyTo::ResponseUrl {
-                url: "https://hooks.slack.com/commands/1".into()
+                url: ResponseUrl::parse("https://hooks.slack.com/commands/1").unwrap()
             }
         );
         let decoded = Job::decode(&job.encode(&key()), &key()).unwrap();

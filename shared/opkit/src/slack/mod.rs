@@ -5,6 +5,7 @@ pub mod mrkdwn;
 pub mod payload;
 pub mod poster;
 pub mod reply;
+pub mod response_url;
 pub mod signing;
 pub mod web;
 
@@ -16,6 +17,7 @@ pub use payload::{
 };
 pub use poster::{HttpPoster, MemoryPoster, PostError, ReplyPoster, RetryPolicy};
 pub use reply::{Block, Button, ConfirmDialog, Reply, Visibility};
+pub use response_url::{ResponseUrl, ResponseUrlError};
 pub use signing::{SigningSecret, Verifier, VerifyError, sign};
 pub use web::{
     BotToken, ChannelPost, ChannelPoster, Directory, MemoryChannelPoster, MemoryDirectory,

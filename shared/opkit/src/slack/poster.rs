@@ -19,6 +19,7 @@ use reqwest::header::RETRY_AFTER;
 use reqwest::{RequestBuilder, Response, StatusCode};
 
 use super::reply::Reply;
+use super::response_url::ResponseUrl;
 use crate::BoxFuture;
 
 /// How much of an error response's body is kept in a [`PostError::Status`].
@@ -105,12 +106,13 @@ impl RetryPolicy {
     }
 }
 
-/// Posts a reply to a `response_url`.
+/// Posts a reply to a `response_url` — only ever one checked to be Slack's
+/// ([`ResponseUrl`]).
 pub trait ReplyPoster: Send + Sync {
     /// Delivers `reply` to `response_url`.
     fn post<'a>(
         &'a self,
-        response_url: &'a str,
+        response_url: &'a ResponseUrl,
         reply: &'a Reply,
     ) -> BoxFuture<'a, Result<(), PostError>>;
 }
@@ -159,12 +161,12 @@ impl Default for HttpPoster {
 impl ReplyPoster for HttpPoster {
     fn post<'a>(
         &'a self,
-        response_url: &'a str,
+        response_url: &'a ResponseUrl,
         reply: &'a Reply,
     ) -> BoxFuture<'a, Result<(), PostError>> {
         let body = reply.to_response_json();
         Box::pin(async move {
-            let request = || self.client.post(response_url).json(&body);
+            let request = || self.client.post(response_url.as_str()).json(&body);
             send_with_retries(request, self.timeout, &self.policy, "response_url").await?;
             Ok(())
         })
@@ -308,13 +310,13 @@ impl MemoryPoster {
 impl ReplyPoster for MemoryPoster {
     fn post<'a>(
         &'a self,
-        response_url: &'a str,
+        response_url: &'a ResponseUrl,
         reply: &'a Reply,
     ) -> BoxFuture<'a, Result<(), PostError>> {
         self.posts
             .lock()
             .expect("poster lock")
-            .push((response_url.to_owned(), reply.clone()));
+            .push((response_url.as_str().to_owned(), reply.clone()));
         Box::pin(std::future::ready(Ok(())))
     }
 }
@@ -401,16 +403,18 @@ mod tests {
         let poster = MemoryPoster::new();
         // WHEN two replies are posted through the trait
         let port: &dyn ReplyPoster = &poster;
-        port.post("https://r/1", &Reply::text("one")).await.unwrap();
-        port.post("https://r/2", &Reply::in_channel("two"))
-            .await
-            .unwrap();
+        let url = |n: u8| ResponseUrl::parse(&format!("https://hooks.slack.com/r/{n}")).unwrap();
+        port.post(&url(1), &Reply::text("one")).await.unwrap();
+        port.post(&url(2), &Reply::in_channel("two")).await.unwrap();
         // THEN both are recorded with their URLs, in order
         assert_eq!(
             poster.posts(),
             vec![
-                ("https://r/1".to_owned(), Reply::text("one")),
-                ("https://r/2".to_owned(), Reply::in_channel("two")),
+                ("https://hooks.slack.com/r/1".to_owned(), Reply::text("one")),
+                (
+                    "https://hooks.slack.com/r/2".to_owned(),
+                    Reply::in_channel("two")
+                ),
             ]
         );
     }

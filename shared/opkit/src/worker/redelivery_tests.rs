@@ -22,7 +22,7 @@ fn job(user: &str, text: &str) -> Job {
         caller: Caller::user(UserId::parse(user).unwrap()),
         text: text.into(),
         reply_to: ReplyTo::ResponseUrl {
-            url: "https://hooks.example/1".into(),
+            url: crate::slack::ResponseUrl::parse("https://hooks.slack.com/commands/1").unwrap(),
         },
         trigger_id: None,
     }
@@ -49,7 +49,7 @@ struct DiesAtFirstPost {
 impl ReplyPoster for DiesAtFirstPost {
     fn post<'a>(
         &'a self,
-        response_url: &'a str,
+        response_url: &'a crate::slack::ResponseUrl,
         reply: &'a Reply,
     ) -> BoxFuture<'a, Result<(), PostError>> {
         use std::sync::atomic::Ordering;

@@ -16,7 +16,7 @@ fn job(user: &str, text: &str) -> Job {
         caller: crate::engine::command::Caller::user(crate::ids::UserId::parse(user).unwrap()),
         text: text.into(),
         reply_to: ReplyTo::ResponseUrl {
-            url: "https://hooks.example/1".into(),
+            url: crate::slack::ResponseUrl::parse("https://hooks.slack.com/commands/1").unwrap(),
         },
         trigger_id: None,
     }
@@ -370,7 +370,7 @@ struct SlowPoster {
 impl ReplyPoster for SlowPoster {
     fn post<'a>(
         &'a self,
-        response_url: &'a str,
+        response_url: &'a crate::slack::ResponseUrl,
         reply: &'a Reply,
     ) -> BoxFuture<'a, Result<(), crate::slack::PostError>> {
         self.clock.advance(self.takes);
