@@ -115,10 +115,12 @@ async fn init_worker_and_expire_run_the_deployed_path_on_the_emulator() {
     );
 
     // worker --until-empty drains them: each genuine job runs once, the forged one
-    // not at all, and the queue ends empty
+    // not at all, and the queue ends empty (its replies go to the fake Slack,
+    // whose origin SLACK_API_URL makes a response_url it takes)
     let out = opkit(&table, &["worker", "--until-empty"])
         .env("OPKIT_QUEUE_URL", &queue_url)
         .env("OPKIT_ENVELOPE_KEY", KEY)
+        .env("SLACK_API_URL", slack.api_url())
         .output()
         .await
         .unwrap();
@@ -182,6 +184,7 @@ async fn init_without_the_dynamodb_store_or_a_table_says_what_is_missing() {
 #[tokio::test]
 async fn the_worker_names_its_store_and_says_why_a_job_failed() {
     let _ = sdk_config().await; // fails clearly without the emulator
+    let slack = FakeSlack::start().await;
     let table = unique_name("cli-why");
     let queue_name = unique_name("cli-why-jobs");
     let init = stdout(
@@ -205,6 +208,7 @@ async fn the_worker_names_its_store_and_says_why_a_job_failed() {
             .env("OPKIT_TABLE", table)
             .env("OPKIT_QUEUE_URL", &queue_url)
             .env("OPKIT_ENVELOPE_KEY", KEY)
+            .env("SLACK_API_URL", slack.api_url())
             .env_remove("RUST_LOG");
         command
     };
@@ -235,7 +239,6 @@ async fn the_worker_names_its_store_and_says_why_a_job_failed() {
     );
 
     // GIVEN a job, and a worker whose table cannot be reached
-    let slack = FakeSlack::start().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk_config().await);
     let key = EnvelopeKey::new(KEY).unwrap();
     sqs.send_message()

@@ -108,11 +108,13 @@ async fn a_hundred_processes_joining_one_queue_lose_no_one() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// `opkit serve` on a free port; returns its base URL and the child.
-async fn serve(dir: &Path) -> (String, Child) {
+/// `opkit serve` on a free port, with `slack` as its Slack (so that the fake's
+/// `response_url`s are taken); returns its base URL and the child.
+async fn serve(dir: &Path, slack: &FakeSlack) -> (String, Child) {
     let mut child = opkit(dir)
         .args(["serve", "--addr", "127.0.0.1:0"])
         .env("SLACK_SIGNING_SECRET", SECRET)
+        .env("SLACK_API_URL", slack.api_url())
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -166,7 +168,7 @@ struct Burst {
 async fn slash_burst(n: usize, in_flight: usize, text: impl Fn(usize) -> String) -> Burst {
     let slack = Arc::new(FakeSlack::start().await);
     let dir = data_dir("serve");
-    let (base, child) = serve(&dir).await;
+    let (base, child) = serve(&dir, &slack).await;
     let http = reqwest::Client::new();
     let permits = Arc::new(Semaphore::new(in_flight));
     let started = Instant::now();

@@ -177,7 +177,8 @@ fn exists(path: &Path) -> bool {
 #[tokio::test]
 async fn a_signed_command_is_acked_at_once_and_answered_at_the_response_url() {
     let slack = FakeSlack::start().await;
-    let served = serve("happy", &[]).await;
+    // SLACK_API_URL on the fake Slack: its response_urls are taken
+    let served = serve("happy", &[("SLACK_API_URL", &slack.api_url())]).await;
     let body = slash_command_body("U1", "queue join perf", &slack.response_url("one"));
 
     let (status, ack) = served.signed("/slack/commands", &body, now()).await;
@@ -207,7 +208,7 @@ async fn a_signed_command_is_acked_at_once_and_answered_at_the_response_url() {
 async fn get_metrics_shows_what_ran_in_prometheus_text() {
     // GIVEN one command acked and answered by `opkit serve`
     let slack = FakeSlack::start().await;
-    let served = serve("metrics", &[]).await;
+    let served = serve("metrics", &[("SLACK_API_URL", &slack.api_url())]).await;
     let body = slash_command_body("UMETRIC1", "queue join perf", &slack.response_url("m"));
     let (status, ack) = served.signed("/slack/commands", &body, now()).await;
     assert_eq!(status, 200, "{ack}");
@@ -332,7 +333,12 @@ async fn an_event_slack_sends_again_runs_its_command_once() {
 #[tokio::test]
 async fn bad_requests_are_refused_and_run_nothing() {
     let slack = FakeSlack::start().await;
-    let served = serve("bad", &[("OPKIT_TEAM_IDS", "T0001")]).await;
+    let api = slack.api_url();
+    let served = serve(
+        "bad",
+        &[("OPKIT_TEAM_IDS", "T0001"), ("SLACK_API_URL", &api)],
+    )
+    .await;
     let url = slack.response_url("bad");
     let body = slash_command_body("U1", "queue join perf", &url);
     let secret = SigningSecret::new(SECRET);
