@@ -104,6 +104,12 @@ impl Access {
     }
 }
 
+/// The most grants one user may hold at once, running or still to start (of
+/// all roles together): `roles grant` refuses one more. Windows and standing
+/// grants coexist, but a few dozen is already more than anyone reads in
+/// `roles list`, and every authorization reads them all.
+pub const MAX_GRANTS_PER_USER: usize = 20;
+
 /// One role given to one user, possibly only for a window of time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {

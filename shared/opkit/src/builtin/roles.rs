@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::policy::{Policy, Power, RoleChange, may_grant};
 use crate::BoxFuture;
-use crate::access::{Access, Grant};
+use crate::access::{Access, Grant, MAX_GRANTS_PER_USER};
 use crate::engine::Bot;
 use crate::engine::command::{Args, CommandError, Ctx};
 use crate::groups::{Membership, Unverified};
@@ -103,6 +103,16 @@ pub(super) async fn grant(ctx: &mut Ctx<()>, policy: Arc<Policy>) -> Result<Repl
         start_announced: starts_at.is_none(),
     };
     let held = ctx.bot.store().grants_for(&user).await?;
+    let live = held.iter().filter(|g| !g.has_ended(ctx.now)).count();
+    if live >= MAX_GRANTS_PER_USER {
+        return Err(CommandError::user(mrkdwn!(
+            "{} already has {} grants running or to come, the most one person may have; \
+             revoke some first (`roles list` {} shows them). Nothing changed.",
+            user.mention(),
+            live,
+            user.mention()
+        )));
+    }
     let others: Vec<&Grant> = held
         .iter()
         .filter(|g| g.role == role && !g.has_ended(ctx.now))
@@ -168,7 +178,7 @@ pub(super) async fn revoke(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
             CommandError::user(mrkdwn!(
                 "{} holds {} from the bot's configuration (`OPKIT_ADMINS`, or `--roles` locally), \
                  not from a grant: it cannot be revoked in chat. Change the configuration and \
-                 restart (deployed: the `OpkitAdmins` parameter).",
+                 restart (deployed: the stack's `AdminUserIds` parameter).",
                 user.mention(),
                 role
             ))

@@ -183,6 +183,7 @@ fn no_time_error_shows_escaped_markup() {
         parse_duration("<!here>").unwrap_err(),
         parse_duration("0m").unwrap_err(),
         parse_duration("100d").unwrap_err(),
+        parse_start("2099-01-01T10:00Z", now, zone).unwrap_err(),
     ];
     for e in errors {
         let shown = match CommandError::from(e) {
@@ -262,5 +263,75 @@ async fn a_refused_cancel_says_cancel() {
     assert_eq!(
         t.click("UBOB", &prompt, Decision::Confirm).await.text,
         "You cannot confirm this: it needs admin."
+    );
+}
+
+#[tokio::test]
+async fn a_start_past_90_days_is_refused_and_nothing_is_granted() {
+    // GIVEN an admin (the clock: 2027-01-15 08:00 UTC)
+    let t = TestBot::new();
+    // WHEN a grant is asked to start decades ahead
+    let far = t
+        .text("UADMIN", "roles grant <@UBOB> ops from 2099-01-01T10:00Z for 1h")
+        .await;
+    // THEN it is refused, saying the limit, and UBOB holds nothing
+    assert!(
+        far.contains("is too far ahead: a window starts within 90 days. Usage: `roles grant"),
+        "{far}"
+    );
+    assert!(roles_of(&t, "UBOB").await.is_empty());
+    // AND 89 days ahead is taken
+    let near = t
+        .text("UADMIN", "roles grant <@UBOB> ops from 2027-04-14T08:00Z for 1h")
+        .await;
+    assert!(near.starts_with("<@UADMIN> granted *ops* to <@UBOB>"), "{near}");
+}
+
+#[tokio::test]
+async fn one_user_holds_at_most_the_cap_of_grants() {
+    use crate::access::MAX_GRANTS_PER_USER;
+    // GIVEN UBOB already holds the most grants one person may
+    let t = TestBot::new();
+    for i in 0..MAX_GRANTS_PER_USER {
+        let granted = t
+            .text("UADMIN", &format!("roles grant <@UBOB> r{i} for 1h"))
+            .await;
+        assert!(granted.contains("granted"), "{granted}");
+    }
+    // WHEN one more is asked
+    let refused = t.text("UADMIN", "roles grant <@UBOB> one-more for 1h").await;
+    // THEN it is refused, saying so, and nothing is added
+    assert_eq!(
+        refused,
+        format!(
+            "<@UBOB> already has {MAX_GRANTS_PER_USER} grants running or to come, the most one \
+             person may have; revoke some first (`roles list` <@UBOB> shows them). Nothing changed."
+        )
+    );
+    assert_eq!(roles_of(&t, "UBOB").await.len(), MAX_GRANTS_PER_USER);
+    // AND once some have ended, there is room again
+    t.advance(chrono::Duration::hours(2));
+    let again = t.text("UADMIN", "roles grant <@UBOB> one-more for 1h").await;
+    assert!(again.contains("granted"), "{again}");
+}
+
+#[tokio::test]
+async fn revoking_a_configured_admin_says_where_the_role_comes_from() {
+    // GIVEN UADMIN is an admin by OPKIT_ADMINS, and a second admin by a grant
+    let t = TestBot::new();
+    t.say("UADMIN", "roles grant <@UAL> admin").await;
+    // WHEN UAL revokes UADMIN's admin
+    let answer = t.text("UAL", "roles revoke <@UADMIN> admin").await;
+    // THEN the answer says it comes from the configuration, not "no grant"
+    assert_eq!(
+        answer,
+        "<@UADMIN> holds admin from the bot's configuration (`OPKIT_ADMINS`, or `--roles` \
+         locally), not from a grant: it cannot be revoked in chat. Change the configuration and \
+         restart (deployed: the stack's `AdminUserIds` parameter)."
+    );
+    // AND someone without any grant still hears "no grant"
+    assert_eq!(
+        t.text("UAL", "roles revoke <@UBOB> admin").await,
+        "<@UBOB> has no grant of admin."
     );
 }

@@ -85,6 +85,10 @@ impl From<TimeError> for CommandError {
             TimeError::InThePast(at) => {
                 CommandError::Usage(crate::mrkdwn!("{} is in the past", at))
             }
+            TimeError::TooFarAhead(at) => CommandError::Usage(crate::mrkdwn!(
+                "{} is too far ahead: a window starts within 90 days",
+                at
+            )),
             e => CommandError::Usage(UserText::new(e.to_string()).into()),
         }
     }

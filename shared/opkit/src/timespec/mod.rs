@@ -36,6 +36,11 @@ pub use chrono_tz::Tz;
 /// The longest duration accepted anywhere: 90 days.
 pub const MAX_DURATION: Duration = Duration::days(90);
 
+/// How far ahead a start (`from 2027-03-01 22:00`) may be: 90 days, as far as a
+/// duration reaches. A window planned further out is planned again nearer the
+/// time; a start years away would be a grant nobody remembers making.
+pub const MAX_START_AHEAD: Duration = Duration::days(90);
+
 /// Why a duration or a time did not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -52,6 +57,9 @@ pub enum TimeError {
     /// Longer than [`MAX_DURATION`].
     #[error("`{}` is too long: the most is 90d", one_line(.0))]
     TooLong(String),
+    /// A start further ahead than [`MAX_START_AHEAD`].
+    #[error("{0} is too far ahead: a window starts within 90 days")]
+    TooFarAhead(DateTime<Utc>),
     /// Not a time at all.
     #[error(
         "`{}` is not a time: use HH:MM (your time zone), 22:00 Europe/Paris, 22:00+02:00 or 2026-11-30T22:00Z",

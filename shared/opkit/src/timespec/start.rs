@@ -59,6 +59,9 @@ pub fn parse_start(s: &str, now: DateTime<Utc>, zone: Tz) -> Result<DateTime<Utc
     if at < now {
         return Err(TimeError::InThePast(at));
     }
+    if at - now > super::MAX_START_AHEAD {
+        return Err(TimeError::TooFarAhead(at));
+    }
     Ok(at)
 }
 
