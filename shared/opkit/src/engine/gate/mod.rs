@@ -189,6 +189,11 @@ pub struct PendingState {
     /// Pending requests by id.
     #[serde(default)]
     pub requests: BTreeMap<String, Pending>,
+    /// Requests settled lately, by id, with when that is forgotten
+    /// ([`PENDING_FOR`] after): so that a second click hears the request was
+    /// handled, and a made-up id that there is no such request.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub settled: BTreeMap<String, DateTime<Utc>>,
 }
 
 /// How a click went, before anything runs.
@@ -255,6 +260,7 @@ impl Bot {
                 Box::pin(async move {
                     let mut state = pending_state(state)?;
                     state.requests.retain(|_, p| p.expires_at > now);
+                    state.settled.retain(|_, until| *until > now);
                     state.requests.insert(id, pending);
                     Ok(((), Some(to_value(&state)?)))
                 })
@@ -340,15 +346,19 @@ impl Bot {
     ) -> Result<(Settled, Option<Value>), CommandError> {
         let mut state = pending_state(state)?;
         let Some(pending) = state.requests.get(pending_id).cloned() else {
-            return Ok((
-                Settled::Refused("This request was already handled.".into()),
-                None,
-            ));
+            let why = if state.settled.contains_key(pending_id) {
+                "This request was already handled."
+            } else {
+                "There is no such request (it may have expired); nothing was run."
+            };
+            return Ok((Settled::Refused(why.into()), None));
         };
         let asker = &pending.request.caller.user;
         let mine = &clicker.user == asker;
         let close = |state: &mut PendingState, settled: Settled| {
             state.requests.remove(pending_id);
+            state.settled.retain(|_, until| *until > now);
+            state.settled.insert(pending_id.to_string(), now + PENDING_FOR);
             Ok((settled, Some(to_value(state)?)))
         };
         if pending.expires_at <= now {

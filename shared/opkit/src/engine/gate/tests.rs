@@ -54,6 +54,35 @@ async fn grants(t: &TestBot) -> usize {
 }
 
 #[tokio::test]
+async fn a_made_up_request_id_is_no_such_request_not_already_handled() {
+    // GIVEN a request that was handled, and an id that never was one
+    let t = TestBot::new();
+    t.say("UADMIN", "roles grant <@UBOB> ops").await;
+    let prompt = t.say("UADMIN", "roles revoke <@UBOB> ops").await;
+    t.click("UADMIN", &prompt, Decision::Confirm).await;
+    let caller = crate::engine::Caller::user(crate::ids::UserId::parse("UADMIN").unwrap());
+    // WHEN each is clicked (approve, as the tester's made-up id was)
+    let made_up = t
+        .bot
+        .decide(&caller, "0190f3a2000070008000000000000000", Decision::Approve)
+        .await;
+    let handled = t.click("UADMIN", &prompt, Decision::Confirm).await;
+    // THEN each says what it is
+    assert_eq!(
+        made_up.text,
+        "There is no such request (it may have expired); nothing was run."
+    );
+    assert_eq!(handled.text, "This request was already handled.");
+    // AND the handled one is forgotten once its time is up
+    t.advance(super::PENDING_FOR + chrono::Duration::minutes(1));
+    t.say("UADMIN", "roles revoke <@UBOB> ops").await;
+    t.say("UADMIN", "roles grant <@UCAT> ops").await;
+    t.say("UADMIN", "roles revoke <@UCAT> ops").await;
+    let state: super::PendingState = t.state(super::PENDING_SCRIPT).await;
+    assert!(state.settled.is_empty(), "{:?}", state.settled);
+}
+
+#[tokio::test]
 async fn a_confirmed_request_runs_once_however_often_it_is_clicked() {
     let t = TestBot::new();
     t.say("UADMIN", "roles grant <@UBOB> ops").await;
