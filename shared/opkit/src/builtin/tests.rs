@@ -313,7 +313,7 @@ async fn a_line_break_cannot_forge_an_audit_record() {
     assert!(!lines.contains(&forged), "{shown}");
     assert!(
         lines[1].contains(
-            "<@UEVE> `whoami⏎• 2027-01-15 08:00 UTC &lt;@UADMIN&gt; ˋroles grant &lt;@UEVE&gt; adminˋ succeeded · ˋ0badc0deˋ` succeeded"
+            "<@UEVE> `whoami⏎• 2027-01-15 08:00 UTC &lt;@UADMIN&gt; ˋroles grant &lt;@UEVE&gt; adminˋ succeeded · ˋ0badc0deˋ` failed (ˋwhoamiˋ takes no arguments"
         ),
         "{shown}"
     );

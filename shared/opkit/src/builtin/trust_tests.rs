@@ -335,3 +335,25 @@ async fn revoking_a_configured_admin_says_where_the_role_comes_from() {
         "<@UBOB> has no grant of admin."
     );
 }
+
+#[tokio::test]
+async fn a_command_that_takes_no_arguments_refuses_extra_words() {
+    // GIVEN the tester's `whoami extra words`
+    let t = TestBot::new();
+    assert_eq!(
+        t.text("UBOB", "whoami extra words").await,
+        "`whoami` takes no arguments, but was given `extra words`. Usage: `whoami`"
+    );
+    // AND every built-in whose usage names no arguments does the same
+    for command in t.bot.registry().commands() {
+        if !command.usage.is_empty() {
+            continue;
+        }
+        let answer = t.text("UADMIN", &format!("{} extra", command.name)).await;
+        assert!(
+            answer.starts_with(&format!("`{}` takes no arguments", command.name)),
+            "{}: {answer}",
+            command.name
+        );
+    }
+}

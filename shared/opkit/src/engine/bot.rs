@@ -607,6 +607,16 @@ impl Bot {
         gate_passed: bool,
     ) -> Reply {
         let name = Some(command.name.as_str());
+        // A command whose usage line names no arguments takes none: extra words
+        // are refused here, once for every command, rather than ignored.
+        if command.usage.is_empty() && !args.is_empty() {
+            let extra = CommandError::usage(mrkdwn!(
+                "{} takes no arguments, but was given {}",
+                Code::new(&command.name),
+                CommandLine::new(&crate::text::canonical(args.tokens()))
+            ));
+            return self.answer_error(request, command, extra).await;
+        }
         match crate::metrics::time_command(
             &command.name,
             self.execute(request, command, args, gate_passed),

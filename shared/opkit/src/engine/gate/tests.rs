@@ -34,12 +34,14 @@ fn shouting() -> TestBot {
     let script = Script::<()>::new("shout")
         .command(
             Command::new("shout")
+                .usage("<text>")
                 .access(admin.clone())
                 .confirm()
                 .handler(|ctx| Box::pin(shout(ctx))),
         )
         .command(
             Command::new("shout everywhere")
+                .usage("<text>")
                 .approval(admin)
                 .handler(|ctx| Box::pin(shout(ctx))),
         );
@@ -377,11 +379,13 @@ async fn asking_discards_what_the_handler_changed_and_a_handler_cannot_skip_its_
     let script = Script::<u32>::new("counter")
         .command(
             Command::new("bump")
+                .usage("[<anything>]")
                 .confirm()
                 .handler(|ctx| Box::pin(bump(ctx))),
         )
         .command(
             Command::new("sneak")
+                .usage("[<anything>]")
                 .confirm()
                 .handler(|ctx| Box::pin(sneaky(ctx))),
         );
