@@ -154,7 +154,7 @@ fn next_token(s: &str) -> (Token, &str) {
         // and no `<` (they do not nest); anything else in angle brackets is text.
         if !inner
             .chars()
-            .any(|c| c == '<' || c.is_whitespace() || (c != '`' && neutral(c) != c))
+            .any(|c| c == '<' || c.is_whitespace() || (c != '`' && neutralised(c)))
             && let Some(token) = parse_escape(inner)
         {
             return (token, &body[end + 1..]);
@@ -214,6 +214,9 @@ pub const ONE_LINE_MAX: usize = 200;
 ///   separators) become a visible `⏎`, so the text cannot begin a line that looks
 ///   like the bot's own;
 /// - tabs, other control characters and bidirectional overrides become a space;
+/// - characters that show nothing (zero-width spaces, joiners, soft hyphens,
+///   invisible tags: [`is_invisible`]) are shown by their code, `⟨U+200B⟩`, so
+///   a quoted value never hides one;
 /// - backticks become `ˋ` (U+02CB), so the text cannot close the code span it is
 ///   quoted in;
 /// - text longer than [`ONE_LINE_MAX`] characters is cut, ending in `…`.
@@ -233,14 +236,13 @@ pub fn one_line(s: &str) -> String {
             out.push('…');
             return out;
         }
-        let shown = match c {
+        match c {
             '\r' => {
                 chars.next_if_eq(&'\n');
-                '⏎'
+                out.push('⏎');
             }
-            c => neutral(c),
-        };
-        out.push(shown);
+            c => push_neutral(c, &mut out),
+        }
         kept += 1;
     }
     out
@@ -268,34 +270,86 @@ pub fn canonical(tokens: &[Token]) -> String {
             // are those that delimit phrases: any other (`"`, `“`, `”`) would open
             // or close a phrase when read back, so it becomes `'`.
             Token::Word(w) | Token::Quoted(w) => {
-                let w: String = w
-                    .chars()
-                    .map(|c| match c {
-                        '"' | '“' | '”' => '\'',
-                        c => neutral(c),
-                    })
-                    .collect();
+                let mut shown = String::with_capacity(w.len());
+                for c in w.chars() {
+                    match c {
+                        '"' | '“' | '”' => shown.push('\''),
+                        c => push_neutral(c, &mut shown),
+                    }
+                }
+                let w = shown;
                 match token {
                     Token::Quoted(_) => Token::Quoted(w),
                     _ => Token::Word(w),
                 }
                 .to_string()
             }
-            other => other.to_string().chars().map(neutral).collect(),
+            other => neutral_str(&other.to_string()),
         })
         .collect::<Vec<_>>()
         .join(" ")
 }
 
-/// How [`one_line`] and [`canonical`] show one character.
-pub(crate) fn neutral(c: char) -> char {
+/// Whether `c` shows nothing where it stands, though it is there: zero-width
+/// spaces and non-joiners, word joiners, the soft hyphen, the BOM, Hangul and
+/// Mongolian fillers, invisible operators and Unicode tags (which can carry a
+/// hidden text). Kept out: the zero-width joiner and variation selectors,
+/// which emoji are made of.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{AD}'
+            | '\u{34F}'
+            | '\u{61C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180E}'
+            | '\u{200B}'
+            | '\u{200C}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{206A}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E007F}'
+    )
+}
+
+/// How [`one_line`], [`canonical`] and every quote of a command line show one
+/// character: the one place that decides it.
+pub(crate) fn push_neutral(c: char, out: &mut String) {
     match c {
-        '\r' | '\n' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}' => '⏎',
-        '`' => 'ˋ',
-        '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => ' ',
-        c if c.is_control() => ' ',
-        c => c,
+        '\r' | '\n' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}' => out.push('⏎'),
+        '`' => out.push('ˋ'),
+        '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => {
+            out.push(' ')
+        }
+        c if c.is_control() => out.push(' '),
+        c if is_invisible(c) => {
+            use std::fmt::Write;
+            let _ = write!(out, "⟨U+{:04X}⟩", u32::from(c));
+        }
+        c => out.push(c),
     }
+}
+
+/// Whether [`push_neutral`] shows `c` as something else.
+pub(crate) fn neutralised(c: char) -> bool {
+    let mut shown = String::new();
+    push_neutral(c, &mut shown);
+    shown.chars().ne(std::iter::once(c))
+}
+
+/// Every character of `s` as [`push_neutral`] shows it, never cut.
+pub(crate) fn neutral_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        push_neutral(c, &mut out);
+    }
+    out
 }
 
 /// Escapes `&`, `<` and `>` as Slack does in message text.
@@ -545,6 +599,27 @@ mod tests {
         );
         assert_eq!(one_line("héllo 👋🏽 <@U1|al>"), "héllo 👋🏽 <@U1|al>");
         assert_eq!(one_line(""), "");
+    }
+
+    #[test]
+    fn invisible_characters_are_shown_by_their_code_wherever_text_is_quoted() {
+        // GIVEN a role name with a zero-width space in it, and a tag-smuggled word
+        let typed = "roles grant <@U0BOB> o\u{200B}ps x\u{E0041}";
+        // THEN one_line and the canonical form show each by its code
+        assert_eq!(
+            one_line(typed),
+            "roles grant <@U0BOB> o⟨U+200B⟩ps x⟨U+E0041⟩"
+        );
+        assert_eq!(
+            canonical(&tokenize(typed)),
+            "roles grant <@U0BOB> o⟨U+200B⟩ps x⟨U+E0041⟩"
+        );
+        // AND an error quoting user text shows it too
+        let quoted = crate::mrkdwn!("{}", crate::slack::Code::new("o\u{FEFF}ps")).into_string();
+        assert_eq!(quoted, "`o⟨U+FEFF⟩ps`");
+        // AND emoji made with joiners and variation selectors are left alone
+        let family = "👨\u{200D}👩\u{200D}👧 ❤\u{FE0F}";
+        assert_eq!(one_line(family), family);
     }
 
     #[test]

@@ -272,7 +272,10 @@ async fn a_start_past_90_days_is_refused_and_nothing_is_granted() {
     let t = TestBot::new();
     // WHEN a grant is asked to start decades ahead
     let far = t
-        .text("UADMIN", "roles grant <@UBOB> ops from 2099-01-01T10:00Z for 1h")
+        .text(
+            "UADMIN",
+            "roles grant <@UBOB> ops from 2099-01-01T10:00Z for 1h",
+        )
         .await;
     // THEN it is refused, saying the limit, and UBOB holds nothing
     assert!(
@@ -282,9 +285,15 @@ async fn a_start_past_90_days_is_refused_and_nothing_is_granted() {
     assert!(roles_of(&t, "UBOB").await.is_empty());
     // AND 89 days ahead is taken
     let near = t
-        .text("UADMIN", "roles grant <@UBOB> ops from 2027-04-14T08:00Z for 1h")
+        .text(
+            "UADMIN",
+            "roles grant <@UBOB> ops from 2027-04-14T08:00Z for 1h",
+        )
         .await;
-    assert!(near.starts_with("<@UADMIN> granted *ops* to <@UBOB>"), "{near}");
+    assert!(
+        near.starts_with("<@UADMIN> granted *ops* to <@UBOB>"),
+        "{near}"
+    );
 }
 
 #[tokio::test]
@@ -299,7 +308,9 @@ async fn one_user_holds_at_most_the_cap_of_grants() {
         assert!(granted.contains("granted"), "{granted}");
     }
     // WHEN one more is asked
-    let refused = t.text("UADMIN", "roles grant <@UBOB> one-more for 1h").await;
+    let refused = t
+        .text("UADMIN", "roles grant <@UBOB> one-more for 1h")
+        .await;
     // THEN it is refused, saying so, and nothing is added
     assert_eq!(
         refused,
@@ -311,7 +322,9 @@ async fn one_user_holds_at_most_the_cap_of_grants() {
     assert_eq!(roles_of(&t, "UBOB").await.len(), MAX_GRANTS_PER_USER);
     // AND once some have ended, there is room again
     t.advance(chrono::Duration::hours(2));
-    let again = t.text("UADMIN", "roles grant <@UBOB> one-more for 1h").await;
+    let again = t
+        .text("UADMIN", "roles grant <@UBOB> one-more for 1h")
+        .await;
     assert!(again.contains("granted"), "{again}");
 }
 
@@ -356,4 +369,19 @@ async fn a_command_that_takes_no_arguments_refuses_extra_words() {
             command.name
         );
     }
+}
+
+#[tokio::test]
+async fn an_error_quoting_a_word_shows_its_invisible_characters() {
+    // GIVEN a role typed with a zero-width space in it (the tester's finding)
+    let t = TestBot::new();
+    // WHEN it is granted, and named to `roles who`
+    let granted = t.text("UADMIN", "roles grant <@UBOB> o\u{200B}ps").await;
+    let who = t.text("UADMIN", "roles who o\u{200B}ps").await;
+    // THEN each answer shows the character by its code, and nothing is granted
+    for answer in [&granted, &who] {
+        assert!(answer.contains("o⟨U+200B⟩ps"), "{answer}");
+        assert!(!answer.contains('\u{200B}'), "{answer}");
+    }
+    assert!(roles_of(&t, "UBOB").await.is_empty());
 }

@@ -23,7 +23,7 @@ use std::fmt::{self, Write as _};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{ChannelId, Role, TeamId, UserId};
-use crate::text::{Token, escape_html, neutral, one_line};
+use crate::text::{Token, escape_html, neutral_str, one_line};
 
 /// Slack mrkdwn written by the bot: markup that is meant to be markup. Built from
 /// string literals, [`mrkdwn!`](crate::mrkdwn!), and [`Fragment`]s; never from a
@@ -218,7 +218,7 @@ impl Fragment for CommandLine {
         // entity; only user and channel mentions stay entities. Line breaks and
         // backticks were neutralised by `canonical`; again here (never cut: a
         // prompt shows a request in full), in case the text did not come from it.
-        let text: String = self.0.chars().map(neutral).collect();
+        let text = neutral_str(&self.0);
         let mut rest = text.as_str();
         while let Some(start) = rest.find('<') {
             out.push_str(&rest[..start].replace('>', "&gt;"));

@@ -358,7 +358,9 @@ impl Bot {
         let close = |state: &mut PendingState, settled: Settled| {
             state.requests.remove(pending_id);
             state.settled.retain(|_, until| *until > now);
-            state.settled.insert(pending_id.to_string(), now + PENDING_FOR);
+            state
+                .settled
+                .insert(pending_id.to_string(), now + PENDING_FOR);
             Ok((settled, Some(to_value(state)?)))
         };
         if pending.expires_at <= now {

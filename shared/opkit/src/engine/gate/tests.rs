@@ -66,7 +66,11 @@ async fn a_made_up_request_id_is_no_such_request_not_already_handled() {
     // WHEN each is clicked (approve, as the tester's made-up id was)
     let made_up = t
         .bot
-        .decide(&caller, "0190f3a2000070008000000000000000", Decision::Approve)
+        .decide(
+            &caller,
+            "0190f3a2000070008000000000000000",
+            Decision::Approve,
+        )
         .await;
     let handled = t.click("UADMIN", &prompt, Decision::Confirm).await;
     // THEN each says what it is
