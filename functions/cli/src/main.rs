@@ -172,8 +172,20 @@ struct Who {
     channel: String,
 }
 
+/// `--user`: a user id (`U012ABCDEF`), or a mention of one as Slack writes it
+/// (`<@U012ABCDEF>`, `<@U012ABCDEF|alice>`).
 fn parse_user(s: &str) -> Result<UserId, String> {
-    UserId::parse(s).map_err(|e| e.to_string())
+    let id = s
+        .strip_prefix("<@")
+        .and_then(|rest| rest.strip_suffix('>'))
+        .map_or(s, |inner| inner.split('|').next().unwrap_or(inner));
+    UserId::parse(id).map_err(|_| {
+        format!(
+            "`{}` is not a Slack user id: give one such as U012ABCDEF, or its mention <@U012ABCDEF> \
+             (in Slack, a profile's ⋮ menu > Copy member ID)",
+            opkit::text::one_line(s)
+        )
+    })
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {

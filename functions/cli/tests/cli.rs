@@ -69,6 +69,19 @@ fn bad_flags_exit_two_and_bad_config_exits_one_naming_the_setting() {
         .output()
         .unwrap();
     assert_eq!(bad_user.status.code(), Some(2));
+    let said = String::from_utf8(bad_user.stderr).unwrap();
+    assert!(
+        said.contains("`bob` is not a Slack user id: give one such as U012ABCDEF, or its mention <@U012ABCDEF>"),
+        "{said}"
+    );
+    // a mention, as Slack writes one, names the user
+    for mention in ["<@U1>", "<@U1|al>"] {
+        let as_mention = opkit(&dir, &["say", "--user", mention, "whoami"])
+            .output()
+            .unwrap();
+        let said = String::from_utf8(as_mention.stdout).unwrap();
+        assert!(said.starts_with("You are @U1 (`U1`)"), "{mention}: {said}");
+    }
     let bad_config = opkit(&dir, &["say", "help"])
         .env("OPKIT_ADMINS", "U1,not-a-user")
         .output()
