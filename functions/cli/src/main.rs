@@ -240,20 +240,34 @@ async fn run(cli: Cli) -> Result<(), String> {
     let clock: SharedClock = Arc::new(SystemClock);
     // Read once; nothing is called until a command needs AWS.
     let sdk = aws::settings().await;
-    if let Cmd::Commands(CommandsCmd::Check { file }) = &cli.command {
-        return check_commands(file);
-    }
-    let store = open_store(cli.store, &config, &sdk, clock).await?;
     let http = reqwest::Client::new();
-    if let Cmd::Commands(CommandsCmd::Push { file, user }) = &cli.command {
-        return push_commands(store.as_ref(), file, user).await;
-    }
-    // Declarative commands: OPKIT_COMMANDS_FILE, checked now (a bad file stops
-    // here, with its line), else those pushed to the store.
     let services = opkit::declare::Services {
         http: http.clone(),
         lambda: Some(Arc::new(opkit::declare::lambda::SdkLambda::new(&sdk))),
     };
+    // The bot's own commands, as start-up registers them before declared ones:
+    // what `commands check|push` check a file against.
+    let built_ins = || -> Result<Vec<Arc<opkit::engine::CommandSpec>>, String> {
+        let bot = catbot::with_configured_aws_packs(
+            catbot::builder(&config, &settings, Arc::new(MemoryStore::new())),
+            &config,
+            &settings,
+            &sdk,
+            http.clone(),
+        )
+        .build()
+        .map_err(|e| e.to_string())?;
+        Ok(bot.registry().commands().to_vec())
+    };
+    if let Cmd::Commands(CommandsCmd::Check { file }) = &cli.command {
+        return check_commands(file, &built_ins()?, &services);
+    }
+    let store = open_store(cli.store, &config, &sdk, clock).await?;
+    if let Cmd::Commands(CommandsCmd::Push { file, user }) = &cli.command {
+        return push_commands(store.as_ref(), &built_ins()?, file, user).await;
+    }
+    // Declarative commands: OPKIT_COMMANDS_FILE, checked now (a bad file stops
+    // here, with its line), else those pushed to the store.
     let env = |name: &str| std::env::var(name).ok();
     let from_file = match &settings.commands_file {
         Some(path) => Some(opkit::declare::load_file(path, env).map_err(|e| e.to_string())?),
@@ -366,9 +380,17 @@ async fn notify(notifier: &catbot::packs::notify::Notifier) -> Result<(), String
     Ok(())
 }
 
-/// `opkit commands check FILE`: loads it as `OPKIT_COMMANDS_FILE` would be.
-fn check_commands(file: &std::path::Path) -> Result<(), String> {
+/// `opkit commands check FILE`: loads it as `OPKIT_COMMANDS_FILE` would be, and
+/// registers it after the bot's own commands, `built`, as start-up does.
+fn check_commands(
+    file: &std::path::Path,
+    built: &[Arc<opkit::engine::CommandSpec>],
+    services: &opkit::declare::Services,
+) -> Result<(), String> {
     let declared = opkit::declare::load_file(file, |name| std::env::var(name).ok())
+        .map_err(|e| e.to_string())?;
+    declared
+        .check_with(built, services)
         .map_err(|e| e.to_string())?;
     println!(
         "{}: {} commands: {}",
@@ -382,6 +404,7 @@ fn check_commands(file: &std::path::Path) -> Result<(), String> {
 /// `opkit commands push FILE`: checks it and stores it as the current version.
 async fn push_commands(
     store: &dyn Store,
+    built: &[Arc<opkit::engine::CommandSpec>],
     file: &std::path::Path,
     user: &UserId,
 ) -> Result<(), String> {
@@ -391,7 +414,7 @@ async fn push_commands(
         std::fs::read_to_string(file).map_err(|e| format!("{origin}: cannot be read: {e}"))?;
     let parsed = Parsed::parse(&origin, &text).map_err(|e| e.to_string())?;
     let env = |name: &str| std::env::var(name).ok();
-    let version = stored::push(store, &origin, &text, env, user, chrono::Utc::now())
+    let version = stored::push(store, built, &origin, &text, env, user, chrono::Utc::now())
         .await
         .map_err(|e| ErrorChain(&e).to_string())?;
     println!(

@@ -215,3 +215,85 @@ async fn a_pushed_file_is_what_the_next_process_runs() {
     let (_, out, _) = text(&audit);
     assert!(out.contains("commands push"), "{out}");
 }
+
+#[tokio::test]
+async fn check_and_push_refuse_what_start_up_refuses() {
+    // the defect: check and push accepted a built-in's form; push stored it as
+    // the current version, which every process then refused (a log line only)
+    let data = dir("clash");
+    let file = data.join("bad.toml");
+    let path = file.to_str().unwrap();
+    let run = |args: &[&str]| opkit(&data, "http://127.0.0.1:9", args).output();
+    for (toml, why) in [
+        (
+            "[[command]]\nname = \"help\"\ndescribe = \"x\"\ncommand = \"whoami\"\n",
+            "syntax `help` is claimed by both `help` (built in) and `help` (BAD:1)".to_string(),
+        ),
+        (
+            // a catbot command's literal words (`ec2 reboot` with `web`)
+            "[[command]]\nname = \"ec2 reboot web\"\ncommand = \"whoami\"\n",
+            "`ec2 reboot web` (BAD:1): its form `ec2 reboot web` would hide the built-in \
+             `ec2 reboot`"
+                .to_string(),
+        ),
+        (
+            "[[command]]\nname = \"x\"\ncommand = \"nosuch thing\"\n",
+            "`x` (BAD:1): it runs `nosuch thing`, which is not a command".to_string(),
+        ),
+    ] {
+        std::fs::write(&file, toml).unwrap();
+        let why = why.replace("BAD", path);
+        let (code, _, check) = text(&run(&["commands", "check", path]).await.unwrap());
+        assert_eq!(code, Some(1), "{toml}");
+        assert!(
+            check.starts_with(&format!("opkit: {path}: {why}")),
+            "{check}"
+        );
+        let mut say = opkit(
+            &data,
+            "http://127.0.0.1:9",
+            &["say", "--user", "U1", "help"],
+        );
+        say.env("OPKIT_COMMANDS_FILE", &file);
+        let (code, _, start_up) = text(&say.output().await.unwrap());
+        assert_eq!(code, Some(1), "{toml}");
+        assert!(start_up.starts_with(&format!("opkit: {why}")), "{start_up}");
+        let (code, out, push) = text(
+            &run(&["commands", "push", path, "--user", "UADMIN1"])
+                .await
+                .unwrap(),
+        );
+        assert_eq!((code, out.as_str()), (Some(1), ""), "{toml}");
+        assert!(push.starts_with(&format!("opkit: {path}: {why}")), "{push}");
+    }
+    // nothing was stored: the next process runs without a word in its log
+    let (code, out, err) = text(&run(&["say", "--user", "U1", "whoami"]).await.unwrap());
+    assert_eq!((code, err.as_str()), (Some(0), ""), "{out}");
+}
+
+#[tokio::test]
+async fn can_and_help_answer_for_an_alias_as_for_what_it_runs() {
+    // the defect: with examples/commands.toml, `can` said `reboot-web` was open
+    // to everyone and `help` listed it, then the run was refused
+    let data = dir("alias");
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/commands.toml");
+    let say = |words: &'static str| {
+        let mut c = opkit(
+            &data,
+            "http://127.0.0.1:9",
+            &["say", "--user", "U0BOB0001", words],
+        );
+        c.env("OPKIT_COMMANDS_FILE", example)
+            .env("RESTART_FUNCTION", "restart-service");
+        c
+    };
+    let (_, can, err) = text(&say("can <@U0BOB0001> reboot-web").output().await.unwrap());
+    assert_eq!(
+        can, "No: @U0BOB0001 may not run `reboot-web`; it needs ops, or admin.\n",
+        "{err}"
+    );
+    let (_, help, _) = text(&say("help").output().await.unwrap());
+    assert!(!help.contains("reboot-web"), "{help}");
+    let (_, run, _) = text(&say("reboot-web").output().await.unwrap());
+    assert_eq!(run, "Sorry, you need ops, or admin to run `reboot-web`.\n");
+}

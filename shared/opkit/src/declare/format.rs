@@ -129,6 +129,8 @@ pub(crate) struct JsonTpl {
 /// One command, checked.
 #[derive(Debug, Clone)]
 pub(crate) struct Spec {
+    /// The line its `[[command]]` starts on.
+    pub line: usize,
     pub name: String,
     pub aliases: Vec<String>,
     pub usage_text: String,
@@ -214,31 +216,8 @@ pub(crate) fn parse(origin: &str, text: &str) -> Result<Vec<Spec>, LoadError> {
         }
         specs.push(spec);
     }
-    // An alias runs another command: never another alias (no loops).
-    for spec in &specs {
-        if let ActionSpec::Alias(target) = &spec.action {
-            let first_words = |s: &Spec| {
-                std::iter::once(&s.name)
-                    .chain(&s.aliases)
-                    .any(|form| words(target).starts_with(&words(form)))
-            };
-            if let Some(other) = specs
-                .iter()
-                .filter(|s| matches!(s.action, ActionSpec::Alias(_)))
-                .find(|s| first_words(s))
-            {
-                return Err(LoadError {
-                    origin: origin.to_string(),
-                    line: None,
-                    reason: format!(
-                        "`{}` runs `{target}`, which is the alias `{}`: an alias runs a command, \
-                         not another alias",
-                        spec.name, other.name
-                    ),
-                });
-            }
-        }
-    }
+    // What an alias runs is checked with every other command, built in or
+    // declared, in the registry (engine::Registry::build).
     Ok(specs)
 }
 
@@ -585,6 +564,7 @@ fn check(src: &Source<'_>, doc: CommandDoc, line: usize) -> Result<Spec, LoadErr
     };
     let (settings, secrets) = (names.settings, names.secrets);
     Ok(Spec {
+        line,
         name,
         aliases,
         usage_text,

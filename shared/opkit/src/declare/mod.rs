@@ -34,6 +34,8 @@ mod template;
 mod usage;
 
 #[cfg(test)]
+mod check_tests;
+#[cfg(test)]
 mod stored_tests;
 #[cfg(test)]
 mod tests;
@@ -45,7 +47,7 @@ use std::sync::Arc;
 use minijinja::Value;
 
 use crate::engine::bot::Request;
-use crate::engine::registry::Resolution;
+use crate::engine::registry::{Registry, Resolution};
 use crate::engine::{BotBuilder, Command, CommandError, CommandSpec, Ctx, Script};
 use crate::mrkdwn;
 use crate::secret::Secret;
@@ -88,6 +90,35 @@ impl Parsed {
     /// The commands' names, in the file's order.
     pub fn names(&self) -> Vec<&str> {
         self.specs.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    /// Checks the commands against the bot's own, `built` (its registry's
+    /// commands without declared ones), as start-up registers them: no form of
+    /// a built-in taken, begun or extended, no alias to a command the bot does
+    /// not have ([`Registry::build`]). For `opkit commands push`, which has no
+    /// secrets to bind; [`Declared::check_with`] once they are bound.
+    ///
+    /// # Errors
+    /// A [`LoadError`] naming the file, the commands and the line.
+    pub fn check_with(&self, built: &[Arc<CommandSpec>]) -> Result<(), LoadError> {
+        let (mut actions, mut aliases) =
+            (Script::<()>::new(SCRIPT), Script::<()>::new(ALIAS_SCRIPT));
+        for spec in &self.specs {
+            // Only its words, access and alias count here: it is never run.
+            let command = command(spec, &self.origin).handler(|_| {
+                Box::pin(async {
+                    Err(CommandError::internal(
+                        "a command read to be checked, not run",
+                    ))
+                })
+            });
+            if matches!(spec.action, ActionSpec::Alias(_)) {
+                aliases = aliases.command(command);
+            } else {
+                actions = actions.command(command);
+            }
+        }
+        check_registry(&self.origin, built, [actions, aliases])
     }
 
     /// The settings (`env.NAME`) the templates read.
@@ -271,6 +302,21 @@ impl Declared {
         self.commands.iter().map(|c| c.spec.name.as_str()).collect()
     }
 
+    /// Checks the commands against the bot's own, `built`, as start-up
+    /// registers them ([`Parsed::check_with`]): what `opkit commands check` and
+    /// start-up refuse alike.
+    ///
+    /// # Errors
+    /// A [`LoadError`] naming the file, the commands and the line.
+    pub fn check_with(
+        &self,
+        built: &[Arc<CommandSpec>],
+        services: &Services,
+    ) -> Result<(), LoadError> {
+        let (actions, aliases) = self.scripts(services)?;
+        check_registry(&self.origin, built, [actions, aliases])
+    }
+
     /// Adds the commands to `builder`.
     ///
     /// # Errors
@@ -314,28 +360,9 @@ impl Declared {
                     ),
                 });
             }
-            let mut command = Command::<()>::new(&spec.name)
-                .usage(&spec.usage_text)
-                .describe(&spec.describe)
-                .access(spec.access.clone());
-            for alias in &spec.aliases {
-                command = command.alias(alias);
-            }
-            for example in &spec.examples {
-                command = command.example(example);
-            }
-            if spec.confirm {
-                command = command.confirm();
-            }
-            if let Some(approvers) = &spec.approval {
-                command = command.approval(approvers.clone());
-            }
-            if spec.in_channel {
-                command = command.in_channel();
-            }
             let (bound, services) = (bound.clone(), services.clone());
-            command =
-                command.handler(move |ctx| Box::pin(run(ctx, bound.clone(), services.clone())));
+            let command = command(spec, &self.origin)
+                .handler(move |ctx| Box::pin(run(ctx, bound.clone(), services.clone())));
             if matches!(spec.action, ActionSpec::Alias(_)) {
                 aliases = aliases.command(command);
             } else {
@@ -344,6 +371,58 @@ impl Declared {
         }
         Ok((actions, aliases))
     }
+}
+
+/// The command `spec` declares (from the file `origin`), without its handler.
+fn command(spec: &Spec, origin: &str) -> Command<()> {
+    let mut command = Command::<()>::new(&spec.name)
+        .usage(&spec.usage_text)
+        .describe(&spec.describe)
+        .access(spec.access.clone())
+        .defined_at(&format!("{origin}:{}", spec.line));
+    for alias in &spec.aliases {
+        command = command.alias(alias);
+    }
+    for example in &spec.examples {
+        command = command.example(example);
+    }
+    if spec.confirm {
+        command = command.confirm();
+    }
+    if let Some(approvers) = &spec.approval {
+        command = command.approval(approvers.clone());
+    }
+    if spec.in_channel {
+        command = command.in_channel();
+    }
+    if let ActionSpec::Alias(text) = &spec.action {
+        command = command.runs(text);
+    }
+    command
+}
+
+/// Builds the registry start-up would: `built`, then the declared scripts.
+fn check_registry(
+    origin: &str,
+    built: &[Arc<CommandSpec>],
+    scripts: [Script<()>; 2],
+) -> Result<(), LoadError> {
+    let refuse = |e: crate::engine::BuildError| LoadError {
+        origin: origin.to_string(),
+        line: None,
+        reason: e.to_string(),
+    };
+    let mut all: Vec<Arc<CommandSpec>> = built.to_vec();
+    for script in scripts {
+        all.extend(
+            script
+                .into_specs()
+                .map_err(refuse)?
+                .into_iter()
+                .map(Arc::new),
+        );
+    }
+    Registry::build(all).map(drop).map_err(refuse)
 }
 
 /// One command with the settings and secrets it reads.
@@ -487,8 +566,10 @@ async fn run(
 /// Runs the alias's command as the asker: matched, authorized, gated and
 /// audited as that command (under this command's correlation id).
 async fn alias(ctx: &mut Ctx<()>, text: &str) -> Result<Reply, CommandError> {
+    // The registry checked this when it was built; a registry swapped since
+    // (a new version of the file) may lack it.
     match ctx.bot.registry().resolve(&crate::text::tokenize(text)) {
-        Resolution::Matched { command, .. } if &*command.script != ALIAS_SCRIPT => {}
+        Resolution::Matched { command, .. } if command.runs.is_none() => {}
         _ => {
             return Err(CommandError::user(mrkdwn!(
                 "This alias runs {}, which is not a command I have.",

@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::{Declared, LoadError, Parsed, Services};
 use crate::BoxFuture;
 use crate::audit::{AuditRecord, Outcome};
-use crate::engine::CommandSource;
+use crate::engine::{CommandSource, CommandSpec};
 use crate::ids::UserId;
 use crate::secret::Secret;
 use crate::store::{EncodedState, StateStore, Store, StoreError, Versioned};
@@ -66,17 +66,20 @@ pub enum PushError {
     Store(#[from] StoreError),
 }
 
-/// Checks `text` ([`Parsed::parse`]) and stores it as the current version, with
-/// the settings and secret references it needs read through `lookup` (the
-/// pusher's environment: [`Parsed::deployment`]); returns the new version.
-/// Audited as `commands push` by `by`.
+/// Checks `text` ([`Parsed::parse`]) against the bot's own commands `built` as
+/// the worker will register it ([`Parsed::check_with`]), and stores it as the
+/// current version, with the settings and secret references it needs read
+/// through `lookup` (the pusher's environment: [`Parsed::deployment`]); returns
+/// the new version. Audited as `commands push` by `by`.
 ///
 /// # Errors
-/// [`PushError::Load`] for a file that cannot be used, or a setting or secret
+/// [`PushError::Load`] for a file that cannot be used — one the worker would
+/// refuse (a built-in's form, an alias to no command), or a setting or secret
 /// reference missing from `lookup` (nothing is stored); [`PushError::Store`]
 /// when the store refuses, e.g. a push at the same time.
 pub async fn push(
     store: &dyn Store,
+    built: &[Arc<CommandSpec>],
     origin: &str,
     text: &str,
     lookup: impl Fn(&str) -> Option<String>,
@@ -84,6 +87,7 @@ pub async fn push(
     now: DateTime<Utc>,
 ) -> Result<u64, PushError> {
     let parsed = Parsed::parse(origin, text)?;
+    parsed.check_with(built)?;
     let super::Deployment {
         settings,
         secret_ids,

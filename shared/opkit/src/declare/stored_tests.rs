@@ -36,11 +36,26 @@ fn stored_bot() -> TestBot {
     TestBot::with(|b| b.commands_source(Arc::new(source), REFRESH))
 }
 
+/// The commands a bot has without declared ones.
+fn built_ins() -> Vec<Arc<CommandSpec>> {
+    TestBot::new().bot.registry().commands().to_vec()
+}
+
 async fn push(t: &TestBot, text: &str) -> Result<u64, stored::PushError> {
+    push_against(t, &built_ins(), text).await
+}
+
+/// Pushes `text` checked against `built` only.
+async fn push_against(
+    t: &TestBot,
+    built: &[Arc<CommandSpec>],
+    text: &str,
+) -> Result<u64, stored::PushError> {
     let store: &dyn Store = t.bot.store().as_ref();
     let pusher = |name: &str| (name == "PUSHED_URL").then(|| "https://pushed.example".to_string());
     stored::push(
         store,
+        built,
         "commands.toml",
         text,
         pusher,
@@ -99,10 +114,25 @@ async fn a_version_that_clashes_with_a_built_in_is_refused_and_the_last_one_kept
     let t = stored_bot();
     push(&t, V1).await.unwrap();
     assert!(t.text("UBOB", "me").await.contains("<@UBOB>"));
-    // `whoami` is a built-in's form: the version is logged as refused
-    push(&t, "[[command]]\nname = \"whoami\"\ncommand = \"help\"\n")
-        .await
-        .unwrap();
+    // `whoami` is a built-in's form: push refuses it, as the bot would
+    let clash = "[[command]]\nname = \"whoami\"\n[command.http]\nurl = \"https://example.com/x\"\n";
+    let err = push(&t, clash).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "commands.toml: syntax `whoami` is claimed by both `whoami` (built in) and `whoami` \
+         (commands.toml:1)"
+    );
+    assert_eq!(
+        stored::current(t.bot.store().as_ref())
+            .await
+            .unwrap()
+            .unwrap()
+            .0,
+        1
+    );
+    // AND one stored by a pusher that did not know the bot's commands is
+    // logged as refused by the bot, which keeps the version it has
+    push_against(&t, &[], clash).await.unwrap();
     t.advance(REFRESH);
     assert!(
         t.text("UBOB", "me").await.contains("<@UBOB>"),

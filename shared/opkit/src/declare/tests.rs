@@ -446,7 +446,7 @@ command = "roles revoke <@UBOB> ops"
     // roles revoke needs admin: the alias (open to all) does not lend it
     assert_eq!(
         t.text("UCAROL", "drop-bob").await,
-        "Sorry, you need admin to run `roles revoke`."
+        "Sorry, you need admin to run `drop-bob`."
     );
     // and its confirmation is still asked
     t.text("UADMIN", "roles grant <@UBOB> ops").await;
@@ -499,10 +499,6 @@ fn a_file_that_cannot_be_used_fails_with_its_line_and_the_reason() {
         (
             "[[command]]\nname = \"x\"\nusage = \"<a>\"\ncommand = \"help\"\n",
             "takes no `usage`",
-        ),
-        (
-            "[[command]]\nname = \"a\"\ncommand = \"b\"\n[[command]]\nname = \"b\"\ncommand = \"help\"\n",
-            "not another alias",
         ),
         (
             "[[command]]\nname = \"x\"\naccess = [[\"Ops!\"]]\ncommand = \"help\"\n",

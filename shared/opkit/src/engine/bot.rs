@@ -248,10 +248,11 @@ impl BotBuilder {
 
     /// Builds the bot; fails if a command has no handler or two claim one form.
     pub fn build(self) -> Result<Bot, BuildError> {
-        let mut registry = Registry::default();
+        let mut all = Vec::new();
         for specs in self.specs {
-            registry.add(specs?)?;
+            all.extend(specs?.into_iter().map(Arc::new));
         }
+        let registry = Registry::build(all)?;
         let built = registry.commands().to_vec();
         let grants: Arc<dyn GrantStore> = self.store.clone();
         let authorizer = self
@@ -328,12 +329,9 @@ impl Bot {
         match state.source.newer(self.0.store.as_ref(), seen.1).await {
             Ok(None) => {}
             Ok(Some((version, specs))) => {
-                let mut registry = Registry::default();
-                let added = registry
-                    .add_shared(self.0.built.iter().cloned())
-                    .and_then(|()| registry.add(specs));
-                match added {
-                    Ok(()) => {
+                let all = self.0.built.iter().cloned();
+                match Registry::build(all.chain(specs.into_iter().map(Arc::new))) {
+                    Ok(registry) => {
                         *self.0.registry.write().unwrap_or_else(|e| e.into_inner()) =
                             Arc::new(registry);
                         tracing::info!(version, "loaded a new version of the declared commands");

@@ -188,6 +188,8 @@ pub struct Command<S> {
     gate: Gate,
     rule: Option<Arc<RuleFn>>,
     unattended: Option<String>,
+    defined_at: Option<String>,
+    runs: Option<String>,
     handler: Option<Arc<dyn Handler<S>>>,
 }
 
@@ -225,8 +227,27 @@ impl<S> Command<S> {
             gate: Gate::None,
             rule: None,
             unattended: None,
+            defined_at: None,
+            runs: None,
             handler: None,
         }
+    }
+
+    /// Declared in a file, not built in: where (`commands.toml:12`). The
+    /// registry keeps a declared command's words off every built-in's form (see
+    /// [`Registry`](crate::engine::Registry)) and names the place in its errors.
+    pub fn defined_at(mut self, place: &str) -> Self {
+        self.defined_at = Some(place.to_string());
+        self
+    }
+
+    /// An alias: its handler runs `text`, another command with fixed arguments,
+    /// as the asker. The registry checks that `text` is a command that is not an
+    /// alias, and gives this one that command's access (besides its own) and
+    /// rule, so that `help`, `can` and dispatch answer for it as for `text`.
+    pub fn runs(mut self, text: &str) -> Self {
+        self.runs = Some(text.to_string());
+        self
     }
 
     /// A rule of who may run it with which arguments, beyond [`Command::access`]
@@ -415,6 +436,8 @@ impl<S: ScriptState> Script<S> {
                     gate: c.gate,
                     rule: c.rule,
                     attended: c.unattended,
+                    defined_at: c.defined_at,
+                    runs: c.runs,
                     stateful,
                     runner: Arc::new(Typed(handler)),
                 })
@@ -466,6 +489,7 @@ fn decode_state<S: ScriptState>(state: Option<Value>) -> Result<(S, Value), Comm
 }
 
 /// A registered command, its state type erased.
+#[derive(Clone)]
 pub struct CommandSpec {
     /// The main form, e.g. `queue join`.
     pub name: String,
@@ -489,6 +513,10 @@ pub struct CommandSpec {
     pub(crate) rule: Option<Arc<RuleFn>>,
     /// Why it is never run on a schedule, besides a gate ([`Command::attended`]).
     pub(crate) attended: Option<String>,
+    /// Where it was declared, if it was ([`Command::defined_at`]); `None`: built in.
+    pub defined_at: Option<String>,
+    /// For an alias, the command text it runs ([`Command::runs`]).
+    pub runs: Option<String>,
     /// Whether its script has state to load and save.
     pub stateful: bool,
     pub(crate) runner: Arc<dyn ErasedHandler>,

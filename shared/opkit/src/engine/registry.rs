@@ -15,10 +15,22 @@
 //! words than the exact match is a near miss of what was typed, the near miss
 //! wins: the reply suggests it and says how to pass the word as an argument
 //! instead (quote it).
+//!
+//! Commands declared in a file ([`crate::declare`]; a spec with
+//! [`CommandSpec::defined_at`]) are kept off the built-in ones' words: a
+//! declared form may not be a built-in's form, nor begin or extend one
+//! (`ec2 reboot web` would take `ec2 reboot`'s argument `web`; `roles` would
+//! take the word of `roles grant`, `roles who`, …). An alias ([`CommandSpec::runs`])
+//! must run a command that is not an alias, and is given that command's access
+//! (besides its own) and rule: `help`, `can` and dispatch answer for it as for
+//! what it runs. [`Registry::build`] is the one place all of this is checked —
+//! at start-up, for each version of stored commands, and by `opkit commands
+//! check|push`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::access::{Access, Alternative};
 use crate::engine::command::{Args, CommandSpec};
 use crate::text::Token;
 
@@ -50,15 +62,107 @@ pub enum BuildError {
         command: String,
     },
     /// Two commands claim the same syntax form (forms are matched case-insensitively).
-    #[error("syntax `{form}` is claimed by both `{first}` and `{second}`")]
+    #[error(
+        "syntax `{form}` is claimed by both {} and {}",
+        claimant(first, first_at.as_deref()),
+        claimant(second, second_at.as_deref())
+    )]
     FormClaimedTwice {
         /// The form.
         form: String,
         /// The command registered first.
         first: String,
+        /// Where it was declared (`None`: built in).
+        first_at: Option<String>,
         /// The command that tried to claim it again.
         second: String,
+        /// Where it was declared (`None`: built in).
+        second_at: Option<String>,
     },
+    /// A declared command's form begins or extends a built-in command's form,
+    /// so that it would take that command's words or arguments.
+    #[error(
+        "{}: its form `{form}` {} the built-in {}: a declared command may not take a \
+         built-in's words; choose another name",
+        claimant(command, Some(at)),
+        if form.len() > built_in_form.len() { "would hide" } else { "would take the first words of" },
+        shown_built_in(built_in_form, built_in)
+    )]
+    HidesBuiltIn {
+        /// The declared command.
+        command: String,
+        /// Where it was declared.
+        at: String,
+        /// Its form.
+        form: String,
+        /// The built-in command.
+        built_in: String,
+        /// The built-in's form.
+        built_in_form: String,
+    },
+    /// An alias runs text that is not a command, or is another alias.
+    #[error("{}: it runs `{runs}`, {why}", claimant(alias, at.as_deref()))]
+    AliasTarget {
+        /// The alias.
+        alias: String,
+        /// Where it was declared.
+        at: Option<String>,
+        /// What it runs.
+        runs: String,
+        /// What is wrong with that.
+        why: String,
+    },
+}
+
+/// A command in an error: "`help` (built in)", "`deploy` (commands.toml:3)".
+fn claimant(name: &str, at: Option<&str>) -> String {
+    format!("`{name}` ({})", at.unwrap_or("built in"))
+}
+
+/// How many words a form has.
+fn words(form: &str) -> usize {
+    form.split(' ').count()
+}
+
+/// A built-in form in an error: "`ec2 reboot`", "`ec2` (of `ec2 list`)".
+fn shown_built_in(form: &str, command: &str) -> String {
+    if form == command {
+        format!("`{form}`")
+    } else {
+        format!("`{form}` (of `{command}`)")
+    }
+}
+
+/// Whether the words of `form` begin with the words of `prefix`.
+fn begins_with(form: &str, prefix: &str) -> bool {
+    form.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+}
+
+/// What both `a` and `b` require: each way of satisfying one, together with
+/// each way of satisfying the other.
+fn both(a: &Access, b: &Access) -> Access {
+    match (a, b) {
+        (Access::Open, other) | (other, Access::Open) => other.clone(),
+        (Access::AnyOf(left), Access::AnyOf(right)) => {
+            let mut alternatives: Vec<Alternative> = Vec::new();
+            for l in left {
+                for r in right {
+                    let mut roles = l.0.clone();
+                    for role in &r.0 {
+                        if !roles.contains(role) {
+                            roles.push(role.clone());
+                        }
+                    }
+                    let alternative = Alternative(roles);
+                    if !alternatives.contains(&alternative) {
+                        alternatives.push(alternative);
+                    }
+                }
+            }
+            Access::AnyOf(alternatives)
+        }
+    }
 }
 
 /// All registered commands.
@@ -106,9 +210,92 @@ struct NearMiss {
 }
 
 impl Registry {
+    /// The registry of `specs`: no two share a syntax form, no declared form
+    /// begins or extends a built-in's, and each alias runs a command that is
+    /// not an alias and answers with its access and rule (see the module's
+    /// documentation).
+    ///
+    /// # Errors
+    /// The first [`BuildError`], naming the commands and where each declared
+    /// one was declared.
+    pub fn build(specs: impl IntoIterator<Item = Arc<CommandSpec>>) -> Result<Self, BuildError> {
+        let mut registry = Registry::default();
+        registry.add_shared(specs)?;
+        registry.keep_built_ins_apart()?;
+        registry.link_aliases()?;
+        Ok(registry)
+    }
+
     /// Adds commands; two commands may not share a syntax form.
+    #[cfg(test)]
     pub(crate) fn add(&mut self, specs: Vec<CommandSpec>) -> Result<(), BuildError> {
         self.add_shared(specs.into_iter().map(Arc::new))
+    }
+
+    /// Refuses a declared form that begins or extends a built-in's form (the
+    /// error names the built-in form closest to it: `ec2 reboot`, not `ec2`).
+    fn keep_built_ins_apart(&self) -> Result<(), BuildError> {
+        let built_in = || self.commands.iter().filter(|c| c.defined_at.is_none());
+        for declared in &self.commands {
+            let Some(at) = &declared.defined_at else {
+                continue;
+            };
+            for form in &declared.forms {
+                let closest = built_in()
+                    .flat_map(|c| c.forms.iter().map(move |f| (c, f)))
+                    .filter(|(_, b)| begins_with(form, b) || begins_with(b, form))
+                    .min_by_key(|(_, b)| words(b).abs_diff(words(form)));
+                if let Some((command, theirs)) = closest {
+                    return Err(BuildError::HidesBuiltIn {
+                        command: declared.name.clone(),
+                        at: at.clone(),
+                        form: form.clone(),
+                        built_in: command.name.clone(),
+                        built_in_form: theirs.clone(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks what each alias runs, and gives the alias that command's access
+    /// (with its own) and rule.
+    fn link_aliases(&mut self) -> Result<(), BuildError> {
+        for index in 0..self.commands.len() {
+            let alias = &self.commands[index];
+            let Some(text) = alias.runs.clone() else {
+                continue;
+            };
+            let refuse = |why: String| BuildError::AliasTarget {
+                alias: alias.name.clone(),
+                at: alias.defined_at.clone(),
+                runs: text.clone(),
+                why,
+            };
+            let (target, args) = match self.resolve(&crate::text::tokenize(&text)) {
+                Resolution::Matched { command, args } => (command, args),
+                _ => return Err(refuse("which is not a command".into())),
+            };
+            if target.runs.is_some() {
+                return Err(refuse(format!(
+                    "which is the alias `{}`: an alias runs a command, not another alias",
+                    target.name
+                )));
+            }
+            let mut linked = CommandSpec::clone(alias);
+            linked.access = both(&alias.access, &target.access);
+            linked.rule = target.rule.clone().map(|rule| {
+                let bound: Arc<crate::engine::command::RuleFn> =
+                    Arc::new(move |bot, user, _typed| {
+                        let (rule, args) = (rule.clone(), args.clone());
+                        Box::pin(async move { rule(bot, user, &args).await })
+                    });
+                bound
+            });
+            self.commands[index] = Arc::new(linked);
+        }
+        Ok(())
     }
 
     /// Adds commands another registry holds too (see [`add`](Self::add)).
@@ -128,7 +315,9 @@ impl Registry {
                     return Err(BuildError::FormClaimedTwice {
                         form: form.clone(),
                         first: self.commands[other].name.clone(),
+                        first_at: self.commands[other].defined_at.clone(),
                         second: spec.name.clone(),
+                        second_at: spec.defined_at.clone(),
                     });
                 }
                 self.by_form.insert(form.clone(), index);
