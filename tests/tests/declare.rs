@@ -96,8 +96,11 @@ async fn pushed_commands_run_through_the_worker_and_a_new_version_within_a_minut
         .start()
         .await;
     let admin = UserId::parse(ADMIN).unwrap();
+    // the bot's own commands (before it loads a version), which push checks against
+    let built = stack.bot.registry().commands().to_vec();
     let version = stored::push(
         stack.store.as_ref(),
+        &built,
         "commands.toml",
         V1,
         |n| env.get(n).cloned(),
@@ -159,6 +162,7 @@ async fn pushed_commands_run_through_the_worker_and_a_new_version_within_a_minut
     let v2 = V1.replace("runs `{{ json.version }}`", "is at `{{ json.version }}`");
     stored::push(
         stack.store.as_ref(),
+        &built,
         "commands.toml",
         &v2,
         |n| env.get(n).cloned(),

@@ -62,51 +62,39 @@ pub enum BuildError {
         command: String,
     },
     /// Two commands claim the same syntax form (forms are matched case-insensitively).
-    #[error(
-        "syntax `{form}` is claimed by both {} and {}",
-        claimant(first, first_at.as_deref()),
-        claimant(second, second_at.as_deref())
-    )]
+    #[error("syntax `{form}` is claimed by both {first} and {second}")]
     FormClaimedTwice {
         /// The form.
         form: String,
-        /// The command registered first.
+        /// The command registered first, and where it comes from: "`help`
+        /// (built in)", "`deploy` (commands.toml:3)".
         first: String,
-        /// Where it was declared (`None`: built in).
-        first_at: Option<String>,
-        /// The command that tried to claim it again.
+        /// The command that tried to claim it again, and where it comes from.
         second: String,
-        /// Where it was declared (`None`: built in).
-        second_at: Option<String>,
     },
     /// A declared command's form begins or extends a built-in command's form,
     /// so that it would take that command's words or arguments.
     #[error(
-        "{}: its form `{form}` {} the built-in {}: a declared command may not take a \
-         built-in's words; choose another name",
-        claimant(command, Some(at)),
-        if form.len() > built_in_form.len() { "would hide" } else { "would take the first words of" },
-        shown_built_in(built_in_form, built_in)
+        "{command}: its form `{form}` {} the built-in {built_in}: a declared command may not \
+         take a built-in's words; choose another name",
+        if *extends { "would hide" } else { "would take the first words of" }
     )]
     HidesBuiltIn {
-        /// The declared command.
+        /// The declared command, and where it was declared: "`roles`
+        /// (commands.toml:3)".
         command: String,
-        /// Where it was declared.
-        at: String,
         /// Its form.
         form: String,
-        /// The built-in command.
+        /// Whether it extends the built-in's form (or begins it).
+        extends: bool,
+        /// The built-in form: "`ec2 reboot`", "`ec2` (of `ec2 list`)".
         built_in: String,
-        /// The built-in's form.
-        built_in_form: String,
     },
     /// An alias runs text that is not a command, or is another alias.
-    #[error("{}: it runs `{runs}`, {why}", claimant(alias, at.as_deref()))]
+    #[error("{alias}: it runs `{runs}`, {why}")]
     AliasTarget {
-        /// The alias.
+        /// The alias, and where it was declared.
         alias: String,
-        /// Where it was declared.
-        at: Option<String>,
         /// What it runs.
         runs: String,
         /// What is wrong with that.
@@ -115,8 +103,12 @@ pub enum BuildError {
 }
 
 /// A command in an error: "`help` (built in)", "`deploy` (commands.toml:3)".
-fn claimant(name: &str, at: Option<&str>) -> String {
-    format!("`{name}` ({})", at.unwrap_or("built in"))
+fn claimant(command: &CommandSpec) -> String {
+    format!(
+        "`{}` ({})",
+        command.name,
+        command.defined_at.as_deref().unwrap_or("built in")
+    )
 }
 
 /// How many words a form has.
@@ -237,9 +229,9 @@ impl Registry {
     fn keep_built_ins_apart(&self) -> Result<(), BuildError> {
         let built_in = || self.commands.iter().filter(|c| c.defined_at.is_none());
         for declared in &self.commands {
-            let Some(at) = &declared.defined_at else {
+            if declared.defined_at.is_none() {
                 continue;
-            };
+            }
             for form in &declared.forms {
                 let closest = built_in()
                     .flat_map(|c| c.forms.iter().map(move |f| (c, f)))
@@ -247,11 +239,10 @@ impl Registry {
                     .min_by_key(|(_, b)| words(b).abs_diff(words(form)));
                 if let Some((command, theirs)) = closest {
                     return Err(BuildError::HidesBuiltIn {
-                        command: declared.name.clone(),
-                        at: at.clone(),
+                        command: claimant(declared),
                         form: form.clone(),
-                        built_in: command.name.clone(),
-                        built_in_form: theirs.clone(),
+                        extends: words(form) > words(theirs),
+                        built_in: shown_built_in(theirs, &command.name),
                     });
                 }
             }
@@ -268,8 +259,7 @@ impl Registry {
                 continue;
             };
             let refuse = |why: String| BuildError::AliasTarget {
-                alias: alias.name.clone(),
-                at: alias.defined_at.clone(),
+                alias: claimant(alias),
                 runs: text.clone(),
                 why,
             };
@@ -314,10 +304,8 @@ impl Registry {
                 if let Some(&other) = self.by_form.get(form) {
                     return Err(BuildError::FormClaimedTwice {
                         form: form.clone(),
-                        first: self.commands[other].name.clone(),
-                        first_at: self.commands[other].defined_at.clone(),
-                        second: spec.name.clone(),
-                        second_at: spec.defined_at.clone(),
+                        first: claimant(&self.commands[other]),
+                        second: claimant(&spec),
                     });
                 }
                 self.by_form.insert(form.clone(), index);
