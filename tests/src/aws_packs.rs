@@ -91,11 +91,10 @@ pub fn bot(add: impl FnOnce(BotBuilder) -> BotBuilder) -> (Bot, Arc<MemoryStore>
 
 /// `user` says `text` in channel `C0PS`.
 pub async fn say(bot: &Bot, user: &str, text: &str) -> Reply {
-    let caller = Caller {
-        user: UserId::parse(user).expect("user id"),
-        channel: Some(ChannelId::parse("C0PS").expect("channel id")),
-        team: None,
-    };
+    let caller = Caller::in_channel(
+        UserId::parse(user).expect("user id"),
+        ChannelId::parse("C0PS").expect("channel id"),
+    );
     bot.handle(&Request::new(caller, text)).await
 }
 

@@ -225,9 +225,8 @@ impl Expiry {
     async fn audited(&self, grant: &Grant, text: Mrkdwn) -> Notice {
         let request = Request::new(
             Caller {
-                user: grant.user.clone(),
                 channel: grant.channel.clone(),
-                team: None,
+                ..Caller::user(grant.user.clone())
             },
             String::new(),
         );

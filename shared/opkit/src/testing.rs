@@ -110,11 +110,10 @@ impl TestBot {
     /// # Panics
     /// If `user` is not a Slack user id (`U…` or `W…`).
     pub async fn say(&self, user: &str, text: &str) -> Reply {
-        let caller = Caller {
-            user: UserId::parse(user).expect("a Slack user id such as UBOB"),
-            channel: Some(ChannelId::parse(CHANNEL).expect("a valid channel id")),
-            team: None,
-        };
+        let caller = Caller::in_channel(
+            UserId::parse(user).expect("a Slack user id such as UBOB"),
+            ChannelId::parse(CHANNEL).expect("a valid channel id"),
+        );
         self.bot.handle(&Request::new(caller, text)).await
     }
 

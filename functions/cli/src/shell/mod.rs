@@ -29,11 +29,10 @@ use render::Style;
 pub const HISTORY_FILE: &str = "shell_history";
 
 fn caller(user: &UserId, channel: &str) -> Result<Caller, String> {
-    Ok(Caller {
-        user: user.clone(),
-        channel: Some(ChannelId::parse(channel).map_err(|e| format!("--channel: {e}"))?),
-        team: None,
-    })
+    Ok(Caller::in_channel(
+        user.clone(),
+        ChannelId::parse(channel).map_err(|e| format!("--channel: {e}"))?,
+    ))
 }
 
 /// The pending request a reply asks the asker to confirm: the value of its

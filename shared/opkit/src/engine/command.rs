@@ -60,6 +60,12 @@ pub struct Caller {
     /// The workspace, if known.
     #[serde(default)]
     pub team: Option<TeamId>,
+    /// The thread the command was asked in (its parent message's `ts`): a mention
+    /// in a thread, a button on a message in a thread or one that starts it.
+    /// What a command posts itself (a `graph` picture) goes there, and so does an
+    /// in-channel reply. `None`: the channel itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_ts: Option<String>,
 }
 
 impl Caller {
@@ -69,6 +75,15 @@ impl Caller {
             user,
             channel: None,
             team: None,
+            thread_ts: None,
+        }
+    }
+
+    /// A caller in `channel`, outside any thread.
+    pub fn in_channel(user: UserId, channel: ChannelId) -> Self {
+        Self {
+            channel: Some(channel),
+            ..Self::user(user)
         }
     }
 }

@@ -171,6 +171,8 @@ impl Job {
                 user: UserId::parse(&cmd.user_id)?,
                 channel: Some(ChannelId::parse(&cmd.channel_id)?),
                 team: Some(TeamId::parse(&cmd.team_id)?),
+                // Slack does not say which thread a slash command was typed in.
+                thread_ts: None,
             },
             text: cmd.text.clone(),
             reply_to: ReplyTo::ResponseUrl {
@@ -207,6 +209,7 @@ impl Job {
                 user: UserId::parse(&message.user)?,
                 channel: Some(channel.clone()),
                 team: event.team_id.as_deref().map(TeamId::parse).transpose()?,
+                thread_ts: thread_ts.clone(),
             },
             text: strip_leading_mentions(&message.text),
             reply_to: ReplyTo::Channel { channel, thread_ts },
@@ -221,6 +224,13 @@ impl Job {
     /// [`BUTTON_COMMAND_MAX`] characters: Slack's limit on a button's value).
     /// An error for an action id that is not Opkit's, and for a click without a
     /// value or a `response_url` (one in a modal).
+    ///
+    /// The caller's thread ([`Caller::thread_ts`]): for a command button, the
+    /// thread its message is in, or the one the message starts
+    /// ([`BlockActions::reply_thread_ts`]: an alarm's notification opens its
+    /// incident's thread, and what the Graph button draws goes there); for a
+    /// decision, only the thread its prompt is in (a decision answers the prompt,
+    /// it starts no conversation under it).
     pub fn from_block_actions(
         click: &BlockActions,
         now: DateTime<Utc>,
@@ -229,11 +239,11 @@ impl Job {
             |what: &str| EnvelopeError::Interaction(format!("the interaction has no {what}"));
         let action = click.action().ok_or_else(|| missing("action"))?;
         let value = action.value.as_deref().filter(|v| !v.is_empty());
-        let (source, text) = if action.action_id == actions::RUN {
+        let (source, text, thread_ts) = if action.action_id == actions::RUN {
             let command = value
                 .filter(|v| v.chars().count() <= BUTTON_COMMAND_MAX)
                 .ok_or_else(|| missing("command"))?;
-            (Source::Button, command.to_string())
+            (Source::Button, command.to_string(), click.reply_thread_ts())
         } else {
             let decision = Decision::from_action(&action.action_id).ok_or_else(|| {
                 EnvelopeError::Interaction(format!("unknown action `{}`", action.action_id))
@@ -245,7 +255,7 @@ impl Job {
                 decision,
                 pending_id: pending_id.to_string(),
             };
-            (source, String::new())
+            (source, String::new(), click.thread_ts())
         };
         let url = click
             .response_url
@@ -265,6 +275,7 @@ impl Job {
                     .map(|c| ChannelId::parse(&c.id))
                     .transpose()?,
                 team: click.team_id().map(TeamId::parse).transpose()?,
+                thread_ts: thread_ts.map(str::to_string),
             },
             text,
             reply_to: ReplyTo::ResponseUrl { url },
@@ -284,11 +295,7 @@ impl Job {
             source: Source::Schedule {
                 name: entry.name.clone(),
             },
-            caller: Caller {
-                user: entry.run_as.clone(),
-                channel: Some(entry.channel.clone()),
-                team: None,
-            },
+            caller: Caller::in_channel(entry.run_as.clone(), entry.channel.clone()),
             text: entry.text.clone(),
             reply_to: ReplyTo::Channel {
                 channel: entry.channel.clone(),
@@ -513,6 +520,7 @@ mod event_tests {
                 thread_ts: Some("100.1".into())
             }
         );
+        assert_eq!(job.caller.thread_ts.as_deref(), Some("100.1"));
         let again = Job::from_chat_message(&cb, &cb.chat_message().unwrap().unwrap(), now).unwrap();
         assert_eq!(job.id, again.id, "a retried event is the same job");
     }
@@ -638,8 +646,28 @@ mod interaction_tests {
         assert_eq!(job.caller.user.as_str(), "U0CA5");
         assert_eq!(job.caller.channel.as_ref().unwrap().as_str(), "C0CA5");
         assert!(matches!(job.reply_to, ReplyTo::ResponseUrl { .. }));
+        // AND its thread is the one its message starts
+        assert_eq!(job.caller.thread_ts.as_deref(), Some("1.2"));
         let key = super::tests::key();
         assert_eq!(Job::decode(&job.encode(&key), &key).unwrap(), job);
+    }
+
+    #[test]
+    fn a_click_in_a_thread_keeps_its_thread_and_a_decision_starts_none() {
+        let now = DateTime::from_timestamp(0, 0).unwrap();
+        let mut in_thread = click("opkit:run", "graph api-5xx");
+        let container = in_thread.container.as_mut().unwrap();
+        container.thread_ts = Some("1.1".into());
+        let job = Job::from_block_actions(&in_thread, now).unwrap();
+        assert_eq!(job.caller.thread_ts.as_deref(), Some("1.1"));
+        // a decision on a prompt outside a thread answers it where it is
+        let decision = Job::from_block_actions(&click("opkit:confirm", "p-1"), now).unwrap();
+        assert_eq!(decision.caller.thread_ts, None);
+        // a button on an ephemeral message: no thread can hang off it
+        let mut ephemeral = click("opkit:run", "graph api-5xx");
+        ephemeral.container.as_mut().unwrap().is_ephemeral = Some(true);
+        let job = Job::from_block_actions(&ephemeral, now).unwrap();
+        assert_eq!(job.caller.thread_ts, None);
     }
 
     #[test]

@@ -12,8 +12,9 @@ pub mod web;
 pub use mrkdwn::{Code, Fragment, Mrkdwn, UserText};
 pub use payload::{
     Authorization, BlockAction, BlockActions, ChatKind, ChatMessage, CommandRequest, EventCallback,
-    EventRequest, Interaction, InteractionChannel, InteractionEnterprise, InteractionTeam,
-    InteractionUser, Org, Origin, PayloadError, SlashCommand, UserOrg,
+    EventRequest, Interaction, InteractionChannel, InteractionContainer, InteractionEnterprise,
+    InteractionMessage, InteractionTeam, InteractionUser, Org, Origin, PayloadError, SlashCommand,
+    UserOrg, is_message_ts,
 };
 pub use poster::{HttpPoster, MemoryPoster, PostError, ReplyPoster, RetryPolicy};
 pub use reply::{Block, Button, ConfirmDialog, Reply, Visibility};

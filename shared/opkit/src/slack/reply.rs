@@ -189,6 +189,12 @@ pub struct Reply {
     /// Replace the message the interaction came from (buttons give way to the outcome).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub replace_original: bool,
+    /// The thread a `response_url` reply is published in (`thread_ts`; Slack's
+    /// "Handling user interaction", publishing in a thread). Set on delivery, by
+    /// [`Reply::in_thread`], from where the command was asked; `chat.postMessage`
+    /// takes its thread as an argument instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_ts: Option<String>,
 }
 
 impl Reply {
@@ -199,7 +205,20 @@ impl Reply {
             blocks: Vec::new(),
             visibility: Visibility::Ephemeral,
             replace_original: false,
+            thread_ts: None,
         }
+    }
+
+    /// The reply as it is published from a `response_url` asked in the thread
+    /// `thread_ts`: an in-channel reply that replaces nothing goes into the
+    /// thread. Any other stays where Slack puts it: an ephemeral one is seen by
+    /// the asker alone in the channel (Slack shows an ephemeral message in a
+    /// thread only while that thread is open on screen), and a replacing one takes
+    /// the place of the message it answers.
+    pub fn in_thread(mut self, thread_ts: Option<&str>) -> Self {
+        let threaded = self.visibility == Visibility::InChannel && !self.replace_original;
+        self.thread_ts = thread_ts.filter(|_| threaded).map(str::to_string);
+        self
     }
 
     /// Marks the reply as replacing the message an interaction came from.
@@ -235,6 +254,9 @@ impl Reply {
         );
         if self.replace_original {
             body.insert("replace_original".into(), json!(true));
+        }
+        if let Some(thread_ts) = &self.thread_ts {
+            body.insert("thread_ts".into(), json!(thread_ts));
         }
         Value::Object(body)
     }
@@ -367,6 +389,27 @@ mod tests {
     fn ephemeral_text_reply_renders_as_slack_expects() {
         let body = Reply::text("hi").to_response_json();
         assert_eq!(body, json!({"response_type": "ephemeral", "text": "hi"}));
+    }
+
+    #[test]
+    fn only_in_channel_replies_that_replace_nothing_go_into_the_thread() {
+        let thread = Some("1795000000.000300");
+        let body = Reply::in_channel("acked")
+            .in_thread(thread)
+            .to_response_json();
+        assert_eq!(
+            body,
+            json!({"response_type": "in_channel", "text": "acked", "thread_ts": "1795000000.000300"})
+        );
+        for stays in [
+            Reply::text("only you"),
+            Reply::in_channel("done").replacing(),
+        ] {
+            let body = stays.in_thread(thread).to_response_json();
+            assert_eq!(body.get("thread_ts"), None, "{body}");
+        }
+        let outside = Reply::in_channel("acked").in_thread(None);
+        assert_eq!(outside.to_response_json().get("thread_ts"), None);
     }
 
     #[test]

@@ -201,9 +201,15 @@ impl Worker {
 
     /// Delivers a reply for `job`: to its `response_url`, or in its channel — only
     /// to the asker when the reply is ephemeral (a direct message is private anyway).
+    /// Either way an in-channel reply goes into the thread it was asked in (the
+    /// caller's [`thread_ts`](crate::engine::command::Caller::thread_ts); see
+    /// [`Reply::in_thread`] for what stays out of it).
     pub async fn deliver(&self, job: &Job, reply: &Reply) -> Result<(), DeliveryError> {
         match &job.reply_to {
-            ReplyTo::ResponseUrl { url } => Ok(self.replies.post(url, reply).await?),
+            ReplyTo::ResponseUrl { url } => {
+                let reply = reply.clone().in_thread(job.caller.thread_ts.as_deref());
+                Ok(self.replies.post(url, &reply).await?)
+            }
             ReplyTo::Channel { channel, thread_ts } => {
                 let poster = self
                     .channels
@@ -687,6 +693,7 @@ impl Claims {
                 user,
                 channel: field(&caller["channel"]).and_then(|c| ChannelId::parse(&c).ok()),
                 team: field(&caller["team"]).and_then(|t| TeamId::parse(&t).ok()),
+                thread_ts: None,
             },
             text: field(&job["text"])
                 .map(|t| cut(t, Self::MAX_TEXT))

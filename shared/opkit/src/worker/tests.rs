@@ -239,6 +239,28 @@ async fn a_slash_command_gets_no_extra_progress_message() {
 }
 
 #[tokio::test]
+async fn a_button_clicked_in_a_thread_answers_in_that_thread_unless_only_for_the_clicker() {
+    // GIVEN command buttons clicked on a message that starts the thread 7.7
+    let t = crate::fixtures::bot();
+    let poster = Arc::new(MemoryPoster::new());
+    let worker = Worker::new(t.bot.clone(), poster.clone(), None);
+    let clicked = |text: &str| {
+        let mut j = job("UA", text);
+        j.source = Source::Button;
+        j.caller.thread_ts = Some("7.7".into());
+        j
+    };
+    // WHEN one answers for the channel and the other for the clicker alone
+    worker.process(&clicked("tally perf")).await.unwrap();
+    worker.process(&clicked("whoami")).await.unwrap();
+    // THEN the first goes into the thread; the ephemeral one stays out of it
+    let posts = poster.posts();
+    assert_eq!(posts[0].1.to_response_json()["thread_ts"], "7.7");
+    assert_eq!(posts[1].1.visibility, crate::slack::Visibility::Ephemeral);
+    assert_eq!(posts[1].1.thread_ts, None);
+}
+
+#[tokio::test]
 async fn an_unusable_envelope_is_dropped_not_retried_forever() {
     let t = crate::fixtures::bot();
     let (runner, poster) = runner(&t);

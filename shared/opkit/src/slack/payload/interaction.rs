@@ -85,8 +85,9 @@ impl Interaction {
 
 /// A `block_actions` interaction: someone used an interactive element in a message
 /// or a view (for Opkit, clicked one of its buttons). Only the fields Opkit reads
-/// are typed; the others (`container`, `message`, `view`, `state`, `token`, ...)
-/// are ignored. Its shape, abridged:
+/// are typed (of `container` and `message`, only where the message is: its `ts`
+/// and its thread); the others (`view`, `state`, `token`, ...) are ignored. Its
+/// shape, abridged:
 ///
 /// ```json
 /// {
@@ -97,6 +98,11 @@ impl Interaction {
 ///   "is_enterprise_install": false,
 ///   "api_app_id": "A0001",
 ///   "channel": {"id": "C0001", "name": "ops"},
+///   "container": {"type": "message", "message_ts": "1795000000.000300",
+///                 "thread_ts": "1795000000.000100", "channel_id": "C0001",
+///                 "is_ephemeral": false},
+///   "message": {"type": "message", "ts": "1795000000.000300",
+///               "thread_ts": "1795000000.000100", "text": "…", "blocks": […]},
 ///   "response_url": "https://hooks.slack.com/actions/T0001/1/abc",
 ///   "trigger_id": "13345224609.738474920.8088930838d88f008e0",
 ///   "actions": [{"action_id": "opkit:confirm", "block_id": "b1", "type": "button",
@@ -138,6 +144,14 @@ pub struct BlockActions {
     pub trigger_id: Option<String>,
     /// What was done; one entry for a button click.
     pub actions: Vec<BlockAction>,
+    /// Where the element is: for a message, its `message_ts`, the thread it is a
+    /// reply in (`thread_ts`) and whether it is ephemeral.
+    #[serde(default)]
+    pub container: Option<InteractionContainer>,
+    /// The message the element is in (messages only): its `ts`, and its
+    /// `thread_ts` when it is in a thread. Its other fields are ignored.
+    #[serde(default)]
+    pub message: Option<InteractionMessage>,
 }
 
 impl BlockActions {
@@ -185,6 +199,81 @@ impl BlockActions {
     pub fn action(&self) -> Option<&BlockAction> {
         self.actions.first()
     }
+
+    /// The thread the clicked message is a reply in: `container.thread_ts`, else
+    /// `message.thread_ts` (Slack sends the first; its SDKs read both). `None` for
+    /// a message that is not in a thread, for a view, and for a value that is not
+    /// a message timestamp ([`is_message_ts`]).
+    pub fn thread_ts(&self) -> Option<&str> {
+        let container = self.container.as_ref();
+        container
+            .and_then(|c| c.thread_ts.as_deref())
+            .or_else(|| self.message.as_ref()?.thread_ts.as_deref())
+            .filter(|ts| is_message_ts(ts))
+    }
+
+    /// The thread a reply to the click belongs in: the one the message is in
+    /// ([`BlockActions::thread_ts`]), else the message's own (it starts one):
+    /// `container.message_ts`, else `message.ts`. `None` for an ephemeral message
+    /// (nothing can be threaded under it) and for a view.
+    pub fn reply_thread_ts(&self) -> Option<&str> {
+        if let Some(thread) = self.thread_ts() {
+            return Some(thread);
+        }
+        let container = self.container.as_ref();
+        if container.is_some_and(|c| c.is_ephemeral == Some(true)) {
+            return None;
+        }
+        container
+            .filter(|c| c.kind.as_deref() == Some("message"))
+            .and_then(|c| c.message_ts.as_deref())
+            .or_else(|| self.message.as_ref()?.ts.as_deref())
+            .filter(|ts| is_message_ts(ts))
+    }
+}
+
+/// Whether `ts` is shaped as a Slack message timestamp, `1795000000.000300`:
+/// digits, a dot, digits, at most 32 characters in all. What a click says about
+/// its message is checked against it before it is used as a `thread_ts`.
+pub fn is_message_ts(ts: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    ts.len() <= 32
+        && ts
+            .split_once('.')
+            .is_some_and(|(a, b)| digits(a) && digits(b))
+}
+
+/// Where an interactive element is: `{"type": "message", "message_ts",
+/// "channel_id", "is_ephemeral"}` for a message, plus `thread_ts` when the message
+/// is a reply in a thread; `{"type": "view", "view_id"}` for a modal or a Home tab.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InteractionContainer {
+    /// `message` or `view`.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// The message's `ts`.
+    #[serde(default)]
+    pub message_ts: Option<String>,
+    /// The thread the message is a reply in, if it is.
+    #[serde(default)]
+    pub thread_ts: Option<String>,
+    /// The message's conversation.
+    #[serde(default)]
+    pub channel_id: Option<String>,
+    /// Whether the message is ephemeral (seen by one user, never threaded).
+    #[serde(default)]
+    pub is_ephemeral: Option<bool>,
+}
+
+/// The message an interactive element is in, as far as Opkit reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InteractionMessage {
+    /// The message's `ts`.
+    #[serde(default)]
+    pub ts: Option<String>,
+    /// The thread it is a reply in (the parent's `ts`), if it is.
+    #[serde(default)]
+    pub thread_ts: Option<String>,
 }
 
 /// The user in an interaction: `{"id", "username", "name", "team_id"}`.
@@ -394,6 +483,65 @@ mod tests {
         let mut unsaid = connect;
         unsaid["user"].as_object_mut().unwrap().remove("team_id");
         assert_eq!(block_actions(unsaid).origin().user, UserOrg::Invalid);
+    }
+
+    #[test]
+    fn a_click_says_which_thread_its_reply_belongs_in() {
+        // GIVEN a click on a channel message that is not in a thread
+        let mut payload = click();
+        payload["container"]["is_ephemeral"] = false.into();
+        let top = block_actions(payload.clone());
+        // THEN it is in no thread, and a reply starts one under the message
+        assert_eq!(top.thread_ts(), None);
+        assert_eq!(top.reply_thread_ts(), Some("1795000000.000300"));
+
+        // GIVEN the same message as a reply in a thread (Slack says so in `container`)
+        payload["container"]["thread_ts"] = "1795000000.000100".into();
+        let reply = block_actions(payload.clone());
+        assert_eq!(reply.thread_ts(), Some("1795000000.000100"));
+        assert_eq!(reply.reply_thread_ts(), Some("1795000000.000100"));
+        // (or only in `message`, as the SDKs also read it)
+        payload["container"]
+            .as_object_mut()
+            .unwrap()
+            .remove("thread_ts");
+        payload["message"]["thread_ts"] = "1795000000.000100".into();
+        assert_eq!(
+            block_actions(payload).reply_thread_ts(),
+            Some("1795000000.000100")
+        );
+
+        // an ephemeral message starts no thread
+        assert_eq!(block_actions(click()).reply_thread_ts(), None);
+        // a view is in no conversation
+        let mut view = click();
+        view["container"] = json!({"type": "view", "view_id": "V0CA5"});
+        view.as_object_mut().unwrap().remove("message");
+        assert_eq!(block_actions(view).reply_thread_ts(), None);
+    }
+
+    #[test]
+    fn a_thread_that_is_not_a_message_timestamp_is_not_used() {
+        for junk in [
+            "",
+            "abc",
+            "1.2.3",
+            "12345",
+            ".5",
+            "5.",
+            "1795000000.0003<!here>",
+        ] {
+            let mut payload = click();
+            payload["container"]["is_ephemeral"] = false.into();
+            payload["container"]["thread_ts"] = junk.into();
+            payload["container"]["message_ts"] = junk.into();
+            payload["message"]["ts"] = junk.into();
+            let click = block_actions(payload);
+            assert_eq!(click.thread_ts(), None, "{junk:?}");
+            assert_eq!(click.reply_thread_ts(), None, "{junk:?}");
+        }
+        assert!(is_message_ts("1795000000.000300"));
+        assert!(!is_message_ts(&format!("1.{}", "0".repeat(40))));
     }
 
     #[test]

@@ -24,8 +24,8 @@ mod origin;
 pub use command::{CommandRequest, SlashCommand};
 pub use event::{Authorization, ChatKind, ChatMessage, EventCallback, EventRequest};
 pub use interaction::{
-    BlockAction, BlockActions, Interaction, InteractionChannel, InteractionEnterprise,
-    InteractionTeam, InteractionUser,
+    BlockAction, BlockActions, Interaction, InteractionChannel, InteractionContainer,
+    InteractionEnterprise, InteractionMessage, InteractionTeam, InteractionUser, is_message_ts,
 };
 pub use origin::{Org, Origin, UserOrg};
 

@@ -1,5 +1,6 @@
 //! `graph`: a metric or an alarm's metric drawn by GetMetricWidgetImage (behind
-//! the `MetricImages` port) and posted to the channel (behind `FileUploader`).
+//! the `MetricImages` port) and posted to the channel, in the thread it was asked
+//! in (behind `FileUploader`).
 
 use std::sync::Arc;
 
@@ -148,7 +149,9 @@ pub(super) async fn graph(
         title,
         bytes: png,
         initial_comment: Some(comment.clone()),
-        thread_ts: None,
+        // Asked in a thread (a mention there, a notification's Graph button):
+        // the picture goes into it.
+        thread_ts: ctx.caller.thread_ts.clone(),
     };
     uploader.upload_file(&upload).await.map_err(|e| {
         tracing::warn!(error = %e, "graph upload failed");
