@@ -42,6 +42,8 @@ pub struct RecordedRequest {
     pub body: RecordedBody,
     /// The HTTP status the fake answered with.
     pub answered: u16,
+    /// The body it answered with.
+    pub answer: String,
 }
 
 impl RecordedRequest {
@@ -61,6 +63,19 @@ impl RecordedRequest {
                 self.method, self.path
             ),
         }
+    }
+
+    /// The `ts` the fake gave the message (a Web API call's answer), e.g. to
+    /// click a button on it or to find replies in its thread.
+    pub fn answered_ts(&self) -> Option<String> {
+        let answer: Value = serde_json::from_str(&self.answer).ok()?;
+        answer.get("ts")?.as_str().map(str::to_string)
+    }
+
+    /// A form field of the body (`files.completeUploadExternal`'s `thread_ts`), or
+    /// a top-level string field of a JSON body.
+    pub fn field(&self, name: &str) -> Option<String> {
+        body_field(&self.body, name).as_str().map(str::to_string)
     }
 
     /// Whether the fake answered with a 2xx status.
@@ -424,6 +439,7 @@ async fn record_and_answer(
             headers: header_map(&headers),
             body,
             answered: status,
+            answer: response_body.clone(),
         });
     state.arrived.notify_waiters();
     if let Some(delay) = canned.map(|c| c.delay).filter(|d| !d.is_zero()) {

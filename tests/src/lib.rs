@@ -6,6 +6,7 @@
 pub mod aws;
 pub mod aws_packs;
 pub mod bench;
+pub mod eventbridge;
 pub mod fake_service;
 pub mod fake_slack;
 pub mod fault_proxy;

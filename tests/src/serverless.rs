@@ -100,6 +100,7 @@ pub struct StackBuilder {
     add: Option<AddToBot>,
     endpoint: Option<String>,
     retry: Option<RetryConfig>,
+    images: Option<Arc<dyn catbot::packs::aws::cloudwatch::MetricImages>>,
 }
 
 impl StackBuilder {
@@ -116,6 +117,17 @@ impl StackBuilder {
         wrap: impl FnOnce(Arc<DynamoStore>) -> Arc<dyn Store> + Send + 'static,
     ) -> Self {
         self.wrap = Some(Box::new(wrap));
+        self
+    }
+
+    /// `graph` draws with `images` (moto has no GetMetricWidgetImage: a
+    /// [`FakeImages`](crate::aws_packs::FakeImages)); the rest of the AWS packs are
+    /// as deployed.
+    pub fn graph_images(
+        mut self,
+        images: Arc<dyn catbot::packs::aws::cloudwatch::MetricImages>,
+    ) -> Self {
+        self.images = Some(images);
         self
     }
 
@@ -196,12 +208,12 @@ impl StackBuilder {
         };
         // As the worker Lambda builds it: Catbot with the AWS packs on the emulator.
         let http = reqwest::Client::new();
-        let builder = catbot::with_configured_aws_packs(
+        let mut aws_packs = catbot::aws_packs_config(&config, &settings, &bot_sdk, http.clone());
+        aws_packs.images = self.images.clone();
+        let builder = catbot::with_aws_packs(
             catbot::builder(&config, &settings, bot_store.clone()),
-            &config,
-            &settings,
             &bot_sdk,
-            http.clone(),
+            &aws_packs,
         );
         let builder = match self.add {
             Some(add) => add(builder),

@@ -4,15 +4,21 @@
 //! `chat.postMessage` / `chat.update`; and the notification's buttons clicked
 //! through the ingress (signed `block_actions`) → jobs queue → worker.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsBatchResponse;
-use chrono::{DateTime, Duration as Span, Utc};
+use chrono::Duration as Span;
 use opkit::engine::bot::Request;
 use opkit::engine::command::Caller;
 use opkit::ids::{ChannelId, UserId};
 use opkit::store::AuditLog;
-use opkit_tests::aws::unique_name;
+use opkit_tests::CannedResponse;
+use opkit_tests::aws::{sdk_config, unique_name};
+use opkit_tests::aws_packs::{
+    FakeImages, cloudwatch_client, ec2_client, run_instance, say_confirmed, seed_alarm,
+};
+use opkit_tests::eventbridge::{alarm_change, instance_change};
 use opkit_tests::serverless::{ADMIN, Stack, sqs_event_from};
 use opkit_tests::slack_request::CHANNEL_ID;
 use opkit_tests::{RecordedRequest, slash_command_body};
@@ -20,18 +26,10 @@ use opkit_worker::Notifications;
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(10);
-const ALARM_EVENT: &str = include_str!("../../events/notify/alarm_state_change.json");
 
-/// The documented alarm event, renamed, from `previous` to `state` at `at`.
-fn alarm(name: &str, previous: &str, state: &str, at: DateTime<Utc>) -> String {
-    let mut event: Value = serde_json::from_str(ALARM_EVENT).unwrap();
-    event["id"] = format!("{name}-{state}-{}", at.timestamp_millis()).into();
-    event["detail"]["alarmName"] = name.into();
-    event["detail"]["previousState"]["value"] = previous.into();
-    event["detail"]["state"]["value"] = state.into();
-    event["detail"]["state"]["timestamp"] =
-        at.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string().into();
-    event.to_string()
+/// The emulator's region (the sample events' too).
+fn region() -> String {
+    std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into())
 }
 
 /// The notifications queue on the emulator, and the worker's way of reading it.
@@ -63,7 +61,11 @@ async fn events(stack: &Stack) -> Events {
         .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
         .expect("a queue ARN")
         .clone();
-    let notifier = catbot::notifier(&stack.bot, &stack.config, reqwest::Client::new(), None);
+    // As deployed: managed instances told by the real EC2 client, alarms' tags read
+    // by the real CloudWatch client (on the emulator, through the bridge).
+    let ec2 = Arc::new(aws_sdk_ec2::Client::new(&sdk_config().await));
+    let notifier = catbot::notifier(&stack.bot, &stack.config, reqwest::Client::new(), Some(ec2))
+        .with_alarm_tags(Arc::new(cloudwatch_client(&region()).await));
     Events {
         url,
         arn: arn.clone(),
@@ -118,11 +120,10 @@ async fn command(stack: &Stack, user: &str, text: &str) -> Value {
 
 /// `user` types `text` in `channel` (no response_url needed: the bot answers here).
 async fn say_in(stack: &Stack, channel: &str, user: &str, text: &str) -> String {
-    let caller = Caller {
-        user: UserId::parse(user).unwrap(),
-        channel: Some(ChannelId::parse(channel).unwrap()),
-        team: None,
-    };
+    let caller = Caller::in_channel(
+        UserId::parse(user).unwrap(),
+        ChannelId::parse(channel).unwrap(),
+    );
     stack
         .bot
         .handle(&Request::new(caller, text))
@@ -131,9 +132,13 @@ async fn say_in(stack: &Stack, channel: &str, user: &str, text: &str) -> String 
         .into_string()
 }
 
-/// Clicks the command button `label` of `message` as `user`, through ingress → SQS →
-/// worker; returns what was posted to the click's response_url.
-async fn press(stack: &Stack, user: &str, message: &Value, label: &str) -> Value {
+/// Clicks the command button `label` of the posted `notification` as `user`, as
+/// Slack sends the click (the message's `ts` in `container` and `message`),
+/// through ingress → SQS → worker; returns what was posted to the click's
+/// response_url.
+async fn press(stack: &Stack, user: &str, notification: &RecordedRequest, label: &str) -> Value {
+    let message = notification.json();
+    let ts = notification.answered_ts().expect("the notification's ts");
     let button = message["blocks"]
         .as_array()
         .unwrap()
@@ -149,7 +154,8 @@ async fn press(stack: &Stack, user: &str, message: &Value, label: &str) -> Value
         "user": {"id": user, "username": user.to_lowercase(), "team_id": "T0001"},
         "api_app_id": "A0001",
         "token": "unused",
-        "container": {"type": "message", "message_ts": "1700000000.000001", "channel_id": CHANNEL_ID, "is_ephemeral": false},
+        "container": {"type": "message", "message_ts": ts, "channel_id": CHANNEL_ID, "is_ephemeral": false},
+        "message": {"type": "message", "ts": ts, "text": message["text"], "blocks": message["blocks"]},
         "trigger_id": "13345224609.738474920.8088930838d88f008e0",
         "team": {"id": "T0001", "domain": "opkit-test"},
         "channel": {"id": CHANNEL_ID, "name": "ops"},
@@ -187,7 +193,7 @@ async fn a_state_change_is_posted_to_each_subscribed_channel_and_to_no_other() {
     say_in(&stack, "C0TWO", ADMIN, "alarms subscribe all alarm").await;
     say_in(&stack, "C0THREE", ADMIN, "alarms subscribe db-").await;
     events
-        .handled(&stack, &alarm("api-5xx", "OK", "ALARM", stack.now()))
+        .handled(&stack, &alarm_change("api-5xx", "OK", "ALARM", stack.now()))
         .await;
     let mut channels: Vec<String> = posts(&stack)
         .iter()
@@ -205,7 +211,10 @@ async fn a_state_change_is_posted_to_each_subscribed_channel_and_to_no_other() {
     );
     // an alarm nobody subscribed to posts nothing
     events
-        .handled(&stack, &alarm("queue-depth", "ALARM", "OK", stack.now()))
+        .handled(
+            &stack,
+            &alarm_change("queue-depth", "ALARM", "OK", stack.now()),
+        )
         .await;
     assert_eq!(posts(&stack).len(), 2);
 }
@@ -217,11 +226,11 @@ async fn recovery_updates_the_original_and_replies_in_its_thread() {
     command(&stack, ADMIN, "alarms subscribe api-").await;
     let at = stack.now();
     events
-        .handled(&stack, &alarm("api-5xx", "OK", "ALARM", at))
+        .handled(&stack, &alarm_change("api-5xx", "OK", "ALARM", at))
         .await;
     let recovered = at + Span::minutes(14);
     events
-        .handled(&stack, &alarm("api-5xx", "ALARM", "OK", recovered))
+        .handled(&stack, &alarm_change("api-5xx", "ALARM", "OK", recovered))
         .await;
     let all = posts(&stack);
     assert_eq!(all.len(), 2, "the opening message and one thread reply");
@@ -261,7 +270,7 @@ async fn a_duplicate_or_an_older_event_posts_nothing_and_changes_nothing() {
     let events = events(&stack).await;
     command(&stack, ADMIN, "alarms subscribe all").await;
     let at = stack.now();
-    let fired = alarm("api-5xx", "OK", "ALARM", at);
+    let fired = alarm_change("api-5xx", "OK", "ALARM", at);
     events.handled(&stack, &fired).await;
     events.handled(&stack, &fired).await;
     assert_eq!(posts(&stack).len(), 1, "a repeated event posts once");
@@ -269,7 +278,7 @@ async fn a_duplicate_or_an_older_event_posts_nothing_and_changes_nothing() {
     events
         .handled(
             &stack,
-            &alarm("api-5xx", "ALARM", "OK", at - Span::minutes(2)),
+            &alarm_change("api-5xx", "ALARM", "OK", at - Span::minutes(2)),
         )
         .await;
     assert_eq!(posts(&stack).len(), 1);
@@ -278,7 +287,7 @@ async fn a_duplicate_or_an_older_event_posts_nothing_and_changes_nothing() {
     events
         .handled(
             &stack,
-            &alarm("api-5xx", "ALARM", "OK", at + Span::minutes(1)),
+            &alarm_change("api-5xx", "ALARM", "OK", at + Span::minutes(1)),
         )
         .await;
     assert_eq!(updates(&stack).len(), 1);
@@ -292,7 +301,7 @@ async fn a_malformed_event_is_dropped_with_no_post_and_no_retry() {
     for body in [
         "{not json",
         r#"{"source":"aws.cloudwatch"}"#,
-        &alarm("x", "OK", "ON_FIRE", stack.now()),
+        &alarm_change("x", "OK", "ON_FIRE", stack.now()),
     ] {
         let response = events.deliver(&stack, body).await;
         assert!(
@@ -310,7 +319,7 @@ async fn an_event_put_on_the_jobs_queue_is_a_forged_job_not_a_notification() {
     let events = events(&stack).await;
     command(&stack, ADMIN, "alarms subscribe all").await;
     stack
-        .send_raw(&alarm("api-5xx", "OK", "ALARM", stack.now()))
+        .send_raw(&alarm_change("api-5xx", "OK", "ALARM", stack.now()))
         .await;
     let messages = stack.drain().await;
     let deadline = stack.now() + Span::seconds(30);
@@ -335,13 +344,17 @@ async fn acknowledge_and_mute_clicks_are_authorized_audited_and_the_mute_ends_on
     let events = events(&stack).await;
     command(&stack, ADMIN, "alarms subscribe api-").await;
     events
-        .handled(&stack, &alarm("api-5xx", "OK", "ALARM", stack.now()))
+        .handled(&stack, &alarm_change("api-5xx", "OK", "ALARM", stack.now()))
         .await;
-    let message = posts(&stack)[0].json().clone();
+    let message = posts(&stack)[0].clone();
+    let thread = message.answered_ts().unwrap();
 
-    // anyone may acknowledge: the click runs `alarms ack api-5xx` as the clicker
+    // anyone may acknowledge: the click runs `alarms ack api-5xx` as the clicker,
+    // and says so in the incident's thread
     let acked = press(&stack, "UBOB", &message, "Acknowledge").await;
     assert_eq!(acked["text"], ":eyes: <@UBOB> acknowledged *api-5xx*.");
+    assert_eq!(acked["response_type"], "in_channel");
+    assert_eq!(acked["thread_ts"], thread.as_str());
     let redrawn = updates(&stack).last().unwrap().json().clone();
     assert!(
         redrawn["blocks"]
@@ -356,6 +369,10 @@ async fn acknowledge_and_mute_clicks_are_authorized_audited_and_the_mute_ends_on
         !refused["text"].as_str().unwrap().contains("muted"),
         "{refused}"
     );
+    // (told to Bob alone, outside the thread: Slack shows no ephemeral message
+    // in a thread that is not open)
+    assert_eq!(refused["response_type"], "ephemeral");
+    assert_eq!(refused.get("thread_ts"), None);
     let muted = press(&stack, ADMIN, &message, "Mute 1h").await;
     assert!(
         muted["text"]
@@ -384,7 +401,7 @@ async fn acknowledge_and_mute_clicks_are_authorized_audited_and_the_mute_ends_on
     events
         .handled(
             &stack,
-            &alarm(
+            &alarm_change(
                 "api-5xx",
                 "ALARM",
                 "INSUFFICIENT_DATA",
@@ -411,4 +428,197 @@ async fn acknowledge_and_mute_clicks_are_authorized_audited_and_the_mute_ends_on
         notice["thread_ts"].is_string(),
         "in the incident's thread: {notice}"
     );
+}
+
+#[tokio::test]
+async fn the_graph_button_posts_the_graph_in_the_incidents_thread() {
+    // GIVEN an alarm in CloudWatch (moto, through the bridge), a graph renderer
+    // (moto has no GetMetricWidgetImage), and the alarm's notification posted
+    let images = Arc::new(FakeImages::default());
+    let stack = Stack::builder().graph_images(images.clone()).start().await;
+    let name = unique_name("graph-5xx");
+    let region = region();
+    seed_alarm(
+        &cloudwatch_client(&region).await,
+        &name,
+        "ALARM",
+        "5xx high",
+    )
+    .await;
+    let events = events(&stack).await;
+    command(&stack, ADMIN, &format!("alarms subscribe {name}")).await;
+    events
+        .handled(&stack, &alarm_change(&name, "OK", "ALARM", stack.now()))
+        .await;
+    let notification = posts(&stack)[0].clone();
+    let thread = notification.answered_ts().unwrap();
+    // and Slack handing out an upload URL
+    let upload_url = stack.slack.response_url("graph-upload");
+    stack.slack.break_method(
+        "files.getUploadURLExternal",
+        CannedResponse::status(200)
+            .with_header("Content-Type", "application/json")
+            .with_body(
+                json!({"ok": true, "upload_url": upload_url, "file_id": "F0GRAPH"}).to_string(),
+            ),
+    );
+
+    // WHEN someone clicks Graph on the notification
+    let answer = press(&stack, "UBOB", &notification, "Graph").await;
+
+    // THEN the alarm's metric is drawn and shared in the incident's thread
+    assert_eq!(images.widgets()[0]["metrics"][0][3], name.as_str());
+    let shared = stack.slack.posts_to("/api/files.completeUploadExternal");
+    assert_eq!(shared.len(), 1, "{answer}: {:?}", stack.slack.requests());
+    assert_eq!(shared[0].field("channel_id").as_deref(), Some(CHANNEL_ID));
+    assert_eq!(shared[0].field("thread_ts"), Some(thread));
+    // AND the word that it was posted is Bob's alone
+    assert_eq!(answer["response_type"], "ephemeral");
+    assert_eq!(answer.get("thread_ts"), None);
+    assert!(
+        answer["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Posted a graph of"),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn a_watched_alarm_sends_its_watcher_a_direct_message() {
+    // GIVEN an alarm in CloudWatch that Bob watches, and no channel subscribed
+    let stack = Stack::start().await;
+    let events = events(&stack).await;
+    let name = unique_name("watched-db");
+    let region = region();
+    seed_alarm(&cloudwatch_client(&region).await, &name, "OK", "fine").await;
+    let watching = say_in(&stack, CHANNEL_ID, "UBOB", &format!("alarms watch {name}")).await;
+    assert!(watching.starts_with("Watching *"), "{watching}");
+
+    // WHEN the alarm fires
+    events
+        .handled(&stack, &alarm_change(&name, "OK", "ALARM", stack.now()))
+        .await;
+
+    // THEN Bob, and nobody else, gets a direct message from the app
+    let all = posts(&stack);
+    assert_eq!(all.len(), 1, "{all:?}");
+    let dm = all[0].json();
+    assert_eq!(dm["channel"], "UBOB");
+    let text = dm["text"].as_str().unwrap();
+    assert!(
+        text.contains(&format!("*{name}* is ALARM (was OK)")),
+        "{text}"
+    );
+    assert!(
+        dm["blocks"].to_string().contains("alarms unwatch"),
+        "it says how to stop: {dm}"
+    );
+}
+
+#[tokio::test]
+async fn only_managed_instances_are_news_and_opkits_own_stop_is_not() {
+    // GIVEN a channel that hears of managed instances, one managed instance and one
+    // that is not (the real EC2 client tells them apart on the emulator)
+    let stack = Stack::start().await;
+    let events = events(&stack).await;
+    let region = region();
+    let ec2 = ec2_client(&region).await;
+    let managed = run_instance(&ec2, &unique_name("web"), &[("opkit:managed", "true")]).await;
+    let other = run_instance(&ec2, &unique_name("db"), &[]).await;
+    say_in(&stack, CHANNEL_ID, ADMIN, "ec2 subscribe").await;
+    let at = stack.now();
+
+    // an instance not tagged opkit:managed=true is nobody's news
+    events
+        .handled(&stack, &instance_change(&region, &other, "stopped", at))
+        .await;
+    assert!(posts(&stack).is_empty());
+
+    // WHEN Opkit stops the managed one (confirmed, as the command asks)
+    let stopped = say_confirmed(&stack.bot, ADMIN, &format!("ec2 stop {managed}")).await;
+    assert!(
+        stopped.text.as_str().contains("Stopping 1 instance"),
+        "{}",
+        stopped.text
+    );
+    // THEN the stopping and stopped events EC2 sends for it post nothing
+    for (state, after) in [("stopping", 1), ("stopped", 30)] {
+        let when = at + Span::seconds(after);
+        events
+            .handled(&stack, &instance_change(&region, &managed, state, when))
+            .await;
+    }
+    assert!(posts(&stack).is_empty(), "{:?}", posts(&stack));
+
+    // AND someone outside Opkit starting it again is posted
+    events
+        .handled(
+            &stack,
+            &instance_change(&region, &managed, "running", at + Span::minutes(3)),
+        )
+        .await;
+    let all = posts(&stack);
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].json()["channel"], CHANNEL_ID);
+    let text = all[0].json()["text"].as_str().unwrap().to_string();
+    assert!(
+        text.contains(&format!("Instance {managed} is running")),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_tagged_alarms_notification_carries_its_runbook_link() {
+    // GIVEN two alarms in CloudWatch: one tagged with a runbook link, one whose
+    // `runbook` tag is not a link
+    let stack = Stack::start().await;
+    let events = events(&stack).await;
+    let cw = cloudwatch_client(&region()).await;
+    let (tagged, bad) = (unique_name("tagged"), unique_name("badtag"));
+    for (name, runbook) in [
+        (&tagged, "https://runbooks.example.com/api-5xx"),
+        (&bad, "javascript:alert(1)"),
+    ] {
+        seed_alarm(&cw, name, "OK", "fine").await;
+        cw.tag_resource()
+            .resource_arn(format!(
+                "arn:aws:cloudwatch:{}:123456789012:alarm:{name}",
+                region()
+            ))
+            .tags(
+                aws_sdk_cloudwatch::types::Tag::builder()
+                    .key("runbook")
+                    .value(runbook)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("tag the alarm");
+    }
+    command(&stack, ADMIN, "alarms subscribe all").await;
+
+    // WHEN both fire
+    for name in [&tagged, &bad] {
+        events
+            .handled(&stack, &alarm_change(name, "OK", "ALARM", stack.now()))
+            .await;
+    }
+
+    // THEN the tagged one links its runbook; the other falls back to the link in its
+    // description (the sample's), and its tag is shown nowhere
+    let all = posts(&stack);
+    assert_eq!(all.len(), 2);
+    let blocks = |i: usize| all[i].json()["blocks"].to_string();
+    assert!(
+        blocks(0).contains("<https://runbooks.example.com/api-5xx|Runbook>"),
+        "{}",
+        blocks(0)
+    );
+    assert!(
+        blocks(1).contains("<https://wiki.example.com/runbooks/cpu|Runbook>"),
+        "{}",
+        blocks(1)
+    );
+    assert!(!blocks(1).contains("javascript"), "{}", blocks(1));
 }

@@ -48,6 +48,11 @@ pub async fn init(
 /// failed or comes back is in the log lines the runner writes (at warn and error,
 /// shown by default). A batch stops taking records as its messages' visibility timeout
 /// nears: the rest would be delivered again while still here.
+///
+/// With `notifications` (OPKIT_NOTIFY_QUEUE_ARN set), the notifications queue is
+/// drained beside the jobs queue, its records handed to the same handler as the
+/// worker Lambda's ([`opkit_worker::handle_messages`]): EventBridge events, told
+/// apart by the queue they came from, never by what they say.
 pub async fn worker(
     config: &Config,
     sdk: &SdkConfig,
@@ -55,41 +60,119 @@ pub async fn worker(
     store: Arc<dyn Store>,
     until_empty: bool,
     store_line: &str,
+    notifications: Option<opkit_worker::Notifications>,
 ) -> Result<(), String> {
     let url = config.require_queue_url().map_err(|e| e.to_string())?;
     let key = config.require_envelope_key().map_err(|e| e.to_string())?;
-    // Where jobs come from and where state goes, before anything runs.
-    eprintln!("{store_line}; jobs from {url}");
     let client = aws_sdk_sqs::Client::new(sdk);
+    let events_url = match &notifications {
+        Some(n) => Some(queue_url_of(&client, &n.queue_arn).await?),
+        None => None,
+    };
+    // Where jobs come from and where state goes, before anything runs.
+    match &events_url {
+        Some(events) => eprintln!("{store_line}; jobs from {url}; events from {events}"),
+        None => eprintln!("{store_line}; jobs from {url}"),
+    }
     let http = reqwest::Client::new();
     let channels = catbot::channel_poster(config, http.clone());
     let worker = Worker::new(bot, Arc::new(HttpPoster::new(http)), channels);
     let runner = JobRunner::new(Arc::new(worker), store, key.clone());
-    let wait = if until_empty { 0 } else { 20 };
-    let visibility = chrono::Duration::seconds(i64::from(opkit::timing::VISIBILITY_TIMEOUT_SECS));
-    loop {
-        let messages = sqs::receive(&client, url, 10, wait)
-            .await
-            .map_err(|e| e.to_string())?;
-        if messages.is_empty() {
-            if until_empty {
-                return Ok(());
-            }
-            continue;
-        }
-        let deadline = runner.worker().bot().now() + visibility;
-        let failed = runner.process_batch(&messages, Some(deadline)).await;
-        for message in messages.iter().filter(|m| !failed.contains(&m.id)) {
-            sqs::delete(&client, url, &message.receipt)
+    let drain = |url: String, events: bool| Drain {
+        client: &client,
+        url,
+        runner: &runner,
+        notifications: notifications.as_ref(),
+        events,
+        until_empty,
+    };
+    let jobs = drain(url.to_string(), false).run();
+    match events_url {
+        Some(events) => tokio::try_join!(jobs, drain(events, true).run()).map(|_| ()),
+        None => jobs.await,
+    }
+}
+
+/// One queue `opkit worker` drains: the jobs queue, or the notifications queue
+/// (`events`).
+struct Drain<'a> {
+    client: &'a aws_sdk_sqs::Client,
+    url: String,
+    runner: &'a JobRunner,
+    notifications: Option<&'a opkit_worker::Notifications>,
+    events: bool,
+    until_empty: bool,
+}
+
+impl Drain<'_> {
+    async fn run(self) -> Result<(), String> {
+        let wait = if self.until_empty { 0 } else { 20 };
+        let visibility =
+            chrono::Duration::seconds(i64::from(opkit::timing::VISIBILITY_TIMEOUT_SECS));
+        let what = if self.events { "event" } else { "job" };
+        loop {
+            let messages = sqs::receive(self.client, &self.url, 10, wait)
                 .await
                 .map_err(|e| e.to_string())?;
+            if messages.is_empty() {
+                if self.until_empty {
+                    return Ok(());
+                }
+                continue;
+            }
+            let deadline = self.runner.worker().bot().now() + visibility;
+            let (jobs, events) = if self.events {
+                (&[][..], &messages[..])
+            } else {
+                (&messages[..], &[][..])
+            };
+            let failed = opkit_worker::handle_messages(
+                self.runner,
+                self.notifications,
+                jobs,
+                events,
+                deadline,
+            )
+            .await;
+            for message in messages.iter().filter(|m| !failed.contains(&m.id)) {
+                sqs::delete(self.client, &self.url, &message.receipt)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            eprintln!(
+                "handled {} {what} message(s), {} to retry",
+                messages.len(),
+                failed.len()
+            );
         }
-        eprintln!(
-            "handled {} message(s), {} to retry",
-            messages.len(),
-            failed.len()
-        );
     }
+}
+
+/// The URL of the queue `arn` (`arn:aws:sqs:<region>:<account>:<name>`):
+/// GetQueueUrl by its name and owner.
+async fn queue_url_of(client: &aws_sdk_sqs::Client, arn: &str) -> Result<String, String> {
+    let mut parts = arn.split(':');
+    let (account, name) = (parts.nth(4), parts.next());
+    let (Some(account), Some(name)) = (account, name) else {
+        return Err(format!(
+            "OPKIT_NOTIFY_QUEUE_ARN: {arn} is not an SQS queue ARN"
+        ));
+    };
+    let out = client
+        .get_queue_url()
+        .queue_name(name)
+        .queue_owner_aws_account_id(account)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "OPKIT_NOTIFY_QUEUE_ARN: no queue {name}: {}",
+                aws_sdk_sqs::error::DisplayErrorContext(e)
+            )
+        })?;
+    out.queue_url()
+        .map(str::to_string)
+        .ok_or_else(|| format!("OPKIT_NOTIFY_QUEUE_ARN: SQS gave no URL for {name}"))
 }
 
 /// The AWS settings, read once: the standard environment and profile files, and

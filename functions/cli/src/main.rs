@@ -321,7 +321,25 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .build()
                 .map_err(|e| e.to_string())?;
             let store_line = store_line("worker", cli.store, &config);
-            aws::worker(&config, &sdk, bot, store, until_empty, &store_line).await
+            // The notifications queue too, when there is one, as the worker Lambda.
+            let notifications =
+                settings
+                    .notify_queue_arn
+                    .clone()
+                    .map(|queue_arn| opkit_worker::Notifications {
+                        queue_arn,
+                        notifier: catbot::deployed_notifier(&bot, &config, &sdk, http.clone()),
+                    });
+            aws::worker(
+                &config,
+                &sdk,
+                bot,
+                store,
+                until_empty,
+                &store_line,
+                notifications,
+            )
+            .await
         }
         Cmd::Expire => {
             eprintln!("{}", store_line("expire", cli.store, &config));
@@ -339,8 +357,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Cmd::Notify => {
             let bot = catbot_on(store).build().map_err(|e| e.to_string())?;
-            let ec2 = Arc::new(aws_sdk_ec2::Client::new(&sdk));
-            let notifier = catbot::notifier(&bot, &config, http.clone(), Some(ec2));
+            let notifier = catbot::deployed_notifier(&bot, &config, &sdk, http.clone());
             notify(&notifier).await
         }
         Cmd::Init { queue, queue_name } => {

@@ -256,3 +256,100 @@ async fn the_worker_names_its_store_and_says_why_a_job_failed() {
     );
     assert!(stderr.contains("1 to retry"), "{stderr}");
 }
+
+#[tokio::test]
+async fn the_worker_drains_the_notifications_queue_as_the_worker_lambda_does() {
+    // GIVEN the table, the jobs queue, and a notifications queue with an alarm event
+    // and a job body on it (a job is refused there: records are told apart by queue)
+    let sdk = sdk_config().await;
+    let table = unique_name("cli-notify");
+    let jobs = unique_name("cli-jobs");
+    let init = opkit(&table, &["init", "--queue", "sqs", "--queue-name", &jobs])
+        .output()
+        .await
+        .unwrap();
+    let jobs_url = stdout(&init)
+        .lines()
+        .find_map(|l| l.strip_prefix("OPKIT_QUEUE_URL="))
+        .expect("init prints the queue URL")
+        .to_string();
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let events_url = sqs
+        .create_queue()
+        .queue_name(unique_name("cli-events"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&events_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+        .unwrap()
+        .clone();
+    let name = unique_name("cli-alarm");
+    let at = chrono::Utc::now();
+    let event = opkit_tests::eventbridge::alarm_change(&name, "OK", "ALARM", at);
+    let slack = FakeSlack::start().await;
+    let key = EnvelopeKey::new(KEY).unwrap();
+    for body in [
+        event,
+        job("U1", "alarms subscribe all", slack.response_url("x")).encode(&key),
+    ] {
+        sqs.send_message()
+            .queue_url(&events_url)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    // and a channel subscribed to every alarm
+    let said = opkit(&table, &["say", "--user", "UOPS", "--roles", "ops"])
+        .args(["--channel", "C0ALARMS", "alarms subscribe all"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        stdout(&said).contains("will hear when"),
+        "{}",
+        stdout(&said)
+    );
+
+    // WHEN the worker runs with OPKIT_NOTIFY_QUEUE_ARN
+    let worker = opkit(&table, &["worker", "--until-empty"])
+        .env("OPKIT_QUEUE_URL", &jobs_url)
+        .env("OPKIT_ENVELOPE_KEY", KEY)
+        .env("OPKIT_NOTIFY_QUEUE_ARN", &arn)
+        .env("SLACK_BOT_TOKEN", "xoxb-test")
+        .env("SLACK_API_URL", slack.api_url())
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&worker.stderr).to_string();
+    stdout(&worker);
+    assert!(err.contains(&format!("events from {events_url}")), "{err}");
+
+    // THEN the alarm is posted to the subscribed channel, the job body on the events
+    // queue ran nothing, and the queue ends empty
+    let posts = slack.posts_to("/api/chat.postMessage");
+    assert_eq!(posts.len(), 1, "{:?}", slack.requests());
+    assert_eq!(posts[0].json()["channel"], "C0ALARMS");
+    assert!(
+        posts[0].json()["text"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("*{name}* is ALARM")),
+        "{:?}",
+        posts[0].json()
+    );
+    assert!(slack.posts_to("/response/x").is_empty());
+    let left = opkit::sqs::receive(&sqs, &events_url, 10, 0).await.unwrap();
+    assert!(left.is_empty(), "handled and dropped events are deleted");
+}

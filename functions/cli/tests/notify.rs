@@ -1,5 +1,6 @@
 //! `opkit notify`: one EventBridge event on standard input, handled as the worker
-//! handles it, posting to the fake Slack through `SLACK_API_URL`. (Multi-threaded: the
+//! handles it (its AWS calls on the emulator), posting to the fake Slack through
+//! `SLACK_API_URL`. Run through `bash infra/test.sh`. (Multi-threaded: the
 //! test waits on the process while the fake Slack answers it.)
 
 use std::io::Write;
@@ -7,8 +8,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use opkit_tests::FakeSlack;
-
-const ALARM_EVENT: &str = include_str!("../../../events/notify/alarm_state_change.json");
+use opkit_tests::eventbridge::ALARM_EVENT;
 
 fn data_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("opkit-notify-{}", uuid::Uuid::new_v4().simple()));
@@ -25,7 +25,14 @@ fn opkit(dir: &PathBuf, slack: &FakeSlack, args: &[&str]) -> Command {
         .env_remove("OPKIT_ADMINS")
         .env_remove("OPKIT_DATA_DIR")
         .env("SLACK_BOT_TOKEN", "xoxb-test")
-        .env("SLACK_API_URL", slack.api_url());
+        .env("SLACK_API_URL", slack.api_url())
+        // As the worker, it reads the alarm's tags (CloudWatch) and tells managed
+        // instances (EC2): on the emulator, never anywhere else.
+        .env("AWS_ENDPOINT_URL", opkit_tests::aws::emulator_endpoint())
+        .env(
+            "AWS_ENDPOINT_URL_CLOUDWATCH",
+            opkit_tests::aws_packs::cloudwatch_endpoint(),
+        );
     command
 }
 

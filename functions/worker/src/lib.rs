@@ -73,14 +73,7 @@ pub async fn handle_routed(
         event.records.iter().partition(|r| is_event(r));
     let jobs: Vec<QueueMessage> = jobs.into_iter().map(message).collect();
     let events: Vec<QueueMessage> = events.into_iter().map(message).collect();
-    let (mut failed, event_failures) =
-        tokio::join!(runner.process_batch(&jobs, Some(deadline)), async {
-            match notifications {
-                Some(n) => notify_batch(n, &events, runner, deadline).await,
-                None => Vec::new(),
-            }
-        });
-    failed.extend(event_failures);
+    let failed = handle_messages(runner, notifications, &jobs, &events, deadline).await;
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failed
         .into_iter()
@@ -91,6 +84,28 @@ pub async fn handle_routed(
         })
         .collect();
     response
+}
+
+/// The work of [`handle_routed`] once its records are told apart: `jobs` (of
+/// the jobs queue) to the job runner, `events` (of the notifications queue) to
+/// the [`Notifier`] — side by side. Returns the message ids worth a retry.
+/// `opkit worker`, which receives from each queue itself, calls it directly.
+pub async fn handle_messages(
+    runner: &JobRunner,
+    notifications: Option<&Notifications>,
+    jobs: &[QueueMessage],
+    events: &[QueueMessage],
+    deadline: DateTime<Utc>,
+) -> Vec<String> {
+    let (mut failed, event_failures) =
+        tokio::join!(runner.process_batch(jobs, Some(deadline)), async {
+            match notifications {
+                Some(n) => notify_batch(n, events, runner, deadline).await,
+                None => Vec::new(),
+            }
+        });
+    failed.extend(event_failures);
+    failed
 }
 
 /// Handles the events of a batch side by side; returns the ids to retry.

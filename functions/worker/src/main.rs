@@ -33,13 +33,14 @@ async fn main() -> Result<(), Error> {
     )?;
     let channels = catbot::channel_poster(&config, http.clone());
     // EventBridge events from the notifications queue, told apart by its ARN.
-    let notifications = settings.notify_queue_arn.clone().map(|queue_arn| {
-        let ec2 = Arc::new(aws_sdk_ec2::Client::new(&sdk));
-        opkit_worker::Notifications {
-            queue_arn,
-            notifier: catbot::notifier(&bot, &config, http.clone(), Some(ec2)),
-        }
-    });
+    let notifications =
+        settings
+            .notify_queue_arn
+            .clone()
+            .map(|queue_arn| opkit_worker::Notifications {
+                queue_arn,
+                notifier: catbot::deployed_notifier(&bot, &config, &sdk, http.clone()),
+            });
     let worker = Worker::new(bot, Arc::new(HttpPoster::new(http)), channels);
     // Only envelopes sealed with this key (the ingress's and the expiry's) run.
     let key = config.require_envelope_key()?.clone();

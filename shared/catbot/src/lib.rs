@@ -29,6 +29,8 @@ pub mod settings;
 pub mod wiring;
 
 pub use settings::Settings;
+#[cfg(all(feature = "ec2", feature = "cloudwatch"))]
+pub use wiring::deployed_notifier;
 #[cfg(any(
     feature = "dynamodb",
     feature = "sqs",
@@ -37,7 +39,7 @@ pub use settings::Settings;
 ))]
 pub use wiring::with_configured_aws_packs;
 #[cfg(any(feature = "cloudwatch", feature = "ec2", feature = "sqs"))]
-pub use wiring::{AwsPacksConfig, with_aws_packs};
+pub use wiring::{AwsPacksConfig, aws_packs_config, with_aws_packs};
 #[cfg(feature = "dynamodb")]
 pub use wiring::{DeployError, deployed, deployed_with_commands};
 pub use wiring::{builder, channel_poster, directory, notifier, policy, with_commands_file};

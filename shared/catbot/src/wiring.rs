@@ -72,6 +72,21 @@ pub fn notifier(
     }
 }
 
+/// [`notifier`] as deployed (the worker Lambda, `opkit notify`, `opkit worker`):
+/// managed instances told by EC2 (DescribeInstances) and alarms' runbook tags
+/// read from CloudWatch (ListTagsForResource), with clients of `sdk`'s region.
+#[cfg(all(feature = "ec2", feature = "cloudwatch"))]
+pub fn deployed_notifier(
+    bot: &Bot,
+    config: &Config,
+    sdk: &aws_config::SdkConfig,
+    http: reqwest::Client,
+) -> notify::Notifier {
+    let ec2 = Arc::new(aws_sdk_ec2::Client::new(sdk));
+    notifier(bot, config, http, Some(ec2))
+        .with_alarm_tags(Arc::new(aws_sdk_cloudwatch::Client::new(sdk)))
+}
+
 /// Adds the declarative commands of `OPKIT_COMMANDS_FILE`, if it is set, with
 /// their settings and secrets read through `lookup` (the environment), calling
 /// through `services`; unset, `builder` as it is.
@@ -180,25 +195,39 @@ pub fn with_configured_aws_packs(
 ) -> BotBuilder {
     #[cfg(any(feature = "cloudwatch", feature = "ec2", feature = "sqs"))]
     {
-        let uploader = config.bot_token.clone().map(|token| {
-            let api = SlackApi::new(token, http).with_base_url(&config.slack_api_url);
-            Arc::new(api) as Arc<dyn opkit::slack::web::FileUploader>
-        });
-        let accounts = crate::packs::aws::targets::Accounts::new(settings.accounts.clone(), sdk);
-        let opts = AwsPacksConfig {
-            uploader,
-            accounts: Arc::new(accounts),
-            // `sqs peek` never reads Opkit's own queues.
-            #[cfg(feature = "sqs")]
-            sqs: crate::packs::aws::sqs::SqsOptions::default().protecting(config.queue_url.clone()),
-            ..AwsPacksConfig::default()
-        };
+        let opts = aws_packs_config(config, settings, sdk, http);
         with_aws_packs(builder, sdk, &opts)
     }
     #[cfg(not(any(feature = "cloudwatch", feature = "ec2", feature = "sqs")))]
     {
         let _ = (config, settings, sdk, http);
         builder
+    }
+}
+
+/// The deployment's [`AwsPacksConfig`]: the accounts of `OPKIT_ACCOUNTS`, `graph`
+/// uploading with the bot token (if there is one) over `http`, and `sqs peek`
+/// kept off Opkit's own queue. [`with_configured_aws_packs`] uses it as it is;
+/// a test changes a part (a fake graph renderer) and calls [`with_aws_packs`].
+#[cfg(any(feature = "cloudwatch", feature = "ec2", feature = "sqs"))]
+pub fn aws_packs_config(
+    config: &Config,
+    settings: &Settings,
+    sdk: &aws_config::SdkConfig,
+    http: reqwest::Client,
+) -> AwsPacksConfig {
+    let uploader = config.bot_token.clone().map(|token| {
+        let api = SlackApi::new(token, http).with_base_url(&config.slack_api_url);
+        Arc::new(api) as Arc<dyn opkit::slack::web::FileUploader>
+    });
+    let accounts = crate::packs::aws::targets::Accounts::new(settings.accounts.clone(), sdk);
+    AwsPacksConfig {
+        uploader,
+        accounts: Arc::new(accounts),
+        // `sqs peek` never reads Opkit's own queues.
+        #[cfg(feature = "sqs")]
+        sqs: crate::packs::aws::sqs::SqsOptions::default().protecting(config.queue_url.clone()),
+        ..AwsPacksConfig::default()
     }
 }
 

@@ -159,3 +159,37 @@ fn the_worker_is_told_which_queue_carries_events() {
     });
     assert!(consumes, "{role} must consume {queue}");
 }
+
+#[test]
+fn the_worker_reads_the_tags_of_this_accounts_alarms_and_of_nothing_else() {
+    // A notification's runbook link comes from its alarm's `runbook` tag.
+    let t = template();
+    let (role, r) = role_of(&t, WORKER);
+    let reads_tags = |s: &&Value| {
+        strings(get(s, "Action"))
+            .iter()
+            .any(|a| action_matches(a, "cloudwatch:ListTagsForResource"))
+    };
+    let tagging: Vec<&Value> = statements(r)
+        .into_iter()
+        .filter(|s| allows(s))
+        .filter(reads_tags)
+        .collect();
+    assert_eq!(
+        tagging.len(),
+        1,
+        "{role}: one statement allows ListTagsForResource"
+    );
+    let resource = get(tagging[0], "Resource");
+    assert_eq!(tag_name(resource).as_deref(), Some("Sub"), "{resource:?}");
+    assert_eq!(
+        untag(resource).as_str(),
+        Some("arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"),
+        "{role} may read the tags of alarms only"
+    );
+    assert_eq!(
+        strings(get(tagging[0], "Action")),
+        ["cloudwatch:ListTagsForResource"],
+        "nothing else on those alarms"
+    );
+}

@@ -82,6 +82,10 @@ pub struct AlarmChange {
     pub region: String,
     /// The alarm's name (at most [`ALARM_NAME_MAX`] characters).
     pub name: String,
+    /// The alarm's ARN (the event's `resources`; else made of its partition-less
+    /// parts, `arn:aws:cloudwatch:<region>:<account>:alarm:<name>`): what its
+    /// tags are read by.
+    pub arn: String,
     /// The new state.
     pub state: AlarmState,
     /// The state before, if the event says.
@@ -111,7 +115,8 @@ pub struct AlarmFacts {
     /// The threshold, from `reasonData` when CloudWatch gives it.
     #[serde(default)]
     pub threshold: Option<f64>,
-    /// A runbook: the first `https://` link in the alarm's description.
+    /// A runbook: the alarm's `runbook` tag when it is an `https://` link, else
+    /// the first `https://` link in its description ([`runbook_link`]).
     #[serde(default)]
     pub runbook: Option<String>,
     /// The latest reason.
@@ -192,7 +197,23 @@ pub fn parse(body: &str) -> Result<Notification, EventError> {
     );
     let detail = event.get("detail").ok_or(EventError::Field("detail"))?;
     match (source, detail_type) {
-        ("aws.cloudwatch", ALARM_STATE_CHANGE) => alarm(common, detail).map(Notification::Alarm),
+        ("aws.cloudwatch", ALARM_STATE_CHANGE) => {
+            let mut change = alarm(common, detail)?;
+            let named = event
+                .get("resources")
+                .and_then(Value::as_array)
+                .and_then(|r| r.first())
+                .and_then(Value::as_str)
+                .filter(|arn| is_alarm_arn(arn, &change));
+            change.arn = match named {
+                Some(arn) => arn.to_string(),
+                None => format!(
+                    "arn:aws:cloudwatch:{}:{}:alarm:{}",
+                    change.region, change.account, change.name
+                ),
+            };
+            Ok(Notification::Alarm(change))
+        }
         ("aws.ec2", INSTANCE_STATE_CHANGE) => {
             let at = text("time")?;
             let at = DateTime::parse_from_rfc3339(at)
@@ -278,6 +299,7 @@ fn alarm(
         account,
         region,
         name: name.to_string(),
+        arn: String::new(),
         state: new,
         previous: detail.get("previousState").and_then(value),
         reason,
@@ -314,14 +336,46 @@ fn metric(configuration: &Value) -> Option<String> {
     Some(out.chars().take(300).collect())
 }
 
-/// The first `https://` link in a description.
+/// Whether `arn` is the ARN of the alarm `change` is about:
+/// `arn:<partition>:cloudwatch:<region>:<account>:alarm:<name>`.
+fn is_alarm_arn(arn: &str, change: &AlarmChange) -> bool {
+    let parts: Vec<&str> = arn.splitn(7, ':').collect();
+    matches!(parts.as_slice(),
+        ["arn", partition, "cloudwatch", region, account, "alarm", name]
+            if !partition.is_empty() && *region == change.region
+                && *account == change.account && *name == change.name)
+}
+
+/// The tag whose value is an alarm's runbook link.
+pub const RUNBOOK_TAG: &str = "runbook";
+/// The longest runbook link shown.
+pub const RUNBOOK_MAX: usize = 500;
+
+/// `value` as a runbook link, if it is one: an `https://` URL to a host (it
+/// starts with a letter or digit), at most [`RUNBOOK_MAX`] characters, with no
+/// whitespace, control character, or `<`, `>`, `|`, `"`, `` ` `` (which would
+/// end or break a Slack link). Anything else is not a link: `None`, never
+/// markup. Leading and trailing whitespace is ignored.
+pub fn runbook_link(value: &str) -> Option<String> {
+    let link = value.trim();
+    let host = link.strip_prefix("https://")?;
+    let fine = |c: char| {
+        !c.is_whitespace() && !c.is_control() && !matches!(c, '<' | '>' | '|' | '"' | '`')
+    };
+    (host.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && link.chars().count() <= RUNBOOK_MAX
+        && link.chars().all(fine))
+    .then(|| link.to_string())
+}
+
+/// The first `https://` link in a description, if it is one ([`runbook_link`]).
 fn runbook(description: &str) -> Option<String> {
     let start = description.find("https://")?;
-    let link: String = description[start..]
+    let word: String = description[start..]
         .chars()
-        .take_while(|c| !c.is_whitespace() && !matches!(c, '<' | '>' | '|' | '"'))
+        .take_while(|c| !c.is_whitespace() && !matches!(c, '<' | '>' | '|' | '"' | '`'))
         .collect();
-    (link.len() > "https://".len() && link.len() <= 500).then_some(link)
+    runbook_link(&word)
 }
 
 #[cfg(test)]
@@ -352,6 +406,56 @@ mod tests {
             change.facts.runbook.as_deref(),
             Some("https://wiki.example.com/runbooks/cpu")
         );
+        assert_eq!(
+            change.arn,
+            "arn:aws:cloudwatch:us-east-1:123456789012:alarm:ServerCpuTooHigh"
+        );
+    }
+
+    #[test]
+    fn an_alarm_arn_that_is_not_this_alarms_is_not_believed() {
+        let mut event: Value = serde_json::from_str(ALARM).unwrap();
+        event["resources"] =
+            serde_json::json!(["arn:aws:cloudwatch:us-east-1:999999999999:alarm:Other"]);
+        let Notification::Alarm(change) = parse(&event.to_string()).unwrap() else {
+            panic!("an alarm");
+        };
+        assert_eq!(
+            change.arn,
+            "arn:aws:cloudwatch:us-east-1:123456789012:alarm:ServerCpuTooHigh"
+        );
+    }
+
+    #[test]
+    fn only_https_links_to_a_host_are_runbooks() {
+        assert_eq!(
+            runbook_link("  https://wiki.example.com/run?x=1&y=2 ").as_deref(),
+            Some("https://wiki.example.com/run?x=1&y=2")
+        );
+        for bad in [
+            "",
+            "wiki page",
+            "http://wiki.example.com",
+            "javascript:alert(1)",
+            "https://",
+            "https:///etc",
+            "https://wiki.example.com/a b",
+            "https://evil.example.com|Runbook",
+            "https://x.example.com/<!here>",
+            "https://x.example.com/\"quoted\"",
+            "https://x.example.com/`code`",
+            "https://x.example.com/\u{7}",
+        ] {
+            assert_eq!(runbook_link(bad), None, "{bad:?}");
+        }
+        let long = format!("https://x.example.com/{}", "a".repeat(RUNBOOK_MAX));
+        assert_eq!(runbook_link(&long), None);
+        // a description's link ends where the link does
+        assert_eq!(
+            runbook("see <https://w.example.com/r|the runbook>").as_deref(),
+            Some("https://w.example.com/r")
+        );
+        assert_eq!(runbook("see https:// nothing"), None);
     }
 
     #[test]

@@ -45,6 +45,15 @@ pub trait ManagedInstances: Send + Sync {
     ) -> BoxFuture<'a, Result<bool, String>>;
 }
 
+/// The tags of a CloudWatch alarm (ListTagsForResource on its ARN deployed; a
+/// fixed answer in tests): where a notification finds the alarm's runbook
+/// ([`event::RUNBOOK_TAG`]).
+pub trait AlarmTags: Send + Sync {
+    /// The tags of the alarm `arn`, as (key, value). `Err`: why they could not be
+    /// read; the notification is posted without them.
+    fn tags<'a>(&'a self, arn: &'a str) -> BoxFuture<'a, Result<Vec<(String, String)>, String>>;
+}
+
 /// What one event did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outcome {
@@ -86,6 +95,7 @@ pub struct Notifier {
     bot: Bot,
     channels: Option<Arc<dyn ChannelPoster>>,
     instances: Option<Arc<dyn ManagedInstances>>,
+    tags: Option<Arc<dyn AlarmTags>>,
 }
 
 impl Notifier {
@@ -96,7 +106,16 @@ impl Notifier {
             bot,
             channels,
             instances: None,
+            tags: None,
         }
+    }
+
+    /// Reads alarms' tags with `tags`, once per alarm event: a `runbook` tag
+    /// holding an `https://` link is the notification's runbook (before a link in
+    /// the description). Without it, only the description is looked at.
+    pub fn with_alarm_tags(mut self, tags: Arc<dyn AlarmTags>) -> Self {
+        self.tags = Some(tags);
+        self
     }
 
     /// Tells managed instances with `instances`. Without it, instance state
@@ -112,8 +131,40 @@ impl Notifier {
     /// [`NotifyError`]; [`NotifyError::is_retryable`] says whether to retry.
     pub async fn handle(&self, body: &str) -> Result<Outcome, NotifyError> {
         match event::parse(body)? {
-            Notification::Alarm(change) => self.alarm(&change).await,
+            Notification::Alarm(mut change) => {
+                self.tagged_runbook(&mut change).await;
+                self.alarm(&change).await
+            }
             Notification::Instance(change) => self.instance(&change).await,
+        }
+    }
+
+    /// The alarm's `runbook` tag, when it is an `https://` link, becomes the
+    /// change's runbook. One ListTagsForResource; whatever fails is logged and
+    /// the notification goes on without it.
+    async fn tagged_runbook(&self, change: &mut AlarmChange) {
+        let Some(tags) = &self.tags else {
+            return;
+        };
+        let tags = match tags.tags(&change.arn).await {
+            Ok(tags) => tags,
+            Err(e) => {
+                tracing::warn!(alarm = %change.name, error = %e, "could not read the alarm's tags: posted without its runbook tag");
+                return;
+            }
+        };
+        let Some((_, value)) = tags
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(event::RUNBOOK_TAG))
+        else {
+            return;
+        };
+        match event::runbook_link(value) {
+            Some(link) => change.facts.runbook = Some(link),
+            None => {
+                let shown: String = value.chars().take(100).collect();
+                tracing::warn!(alarm = %change.name, value = %shown.escape_debug(), "the alarm's runbook tag is not an https:// link: ignored");
+            }
         }
     }
 
@@ -247,7 +298,10 @@ impl Notifier {
             return Ok(quiet(Why::NoSubscriber));
         }
         let key = format!("{}/{}/{}", change.account, change.region, change.instance);
+        let now = self.bot.now();
+        let mut asked_by = None;
         let channels = update(&self.bot, |state| {
+            asked_by = None;
             if state
                 .instances
                 .get(&key)
@@ -257,13 +311,24 @@ impl Notifier {
             }
             state.instances.insert(key.clone(), change.at);
             state.prune();
+            state.forget_own_changes(now);
+            asked_by =
+                state.take_own_change(&change.region, &change.instance, &change.state, change.at);
+            if asked_by.is_some() {
+                return Err(Why::AskedByOpkit);
+            }
             Ok(state.instance_channels.iter().cloned().collect::<Vec<_>>())
         })
         .await?;
         let channels = match channels {
             Ok(channels) if !channels.is_empty() => channels,
             Ok(_) => return Ok(quiet(Why::NoSubscriber)),
-            Err(why) => return Ok(quiet(why)),
+            Err(why) => {
+                if let Some(by) = asked_by {
+                    tracing::info!(instance = %change.instance, state = %change.state, %by, "an instance state change Opkit asked for: not posted");
+                }
+                return Ok(quiet(why));
+            }
         };
         let Some(poster) = self.channels.as_ref() else {
             tracing::warn!("no SLACK_BOT_TOKEN: an instance state change was not posted");

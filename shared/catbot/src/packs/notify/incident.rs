@@ -65,6 +65,8 @@ pub enum Why {
     Muted,
     /// No channel is subscribed to it.
     NoSubscriber,
+    /// An instance state change Opkit itself asked for (`ec2 start`, `ec2 stop`).
+    AskedByOpkit,
 }
 
 impl std::fmt::Display for Why {
@@ -75,6 +77,7 @@ impl std::fmt::Display for Why {
             }
             Why::Muted => "the alarm is muted",
             Why::NoSubscriber => "no channel is subscribed to it",
+            Why::AskedByOpkit => "Opkit itself asked for this change",
         })
     }
 }

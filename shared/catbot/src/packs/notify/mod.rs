@@ -38,7 +38,7 @@ use opkit::ids::ChannelId;
 use opkit::slack::{ChannelPoster, Mrkdwn, Reply, UserText};
 
 pub use event::{AlarmState, EventError, Notification};
-pub use handler::{ManagedInstances, Notifier, NotifyError, Outcome};
+pub use handler::{AlarmTags, ManagedInstances, Notifier, NotifyError, Outcome};
 pub use state::{NotifyState, Subscription};
 
 /// The script whose state holds subscriptions, incidents and mutes.
@@ -172,6 +172,31 @@ pub fn script(opts: NotifyOptions) -> Script<NotifyState> {
             .example("ec2 unsubscribe"),
         )
         .ticker(end_mutes)
+}
+
+/// Records that Opkit is about to move `instances` (of `region`) through
+/// `states` (`ec2 start`: pending, running), asked by `by`: their state-change
+/// events are then not posted ([`NotifyState::take_own_change`]) — the channel
+/// already has the command's reply. A store that fails is logged, and the
+/// changes are announced like anyone's.
+pub async fn expect_own_changes(
+    bot: &opkit::engine::Bot,
+    region: &str,
+    instances: &[String],
+    states: &[&str],
+    by: &opkit::ids::UserId,
+) {
+    if instances.is_empty() {
+        return;
+    }
+    let now = bot.now();
+    let recorded = handler::update(bot, |state| {
+        state.expect_own_changes(region, instances, states, by, now);
+    })
+    .await;
+    if let Err(e) = recorded {
+        tracing::warn!(error = %e, "could not record an instance state change Opkit asked for: its events will be posted");
+    }
 }
 
 fn here(ctx: &Ctx<NotifyState>) -> Result<ChannelId, CommandError> {

@@ -11,6 +11,15 @@ use opkit::ids::{ChannelId, UserId};
 
 /// Most subscriptions in all (each a channel, a prefix and states).
 pub const MAX_SUBSCRIPTIONS: usize = 200;
+/// Most instance state changes Opkit asked for that are remembered at once
+/// ([`OwnChange`]); past it, the oldest are forgotten (and their events posted).
+pub const MAX_OWN_CHANGES: usize = 100;
+/// How long an instance state change Opkit asked for keeps its events quiet.
+pub const OWN_CHANGE_TTL: chrono::Duration = chrono::Duration::minutes(15);
+/// How much earlier than Opkit's record an event may say it happened (EC2's
+/// clock and the bot's are not the same clock).
+pub const OWN_CHANGE_SKEW: chrono::Duration = chrono::Duration::minutes(1);
+
 /// Most alarms whose last change is remembered. Past it, the alarms without an
 /// open incident or a mute that changed longest ago are forgotten first (a
 /// forgotten alarm's next change is taken as news).
@@ -32,6 +41,27 @@ pub struct NotifyState {
     /// post nothing).
     #[serde(default)]
     pub instances: BTreeMap<String, DateTime<Utc>>,
+    /// Instance state changes Opkit itself asked for (`ec2 start`, `ec2 stop`):
+    /// their events are not news. At most [`MAX_OWN_CHANGES`], each kept
+    /// [`OWN_CHANGE_TTL`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub own_changes: Vec<OwnChange>,
+}
+
+/// An instance state change Opkit asked for: the states EC2 will announce for
+/// it, who asked, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnChange {
+    /// The instance's region.
+    pub region: String,
+    /// The instance (`i-…`).
+    pub instance: String,
+    /// The states still to come (`stopping`, `stopped`); each is quiet once.
+    pub states: BTreeSet<String>,
+    /// Who asked.
+    pub by: UserId,
+    /// When (the bot's clock).
+    pub at: DateTime<Utc>,
 }
 
 /// One channel's subscription to alarms whose name starts with a prefix.
@@ -159,6 +189,59 @@ impl NotifyState {
         self.alarms
             .iter_mut()
             .filter(move |(_, r)| r.facts.name == name)
+    }
+
+    /// Records that Opkit is about to move `instances` of `region` through
+    /// `states`, asked by `by` at `now`; forgets what is past [`OWN_CHANGE_TTL`]
+    /// or [`MAX_OWN_CHANGES`].
+    pub fn expect_own_changes(
+        &mut self,
+        region: &str,
+        instances: &[String],
+        states: &[&str],
+        by: &UserId,
+        now: DateTime<Utc>,
+    ) {
+        for instance in instances {
+            self.own_changes.push(OwnChange {
+                region: region.to_string(),
+                instance: instance.clone(),
+                states: states.iter().map(|s| s.to_string()).collect(),
+                by: by.clone(),
+                at: now,
+            });
+        }
+        self.forget_own_changes(now);
+    }
+
+    /// Whether the instance entering `state` at `at` is a change Opkit asked for
+    /// (then that state of it is used up): who asked, if it is.
+    pub fn take_own_change(
+        &mut self,
+        region: &str,
+        instance: &str,
+        state: &str,
+        at: DateTime<Utc>,
+    ) -> Option<UserId> {
+        let found = self.own_changes.iter_mut().find(|c| {
+            c.region == region
+                && c.instance == instance
+                && c.states.contains(state)
+                && at >= c.at - OWN_CHANGE_SKEW
+                && at <= c.at + OWN_CHANGE_TTL
+        })?;
+        found.states.remove(state);
+        let by = found.by.clone();
+        self.own_changes.retain(|c| !c.states.is_empty());
+        Some(by)
+    }
+
+    /// Drops the own changes older than [`OWN_CHANGE_TTL`], then the oldest past
+    /// [`MAX_OWN_CHANGES`].
+    pub fn forget_own_changes(&mut self, now: DateTime<Utc>) {
+        self.own_changes.retain(|c| now - c.at <= OWN_CHANGE_TTL);
+        let excess = self.own_changes.len().saturating_sub(MAX_OWN_CHANGES);
+        self.own_changes.drain(..excess);
     }
 
     /// Keeps at most [`MAX_TRACKED`] alarms and as many instances.

@@ -327,3 +327,201 @@ async fn subscriptions_are_listed_checked_and_removed() {
     let none = r.t.text(ADMIN, "alarms unsubscribe api-").await;
     assert!(none.contains("is not subscribed"), "{none}");
 }
+
+const EC2_EVENT: &str = include_str!("../../../../../events/notify/ec2_state_change.json");
+
+/// The documented instance event, for `instance` entering `state` at `at`.
+fn instance_change(instance: &str, state: &str, at: DateTime<Utc>) -> String {
+    let mut event: Value = serde_json::from_str(EC2_EVENT).unwrap();
+    event["id"] = format!("{instance}-{state}-{}", at.timestamp_millis()).into();
+    event["detail"]["instance-id"] = instance.into();
+    event["detail"]["state"] = state.into();
+    event["time"] = at.to_rfc3339().into();
+    event.to_string()
+}
+
+/// Every instance is managed.
+struct AllManaged;
+
+impl ManagedInstances for AllManaged {
+    fn is_managed<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+    ) -> opkit::BoxFuture<'a, Result<bool, String>> {
+        Box::pin(std::future::ready(Ok(true)))
+    }
+}
+
+#[tokio::test]
+async fn an_instance_change_opkit_asked_for_is_not_news_and_anyone_elses_is() {
+    // GIVEN a channel that hears of managed instances
+    let mut r = rig();
+    r.notifier = r.notifier.clone().with_instances(Arc::new(AllManaged));
+    r.t.text(ADMIN, "ec2 subscribe").await;
+    let admin = opkit::ids::UserId::parse(ADMIN).unwrap();
+    let ids = ["i-0aaa".to_string()];
+    // WHEN Opkit stops the instance (as `ec2 stop` records before it calls EC2)
+    expect_own_changes(
+        &r.t.bot,
+        "us-east-1",
+        &ids,
+        &["stopping", "stopped"],
+        &admin,
+    )
+    .await;
+    let at = r.t.now();
+    // THEN its stopping and stopped events post nothing
+    for (state, s) in [("stopping", 5), ("stopped", 40)] {
+        let out = r
+            .notify(&instance_change("i-0aaa", state, at + Duration::seconds(s)))
+            .await;
+        assert_eq!(out.quiet, Some(incident::Why::AskedByOpkit), "{state}");
+    }
+    assert!(r.posts.posts().is_empty());
+    // AND when someone outside Opkit starts it and stops it again, each is posted
+    for (state, m) in [("running", 2), ("stopped", 4)] {
+        let out = r
+            .notify(&instance_change("i-0aaa", state, at + Duration::minutes(m)))
+            .await;
+        assert_eq!(out.posted, 1, "{state}");
+    }
+    // AND another instance, or another region, was never Opkit's doing
+    expect_own_changes(
+        &r.t.bot,
+        "us-east-1",
+        &ids,
+        &["stopping", "stopped"],
+        &admin,
+    )
+    .await;
+    let other = r
+        .notify(&instance_change(
+            "i-0bbb",
+            "stopped",
+            at + Duration::minutes(5),
+        ))
+        .await;
+    assert_eq!(other.posted, 1);
+    let texts: Vec<String> = r
+        .posts
+        .posts()
+        .iter()
+        .map(|p| p.reply.text.to_string())
+        .collect();
+    assert!(texts[0].contains("Instance i-0aaa is running"), "{texts:?}");
+}
+
+#[tokio::test]
+async fn opkits_own_change_is_forgotten_after_its_time() {
+    use opkit::store::StateStore;
+    let mut r = rig();
+    r.notifier = r.notifier.clone().with_instances(Arc::new(AllManaged));
+    r.t.text(ADMIN, "ec2 subscribe").await;
+    let admin = opkit::ids::UserId::parse(ADMIN).unwrap();
+    let ids = ["i-0aaa".to_string()];
+    expect_own_changes(&r.t.bot, "us-east-1", &ids, &["pending", "running"], &admin).await;
+    // an event long after Opkit's start is someone else's
+    r.t.advance(state::OWN_CHANGE_TTL + Duration::minutes(1));
+    let late = r
+        .notify(&instance_change("i-0aaa", "running", r.t.now()))
+        .await;
+    assert_eq!(late.posted, 1);
+    let saved: NotifyState =
+        serde_json::from_value(r.t.store.load(SCRIPT).await.unwrap().value.unwrap()).unwrap();
+    assert!(saved.own_changes.is_empty(), "forgotten: {saved:?}");
+}
+
+#[test]
+fn opkits_own_changes_are_capped_oldest_first() {
+    let mut state = NotifyState::default();
+    let by = opkit::ids::UserId::parse("UBOB").unwrap();
+    let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    for n in 0..state::MAX_OWN_CHANGES + 5 {
+        let ids = [format!("i-{n:04}")];
+        state.expect_own_changes("r", &ids, &["stopped"], &by, at);
+    }
+    assert_eq!(state.own_changes.len(), state::MAX_OWN_CHANGES);
+    assert_eq!(state.own_changes[0].instance, "i-0005");
+    assert_eq!(state.take_own_change("r", "i-0001", "stopped", at), None);
+    assert_eq!(
+        state.take_own_change("r", "i-0006", "stopped", at),
+        Some(by.clone())
+    );
+    // each announced state is quiet once
+    assert_eq!(state.take_own_change("r", "i-0006", "stopped", at), None);
+    // an event from before Opkit asked (past the clocks' skew) is not its doing
+    let early = at - state::OWN_CHANGE_SKEW - Duration::seconds(1);
+    assert_eq!(state.take_own_change("r", "i-0007", "stopped", early), None);
+}
+
+/// Alarm tags as CloudWatch would answer, or a failure.
+struct Tags(Result<Vec<(String, String)>, String>);
+
+impl AlarmTags for Tags {
+    fn tags<'a>(
+        &'a self,
+        arn: &'a str,
+    ) -> opkit::BoxFuture<'a, Result<Vec<(String, String)>, String>> {
+        assert_eq!(
+            arn,
+            "arn:aws:cloudwatch:us-east-1:123456789012:alarm:api-5xx"
+        );
+        Box::pin(std::future::ready(self.0.clone()))
+    }
+}
+
+/// The runbook link the posted notification carries, if any.
+async fn runbook_posted(tags: Tags) -> Option<String> {
+    let mut r = rig();
+    r.notifier = r.notifier.clone().with_alarm_tags(Arc::new(tags));
+    r.t.text(ADMIN, "alarms subscribe all").await;
+    let out = r.notify(&change("api-5xx", "OK", "ALARM", r.t.now())).await;
+    assert_eq!(out.posted, 1, "posted whatever the tags say");
+    let blocks = serde_json::to_string(&r.posts.posts()[0].reply.blocks).unwrap();
+    let start = blocks.find("<https://")?;
+    let end = blocks[start..].find('|')?;
+    Some(blocks[start + 1..start + end].to_string())
+}
+
+#[tokio::test]
+async fn the_runbook_tag_comes_first_and_a_bad_one_is_ignored() {
+    let tag = |v: &str| {
+        Tags(Ok(vec![
+            ("team".into(), "api".into()),
+            ("runbook".into(), v.into()),
+        ]))
+    };
+    // the tag, when it is an https link
+    assert_eq!(
+        runbook_posted(tag("https://runbooks.example.com/api-5xx"))
+            .await
+            .as_deref(),
+        Some("https://runbooks.example.com/api-5xx")
+    );
+    // else the description's link (the documented event has one)
+    let description = Some("https://wiki.example.com/runbooks/cpu");
+    for bad in [
+        "javascript:alert(1)",
+        "http://plain.example.com",
+        "<!channel>",
+        "see the wiki",
+    ] {
+        assert_eq!(
+            runbook_posted(tag(bad)).await.as_deref(),
+            description,
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        runbook_posted(Tags(Ok(vec![]))).await.as_deref(),
+        description
+    );
+    // and a failed lookup still posts, with the description's link
+    assert_eq!(
+        runbook_posted(Tags(Err("AccessDenied".into())))
+            .await
+            .as_deref(),
+        description
+    );
+}

@@ -21,6 +21,7 @@ mod alarms;
 mod graph;
 mod health;
 mod metric;
+mod tags;
 mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};

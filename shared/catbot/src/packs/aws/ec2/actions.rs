@@ -69,6 +69,16 @@ impl Action {
         }
     }
 
+    /// The states EC2 announces on the way (its "EC2 Instance State-change
+    /// Notification" events); a reboot changes no state, so none.
+    fn announced_states(self) -> &'static [&'static str] {
+        match self {
+            Action::Start => &["pending", "running"],
+            Action::Stop => &["stopping", "stopped"],
+            Action::Reboot => &[],
+        }
+    }
+
     /// The state it ends in, if it changes the state.
     fn end_state(self) -> Option<&'static str> {
         match self {
@@ -194,6 +204,22 @@ pub(super) async fn act_on(
             Outcome::System { action: what },
         )
         .await;
+
+    // Their state-change events are Opkit's own doing, not news for the channels
+    // that hear of managed instances (the reply says it already).
+    let moving: Vec<String> = targets
+        .iter()
+        .filter(|t| action.end_state() != Some(t.state.as_str()))
+        .map(|t| t.id.clone())
+        .collect();
+    crate::packs::notify::expect_own_changes(
+        &ctx.bot,
+        &pack.region,
+        &moving,
+        action.announced_states(),
+        &ctx.caller.user,
+    )
+    .await;
 
     let client = &pack.client;
     let action_name = format!("{verb} instances");
