@@ -322,14 +322,13 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             let store_line = store_line("worker", cli.store, &config);
             // The notifications queue too, when there is one, as the worker Lambda.
-            let notifications =
-                settings
-                    .notify_queue_arn
-                    .clone()
-                    .map(|queue_arn| opkit_worker::Notifications {
-                        queue_arn,
-                        notifier: catbot::deployed_notifier(&bot, &config, &sdk, http.clone()),
-                    });
+            let notifications = opkit_worker::Notifications::configured(
+                &settings,
+                &bot,
+                &config,
+                &sdk,
+                http.clone(),
+            );
             aws::worker(
                 &config,
                 &sdk,

@@ -23,6 +23,25 @@ pub struct Notifications {
     pub notifier: Notifier,
 }
 
+impl Notifications {
+    /// A deployment's notifications, as the worker Lambda and `opkit worker` set
+    /// them up: the queue `OPKIT_NOTIFY_QUEUE_ARN` names, and
+    /// [`catbot::deployed_notifier`] for `bot`. `None` when the setting is unset.
+    pub fn configured(
+        settings: &catbot::Settings,
+        bot: &opkit::engine::Bot,
+        config: &opkit::config::Config,
+        sdk: &aws_config::SdkConfig,
+        http: reqwest::Client,
+    ) -> Option<Self> {
+        let queue_arn = settings.notify_queue_arn.clone()?;
+        Some(Self {
+            queue_arn,
+            notifier: catbot::deployed_notifier(bot, config, sdk, http),
+        })
+    }
+}
+
 /// The messages of an SQS event, as the job runner reads them.
 pub fn messages(event: &SqsEvent) -> Vec<QueueMessage> {
     event.records.iter().map(message).collect()

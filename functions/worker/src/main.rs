@@ -34,13 +34,7 @@ async fn main() -> Result<(), Error> {
     let channels = catbot::channel_poster(&config, http.clone());
     // EventBridge events from the notifications queue, told apart by its ARN.
     let notifications =
-        settings
-            .notify_queue_arn
-            .clone()
-            .map(|queue_arn| opkit_worker::Notifications {
-                queue_arn,
-                notifier: catbot::deployed_notifier(&bot, &config, &sdk, http.clone()),
-            });
+        opkit_worker::Notifications::configured(&settings, &bot, &config, &sdk, http.clone());
     let worker = Worker::new(bot, Arc::new(HttpPoster::new(http)), channels);
     // Only envelopes sealed with this key (the ingress's and the expiry's) run.
     let key = config.require_envelope_key()?.clone();

@@ -353,14 +353,20 @@ impl ManagedInstances for AllManaged {
     }
 }
 
-#[tokio::test]
-async fn an_instance_change_opkit_asked_for_is_not_news_and_anyone_elses_is() {
-    // GIVEN a channel that hears of managed instances
+/// A rig whose channel hears of managed instances (all of them are), the admin,
+/// and the instance `i-0aaa`.
+async fn instances_rig() -> (Rig, opkit::ids::UserId, [String; 1]) {
     let mut r = rig();
     r.notifier = r.notifier.clone().with_instances(Arc::new(AllManaged));
     r.t.text(ADMIN, "ec2 subscribe").await;
     let admin = opkit::ids::UserId::parse(ADMIN).unwrap();
-    let ids = ["i-0aaa".to_string()];
+    (r, admin, ["i-0aaa".to_string()])
+}
+
+#[tokio::test]
+async fn an_instance_change_opkit_asked_for_is_not_news_and_anyone_elses_is() {
+    // GIVEN a channel that hears of managed instances
+    let (r, admin, ids) = instances_rig().await;
     // WHEN Opkit stops the instance (as `ec2 stop` records before it calls EC2)
     expect_own_changes(
         &r.t.bot,
@@ -415,11 +421,7 @@ async fn an_instance_change_opkit_asked_for_is_not_news_and_anyone_elses_is() {
 #[tokio::test]
 async fn opkits_own_change_is_forgotten_after_its_time() {
     use opkit::store::StateStore;
-    let mut r = rig();
-    r.notifier = r.notifier.clone().with_instances(Arc::new(AllManaged));
-    r.t.text(ADMIN, "ec2 subscribe").await;
-    let admin = opkit::ids::UserId::parse(ADMIN).unwrap();
-    let ids = ["i-0aaa".to_string()];
+    let (r, admin, ids) = instances_rig().await;
     expect_own_changes(&r.t.bot, "us-east-1", &ids, &["pending", "running"], &admin).await;
     // an event long after Opkit's start is someone else's
     r.t.advance(state::OWN_CHANGE_TTL + Duration::minutes(1));

@@ -145,13 +145,27 @@ pub struct BlockActions {
     /// What was done; one entry for a button click.
     pub actions: Vec<BlockAction>,
     /// Where the element is: for a message, its `message_ts`, the thread it is a
-    /// reply in (`thread_ts`) and whether it is ephemeral.
-    #[serde(default)]
+    /// reply in (`thread_ts`) and whether it is ephemeral. One not shaped as Slack
+    /// documents it is taken as absent: it only places the reply.
+    #[serde(default, deserialize_with = "absent_unless_shaped")]
     pub container: Option<InteractionContainer>,
     /// The message the element is in (messages only): its `ts`, and its
-    /// `thread_ts` when it is in a thread. Its other fields are ignored.
-    #[serde(default)]
+    /// `thread_ts` when it is in a thread. Its other fields are ignored; one not
+    /// shaped as Slack documents it is taken as absent.
+    #[serde(default, deserialize_with = "absent_unless_shaped")]
     pub message: Option<InteractionMessage>,
+}
+
+/// `Some` when the field is shaped as `T`, else `None` (never an error): for the
+/// fields that only say where a reply goes, whose absence is no reason to refuse
+/// a click.
+fn absent_unless_shaped<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let value = Option::<Value>::deserialize(deserializer)?;
+    Ok(value.and_then(|v| serde_json::from_value(v).ok()))
 }
 
 impl BlockActions {
@@ -518,6 +532,19 @@ mod tests {
         view["container"] = json!({"type": "view", "view_id": "V0CA5"});
         view.as_object_mut().unwrap().remove("message");
         assert_eq!(block_actions(view).reply_thread_ts(), None);
+    }
+
+    #[test]
+    fn a_container_or_message_of_another_shape_places_nothing_and_refuses_nothing() {
+        let mut payload = click();
+        payload["container"] =
+            json!({"type": "message", "message_ts": 1795000000, "thread_ts": []});
+        payload["message"] = json!("a message");
+        let click = block_actions(payload);
+        assert_eq!(click.container, None);
+        assert_eq!(click.message, None);
+        assert_eq!(click.reply_thread_ts(), None);
+        assert_eq!(click.action().unwrap().action_id, "opkit:confirm");
     }
 
     #[test]
