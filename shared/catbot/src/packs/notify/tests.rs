@@ -353,6 +353,9 @@ impl ManagedInstances for AllManaged {
     }
 }
 
+/// The states `ec2 stop` expects.
+const STOP: [&str; 2] = ["stopping", "stopped"];
+
 /// A rig whose channel hears of managed instances (all of them are), the admin,
 /// and the instance `i-0aaa`.
 async fn instances_rig() -> (Rig, opkit::ids::UserId, [String; 1]) {
@@ -367,15 +370,9 @@ async fn instances_rig() -> (Rig, opkit::ids::UserId, [String; 1]) {
 async fn an_instance_change_opkit_asked_for_is_not_news_and_anyone_elses_is() {
     // GIVEN a channel that hears of managed instances
     let (r, admin, ids) = instances_rig().await;
+    let opkit_stops = || expect_own_changes(&r.t.bot, "us-east-1", &ids, &STOP, &admin);
     // WHEN Opkit stops the instance (as `ec2 stop` records before it calls EC2)
-    expect_own_changes(
-        &r.t.bot,
-        "us-east-1",
-        &ids,
-        &["stopping", "stopped"],
-        &admin,
-    )
-    .await;
+    opkit_stops().await;
     let at = r.t.now();
     // THEN its stopping and stopped events post nothing
     for (state, s) in [("stopping", 5), ("stopped", 40)] {
@@ -392,15 +389,8 @@ async fn an_instance_change_opkit_asked_for_is_not_news_and_anyone_elses_is() {
             .await;
         assert_eq!(out.posted, 1, "{state}");
     }
-    // AND another instance, or another region, was never Opkit's doing
-    expect_own_changes(
-        &r.t.bot,
-        "us-east-1",
-        &ids,
-        &["stopping", "stopped"],
-        &admin,
-    )
-    .await;
+    // AND another instance was never Opkit's doing
+    opkit_stops().await;
     let other = r
         .notify(&instance_change(
             "i-0bbb",
