@@ -3,8 +3,11 @@
 //! replies posted to a fake Slack's `response_url`) beside it.
 //!
 //! `wrk` sends a pool of pre-signed commands, each with its own `trigger_id` (so
-//! each is its own job), read by its Lua script from a file; the server's peak RSS
-//! is read from `/proc` before it is stopped.
+//! each is its own job), read by its Lua script from a file. After the load the
+//! harness waits for the server's queue to drain and counts the replies the fake
+//! Slack received: with a pool at least as large as the requests, one per acked
+//! command, so an acked command that never ran shows. The server's peak RSS and
+//! CPU time are read from `/proc` before it is stopped.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -53,6 +56,15 @@ pub struct Figures {
     pub p99: String,
     /// The server's peak resident set, KiB.
     pub peak_rss_kib: u64,
+    /// Replies the work posted to the fake Slack's `response_url`s, counted after
+    /// the load once the server's queue had drained: with a pool at least as large
+    /// as the requests, every acked command's reply — so `acked - replies` is
+    /// what was acked and not run. It may pass the acks by as many as there are
+    /// connections: requests in flight when `wrk` stopped, acked by the server
+    /// but not counted by `wrk`.
+    pub replies: u64,
+    /// CPU the server used under the load (user + system), seconds.
+    pub server_cpu_secs: f64,
 }
 
 /// What the ack says when `opkit serve`'s in-process queue is full: a 200 that is
@@ -60,10 +72,11 @@ pub struct Figures {
 pub const BUSY: &str = "too busy";
 
 /// The Lua script `wrk` runs: it reads `data` (one `signature TAB body` a line,
-/// all signed at `timestamp`) and posts them in turn, each thread from its own
-/// starting point; it counts the answers that say [`BUSY`] and prints
-/// `busy: N` at the end.
-pub fn wrk_script(data: &Path, timestamp: i64) -> String {
+/// all signed at `timestamp`) and posts them in turn, each of the `threads`
+/// threads from the start of its own share of the pool (so that no command is
+/// sent twice until a thread has sent its whole share); it counts the answers
+/// that say [`BUSY`] and prints `busy: N` at the end.
+pub fn wrk_script(data: &Path, timestamp: i64, threads: u32) -> String {
     format!(
         r#"local pool = {{}}
 for line in io.lines("{data}") do
@@ -71,10 +84,13 @@ for line in io.lines("{data}") do
   pool[#pool + 1] = {{ line:sub(1, tab - 1), line:sub(tab + 1) }}
 end
 local threads = {{}}
-setup = function(thread) table.insert(threads, thread) end
+setup = function(thread)
+  table.insert(threads, thread)
+  thread:set("share", #threads - 1)
+end
 local i = 0
 busy = 0
-init = function(args) i = math.random(#pool) end
+init = function(args) i = share * math.floor(#pool / {threads}) end
 response = function(status, headers, body)
   if body:find("{busy}", 1, true) then busy = busy + 1 end
 end
@@ -127,6 +143,8 @@ pub fn parse_wrk(output: &str) -> Result<Figures, String> {
             .and_then(|n| n.parse().ok())
             .ok_or_else(|| missing("busy count"))?,
         peak_rss_kib: 0,
+        replies: 0,
+        server_cpu_secs: 0.0,
     })
 }
 
@@ -144,7 +162,7 @@ pub async fn run(load: &Load, workdir: &Path) -> Result<Figures, String> {
     let data_path = workdir.join("serve-requests.tsv");
     let script_path = workdir.join("serve.lua");
     std::fs::write(&data_path, data).map_err(|e| e.to_string())?;
-    std::fs::write(&script_path, wrk_script(&data_path, timestamp)).map_err(|e| e.to_string())?;
+    std::fs::write(&script_path, wrk_script(&data_path, timestamp, load.threads)).map_err(|e| e.to_string())?;
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -198,13 +216,46 @@ pub async fn run(load: &Load, workdir: &Path) -> Result<Figures, String> {
         .output()
         .await
         .map_err(|e| format!("cannot run {}: {e}", load.wrk.display()))?;
-    let peak = server.id().map(peak_rss_kib).unwrap_or(0);
-    let _ = server.start_kill();
-    let _ = server.wait().await;
+    let cpu = server.id().map(cpu_secs).unwrap_or(0.0);
     let text = String::from_utf8_lossy(&output.stdout);
     let mut figures = parse_wrk(&text)?;
-    figures.peak_rss_kib = peak;
+    // The work still queued when the load stops is owed its reply: wait for the
+    // count to reach the acks, or to stop moving for a few seconds.
+    let acked = figures.requests.saturating_sub(figures.non_2xx + figures.busy);
+    let mut replies = slack.count() as u64;
+    let mut still = 0;
+    while replies < acked && still < 50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = slack.count() as u64;
+        still = if now == replies { still + 1 } else { 0 };
+        replies = now;
+    }
+    figures.peak_rss_kib = server.id().map(peak_rss_kib).unwrap_or(0);
+    figures.server_cpu_secs = cpu;
+    figures.replies = replies;
+    let _ = server.start_kill();
+    let _ = server.wait().await;
     Ok(figures)
+}
+
+/// CPU a live process has used so far (user + system, all its threads), seconds;
+/// 0 if it cannot be read.
+pub fn cpu_secs(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat_cpu_ticks(&stat))
+        // Linux reports these in USER_HZ, 100 a second on every architecture it
+        // exposes to user space (times(2)).
+        .map_or(0.0, |ticks| ticks as f64 / 100.0)
+}
+
+/// utime + stime (fields 14 and 15) of a `/proc/PID/stat` line, in ticks. The
+/// command name (field 2) may hold spaces: fields are counted after its `)`.
+fn stat_cpu_ticks(stat: &str) -> Option<u64> {
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
 }
 
 #[cfg(test)]
@@ -243,8 +294,16 @@ busy: 7
     }
 
     #[test]
+    fn reads_cpu_ticks_past_a_command_name_with_spaces() {
+        let stat = "4242 (opkit serve) S 1 4242 4242 0 -1 4194560 900 0 0 0 1234 567 0 0 20 0 4 0";
+        assert_eq!(stat_cpu_ticks(stat), Some(1234 + 567));
+        assert_eq!(stat_cpu_ticks("4242 (opkit"), None);
+    }
+
+    #[test]
     fn the_script_reads_the_pool_and_signs_with_its_timestamp() {
-        let script = wrk_script(Path::new("/tmp/pool.tsv"), 1_800_000_000);
+        let script = wrk_script(Path::new("/tmp/pool.tsv"), 1_800_000_000, 2);
+        assert!(script.contains("i = share * math.floor(#pool / 2)"));
         assert!(script.contains(r#"io.lines("/tmp/pool.tsv")"#));
         assert!(script.contains(r#"["X-Slack-Request-Timestamp"] = "1800000000""#));
         assert!(script.contains("wrk.format(\"POST\", \"/slack/commands\""));

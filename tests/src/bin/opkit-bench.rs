@@ -6,7 +6,7 @@
 //! opkit-bench cold  --release DIR [--runs 20] [--peers DIR] [--log FILE]
 //!                   [--arm64 DIR --qemu PROGRAM --sysroot DIR [--arm64-runs 5]]
 //! opkit-bench serve --opkit FILE [--wrk wrk] [--threads 2] [--connections 32]
-//!                   [--seconds 8] [--pool 20000] [--text help]
+//!                   [--seconds 8] [--pool 150000] [--text help]
 //! ```
 //!
 //! `cold` needs the emulator (`AWS_ENDPOINT_URL`), as the end-to-end tests do.
@@ -224,7 +224,7 @@ async fn serve(flags: &HashMap<String, String>) {
         threads: number(flags, "threads", 2) as u32,
         connections: number(flags, "connections", 32) as u32,
         seconds: number(flags, "seconds", 8) as u32,
-        pool: number(flags, "pool", 20_000),
+        pool: number(flags, "pool", 150_000),
         text: flags.get("text").cloned().unwrap_or_else(|| "help".into()),
     };
     println!("load average before: {}", load_average());
@@ -237,19 +237,33 @@ async fn serve(flags: &HashMap<String, String>) {
             );
             let acked = f.requests.saturating_sub(f.non_2xx + f.busy);
             println!(
-                "| requests | non-2xx | \"too busy\" | acked | acked/s | p50 | p99 | peak RSS MiB |"
+                "| requests | non-2xx | \"too busy\" | acked | acked/s | replies posted | p50 | p99 | peak RSS MiB | server CPU µs/request |"
             );
-            println!("|---|---|---|---|---|---|---|---|");
+            println!("|---|---|---|---|---|---|---|---|---|---|");
             println!(
-                "| {} | {} | {} | {acked} | {:.0} | {} | {} | {:.1} |",
+                "| {} | {} | {} | {acked} | {:.0} | {} | {} | {} | {:.1} | {:.0} |",
                 f.requests,
                 f.non_2xx,
                 f.busy,
                 f.per_second * acked as f64 / f.requests.max(1) as f64,
+                f.replies,
                 f.p50,
                 f.p99,
-                f.peak_rss_kib as f64 / 1024.0
+                f.peak_rss_kib as f64 / 1024.0,
+                f.server_cpu_secs * 1e6 / f.requests.max(1) as f64,
             );
+            if f.requests > load.pool as u64 {
+                println!(
+                    "\nthe pool of {} commands was sent more than once: {} requests were replays (acked, run once), so fewer replies than acks are expected; raise --pool",
+                    load.pool,
+                    f.requests - load.pool as u64
+                );
+            } else if f.replies < acked {
+                println!(
+                    "\n{} acked commands posted no reply",
+                    acked - f.replies
+                );
+            }
         }
         Err(e) => fail(&e),
     }
