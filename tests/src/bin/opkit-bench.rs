@@ -252,6 +252,12 @@ async fn serve(flags: &HashMap<String, String>) {
                 f.peak_rss_kib as f64 / 1024.0,
                 f.server_cpu_secs * 1e6 / f.requests.max(1) as f64,
             );
+            if f.other_slack_calls > 0 {
+                println!(
+                    "\nthe server also called the Slack Web API {} times",
+                    f.other_slack_calls
+                );
+            }
             if f.requests > load.pool as u64 {
                 println!(
                     "\nthe pool of {} commands was sent more than once: {} requests were replays (acked, run once), so fewer replies than acks are expected; raise --pool",
