@@ -246,7 +246,11 @@ pub async fn run(load: &Load, workdir: &Path) -> Result<Figures, String> {
     let data_path = workdir.join("serve-requests.tsv");
     let script_path = workdir.join("serve.lua");
     std::fs::write(&data_path, data).map_err(|e| e.to_string())?;
-    std::fs::write(&script_path, wrk_script(&data_path, timestamp, load.threads)).map_err(|e| e.to_string())?;
+    std::fs::write(
+        &script_path,
+        wrk_script(&data_path, timestamp, load.threads),
+    )
+    .map_err(|e| e.to_string())?;
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -305,7 +309,9 @@ pub async fn run(load: &Load, workdir: &Path) -> Result<Figures, String> {
     let mut figures = parse_wrk(&text)?;
     // The work still queued when the load stops is owed its reply: wait for the
     // count to reach the acks, or to stop moving for a few seconds.
-    let acked = figures.requests.saturating_sub(figures.non_2xx + figures.busy);
+    let acked = figures
+        .requests
+        .saturating_sub(figures.non_2xx + figures.busy);
     let mut replies = slack.replies();
     let mut still = 0;
     while replies < acked && still < 50 {

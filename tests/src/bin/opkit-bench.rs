@@ -265,10 +265,7 @@ async fn serve(flags: &HashMap<String, String>) {
                     f.requests - load.pool as u64
                 );
             } else if f.replies < acked {
-                println!(
-                    "\n{} acked commands posted no reply",
-                    acked - f.replies
-                );
+                println!("\n{} acked commands posted no reply", acked - f.replies);
             }
         }
         Err(e) => fail(&e),
