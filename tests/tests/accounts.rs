@@ -295,3 +295,64 @@ async fn the_issues_form_alarms_in_staging_us_west_2_names_both() {
     let reply = say(&bot, "UA", "alarms in staging us-west-2").await.text;
     assert!(reply.contains("in account staging, us-west-2"), "{reply}");
 }
+
+#[tokio::test]
+async fn a_confirmed_reboot_acts_in_the_account_its_prompt_named() {
+    // GIVEN an instance `web-<id>` in the bot's own account and one in prod,
+    // both managed (the finding F6: prod's role, another region than the own's)
+    let region = "eu-central-2";
+    let id = run_id();
+    let web = format!("web-{id}");
+    let managed = [("opkit:managed", "true")];
+    let home_ids = run(&ec2_client(region).await, &web, &managed, 1).await;
+    let prod_ids = run(
+        &aws_sdk_ec2::Client::new(&prod_sdk(region).await),
+        &web,
+        &managed,
+        1,
+    )
+    .await;
+    let proxy = FaultProxy::start().await;
+    let sdk = sdk_at(&proxy.url(), region).await;
+    let (bot, _) = catbot(&sdk, region);
+
+    // WHEN the channel defaults to prod, a reboot is asked there
+    say(&bot, "UADMIN", "accounts use prod").await;
+    let prompt = say(&bot, "UADMIN", &format!("ec2 reboot {web}")).await;
+    assert!(
+        prompt.text.contains(&format!(
+            "It would reboot {web} ({}) in account prod, {region}.",
+            prod_ids[0]
+        )),
+        "{}",
+        prompt.text
+    );
+    // AND the channel's default changes before the confirmation
+    say(&bot, "UADMIN", "accounts use none").await;
+    let pending = prompt
+        .blocks
+        .iter()
+        .find_map(|b| match b {
+            opkit::slack::Block::Actions { buttons } => Some(buttons[0].value.clone()),
+            _ => None,
+        })
+        .expect("a confirmation prompt");
+    let caller = opkit::engine::command::Caller::user(opkit::ids::UserId::parse("UADMIN").unwrap());
+    let done = bot
+        .decide(&caller, &pending, opkit::engine::gate::Decision::Confirm)
+        .await
+        .text;
+
+    // THEN prod's instance was rebooted, the bot's own was not touched
+    assert!(
+        done.contains(&format!("Rebooting 1 instance in account prod, {region}")),
+        "{done}"
+    );
+    assert!(done.contains(&prod_ids[0]), "{done}");
+    assert_eq!(proxy.calls("RebootInstances", &prod_ids[0]).len(), 1);
+    assert!(
+        proxy.calls("RebootInstances", &home_ids[0]).is_empty(),
+        "{:?}",
+        proxy.seen()
+    );
+}

@@ -70,10 +70,17 @@ impl Settings {
                 })
                 .transpose()?,
             accounts: match get(accounts::SETTING) {
-                Some(json) => AccountBook::parse(&json).map_err(|reason| ConfigError::Invalid {
-                    name: accounts::SETTING,
-                    reason,
-                })?,
+                Some(json) => {
+                    let book =
+                        AccountBook::parse(&json).map_err(|reason| ConfigError::Invalid {
+                            name: accounts::SETTING,
+                            reason,
+                        })?;
+                    for warning in book.warnings() {
+                        tracing::warn!("{warning}");
+                    }
+                    book
+                }
                 None => AccountBook::empty(),
             },
             commands_file: get("OPKIT_COMMANDS_FILE").map(Into::into),

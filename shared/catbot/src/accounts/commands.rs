@@ -18,7 +18,7 @@ use opkit::slack::Reply;
 use opkit::slack::mrkdwn::{Code, Mrkdwn, UserText};
 use serde::{Deserialize, Serialize};
 
-use super::{AccountBook, SETTING};
+use super::{Account, AccountBook, SETTING};
 
 /// The script's name, which keys its state ([`ChannelDefaults`]) in the store:
 /// every AWS command reads it for its channel's default.
@@ -136,6 +136,16 @@ async fn list(ctx: &mut Ctx<ChannelDefaults>, book: Arc<Book>) -> Result<Reply, 
     }
     let default_line = book.default_line(&ctx.state, ctx.caller.channel.as_ref());
     if book.accounts.is_empty() {
+        let chosen = ctx.caller.channel.as_ref().and_then(|c| ctx.state.of(c));
+        // A default chosen while accounts were named still holds (refused):
+        // say so rather than where commands would look without it.
+        if chosen.is_some() {
+            return Ok(Reply::text(mrkdwn!(
+                "No AWS accounts are named ({}).\n{}",
+                Code::new(SETTING),
+                default_line
+            )));
+        }
         return Ok(Reply::text(mrkdwn!(
             "No AWS accounts are named ({}): commands look at the bot's own account, in {} \
              unless a region is typed ({}).",
@@ -160,17 +170,22 @@ async fn list(ctx: &mut Ctx<ChannelDefaults>, book: Arc<Book>) -> Result<Reply, 
                 ""
             };
             mrkdwn!(
-                "• *{}* — {}, {}{}",
+                "• *{}* — {}, {}{}{}",
                 UserText::new(&a.name),
                 UserText::new(who),
                 UserText::new(region),
+                unlisted_note(a),
                 mark
             )
         })
         .collect();
+    let count = match lines.len() {
+        1 => "1 AWS account".to_string(),
+        n => format!("{n} AWS accounts"),
+    };
     Ok(Reply::text(mrkdwn!(
-        "{} AWS accounts:\n{}\n{}",
-        lines.len(),
+        "{}:\n{}\n{}",
+        UserText::new(count),
         Mrkdwn::join(lines, "\n"),
         default_line
     )))
@@ -217,12 +232,22 @@ async fn show(ctx: &mut Ctx<ChannelDefaults>, book: Arc<Book>) -> Result<Reply, 
         mrkdwn!("The default of {}.", Mrkdwn::join(channels, ", "))
     };
     Ok(Reply::text(mrkdwn!(
-        "*{}*: {}; region {} unless one is typed. {}",
+        "*{}*: {}; region {}{} unless one is typed. {}",
         UserText::new(&account.name),
         role,
         UserText::new(region),
+        unlisted_note(account),
         used
     )))
+}
+
+/// ` — `us-wset-2` is not a region AWS lists (did you mean `us-west-2`?)` after
+/// an account's region AWS does not list; nothing otherwise.
+fn unlisted_note(account: &Account) -> Mrkdwn {
+    match account.unlisted_region() {
+        Some(unlisted) => mrkdwn!(" — {}", unlisted.note()),
+        None => Mrkdwn::new(),
+    }
 }
 
 async fn use_account(

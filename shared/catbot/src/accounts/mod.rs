@@ -140,6 +140,43 @@ impl Account {
     pub fn account_id(&self) -> Option<&str> {
         self.role_arn.as_ref().map(RoleArn::account_id)
     }
+
+    /// Its `region`, when AWS does not list it ([`KNOWN_REGIONS`]): a typo
+    /// (`us-wset-2`), or a region launched after this build. Such a region is
+    /// used as written, so that a new region can be named; start-up logs a
+    /// warning ([`AccountBook::warnings`]) and `accounts` shows it with the
+    /// same "did you mean" as `in <region>`.
+    pub fn unlisted_region(&self) -> Option<UnlistedRegion<'_>> {
+        let region = self.region.as_deref()?;
+        (!is_known_region(region)).then(|| UnlistedRegion {
+            region,
+            nearest: nearest(region, KNOWN_REGIONS.iter().copied()),
+        })
+    }
+}
+
+/// An account's region that AWS does not list ([`Account::unlisted_region`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnlistedRegion<'a> {
+    /// The region as configured.
+    pub region: &'a str,
+    /// The listed region it is a near miss of, if any.
+    pub nearest: Option<&'static str>,
+}
+
+impl UnlistedRegion<'_> {
+    /// One line of mrkdwn: `` `us-wset-2` is not a region AWS lists (did you mean `us-west-2`?) ``
+    pub fn note(&self) -> Mrkdwn {
+        let hint = match self.nearest {
+            Some(near) => mrkdwn!(" (did you mean {}?)", Code::new(near)),
+            None => Mrkdwn::from(" (a region launched after this bot was built?)"),
+        };
+        mrkdwn!(
+            "{} is not a region AWS lists{}",
+            Code::new(self.region),
+            hint
+        )
+    }
 }
 
 /// One entry of `OPKIT_ACCOUNTS` as written.
@@ -152,6 +189,33 @@ struct RawAccount {
     region: Option<String>,
     #[serde(default)]
     external_id: Option<String>,
+}
+
+/// The setting's entries in the order written, a name written twice kept
+/// twice (deserializing into a map would keep only the last).
+struct Entries(Vec<(String, RawAccount)>);
+
+impl<'de> Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Entries;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Entries, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(Entries(entries))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
 }
 
 /// The named accounts, parsed from `OPKIT_ACCOUNTS` (empty: one account, the
@@ -172,8 +236,10 @@ impl AccountBook {
     /// "region", "external_id"}`, each optional. At most one account goes
     /// without `role_arn` (the bot's own account, named). The error says which
     /// account and what is wrong with it.
+    /// A name written twice is refused, naming it: JSON allows it and a map
+    /// would keep the last silently (RFC 8259, 4: names "SHOULD be unique").
     pub fn parse(json: &str) -> Result<Self, String> {
-        let raw: BTreeMap<String, RawAccount> = serde_json::from_str(json).map_err(|e| {
+        let Entries(raw) = serde_json::from_str(json).map_err(|e| {
             format!(
                 "expected a JSON object of account name → {{\"role_arn\", \"region\", \"external_id\"}}: {e}"
             )
@@ -183,6 +249,11 @@ impl AccountBook {
         for (name, raw) in raw {
             let account =
                 check_account(&name, raw).map_err(|e| format!("account `{name}`: {e}"))?;
+            if accounts.contains_key(&name) {
+                return Err(format!(
+                    "account `{name}` is named twice: name each account once"
+                ));
+            }
             if account.role_arn.is_none()
                 && let Some(other) = own.replace(name.clone())
             {
@@ -194,6 +265,23 @@ impl AccountBook {
             accounts.insert(name, account);
         }
         Ok(Self { accounts })
+    }
+
+    /// What start-up should warn about without refusing the setting: each
+    /// account whose region AWS does not list ([`Account::unlisted_region`]),
+    /// one line each, naming the account.
+    pub fn warnings(&self) -> Vec<String> {
+        self.accounts
+            .values()
+            .filter_map(|a| {
+                let unlisted = a.unlisted_region()?;
+                Some(format!(
+                    "{SETTING}: account `{}`: {}; it is used as written",
+                    a.name,
+                    unlisted.note().as_str()
+                ))
+            })
+            .collect()
     }
 
     /// Whether no account is named.
@@ -419,6 +507,25 @@ pub struct Target<'a> {
     pub region: Option<String>,
 }
 
+/// Where the `in …` words start among `tokens`: at the plain word `in` (any
+/// case) followed by a word; `None` without one; a usage error when there are
+/// two. A quoted `"in"`, or a last `in`, is an argument.
+pub fn in_clause_start(tokens: &[Token]) -> Result<Option<usize>, CommandError> {
+    let is_in = |t: &Token| t.as_word().is_some_and(|w| w.eq_ignore_ascii_case("in"));
+    let starts: Vec<usize> = (0..tokens.len())
+        .filter(|&i| is_in(&tokens[i]) && tokens.get(i + 1).and_then(Token::as_word).is_some())
+        .collect();
+    match starts.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(*one)),
+        _ => Err(CommandError::usage(mrkdwn!(
+            "say {} once: {}",
+            Code::new("in"),
+            Code::new("in <account> [<region>]")
+        ))),
+    }
+}
+
 /// Splits the `in …` words off a command's arguments, wherever they stand:
 /// `in <account>`, `in <region>`, `in <account> <region>` or
 /// `in <region> <account>`. Returns the other arguments, in order, and what
@@ -432,20 +539,8 @@ pub struct Target<'a> {
 /// regions are refused, and so is `in` given twice.
 pub fn split_in(args: &Args, book: &AccountBook) -> Result<(Args, InClause), CommandError> {
     let tokens = args.tokens();
-    let is_in = |t: &Token| t.as_word().is_some_and(|w| w.eq_ignore_ascii_case("in"));
-    let starts: Vec<usize> = (0..tokens.len())
-        .filter(|&i| is_in(&tokens[i]) && tokens.get(i + 1).and_then(Token::as_word).is_some())
-        .collect();
-    let start = match starts.as_slice() {
-        [] => return Ok((args.clone(), InClause::default())),
-        [one] => *one,
-        _ => {
-            return Err(CommandError::usage(mrkdwn!(
-                "say {} once: {}",
-                Code::new("in"),
-                Code::new("in <account> [<region>]")
-            )));
-        }
+    let Some(start) = in_clause_start(tokens)? else {
+        return Ok((args.clone(), InClause::default()));
     };
     let mut clause = InClause::default();
     let first = tokens[start + 1].as_word().unwrap_or_default();

@@ -88,6 +88,57 @@ fn a_bad_setting_is_refused_naming_the_account_and_the_reason() {
 }
 
 #[test]
+fn an_account_named_twice_is_refused_naming_it_not_the_last_kept() {
+    // The finding (F8): JSON allows a name twice, a map keeps the last silently.
+    let twice = r#"{"prod": {"role_arn": "arn:aws:iam::111111111111:role/opkit"},
+                    "prod": {"role_arn": "arn:aws:iam::333333333333:role/opkit"}}"#;
+    let err = AccountBook::parse(twice).unwrap_err();
+    assert_eq!(err, "account `prod` is named twice: name each account once");
+    // AND whatever else the entries say, the name is what is refused
+    let err = AccountBook::parse(
+        r#"{"tools": {}, "staging": {"role_arn": "arn:aws:iam::222222222222:role/o"}, "tools": {}}"#,
+    )
+    .unwrap_err();
+    assert!(err.starts_with("account `tools` is named twice"), "{err}");
+    // AND the settings name the variable
+    let err = crate::settings::Settings::from_lookup(|k| (k == SETTING).then(|| twice.to_string()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("OPKIT_ACCOUNTS is invalid: account `prod` is named twice"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_accounts_region_aws_does_not_list_is_kept_with_a_warning_and_did_you_mean() {
+    let book = AccountBook::parse(
+        r#"{"prod": {"role_arn": "arn:aws:iam::111111111111:role/o", "region": "us-wset-2"},
+            "lab": {"role_arn": "arn:aws:iam::333333333333:role/o", "region": "xx-new-1"},
+            "tools": {"region": "eu-west-1"}}"#,
+    )
+    .expect("an unlisted region is accepted: a region launched later must be nameable");
+    let prod = book.get("prod").unwrap().unlisted_region().unwrap();
+    assert_eq!(prod.nearest, Some("us-west-2"));
+    assert_eq!(
+        prod.note().as_str(),
+        "`us-wset-2` is not a region AWS lists (did you mean `us-west-2`?)"
+    );
+    let lab = book.get("lab").unwrap().unlisted_region().unwrap();
+    assert_eq!(lab.nearest, None);
+    assert!(book.get("tools").unwrap().unlisted_region().is_none());
+    assert_eq!(
+        book.warnings(),
+        [
+            "OPKIT_ACCOUNTS: account `lab`: `xx-new-1` is not a region AWS lists (a region \
+             launched after this bot was built?); it is used as written",
+            "OPKIT_ACCOUNTS: account `prod`: `us-wset-2` is not a region AWS lists (did you \
+             mean `us-west-2`?); it is used as written",
+        ]
+    );
+}
+
+#[test]
 fn no_in_words_leave_the_arguments_alone() {
     assert_eq!(
         split("env=prod web").unwrap(),

@@ -20,8 +20,8 @@ use crate::BoxFuture;
 use crate::audit::{AuditRecord, Outcome};
 use crate::clock::{SharedClock, SystemClock};
 use crate::engine::command::{
-    Caller, CommandError, CommandSpec, Gate, Invocation, Notice, Ran, Script, ScriptState,
-    TickerSpec,
+    Bindings, Caller, CommandError, CommandSpec, Gate, Invocation, Notice, Ran, Script,
+    ScriptState, TickerSpec,
 };
 use crate::engine::deferred;
 use crate::engine::registry::{BuildError, Registry, Resolution};
@@ -532,7 +532,7 @@ impl Bot {
         // (`Ctx::confirm`) before it changes anything: bad arguments, or an action
         // that would do nothing, get their answer instead of a prompt.
         let gate_passed = matches!(command.gate, Gate::None);
-        self.run_authorized(request, command, args, gate_passed)
+        self.run_authorized(request, command, args, gate_passed, Bindings::new())
             .await
     }
 
@@ -597,12 +597,15 @@ impl Bot {
     /// Runs a command whose caller has been authorized, auditing the outcome.
     /// `gate_passed`: it has no gate, or its confirmation or approval was given;
     /// otherwise a handler that asks for its gate gets the request held.
+    /// `bound_when_asked`: what a passed gate's request was bound to when asked
+    /// ([`Ctx::bind`](crate::engine::command::Ctx::bind)).
     pub(crate) async fn run_authorized(
         &self,
         request: &Request,
         command: &CommandSpec,
         args: crate::engine::command::Args,
         gate_passed: bool,
+        bound_when_asked: Bindings,
     ) -> Reply {
         let name = Some(command.name.as_str());
         // A command whose usage line names no arguments takes none: extra words
@@ -617,7 +620,7 @@ impl Bot {
         }
         match crate::metrics::time_command(
             &command.name,
-            self.execute(request, command, args, gate_passed),
+            self.execute(request, command, args, gate_passed, bound_when_asked),
         )
         .await
         {
@@ -700,6 +703,7 @@ impl Bot {
         command: &CommandSpec,
         args: crate::engine::command::Args,
         gate_passed: bool,
+        bound_when_asked: Bindings,
     ) -> Result<(Ran, bool), CommandError> {
         // The save that ends a command that ran keeps its "succeeded" record and
         // the reply as it will be shown.
@@ -718,6 +722,7 @@ impl Bot {
                 correlation_id: request.correlation_id,
                 bot: self.clone(),
                 gate_passed,
+                bound_when_asked: bound_when_asked.clone(),
             };
             command.runner.run(state, invocation)
         })

@@ -112,7 +112,16 @@ pub struct Ctx<S> {
     /// Roles whose holders may approve this request besides the gate's
     /// approvers (see [`Ctx::also_approved_by`]).
     also_approved_by: Vec<Role>,
+    /// What this run resolved its inputs to (see [`Ctx::bind`]).
+    bound: Bindings,
+    /// What the request's inputs were resolved to when it was asked, in its
+    /// confirmed or approved run; empty otherwise.
+    bound_when_asked: Bindings,
 }
+
+/// What a gated request's inputs were resolved to when it was asked
+/// ([`Ctx::bind`]): input → value, as shown to people.
+pub type Bindings = std::collections::BTreeMap<String, String>;
 
 impl<S> Ctx<S> {
     /// The gate of a command declared with [`Command::confirm`] or
@@ -163,11 +172,63 @@ impl<S> Ctx<S> {
 }
 
 impl<S> Ctx<S> {
+    /// Binds this request to `value`, what the handler resolved `what` to: an
+    /// input read as it runs rather than typed, that may change between the
+    /// prompt and the click (the account a channel default names, the
+    /// instances a name matches). Call it before [`Ctx::confirm`], with the value
+    /// the prompt shows:
+    ///
+    /// ```text
+    /// asking     → Ok(()): kept with the held request
+    /// confirmed  → Ok(()) when `what` resolves to the value it had when asked;
+    ///   /approved  else Err (user): it changed since the request was asked,
+    ///              then → now, and nothing runs — a confirmation never acts on
+    ///              something its prompt did not name
+    /// no gate    → Ok(())
+    /// ```
+    ///
+    /// `what` names the input for people (`the AWS account and region`), and
+    /// `value` is shown as written (escaped).
+    pub fn bind(&mut self, what: &str, value: impl Into<String>) -> Result<(), CommandError> {
+        let value = value.into();
+        if let Some(then) = self.bound_when_asked.get(what)
+            && *then != value
+        {
+            return Err(CommandError::user(crate::mrkdwn!(
+                "{} changed since this request was asked: it was {}, it is now {}. Nothing \
+                 was run; ask again if you still want it.",
+                crate::slack::mrkdwn::UserText::new(capitalized(what)),
+                crate::slack::mrkdwn::UserText::new(then),
+                crate::slack::mrkdwn::UserText::new(&value)
+            )));
+        }
+        if !self.gate_passed {
+            self.bound.insert(what.to_string(), value);
+        }
+        Ok(())
+    }
+
+    /// The value `what` was bound to ([`Ctx::bind`]) when this request was
+    /// asked, in its confirmed or approved run; `None` otherwise. For a handler
+    /// that acts on exactly what its prompt named rather than resolving the
+    /// input again.
+    pub fn bound_when_asked(&self, what: &str) -> Option<&str> {
+        self.bound_when_asked.get(what).map(String::as_str)
+    }
+
     /// The asker's time zone, for reading the times they type (`from 22:00`):
     /// their Slack zone where the bot can ask, else the deployment's default.
     /// Asked only when needed; see [`crate::zones`].
     pub async fn asker_zone(&self) -> crate::timespec::Tz {
         self.bot.zone_of(&self.caller.user).await
+    }
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 
@@ -591,6 +652,9 @@ pub(crate) struct Invocation {
     pub bot: Bot,
     /// Whether the handler may act (no gate, or it was passed).
     pub gate_passed: bool,
+    /// What the request was bound to when asked ([`Ctx::bind`]): empty unless
+    /// this is its confirmed or approved run.
+    pub bound_when_asked: Bindings,
 }
 
 /// What a run came to.
@@ -611,6 +675,8 @@ pub(crate) struct Asked {
     /// Roles that may approve it besides the gate's approvers
     /// ([`Ctx::also_approved_by`]).
     pub also_approved_by: Vec<Role>,
+    /// What its inputs were resolved to ([`Ctx::bind`]).
+    pub bound: Bindings,
 }
 
 /// The outcome of one run, and the new state if it changed.
@@ -637,6 +703,8 @@ impl<S: ScriptState> ErasedHandler for Typed<S> {
                 asked: None,
                 beneficiaries: Vec::new(),
                 also_approved_by: Vec::new(),
+                bound: Bindings::new(),
+                bound_when_asked: inv.bound_when_asked,
             };
             let outcome = self.0.call(&mut ctx).await;
             // Whatever the handler returned after asking, the request is held and
@@ -647,6 +715,7 @@ impl<S: ScriptState> ErasedHandler for Typed<S> {
                     summary,
                     beneficiaries,
                     also_approved_by: std::mem::take(&mut ctx.also_approved_by),
+                    bound: std::mem::take(&mut ctx.bound),
                 };
                 return Ok((Ran::Asked(asked), None));
             }

@@ -41,7 +41,7 @@ use serde_json::Value;
 use crate::access::{Access, Alternative};
 use crate::audit::Outcome;
 use crate::engine::bot::{Bot, Clearance, Request};
-use crate::engine::command::{Asked, Caller, CommandError, CommandSpec, Gate};
+use crate::engine::command::{Asked, Bindings, Caller, CommandError, CommandSpec, Gate};
 use crate::engine::registry::Resolution;
 use crate::ids::{Role, UserId};
 use crate::mrkdwn;
@@ -154,6 +154,11 @@ pub struct Pending {
     /// ([`Ctx::also_approved_by`](crate::engine::command::Ctx::also_approved_by)).
     #[serde(default)]
     pub also_approved_by: Vec<Role>,
+    /// What the handler resolved its inputs to when it asked
+    /// ([`Ctx::bind`](crate::engine::command::Ctx::bind)): its confirmed or
+    /// approved run acts on the same, or is refused.
+    #[serde(default)]
+    pub bound: Bindings,
 }
 
 impl Pending {
@@ -252,6 +257,7 @@ impl Bot {
             expires_at: now + PENDING_FOR,
             beneficiaries: asked.beneficiaries,
             also_approved_by: asked.also_approved_by,
+            bound: asked.bound,
         };
         let saved = self
             .update_state(PENDING_SCRIPT, true, |state| {
@@ -529,7 +535,7 @@ impl Bot {
             }
             reply.replacing()
         };
-        let run = self.run_authorized(&request, &command, args, true);
+        let run = self.run_authorized(&request, &command, args, true, pending.bound);
         crate::engine::deferred::presenting(present, run).await
     }
 }
@@ -635,5 +641,7 @@ fn prompt(pending: &Pending, command: &CommandSpec, id: &str) -> Reply {
         .block(Block::Actions { buttons })
 }
 
+#[cfg(test)]
+mod bind_tests;
 #[cfg(test)]
 mod tests;

@@ -182,6 +182,9 @@ pub(super) async fn act_on(
     let ids: Vec<String> = targets.iter().map(|i| i.id.clone()).collect();
     let verb = action.verb();
     let labels: Vec<String> = targets.iter().map(Instance::label).collect();
+    // A confirmed request acts on the instances its prompt named, or on none:
+    // the name may match others by the time of the click.
+    ctx.bind("the instances", labels.join(", "))?;
     // Instance names and the region are AWS's text.
     ctx.confirm(format::plain(format!(
         "It would {verb} {} in {}.",

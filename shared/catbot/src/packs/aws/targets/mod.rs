@@ -5,7 +5,8 @@
 //! handler registered as  targeted.run(ctx, "ec2 list", |ctx, pack| …)
 //!   1. split_in           the `in …` words leave ctx.args (accounts::split_in)
 //!   2. channel default    read from the `accounts` script's state, if no account was typed
-//!   3. AccountBook::target  typed > channel default > the bot's own account
+//!   3. AccountBook::target  typed > channel default > the bot's own account; a
+//!                         confirmed request: the place its prompt named (Ctx::bind)
 //!   4. Accounts::credentials  one AssumeRoleProvider per account, built once, its
 //!                         credentials cached by one identity cache (the SDK's lazy cache)
 //!   5. make(&Place)       the pack with its clients for that account and region
@@ -32,12 +33,13 @@ use aws_credential_types::provider::{
 use aws_smithy_runtime_api::client::identity::SharedIdentityCache;
 use tokio::sync::OnceCell;
 
-use crate::accounts::{Account, AccountBook, ChannelDefaults, split_in};
+use crate::accounts::{Account, AccountBook, ChannelDefaults, InClause, Target, split_in};
 use opkit::BoxFuture;
 use opkit::audit::Outcome;
 use opkit::engine::bot::Request;
-use opkit::engine::command::{CommandError, Ctx};
+use opkit::engine::command::{Args, CommandError, Ctx};
 use opkit::slack::Reply;
+use opkit::text::tokenize;
 
 /// The session name the worker's assumed-role sessions carry (CloudTrail shows
 /// it in the target account).
@@ -132,17 +134,31 @@ impl Accounts {
     /// Where the command of `ctx` looks: its `in …` words (taken out of
     /// `ctx.args`), else its channel's default account (`accounts use`), else
     /// the bot's own account.
+    ///
+    /// The place is bound to the request ([`Ctx::bind`], as [`PLACE`]): a
+    /// confirmed or approved request looks where its prompt said, whatever the
+    /// channel's default is by the time of the click, or in whichever channel
+    /// `confirm <id>` is typed.
     pub async fn place<S>(&self, ctx: &mut Ctx<S>) -> Result<Place, CommandError> {
         let (rest, clause) = split_in(&ctx.args, &self.book)?;
         ctx.args = rest;
-        let default = match (&clause.account, &ctx.caller.channel) {
-            (None, Some(channel)) if !self.book.is_empty() => ChannelDefaults::load(&ctx.bot)
-                .await?
-                .of(channel)
-                .map(str::to_string),
-            _ => None,
+        let target = match ctx.bound_when_asked(PLACE) {
+            Some(asked) => self.book.target(&self.asked_clause(asked)?, None)?,
+            None => {
+                // Read even when no account is named: a default chosen while one
+                // was (the setting emptied since) is refused by `target`, as
+                // `accounts show` says, not ignored.
+                let default = match (&clause.account, &ctx.caller.channel) {
+                    (None, Some(channel)) => ChannelDefaults::load(&ctx.bot)
+                        .await?
+                        .of(channel)
+                        .map(str::to_string),
+                    _ => None,
+                };
+                self.book.target(&clause, default.as_deref())?
+            }
         };
-        let target = self.book.target(&clause, default.as_deref())?;
+        ctx.bind(PLACE, bound_place(&target))?;
         let credentials = match target.account {
             Some(account) => self.credentials(account).await,
             None => None,
@@ -154,6 +170,40 @@ impl Accounts {
             cache: self.cache.clone(),
             book: self.book.clone(),
         })
+    }
+}
+
+/// What [`Accounts::place`] binds a request to ([`Ctx::bind`]): where it looks.
+pub const PLACE: &str = "the AWS account and region";
+
+/// How a place is bound: the `in` words that name it exactly (`in prod
+/// us-west-2`), or [`OWN_PLACE`] for the bot's own account, unnamed, in the
+/// deployment's region.
+fn bound_place(target: &Target<'_>) -> String {
+    let words: Vec<&str> = target
+        .account
+        .map(|a| a.name.as_str())
+        .into_iter()
+        .chain(target.region.as_deref())
+        .collect();
+    if words.is_empty() {
+        OWN_PLACE.to_string()
+    } else {
+        format!("in {}", words.join(" "))
+    }
+}
+
+/// The bound place of the bot's own account, unnamed, in the deployment's region.
+const OWN_PLACE: &str = "the bot's own account, in the deployment's region";
+
+impl Accounts {
+    /// The `in` clause a bound place ([`bound_place`]) names.
+    fn asked_clause(&self, asked: &str) -> Result<InClause, CommandError> {
+        if asked == OWN_PLACE {
+            return Ok(InClause::default());
+        }
+        let (_, clause) = split_in(&Args::new(tokenize(asked)), &self.book)?;
+        Ok(clause)
     }
 }
 
@@ -344,70 +394,5 @@ impl<P: Located + Send + Sync + 'static> Targeted<P> {
     }
 }
 
-#[cfg(all(test, feature = "sqs"))]
-mod tests {
-    use super::*;
-    use aws_config::BehaviorVersion;
-    use aws_credential_types::Credentials;
-    use aws_smithy_runtime_api::client::identity::ResolveIdentity;
-
-    const BOOK: &str = r#"{
-        "prod": {"role_arn": "arn:aws:iam::111111111111:role/opkit", "region": "us-west-2"},
-        "staging": {"role_arn": "arn:aws:iam::222222222222:role/opkit"},
-        "tools": {}
-    }"#;
-
-    async fn home() -> SdkConfig {
-        // Nothing is called: the providers are built, never asked.
-        aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .credentials_provider(Credentials::new("a", "b", None, None, "test"))
-            .load()
-            .await
-    }
-
-    #[tokio::test]
-    async fn one_credentials_provider_per_account_and_none_for_the_bots_own() {
-        let accounts = Accounts::new(AccountBook::parse(BOOK).unwrap(), &home().await);
-        let book = accounts.book().clone();
-        let partition = |p: Option<SharedCredentialsProvider>| p.unwrap().cache_partition();
-        // GIVEN prod asked for twice THEN one provider (one cache partition)
-        let first = partition(accounts.credentials(book.get("prod").unwrap()).await);
-        let again = partition(accounts.credentials(book.get("prod").unwrap()).await);
-        assert_eq!(first, again);
-        // AND staging has its own
-        let staging = partition(accounts.credentials(book.get("staging").unwrap()).await);
-        assert_ne!(first, staging);
-        // AND the bot's own account is the deployment's credentials
-        assert!(
-            accounts
-                .credentials(book.get("tools").unwrap())
-                .await
-                .is_none()
-        );
-    }
-
-    #[tokio::test]
-    async fn bind_keeps_the_client_for_its_own_place_and_re_aims_it_elsewhere() {
-        let base = aws_sdk_sqs::Client::new(&home().await);
-        let book = Arc::new(AccountBook::parse(BOOK).unwrap());
-        let place = |account: Option<&str>, region: Option<&str>| Place {
-            account: account.map(|a| book.get(a).unwrap().clone()),
-            region: region.map(str::to_string),
-            credentials: None,
-            cache: IdentityCache::lazy().build(),
-            book: book.clone(),
-        };
-        let (own, said) = place(None, None).bind(&base);
-        assert_eq!(ServiceClient::region(&own).as_deref(), Some("eu-west-1"));
-        assert_eq!(said, "the bot's own account, eu-west-1");
-        let (there, said) = place(Some("prod"), Some("us-west-2")).bind(&base);
-        assert_eq!(ServiceClient::region(&there).as_deref(), Some("us-west-2"));
-        assert_eq!(said, "account prod, us-west-2");
-        assert_eq!(
-            ServiceClient::region(&base).as_deref(),
-            Some("eu-west-1"),
-            "the base is untouched"
-        );
-    }
-}
+#[cfg(test)]
+mod tests;
