@@ -13,6 +13,11 @@
 //! with the detail in the log. The SDK's standard retry mode already retries
 //! throttled calls with backoff; what still fails is reported as throttling.
 
+/// The usage line of an AWS command that takes nothing but the `in` words
+/// every AWS command takes: a command whose usage is empty takes no words at
+/// all (its `in prod` would be refused as extra words).
+pub const IN_ONLY: &str = "[in <account> [<region>]]";
+
 #[cfg(feature = "cloudwatch")]
 pub mod cloudwatch;
 #[cfg(feature = "ec2")]

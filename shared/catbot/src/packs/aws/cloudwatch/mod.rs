@@ -151,14 +151,14 @@ pub fn script(client: Client, opts: CloudWatchOptions) -> Script<CloudWatchState
         .example("alarms unwatch api-5xx"))
         .command(command(
             "alarms watched",
-            "",
+            super::IN_ONLY,
             "The watchlist, with each alarm's current state",
             |c, p| Box::pin(watch::watched(c, p)),
         )
         .example("alarms watched"))
         .command(command(
             "health",
-            "",
+            super::IN_ONLY,
             "CloudWatch alarm counts by state, at a glance",
             |c, p| Box::pin(health::health(c, p)),
         )

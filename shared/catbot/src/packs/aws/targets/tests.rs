@@ -111,30 +111,39 @@ fn probe_script(accounts: Arc<Accounts>) -> Script<()> {
     });
     let (look, act) = (targeted.clone(), targeted);
     Script::new("probe")
-        .command(Command::new("probe look").handler(move |ctx| {
-            look.clone().run(ctx, "probe look", |_, pack| {
-                Box::pin(async move {
-                    Ok(Reply::text(opkit::mrkdwn!(
-                        "looked in {}",
-                        UserText::new(pack.location())
-                    )))
-                })
-            })
-        }))
-        .command(Command::new("probe act").confirm().handler(move |ctx| {
-            act.clone().run(ctx, "probe act", |ctx, pack| {
-                Box::pin(async move {
-                    ctx.confirm(opkit::mrkdwn!(
-                        "It would act in {}.",
-                        UserText::new(pack.location())
-                    ))?;
-                    Ok(Reply::text(opkit::mrkdwn!(
-                        "acted in {}",
-                        UserText::new(pack.location())
-                    )))
-                })
-            })
-        }))
+        .command(
+            Command::new("probe look")
+                .usage("[in <account>]")
+                .handler(move |ctx| {
+                    look.clone().run(ctx, "probe look", |_, pack| {
+                        Box::pin(async move {
+                            Ok(Reply::text(opkit::mrkdwn!(
+                                "looked in {}",
+                                UserText::new(pack.location())
+                            )))
+                        })
+                    })
+                }),
+        )
+        .command(
+            Command::new("probe act")
+                .usage("[in <account>]")
+                .confirm()
+                .handler(move |ctx| {
+                    act.clone().run(ctx, "probe act", |ctx, pack| {
+                        Box::pin(async move {
+                            ctx.confirm(opkit::mrkdwn!(
+                                "It would act in {}.",
+                                UserText::new(pack.location())
+                            ))?;
+                            Ok(Reply::text(opkit::mrkdwn!(
+                                "acted in {}",
+                                UserText::new(pack.location())
+                            )))
+                        })
+                    })
+                }),
+        )
 }
 
 /// A test bot with `book`'s accounts, the `accounts` commands and the probe.
@@ -395,4 +404,28 @@ async fn accounts_counts_in_the_singular_and_flags_a_region_aws_does_not_list() 
     assert!(shown.contains("did you mean `us-west-2`?"), "{shown}");
     let two = probe_bot(BOOK).await.text("U1", "accounts").await;
     assert!(two.starts_with("3 AWS accounts:\n"), "{two}");
+}
+
+#[cfg(all(feature = "ec2", feature = "cloudwatch", feature = "sqs"))]
+#[tokio::test]
+async fn every_aws_command_takes_the_in_words_in_its_usage() {
+    // A command whose usage line is empty takes no words at all: `health in
+    // prod` would be refused as extra words before it looked anywhere.
+    let sdk = home().await;
+    let opts = crate::AwsPacksConfig::default();
+    let t = TestBot::with(|b| crate::with_aws_packs(b, &sdk, &opts));
+    let registry = t.bot.registry();
+    let aws: Vec<_> = registry
+        .commands()
+        .iter()
+        .filter(|c| ["cloudwatch", "ec2", "sqs"].contains(&&*c.script))
+        .collect();
+    assert!(aws.len() >= 10, "{}", aws.len());
+    for command in aws {
+        assert!(
+            !command.usage.is_empty(),
+            "`{}` has no usage line",
+            command.name
+        );
+    }
 }
