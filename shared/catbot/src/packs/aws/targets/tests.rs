@@ -163,6 +163,7 @@ async fn say_in(t: &TestBot, channel: &str, user: &str, text: &str) -> String {
         user: UserId::parse(user).unwrap(),
         channel: Some(ChannelId::parse(channel).unwrap()),
         team: None,
+        thread_ts: None,
     };
     t.bot
         .handle(&opkit::engine::bot::Request::new(caller, text))
@@ -279,6 +280,7 @@ async fn tell(bot: &Bot, channel: &str, user: &str, text: &str) -> Reply {
         user: UserId::parse(user).unwrap(),
         channel: Some(ChannelId::parse(channel).unwrap()),
         team: None,
+        thread_ts: None,
     };
     bot.handle(&opkit::engine::bot::Request::new(caller, text))
         .await
