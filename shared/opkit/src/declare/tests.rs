@@ -567,3 +567,29 @@ fn the_example_file_loads_and_each_example_runs_its_command() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_reply_past_its_budget_is_an_error_naming_the_command() {
+    // the defect: this reply over a 600-character argument rendered for
+    // minutes on the async runtime, stalling every ack and job beside it
+    let fake = Fake::start().await;
+    let file = r#"
+[[command]]
+name = "cube"
+usage = "<p>"
+describe = "loops over the argument"
+[command.http]
+url = "{{ env.BASE }}/x"
+reply = "{% for a in p %}{% for b in p %}{% for c in p %}{% endfor %}{% endfor %}{% endfor %}done"
+"#;
+    let t = bot(&load(file, &[("BASE", &fake.base)]).unwrap());
+    assert_eq!(
+        t.text("UADMIN", &format!("cube {}", "a".repeat(600))).await,
+        format!(
+            "`cube` could not write its reply: the template takes more than {} steps to render \
+             (a loop over a long argument or answer?), so it was stopped",
+            template::FUEL
+        )
+    );
+    assert_eq!(t.text("UADMIN", "cube ab").await, "done");
+}
