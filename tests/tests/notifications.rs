@@ -389,12 +389,12 @@ async fn acknowledge_and_mute_clicks_are_authorized_audited_and_the_mute_ends_on
             .iter()
             .any(|r| r.user.as_str() == user && r.text == text)
     };
-    assert!(line("UBOB", "alarms ack api-5xx"), "{audit:#?}");
+    assert!(line("UBOB", "alarms ack \"api-5xx\""), "{audit:#?}");
     assert!(
-        line("UBOB", "alarms mute api-5xx for 1h"),
+        line("UBOB", "alarms mute \"api-5xx\" for 1h"),
         "the refusal is audited"
     );
-    assert!(line(ADMIN, "alarms mute api-5xx for 1h"));
+    assert!(line(ADMIN, "alarms mute \"api-5xx\" for 1h"));
 
     // muted: a change is recorded, not posted
     let before = posts(&stack).len();

@@ -290,6 +290,37 @@ pub fn canonical(tokens: &[Token]) -> String {
         .join(" ")
 }
 
+/// How to type `text` as one argument of a command line, so that [`tokenize`]
+/// reads it back as exactly `text`: a quoted phrase — always an argument, never
+/// a word of a command's syntax nor a keyword such as `for` or `in` — or, for
+/// text with a double quote (which a phrase cannot hold), a plain word. `None`
+/// when neither reads back exactly: text with both whitespace and a double
+/// quote, or a word that starts with a quote mark.
+///
+/// Whatever builds a command line out of someone else's text (a button's
+/// command from an AWS alarm name) quotes it with this, never by splicing it in:
+/// then the text is one argument, whatever it holds.
+///
+/// ```
+/// use opkit::text::{Token, quote, tokenize};
+/// assert_eq!(quote("api 5xx").as_deref(), Some("\"api 5xx\""));
+/// assert_eq!(quote("for").as_deref(), Some("\"for\""));
+/// assert_eq!(quote("db\"down").as_deref(), Some("db\"down"));
+/// assert_eq!(quote("a \"b"), None);
+/// let typed = format!("alarms ack {} for 1h", quote("a<b & c").unwrap());
+/// assert_eq!(tokenize(&typed)[2], Token::Quoted("a<b & c".into()));
+/// ```
+pub fn quote(text: &str) -> Option<String> {
+    let phrase = Some(Token::Quoted(text.to_string()));
+    // A word that starts with a quote mark would open a phrase if a later
+    // argument held one.
+    let word = (!text.starts_with(['"', '“'])).then(|| Token::Word(text.to_string()));
+    [phrase, word].into_iter().flatten().find_map(|token| {
+        let typed = token.to_string();
+        (tokenize(&typed) == [token]).then_some(typed)
+    })
+}
+
 /// Whether `c` shows nothing where it stands, though it is there: zero-width
 /// spaces and non-joiners, word joiners, the soft hyphen, the BOM, Hangul and
 /// Mongolian fillers, invisible operators and Unicode tags (which can carry a
@@ -457,6 +488,46 @@ mod tests {
 
     fn word(w: &str) -> Token {
         Token::Word(w.to_string())
+    }
+
+    #[test]
+    fn quote_reads_back_as_exactly_the_text_or_says_it_cannot() {
+        let texts = [
+            "api-5xx",
+            "api 5xx",
+            "db-down\" for 7d \"",
+            "a\\\"b c",
+            "db\"down",
+            "for",
+            "in",
+            "all",
+            "<@U123>",
+            "<!here>",
+            "a &amp; b",
+            "tab\there",
+            " padded ",
+            "“smart”",
+            "\"",
+            "",
+        ];
+        for text in texts {
+            match quote(text) {
+                Some(typed) => {
+                    let tokens = tokenize(&format!("alarms mute {typed} for 1h"));
+                    assert_eq!(tokens.len(), 5, "{text:?} as {typed:?}: {tokens:?}");
+                    assert_eq!(tokens[2].as_typed(), Some(text), "{text:?} as {typed:?}");
+                    assert!(tokens[2].as_word().is_none() || !text.contains(' '));
+                }
+                // Only text a phrase cannot hold and a word cannot spell.
+                None => assert!(
+                    text.contains(['"', '”'])
+                        && (text.contains(char::is_whitespace) || text.starts_with(['"', '“'])),
+                    "{text:?}"
+                ),
+            }
+        }
+        assert_eq!(quote("for").as_deref(), Some("\"for\""), "never a keyword");
+        assert_eq!(quote("db-down\" for 7d \""), None, "the finding's name");
     }
 
     fn quoted(w: &str) -> Token {

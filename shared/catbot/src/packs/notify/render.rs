@@ -8,17 +8,20 @@ use super::event::{AlarmState, InstanceChange};
 use super::state::{AlarmRecord, Incident};
 use opkit::slack::mrkdwn::link;
 use opkit::slack::{Block, Button, Mrkdwn, Reply, UserText, Visibility};
-use opkit::text::Token;
+use opkit::text::quote;
 
 /// The command a button runs for `verb` on the alarm `name`, as typed
-/// (`alarms ack "api 5xx"`): the name quoted as the tokenizer reads it back.
-pub fn command_for(verb: &str, name: &str, tail: &str) -> String {
-    let name = Token::Word(name.to_string()).to_string();
-    if tail.is_empty() {
+/// (`alarms ack "api 5xx"`): the name quoted with [`opkit::text::quote`], never
+/// spliced, so that it reads back as exactly the name and as one argument
+/// whatever AWS allowed in it (`for`, `in`, a `"`); `tail` (fixed words of ours)
+/// after it. `None` when no command can spell the name (a space and a `"`).
+pub fn command_for(verb: &str, name: &str, tail: &str) -> Option<String> {
+    let name = quote(name)?;
+    Some(if tail.is_empty() {
         format!("{verb} {name}")
     } else {
         format!("{verb} {name} {tail}")
-    }
+    })
 }
 
 /// The incident's message (the one that opened it, drawn again on each change):
@@ -77,25 +80,31 @@ pub fn incident_message(record: &AlarmRecord, incident: &Incident) -> Reply {
         });
     }
     if incident.ended_at.is_none() {
-        reply = reply.block(Block::Actions {
-            buttons: buttons(&facts.name),
-        });
+        reply = match buttons(&facts.name) {
+            Some(buttons) => reply.block(Block::Actions { buttons }),
+            None => reply.block(Block::Context {
+                text: "This alarm's name has both a space and a `\"`, which no command can \
+                       spell: it has no buttons."
+                    .into(),
+            }),
+        };
     }
     reply
 }
 
 /// Graph, Acknowledge, Mute 1h, Mute 4h: command buttons, each authorized and
-/// audited as the command it runs.
-pub fn buttons(name: &str) -> Vec<Button> {
-    vec![
-        Button::command("Graph", command_for("graph", name, "")),
+/// audited as the command it runs. `None` when the name cannot be typed
+/// ([`command_for`]).
+pub fn buttons(name: &str) -> Option<Vec<Button>> {
+    Some(vec![
+        Button::command("Graph", command_for("graph", name, "")?),
         Button {
             style: Some("primary".into()),
-            ..Button::command("Acknowledge", command_for("alarms ack", name, ""))
+            ..Button::command("Acknowledge", command_for("alarms ack", name, "")?)
         },
-        Button::command("Mute 1h", command_for("alarms mute", name, "for 1h")),
-        Button::command("Mute 4h", command_for("alarms mute", name, "for 4h")),
-    ]
+        Button::command("Mute 1h", command_for("alarms mute", name, "for 1h")?),
+        Button::command("Mute 4h", command_for("alarms mute", name, "for 4h")?),
+    ])
 }
 
 fn context_line(record: &AlarmRecord, incident: &Incident) -> Mrkdwn {
@@ -174,7 +183,10 @@ pub fn single_message(record: &AlarmRecord, previous: Option<AlarmState>) -> Rep
 pub fn watch_message(record: &AlarmRecord, previous: Option<AlarmState>) -> Reply {
     let stop = opkit::mrkdwn!(
         "You watch this alarm: {} stops these messages.",
-        opkit::slack::Code::new(&command_for("alarms unwatch", &record.facts.name, ""))
+        opkit::slack::Code::new(
+            &command_for("alarms unwatch", &record.facts.name, "")
+                .unwrap_or_else(|| "alarms unwatch <name>".into())
+        )
     );
     single_message(record, previous).block(Block::Context { text: stop })
 }

@@ -79,10 +79,10 @@ async fn a_change_is_posted_to_each_subscribed_channel_and_no_other() {
     assert_eq!(
         buttons,
         [
-            "graph api-5xx",
-            "alarms ack api-5xx",
-            "alarms mute api-5xx for 1h",
-            "alarms mute api-5xx for 4h"
+            "graph \"api-5xx\"",
+            "alarms ack \"api-5xx\"",
+            "alarms mute \"api-5xx\" for 1h",
+            "alarms mute \"api-5xx\" for 4h"
         ]
     );
 }
@@ -516,4 +516,44 @@ async fn the_runbook_tag_comes_first_and_a_bad_one_is_ignored() {
             .as_deref(),
         description
     );
+}
+
+#[tokio::test]
+async fn a_name_aws_allowed_is_quoted_into_its_buttons_never_spliced() {
+    let r = rig();
+    r.t.text(ADMIN, "alarms subscribe all").await;
+    let values = |i: usize| -> Vec<String> {
+        r.posts.posts()[i]
+            .reply
+            .blocks
+            .iter()
+            .filter_map(|b| match b {
+                opkit::slack::Block::Actions { buttons } => Some(buttons),
+                _ => None,
+            })
+            .flatten()
+            .map(|b| b.value.clone())
+            .collect()
+    };
+    // GIVEN the finding's name (F9): a quote, spaces, and `for 7d` inside
+    r.notify(&change("db-down\" for 7d \"", "OK", "ALARM", r.t.now()))
+        .await;
+    // THEN no button (no command can spell it), and says so
+    assert!(values(0).is_empty(), "{:?}", values(0));
+    assert!(
+        format!("{:?}", r.posts.posts()[0].reply.blocks).contains("no command can"),
+        "{:?}",
+        r.posts.posts()[0].reply.blocks
+    );
+    // GIVEN a name a word can spell (a quote, no space) THEN its button mutes it
+    r.notify(&change("a\"b", "OK", "ALARM", r.t.now())).await;
+    assert_eq!(values(1)[2], "alarms mute a\"b for 1h");
+    let message = r.posts.posts()[1].reply.clone();
+    let muted = r.t.press(ADMIN, &message, "Mute 1h").await.text;
+    assert!(muted.as_str().contains("muted *a\"b* until"), "{muted}");
+    // GIVEN a name that reads as a keyword THEN it is a phrase, an argument
+    r.notify(&change("for", "OK", "ALARM", r.t.now())).await;
+    let message = r.posts.posts().last().unwrap().reply.clone();
+    let acked = r.t.press("UBOB", &message, "Acknowledge").await.text;
+    assert!(acked.as_str().contains("acknowledged *for*"), "{acked}");
 }
