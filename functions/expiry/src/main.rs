@@ -14,7 +14,8 @@ use opkit::telemetry::ErrorChain;
 async fn main() -> Result<(), Error> {
     opkit::telemetry::init_traced_json_logs();
     opkit::metrics::install_emf_from_env();
-    let sdk = opkit::aws::load_config().await;
+    // Region, credentials and endpoints from the environment Lambda sets.
+    let sdk = opkit::aws::lambda_config()?;
     // Credentials named by `…_ARN` come from Secrets Manager, read once, here.
     let env = resolve_env(&sdk, &opkit::config::SECRET_SETTINGS).await?;
     let config = Config::from_lookup(|name| env.get(name))?;

@@ -25,14 +25,18 @@ async fn main() -> Result<(), Error> {
     };
     let ingress = &ingress;
     run(service_fn(move |request| async move {
-        Ok::<_, Error>(opkit_ingress::handle(ingress, request).await)
+        Ok::<_, Error>(opkit_ingress::Answered(
+            opkit_ingress::handle(ingress, request).await,
+        ))
     }))
     .await
 }
 
 /// The ingress from the environment, or the setting that stops it.
 async fn build() -> Result<Ingress, ConfigError> {
-    let sdk = opkit::aws::load_config().await;
+    // Region, credentials and endpoint from the environment Lambda sets: none of the
+    // SDK's credential chain (STS, SSO, IMDS) is linked.
+    let sdk = opkit::aws::lambda_config()?;
     // SLACK_SIGNING_SECRET_ARN, OPKIT_ENVELOPE_KEY_ARN: read once, here.
     let env = resolve_env(&sdk, &SECRET_SETTINGS).await?;
     let config = Config::from_lookup(|name| env.get(name))?;

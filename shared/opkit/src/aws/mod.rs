@@ -1,22 +1,47 @@
 //! The AWS SDK's configuration, built once at cold start by each Lambda function.
 //!
-//! One choice made here, for every AWS client the functions build: which root
-//! certificates the SDK's HTTPS client trusts. Every AWS service endpoint presents a
-//! certificate issued by Amazon Trust Services, so by default the clients trust the
-//! five roots Amazon Trust Services tells custom trust stores to hold — Amazon Root
-//! CA 1 to 4 and Starfield Services Root Certificate Authority - G2
-//! (<https://www.amazontrust.com/repository/>, "Trust store and pinning
-//! recommendations") — bundled in the binary. The platform's store is not read: on
-//! a cold start, reading and parsing it (`/etc/ssl/certs`, about 150 certificates)
-//! took 10 ms of the ingress's 15, two thirds of its cold ack.
+//! Three choices are made here, for every AWS client the functions build.
 //!
-//! Behind a TLS-inspecting proxy, or with an endpoint signed by another
-//! authority, set `SSL_CERT_FILE` or `SSL_CERT_DIR` (the variables OpenSSL and the
-//! platform store already read): then the platform's store is trusted instead, as
-//! the SDK does by default.
+//! **Which root certificates the SDK's HTTPS client trusts.** Every AWS service
+//! endpoint presents a certificate issued by Amazon Trust Services, so by default the
+//! clients trust the five roots Amazon Trust Services tells custom trust stores to
+//! hold — Amazon Root CA 1 to 4 and Starfield Services Root Certificate Authority -
+//! G2 (<https://www.amazontrust.com/repository/>, "Trust store and pinning
+//! recommendations") — bundled in the binary. The platform's store is not read: on a
+//! cold start, reading and parsing it (`/etc/ssl/certs`, about 150 certificates) took
+//! 10 ms of the ingress's 15, two thirds of its cold ack. Behind a TLS-inspecting
+//! proxy, or with an endpoint signed by another authority, set `SSL_CERT_FILE` or
+//! `SSL_CERT_DIR` (the variables OpenSSL and the platform store already read): then
+//! the platform's store is trusted instead, as the SDK does by default.
+//!
+//! **Which TLS provider.** rustls on ring (feature `tls-ring`) or on aws-lc (feature
+//! `tls-aws-lc`, the SDK's own default), chosen by the crate that builds the binary:
+//! the ingress takes ring, which links about 1 MB less than aws-lc with its
+//! post-quantum key exchange. With both features on (a workspace build for tests),
+//! [`TlsProvider::CHOSEN`] is aws-lc and each provider can still be asked for by
+//! name. Either way the provider is given to rustls explicitly, never taken from
+//! rustls's process-wide default (which is ambiguous when both are linked).
+//!
+//! **Where region, credentials and endpoint come from.** [`load_config`] runs the
+//! SDK's whole default chain (profiles, SSO, web identity, the container and
+//! instance metadata endpoints), for a process that may run anywhere.
+//! [`lambda_config`] reads them from the environment alone, as Lambda provides
+//! them: it links none of the chain's code (STS, SSO, IMDS), which the functions
+//! never run.
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use std::fmt;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
+
+use crate::config::ConfigError;
+
+#[cfg(test)]
+mod tests;
 
 /// The five roots of Amazon Trust Services, PEM (each preceded by a `#` line
 /// naming its subject).
@@ -58,93 +83,166 @@ impl Roots {
     }
 }
 
-/// The SDK configuration from the environment (region, credentials, endpoint — as
-/// `aws_config::load_from_env`), its HTTPS client (rustls on aws-lc, as the SDK's
-/// default) trusting the roots the environment asks for ([`Roots::from_lookup`]).
-pub async fn load_config() -> SdkConfig {
-    let roots = Roots::from_lookup(|name| std::env::var(name).ok());
+/// The cryptography under rustls in the AWS clients' HTTPS client: one variant per
+/// TLS feature enabled (`tls-ring`, `tls-aws-lc`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsProvider {
+    /// ring (feature `tls-ring`).
+    #[cfg(feature = "tls-ring")]
+    Ring,
+    /// aws-lc, through aws-lc-rs (feature `tls-aws-lc`); prefers the post-quantum
+    /// X25519MLKEM768 key exchange, as the SDK does.
+    #[cfg(feature = "tls-aws-lc")]
+    AwsLc,
+}
+
+#[cfg(any(feature = "tls-ring", feature = "tls-aws-lc"))]
+impl TlsProvider {
+    /// The provider the build chose: aws-lc when its feature is on, ring otherwise.
+    #[cfg(feature = "tls-aws-lc")]
+    pub const CHOSEN: TlsProvider = TlsProvider::AwsLc;
+    /// The provider the build chose: aws-lc when its feature is on, ring otherwise.
+    #[cfg(not(feature = "tls-aws-lc"))]
+    pub const CHOSEN: TlsProvider = TlsProvider::Ring;
+
+    fn crypto_mode(self) -> tls::rustls_provider::CryptoMode {
+        use tls::rustls_provider::CryptoMode;
+        match self {
+            #[cfg(feature = "tls-ring")]
+            TlsProvider::Ring => CryptoMode::Ring,
+            #[cfg(feature = "tls-aws-lc")]
+            TlsProvider::AwsLc => CryptoMode::AwsLc,
+        }
+    }
+}
+
+/// The SDK's HTTPS client (hyper, rustls on `provider`) trusting `roots`.
+#[cfg(any(feature = "tls-ring", feature = "tls-aws-lc"))]
+pub fn https_client(roots: Roots, provider: TlsProvider) -> SharedHttpClient {
+    https_client_trusting(roots.trust_store(), provider)
+}
+
+#[cfg(any(feature = "tls-ring", feature = "tls-aws-lc"))]
+fn https_client_trusting(trust: TrustStore, provider: TlsProvider) -> SharedHttpClient {
     let context = TlsContext::builder()
-        .with_trust_store(roots.trust_store())
+        .with_trust_store(trust)
         .build()
         .expect("a TLS context from a trust store always builds");
-    let https = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::AwsLc,
-        ))
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(provider.crypto_mode()))
         .tls_context(context)
-        .build_https();
+        .build_https()
+}
+
+/// The SDK configuration from the SDK's whole default chain (region, credentials,
+/// endpoint — as `aws_config::load_from_env`), with the HTTPS client of
+/// [`https_client`]: the build's [`TlsProvider::CHOSEN`], trusting the roots the
+/// environment asks for ([`Roots::from_lookup`]).
+#[cfg(any(feature = "tls-ring", feature = "tls-aws-lc"))]
+pub async fn load_config() -> SdkConfig {
+    let roots = Roots::from_lookup(|name| std::env::var(name).ok());
     aws_config::defaults(BehaviorVersion::latest())
-        .http_client(https)
+        .http_client(https_client(roots, TlsProvider::CHOSEN))
         .load()
         .await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject;
-    use sha2::{Digest, Sha256};
+/// The SDK configuration of a Lambda function, from the process's environment
+/// alone: [`lambda_config_from`] with `std::env::var` and the HTTPS client of
+/// [`https_client`] ([`TlsProvider::CHOSEN`], the roots [`Roots::from_lookup`] picks).
+///
+/// # Errors
+///
+/// [`ConfigError::Missing`] naming the first variable it needs that is not set.
+#[cfg(any(feature = "tls-ring", feature = "tls-aws-lc"))]
+pub fn lambda_config() -> Result<SdkConfig, ConfigError> {
+    let lookup = |name: &str| std::env::var(name).ok();
+    let http = https_client(Roots::from_lookup(lookup), TlsProvider::CHOSEN);
+    lambda_config_from(lookup, http)
+}
 
-    /// SHA-256 of each root's SubjectPublicKeyInfo, as Amazon Trust Services
-    /// publishes them (<https://www.amazontrust.com/repository/>).
-    const PUBLISHED_SPKI_SHA256: [&str; 5] = [
-        "fbe3018031f9586bcbf41727e417b7d1c45c2f47f93be372a17b96b50757d5a2",
-        "7f4296fc5b6a4e3b35d3c369623e364ab1af381d8fa7121533c9d6c633ea2461",
-        "36abc32656acfc645c61b71613c4bf21c787f5cabbee48348d58597803d7abc9",
-        "f7ecded5c66047d28ed6466b543c40e0743abe81d109254dcf845d4c2c7853c5",
-        "2b071c59a0a0ae76b0eadb2bad23bad4580b69c3601b630c2eaf0613afa83f92",
-    ];
+/// The SDK configuration from the variables Lambda sets for every function
+/// (<https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html>,
+/// "Defined runtime environment variables"), read through `lookup`, with `http` as
+/// the HTTPS client:
+///
+/// - region: `AWS_REGION`, else `AWS_DEFAULT_REGION`;
+/// - credentials: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and, when set,
+///   `AWS_SESSION_TOKEN` (the execution role's, valid for the execution environment);
+/// - endpoint: `AWS_ENDPOINT_URL_<SERVICE>` (e.g. `AWS_ENDPOINT_URL_SQS`), else
+///   `AWS_ENDPOINT_URL`, both ignored when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is
+///   `true` — the SDK's own rules for these variables, without its shared config files
+///   (<https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html>).
+///
+/// Nothing else is read: no profile file, SSO, web identity token, container or
+/// instance metadata endpoint. Retries and timeouts are the SDK's defaults for
+/// [`BehaviorVersion::latest`].
+///
+/// # Errors
+///
+/// [`ConfigError::Missing`] naming `AWS_REGION`, `AWS_ACCESS_KEY_ID` or
+/// `AWS_SECRET_ACCESS_KEY` when it is not set (or empty).
+pub fn lambda_config_from(
+    lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+    http: SharedHttpClient,
+) -> Result<SdkConfig, ConfigError> {
+    let get = |name: &str| lookup(name).filter(|value| !value.is_empty());
+    let region = get("AWS_REGION")
+        .or_else(|| get("AWS_DEFAULT_REGION"))
+        .ok_or(ConfigError::Missing("AWS_REGION"))?;
+    let key = get("AWS_ACCESS_KEY_ID").ok_or(ConfigError::Missing("AWS_ACCESS_KEY_ID"))?;
+    let secret =
+        get("AWS_SECRET_ACCESS_KEY").ok_or(ConfigError::Missing("AWS_SECRET_ACCESS_KEY"))?;
+    let credentials = Credentials::new(key, secret, get("AWS_SESSION_TOKEN"), None, "environment");
+    let ignore = get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+        .is_some_and(|value| value.eq_ignore_ascii_case("true"));
+    let endpoints = EnvEndpoints {
+        lookup: Box::new(lookup),
+        ignore,
+    };
+    Ok(SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .http_client(http)
+        .service_config(endpoints)
+        .build())
+}
 
-    /// A DER SEQUENCE header for `len` content bytes.
-    fn sequence_header(len: usize) -> Vec<u8> {
-        match len {
-            0..=0x7f => vec![0x30, len as u8],
-            0x80..=0xff => vec![0x30, 0x81, len as u8],
-            _ => vec![0x30, 0x82, (len >> 8) as u8, len as u8],
+/// How the configuration reads a variable: the process's environment, or a test's.
+type Lookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// The endpoint variables, read when an SDK client is built (it asks its
+/// [`LoadServiceConfig`] for `AWS_ENDPOINT_URL` with its service id).
+struct EnvEndpoints {
+    lookup: Lookup,
+    /// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is `true`.
+    ignore: bool,
+}
+
+impl EnvEndpoints {
+    fn get(&self, name: &str) -> Option<String> {
+        if self.ignore {
+            return None;
         }
+        (self.lookup)(name).filter(|value| !value.is_empty())
     }
+}
 
-    #[test]
-    fn the_bundled_roots_are_the_five_amazon_trust_services_publishes() {
-        let certs: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_slice_iter(AMAZON_TRUST_SERVICES_ROOTS.as_bytes())
-                .collect::<Result<_, _>>()
-                .expect("the bundle parses as PEM");
-        assert_eq!(certs.len(), 5);
-        let hashes: Vec<String> = certs
-            .iter()
-            .map(|cert| {
-                let anchor = webpki::anchor_from_trusted_cert(cert).expect("a trust anchor");
-                // The anchor holds the SPKI's contents; the published hash is over the
-                // whole DER structure.
-                let spki = &anchor.subject_public_key_info;
-                let mut der = sequence_header(spki.len());
-                der.extend_from_slice(spki);
-                hex::encode(Sha256::digest(&der))
-            })
-            .collect();
-        assert_eq!(hashes, PUBLISHED_SPKI_SHA256);
+impl fmt::Debug for EnvEndpoints {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EnvEndpoints")
+            .field("ignore", &self.ignore)
+            .finish_non_exhaustive()
     }
+}
 
-    #[test]
-    fn the_platform_store_only_when_the_environment_names_one() {
-        assert_eq!(Roots::from_lookup(|_| None), Roots::AmazonTrustServices);
-        let only = |name: &'static str, value: &'static str| {
-            move |k: &str| (k == name).then(|| value.to_string())
-        };
-        assert_eq!(
-            Roots::from_lookup(only("SSL_CERT_FILE", "/etc/pki/proxy.pem")),
-            Roots::Platform
-        );
-        assert_eq!(
-            Roots::from_lookup(only("SSL_CERT_DIR", "/etc/ssl/certs")),
-            Roots::Platform
-        );
-        assert_eq!(
-            Roots::from_lookup(only("SSL_CERT_FILE", "")),
-            Roots::AmazonTrustServices,
-            "an empty setting is no setting"
-        );
+impl LoadServiceConfig for EnvEndpoints {
+    /// `{env}_{SERVICE ID}` (upper case, spaces as `_`: `AWS_ENDPOINT_URL_SECRETS_MANAGER`),
+    /// else `{env}`: the SDK's order for environment variables.
+    fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+        let service = key.service_id().to_uppercase().replace(' ', "_");
+        self.get(&format!("{}_{service}", key.env()))
+            .or_else(|| self.get(key.env()))
     }
 }

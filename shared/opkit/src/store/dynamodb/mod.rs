@@ -118,11 +118,11 @@ impl DynamoStore {
     }
 
     /// A store over `table` with a client configured from the environment
-    /// (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL` for an emulator).
+    /// (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL` for an emulator), as
+    /// [`crate::aws::load_config`].
+    #[cfg(any(feature = "tls-ring", feature = "tls-aws-lc"))]
     pub async fn from_env(table: impl Into<String>, clock: SharedClock) -> Self {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .load()
-            .await;
+        let config = crate::aws::load_config().await;
         Self::new(Client::new(&config), table, clock)
     }
 

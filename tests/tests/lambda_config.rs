@@ -1,0 +1,88 @@
+//! The Lambda functions' SDK configuration from the environment alone
+//! (`opkit::aws::lambda_config_from`: region, credentials and endpoints as Lambda's
+//! variables give them, none of the SDK's credential chain), through the real SDK
+//! clients the ingress uses, on the emulator.
+
+use opkit::aws::{Roots, TlsProvider, https_client, lambda_config_from};
+use opkit::secret::secrets_manager::secret_string;
+use opkit_tests::aws::{emulator_endpoint, sdk_config, unique_name};
+use opkit_tests::serverless::create_secret;
+
+/// A lookup over `vars`, as the process's environment would answer.
+fn env(vars: Vec<(&'static str, String)>) -> impl Fn(&str) -> Option<String> + Send + Sync {
+    move |name: &str| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    }
+}
+
+#[tokio::test]
+async fn a_lambda_config_reaches_sqs_and_secrets_manager_by_the_endpoint_variables() {
+    let emulator = emulator_endpoint();
+    // GIVEN a queue and a secret on the emulator
+    let admin = sdk_config().await;
+    let admin_sqs = aws_sdk_sqs::Client::new(&admin);
+    let queue_url = admin_sqs
+        .create_queue()
+        .queue_name(unique_name("lambda-config"))
+        .send()
+        .await
+        .expect("create a queue")
+        .queue_url
+        .expect("a queue URL");
+    let admin_secrets = aws_sdk_secretsmanager::Client::new(&admin);
+    let secret = create_secret(&admin_secrets, "SLACK_SIGNING_SECRET", "from-the-emulator").await;
+    // The emulator named once for all clients, or per service while the global
+    // variable names a port nobody listens on: the service's own wins.
+    let closed = "http://127.0.0.1:9".to_string();
+    let endpoints = [
+        vec![("AWS_ENDPOINT_URL", emulator.clone())],
+        vec![
+            ("AWS_ENDPOINT_URL", closed),
+            ("AWS_ENDPOINT_URL_SQS", emulator.clone()),
+            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", emulator.clone()),
+        ],
+    ];
+    for (round, endpoint_vars) in endpoints.into_iter().enumerate() {
+        // WHEN a function's configuration is built from Lambda's variables alone
+        let mut vars = vec![
+            ("AWS_REGION", "us-east-1".to_string()),
+            ("AWS_ACCESS_KEY_ID", "test".to_string()),
+            ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
+            ("AWS_SESSION_TOKEN", "test".to_string()),
+        ];
+        vars.extend(endpoint_vars);
+        let http = https_client(Roots::AmazonTrustServices, TlsProvider::CHOSEN);
+        let sdk = lambda_config_from(env(vars), http).expect("a configuration");
+        // THEN the ingress's two calls reach the emulator: GetSecretValue at cold start…
+        let value = secret_string(&aws_sdk_secretsmanager::Client::new(&sdk), &secret).await;
+        assert_eq!(value.as_deref(), Ok("from-the-emulator"), "round {round}");
+        // …and SendMessage
+        let body = format!("job {round}");
+        aws_sdk_sqs::Client::new(&sdk)
+            .send_message()
+            .queue_url(&queue_url)
+            .message_body(&body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: {e:?}"));
+        let received = admin_sqs
+            .receive_message()
+            .queue_url(&queue_url)
+            .wait_time_seconds(5)
+            .send()
+            .await
+            .expect("receive");
+        let messages = received.messages();
+        assert_eq!(messages.len(), 1, "round {round}");
+        assert_eq!(messages[0].body(), Some(body.as_str()));
+        admin_sqs
+            .delete_message()
+            .queue_url(&queue_url)
+            .receipt_handle(messages[0].receipt_handle().expect("a receipt handle"))
+            .send()
+            .await
+            .expect("delete");
+    }
+}
