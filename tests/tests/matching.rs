@@ -251,3 +251,52 @@ async fn help_for_a_group_lists_the_whole_group() {
         "{schedule}"
     );
 }
+
+/// `example` as Slack sends it once typed in its message box: `@name` picked
+/// from the list becomes a mention (`<@UNAME|name>`), `@group-name` a user group
+/// mention, `#name` a channel link — what `help` shows is what a user types in
+/// Slack, and the client turns these into entities.
+fn as_slack_sends(example: &str) -> String {
+    example
+        .split(' ')
+        .map(|word| {
+            if let Some(name) = word.strip_prefix('@') {
+                let id: String = name
+                    .chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .collect::<String>()
+                    .to_ascii_uppercase();
+                if name.contains('-') {
+                    format!("<!subteam^S{id}|@{name}>")
+                } else {
+                    format!("<@U{id}|{name}>")
+                }
+            } else if let Some(name) = word.strip_prefix('#') {
+                format!("<#C{}|{name}>", name.to_ascii_uppercase())
+            } else {
+                word.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[tokio::test]
+async fn every_example_in_help_parses_as_its_command() {
+    // GIVEN every command Catbot registers, and each example `help` shows for it
+    let bot = catbot().await;
+    for command in bot.registry().commands() {
+        for example in &command.examples {
+            // WHEN an admin types it in Slack
+            let typed = as_slack_sends(example);
+            let answer = reply(&bot, &typed).await;
+            // THEN its arguments are read: no usage error, whatever else comes of it
+            assert!(
+                !answer.contains(". Usage: `"),
+                "`{example}` (help of {}) does not parse: {answer}",
+                command.name
+            );
+            assert!(!answer.starts_with("I don't know"), "`{example}`: {answer}");
+        }
+    }
+}
