@@ -51,6 +51,26 @@ async fn user_and_role(bot: &Bot, args: &Args) -> Result<(UserId, Role), Command
     Ok((user, role))
 }
 
+/// The user and role of arguments [`change_rule`] has already read: a bare id
+/// it confirmed with Slack moments ago is taken as it is, so a grant asks
+/// `users.info` once. Only for the handlers of commands with that rule (the
+/// engine asks a command's rule before every run of its handler).
+fn ruled_user_and_role(args: &Args) -> Result<(UserId, Role), CommandError> {
+    if args.len() != 2 {
+        return Err(CommandError::usage("give one user and one role"));
+    }
+    let user = match args.user(0) {
+        Ok(user) => user,
+        Err(not_a_mention) => args
+            .get(0)
+            .and_then(crate::text::Token::as_typed)
+            .and_then(|w| UserId::parse(w.strip_prefix('@').unwrap_or(w)).ok())
+            .ok_or(not_a_mention)?,
+    };
+    let role = Role::parse(args.word(1, "a role")?)?;
+    Ok((user, role))
+}
+
 /// Asks [`may_grant`] whether `by` may make this change.
 async fn check_change(
     bot: &Bot,
@@ -82,7 +102,7 @@ async fn check_change(
 pub(super) async fn grant(ctx: &mut Ctx<()>, policy: Arc<Policy>) -> Result<Reply, CommandError> {
     // Who may grant what was asked already: `change_rule`, before this runs.
     let (positional, options) = ctx.args.options(&["for", "from"])?;
-    let (user, role) = user_and_role(&ctx.bot, &positional).await?;
+    let (user, role) = ruled_user_and_role(&positional)?;
     let granter = ctx.caller.user.clone();
     let duration = options.duration("for")?;
     let starts_at = match options.get("from") {
@@ -168,7 +188,7 @@ pub(super) async fn grant(ctx: &mut Ctx<()>, policy: Arc<Policy>) -> Result<Repl
 
 pub(super) async fn revoke(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
     // Who may revoke what was asked already: `change_rule`, before this runs.
-    let (user, role) = user_and_role(&ctx.bot, &ctx.args).await?;
+    let (user, role) = ruled_user_and_role(&ctx.args)?;
     let revoker = ctx.caller.user.clone();
     let configured = ctx.bot.configured_holders(&role).contains(&user);
     let no_grant = || {
