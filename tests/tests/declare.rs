@@ -86,7 +86,7 @@ async fn pushed_commands_run_through_the_worker_and_a_new_version_within_a_minut
             lookup: |_: &str| None,
         }),
         Services {
-            http: reqwest::Client::new(),
+            http: opkit::declare::DeclaredHttp::new(),
             lambda: Some(Arc::new(SdkLambda::new(&lambda_sdk))),
         },
     );

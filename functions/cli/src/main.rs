@@ -242,7 +242,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     let sdk = aws::settings().await;
     let http = reqwest::Client::new();
     let services = opkit::declare::Services {
-        http: http.clone(),
+        http: opkit::declare::DeclaredHttp::new(),
         lambda: Some(Arc::new(opkit::declare::lambda::SdkLambda::new(&sdk))),
     };
     // The bot's own commands, as start-up registers them before declared ones:
@@ -286,7 +286,10 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .add_to(builder, &services)
                 .expect("the file was checked with these services"),
             None => builder.commands_source(
-                Arc::new(opkit::declare::stored::deployed(&sdk, http.clone())),
+                Arc::new(opkit::declare::stored::deployed(
+                    &sdk,
+                    services.http.clone(),
+                )),
                 opkit::declare::stored::REFRESH,
             ),
         }

@@ -24,7 +24,7 @@ async fn main() -> Result<(), Error> {
     // One HTTP client for every Slack call (replies, channel posts, uploads).
     let http = reqwest::Client::new();
     // The declarative commands pushed to the table (`opkit commands push`).
-    let commands = opkit::declare::stored::deployed(&sdk, http.clone());
+    let commands = opkit::declare::stored::deployed(&sdk, opkit::declare::DeclaredHttp::new());
     let (bot, store) = catbot::deployed_with_commands(
         &config,
         &settings,

@@ -18,7 +18,7 @@ fn built_ins() -> Vec<Arc<CommandSpec>> {
 }
 
 fn services() -> Services {
-    Services::http(reqwest::Client::new())
+    Services::http()
 }
 
 /// What each of the three says of `file`: check, push, start-up.

@@ -275,19 +275,56 @@ pub struct Declared {
     commands: Vec<Arc<Bound>>,
 }
 
+/// The HTTP client `http` actions go through, and the only way to build one:
+/// it follows no redirect. The host of a declared URL is fixed by the file and
+/// its settings, and the request carries the command's secret headers; a 3xx
+/// followed would send them to wherever `Location` names. A 3xx is an answer
+/// like any other that is not a 2xx: the command fails naming the status, and
+/// nothing is sent to `Location`.
+#[derive(Clone, Debug)]
+pub struct DeclaredHttp(reqwest::Client);
+
+impl DeclaredHttp {
+    /// A client that follows no redirect.
+    ///
+    /// # Panics
+    /// When the TLS backend cannot be initialised, as `reqwest::Client::new`.
+    pub fn new() -> Self {
+        Self(
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("the HTTP client for declared commands could not be built"),
+        )
+    }
+
+    pub(crate) fn client(&self) -> &reqwest::Client {
+        &self.0
+    }
+}
+
+impl Default for DeclaredHttp {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// What declared actions call through.
 #[derive(Clone)]
 pub struct Services {
-    /// The HTTP client for `http` actions (share the process's).
-    pub http: reqwest::Client,
+    /// The HTTP client for `http` actions (one per process; it follows no redirect).
+    pub http: DeclaredHttp,
     /// Invokes Lambda functions for `lambda` actions; `None`: a file with one is refused.
     pub lambda: Option<Arc<dyn LambdaInvoker>>,
 }
 
 impl Services {
-    /// HTTP actions over `http`; no Lambda.
-    pub fn http(http: reqwest::Client) -> Self {
-        Self { http, lambda: None }
+    /// HTTP actions over a new [`DeclaredHttp`]; no Lambda.
+    pub fn http() -> Self {
+        Self {
+            http: DeclaredHttp::new(),
+            lambda: None,
+        }
     }
 }
 
@@ -552,7 +589,7 @@ async fn run(
     let values = bound.spec.usage.bind(&ctx.args)?;
     match &bound.spec.action {
         ActionSpec::Alias(text) => alias(ctx, text).await,
-        ActionSpec::Http(h) => call::http(ctx, &bound, h, &values, &services.http).await,
+        ActionSpec::Http(h) => call::http(ctx, &bound, h, &values, services.http.client()).await,
         ActionSpec::Lambda(l) => {
             let invoker = services
                 .lambda

@@ -312,10 +312,11 @@ impl CommandSource for StoredCommands {
 }
 
 /// The deployed source: settings from the process environment, secrets by
-/// `NAME` or `NAME_ARN` (Secrets Manager), `http` actions over `http`, `lambda`
-/// actions through the SDK — all with the clients of `sdk`.
+/// `NAME` or `NAME_ARN` (Secrets Manager), `http` actions over `http` (see
+/// [`DeclaredHttp`](super::DeclaredHttp)), `lambda` actions through the SDK —
+/// all with the clients of `sdk`.
 #[cfg(all(feature = "secretsmanager", feature = "lambda"))]
-pub fn deployed(sdk: &aws_config::SdkConfig, http: reqwest::Client) -> StoredCommands {
+pub fn deployed(sdk: &aws_config::SdkConfig, http: super::DeclaredHttp) -> StoredCommands {
     let env = |name: &str| std::env::var(name).ok();
     let secrets = SecretsManagerSecrets {
         client: aws_sdk_secretsmanager::Client::new(sdk),

@@ -31,7 +31,7 @@ fn stored_bot() -> TestBot {
     let source = StoredCommands::new(
         |_: &str| None,
         Arc::new(EnvSecrets(|_: &str| None)),
-        Services::http(reqwest::Client::new()),
+        Services::http(),
     );
     TestBot::with(|b| b.commands_source(Arc::new(source), REFRESH))
 }

@@ -29,7 +29,8 @@ struct Seen {
 /// A fake service on loopback: it records every request and answers by path —
 /// `/services/…/version` a version, `/echo` the JSON it was sent, `/uri…` the
 /// path and query it was sent (`{"uri": …}`), `/refuse` a 401 that repeats the
-/// Authorization header, `/text` plain text, `/hang` never.
+/// Authorization header, `/text` plain text, `/hang` never, `/moved?to=URL` a
+/// 302 to `URL`.
 struct Fake {
     base: String,
     seen: Arc<Mutex<Vec<Seen>>>,
@@ -55,7 +56,14 @@ impl Fake {
                         headers,
                         body: body.clone(),
                     });
-                    match path.as_str() {
+                    let mut answer_headers = HeaderMap::new();
+                    if path == "/moved" {
+                        let url = reqwest::Url::parse(&format!("http://x{uri}")).unwrap();
+                        let to = url.query_pairs().find(|(k, _)| k == "to").unwrap().1;
+                        answer_headers.insert(axum::http::header::LOCATION, to.parse().unwrap());
+                    }
+                    let (status, body) = match path.as_str() {
+                        "/moved" => (StatusCode::FOUND, b"moved".to_vec()),
                         "/echo" => (StatusCode::OK, body.to_vec()),
                         p if p.starts_with("/uri") => (
                             StatusCode::OK,
@@ -80,7 +88,8 @@ impl Fake {
                             StatusCode::OK,
                             br#"{"version":"1.4.2","deployed_at":"2026-11-29"}"#.to_vec(),
                         ),
-                    }
+                    };
+                    (status, answer_headers, body)
                 }
             },
         );
@@ -109,7 +118,7 @@ fn load(text: &str, vars: &[(&str, &str)]) -> Result<Declared, LoadError> {
 }
 
 fn bot(declared: &Declared) -> TestBot {
-    let services = Services::http(reqwest::Client::new());
+    let services = Services::http();
     TestBot::with(|b| declared.add_to(b, &services).unwrap())
 }
 
@@ -145,6 +154,44 @@ async fn the_issue_example_works_exactly_as_written() {
         "Sorry, you need ops, or admin to run `deploys status`."
     );
     assert_eq!(fake.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn a_redirect_is_not_followed_and_its_target_receives_nothing() {
+    // GIVEN a service that answers 302 to another service on loopback
+    let (fake, elsewhere) = (Fake::start().await, Fake::start().await);
+    let file = r#"
+[[command]]
+name = "r1"
+describe = "redirect"
+[command.http]
+url = "{{ env.DEPLOYS_URL }}/moved?to={{ env.ELSEWHERE }}/leak"
+headers = { X-Api-Key = "{{ secret.DEPLOYS_TOKEN }}" }
+reply = "path={{ json.path }} status={{ status }}"
+"#;
+    let target = format!("{}/leak", elsewhere.base);
+    let declared = load(
+        file,
+        &[
+            ("DEPLOYS_URL", &fake.base),
+            ("ELSEWHERE", &elsewhere.base),
+            ("DEPLOYS_TOKEN", TOKEN),
+        ],
+    )
+    .unwrap();
+    let t = bot(&declared);
+    // WHEN the command runs
+    let reply = t.text("UADMIN", "r1").await;
+    // THEN the 302 is the answer: the command fails naming it
+    assert!(
+        reply.contains("the service answered HTTP 302: moved"),
+        "{reply}"
+    );
+    // AND the service was asked once, the place it named never
+    assert_eq!(fake.seen().len(), 1);
+    let asked = reqwest::Url::parse(&format!("http://x{}", fake.seen()[0].uri)).unwrap();
+    assert!(asked.query_pairs().any(|(_, to)| to == target), "{asked}");
+    assert!(elsewhere.seen().is_empty(), "{:?}", elsewhere.seen());
 }
 
 #[tokio::test]
