@@ -65,12 +65,8 @@ pub(crate) fn request(
 /// key may be).
 fn shown(out: &Outgoing) -> String {
     match reqwest::Url::parse(&out.url) {
-        Ok(url) => format!(
-            "call {} {}{}",
-            out.method,
-            url.host_str().unwrap_or_default(),
-            url.path()
-        ),
+        // The host with its port, as errors name it: `127.0.0.1:5056` is not `127.0.0.1`.
+        Ok(url) => format!("call {} {}{}", out.method, host_of(&out.url), url.path()),
         Err(_) => format!("call {}", out.method),
     }
 }

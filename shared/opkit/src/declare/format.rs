@@ -379,9 +379,17 @@ pub(crate) fn walk_strings(value: &serde_json::Value, f: &mut impl FnMut(&str)) 
 }
 
 fn tpl(src: &Source<'_>, doc: &Spanned<String>) -> Tpl {
+    let start = doc.span().start;
+    // A multi-line string drops the line break right after its opening quotes:
+    // its text starts on the next line.
+    let raw = src.text.get(start..).unwrap_or_default();
+    let skipped = ["\"\"\"", "'''"].iter().any(|quotes| {
+        raw.strip_prefix(quotes)
+            .is_some_and(|rest| rest.starts_with('\n') || rest.starts_with("\r\n"))
+    });
     Tpl {
         source: doc.get_ref().clone(),
-        line: src.line(doc.span().start),
+        line: src.line(start) + usize::from(skipped),
     }
 }
 

@@ -208,6 +208,9 @@ impl TemplateError {
             };
         }
         let reason = match e.detail() {
+            // The formatter's refusals (and the engine's own operations) say
+            // what was wrong; "invalid operation:" in front adds nothing.
+            Some(detail) if e.kind() == ErrorKind::InvalidOperation => detail.to_string(),
             Some(detail) => format!("{}: {detail}", e.kind()),
             None => e.kind().to_string(),
         };
@@ -260,10 +263,39 @@ impl std::io::Write for Bounded {
 }
 
 /// The names a template reads: `service`, `env.DEPLOYS_URL`, `json.version`.
+///
+/// # Errors
+/// It does not compile, or it applies a filter or a test the engine does not
+/// have (`safe`, `tojson`): the engine looks those up only when it reaches
+/// them, so without this check a file with one would load and every run fail.
 pub(crate) fn names(role: Role, source: &str) -> Result<BTreeSet<String>, TemplateError> {
     let template = engine()
         .template_from_named_str(role.name(), source)
         .map_err(|e| TemplateError::from_engine(&e))?;
+    use minijinja::machinery::{Instruction, get_compiled_template};
+    let compiled = get_compiled_template(&template);
+    for code in std::iter::once(&compiled.instructions).chain(compiled.blocks.values()) {
+        for idx in 0..u32::try_from(code.len()).unwrap_or(u32::MAX) {
+            let (probe, kind) = match code.get(idx) {
+                Some(Instruction::ApplyFilter(name, ..)) => {
+                    (format!("{{{{ none|{name} }}}}"), ErrorKind::UnknownFilter)
+                }
+                Some(Instruction::PerformTest(name, ..)) => {
+                    (format!("{{{{ none is {name} }}}}"), ErrorKind::UnknownTest)
+                }
+                _ => continue,
+            };
+            // The engine answers whether it has the name: a name the parser
+            // read is an identifier, so the probe is that one filter or test.
+            if let Err(e) = engine().render_str(&probe, ())
+                && e.kind() == kind
+            {
+                let mut refused = TemplateError::from_engine(&e);
+                refused.line = code.get_line(idx);
+                return Err(refused);
+            }
+        }
+    }
     Ok(template.undeclared_variables(true).into_iter().collect())
 }
 

@@ -194,6 +194,43 @@ reply = "path={{ json.path }} status={{ status }}"
     assert!(elsewhere.seen().is_empty(), "{:?}", elsewhere.seen());
 }
 
+#[test]
+fn a_reply_with_an_unknown_filter_or_test_is_refused_at_load_with_its_line() {
+    // the defect: these loaded (check, push, start-up), then every run failed
+    let file = |reply: &str| {
+        format!(
+            "[[command]]\nname = \"f1\"\ndescribe = \"f\"\nusage = \"<p>\"\n\
+             [command.http]\nurl = \"https://x.example/\"\nreply = \"\"\"\nfirst\n{reply}\"\"\"\n"
+        )
+    };
+    for (reply, reason) in [
+        ("{{ p|safe }}", "unknown filter: filter safe is unknown"),
+        ("{{ p|e }}", "unknown filter: filter e is unknown"),
+        ("{{ p|tojson }}", "unknown filter: filter tojson is unknown"),
+        (
+            "{% if p is banana %}x{% endif %}",
+            "unknown test: test banana is unknown",
+        ),
+        (
+            "{% for c in p %}{{ c|nope }}{% endfor %}",
+            "filter nope is unknown",
+        ),
+    ] {
+        let err = load(&file(reply), &[]).unwrap_err().to_string();
+        // the reply's second line: the file's 9th
+        assert!(err.starts_with("commands.toml:9:"), "{reply}: {err}");
+        assert!(err.contains(reason), "{reply}: {err}");
+    }
+    // filters the engine has still load
+    for reply in [
+        "{{ p|upper }}",
+        "{{ p|default('x') }}",
+        "{% if p is defined %}x{% endif %}",
+    ] {
+        load(&file(reply), &[]).unwrap_or_else(|e| panic!("{reply}: {e}"));
+    }
+}
+
 #[tokio::test]
 async fn an_argument_cannot_change_the_path_or_add_parameters() {
     let fake = Fake::start().await;
@@ -274,6 +311,8 @@ headers = { X-Tag = "{{ value }}" }
     let t = bot(&load(file, &[("BASE", &fake.base)]).unwrap());
     let reply = t.text("UADMIN", "tag \"a\nX-Admin: 1\"").await;
     assert!(reply.contains("line break"), "{reply}");
+    // the refusal is ours, not the engine's "invalid operation:" (M3)
+    assert!(!reply.contains("invalid operation"), "{reply}");
     assert!(fake.seen().is_empty());
     assert_eq!(t.text("UADMIN", "tag ok").await, "Done: HTTP 200.");
     assert_eq!(fake.seen()[0].headers["x-tag"], "ok");
@@ -457,11 +496,12 @@ reply = "Rolled back *{{ service }}*."
 "#;
     let t = bot(&load(file, &[("BASE", &fake.base)]).unwrap());
     let prompt = t.say("UADMIN", "deploys rollback web").await;
+    // the host with its port (M11: the port was left out)
+    let host = fake.base.trim_start_matches("http://");
     assert!(
-        prompt
-            .text
-            .as_str()
-            .contains("It would `call POST 127.0.0.1/services/web/rollback`"),
+        prompt.text.as_str().contains(&format!(
+            "It would `call POST {host}/services/web/rollback`"
+        )),
         "{}",
         prompt.text.as_str()
     );
