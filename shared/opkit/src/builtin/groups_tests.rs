@@ -361,3 +361,65 @@ async fn a_role_with_power_over_grants_is_never_linked_to_a_group() {
         );
     }
 }
+
+#[tokio::test]
+async fn one_who_joined_the_group_after_the_link_was_asked_cannot_approve_it() {
+    // GIVEN OPKIT_GRANT_APPROVERS=approver, UCAROL holds approver, and an admin
+    // asks to link ops to @ops-oncall = {UAL, UBO} (the tester's F4)
+    let policy = super::Policy::from_roles(&[], &[], &[Role::parse("approver").unwrap()]);
+    let t = TestBot::with_policy(policy, |b| {
+        b.script(deploys())
+            .admins([crate::ids::UserId::parse("UADMIN2").unwrap()])
+    });
+    let first = t.say("UADMIN", "roles grant <@UCAROL> approver").await;
+    t.click("UADMIN2", &first, crate::engine::gate::Decision::Approve)
+        .await;
+    t.groups.set_members("S0ONCALL1", &["UAL", "UBO"]);
+    let prompt = t.say("UADMIN", &format!("roles link ops {ONCALL}")).await;
+    assert!(prompt.text.contains("<@UAL>, <@UBO>"), "{}", prompt.text);
+    // WHEN UCAROL joins the group, then approves the link
+    t.groups.set_members("S0ONCALL1", &["UAL", "UBO", "UCAROL"]);
+    let approved = t
+        .click("UCAROL", &prompt, crate::engine::gate::Decision::Approve)
+        .await;
+    // THEN she is refused, saying why, and nothing is linked
+    assert!(
+        approved.text.ends_with(
+            "<@UCAROL>, you cannot approve this: you are in the user group `S0ONCALL1`, which \
+             this would give \
+             *ops*. Nobody approves a request they gain from; nothing was run. Ask again for \
+             someone else to approve it."
+        ),
+        "{}",
+        approved.text
+    );
+    let links: RoleLinks = t.state(LINKS_SCRIPT).await;
+    assert!(links.links.is_empty());
+    assert_eq!(
+        t.text("UCAROL", "deploy").await,
+        "Sorry, you need ops to run `deploy`."
+    );
+    // AND when Slack cannot say who is in the group at approval, nothing is linked
+    t.groups.set_members("S0ONCALL1", &["UAL"]);
+    let prompt = t.say("UADMIN", &format!("roles link ops {ONCALL}")).await;
+    t.groups.fail_with(Some("fatal_error"));
+    let approved = t
+        .click("UCAROL", &prompt, crate::engine::gate::Decision::Approve)
+        .await;
+    assert!(
+        approved
+            .text
+            .ends_with("I could not ask Slack who is in the user group `S0ONCALL1` (`fatal_error`), so I did not link it; nothing changed."),
+        "{}",
+        approved.text
+    );
+    let links: RoleLinks = t.state(LINKS_SCRIPT).await;
+    assert!(links.links.is_empty());
+    // AND one who is not in the group approves it once Slack answers
+    t.groups.fail_with(None);
+    let prompt = t.say("UADMIN", &format!("roles link ops {ONCALL}")).await;
+    let approved = t
+        .click("UCAROL", &prompt, crate::engine::gate::Decision::Approve)
+        .await;
+    assert!(approved.text.contains("linked *ops*"), "{}", approved.text);
+}

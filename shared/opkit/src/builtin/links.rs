@@ -133,9 +133,17 @@ async fn link(ctx: &mut Ctx<RoleLinks>) -> Result<Reply, CommandError> {
     let groups = ctx.bot.group_roles().clone();
     let members = match groups.look_up(&group, ctx.now).await {
         Membership::Members(members) => {
-            // Its members gain the role: none of them may be the second person.
+            // Its members gain the role: none of them may be the second person,
+            // as they are when it is asked and when it is approved (asked again).
             for member in members.iter() {
-                ctx.benefits(member);
+                ctx.benefits(
+                    member,
+                    mrkdwn!(
+                        "you are in {}, which this would give *{}*",
+                        new.group_name(),
+                        role
+                    ),
+                );
             }
             members.len()
         }

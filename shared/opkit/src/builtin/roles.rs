@@ -150,7 +150,7 @@ pub(super) async fn grant(ctx: &mut Ctx<()>, policy: Arc<Policy>) -> Result<Repl
         )));
     }
     // The grantee gains from it: they may not be its second person.
-    ctx.benefits(&user);
+    ctx.benefits(&user, mrkdwn!("this would give you *{}*", role));
     // Nobody holds the approving role before its first grant; an admin may
     // approve that one, so a deployment can start (see the README).
     if policy.power_of(&role) == Some(Power::Approves) {

@@ -532,7 +532,7 @@ impl Bot {
         // (`Ctx::confirm`) before it changes anything: bad arguments, or an action
         // that would do nothing, get their answer instead of a prompt.
         let gate_passed = matches!(command.gate, Gate::None);
-        self.run_authorized(request, command, args, gate_passed, Bindings::new())
+        self.run_authorized(request, command, args, gate_passed, Bindings::new(), None)
             .await
     }
 
@@ -598,7 +598,8 @@ impl Bot {
     /// `gate_passed`: it has no gate, or its confirmation or approval was given;
     /// otherwise a handler that asks for its gate gets the request held.
     /// `bound_when_asked`: what a passed gate's request was bound to when asked
-    /// ([`Ctx::bind`](crate::engine::command::Ctx::bind)).
+    /// ([`Ctx::bind`](crate::engine::command::Ctx::bind)). `approved_by`: who
+    /// approved it, in its approved run ([`Ctx::benefits`](crate::engine::command::Ctx::benefits)).
     pub(crate) async fn run_authorized(
         &self,
         request: &Request,
@@ -606,6 +607,7 @@ impl Bot {
         args: crate::engine::command::Args,
         gate_passed: bool,
         bound_when_asked: Bindings,
+        approved_by: Option<UserId>,
     ) -> Reply {
         let name = Some(command.name.as_str());
         // A command whose usage line names no arguments takes none: extra words
@@ -620,7 +622,14 @@ impl Bot {
         }
         match crate::metrics::time_command(
             &command.name,
-            self.execute(request, command, args, gate_passed, bound_when_asked),
+            self.execute(
+                request,
+                command,
+                args,
+                gate_passed,
+                bound_when_asked,
+                approved_by,
+            ),
         )
         .await
         {
@@ -704,6 +713,7 @@ impl Bot {
         args: crate::engine::command::Args,
         gate_passed: bool,
         bound_when_asked: Bindings,
+        approved_by: Option<UserId>,
     ) -> Result<(Ran, bool), CommandError> {
         // The save that ends a command that ran keeps its "succeeded" record and
         // the reply as it will be shown.
@@ -723,6 +733,7 @@ impl Bot {
                 bot: self.clone(),
                 gate_passed,
                 bound_when_asked: bound_when_asked.clone(),
+                approved_by: approved_by.clone(),
             };
             command.runner.run(state, invocation)
         })

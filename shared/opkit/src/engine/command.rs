@@ -109,6 +109,10 @@ pub struct Ctx<S> {
     asked: Option<Mrkdwn>,
     /// Who gains from the request besides the asker (see [`Ctx::benefits`]).
     beneficiaries: Vec<UserId>,
+    /// How each of them gains, said to one who approved it ([`Ctx::benefits`]).
+    gains: Vec<(UserId, Mrkdwn)>,
+    /// Who approved the request, in its approved run; `None` otherwise.
+    approved_by: Option<UserId>,
     /// Roles whose holders may approve this request besides the gate's
     /// approvers (see [`Ctx::also_approved_by`]).
     also_approved_by: Vec<Role>,
@@ -141,8 +145,23 @@ impl<S> Ctx<S> {
     /// a handler may work out its answer on the state first and show it as the
     /// summary. A gated handler that returns without calling it changes nothing and fails
     /// as an internal error: a command cannot skip its own gate.
+    ///
+    /// In an approved run, it refuses when the approver gains from the request
+    /// as it is now ([`Ctx::benefits`], asked again as the handler runs): who
+    /// gains may have changed since it was asked (someone who joined a linked
+    /// group). Nothing runs.
     pub fn confirm(&mut self, summary: impl Into<Mrkdwn>) -> Result<(), CommandError> {
         if self.gate_passed {
+            if let Some(approver) = &self.approved_by
+                && let Some((_, how)) = self.gains.iter().find(|(u, _)| u == approver)
+            {
+                return Err(CommandError::user(crate::mrkdwn!(
+                    "{}, you cannot approve this: {}. Nobody approves a request they gain \
+                     from; nothing was run. Ask again for someone else to approve it.",
+                    approver.mention(),
+                    how.clone()
+                )));
+            }
             return Ok(());
         }
         self.asked = Some(summary.into());
@@ -154,9 +173,14 @@ impl<S> Ctx<S> {
     /// [`Ctx::confirm`]: nobody who gains from a request may be its second
     /// person, so none of them may approve it (see
     /// [`Pending::benefits`](crate::engine::gate::Pending::benefits)).
-    pub fn benefits(&mut self, user: &UserId) {
+    ///
+    /// `how` says what they gain, to them (`you are in @ops-oncall, which this
+    /// would give *ops*`): the approved run calls it again on what is true by
+    /// then, and [`Ctx::confirm`] refuses an approver it names with it.
+    pub fn benefits(&mut self, user: &UserId, how: impl Into<Mrkdwn>) {
         if !self.beneficiaries.contains(user) {
             self.beneficiaries.push(user.clone());
+            self.gains.push((user.clone(), how.into()));
         }
     }
 
@@ -655,6 +679,8 @@ pub(crate) struct Invocation {
     /// What the request was bound to when asked ([`Ctx::bind`]): empty unless
     /// this is its confirmed or approved run.
     pub bound_when_asked: Bindings,
+    /// Who approved the request, in its approved run ([`Ctx::benefits`]).
+    pub approved_by: Option<UserId>,
 }
 
 /// What a run came to.
@@ -702,6 +728,8 @@ impl<S: ScriptState> ErasedHandler for Typed<S> {
                 gate_passed: inv.gate_passed,
                 asked: None,
                 beneficiaries: Vec::new(),
+                gains: Vec::new(),
+                approved_by: inv.approved_by,
                 also_approved_by: Vec::new(),
                 bound: Bindings::new(),
                 bound_when_asked: inv.bound_when_asked,

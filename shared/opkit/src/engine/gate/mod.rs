@@ -535,7 +535,8 @@ impl Bot {
             }
             reply.replacing()
         };
-        let run = self.run_authorized(&request, &command, args, true, pending.bound);
+        let approved_by = (decision == Decision::Approve).then(|| clicker.user.clone());
+        let run = self.run_authorized(&request, &command, args, true, pending.bound, approved_by);
         crate::engine::deferred::presenting(present, run).await
     }
 }
