@@ -423,3 +423,64 @@ async fn one_who_joined_the_group_after_the_link_was_asked_cannot_approve_it() {
         .await;
     assert!(approved.text.contains("linked *ops*"), "{}", approved.text);
 }
+
+#[tokio::test]
+async fn links_stored_before_the_refusal_of_powerful_roles_give_nothing() {
+    // GIVEN OPKIT_GRANT_ROLES=lead, OPKIT_GRANT_APPROVERS=approver, and links of
+    // admin, lead, approver and ops to @ops-oncall = {UAL} stored by an earlier
+    // version, which linked any role
+    use crate::store::{EncodedState, StateStore};
+    let policy = super::Policy::from_roles(
+        &[Role::parse("lead").unwrap()],
+        &[],
+        &[Role::parse("approver").unwrap()],
+    );
+    let t = TestBot::with_policy(policy, |b| b.script(deploys()));
+    t.groups.set_members("S0ONCALL1", &["UAL"]);
+    let link = |role: &str| crate::groups::RoleLink {
+        role: Role::parse(role).unwrap(),
+        group: crate::ids::UserGroupId::parse("S0ONCALL1").unwrap(),
+        handle: Some("ops-oncall".into()),
+        linked_by: crate::ids::UserId::parse("UADMIN").unwrap(),
+        linked_at: t.now(),
+    };
+    let links = RoleLinks {
+        links: ["admin", "lead", "approver", "ops"].map(link).to_vec(),
+    };
+    let state = EncodedState::new(LINKS_SCRIPT, serde_json::to_value(links).unwrap()).unwrap();
+    t.store.save(LINKS_SCRIPT, &state, 0).await.unwrap();
+    // WHEN a member of the group asks for what those roles allow
+    // THEN only ops counts
+    assert_eq!(t.text("UAL", "deploy").await, "deployed");
+    assert_eq!(
+        t.text("UAL", "roles grant <@UBO> ops").await,
+        "Sorry, you need admin, or lead to run `roles grant`."
+    );
+    // AND whoami and roles who say the others are ignored, and why
+    let me = t.text("UAL", "whoami").await;
+    assert!(me.contains("holding ops now"), "{me}");
+    for role in ["admin", "lead", "approver"] {
+        assert!(
+            me.contains(&format!(
+                "• not {role} as a member of @ops-oncall: ignored, *{role}* cannot come from a \
+                 user group (an admin may `roles unlink {role} S0ONCALL1`)"
+            )),
+            "{me}"
+        );
+    }
+    let who = t.text("UBO", "roles who lead").await;
+    assert!(
+        who.contains(
+            "• members of @ops-oncall: ignored, *lead* cannot come from a user group (linked by \
+             <@UADMIN>; an admin may `roles unlink lead S0ONCALL1`)"
+        ),
+        "{who}"
+    );
+    assert!(!who.contains("<@UAL>"), "{who}");
+    // AND an admin unlinks one
+    let asked = t.say("UADMIN", "roles unlink lead S0ONCALL1").await;
+    let done = t
+        .click("UADMIN", &asked, crate::engine::gate::Decision::Confirm)
+        .await;
+    assert!(done.text.contains("unlinked *lead*"), "{}", done.text);
+}

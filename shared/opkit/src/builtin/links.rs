@@ -48,16 +48,20 @@ pub fn script(policy: &Policy) -> Script<RoleLinks> {
     if let Some(approvers) = &policy.grant_approval {
         link_command = link_command.approval(approvers.clone());
     }
-    Script::new(LINKS_SCRIPT).command(link_command).command(
-        Command::new("roles unlink")
-            .usage("<role> <@usergroup>")
-            .describe("Stop giving a role to a user group's members (their grants stay)")
-            .example("roles unlink ops @ops-oncall")
-            .access(admin)
-            .confirm()
-            .in_channel()
-            .handler(|ctx| Box::pin(unlink(ctx))),
-    )
+    // Links stored before `roles link` refused these give nothing either.
+    Script::new(LINKS_SCRIPT)
+        .unlinkable(policy.roles_with_power())
+        .command(link_command)
+        .command(
+            Command::new("roles unlink")
+                .usage("<role> <@usergroup>")
+                .describe("Stop giving a role to a user group's members (their grants stay)")
+                .example("roles unlink ops @ops-oncall")
+                .access(admin)
+                .confirm()
+                .in_channel()
+                .handler(|ctx| Box::pin(unlink(ctx))),
+        )
 }
 
 /// The rule of `roles link`: no role with power over grants.

@@ -289,6 +289,15 @@ async fn whoami(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
             text.push(mrkdwn!("\n• {} {}", h.role, h.describe_source(ctx.now)));
         }
     }
+    for link in &holdings.ignored {
+        text.push(mrkdwn!(
+            "\n• not {} as a member of {}: ignored, *{}* cannot come from a user group (an admin may {})",
+            link.role,
+            link.group_name(),
+            link.role,
+            Code::new(&format!("roles unlink {} {}", link.role, link.group))
+        ));
+    }
     text.push(Unverified::explain(&holdings.unverified));
     Ok(Reply::text(text))
 }

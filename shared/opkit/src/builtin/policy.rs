@@ -86,6 +86,22 @@ impl Policy {
         }
     }
 
+    /// Every role [`Policy::power_of`] gives power over grants: `admin`, and the
+    /// roles that grant or approve.
+    pub fn roles_with_power(&self) -> Vec<Role> {
+        let named = |access: &Access| match access {
+            Access::Open => Vec::new(),
+            Access::AnyOf(alts) => alts.iter().flat_map(|alt| alt.0.iter().cloned()).collect(),
+        };
+        let mut roles = vec![Role::admin()];
+        roles.extend(named(&self.grant));
+        roles.extend(self.grant_approval.as_ref().map(named).unwrap_or_default());
+        roles.retain(|r| self.power_of(r).is_some());
+        roles.sort();
+        roles.dedup();
+        roles
+    }
+
     /// `admin`, or any of `extra` on its own (e.g. `OPKIT_GRANT_ROLES=lead`).
     pub fn admin_or(extra: &[Role]) -> Access {
         let mut alts = vec![Alternative(vec![Role::admin()])];

@@ -337,6 +337,16 @@ async fn group_lines(ctx: &Ctx<()>, role: &Role) -> Result<Vec<Mrkdwn>, CommandE
     let links = groups.links(ctx.now).await?;
     let mut lines = Vec::new();
     for link in links.of_role(role) {
+        if !groups.gives(role) {
+            lines.push(mrkdwn!(
+                "• members of {}: ignored, *{}* cannot come from a user group (linked by {}; an admin may {})",
+                link.group_name(),
+                role,
+                link.linked_by.mention(),
+                Code::new(&format!("roles unlink {} {}", role, link.group))
+            ));
+            continue;
+        }
         let members = match groups.membership(&link.group, ctx.now).await {
             Membership::Members(members) if members.is_empty() => Mrkdwn::from("nobody now"),
             Membership::Members(members) => {

@@ -186,6 +186,9 @@ pub struct Holdings {
     pub held: Vec<Held>,
     /// Linked groups Slack did not answer for: they gave nothing.
     pub unverified: Vec<Unverified>,
+    /// Links of roles no link gives (`admin`, granting, approving) whose group
+    /// the user is in: they gave nothing.
+    pub ignored: Vec<crate::groups::RoleLink>,
 }
 
 impl Holdings {
@@ -216,6 +219,7 @@ impl Bot {
         Ok(Holdings {
             held,
             unverified: groups.unverified,
+            ignored: groups.ignored,
         })
     }
 

@@ -172,6 +172,7 @@ pub struct BotBuilder {
     usergroups: Option<Arc<dyn UserGroups>>,
     zones: Arc<dyn ZoneSource>,
     source: Option<(Arc<dyn CommandSource>, chrono::Duration)>,
+    unlinkable: Vec<Role>,
 }
 
 impl BotBuilder {
@@ -198,6 +199,7 @@ impl BotBuilder {
     /// Adds a script's commands.
     pub fn script<S: ScriptState>(mut self, mut script: Script<S>) -> Self {
         self.tickers.extend(script.take_ticker());
+        self.unlinkable.extend(script.take_unlinkable());
         self.specs.push(script.into_specs());
         self
     }
@@ -258,7 +260,9 @@ impl BotBuilder {
         let authorizer = self
             .authorizer
             .unwrap_or_else(|| Arc::new(GrantAuthorizer::new(grants, self.admins)));
-        let groups = Arc::new(GroupRoles::new(self.store.clone(), self.usergroups));
+        let groups = Arc::new(
+            GroupRoles::new(self.store.clone(), self.usergroups).never_giving(self.unlinkable),
+        );
         Ok(Bot(Arc::new(Inner {
             name: self.name,
             registry: std::sync::RwLock::new(Arc::new(registry)),
@@ -295,6 +299,7 @@ impl Bot {
             usergroups: None,
             zones: Arc::new(FixedZone(crate::timespec::Tz::UTC)),
             source: None,
+            unlinkable: Vec::new(),
         }
     }
 

@@ -457,6 +457,7 @@ pub struct Script<S> {
     name: String,
     commands: Vec<Command<S>>,
     ticker: Option<Arc<TickFn<S>>>,
+    unlinkable: Vec<Role>,
 }
 
 /// A script's periodic step: given its state and the time, end what is due and
@@ -484,7 +485,22 @@ impl<S: ScriptState> Script<S> {
             name: name.to_string(),
             commands: Vec::new(),
             ticker: None,
+            unlinkable: Vec::new(),
         }
+    }
+
+    /// Roles no user group link may give (besides `admin`, which none ever
+    /// does): the bot ignores a stored link of one when it works out who holds
+    /// what ([`crate::groups::GroupRoles::gives`]). The links script's, from its
+    /// policy: a link stored before `roles link` refused such roles gives nothing.
+    pub fn unlinkable(mut self, roles: impl IntoIterator<Item = Role>) -> Self {
+        self.unlinkable.extend(roles);
+        self
+    }
+
+    /// Takes the roles no link may give out ([`Script::unlinkable`]).
+    pub(crate) fn take_unlinkable(&mut self) -> Vec<Role> {
+        std::mem::take(&mut self.unlinkable)
     }
 
     /// A step run on a schedule (every minute deployed, by the expiry function;

@@ -69,6 +69,9 @@ pub struct GroupHoldings {
     pub held: Vec<RoleLink>,
     /// The links whose group could not be checked.
     pub unverified: Vec<Unverified>,
+    /// Links of roles no link gives ([`GroupRoles::gives`]) whose group the
+    /// user is in: they gave nothing. Only when every role was asked for.
+    pub ignored: Vec<RoleLink>,
 }
 
 /// Which roles users hold through linked user groups: the links from the store,
@@ -78,6 +81,7 @@ pub struct GroupRoles {
     groups: Option<Arc<dyn UserGroups>>,
     links: Mutex<Option<(Arc<RoleLinks>, DateTime<Utc>)>>,
     members: Mutex<HashMap<UserGroupId, (Membership, DateTime<Utc>)>>,
+    unlinkable: BTreeSet<Role>,
 }
 
 impl GroupRoles {
@@ -90,7 +94,23 @@ impl GroupRoles {
             groups,
             links: Mutex::new(None),
             members: Mutex::new(HashMap::new()),
+            unlinkable: BTreeSet::new(),
         }
+    }
+
+    /// Links of `roles` give nobody anything (nor do links of `admin`, ever):
+    /// the roles `roles link` refuses, for links stored before it did.
+    #[must_use]
+    pub fn never_giving(mut self, roles: impl IntoIterator<Item = Role>) -> Self {
+        self.unlinkable.extend(roles);
+        self
+    }
+
+    /// Whether a link of `role` gives it: never `admin`, nor a role with power
+    /// over grants ([`GroupRoles::never_giving`]). The one check every
+    /// resolution of linked roles makes.
+    pub fn gives(&self, role: &Role) -> bool {
+        *role != Role::admin() && !self.unlinkable.contains(role)
     }
 
     /// Whether members can be looked up at all (a bot token is configured).
@@ -117,6 +137,15 @@ impl GroupRoles {
             })?,
             None => RoleLinks::default(),
         };
+        for link in links.links.iter().filter(|l| !self.gives(&l.role)) {
+            tracing::warn!(
+                role = %link.role,
+                group = %link.group,
+                linked_by = %link.linked_by,
+                "a user group link of a role that grants, approves or is admin is ignored: \
+                 its members do not hold it through the group; unlink it (roles unlink)"
+            );
+        }
         let links = Arc::new(links);
         *self.links.lock().expect("links lock") = Some((links.clone(), now + LINKS_TTL));
         Ok(links)
@@ -186,6 +215,16 @@ impl GroupRoles {
         let mut found = GroupHoldings::default();
         for link in &links.links {
             if wanted.is_some_and(|w| !w.contains(&link.role)) {
+                continue;
+            }
+            if !self.gives(&link.role) {
+                // Shown to its members when they ask what they hold; never held.
+                if wanted.is_none()
+                    && let Membership::Members(members) = self.membership(&link.group, now).await
+                    && members.contains(user)
+                {
+                    found.ignored.push(link.clone());
+                }
                 continue;
             }
             match self.membership(&link.group, now).await {
