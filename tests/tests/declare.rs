@@ -78,12 +78,13 @@ async fn pushed_commands_run_through_the_worker_and_a_new_version_within_a_minut
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     let lambda_sdk = sdk_config_at(&lambda.endpoint, None).await;
-    // the worker's environment has none of them: they are pushed with the file
+    // the worker's environment has none of them: they are pushed with the file;
+    // a value of its own for the secret is not "both set": the pushed one is used
     let source = StoredCommands::new(
         |_: &str| None,
         Arc::new(SecretsManagerSecrets {
             client: secrets,
-            lookup: |_: &str| None,
+            lookup: |name: &str| (name == "DEPLOYS_TOKEN").then(|| "a-local-value".to_string()),
         }),
         Services {
             http: opkit::declare::DeclaredHttp::new(),

@@ -86,3 +86,34 @@ async fn a_lambda_config_reaches_sqs_and_secrets_manager_by_the_endpoint_variabl
             .expect("delete");
     }
 }
+
+#[tokio::test]
+async fn a_secret_is_read_in_the_region_its_arn_names() {
+    // GIVEN a secret created in a region other than the reader's
+    let reader = sdk_config().await;
+    let home = reader.region().expect("a region").to_string();
+    let elsewhere = if home == "eu-west-1" {
+        "us-west-2"
+    } else {
+        "eu-west-1"
+    };
+    let there = reader
+        .to_builder()
+        .region(aws_config::Region::new(elsewhere))
+        .build();
+    let arn = create_secret(
+        &aws_sdk_secretsmanager::Client::new(&there),
+        "DEPLOYS_TOKEN",
+        "from-elsewhere",
+    )
+    .await;
+    assert!(arn.contains(&format!(":{elsewhere}:")), "{arn}");
+    let client = aws_sdk_secretsmanager::Client::new(&reader);
+    // the defect: looked up in the reader's region, where there is no such secret
+    let missing = client.get_secret_value().secret_id(&arn).send().await;
+    assert!(missing.is_err(), "the emulator keeps regions apart");
+    // WHEN it is read by its ARN with the reader's client
+    let value = secret_string(&client, &arn).await;
+    // THEN it is found there
+    assert_eq!(value.as_deref(), Ok("from-elsewhere"));
+}

@@ -170,9 +170,11 @@ impl<L: Fn(&str) -> Option<String> + Send + Sync> SecretSource for EnvSecrets<L>
     }
 }
 
-/// Secrets as the deployed functions hold them: `NAME` from the environment,
-/// or, when `NAME_ARN` is set, that Secrets Manager secret's `SecretString`
-/// (both set is refused, as for the functions' own credentials).
+/// Secrets as the deployed functions hold them: the secret pushed with the
+/// version when there is one (read in the region its ARN names); else `NAME`
+/// from the environment, or, when `NAME_ARN` is set, that Secrets Manager
+/// secret's `SecretString` (both set is refused, as for the functions' own
+/// credentials).
 #[cfg(feature = "secretsmanager")]
 pub struct SecretsManagerSecrets<L> {
     /// The client (the worker's role needs `secretsmanager:GetSecretValue` on
@@ -190,10 +192,16 @@ impl<L: Fn(&str) -> Option<String> + Send + Sync> SecretSource for SecretsManage
         pushed: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Option<Secret>, String>> {
         Box::pin(async move {
+            // The secret pushed with the version is the one it uses: a value
+            // this process also has is not "both set" (the pusher chose).
+            if let Some(id) = pushed {
+                return crate::secret::secrets_manager::secret_string(&self.client, id)
+                    .await
+                    .map(|v| Some(Secret::new(v)))
+                    .map_err(|reason| format!("{name}_ARN ({id}) cannot be read: {reason}"));
+            }
             let direct = crate::config::setting(&self.lookup, name);
-            let reference = pushed
-                .map(str::to_string)
-                .or_else(|| crate::config::setting(&self.lookup, &format!("{name}_ARN")));
+            let reference = crate::config::setting(&self.lookup, &format!("{name}_ARN"));
             match (direct, reference) {
                 (Some(_), Some(_)) => Err(format!(
                     "{name} and {name}_ARN are both set; set the value or the secret that \

@@ -184,6 +184,47 @@ url = "{{ env.NOT_SET_HERE }}/x"
 }
 
 #[tokio::test]
+async fn a_version_that_cannot_be_loaded_is_named_to_users_not_hidden() {
+    // GIVEN a fresh bot and a version whose secret this process cannot read
+    let t = stored_bot();
+    let store: &dyn Store = t.bot.store().as_ref();
+    let file = stored::StoredFile {
+        origin: "commands.toml".into(),
+        text: "[[command]]\nname = \"deploys\"\n[command.http]\nurl = \"https://x.example/\"\n\
+               headers = { Authorization = \"{{ secret.TOKEN }}\" }\n"
+            .into(),
+        pushed_by: UserId::parse("UADMIN").unwrap(),
+        pushed_at: t.now(),
+        settings: Default::default(),
+        secret_ids: [(
+            "TOKEN".to_string(),
+            "arn:aws:secretsmanager:us-east-1:1:secret:t".to_string(),
+        )]
+        .into(),
+    };
+    let value =
+        crate::store::EncodedState::new(stored::STATE_KEY, serde_json::to_value(&file).unwrap())
+            .unwrap();
+    store.save(stored::STATE_KEY, &value, 0).await.unwrap();
+    // WHEN a user runs one of its commands
+    let reply = t.text("UBOB", "deploys").await;
+    // THEN they are told the declared commands could not be loaded, and whom to ask
+    assert_eq!(
+        reply,
+        "I don't know `deploys`. Type `help` to see what you can run. The commands declared \
+         for this bot could not be loaded; ask an admin."
+    );
+    // AND once a version loads, an unknown command is only unknown
+    push(&t, V1).await.unwrap();
+    t.advance(REFRESH);
+    assert!(t.text("UBOB", "me").await.contains("<@UBOB>"));
+    assert_eq!(
+        t.text("UBOB", "deploys").await,
+        "I don't know `deploys`. Type `help` to see what you can run."
+    );
+}
+
+#[tokio::test]
 async fn pushed_settings_travel_with_the_file() {
     let t = stored_bot();
     let file = r#"

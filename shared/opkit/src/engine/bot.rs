@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Utc};
@@ -153,6 +154,9 @@ struct SourceState {
     every: chrono::Duration,
     /// When it was last asked, and the version the registry holds.
     seen: tokio::sync::Mutex<(Option<DateTime<Utc>>, u64)>,
+    /// Whether the version stored last could not be loaded: an unknown
+    /// command may be one of its commands, and users are told so.
+    unloaded: std::sync::atomic::AtomicBool,
 }
 
 /// A bot: its commands and the services they run on. Cheap to clone.
@@ -271,6 +275,7 @@ impl BotBuilder {
                 source,
                 every,
                 seen: tokio::sync::Mutex::new((None, 0)),
+                unloaded: std::sync::atomic::AtomicBool::new(false),
             }),
             tickers: self.tickers,
             store: self.store,
@@ -339,10 +344,12 @@ impl Bot {
                     Ok(registry) => {
                         *self.0.registry.write().unwrap_or_else(|e| e.into_inner()) =
                             Arc::new(registry);
+                        state.unloaded.store(false, Ordering::Relaxed);
                         tracing::info!(version, "loaded a new version of the declared commands");
                     }
                     Err(error) => {
                         tracing::error!(version, %error, "the declared commands were not loaded");
+                        state.unloaded.store(true, Ordering::Relaxed);
                     }
                 }
                 // Either way, this version is not asked for again.
@@ -350,6 +357,7 @@ impl Bot {
             }
             Err(error) => {
                 tracing::error!(%error, "the declared commands could not be read");
+                state.unloaded.store(true, Ordering::Relaxed);
             }
         }
     }
@@ -495,24 +503,41 @@ impl Bot {
             }
             _ => Mrkdwn::new(),
         };
+        // A declared command whose version could not be loaded is unknown too:
+        // the user learns that much, and who can help; the log has why.
+        let unloaded = self
+            .0
+            .source
+            .as_ref()
+            .is_some_and(|s| s.unloaded.load(Ordering::Relaxed));
+        let (error, unloaded) = if unloaded {
+            (
+                "unknown command (the declared commands could not be loaded)",
+                mrkdwn!(" The commands declared for this bot could not be loaded; ask an admin."),
+            )
+        } else {
+            ("unknown command", Mrkdwn::new())
+        };
         self.audit(
             request,
             None,
             Outcome::Failed {
-                error: "unknown command".into(),
+                error: error.into(),
             },
         )
         .await;
         match suggestion {
             Some(s) => Reply::text(mrkdwn!(
-                "I don't know {}. Did you mean {}?{}",
+                "I don't know {}. Did you mean {}?{}{}",
                 typed,
                 Code::new(&s.usage_line()),
-                quote_it
+                quote_it,
+                unloaded
             )),
             None => Reply::text(mrkdwn!(
-                "I don't know {}. Type `help` to see what you can run.",
-                typed
+                "I don't know {}. Type `help` to see what you can run.{}",
+                typed,
+                unloaded
             )),
         }
     }

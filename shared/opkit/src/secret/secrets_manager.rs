@@ -72,11 +72,20 @@ async fn read(client: &Client, reference: &SecretReference) -> Result<String, Co
 }
 
 /// The `SecretString` of the secret `secret_id` (an ARN or a name), trimmed;
-/// an error says why it cannot be used (never the value).
+/// an error says why it cannot be used (never the value). An ARN is read in
+/// the region it names ([`arn_region`]), whatever `client`'s region; a name, in
+/// `client`'s.
 pub async fn secret_string(client: &Client, secret_id: &str) -> Result<String, String> {
-    let output = client
-        .get_secret_value()
-        .secret_id(secret_id)
+    let mut request = client.get_secret_value().secret_id(secret_id).customize();
+    if let Some(region) = arn_region(secret_id)
+        && client.config().region().map(|r| r.as_ref()) != Some(region)
+    {
+        request =
+            request.config_override(aws_sdk_secretsmanager::config::Builder::default().region(
+                aws_sdk_secretsmanager::config::Region::new(region.to_string()),
+            ));
+    }
+    let output = request
         .send()
         .await
         .map_err(|e| DisplayErrorContext(&e).to_string())?;
@@ -84,5 +93,35 @@ pub async fn secret_string(client: &Client, secret_id: &str) -> Result<String, S
         Some(value) if !value.trim().is_empty() => Ok(value.trim().to_string()),
         Some(_) => Err("its SecretString is empty".into()),
         None => Err("it has no SecretString (a binary secret cannot hold a setting)".into()),
+    }
+}
+
+/// The region a Secrets Manager ARN names
+/// (`arn:aws:secretsmanager:us-east-1:123456789012:secret:name-AbCdEf`), if
+/// `secret_id` is one.
+pub fn arn_region(secret_id: &str) -> Option<&str> {
+    let mut parts = secret_id.splitn(6, ':');
+    let (arn, _partition, service, region) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    (arn == "arn" && service == "secretsmanager" && !region.is_empty()).then_some(region)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::arn_region;
+
+    #[test]
+    fn an_arn_names_its_region_and_a_name_none() {
+        assert_eq!(
+            arn_region("arn:aws:secretsmanager:us-east-1:123456789012:secret:deploys-XdnmhP"),
+            Some("us-east-1")
+        );
+        assert_eq!(
+            arn_region("arn:aws-us-gov:secretsmanager:us-gov-west-1:1:secret:x"),
+            Some("us-gov-west-1")
+        );
+        assert_eq!(arn_region("deploys-token"), None);
+        assert_eq!(arn_region("arn:aws:ssm:us-east-1:1:parameter/x"), None);
+        assert_eq!(arn_region("arn:aws:secretsmanager::1:secret:x"), None);
     }
 }
