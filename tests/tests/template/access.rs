@@ -354,3 +354,35 @@ fn who_may_call_is_chosen_at_deploy_time_never_defaulted_to_everyone() {
         "members of other organisations are refused unless the deployer says otherwise"
     );
 }
+
+// ------------------------------------------------------------------ builds
+
+/// Each function is built from its own crate (`CodeUri` = the directory whose
+/// Cargo.toml defines its binary), never from the workspace root: `sam build`
+/// runs `cargo lambda build --bin <binary>` in `CodeUri`, and from the root cargo
+/// would unify every member's features (the ingress would link the worker's
+/// aws-lc beside its own ring, and lose the size it was built for).
+#[test]
+fn each_function_is_built_from_its_own_crate() {
+    let t = template();
+    assert_eq!(
+        get(get(get(&t, "Globals"), "Function"), "CodeUri"),
+        &Value::Null,
+        "Globals.Function must not set a CodeUri: each function names its own crate"
+    );
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for binary in [INGRESS, WORKER, EXPIRY] {
+        let (id, f) = function(&t, binary);
+        let uri = string(get(get(f, "Properties"), "CodeUri"), "CodeUri");
+        assert_ne!(uri.trim_end_matches('/'), ".", "{id} is built from the workspace root");
+        let manifest = std::fs::read_to_string(root.join(uri).join("Cargo.toml"))
+            .unwrap_or_else(|e| panic!("{id}: CodeUri {uri} has no Cargo.toml: {e}"));
+        let defines = manifest.split("[[bin]]").skip(1).any(|section| {
+            section
+                .lines()
+                .take_while(|l| !l.trim_start().starts_with('['))
+                .any(|l| l.replace(' ', "") == format!("name=\"{binary}\""))
+        });
+        assert!(defines, "{id}: {uri}/Cargo.toml does not define the binary `{binary}`");
+    }
+}
