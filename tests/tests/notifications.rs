@@ -349,10 +349,14 @@ async fn acknowledge_and_mute_clicks_are_authorized_audited_and_the_mute_ends_on
     let message = posts(&stack)[0].clone();
     let thread = message.answered_ts().unwrap();
 
-    // anyone may acknowledge: the click runs `alarms ack api-5xx` as the clicker,
-    // and says so in the incident's thread
+    // anyone may acknowledge: the click runs `alarms ack "api-5xx" in <account>
+    // <region>` (the sample event's: this incident, no other) as the clicker, and
+    // says so in the incident's thread
     let acked = press(&stack, "UBOB", &message, "Acknowledge").await;
-    assert_eq!(acked["text"], ":eyes: <@UBOB> acknowledged *api-5xx*.");
+    assert_eq!(
+        acked["text"],
+        ":eyes: <@UBOB> acknowledged *api-5xx* (account 123456789012, us-east-1)."
+    );
     assert_eq!(acked["response_type"], "in_channel");
     assert_eq!(acked["thread_ts"], thread.as_str());
     let redrawn = updates(&stack).last().unwrap().json().clone();
@@ -378,7 +382,7 @@ async fn acknowledge_and_mute_clicks_are_authorized_audited_and_the_mute_ends_on
         muted["text"]
             .as_str()
             .unwrap()
-            .contains("muted *api-5xx* until"),
+            .contains("muted *api-5xx* (account 123456789012, us-east-1) until"),
         "{muted}"
     );
 
@@ -389,12 +393,19 @@ async fn acknowledge_and_mute_clicks_are_authorized_audited_and_the_mute_ends_on
             .iter()
             .any(|r| r.user.as_str() == user && r.text == text)
     };
-    assert!(line("UBOB", "alarms ack \"api-5xx\""), "{audit:#?}");
+    let here = "in 123456789012 us-east-1";
     assert!(
-        line("UBOB", "alarms mute \"api-5xx\" for 1h"),
+        line("UBOB", &format!("alarms ack \"api-5xx\" {here}")),
+        "{audit:#?}"
+    );
+    assert!(
+        line("UBOB", &format!("alarms mute \"api-5xx\" {here} for 1h")),
         "the refusal is audited"
     );
-    assert!(line(ADMIN, "alarms mute \"api-5xx\" for 1h"));
+    assert!(line(
+        ADMIN,
+        &format!("alarms mute \"api-5xx\" {here} for 1h")
+    ));
 
     // muted: a change is recorded, not posted
     let before = posts(&stack).len();

@@ -359,7 +359,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Cmd::Notify => {
             let bot = catbot_on(store).build().map_err(|e| e.to_string())?;
-            let notifier = catbot::deployed_notifier(&bot, &config, &sdk, http.clone());
+            let notifier = catbot::deployed_notifier(&bot, &config, &settings, &sdk, http.clone());
             notify(&notifier).await
         }
         Cmd::Init { queue, queue_name } => {

@@ -37,7 +37,7 @@ impl Notifications {
         let queue_arn = settings.notify_queue_arn.clone()?;
         Some(Self {
             queue_arn,
-            notifier: catbot::deployed_notifier(bot, config, sdk, http),
+            notifier: catbot::deployed_notifier(bot, config, settings, sdk, http),
         })
     }
 }

@@ -48,6 +48,7 @@ pub fn builder(config: &Config, settings: &Settings, store: Arc<dyn Store>) -> B
         .script(schedule::script(schedule::default_managers()))
         .script(notify::script(notify::NotifyOptions {
             channels: channel_poster(config, http),
+            accounts: Arc::new(settings.accounts.clone()),
             ..notify::NotifyOptions::default()
         }))
         .script(weather::script(weather::WeatherConfig::new(
@@ -75,15 +76,18 @@ pub fn notifier(
 /// [`notifier`] as deployed (the worker Lambda, `opkit notify`, `opkit worker`):
 /// managed instances told by EC2 (DescribeInstances) and alarms' runbook tags
 /// read from CloudWatch (ListTagsForResource), with clients of `sdk`'s region.
+/// The accounts of `settings` name the alarms' accounts for the Graph button.
 #[cfg(all(feature = "ec2", feature = "cloudwatch"))]
 pub fn deployed_notifier(
     bot: &Bot,
     config: &Config,
+    settings: &Settings,
     sdk: &aws_config::SdkConfig,
     http: reqwest::Client,
 ) -> notify::Notifier {
     let ec2 = Arc::new(aws_sdk_ec2::Client::new(sdk));
     notifier(bot, config, http, Some(ec2))
+        .with_accounts(Arc::new(settings.accounts.clone()))
         .with_alarm_tags(Arc::new(aws_sdk_cloudwatch::Client::new(sdk)))
 }
 

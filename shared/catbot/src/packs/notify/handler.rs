@@ -14,6 +14,8 @@
 
 use std::sync::Arc;
 
+use crate::accounts::AccountBook;
+
 use serde_json::Value;
 
 use super::SCRIPT;
@@ -96,6 +98,7 @@ pub struct Notifier {
     channels: Option<Arc<dyn ChannelPoster>>,
     instances: Option<Arc<dyn ManagedInstances>>,
     tags: Option<Arc<dyn AlarmTags>>,
+    accounts: Arc<AccountBook>,
 }
 
 impl Notifier {
@@ -107,7 +110,16 @@ impl Notifier {
             channels,
             instances: None,
             tags: None,
+            accounts: Arc::new(AccountBook::empty()),
         }
+    }
+
+    /// Names the alarms' accounts with `accounts` (`OPKIT_ACCOUNTS`), for the
+    /// Graph button: `graph` names an account by its name. Without it, Graph
+    /// looks in the bot's own account, and only alarms of one account should come.
+    pub fn with_accounts(mut self, accounts: Arc<AccountBook>) -> Self {
+        self.accounts = accounts;
+        self
     }
 
     /// Reads alarms' tags with `tags`, once per alarm event: a `runbook` tag
@@ -197,7 +209,7 @@ impl Notifier {
             Plan::Quiet(_) => {}
             Plan::Open { channels } => {
                 let incident = record.incident.clone().expect("an opened incident");
-                let message = render::incident_message(&record, &incident);
+                let message = render::incident_message(&record, &incident, &self.accounts);
                 let mut posts = Vec::new();
                 for channel in channels {
                     match poster.post_message(channel.as_str(), &message, None).await {
@@ -218,7 +230,7 @@ impl Notifier {
             }
             Plan::Follow { posts, reply, .. } => {
                 let incident = record.incident.clone().expect("a followed incident");
-                let message = render::incident_message(&record, &incident);
+                let message = render::incident_message(&record, &incident, &self.accounts);
                 let answer = render::thread_reply(&record, &incident);
                 for post in posts {
                     let channel = post.channel.as_str();

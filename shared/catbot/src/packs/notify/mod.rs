@@ -8,9 +8,11 @@
 //! alarms unsubscribe <prefix|all>   it no longer does
 //! alarms subscriptions              this channel's subscriptions
 //! alarms subscriptions all          every channel's (admins)
-//! alarms ack <name>                 "acknowledged by @you" on the incident's messages
-//! alarms mute <name> for <duration> no notifications of it until then (the expiry pass ends it)
-//! alarms unmute <name>              notifications again
+//! alarms ack <name> [in <account> [<region>]]
+//!                                   "acknowledged by @you" on the incident's messages
+//! alarms mute <name> [in …] for <duration>
+//!                                   no notifications of it until then (the expiry pass ends it)
+//! alarms unmute <name> [in …]       notifications again
 //! ec2 subscribe / ec2 unsubscribe   this channel hears of managed instances' state changes
 //! ```
 //!
@@ -19,13 +21,19 @@
 //! script's state ([`NotifyState`]); what one change does is decided by
 //! [`incident::apply`] alone. The buttons on a notification (Graph, Acknowledge,
 //! Mute 1h / 4h) are command buttons ([`opkit::slack::Button::command`]): a
-//! click runs `graph <name>`, `alarms ack <name>`, `alarms mute <name> for 1h`
-//! as the clicker, authorized and audited exactly as if typed.
+//! click runs `graph <name> in <account> <region>` ([`render::graph_place`]),
+//! `alarms ack <name> in <account id> <region>`,
+//! `alarms mute <name> in <account id> <region> for 1h` as the clicker,
+//! authorized and audited exactly as if typed. The name is quoted
+//! ([`opkit::text::quote`]), never spliced; the `in` words make the button act on
+//! the incident it is on, not on every alarm of that name ([`scope`]). Typed
+//! without `in`, a name several accounts or regions have gets "which one?".
 
 pub mod event;
 mod handler;
 pub mod incident;
 pub mod render;
+pub mod scope;
 pub mod state;
 
 use std::sync::Arc;
@@ -36,6 +44,9 @@ use opkit::access::Access;
 use opkit::engine::command::{Command, CommandError, Ctx, Notice, Script};
 use opkit::ids::ChannelId;
 use opkit::slack::{ChannelPoster, Mrkdwn, Reply, UserText};
+
+use crate::accounts::AccountBook;
+use scope::{Scope, split_scope};
 
 pub use event::{AlarmState, EventError, Notification};
 pub use handler::{AlarmTags, ManagedInstances, Notifier, NotifyError, Outcome};
@@ -56,6 +67,8 @@ pub struct NotifyOptions {
     /// Redraws the incident's messages after `alarms ack` and `alarms mute` (the
     /// bot token's Web API); `None`: only the reply says so.
     pub channels: Option<Arc<dyn ChannelPoster>>,
+    /// The named accounts (`OPKIT_ACCOUNTS`), for `in <account>` by name.
+    pub accounts: Arc<AccountBook>,
 }
 
 impl Default for NotifyOptions {
@@ -63,6 +76,7 @@ impl Default for NotifyOptions {
         Self {
             manage: Access::parse(&[&["ops"], &["admin"]]).expect("valid role names"),
             channels: None,
+            accounts: Arc::new(AccountBook::empty()),
         }
     }
 }
@@ -125,26 +139,28 @@ pub fn script(opts: NotifyOptions) -> Script<NotifyState> {
         .command(
             command(
                 "alarms ack",
-                "<alarm name>",
+                "<alarm name> [in <account> [<region>]]",
                 "Acknowledge an alarm's open incident: its messages say who is on it",
                 |c, o| Box::pin(ack(c, o)),
             )
-            .example("alarms ack api-5xx"),
+            .example("alarms ack api-5xx")
+            .example("alarms ack api-5xx in staging"),
         )
         .command(
             command(
                 "alarms mute",
-                "<alarm name> for <duration>",
+                "<alarm name> [in <account> [<region>]] for <duration>",
                 "No notifications of an alarm for a while",
                 |c, o| Box::pin(mute(c, o)),
             )
             .access(manage.clone())
-            .example("alarms mute api-5xx for 1h"),
+            .example("alarms mute api-5xx for 1h")
+            .example("alarms mute api-5xx in 222222222222 us-west-2 for 4h"),
         )
         .command(
             command(
                 "alarms unmute",
-                "<alarm name>",
+                "<alarm name> [in <account> [<region>]]",
                 "Notifications of a muted alarm again",
                 |c, o| Box::pin(unmute(c, o)),
             )
@@ -389,8 +405,7 @@ fn ec2_subscribe(ctx: &mut Ctx<NotifyState>, on: bool) -> Result<Reply, CommandE
     Ok(Reply::in_channel(text))
 }
 
-fn one_name(ctx: &Ctx<NotifyState>, args: &opkit::engine::Args) -> Result<String, CommandError> {
-    let _ = ctx;
+fn one_name(args: &opkit::engine::Args) -> Result<String, CommandError> {
     if args.len() != 1 {
         return Err(CommandError::usage(
             "give one alarm name (quote it if it has spaces)",
@@ -405,23 +420,78 @@ fn one_name(ctx: &Ctx<NotifyState>, args: &opkit::engine::Args) -> Result<String
     Ok(name.to_string())
 }
 
-/// Redraws the incident messages of the alarms called `name`.
-async fn redraw(ctx: &Ctx<NotifyState>, opts: &NotifyOptions, name: &str) {
+/// The alarm a command means: the one called `name` in `scope` that `wanted`
+/// keeps (an open incident, a mute). Several: none is picked, and the error
+/// lists each with the `in` words that pick it. `Err(None)`: no alarm of that
+/// name in scope is `wanted` (the caller says why).
+fn pick(
+    state: &NotifyState,
+    name: &str,
+    scope: &Scope,
+    wanted: impl Fn(&state::AlarmRecord) -> bool,
+    example: impl Fn(&str) -> String,
+) -> Result<String, Option<CommandError>> {
+    let named: Vec<(&String, &state::AlarmRecord)> = state
+        .alarms
+        .iter()
+        .filter(|(_, r)| r.facts.name == name)
+        .collect();
+    if named.is_empty() {
+        return Err(Some(unknown(name)));
+    }
+    let mut keys: Vec<(&String, &state::AlarmRecord)> = named
+        .into_iter()
+        .filter(|(_, r)| scope.covers(&r.facts) && wanted(r))
+        .collect();
+    match keys.len() {
+        0 => Err(None),
+        1 => Ok(keys.remove(0).0.clone()),
+        n => {
+            let lines = keys.iter().map(|(_, r)| {
+                opkit::mrkdwn!(
+                    "• account {}, {}: {}",
+                    UserText::new(&r.facts.account),
+                    UserText::new(&r.facts.region),
+                    opkit::slack::Code::new(&example(&scope::words(&r.facts).unwrap_or_default()))
+                )
+            });
+            Err(Some(CommandError::user(opkit::mrkdwn!(
+                "*{}* is an alarm in {} places; I changed nothing. Say which:\n{}",
+                UserText::new(name),
+                n,
+                Mrkdwn::join(lines, "\n")
+            ))))
+        }
+    }
+}
+
+/// Where an alarm is, for a reply: `(account 222222222222, us-west-2)`.
+fn place_of(record: &state::AlarmRecord) -> Mrkdwn {
+    opkit::mrkdwn!(
+        "(account {}, {})",
+        UserText::new(&record.facts.account),
+        UserText::new(&record.facts.region)
+    )
+}
+
+/// Redraws the incident messages of the alarm kept under `key`.
+async fn redraw(ctx: &Ctx<NotifyState>, opts: &NotifyOptions, key: &str) {
     let Some(poster) = &opts.channels else {
         return;
     };
-    for record in ctx.state.alarms.values().filter(|r| r.facts.name == name) {
-        let Some(incident) = &record.incident else {
-            continue;
-        };
-        let message = render::incident_message(record, incident);
-        for post in &incident.posts {
-            if let Err(e) = poster
-                .update(post.channel.as_str(), &post.ts, &message)
-                .await
-            {
-                tracing::warn!(channel = %post.channel, error = %e, "could not redraw a notification");
-            }
+    let Some(record) = ctx.state.alarms.get(key) else {
+        return;
+    };
+    let Some(incident) = &record.incident else {
+        return;
+    };
+    let message = render::incident_message(record, incident, &opts.accounts);
+    for post in &incident.posts {
+        if let Err(e) = poster
+            .update(post.channel.as_str(), &post.ts, &message)
+            .await
+        {
+            tracing::warn!(channel = %post.channel, error = %e, "could not redraw a notification");
         }
     }
 }
@@ -433,38 +503,61 @@ fn unknown(name: &str) -> CommandError {
     ))
 }
 
+/// The words after `for`, as typed.
+fn duration_typed(args: &opkit::engine::Args) -> String {
+    let tokens = args.tokens();
+    tokens
+        .iter()
+        .position(|t| t.as_word().is_some_and(|w| w.eq_ignore_ascii_case("for")))
+        .and_then(|i| tokens.get(i + 1))
+        .and_then(opkit::text::Token::as_typed)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The command line that picks the alarm `name` with `place` (`in …` words).
+fn typed(verb: &str, name: &str, place: &str, tail: &str) -> String {
+    let name = opkit::text::quote(name).unwrap_or_else(|| name.to_string());
+    format!("{verb} {name} {place} {tail}")
+        .trim_end()
+        .to_string()
+}
+
 async fn ack(ctx: &mut Ctx<NotifyState>, opts: NotifyOptions) -> Result<Reply, CommandError> {
-    let name = one_name(ctx, &ctx.args)?;
+    let (args, scope) = split_scope(&ctx.args, &opts.accounts)?;
+    let name = one_name(&args)?;
+    let open = |r: &state::AlarmRecord| r.incident.as_ref().is_some_and(|i| i.ended_at.is_none());
+    let key = pick(&ctx.state, &name, &scope, open, |place| {
+        typed("alarms ack", &name, place, "")
+    })
+    .map_err(|e| {
+        e.unwrap_or_else(|| {
+            CommandError::user(opkit::mrkdwn!(
+                "*{}* has no open incident to acknowledge{}.",
+                UserText::new(&name),
+                if scope.is_everywhere() { "" } else { " there" }
+            ))
+        })
+    })?;
     let user = ctx.caller.user.clone();
-    let mut found = false;
-    let mut acked = 0;
-    for (_, record) in ctx.state.named(&name) {
-        found = true;
-        if let Some(incident) = record.incident.as_mut().filter(|i| i.ended_at.is_none()) {
-            incident.acked_by = Some(user.clone());
-            acked += 1;
-        }
+    let record = ctx.state.alarms.get_mut(&key).expect("picked");
+    if let Some(incident) = record.incident.as_mut() {
+        incident.acked_by = Some(user.clone());
     }
-    if !found {
-        return Err(unknown(&name));
-    }
-    if acked == 0 {
-        return Err(CommandError::user(opkit::mrkdwn!(
-            "*{}* has no open incident to acknowledge.",
-            UserText::new(&name)
-        )));
-    }
-    redraw(ctx, &opts, &name).await;
+    let place = place_of(record);
+    redraw(ctx, &opts, &key).await;
     Ok(Reply::in_channel(opkit::mrkdwn!(
-        ":eyes: {} acknowledged *{}*.",
+        ":eyes: {} acknowledged *{}* {}.",
         user.mention(),
-        UserText::new(&name)
+        UserText::new(&name),
+        place
     )))
 }
 
 async fn mute(ctx: &mut Ctx<NotifyState>, opts: NotifyOptions) -> Result<Reply, CommandError> {
-    let (positional, options) = ctx.args.options(&["for"])?;
-    let name = one_name(ctx, &positional)?;
+    let (args, scope) = split_scope(&ctx.args, &opts.accounts)?;
+    let (positional, options) = args.options(&["for"])?;
+    let name = one_name(&positional)?;
     let Some(length) = options.duration("for")? else {
         return Err(CommandError::usage(
             "say for how long: `alarms mute <name> for 1h`",
@@ -476,53 +569,71 @@ async fn mute(ctx: &mut Ctx<NotifyState>, opts: NotifyOptions) -> Result<Reply, 
             MAX_MUTE
         )));
     }
+    // The duration as typed, for the "which one?" examples.
+    let tokens = duration_typed(&args);
+    let tail = format!("for {tokens}");
+    let key = pick(
+        &ctx.state,
+        &name,
+        &scope,
+        |_| true,
+        |place| typed("alarms mute", &name, place, &tail),
+    )
+    .map_err(|e| {
+        e.unwrap_or_else(|| {
+            CommandError::user(opkit::mrkdwn!(
+                "No alarm called *{}* has been seen there.",
+                UserText::new(&name)
+            ))
+        })
+    })?;
     let until = ctx.now + length;
     let by = ctx.caller.user.clone();
     let channel = ctx.caller.channel.clone();
-    let mut found = false;
-    for (_, record) in ctx.state.named(&name) {
-        found = true;
-        let thread_ts = record.incident.as_ref().and_then(|i| {
-            i.posts
-                .iter()
-                .find(|p| Some(&p.channel) == channel.as_ref())
-                .map(|p| p.ts.clone())
-        });
-        record.muted = Some(state::Mute {
-            until,
-            by: by.clone(),
-            channel: channel.clone(),
-            thread_ts,
-        });
-    }
-    if !found {
-        return Err(unknown(&name));
-    }
-    redraw(ctx, &opts, &name).await;
+    let record = ctx.state.alarms.get_mut(&key).expect("picked");
+    let thread_ts = record.incident.as_ref().and_then(|i| {
+        i.posts
+            .iter()
+            .find(|p| Some(&p.channel) == channel.as_ref())
+            .map(|p| p.ts.clone())
+    });
+    record.muted = Some(state::Mute {
+        until,
+        by: by.clone(),
+        channel: channel.clone(),
+        thread_ts,
+    });
+    let place = place_of(record);
+    redraw(ctx, &opts, &key).await;
     Ok(Reply::in_channel(opkit::mrkdwn!(
-        ":no_bell: {} muted *{}* until {}.",
+        ":no_bell: {} muted *{}* {} until {}.",
         by.mention(),
         UserText::new(&name),
+        place,
         until
     )))
 }
 
 async fn unmute(ctx: &mut Ctx<NotifyState>, opts: NotifyOptions) -> Result<Reply, CommandError> {
-    let name = one_name(ctx, &ctx.args)?;
-    let mut found = false;
-    for (_, record) in ctx.state.named(&name) {
-        found |= record.muted.take().is_some();
-    }
-    if !found {
-        return Err(CommandError::user(opkit::mrkdwn!(
-            "*{}* is not muted.",
-            UserText::new(&name)
-        )));
-    }
-    redraw(ctx, &opts, &name).await;
+    let (args, scope) = split_scope(&ctx.args, &opts.accounts)?;
+    let name = one_name(&args)?;
+    let muted = |r: &state::AlarmRecord| r.muted.is_some();
+    let key = pick(&ctx.state, &name, &scope, muted, |place| {
+        typed("alarms unmute", &name, place, "")
+    })
+    .map_err(|e| {
+        e.unwrap_or_else(|| {
+            CommandError::user(opkit::mrkdwn!("*{}* is not muted.", UserText::new(&name)))
+        })
+    })?;
+    let record = ctx.state.alarms.get_mut(&key).expect("picked");
+    record.muted = None;
+    let place = place_of(record);
+    redraw(ctx, &opts, &key).await;
     Ok(Reply::in_channel(opkit::mrkdwn!(
-        ":bell: *{}* is no longer muted.",
-        UserText::new(&name)
+        ":bell: *{}* {} is no longer muted.",
+        UserText::new(&name),
+        place
     )))
 }
 
@@ -544,5 +655,7 @@ fn end_mutes(state: &mut NotifyState, now: chrono::DateTime<chrono::Utc>) -> Vec
     notices
 }
 
+#[cfg(test)]
+mod place_tests;
 #[cfg(test)]
 mod tests;

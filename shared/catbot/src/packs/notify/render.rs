@@ -4,11 +4,13 @@
 
 use chrono::{DateTime, Utc};
 
-use super::event::{AlarmState, InstanceChange};
+use super::event::{AlarmFacts, AlarmState, InstanceChange};
 use super::state::{AlarmRecord, Incident};
 use opkit::slack::mrkdwn::link;
 use opkit::slack::{Block, Button, Mrkdwn, Reply, UserText, Visibility};
 use opkit::text::quote;
+
+use crate::accounts::AccountBook;
 
 /// The command a button runs for `verb` on the alarm `name`, as typed
 /// (`alarms ack "api 5xx"`): the name quoted with [`opkit::text::quote`], never
@@ -26,8 +28,13 @@ pub fn command_for(verb: &str, name: &str, tail: &str) -> Option<String> {
 
 /// The incident's message (the one that opened it, drawn again on each change):
 /// the alarm's state, the reason, when, where, the metric and threshold, a
-/// runbook, who acknowledged it; and, while it is open, its buttons.
-pub fn incident_message(record: &AlarmRecord, incident: &Incident) -> Reply {
+/// runbook, who acknowledged it; and, while it is open, its buttons
+/// ([`buttons`], `accounts` naming the account for Graph).
+pub fn incident_message(
+    record: &AlarmRecord,
+    incident: &Incident,
+    accounts: &AccountBook,
+) -> Reply {
     let facts = &record.facts;
     let name = UserText::new(&facts.name);
     let headline = match incident.ended_at {
@@ -80,11 +87,11 @@ pub fn incident_message(record: &AlarmRecord, incident: &Incident) -> Reply {
         });
     }
     if incident.ended_at.is_none() {
-        reply = match buttons(&facts.name) {
+        reply = match buttons(facts, accounts) {
             Some(buttons) => reply.block(Block::Actions { buttons }),
             None => reply.block(Block::Context {
-                text: "This alarm's name has both a space and a `\"`, which no command can \
-                       spell: it has no buttons."
+                text: "This alarm has no buttons: no command can spell its name (a space \
+                       and a `\"`) or its account and region."
                     .into(),
             }),
         };
@@ -93,18 +100,55 @@ pub fn incident_message(record: &AlarmRecord, incident: &Incident) -> Reply {
 }
 
 /// Graph, Acknowledge, Mute 1h, Mute 4h: command buttons, each authorized and
-/// audited as the command it runs. `None` when the name cannot be typed
-/// ([`command_for`]).
-pub fn buttons(name: &str) -> Option<Vec<Button>> {
-    Some(vec![
-        Button::command("Graph", command_for("graph", name, "")?),
+/// audited as the command it runs, each acting on this alarm's account and
+/// region only, never on a same-named alarm elsewhere. Acknowledge and Mute
+/// carry `in <account id> <region>` ([`super::scope::words`]); Graph carries
+/// the account as `graph` names it ([`graph_place`]), and is left out when no
+/// account of `accounts` is this one. `None` when the name or the place cannot
+/// be typed ([`command_for`]).
+pub fn buttons(facts: &AlarmFacts, accounts: &AccountBook) -> Option<Vec<Button>> {
+    let name = &facts.name;
+    let place = super::scope::words(facts)?;
+    let mut buttons = Vec::new();
+    if let Some(graph) = graph_place(facts, accounts) {
+        buttons.push(Button::command(
+            "Graph",
+            command_for("graph", name, &graph)?,
+        ));
+    }
+    buttons.extend([
         Button {
             style: Some("primary".into()),
-            ..Button::command("Acknowledge", command_for("alarms ack", name, "")?)
+            ..Button::command("Acknowledge", command_for("alarms ack", name, &place)?)
         },
-        Button::command("Mute 1h", command_for("alarms mute", name, "for 1h")?),
-        Button::command("Mute 4h", command_for("alarms mute", name, "for 4h")?),
-    ])
+        Button::command(
+            "Mute 1h",
+            command_for("alarms mute", name, &format!("{place} for 1h"))?,
+        ),
+        Button::command(
+            "Mute 4h",
+            command_for("alarms mute", name, &format!("{place} for 4h"))?,
+        ),
+    ]);
+    Some(buttons)
+}
+
+/// The `in …` words with which `graph` looks where the alarm of `facts` is:
+/// the account of `accounts` whose role is in that account, by name; else the
+/// bot's own account (named, or the only one when `accounts` is empty); with
+/// the alarm's region either way, so that a channel's default never moves it.
+/// `None` when the alarm's account is none of them (another account's role
+/// but not configured) or its region cannot be typed.
+pub fn graph_place(facts: &AlarmFacts, accounts: &AccountBook) -> Option<String> {
+    let region = super::scope::words(facts).map(|_| facts.region.as_str())?;
+    let by_role = accounts
+        .accounts()
+        .find(|a| a.account_id() == Some(facts.account.as_str()));
+    match by_role.or_else(|| accounts.own()) {
+        Some(account) => Some(format!("in {} {region}", account.name)),
+        None if accounts.is_empty() => Some(format!("in {region}")),
+        None => None,
+    }
 }
 
 fn context_line(record: &AlarmRecord, incident: &Incident) -> Mrkdwn {

@@ -79,10 +79,10 @@ async fn a_change_is_posted_to_each_subscribed_channel_and_no_other() {
     assert_eq!(
         buttons,
         [
-            "graph \"api-5xx\"",
-            "alarms ack \"api-5xx\"",
-            "alarms mute \"api-5xx\" for 1h",
-            "alarms mute \"api-5xx\" for 4h"
+            "graph \"api-5xx\" in us-east-1",
+            "alarms ack \"api-5xx\" in 123456789012 us-east-1",
+            "alarms mute \"api-5xx\" in 123456789012 us-east-1 for 1h",
+            "alarms mute \"api-5xx\" in 123456789012 us-east-1 for 4h"
         ]
     );
 }
@@ -198,7 +198,7 @@ async fn acknowledge_records_who_and_redraws_the_message() {
     let reply = r.t.press("UBOB", &message, "Acknowledge").await;
     assert_eq!(
         reply.text.as_str(),
-        ":eyes: <@UBOB> acknowledged *api-5xx*."
+        ":eyes: <@UBOB> acknowledged *api-5xx* (account 123456789012, us-east-1)."
     );
     let redrawn = r.posts.posts().last().cloned().unwrap();
     assert!(redrawn.updated);
@@ -224,7 +224,10 @@ async fn mute_needs_the_role_silences_the_alarm_and_ends_on_time() {
     assert!(!refused.text.as_str().contains("muted"), "{}", refused.text);
     let muted = r.t.press(ADMIN, &message, "Mute 1h").await;
     assert!(
-        muted.text.as_str().contains("muted *api-5xx* until"),
+        muted
+            .text
+            .as_str()
+            .contains("muted *api-5xx* (account 123456789012, us-east-1) until"),
         "{}",
         muted.text
     );
@@ -547,10 +550,18 @@ async fn a_name_aws_allowed_is_quoted_into_its_buttons_never_spliced() {
     );
     // GIVEN a name a word can spell (a quote, no space) THEN its button mutes it
     r.notify(&change("a\"b", "OK", "ALARM", r.t.now())).await;
-    assert_eq!(values(1)[2], "alarms mute a\"b for 1h");
+    assert_eq!(
+        values(1)[2],
+        "alarms mute a\"b in 123456789012 us-east-1 for 1h"
+    );
     let message = r.posts.posts()[1].reply.clone();
     let muted = r.t.press(ADMIN, &message, "Mute 1h").await.text;
-    assert!(muted.as_str().contains("muted *a\"b* until"), "{muted}");
+    assert!(
+        muted
+            .as_str()
+            .contains("muted *a\"b* (account 123456789012, us-east-1) until"),
+        "{muted}"
+    );
     // GIVEN a name that reads as a keyword THEN it is a phrase, an argument
     r.notify(&change("for", "OK", "ALARM", r.t.now())).await;
     let message = r.posts.posts().last().unwrap().reply.clone();
