@@ -189,6 +189,10 @@ impl Notifier {
         })
         .await?;
         tracing::info!(alarm = %change.name, state = change.state.as_str(), event_id = %change.id, ?plan, "alarm state change");
+        if plan == Plan::Quiet(Why::FromTheFuture) {
+            tracing::warn!(alarm = %change.name, account = %change.account, region = %change.region, event_id = %change.id, at = %change.at, now = %now, "an alarm change dated ahead of the clock: refused, kept nowhere");
+            return Ok(quiet(Why::FromTheFuture));
+        }
         let Some(record) = record else {
             return Ok(quiet(Why::NotNewer));
         };

@@ -3,12 +3,17 @@
 //! incident's thread, or ends one — and whether it is news at all.
 //!
 //! ```text
+//! dated more than MAX_SKEW ahead of the clock     → nothing, and nothing kept
+//!                                                   (forged, or a skewed clock)
 //! older than or as old as the last change seen   → nothing (a repeat, or late)
 //! muted                                           → recorded, nothing posted
 //! → ALARM, no open incident                       → a new message in each channel
 //!                                                   subscribed to ALARM: the incident
-//! → ALARM within FLAP_WINDOW of the last recovery → that incident again (flapping)
-//! any change while an incident is open            → its thread; at most one reply per
+//! → ALARM within FLAP_WINDOW of the last recovery → that incident again (flapping),
+//!                                                   always a thread reply: the thread's
+//!                                                   last word is never "back to OK"
+//!                                                   while it fires
+//! any other change while an incident is open      → its thread; at most one reply per
 //!                                                   FLAP_WINDOW, the rest counted
 //! → OK ending an incident                         → its thread, and the original
 //!                                                   message updated with the duration
@@ -27,6 +32,11 @@ use opkit::ids::ChannelId;
 /// reply per window at most, and an alarm firing again this soon after its
 /// recovery reopens the same incident instead of starting a new one.
 pub const FLAP_WINDOW: Duration = Duration::minutes(5);
+
+/// How far ahead of the bot's clock a change may be dated. CloudWatch stamps a
+/// change when it happens, so a later one is forged or from a skewed clock;
+/// kept, it would make every real change after it "not newer", for good.
+pub const MAX_SKEW: Duration = Duration::minutes(5);
 
 /// What to post for one change.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +77,8 @@ pub enum Why {
     NoSubscriber,
     /// An instance state change Opkit itself asked for (`ec2 start`, `ec2 stop`).
     AskedByOpkit,
+    /// Dated more than [`MAX_SKEW`] ahead of the bot's clock: refused, kept nowhere.
+    FromTheFuture,
 }
 
 impl std::fmt::Display for Why {
@@ -78,12 +90,19 @@ impl std::fmt::Display for Why {
             Why::Muted => "the alarm is muted",
             Why::NoSubscriber => "no channel is subscribed to it",
             Why::AskedByOpkit => "Opkit itself asked for this change",
+            Why::FromTheFuture => {
+                "dated more than 5 minutes ahead of the bot's clock (forged, or a skewed clock): refused"
+            }
         })
     }
 }
 
-/// Applies `change` to `state` and says what to post. `now` decides mutes.
+/// Applies `change` to `state` and says what to post. `now` decides mutes, and
+/// refuses a change dated more than [`MAX_SKEW`] after it (`state` untouched).
 pub fn apply(state: &mut NotifyState, change: &AlarmChange, now: DateTime<Utc>) -> Plan {
+    if change.at > now + MAX_SKEW {
+        return Plan::Quiet(Why::FromTheFuture);
+    }
     let key = AlarmRecord::key(&change.account, &change.region, &change.name);
     let subscribed = |s: AlarmState| state.channels_for(&change.name, s);
     let alarm_channels = subscribed(AlarmState::Alarm);
@@ -125,8 +144,12 @@ fn follow_or_open(
         {
             incident.changes += 1;
             let ended = change.state == AlarmState::Ok;
+            // Firing again after "back to OK": said in the thread whatever the
+            // window (a redraw of the message notifies nobody).
+            let refired = incident.ended_at.is_some();
             incident.ended_at = ended.then_some(at);
             let reply = ended
+                || refired
                 || incident
                     .last_reply_at
                     .is_none_or(|last| at - last >= FLAP_WINDOW);

@@ -58,6 +58,8 @@ pub const SCRIPT: &str = "notify";
 pub const MAX_PER_CHANNEL: usize = 20;
 /// The longest mute.
 pub const MAX_MUTE: Duration = Duration::days(7);
+/// The shortest mute (the expiry pass runs once a minute).
+pub const MIN_MUTE: Duration = Duration::minutes(1);
 
 /// How the notifications' commands work in one deployment.
 #[derive(Clone)]
@@ -144,7 +146,7 @@ pub fn script(opts: NotifyOptions) -> Script<NotifyState> {
                 |c, o| Box::pin(ack(c, o)),
             )
             .example("alarms ack api-5xx")
-            .example("alarms ack api-5xx in staging"),
+            .example("alarms ack api-5xx in us-west-2"),
         )
         .command(
             command(
@@ -563,9 +565,10 @@ async fn mute(ctx: &mut Ctx<NotifyState>, opts: NotifyOptions) -> Result<Reply, 
             "say for how long: `alarms mute <name> for 1h`",
         ));
     };
-    if length <= Duration::zero() || length > MAX_MUTE {
+    if length < MIN_MUTE || length > MAX_MUTE {
         return Err(CommandError::usage(opkit::mrkdwn!(
-            "a mute lasts from a minute to {}",
+            "a mute lasts from {} to {}",
+            MIN_MUTE,
             MAX_MUTE
         )));
     }

@@ -117,6 +117,7 @@ async fn recovery_replies_in_the_thread_and_updates_the_original_with_the_durati
     let at = r.t.now();
     r.notify(&change("api-5xx", "OK", "ALARM", at)).await;
     let original = r.posts.posts()[0].ts.clone();
+    r.t.advance(Duration::minutes(14));
     let out = r
         .notify(&change(
             "api-5xx",
@@ -169,6 +170,7 @@ async fn flapping_is_summarised_in_one_thread() {
         } else {
             ("OK", "ALARM")
         };
+        r.t.advance(Duration::minutes(1));
         r.notify(&change("api-5xx", from, to, minute(n))).await;
     }
     let posts = r.posts.posts();
@@ -238,7 +240,8 @@ async fn mute_needs_the_role_silences_the_alarm_and_ends_on_time() {
             "api-5xx",
             "ALARM",
             "INSUFFICIENT_DATA",
-            r.t.now() + Duration::minutes(10),
+            // (within incident::MAX_SKEW of the clock)
+            r.t.now() + Duration::minutes(4),
         ))
         .await;
     assert_eq!(out.quiet, Some(incident::Why::Muted));
@@ -567,4 +570,119 @@ async fn a_name_aws_allowed_is_quoted_into_its_buttons_never_spliced() {
     let message = r.posts.posts().last().unwrap().reply.clone();
     let acked = r.t.press("UBOB", &message, "Acknowledge").await.text;
     assert!(acked.as_str().contains("acknowledged *for*"), "{acked}");
+}
+
+#[tokio::test]
+async fn a_change_dated_in_the_future_is_refused_and_kept_nowhere() {
+    // GIVEN an alarm in ALARM, and the tester's event dated 9999 (forged, or a
+    // skewed clock) for it
+    let r = rig();
+    r.t.text(ADMIN, "alarms subscribe all").await;
+    let now = r.t.now();
+    r.notify(&change(
+        "api-5xx",
+        "OK",
+        "ALARM",
+        now - Duration::minutes(3),
+    ))
+    .await;
+    let before: NotifyState = r.t.state(SCRIPT).await;
+    let far = DateTime::parse_from_rfc3339("9999-12-31T23:59:59Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let posts = r.posts.posts().len();
+    // WHEN it comes THEN nothing is posted and nothing kept
+    let out = r.notify(&change("api-5xx", "ALARM", "OK", far)).await;
+    assert_eq!(out.quiet, Some(incident::Why::FromTheFuture), "{out:?}");
+    assert_eq!(r.posts.posts().len(), posts);
+    let after: NotifyState = r.t.state(SCRIPT).await;
+    assert_eq!(before, after, "stored nowhere");
+    // AND just past the allowed skew is refused too; within it is taken
+    let past_skew = now + incident::MAX_SKEW + Duration::seconds(1);
+    let out = r.notify(&change("api-5xx", "ALARM", "OK", past_skew)).await;
+    assert_eq!(out.quiet, Some(incident::Why::FromTheFuture));
+    // AND the real recovery, a minute ago, is still posted
+    let out = r
+        .notify(&change(
+            "api-5xx",
+            "ALARM",
+            "OK",
+            now - Duration::minutes(1),
+        ))
+        .await;
+    assert!(out.posted > 0, "{out:?}");
+    // AND a change a little ahead (a clock a minute off) is news as usual
+    let out = r
+        .notify(&change(
+            "db-down",
+            "OK",
+            "ALARM",
+            now + Duration::minutes(1),
+        ))
+        .await;
+    assert!(out.posted > 0, "{out:?}");
+}
+
+#[tokio::test]
+async fn an_alarm_firing_again_soon_after_recovering_is_said_in_the_thread() {
+    // GIVEN the tester's flap: ALARM, back to OK a minute later
+    let r = rig();
+    r.t.text(ADMIN, "alarms subscribe all").await;
+    let now = r.t.now();
+    r.notify(&change("flap", "OK", "ALARM", now - Duration::minutes(3)))
+        .await;
+    r.notify(&change("flap", "ALARM", "OK", now - Duration::minutes(2)))
+        .await;
+    let thread_replies = |r: &Rig| {
+        r.posts
+            .posts()
+            .into_iter()
+            .filter(|p| p.thread_ts.is_some() && !p.updated)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(thread_replies(&r).len(), 1, "back to OK");
+    // WHEN it fires again a minute later (within the flap window)
+    let out = r
+        .notify(&change("flap", "OK", "ALARM", now - Duration::minutes(1)))
+        .await;
+    // THEN the thread says so: a reply, not only a redraw of the message
+    assert_eq!(out.posted, 1, "{out:?}");
+    let replies = thread_replies(&r);
+    assert_eq!(replies.len(), 2, "{replies:#?}");
+    assert!(
+        format!("{:?}", replies[1].reply).contains("ALARM"),
+        "{:?}",
+        replies[1].reply
+    );
+    // AND it is the same incident, still open
+    let state: NotifyState = r.t.state(SCRIPT).await;
+    let incident = state
+        .alarms
+        .values()
+        .next()
+        .unwrap()
+        .incident
+        .clone()
+        .unwrap();
+    assert!(incident.ended_at.is_none());
+    assert_eq!(incident.quiet, 0, "nothing held back");
+}
+
+#[tokio::test]
+async fn a_mute_shorter_than_a_minute_is_refused_as_the_error_says() {
+    let r = rig();
+    r.t.text(ADMIN, "alarms subscribe all").await;
+    r.notify(&change("api-5xx", "OK", "ALARM", r.t.now())).await;
+    let before: NotifyState = r.t.state(SCRIPT).await;
+    for typed in ["alarms mute api-5xx for 30s", "alarms mute api-5xx for 8d"] {
+        let refused = r.t.text(ADMIN, typed).await;
+        assert!(
+            refused.contains("a mute lasts from 1m to 7d"),
+            "{typed}: {refused}"
+        );
+    }
+    let after: NotifyState = r.t.state(SCRIPT).await;
+    assert_eq!(before, after, "nothing muted");
+    let muted = r.t.text(ADMIN, "alarms mute api-5xx for 1m").await;
+    assert!(muted.contains("muted *api-5xx*"), "{muted}");
 }
