@@ -374,7 +374,11 @@ fn each_function_is_built_from_its_own_crate() {
     for binary in [INGRESS, WORKER, EXPIRY] {
         let (id, f) = function(&t, binary);
         let uri = string(get(get(f, "Properties"), "CodeUri"), "CodeUri");
-        assert_ne!(uri.trim_end_matches('/'), ".", "{id} is built from the workspace root");
+        assert_ne!(
+            uri.trim_end_matches('/'),
+            ".",
+            "{id} is built from the workspace root"
+        );
         let manifest = std::fs::read_to_string(root.join(uri).join("Cargo.toml"))
             .unwrap_or_else(|e| panic!("{id}: CodeUri {uri} has no Cargo.toml: {e}"));
         let defines = manifest.split("[[bin]]").skip(1).any(|section| {
@@ -383,6 +387,9 @@ fn each_function_is_built_from_its_own_crate() {
                 .take_while(|l| !l.trim_start().starts_with('['))
                 .any(|l| l.replace(' ', "") == format!("name=\"{binary}\""))
         });
-        assert!(defines, "{id}: {uri}/Cargo.toml does not define the binary `{binary}`");
+        assert!(
+            defines,
+            "{id}: {uri}/Cargo.toml does not define the binary `{binary}`"
+        );
     }
 }
