@@ -334,14 +334,15 @@ impl JobClaims for FaultyStore {
         })
     }
 
-    fn finish<'a>(
+    fn finish_with_reply<'a>(
         &'a self,
         job_id: &'a str,
         now: DateTime<Utc>,
         keep: chrono::Duration,
+        reply: Option<&'a opkit::store::CommittedReply>,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         self.call(Op::Finish, Some(job_id), move || {
-            self.inner.finish(job_id, now, keep)
+            self.inner.finish_with_reply(job_id, now, keep, reply)
         })
     }
 

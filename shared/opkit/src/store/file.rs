@@ -399,15 +399,6 @@ impl JobClaims for FileStore {
         })
     }
 
-    fn finish<'a>(
-        &'a self,
-        job_id: &'a str,
-        now: DateTime<Utc>,
-        keep: chrono::Duration,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.finish_with_reply(job_id, now, keep, None)
-    }
-
     fn finish_with_reply<'a>(
         &'a self,
         job_id: &'a str,

@@ -156,15 +156,6 @@ impl JobClaims for MemoryStore {
         ready(Ok(outcome))
     }
 
-    fn finish<'a>(
-        &'a self,
-        job_id: &'a str,
-        now: DateTime<Utc>,
-        keep: chrono::Duration,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.finish_with_reply(job_id, now, keep, None)
-    }
-
     fn finish_with_reply<'a>(
         &'a self,
         job_id: &'a str,

@@ -255,31 +255,31 @@ pub trait JobClaims: Send + Sync {
     ) -> BoxFuture<'a, Result<Claim, StoreError>>;
 
     /// Marks the job done: it never runs again (kept `keep` long, then TTL may
-    /// delete it).
+    /// delete it). [`JobClaims::finish_with_reply`] without a reply.
     fn finish<'a>(
         &'a self,
         job_id: &'a str,
         now: DateTime<Utc>,
         keep: chrono::Duration,
-    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.finish_with_reply(job_id, now, keep, None)
+    }
 
     /// Gives a claim up early (the job failed in a retryable way), so the next
     /// delivery can claim it at once. A finished job stays finished.
     fn release<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
 
-    /// [`JobClaims::finish`], keeping `reply` with the job until it is posted
-    /// (then [`JobClaims::finish`] again drops it): later claims of the job answer
-    /// [`Claim::Answered`]. The default keeps no reply.
+    /// Marks the job done, keeping `reply` (if any) with it until it is posted
+    /// (then [`JobClaims::finish`] drops it): later claims of the job answer
+    /// [`Claim::Answered`]. Every store implements this one; `finish` is it
+    /// without a reply, so a wrapper cannot forward one and drop the other.
     fn finish_with_reply<'a>(
         &'a self,
         job_id: &'a str,
         now: DateTime<Utc>,
         keep: chrono::Duration,
         reply: Option<&'a CommittedReply>,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        let _ = reply;
-        self.finish(job_id, now, keep)
-    }
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
 }
 
 /// A state save, as [`StateStore::save`] takes it.

@@ -558,15 +558,6 @@ impl JobClaims for DynamoStore {
         Box::pin(self.claim_job(job_id, now, lease))
     }
 
-    fn finish<'a>(
-        &'a self,
-        job_id: &'a str,
-        now: DateTime<Utc>,
-        keep: Duration,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.finish_with_reply(job_id, now, keep, None)
-    }
-
     fn finish_with_reply<'a>(
         &'a self,
         job_id: &'a str,
