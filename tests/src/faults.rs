@@ -392,6 +392,15 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn without_faults_it_keeps_the_store_contract() {
+        // Every call is forwarded as it came (a reply committed with a job's
+        // finish included), so a test through the wrapper sees the store's own
+        // behaviour.
+        let store = FaultyStore::new(Arc::new(MemoryStore::new()));
+        opkit::store::contract::check_all(&*store).await;
+    }
+
+    #[tokio::test]
     async fn conflicts_are_counted() {
         let store = FaultyStore::new(Arc::new(MemoryStore::new()));
         let state = EncodedState::new("s", serde_json::json!({"n": 1})).unwrap();

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{Claim, EncodedState, Store, StoreError};
+use super::{Claim, CommittedReply, EncodedState, Store, StoreError};
 use crate::access::Grant;
 use crate::audit::{AuditRecord, Outcome};
 use crate::ids::{Role, UserId};
@@ -18,6 +18,7 @@ pub async fn check_all(store: &dyn Store) {
     check_grants(store).await;
     check_audit(store).await;
     check_claims(store).await;
+    check_committed_replies(store).await;
 }
 
 /// State: absent means version 0; saves bump the version; a stale save conflicts
@@ -268,4 +269,48 @@ pub async fn check_claims(store: &dyn Store) {
         .release("job-never-seen")
         .await
         .expect("release unknown");
+}
+
+/// A reply committed with a job's "done" mark comes back to every later claim
+/// ([`Claim::Answered`], naming its delivery) until `finish` without one drops
+/// it; the job stays done either way, and only for `keep`.
+pub async fn check_committed_replies(store: &dyn Store) {
+    let t0 = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let (lease, keep) = (Duration::minutes(5), Duration::days(4));
+    let committed = CommittedReply {
+        delivery: "message-1".into(),
+        reply: r#"{"text":"done"}"#.into(),
+    };
+    assert_eq!(
+        store.claim("job-r", t0, lease).await.expect("claim"),
+        Claim::Acquired
+    );
+    store
+        .finish_with_reply("job-r", t0, keep, Some(&committed))
+        .await
+        .expect("finish with a reply");
+    for later in [Duration::seconds(1), keep - Duration::seconds(1)] {
+        assert_eq!(
+            store
+                .claim("job-r", t0 + later, lease)
+                .await
+                .expect("claim"),
+            Claim::Answered(committed.clone()),
+            "a committed reply comes back, as committed, to a later claim"
+        );
+    }
+    store
+        .finish("job-r", t0 + Duration::seconds(2), keep)
+        .await
+        .expect("finish again, the reply posted");
+    assert_eq!(
+        store
+            .claim("job-r", t0 + Duration::seconds(3), lease)
+            .await
+            .expect("claim"),
+        Claim::AlreadyDone,
+        "finish without a reply drops the committed one; the job stays done"
+    );
 }
