@@ -270,25 +270,23 @@ fn alarm(
         .and_then(Value::as_str)
         .and_then(cloudwatch_time)
         .ok_or(EventError::Field("detail.state.timestamp"))?;
-    let reason: String = state
-        .get("reason")
-        .and_then(Value::as_str)
+    let reason: String = optional_text(state, "reason", "detail.state.reason")?
         .unwrap_or_default()
         .chars()
         .take(REASON_MAX)
         .collect();
     let configuration = detail.get("configuration");
-    let description = configuration
-        .and_then(|c| c.get("description"))
-        .and_then(Value::as_str);
+    let description = match configuration {
+        Some(c) => optional_text(c, "description", "detail.configuration.description")?,
+        None => None,
+    };
+    let reason_data = optional_text(state, "reasonData", "detail.state.reasonData")?;
     let facts = AlarmFacts {
         name: name.to_string(),
         account: account.clone(),
         region: region.clone(),
         metric: configuration.and_then(metric),
-        threshold: state
-            .get("reasonData")
-            .and_then(Value::as_str)
+        threshold: reason_data
             .and_then(|data| serde_json::from_str::<Value>(data).ok())
             .and_then(|data| data.get("threshold").and_then(Value::as_f64)),
         runbook: description.and_then(runbook),
@@ -306,6 +304,22 @@ fn alarm(
         at,
         facts,
     })
+}
+
+/// The text at `object[key]`: `None` when it is absent or `null` (CloudWatch
+/// leaves out what an alarm does not have), [`EventError::Field`] naming `field`
+/// when it is there but not text — a malformed event is dropped, never posted
+/// with the field shown empty.
+fn optional_text<'a>(
+    object: &'a Value,
+    key: &str,
+    field: &'static str,
+) -> Result<Option<&'a str>, EventError> {
+    match object.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text)),
+        Some(_) => Err(EventError::Field(field)),
+    }
 }
 
 /// CloudWatch writes `2019-10-02T17:04:40.985+0000`; RFC 3339 is read too.
@@ -330,7 +344,9 @@ fn metric(configuration: &Value) -> Option<String> {
     );
     if let Some(dims) = metric.get("dimensions").and_then(Value::as_object) {
         for (k, v) in dims {
-            out.push_str(&format!(" {k}={}", v.as_str().unwrap_or_default()));
+            // A dimension that is not text is not shown as an empty value: the
+            // metric is then left out.
+            out.push_str(&format!(" {k}={}", v.as_str()?));
         }
     }
     Some(out.chars().take(300).collect())
@@ -474,7 +490,22 @@ mod tests {
     fn malformed_events_name_what_is_wrong() {
         let mut event: Value = serde_json::from_str(ALARM).unwrap();
         assert!(matches!(parse("{not json"), Err(EventError::Json(_))));
-        let cases: [Case; 5] = [
+        let cases: [Case; 8] = [
+            (
+                "a reason that is not text (M10: it was posted empty)",
+                |e| e["detail"]["state"]["reason"] = 42.into(),
+                EventError::Field("detail.state.reason"),
+            ),
+            (
+                "a description that is not text",
+                |e| e["detail"]["configuration"]["description"] = serde_json::json!({"a": 1}),
+                EventError::Field("detail.configuration.description"),
+            ),
+            (
+                "reason data that is not text",
+                |e| e["detail"]["state"]["reasonData"] = serde_json::json!([1]),
+                EventError::Field("detail.state.reasonData"),
+            ),
             (
                 "no name",
                 |e| e["detail"]["alarmName"] = Value::Null,

@@ -303,7 +303,7 @@ impl Notifier {
     async fn instance(&self, change: &InstanceChange) -> Result<Outcome, NotifyError> {
         let Some(instances) = &self.instances else {
             tracing::warn!(instance = %change.instance, "no EC2 client: an instance state change posts nothing");
-            return Ok(quiet(Why::NoSubscriber));
+            return Ok(quiet(Why::NoInstanceLookup));
         };
         let managed = instances
             .is_managed(&change.region, &change.instance)
@@ -311,7 +311,7 @@ impl Notifier {
             .map_err(NotifyError::Instances)?;
         if !managed {
             tracing::info!(instance = %change.instance, "not tagged opkit:managed=true: not posted");
-            return Ok(quiet(Why::NoSubscriber));
+            return Ok(quiet(Why::NotManaged));
         }
         let key = format!("{}/{}/{}", change.account, change.region, change.instance);
         let now = self.bot.now();
@@ -338,7 +338,7 @@ impl Notifier {
         .await?;
         let channels = match channels {
             Ok(channels) if !channels.is_empty() => channels,
-            Ok(_) => return Ok(quiet(Why::NoSubscriber)),
+            Ok(_) => return Ok(quiet(Why::NoInstanceSubscriber)),
             Err(why) => {
                 if let Some(by) = asked_by {
                     tracing::info!(instance = %change.instance, state = %change.state, %by, "an instance state change Opkit asked for: not posted");

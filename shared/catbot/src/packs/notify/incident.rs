@@ -73,8 +73,18 @@ pub enum Why {
     NotNewer,
     /// The alarm is muted.
     Muted,
-    /// No channel is subscribed to it.
+    /// No channel is subscribed to this alarm.
     NoSubscriber,
+    /// Channels are subscribed to this alarm, but none to its changes into this state.
+    NotThisState(AlarmState),
+    /// A change to OK that follows no ALARM (from INSUFFICIENT_DATA, or the first seen).
+    NotNews,
+    /// No channel is subscribed to EC2 instance state changes.
+    NoInstanceSubscriber,
+    /// The instance is not tagged `opkit:managed=true`.
+    NotManaged,
+    /// The bot has no EC2 client to look up the instance's tags.
+    NoInstanceLookup,
     /// An instance state change Opkit itself asked for (`ec2 start`, `ec2 stop`).
     AskedByOpkit,
     /// Dated more than [`MAX_SKEW`] ahead of the bot's clock: refused, kept nowhere.
@@ -83,12 +93,28 @@ pub enum Why {
 
 impl std::fmt::Display for Why {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Why::NotThisState(state) = self {
+            return write!(
+                f,
+                "the channels subscribed to this alarm do not hear its changes into {}",
+                state.as_str()
+            );
+        }
         f.write_str(match self {
             Why::NotNewer => {
                 "not newer than the last change seen of this alarm (a repeat, or late)"
             }
             Why::Muted => "the alarm is muted",
-            Why::NoSubscriber => "no channel is subscribed to it",
+            Why::NoSubscriber => "no channel is subscribed to this alarm",
+            Why::NotThisState(_) => unreachable!("written above"),
+            Why::NotNews => "a change to OK that follows no ALARM is not news",
+            Why::NoInstanceSubscriber => {
+                "no channel is subscribed to EC2 instance state changes (`ec2 subscribe`)"
+            }
+            Why::NotManaged => "the instance is not tagged opkit:managed=true",
+            Why::NoInstanceLookup => {
+                "the bot has no EC2 client to look up the instance's opkit:managed tag"
+            }
             Why::AskedByOpkit => "Opkit itself asked for this change",
             Why::FromTheFuture => {
                 "dated more than 5 minutes ahead of the bot's clock (forged, or a skewed clock): refused"
@@ -107,6 +133,9 @@ pub fn apply(state: &mut NotifyState, change: &AlarmChange, now: DateTime<Utc>) 
     let subscribed = |s: AlarmState| state.channels_for(&change.name, s);
     let alarm_channels = subscribed(AlarmState::Alarm);
     let state_channels = subscribed(change.state);
+    let subscribed_at_all = AlarmState::ALL
+        .into_iter()
+        .any(|s| !subscribed(s).is_empty());
     let record = state.alarms.entry(key).or_insert_with(|| AlarmRecord {
         state: change.state,
         at: DateTime::<Utc>::MIN_UTC,
@@ -121,7 +150,13 @@ pub fn apply(state: &mut NotifyState, change: &AlarmChange, now: DateTime<Utc>) 
     record.at = change.at;
     record.facts = change.facts.clone();
     let muted = record.muted.as_ref().is_some_and(|m| m.until > now);
-    let plan = follow_or_open(record, change, alarm_channels, state_channels);
+    let plan = follow_or_open(
+        record,
+        change,
+        alarm_channels,
+        state_channels,
+        subscribed_at_all,
+    );
     state.prune();
     if muted {
         return Plan::Quiet(Why::Muted);
@@ -134,6 +169,7 @@ fn follow_or_open(
     change: &AlarmChange,
     alarm_channels: Vec<ChannelId>,
     state_channels: Vec<ChannelId>,
+    subscribed_at_all: bool,
 ) -> Plan {
     let at = change.at;
     let reopens = |i: &Incident| i.ended_at.is_some_and(|end| at - end < FLAP_WINDOW);
@@ -175,7 +211,11 @@ fn follow_or_open(
                 acked_by: None,
             });
             if alarm_channels.is_empty() {
-                Plan::Quiet(Why::NoSubscriber)
+                Plan::Quiet(if subscribed_at_all {
+                    Why::NotThisState(AlarmState::Alarm)
+                } else {
+                    Why::NoSubscriber
+                })
             } else {
                 Plan::Open {
                     channels: alarm_channels,
@@ -184,10 +224,14 @@ fn follow_or_open(
         }
         _ => {
             let news = change.state != AlarmState::Ok || change.previous == Some(AlarmState::Alarm);
-            if news && !state_channels.is_empty() {
+            if !news {
+                Plan::Quiet(Why::NotNews)
+            } else if !state_channels.is_empty() {
                 Plan::Single {
                     channels: state_channels,
                 }
+            } else if subscribed_at_all {
+                Plan::Quiet(Why::NotThisState(change.state))
             } else {
                 Plan::Quiet(Why::NoSubscriber)
             }

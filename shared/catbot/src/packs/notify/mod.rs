@@ -661,4 +661,6 @@ fn end_mutes(state: &mut NotifyState, now: chrono::DateTime<chrono::Utc>) -> Vec
 #[cfg(test)]
 mod place_tests;
 #[cfg(test)]
+mod quiet_tests;
+#[cfg(test)]
 mod tests;

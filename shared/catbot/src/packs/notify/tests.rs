@@ -13,7 +13,7 @@ use super::*;
 const ALARM_EVENT: &str = include_str!("../../../../../events/notify/alarm_state_change.json");
 
 /// The documented alarm event, renamed, moved to `state` (from `previous`) at `at`.
-fn change(name: &str, previous: &str, state: &str, at: DateTime<Utc>) -> String {
+pub(super) fn change(name: &str, previous: &str, state: &str, at: DateTime<Utc>) -> String {
     let mut event: Value = serde_json::from_str(ALARM_EVENT).unwrap();
     event["id"] = format!("{name}-{state}-{}", at.timestamp_millis()).into();
     event["detail"]["alarmName"] = name.into();
@@ -24,13 +24,13 @@ fn change(name: &str, previous: &str, state: &str, at: DateTime<Utc>) -> String 
     event.to_string()
 }
 
-struct Rig {
-    t: TestBot,
-    posts: Arc<MemoryChannelPoster>,
-    notifier: Notifier,
+pub(super) struct Rig {
+    pub(super) t: TestBot,
+    pub(super) posts: Arc<MemoryChannelPoster>,
+    pub(super) notifier: Notifier,
 }
 
-fn rig() -> Rig {
+pub(super) fn rig() -> Rig {
     let posts = Arc::new(MemoryChannelPoster::new());
     let opts = NotifyOptions {
         channels: Some(posts.clone()),
@@ -42,7 +42,7 @@ fn rig() -> Rig {
 }
 
 impl Rig {
-    async fn notify(&self, body: &str) -> Outcome {
+    pub(super) async fn notify(&self, body: &str) -> Outcome {
         self.notifier.handle(body).await.expect("handled")
     }
 }
@@ -337,7 +337,7 @@ async fn subscriptions_are_listed_checked_and_removed() {
 const EC2_EVENT: &str = include_str!("../../../../../events/notify/ec2_state_change.json");
 
 /// The documented instance event, for `instance` entering `state` at `at`.
-fn instance_change(instance: &str, state: &str, at: DateTime<Utc>) -> String {
+pub(super) fn instance_change(instance: &str, state: &str, at: DateTime<Utc>) -> String {
     let mut event: Value = serde_json::from_str(EC2_EVENT).unwrap();
     event["id"] = format!("{instance}-{state}-{}", at.timestamp_millis()).into();
     event["detail"]["instance-id"] = instance.into();
