@@ -188,6 +188,12 @@ pub trait GrantStore: Send + Sync {
     fn grants_ended_by(&self, now: DateTime<Utc>) -> BoxFuture<'_, Result<Vec<Grant>, StoreError>>;
 }
 
+/// How long the audit trail keeps a record (DynamoDB's TTL deletes it after; the
+/// file persister drops it from its file), unless a persister is told otherwise.
+/// The memory persister keeps a number of records instead
+/// ([`memory::AUDIT_RECORDS`]).
+pub const AUDIT_RETENTION: chrono::Duration = chrono::Duration::days(90);
+
 /// The audit trail.
 pub trait AuditLog: Send + Sync {
     /// Appends one record.

@@ -81,7 +81,7 @@ pub use table::create_table;
 
 /// How long audit records are kept unless [`DynamoStore::with_audit_retention`]
 /// says otherwise.
-pub const DEFAULT_AUDIT_RETENTION: Duration = Duration::days(90);
+pub const DEFAULT_AUDIT_RETENTION: Duration = super::AUDIT_RETENTION;
 /// How long an ended grant stays in the table before TTL may delete it.
 pub const ENDED_GRANT_RETENTION: Duration = Duration::days(7);
 /// How many days before today [`AuditLog::recent`] looks for records.

@@ -7,8 +7,17 @@
 //!   grants.json           {"version": 7, "grants": [...]}
 //!   audit.jsonl           one AuditRecord per line, oldest first
 //!   jobs/<job id>.json    {"status": "running", "until": "..."}: job claims
-//!   locks/<name>.lock     advisory locks (flock) serialising writers
+//!   locks/<name>.lock     advisory locks (flock) serialising writers; the jobs
+//!                         share JOB_LOCKS of them (`job-<n>.lock`)
 //! ```
+//!
+//! What it keeps is bounded by time, as DynamoDB's TTL bounds the table: a job's
+//! claim file is deleted once its time is up (a running claim's lease, a finished
+//! job's keep), by a sweep of `jobs/` that a claim makes once the claims made
+//! since the last sweep outnumber the files it left (amortised: each file read is
+//! paid for by a claim); audit records are kept [`AUDIT_RETENTION`] and dropped
+//! from `audit.jsonl` once its oldest record is a tenth of that past it (so a
+//! rewrite of the file drops at least nine days of records).
 //!
 //! Writes go to a temporary file that is renamed over the old one, so a reader
 //! never sees half a file and a crash never leaves one. Every read-modify-write
@@ -21,15 +30,15 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::Value;
 
 use super::{
-    AuditLog, Claim, EncodedState, GrantStore, JobClaims, JobRecord, JobStatus, StateStore,
-    StoreError, Versioned, newest_first,
+    AUDIT_RETENTION, AuditLog, Claim, EncodedState, GrantStore, JobClaims, JobRecord, JobStatus,
+    StateStore, StoreError, Versioned, newest_first,
 };
 use crate::BoxFuture;
 use crate::access::Grant;
@@ -40,6 +49,39 @@ use crate::ids::{Role, UserId};
 #[derive(Debug, Clone)]
 pub struct FileStore {
     root: Arc<PathBuf>,
+    upkeep: Arc<Mutex<Upkeep>>,
+}
+
+/// How many lock files the job claims share (`locks/job-<n>.lock`, chosen by a
+/// hash of the job id): a bounded set, so that claim files can be deleted without
+/// leaving a lock file behind each (a lock file cannot be deleted safely while
+/// another process may be about to lock it).
+pub const JOB_LOCKS: u32 = 64;
+
+/// No sweep of `jobs/` before this many claims in a process (after the first).
+const FIRST_SWEEP: usize = 1024;
+
+/// This process's bookkeeping for dropping what is past its time.
+#[derive(Debug)]
+struct Upkeep {
+    /// Claims made since the last sweep of `jobs/`.
+    claims: usize,
+    /// Claims that make the next sweep due.
+    sweep_due: usize,
+    /// When the oldest record of `audit.jsonl` was made, as last read (it only
+    /// gets newer: records are appended, and rewrites drop the oldest).
+    oldest_audit: Option<DateTime<Utc>>,
+}
+
+impl Default for Upkeep {
+    fn default() -> Self {
+        // The first claim of a process sweeps: short-lived processes clean up too.
+        Self {
+            claims: 0,
+            sweep_due: 1,
+            oldest_audit: None,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -63,6 +105,7 @@ impl FileStore {
         }
         Ok(Self {
             root: Arc::new(root),
+            upkeep: Arc::default(),
         })
     }
 
@@ -109,10 +152,74 @@ impl FileStore {
             Ok(path) => path,
             Err(e) => return Box::pin(std::future::ready(Err(e))),
         };
-        self.locked(format!("job-{job_id}"), move |_| {
+        self.locked(job_lock(job_id), move |_| {
             let record = read_json::<JobRecord>(&path)?;
             f(&path, record)
         })
+    }
+
+    /// Deletes every claim file whose time is up at `now`, each under its lock (a
+    /// claim being made meanwhile is re-read, not lost). Returns how many are left.
+    fn sweep_jobs(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let dir = self.root.join("jobs");
+        let entries = fs::read_dir(&dir).map_err(|source| io_error(&dir, source))?;
+        let mut left = 0;
+        for entry in entries {
+            let entry = entry.map_err(|source| io_error(&dir, source))?;
+            let name = entry.file_name();
+            let Some(job_id) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+                continue; // temporary files of a write in progress, anything else
+            };
+            if job_id.starts_with('.') {
+                continue;
+            }
+            let path = entry.path();
+            let lock = self.lock_file(&job_lock(job_id))?;
+            let gone = match read_json::<JobRecord>(&path) {
+                Ok(Some(record)) if record.until <= now => match fs::remove_file(&path) {
+                    Ok(()) => true,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+                    Err(source) => return Err(io_error(&path, source)),
+                },
+                Ok(Some(_)) => false,
+                Ok(None) => true,
+                // A corrupt claim file is left for a person to look at, as elsewhere.
+                Err(_) => false,
+            };
+            drop(lock);
+            left += usize::from(!gone);
+        }
+        Ok(left)
+    }
+
+    /// Whether this claim is the one that sweeps `jobs/` (see the module docs).
+    fn sweep_is_due(&self) -> bool {
+        let mut upkeep = self.upkeep.lock().expect("upkeep lock");
+        upkeep.claims += 1;
+        if upkeep.claims < upkeep.sweep_due {
+            return false;
+        }
+        upkeep.claims = 0;
+        true
+    }
+
+    /// After a sweep that left `left` files: the next is due once as many claims
+    /// again have been made.
+    fn swept(&self, left: usize) {
+        self.upkeep.lock().expect("upkeep lock").sweep_due = left.max(FIRST_SWEEP);
+    }
+
+    /// Opens and locks `locks/<lock>.lock`; dropping the file unlocks it.
+    fn lock_file(&self, lock: &str) -> Result<File, StoreError> {
+        let path = self.root.join("locks").join(format!("{lock}.lock"));
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| io_error(&path, source))?;
+        file.lock().map_err(|source| io_error(&path, source))?;
+        Ok(file)
     }
 
     /// Runs `f` on a blocking thread while holding the named exclusive lock.
@@ -124,14 +231,7 @@ impl FileStore {
         let store = self.clone();
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
-                let path = store.root.join("locks").join(format!("{lock}.lock"));
-                let file = OpenOptions::new()
-                    .create(true)
-                    .truncate(false)
-                    .write(true)
-                    .open(&path)
-                    .map_err(|source| io_error(&path, source))?;
-                file.lock().map_err(|source| io_error(&path, source))?;
+                let file = store.lock_file(&lock)?;
                 let result = f(&store);
                 // Closing the file releases the lock; unlock explicitly for clarity.
                 let _ = file.unlock();
@@ -187,6 +287,15 @@ impl FileStore {
     }
 }
 
+/// The lock of a job's claim: one of [`JOB_LOCKS`], by the job id's FNV-1a hash
+/// (the same in every process and build, unlike std's hasher).
+fn job_lock(job_id: &str) -> String {
+    let hash = job_id.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    format!("job-{}", hash % JOB_LOCKS)
+}
+
 fn io_error(path: &Path, source: std::io::Error) -> StoreError {
     StoreError::Io {
         what: path.display().to_string(),
@@ -212,6 +321,15 @@ fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, StoreError> 
 /// Writes JSON to a temporary file in the same directory, syncs it, and renames it
 /// over `path`: readers see the old file or the new one, never a mix.
 fn write_json_atomically<T: Serialize>(path: &Path, value: &T) -> Result<(), StoreError> {
+    let mut bytes =
+        serde_json::to_vec_pretty(value).map_err(|e| StoreError::Backend(e.to_string()))?;
+    bytes.push(b'\n');
+    write_atomically(path, &bytes)
+}
+
+/// Writes `bytes` to a temporary file in the same directory, syncs it, and renames
+/// it over `path`.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
@@ -220,8 +338,7 @@ fn write_json_atomically<T: Serialize>(path: &Path, value: &T) -> Result<(), Sto
     ));
     let write = || -> std::io::Result<()> {
         let mut file = File::create(&tmp)?;
-        serde_json::to_writer_pretty(&mut file, value).map_err(std::io::Error::other)?;
-        file.write_all(b"\n")?;
+        file.write_all(bytes)?;
         file.sync_all()?;
         fs::rename(&tmp, path)
     };
@@ -336,8 +453,15 @@ impl AuditLog for FileStore {
             Ok(line) => line + "\n",
             Err(e) => return Box::pin(std::future::ready(Err(StoreError::Backend(e.to_string())))),
         };
+        let now = record.at;
         self.locked("audit".to_string(), move |store| {
             let path = store.root.join("audit.jsonl");
+            if let Err(e) = store.drop_old_audit(&path, now) {
+                // Left as it is for a person to look at; the record is still appended,
+                // and this process looks again a retention's tenth later.
+                tracing::warn!(error = %e, "could not drop the audit records past their retention");
+                store.upkeep.lock().expect("upkeep lock").oldest_audit = Some(now);
+            }
             let mut file = OpenOptions::new()
                 .create(true)
                 .append(true)
@@ -355,27 +479,85 @@ impl AuditLog for FileStore {
     ) -> BoxFuture<'a, Result<Vec<AuditRecord>, StoreError>> {
         let user = user.cloned();
         self.unlocked(move |store| {
-            let path = store.root.join("audit.jsonl");
-            let file = match File::open(&path) {
-                Ok(file) => file,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-                Err(source) => return Err(io_error(&path, source)),
-            };
-            let mut records = Vec::new();
-            for (n, line) in BufReader::new(file).lines().enumerate() {
-                let line = line.map_err(|source| io_error(&path, source))?;
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let record = serde_json::from_str(&line).map_err(|e| StoreError::Corrupt {
-                    what: format!("{} line {}", path.display(), n + 1),
-                    detail: e.to_string(),
-                })?;
-                records.push(record);
-            }
+            let records = read_audit(&store.root.join("audit.jsonl"))?;
             Ok(newest_first(records.iter(), user.as_ref(), limit))
         })
     }
+}
+
+impl FileStore {
+    /// Under the audit lock, before an append at `now`: rewrites `audit.jsonl`
+    /// without its records older than [`AUDIT_RETENTION`], once its oldest is a
+    /// tenth of the retention past it. Reads the first line only when the oldest
+    /// record this process knows of is that old.
+    fn drop_old_audit(&self, path: &Path, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let cutoff = now - AUDIT_RETENTION;
+        let due = cutoff - AUDIT_RETENTION / 10;
+        let known = self.upkeep.lock().expect("upkeep lock").oldest_audit;
+        if known.is_some_and(|oldest| oldest > due) {
+            return Ok(());
+        }
+        let oldest = oldest_audit(path)?;
+        if oldest.is_none_or(|oldest| oldest > due) {
+            self.upkeep.lock().expect("upkeep lock").oldest_audit = oldest;
+            return Ok(());
+        }
+        let records = read_audit(path)?;
+        let kept: Vec<&AuditRecord> = records.iter().filter(|r| r.at > cutoff).collect();
+        let mut text = String::new();
+        for record in &kept {
+            text.push_str(
+                &serde_json::to_string(record).map_err(|e| StoreError::Backend(e.to_string()))?,
+            );
+            text.push('\n');
+        }
+        write_atomically(path, text.as_bytes())?;
+        self.upkeep.lock().expect("upkeep lock").oldest_audit = kept.first().map(|r| r.at);
+        Ok(())
+    }
+}
+
+/// When the first (oldest) record of `audit.jsonl` was made; `None` without one.
+fn oldest_audit(path: &Path) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(io_error(path, source)),
+    };
+    for line in BufReader::new(file).lines() {
+        let line = line.map_err(|source| io_error(path, source))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record: AuditRecord = serde_json::from_str(&line).map_err(|e| StoreError::Corrupt {
+            what: format!("{} line 1", path.display()),
+            detail: e.to_string(),
+        })?;
+        return Ok(Some(record.at));
+    }
+    Ok(None)
+}
+
+/// Every record of `audit.jsonl`, oldest first (none if there is no file).
+fn read_audit(path: &Path) -> Result<Vec<AuditRecord>, StoreError> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(io_error(path, source)),
+    };
+    let mut records = Vec::new();
+    for (n, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|source| io_error(path, source))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record = serde_json::from_str(&line).map_err(|e| StoreError::Corrupt {
+            what: format!("{} line {}", path.display(), n + 1),
+            detail: e.to_string(),
+        })?;
+        records.push(record);
+    }
+    Ok(records)
 }
 
 impl JobClaims for FileStore {
@@ -385,7 +567,7 @@ impl JobClaims for FileStore {
         now: DateTime<Utc>,
         lease: chrono::Duration,
     ) -> BoxFuture<'a, Result<Claim, StoreError>> {
-        self.with_job(job_id, move |path, record| {
+        let claimed = self.with_job(job_id, move |path, record| {
             let outcome = JobRecord::claim_outcome(record.as_ref(), now);
             if outcome == Claim::Acquired {
                 let running = JobRecord {
@@ -394,6 +576,22 @@ impl JobClaims for FileStore {
                     reply: None,
                 };
                 write_json_atomically(path, &running)?;
+            }
+            Ok(outcome)
+        });
+        if !self.sweep_is_due() {
+            return claimed;
+        }
+        let swept = self.unlocked(move |store| {
+            let left = store.sweep_jobs(now)?;
+            store.swept(left);
+            Ok(())
+        });
+        Box::pin(async move {
+            let outcome = claimed.await?;
+            // The claim is made; a sweep that fails is logged, not the claim's failure.
+            if let Err(e) = swept.await {
+                tracing::warn!(error = %e, "could not sweep the job claims past their time");
             }
             Ok(outcome)
         })
@@ -434,105 +632,4 @@ impl super::Commits for FileStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("opkit-{name}-{}", uuid::Uuid::new_v4()));
-        fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
-    #[tokio::test]
-    async fn file_store_honours_the_store_contract() {
-        let store = FileStore::open(temp_dir("contract")).unwrap();
-        crate::store::contract::check_all(&store).await;
-    }
-
-    #[tokio::test]
-    async fn state_survives_reopening_the_directory() {
-        let dir = temp_dir("reopen");
-        let store = FileStore::open(&dir).unwrap();
-        store
-            .save(
-                "queue",
-                &EncodedState::new("queue", json!({"perf": ["U1"]})).unwrap(),
-                0,
-            )
-            .await
-            .unwrap();
-        let again = FileStore::open(&dir).unwrap();
-        let loaded = again.load("queue").await.unwrap();
-        assert_eq!(loaded.version, 1);
-        assert_eq!(loaded.value, Some(json!({"perf": ["U1"]})));
-    }
-
-    #[tokio::test]
-    async fn corrupt_state_is_reported_and_left_untouched() {
-        // GIVEN a state file that is not JSON
-        let dir = temp_dir("corrupt");
-        let store = FileStore::open(&dir).unwrap();
-        let path = dir.join("state").join("queue.json");
-        fs::write(&path, b"{not json").unwrap();
-        // WHEN it is loaded, or a save is attempted
-        let load = store.load("queue").await;
-        let save = store
-            .save("queue", &EncodedState::new("queue", json!({})).unwrap(), 0)
-            .await;
-        // THEN both fail clearly, naming the file, and the file is unchanged
-        let err = load.unwrap_err();
-        assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
-        assert!(err.to_string().contains("queue.json"), "{err}");
-        assert!(matches!(save, Err(StoreError::Corrupt { .. })));
-        assert_eq!(fs::read(&path).unwrap(), b"{not json");
-    }
-
-    #[tokio::test]
-    async fn script_names_cannot_escape_the_directory() {
-        let store = FileStore::open(temp_dir("escape")).unwrap();
-        assert!(store.load("../etc/passwd").await.is_err());
-        assert!(
-            store
-                .save("a/b", &EncodedState::new("a/b", json!({})).unwrap(), 0)
-                .await
-                .is_err()
-        );
-    }
-
-    #[tokio::test]
-    async fn concurrent_writers_never_lose_an_update() {
-        // GIVEN 16 tasks each adding one item with load / modify / save-at-version,
-        // retrying on conflict (what the bot does)
-        let store = FileStore::open(temp_dir("race")).unwrap();
-        let mut tasks = Vec::new();
-        for i in 0..16 {
-            let store = store.clone();
-            tasks.push(tokio::spawn(async move {
-                loop {
-                    let loaded = store.load("counter").await.unwrap();
-                    let mut items = loaded.value.unwrap_or(json!([]));
-                    items.as_array_mut().unwrap().push(json!(i));
-                    match store
-                        .save(
-                            "counter",
-                            &EncodedState::new("counter", items.clone()).unwrap(),
-                            loaded.version,
-                        )
-                        .await
-                    {
-                        Ok(_) => break,
-                        Err(e) if e.is_conflict() => continue,
-                        Err(e) => panic!("{e}"),
-                    }
-                }
-            }));
-        }
-        for task in tasks {
-            task.await.unwrap();
-        }
-        // THEN every item is there
-        let items = store.load("counter").await.unwrap().value.unwrap();
-        assert_eq!(items.as_array().unwrap().len(), 16);
-    }
-}
+mod tests;
