@@ -71,6 +71,30 @@ fn shown(out: &Outgoing) -> String {
     }
 }
 
+/// What a confirmed or approved run must call to be run at all
+/// ([`Ctx::bind`]): the method, scheme, host, port and path the request was
+/// built to when it was asked (a secret in it redacted). A newer version of the
+/// command that would call anything else is refused at the click.
+fn target(bound: &Bound, out: &Outgoing) -> String {
+    let place = match reqwest::Url::parse(&out.url) {
+        Ok(url) => format!(
+            "{}://{}:{}{}",
+            url.scheme(),
+            url.host_str().unwrap_or_default(),
+            url.port_or_known_default()
+                .map_or_else(String::new, |p| p.to_string()),
+            url.path()
+        ),
+        Err(_) => "a URL that does not parse".to_string(),
+    };
+    bound.redact(&format!("call {} {place}", out.method))
+}
+
+/// The input a declared action binds: one name for every kind of action, so
+/// that a version that now does something else (an HTTP call become a Lambda
+/// invocation) is refused too.
+const THE_CALL: &str = "the call";
+
 /// Runs `work` over the bound command off the async runtime (see
 /// [`template::render_blocking`]).
 async fn off_runtime<T: Send + 'static>(
@@ -108,6 +132,7 @@ pub(crate) async fn http(
         let (h, values) = (h.clone(), values.clone());
         off_runtime(bound, move |b| request(b, &h, &values)).await?
     };
+    ctx.bind(THE_CALL, target(bound, &out))?;
     ctx.confirm(summary(&bound.redact(&shown(&out))))?;
     let (status, body) = send(client, out, h.timeout).await.map_err(|e| {
         let reason = bound.redact(&e.to_string());
@@ -243,6 +268,7 @@ pub(crate) async fn lambda(
         let (l, values) = (l.clone(), values.clone());
         off_runtime(bound, move |b| invocation(b, &l, &values)).await?
     };
+    ctx.bind(THE_CALL, bound.redact(&format!("invoke {function}")))?;
     ctx.confirm(summary(&bound.redact(&format!("invoke {function}"))))?;
     let invoked = tokio::time::timeout(l.timeout, invoker.invoke(&function, payload))
         .await

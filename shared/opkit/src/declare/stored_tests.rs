@@ -242,3 +242,98 @@ url = "{{ env.PUSHED_URL }}/x"
     // the worker (whose own environment has nothing) has the command
     assert!(t.text("UADMIN", "help where").await.starts_with("`where`"));
 }
+
+/// `deploys rollback <service>`, with `gate` (`confirm = true`, `approval = …`)
+/// and `call` (its `method` and `url` lines).
+fn rollback(gate: &str, call: &str) -> String {
+    format!(
+        r#"
+[[command]]
+name = "deploys rollback"
+usage = "<service>"
+{gate}
+[command.http]
+{call}
+reply = "Rolled back *{{{{ service }}}}*."
+"#
+    )
+}
+
+const ROLLBACK: &str =
+    "method = \"POST\"\nurl = \"{{ env.PUSHED_URL }}/services/{{ service }}/rollback\"";
+
+/// The bot has the newest pushed version at its next look.
+async fn pushed_and_picked_up(t: &TestBot, text: &str) {
+    push(t, text).await.unwrap();
+    t.advance(REFRESH);
+}
+
+#[tokio::test]
+async fn a_confirmation_asked_before_the_command_needed_an_approval_runs_nothing() {
+    // GIVEN `deploys rollback` is confirmed by its asker, and UOPS asks
+    let t = stored_bot();
+    pushed_and_picked_up(&t, &rollback("confirm = true", ROLLBACK)).await;
+    let prompt = t.say("UOPS", "deploys rollback web").await;
+    assert!(
+        prompt
+            .text
+            .as_str()
+            .starts_with("Run `deploys rollback web`?"),
+        "{}",
+        prompt.text
+    );
+    // WHEN an admin pushes a version that needs a lead's approval, and UOPS confirms
+    pushed_and_picked_up(&t, &rollback("approval = [[\"lead\"]]", ROLLBACK)).await;
+    let refused = t
+        .click("UOPS", &prompt, crate::engine::gate::Decision::Confirm)
+        .await;
+    // THEN the two-person rule holds: nothing is called (it would fail: the host
+    // does not resolve), and the asker is told to ask again
+    assert_eq!(
+        refused.text.as_str(),
+        "`deploys rollback` now needs approval by someone with lead since this was asked \
+         (it needed a confirmation); nothing was run. Ask again if you still want it."
+    );
+    let again = t.say("UOPS", "deploys rollback web").await;
+    assert!(
+        again
+            .text
+            .as_str()
+            .contains("needs approval by someone with lead"),
+        "{}",
+        again.text
+    );
+}
+
+#[tokio::test]
+async fn a_confirmation_runs_only_the_call_its_prompt_showed() {
+    // GIVEN a confirmed POST …/rollback, asked
+    let t = stored_bot();
+    pushed_and_picked_up(&t, &rollback("confirm = true", ROLLBACK)).await;
+    let prompt = t.say("UOPS", "deploys rollback web").await;
+    assert!(
+        prompt
+            .text
+            .as_str()
+            .contains("`call POST pushed.example/services/web/rollback`"),
+        "{}",
+        prompt.text
+    );
+    // WHEN a new version makes it DELETE …/destroy, and the asker confirms
+    let destroy =
+        "method = \"DELETE\"\nurl = \"{{ env.PUSHED_URL }}/services/{{ service }}/destroy\"";
+    pushed_and_picked_up(&t, &rollback("confirm = true", destroy)).await;
+    let refused = t
+        .click("UOPS", &prompt, crate::engine::gate::Decision::Confirm)
+        .await;
+    // THEN it is refused naming both calls, and nothing is sent
+    assert!(
+        refused.text.as_str().contains(
+            "The call changed since this request was asked: it was call POST \
+             https://pushed.example:443/services/web/rollback, it is now call DELETE \
+             https://pushed.example:443/services/web/destroy. Nothing was run"
+        ),
+        "{}",
+        refused.text
+    );
+}

@@ -150,8 +150,27 @@ impl<S> Ctx<S> {
     /// as it is now ([`Ctx::benefits`], asked again as the handler runs): who
     /// gains may have changed since it was asked (someone who joined a linked
     /// group). Nothing runs.
+    ///
+    /// In a confirmed or approved run, it also refuses when the run did not
+    /// bind again every input the prompt bound ([`Ctx::bind`]): the command
+    /// now resolves the request through something its prompt did not show (a
+    /// declared command changed from an HTTP call to another action). Nothing
+    /// runs.
     pub fn confirm(&mut self, summary: impl Into<Mrkdwn>) -> Result<(), CommandError> {
         if self.gate_passed {
+            if let Some(what) = self
+                .bound_when_asked
+                .keys()
+                .find(|what| !self.bound.contains_key(*what))
+            {
+                return Err(CommandError::user(crate::mrkdwn!(
+                    "This request no longer acts on {} its prompt showed ({}): the command \
+                     changed since it was asked. Nothing was run; ask again if you still \
+                     want it.",
+                    crate::slack::mrkdwn::UserText::new(what),
+                    crate::slack::mrkdwn::UserText::new(&self.bound_when_asked[what])
+                )));
+            }
             if let Some(approver) = &self.approved_by
                 && let Some((_, how)) = self.gains.iter().find(|(u, _)| u == approver)
             {
@@ -226,9 +245,7 @@ impl<S> Ctx<S> {
                 crate::slack::mrkdwn::UserText::new(&value)
             )));
         }
-        if !self.gate_passed {
-            self.bound.insert(what.to_string(), value);
-        }
+        self.bound.insert(what.to_string(), value);
         Ok(())
     }
 

@@ -135,3 +135,42 @@ async fn the_bindings_are_kept_with_the_held_request_and_a_command_without_gate_
     let now = t.text("UOPS", "point now").await;
     assert_eq!(now, "pointed at prod (asked: -)");
 }
+
+/// Binds the target unless it is `unbound`: a command that came to resolve its
+/// request through something else.
+async fn point_if_bound(ctx: &mut Ctx<()>, world: World) -> Result<Reply, CommandError> {
+    let target = world.target.lock().unwrap().clone();
+    if target != "unbound" {
+        ctx.bind("the target", target.clone())?;
+    }
+    ctx.confirm("It would point.")?;
+    world.acted.lock().unwrap().push(target);
+    Ok(Reply::text("pointed"))
+}
+
+#[tokio::test]
+async fn a_confirmed_run_that_no_longer_binds_what_its_prompt_bound_runs_nothing() {
+    // GIVEN a request asked while it bound its target to prod
+    let world = World::default();
+    world.point_at("prod");
+    let handler_world = world.clone();
+    let script = Script::<()>::new("point").command(
+        Command::new("point")
+            .confirm()
+            .handler(move |ctx| Box::pin(point_if_bound(ctx, handler_world.clone()))),
+    );
+    let t = TestBot::with(|b| b.script(script));
+    let prompt = t.say("UOPS", "point").await;
+    // WHEN the confirmed run resolves it without binding the target
+    world.point_at("unbound");
+    let done = t.click("UOPS", &prompt, Decision::Confirm).await.text;
+    // THEN nothing acts, and the refusal names what the prompt showed
+    assert!(
+        done.contains(
+            "This request no longer acts on the target its prompt showed (prod): the \
+             command changed since it was asked. Nothing was run"
+        ),
+        "{done}"
+    );
+    assert!(world.acted().is_empty(), "{:?}", world.acted());
+}

@@ -159,6 +159,98 @@ pub struct Pending {
     /// approved run acts on the same, or is refused.
     #[serde(default)]
     pub bound: Bindings,
+    /// The gate it was held under. It runs only while the command's gate is
+    /// still this one ([`HeldGate::check`]); a request stored before this was
+    /// kept (`None`) is refused.
+    #[serde(default)]
+    pub gate: Option<HeldGate>,
+}
+
+/// A command's gate as a held request keeps it: which kind, and for an
+/// approval who approves, in a canonical order (alternatives and the roles in
+/// each sorted), so that the same gate written in another order is the same.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum HeldGate {
+    /// A confirmation by the asker or anyone allowed to run the command.
+    Confirm,
+    /// An approval by a second person; `approvers` are the alternatives, each
+    /// the roles held together, `None` for anyone (but the asker).
+    Approval {
+        /// Who approves, canonical.
+        approvers: Option<Vec<Vec<Role>>>,
+    },
+}
+
+impl HeldGate {
+    /// The gate of a command as a request would be held under it; `None` for a
+    /// command without a gate.
+    pub fn of(gate: &Gate) -> Option<Self> {
+        match gate {
+            Gate::None => None,
+            Gate::Confirm => Some(HeldGate::Confirm),
+            Gate::Approval(Access::Open) => Some(HeldGate::Approval { approvers: None }),
+            Gate::Approval(Access::AnyOf(alts)) => {
+                let mut alts: Vec<Vec<Role>> = alts
+                    .iter()
+                    .map(|alt| {
+                        let mut roles = alt.0.clone();
+                        roles.sort();
+                        roles.dedup();
+                        roles
+                    })
+                    .collect();
+                alts.sort();
+                alts.dedup();
+                Some(HeldGate::Approval {
+                    approvers: Some(alts),
+                })
+            }
+        }
+    }
+
+    /// What it asks for, for people: `a confirmation`, `approval by lead`.
+    fn describe(gate: Option<&Self>) -> Mrkdwn {
+        match gate {
+            None => "no confirmation or approval".into(),
+            Some(HeldGate::Confirm) => "a confirmation".into(),
+            Some(HeldGate::Approval { approvers: None }) => {
+                "approval by anyone but the asker".into()
+            }
+            Some(HeldGate::Approval {
+                approvers: Some(alts),
+            }) => {
+                let access = Access::AnyOf(alts.iter().cloned().map(Alternative).collect());
+                mrkdwn!("approval by someone with {}", access.describe())
+            }
+        }
+    }
+
+    /// Whether a request held under `held` may still be decided as it was
+    /// asked, now that `command` has the gate it has: the same kind, and for an
+    /// approval the same approvers. A tighter gate must not be passed by the
+    /// weaker click it was asked under (a confirmation for a command that now
+    /// needs a second person), nor a looser one taken by a click the prompt did
+    /// not offer; either way the request is asked again. `Err`: why not.
+    pub fn check(held: Option<&Self>, command: &CommandSpec) -> Result<(), Mrkdwn> {
+        let now = Self::of(&command.gate);
+        match held {
+            Some(held) if now.as_ref() == Some(held) => Ok(()),
+            Some(held) => Err(mrkdwn!(
+                "{} now needs {} since this was asked (it needed {}); nothing was run. \
+                 Ask again if you still want it.",
+                Code::new(&command.name),
+                Self::describe(now.as_ref()),
+                Self::describe(Some(held))
+            )),
+            None => Err(mrkdwn!(
+                "This request was held without a record of its gate, so it cannot be \
+                 checked against what {} needs now; nothing was run. Ask again if you \
+                 still want it.",
+                Code::new(&command.name)
+            )),
+        }
+    }
 }
 
 impl Pending {
@@ -258,6 +350,7 @@ impl Bot {
             beneficiaries: asked.beneficiaries,
             also_approved_by: asked.also_approved_by,
             bound: asked.bound,
+            gate: HeldGate::of(&command.gate),
         };
         let saved = self
             .update_state(PENDING_SCRIPT, true, |state| {
@@ -387,6 +480,13 @@ impl Bot {
         if let Err(why) = self
             .may_settle(&clicker.user, &pending, &command, decision)
             .await?
+        {
+            return Ok((Settled::Refused(why), None));
+        }
+        // The click decides the request under the gate its prompt showed, or
+        // not at all: the command may have been changed while it waited.
+        if matches!(decision, Decision::Confirm | Decision::Approve)
+            && let Err(why) = HeldGate::check(pending.gate.as_ref(), &command)
         {
             return Ok((Settled::Refused(why), None));
         }
@@ -644,5 +744,7 @@ fn prompt(pending: &Pending, command: &CommandSpec, id: &str) -> Reply {
 
 #[cfg(test)]
 mod bind_tests;
+#[cfg(test)]
+mod held_tests;
 #[cfg(test)]
 mod tests;
