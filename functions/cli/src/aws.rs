@@ -30,14 +30,14 @@ pub async fn init(
     create_table(&aws_sdk_dynamodb::Client::new(sdk), table)
         .await
         .map_err(|e| e.to_string())?;
-    println!("OPKIT_TABLE={table}");
+    outln!("OPKIT_TABLE={table}");
     if queue == Some(QueueKind::Sqs) {
         eprintln!("creating queue {queue_name} and {queue_name}-dlq (if missing)…");
         let queues = sqs::create_queues(&aws_sdk_sqs::Client::new(sdk), queue_name)
             .await
             .map_err(|e| e.to_string())?;
-        println!("OPKIT_QUEUE_URL={}", queues.url);
-        println!("OPKIT_DLQ_URL={}", queues.dlq_url);
+        outln!("OPKIT_QUEUE_URL={}", queues.url);
+        outln!("OPKIT_DLQ_URL={}", queues.dlq_url);
     }
     Ok(())
 }

@@ -26,6 +26,9 @@
 //! State lives in files under `OPKIT_DATA_DIR` (default `.opkit`) unless
 //! `--store memory` or `--store dynamodb` (`OPKIT_TABLE`) is given.
 
+#[macro_use]
+mod output;
+
 mod aws;
 mod serve;
 mod shell;
@@ -351,7 +354,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .run_once()
                 .await
                 .map_err(|e| ErrorChain(&e).to_string())?;
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string(&report).map_err(|e| e.to_string())?
             );
@@ -390,10 +393,12 @@ async fn notify(notifier: &catbot::packs::notify::Notifier) -> Result<(), String
         .await
         .map_err(|e| ErrorChain(&e).to_string())?;
     match outcome.quiet {
-        Some(why) => println!("nothing posted: {why}"),
-        None => println!(
+        Some(why) => outln!("nothing posted: {why}"),
+        None => outln!(
             "posted {}, updated {}, failed {}",
-            outcome.posted, outcome.updated, outcome.failed
+            outcome.posted,
+            outcome.updated,
+            outcome.failed
         ),
     }
     Ok(())
@@ -411,7 +416,7 @@ fn check_commands(
     declared
         .check_with(built, services)
         .map_err(|e| e.to_string())?;
-    println!(
+    outln!(
         "{}: {} commands: {}",
         declared.origin(),
         declared.names().len(),
@@ -436,7 +441,7 @@ async fn push_commands(
     let version = stored::push(store, built, &origin, &text, env, user, chrono::Utc::now())
         .await
         .map_err(|e| ErrorChain(&e).to_string())?;
-    println!(
+    outln!(
         "{origin}: stored as version {version}: {} commands",
         parsed.names().len()
     );
@@ -445,10 +450,10 @@ async fn push_commands(
     };
     let (settings, secrets) = (parsed.settings(), parsed.secrets());
     if !settings.is_empty() {
-        println!("settings stored with it: {}", list(settings));
+        outln!("settings stored with it: {}", list(settings));
     }
     if !secrets.is_empty() {
-        println!(
+        outln!(
             "secrets it reads from Secrets Manager (NAME_ARN): {}",
             list(secrets)
         );

@@ -48,7 +48,7 @@ pub async fn run(
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     // Tests and scripts read this line to learn the port.
-    println!("listening on http://{bound}");
+    outln!("listening on http://{bound}");
     tracing::info!(%bound, "serving Slack routes");
     axum::serve(listener, app)
         .with_graceful_shutdown(async {

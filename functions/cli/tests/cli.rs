@@ -59,6 +59,30 @@ fn say_prints_the_reply_and_exits_zero_even_when_denied() {
 }
 
 #[test]
+fn a_reader_that_went_away_ends_the_command_quietly_with_its_work_done() {
+    // GIVEN standard output a pipe whose reader is already gone (as
+    // `opkit say … | head -1` once head has its line)
+    let dir = data_dir("pipe");
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    // WHEN a command that changes state prints its reply into it
+    let out = opkit(&dir, &["say", "--user", "U1", "queue", "join", "perf"])
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    // THEN it exits 0 without a panic (it was 101 with a backtrace)
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // AND the work was done
+    let status = opkit(&dir, &["say", "--user", "U2", "queue", "status"])
+        .output()
+        .unwrap();
+    assert!(stdout(&status).contains("U1"), "{}", stdout(&status));
+}
+
+#[test]
 fn bad_flags_exit_two_and_bad_config_exits_one_naming_the_setting() {
     let dir = data_dir("flags");
     let bad_flag = opkit(&dir, &["say", "--frobnicate", "help"])

@@ -230,6 +230,14 @@ impl Drop for ReplySink {
     }
 }
 
+/// How many users the load's commands come from, in turn.
+pub const BENCH_USERS: usize = 4096;
+
+/// The user who sends the `n`th command of the load: `U` and eight hex digits.
+fn bench_user(n: usize) -> String {
+    format!("U{:08X}", n % BENCH_USERS)
+}
+
 /// Starts `opkit serve`, loads it with `wrk`, and stops it.
 pub async fn run(load: &Load, workdir: &Path) -> Result<Figures, String> {
     let slack = ReplySink::start()
@@ -239,7 +247,10 @@ pub async fn run(load: &Load, workdir: &Path) -> Result<Figures, String> {
     let secret = SigningSecret::new(SECRET);
     let mut data = String::new();
     for n in 0..load.pool {
-        let body = slash_command_body(ADMIN, &load.text, &slack.response_url(&format!("r{n}")));
+        // A team, not one user: the in-process queue holds at most
+        // `INLINE_PER_USER` jobs of one user, so one user's burst is refused.
+        let user = bench_user(n);
+        let body = slash_command_body(&user, &load.text, &slack.response_url(&format!("r{n}")));
         let [_, (_, signature)] = signed_headers(&secret, timestamp, body.as_bytes());
         data.push_str(&format!("{signature}\t{body}\n"));
     }

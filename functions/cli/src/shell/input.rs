@@ -4,7 +4,7 @@
 //! Either way a line that is not UTF-8 is reported and skipped, never the end of
 //! the session.
 
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::path::PathBuf;
 
 use rustyline::error::ReadlineError;
@@ -144,8 +144,7 @@ fn read_line(reader: &mut dyn BufRead) -> Result<Read, String> {
 
 /// Prints `text` and flushes (a question that waits for its answer on the same line).
 pub fn ask(text: &str) {
-    print!("{text}");
-    let _ = std::io::stdout().flush();
+    crate::output::write(format_args!("{text}"));
 }
 
 #[cfg(test)]

@@ -62,13 +62,13 @@ pub async fn say(
     match confirmation(&reply) {
         Some(pending) if yes => {
             let outcome = bot.decide(&caller, pending, Decision::Confirm).await;
-            println!("{}", render::reply(&outcome, style));
+            outln!("{}", render::reply(&outcome, style));
         }
         Some(_) => {
-            println!("{}", render::reply(&reply, style));
-            println!("(Not run. `opkit say --yes …` confirms at once.)");
+            outln!("{}", render::reply(&reply, style));
+            outln!("(Not run. `opkit say --yes …` confirms at once.)");
         }
-        None => println!("{}", render::reply(&reply, style)),
+        None => outln!("{}", render::reply(&reply, style)),
     }
     Ok(())
 }
@@ -86,7 +86,7 @@ pub async fn run(bot: Bot, user: &UserId, channel: &str, data_dir: PathBuf) -> R
         Input::lines(std::io::BufReader::new(std::io::stdin()))
     };
     if input.is_terminal() {
-        println!(
+        outln!(
             "{} shell as {user}. Type `help` for commands, `exit` to leave.\n",
             bot.name()
         );
@@ -98,7 +98,7 @@ pub async fn run(bot: Bot, user: &UserId, channel: &str, data_dir: PathBuf) -> R
             Read::Eof => break,
             Read::Interrupted => continue,
             Read::NotUtf8 => {
-                println!("That line is not valid UTF-8, so it was skipped; type it again.\n");
+                outln!("That line is not valid UTF-8, so it was skipped; type it again.\n");
                 continue;
             }
         };
@@ -110,13 +110,13 @@ pub async fn run(bot: Bot, user: &UserId, channel: &str, data_dir: PathBuf) -> R
         }
         input.remember(line);
         let reply = bot.handle(&Request::new(caller.clone(), line)).await;
-        println!("{}", render::reply(&reply, style));
+        outln!("{}", render::reply(&reply, style));
         if let Some(pending) = confirmation(&reply) {
             let decision = blocking(|| confirm(&mut input))?;
             let outcome = bot.decide(&caller, pending, decision).await;
-            println!("{}", render::reply(&outcome, style));
+            outln!("{}", render::reply(&outcome, style));
         }
-        println!();
+        outln!();
     }
     Ok(())
 }
@@ -132,8 +132,8 @@ fn confirm(input: &mut Input) -> Result<Decision, String> {
         let answer = input.read("")?;
         // Echo a piped answer, so the transcript reads as a dialogue.
         match &answer {
-            Read::Line(line) => println!("{line}"),
-            _ => println!(),
+            Read::Line(line) => outln!("{line}"),
+            _ => outln!(),
         }
         answer
     };
@@ -142,11 +142,11 @@ fn confirm(input: &mut Input) -> Result<Decision, String> {
             Decision::Confirm
         }
         Read::Eof => {
-            println!("(end of input: not confirmed)");
+            outln!("(end of input: not confirmed)");
             Decision::Cancel
         }
         Read::NotUtf8 => {
-            println!("(that answer is not valid UTF-8: not confirmed)");
+            outln!("(that answer is not valid UTF-8: not confirmed)");
             Decision::Cancel
         }
         _ => Decision::Cancel,

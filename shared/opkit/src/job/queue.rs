@@ -19,6 +19,14 @@ pub enum QueueError {
         /// How many jobs the queue holds at most.
         limit: usize,
     },
+    /// The caller already has `limit` jobs waiting or running
+    /// ([`crate::worker::INLINE_PER_USER`]): this one was not taken, and they
+    /// are told to wait for those.
+    #[error("the caller already has {limit} jobs waiting or running")]
+    UserBusy {
+        /// How many of one user's jobs the queue holds at most.
+        limit: usize,
+    },
     /// The queue service refused or failed (detail for the log).
     #[error("the job queue failed: {0}")]
     Backend(String),
@@ -35,6 +43,10 @@ impl QueueError {
                     "Sorry, I'm too busy to take {what} right now; please try again in a moment."
                 )
             }
+            QueueError::UserBusy { limit } => format!(
+                "Sorry, you already have {limit} commands waiting or running; I did not take {what}. \
+                 Please try again when one of them has finished."
+            ),
             _ => format!("Sorry, I could not queue {what}; please try again in a moment."),
         }
     }

@@ -1,11 +1,13 @@
 //! [`InlineQueue`]: the in-process stand-in for SQS that `opkit serve` uses.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, watch};
 
 use super::{JobRunner, Retry};
 use crate::BoxFuture;
+use crate::ids::UserId;
 use crate::job::{EnvelopeKey, Job, JobQueue, QueueError};
 
 /// An in-process queue: jobs go to a background task that runs each on its own
@@ -19,13 +21,21 @@ use crate::job::{EnvelopeKey, Job, JobQueue, QueueError};
 /// at most [`INLINE_CONCURRENCY`] of them run. A job put on a full queue is
 /// refused with [`QueueError::Busy`] — the ack tells the user the bot is busy —
 /// and never silently dropped.
+///
+/// It is fair: at most [`INLINE_PER_USER`] of one user's jobs wait or run at
+/// once, so one user's slow commands (a declared command's 30 s timeout, an AWS
+/// call that hangs) cannot hold every runner while everyone else's wait; past it
+/// that user is told [`QueueError::UserBusy`], and everyone else is served.
 #[derive(Clone)]
 pub struct InlineQueue {
-    tx: mpsc::Sender<String>,
+    tx: mpsc::Sender<(String, PerUser)>,
     key: EnvelopeKey,
     limit: usize,
     /// Jobs queued or running.
     in_flight: Arc<watch::Sender<usize>>,
+    user_limit: usize,
+    /// Each user's jobs queued or running (a user with none has no entry).
+    per_user: Arc<Mutex<HashMap<UserId, usize>>>,
 }
 
 /// How many jobs of an [`InlineQueue`] run at once; the rest wait their turn.
@@ -34,6 +44,29 @@ pub const INLINE_CONCURRENCY: usize = 32;
 /// How many jobs `opkit serve`'s [`InlineQueue`] holds (waiting or running)
 /// before it answers that the bot is busy.
 pub const INLINE_LIMIT: usize = 1024;
+
+/// How many of one user's jobs an [`InlineQueue`] holds (waiting or running)
+/// before it tells that user to wait for them: a quarter of the runners, so one
+/// user can never hold more than a quarter of them.
+pub const INLINE_PER_USER: usize = INLINE_CONCURRENCY / 4;
+
+/// Counts a job out of its user's count when its task ends, however it ends.
+struct PerUser {
+    user: UserId,
+    counts: Arc<Mutex<HashMap<UserId, usize>>>,
+}
+
+impl Drop for PerUser {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = counts.get_mut(&self.user) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.user);
+            }
+        }
+    }
+}
 
 /// Counts a job out of [`InlineQueue::idle`]'s count when its task ends, however
 /// it ends.
@@ -51,13 +84,13 @@ impl InlineQueue {
     /// `runner`, claimed in its store.
     pub fn start(runner: Arc<JobRunner>, limit: usize) -> Self {
         let limit = limit.max(1);
-        let (tx, mut rx) = mpsc::channel::<String>(limit);
+        let (tx, mut rx) = mpsc::channel::<(String, PerUser)>(limit);
         let in_flight = Arc::new(watch::Sender::new(0));
         let counter = in_flight.clone();
         let key = runner.key.clone();
         let running = Arc::new(tokio::sync::Semaphore::new(INLINE_CONCURRENCY));
         tokio::spawn(async move {
-            while let Some(body) = rx.recv().await {
+            while let Some((body, user)) = rx.recv().await {
                 let Ok(permit) = running.clone().acquire_owned().await else {
                     return;
                 };
@@ -65,6 +98,7 @@ impl InlineQueue {
                 let done = InFlight(counter.clone());
                 tokio::spawn(async move {
                     let _done = done;
+                    let _user = user;
                     let _permit = permit;
                     // No queue will deliver it again: this is its last delivery.
                     match runner.open_and_run("in-process", false, &body, true).await {
@@ -82,7 +116,17 @@ impl InlineQueue {
             key,
             limit,
             in_flight,
+            user_limit: INLINE_PER_USER,
+            per_user: Arc::default(),
         }
+    }
+
+    /// The same queue, holding at most `limit` jobs of one user (at least one)
+    /// instead of [`INLINE_PER_USER`].
+    #[must_use]
+    pub fn per_user(mut self, limit: usize) -> Self {
+        self.user_limit = limit.max(1);
+        self
     }
 
     /// How many jobs are waiting or running now.
@@ -101,8 +145,31 @@ impl InlineQueue {
 
 impl JobQueue for InlineQueue {
     fn enqueue<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(std::future::ready(self.admit(job)))
+    }
+}
+
+impl InlineQueue {
+    /// Counts `job` in — its user's count first, then the queue's — and sends it.
+    fn admit(&self, job: &Job) -> Result<(), QueueError> {
+        let user = job.caller.user.clone();
+        let guard = {
+            let mut counts = self.per_user.lock().unwrap_or_else(|e| e.into_inner());
+            let held = counts.entry(user.clone()).or_insert(0);
+            if *held >= self.user_limit {
+                return Err(QueueError::UserBusy {
+                    limit: self.user_limit,
+                });
+            }
+            *held += 1;
+            PerUser {
+                user,
+                counts: self.per_user.clone(),
+            }
+        };
         // Counted in before it is sent, and only below the limit: the channel
-        // (of `limit` places) always has room for a job counted in.
+        // (of `limit` places) always has room for a job counted in. A job not
+        // taken drops `guard`, which counts it out of its user's count.
         let limit = self.limit;
         let admitted = self.in_flight.send_if_modified(|n| {
             if *n >= limit {
@@ -111,14 +178,14 @@ impl JobQueue for InlineQueue {
             *n += 1;
             true
         });
-        let result = if admitted {
-            self.tx.try_send(job.encode(&self.key)).map_err(|e| {
+        if !admitted {
+            return Err(QueueError::Busy { limit });
+        }
+        self.tx
+            .try_send((job.encode(&self.key), guard))
+            .map_err(|e| {
                 self.in_flight.send_modify(|n| *n -= 1);
                 QueueError::Unavailable(e.to_string())
             })
-        } else {
-            Err(QueueError::Busy { limit })
-        };
-        Box::pin(std::future::ready(result))
     }
 }

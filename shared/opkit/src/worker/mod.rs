@@ -704,8 +704,10 @@ impl Claims {
 }
 
 mod inline;
-pub use inline::{INLINE_CONCURRENCY, INLINE_LIMIT, InlineQueue};
+pub use inline::{INLINE_CONCURRENCY, INLINE_LIMIT, INLINE_PER_USER, InlineQueue};
 
+#[cfg(test)]
+mod inline_tests;
 #[cfg(test)]
 mod redelivery_tests;
 #[cfg(test)]

@@ -7,7 +7,7 @@ use crate::slack::MemoryPoster;
 use crate::store::{JobClaims, StateStore};
 use crate::testing::TestBot;
 
-fn job(user: &str, text: &str) -> Job {
+pub(super) fn job(user: &str, text: &str) -> Job {
     Job {
         v: JOB_VERSION,
         id: uuid::Uuid::new_v4(),
@@ -40,7 +40,7 @@ fn body_message(id: &str, body: String) -> QueueMessage {
     }
 }
 
-fn runner(t: &TestBot) -> (JobRunner, Arc<MemoryPoster>) {
+pub(super) fn runner(t: &TestBot) -> (JobRunner, Arc<MemoryPoster>) {
     runner_with(t, Arc::new(MemoryPoster::new()))
 }
 
@@ -577,7 +577,7 @@ async fn a_batch_reports_its_retries_in_the_batch_order() {
 }
 
 /// `hold <name>`: a command that runs until `release` is notified.
-fn holding(release: Arc<tokio::sync::Semaphore>) -> crate::engine::Script<()> {
+pub(super) fn holding(release: Arc<tokio::sync::Semaphore>) -> crate::engine::Script<()> {
     use crate::engine::{Command, Script};
     Script::new("hold").command(Command::new("hold").usage("<name>").handler(move |_ctx| {
         let release = release.clone();
