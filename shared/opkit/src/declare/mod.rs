@@ -36,6 +36,8 @@ mod usage;
 #[cfg(test)]
 mod check_tests;
 #[cfg(test)]
+mod secret_url_tests;
+#[cfg(test)]
 mod stored_tests;
 #[cfg(test)]
 mod tests;

@@ -348,11 +348,62 @@ pub(crate) fn trusted(value: &str) -> Value {
 }
 
 /// Every form in which `secret` can leave in a request or come back in an
-/// answer, to be blanked out of replies, errors and logs: as it is; as one
-/// query component (how the query carries it, [`COMPONENT`]); in a path
+/// answer, to be blanked out of replies, errors, prompts and logs: as it is; as
+/// one query component (how the query carries it, [`COMPONENT`]); in a path
 /// ([`TRUSTED_PATH`]); with every character but letters and digits encoded; and
 /// as a URL parser leaves it in a query (WHATWG URL's query percent-encode set).
+///
+/// A secret that is a URL (a webhook kept as a secret, whose path is its
+/// credential: `https://hooks.example.com/services/T0/B0/XyZ…`) is also blanked
+/// by its parts, in each of those forms: its path, query and fragment when they
+/// are [`SECRET_URL_PART_MIN`] characters or more, and its password — a prompt
+/// shows a call's host and path, never its whole URL.
 pub(crate) fn sent_forms(secret: &str) -> Vec<String> {
+    let mut forms = encoded_forms(secret);
+    for part in secret_url_parts(secret) {
+        forms.extend(encoded_forms(&part));
+    }
+    forms.retain(|f| !f.is_empty());
+    forms.sort();
+    forms.dedup();
+    // The longest first, so that no form is blanked half by a shorter one.
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    forms
+}
+
+/// The shortest part of a secret URL that is blanked on its own
+/// ([`sent_forms`]): shorter ones (`/`, `/api`) say nothing of the secret and
+/// would blank ordinary words.
+pub(crate) const SECRET_URL_PART_MIN: usize = 8;
+
+/// The parts of `secret` that carry its credential when it is an absolute URL
+/// with a host: path, query, fragment (long enough to be one) and password.
+fn secret_url_parts(secret: &str) -> Vec<String> {
+    let Ok(url) = reqwest::Url::parse(secret.trim()) else {
+        return Vec::new();
+    };
+    if url.host_str().is_none() {
+        return Vec::new();
+    }
+    let mut parts: Vec<String> = [Some(url.path()), url.query(), url.fragment()]
+        .into_iter()
+        .flatten()
+        .filter(|part| part.chars().count() >= SECRET_URL_PART_MIN)
+        .map(str::to_string)
+        .collect();
+    parts.extend(url.password().map(str::to_string));
+    // As the URL parser wrote them, and as they were typed into the secret.
+    let decoded: Vec<String> = parts
+        .iter()
+        .filter_map(|p| percent_encoding::percent_decode_str(p).decode_utf8().ok())
+        .map(|p| p.into_owned())
+        .collect();
+    parts.extend(decoded);
+    parts
+}
+
+/// `text` as it is and in each encoding [`sent_forms`] names.
+fn encoded_forms(text: &str) -> Vec<String> {
     const PARSER_QUERY: &AsciiSet = &percent_encoding::CONTROLS
         .add(b' ')
         .add(b'"')
@@ -360,18 +411,13 @@ pub(crate) fn sent_forms(secret: &str) -> Vec<String> {
         .add(b'<')
         .add(b'>')
         .add(b'\'');
-    let mut forms = vec![secret.to_string()];
+    let mut forms = vec![text.to_string()];
     for set in [COMPONENT, NON_ALPHANUMERIC, TRUSTED_PATH, PARSER_QUERY] {
-        let form: String = utf8_percent_encode(secret, set).collect();
+        let form: String = utf8_percent_encode(text, set).collect();
         forms.push(form.clone());
         // Some encoders write the hex digits in lower case.
         forms.push(lower_escapes(&form));
     }
-    forms.retain(|f| !f.is_empty());
-    forms.sort();
-    forms.dedup();
-    // The longest first, so that no form is blanked half by a shorter one.
-    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
     forms
 }
 

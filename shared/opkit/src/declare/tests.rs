@@ -19,9 +19,9 @@ const TOKEN: &str = "s3cr3t-deploys-token";
 
 /// One request the fake service saw.
 #[derive(Debug, Clone)]
-struct Seen {
-    method: Method,
-    uri: String,
+pub(super) struct Seen {
+    pub(super) method: Method,
+    pub(super) uri: String,
     headers: HeaderMap,
     body: Bytes,
 }
@@ -31,13 +31,13 @@ struct Seen {
 /// path and query it was sent (`{"uri": …}`), `/refuse` a 401 that repeats the
 /// Authorization header, `/text` plain text, `/hang` never, `/moved?to=URL` a
 /// 302 to `URL`.
-struct Fake {
-    base: String,
+pub(super) struct Fake {
+    pub(super) base: String,
     seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl Fake {
-    async fn start() -> Self {
+    pub(super) async fn start() -> Self {
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let record = seen.clone();
         let app = axum::Router::new().fallback(
@@ -99,7 +99,7 @@ impl Fake {
         Self { base, seen }
     }
 
-    fn seen(&self) -> Vec<Seen> {
+    pub(super) fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
 }
@@ -112,12 +112,12 @@ fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
     move |k: &str| map.get(k).cloned()
 }
 
-fn load(text: &str, vars: &[(&str, &str)]) -> Result<Declared, LoadError> {
+pub(super) fn load(text: &str, vars: &[(&str, &str)]) -> Result<Declared, LoadError> {
     let lookup = env(vars);
     Parsed::parse("commands.toml", text)?.bind(&lookup, |n| lookup(n).map(Secret::new))
 }
 
-fn bot(declared: &Declared) -> TestBot {
+pub(super) fn bot(declared: &Declared) -> TestBot {
     let services = Services::http();
     TestBot::with(|b| declared.add_to(b, &services).unwrap())
 }
