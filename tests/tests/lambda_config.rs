@@ -1,7 +1,8 @@
 //! The Lambda functions' SDK configuration from the environment alone
 //! (`opkit::aws::lambda_config_from`: region, credentials and endpoints as Lambda's
 //! variables give them, none of the SDK's credential chain), through the real SDK
-//! clients the ingress uses, on the emulator.
+//! clients the ingress uses, on the emulator, with each HTTPS client a function may
+//! be built with.
 
 use opkit::aws::{Roots, TlsProvider, https_client, lambda_config_from};
 use opkit::secret::secrets_manager::secret_string;
@@ -44,7 +45,13 @@ async fn a_lambda_config_reaches_sqs_and_secrets_manager_by_the_endpoint_variabl
             ("AWS_ENDPOINT_URL_SECRETS_MANAGER", emulator.clone()),
         ],
     ];
-    for (round, endpoint_vars) in endpoints.into_iter().enumerate() {
+    // Each HTTPS client a function may be built with: Opkit's HTTP/1.1 client on ring
+    // (the ingress's) and the SDK's on aws-lc (the worker's and the expiry's).
+    let rounds = endpoints
+        .into_iter()
+        .flat_map(|vars| [(TlsProvider::Ring, vars.clone()), (TlsProvider::AwsLc, vars)]);
+    for (round, (provider, endpoint_vars)) in rounds.enumerate() {
+        let round = format!("{round} ({provider:?})");
         // WHEN a function's configuration is built from Lambda's variables alone
         let mut vars = vec![
             ("AWS_REGION", "us-east-1".to_string()),
@@ -53,7 +60,7 @@ async fn a_lambda_config_reaches_sqs_and_secrets_manager_by_the_endpoint_variabl
             ("AWS_SESSION_TOKEN", "test".to_string()),
         ];
         vars.extend(endpoint_vars);
-        let http = https_client(Roots::AmazonTrustServices, TlsProvider::CHOSEN);
+        let http = https_client(Roots::AmazonTrustServices, provider);
         let sdk = lambda_config_from(env(vars), http).expect("a configuration");
         // THEN the ingress's two calls reach the emulator: GetSecretValue at cold start…
         let value = secret_string(&aws_sdk_secretsmanager::Client::new(&sdk), &secret).await;

@@ -48,7 +48,7 @@
 //! | [`timing`] | the worker's timeout, the queue's visibility timeout, the claim's lease, and how they relate |
 //! | [`expiry`], [`schedule`] | the every-minute pass; when scheduled commands are due |
 //! | `sqs` | the SQS queue (feature `sqs`) |
-//! | `aws` | the AWS SDK's configuration at cold start: the TLS provider and roots of its HTTPS client, and the Lambda functions' configuration from the environment alone (feature `aws`, enabled by every AWS feature; TLS features `tls-ring`, `tls-aws-lc`) |
+//! | `aws` | the AWS SDK's configuration at cold start: its HTTPS client (Opkit's HTTP/1.1 client on ring, `aws::http1`, feature `tls-ring`; or the SDK's on aws-lc, feature `tls-aws-lc`) and the roots it trusts, and the Lambda functions' configuration from the environment alone (feature `aws`, enabled by every AWS feature) |
 //! | [`config`], [`secret`], [`clock`], [`telemetry`] | settings from the environment; secrets that never print, and credentials read from Secrets Manager at cold start (feature `secretsmanager`); injected time; log set-up |
 //! | [`metrics`] | the bot's own metrics: CloudWatch embedded metric format lines (Lambda), Prometheus text (`opkit serve`) |
 #![warn(missing_docs)]

@@ -14,13 +14,16 @@
 //! `SSL_CERT_DIR` (the variables OpenSSL and the platform store already read): then
 //! the platform's store is trusted instead, as the SDK does by default.
 //!
-//! **Which TLS provider.** rustls on ring (feature `tls-ring`) or on aws-lc (feature
-//! `tls-aws-lc`, the SDK's own default), chosen by the crate that builds the binary:
-//! the ingress takes ring, which links about 1 MB less than aws-lc with its
-//! post-quantum key exchange. With both features on (a workspace build for tests),
-//! [`TlsProvider::CHOSEN`] is aws-lc and each provider can still be asked for by
-//! name. Either way the provider is given to rustls explicitly, never taken from
-//! rustls's process-wide default (which is ambiguous when both are linked).
+//! **Which TLS stack.** rustls on ring through Opkit's own HTTP/1.1 client
+//! ([`http1`], feature `tls-ring`), or rustls on aws-lc through the SDK's client
+//! (feature `tls-aws-lc`, the SDK's own default, HTTP/1.1 and HTTP/2), chosen by the
+//! crate that builds the binary: the ingress takes ring and HTTP/1.1, which links
+//! about 1 MB less than aws-lc with its post-quantum key exchange, and none of
+//! HTTP/2 (h2), which SQS and Secrets Manager do not need. With both features on (a
+//! workspace build for tests), [`TlsProvider::CHOSEN`] is aws-lc and each provider
+//! can still be asked for by name. Either way the provider is given to rustls
+//! explicitly, never taken from rustls's process-wide default (which is ambiguous
+//! when both are linked).
 //!
 //! **Where region, credentials and endpoint come from.** [`load_config`] runs the
 //! SDK's whole default chain (profiles, SSO, web identity, the container and
@@ -34,12 +37,15 @@ use std::fmt;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 
 use crate::config::ConfigError;
 
+#[cfg(feature = "tls-ring")]
+pub mod http1;
+#[cfg(all(test, feature = "sqs", any(feature = "tls-ring", feature = "tls-aws-lc")))]
+mod test_server;
 #[cfg(test)]
 mod tests;
 
@@ -73,25 +79,67 @@ impl Roots {
         }
     }
 
-    fn trust_store(self) -> TrustStore {
+    #[cfg(any(feature = "tls-ring", feature = "tls-aws-lc"))]
+    fn trusted(self) -> Trusted<'static> {
         match self {
-            Roots::AmazonTrustServices => {
-                TrustStore::empty().with_pem_certificate(AMAZON_TRUST_SERVICES_ROOTS.as_bytes())
-            }
-            Roots::Platform => TrustStore::default(),
+            Roots::AmazonTrustServices => Trusted::Pem(AMAZON_TRUST_SERVICES_ROOTS.as_bytes()),
+            Roots::Platform => Trusted::Platform,
         }
     }
 }
 
-/// The cryptography under rustls in the AWS clients' HTTPS client: one variant per
-/// TLS feature enabled (`tls-ring`, `tls-aws-lc`).
+/// The certificates a client trusts: PEM text, or the platform's store.
+#[derive(Debug, Clone, Copy)]
+#[cfg(any(feature = "tls-ring", feature = "tls-aws-lc"))]
+enum Trusted<'a> {
+    Pem(&'a [u8]),
+    Platform,
+}
+
+#[cfg(any(feature = "tls-ring", feature = "tls-aws-lc"))]
+impl Trusted<'_> {
+    /// For the SDK's client.
+    #[cfg(feature = "tls-aws-lc")]
+    fn trust_store(self) -> aws_smithy_http_client::tls::TrustStore {
+        use aws_smithy_http_client::tls::TrustStore;
+        match self {
+            Trusted::Pem(pem) => TrustStore::empty().with_pem_certificate(pem),
+            Trusted::Platform => TrustStore::default(),
+        }
+    }
+
+    /// For rustls directly: the PEM's certificates, or those `rustls-native-certs`
+    /// finds (it reads `SSL_CERT_FILE` and `SSL_CERT_DIR`, else the platform's
+    /// usual places). A certificate that does not parse is left out, as the SDK's
+    /// client leaves it out.
+    #[cfg(feature = "tls-ring")]
+    fn root_store(self) -> rustls::RootCertStore {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        match self {
+            Trusted::Pem(pem) => {
+                roots.add_parsable_certificates(
+                    CertificateDer::pem_slice_iter(pem).filter_map(Result::ok),
+                );
+            }
+            Trusted::Platform => {
+                roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+            }
+        }
+        roots
+    }
+}
+
+/// The AWS clients' HTTPS client and the cryptography under its rustls: one variant
+/// per TLS feature enabled (`tls-ring`, `tls-aws-lc`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TlsProvider {
-    /// ring (feature `tls-ring`).
+    /// Opkit's HTTP/1.1 client ([`http1::Http1Client`]) on ring (feature `tls-ring`).
     #[cfg(feature = "tls-ring")]
     Ring,
-    /// aws-lc, through aws-lc-rs (feature `tls-aws-lc`); prefers the post-quantum
-    /// X25519MLKEM768 key exchange, as the SDK does.
+    /// The SDK's client on aws-lc, through aws-lc-rs (feature `tls-aws-lc`); prefers
+    /// the post-quantum X25519MLKEM768 key exchange, as the SDK does.
     #[cfg(feature = "tls-aws-lc")]
     AwsLc,
 }
@@ -104,34 +152,37 @@ impl TlsProvider {
     /// The provider the build chose: aws-lc when its feature is on, ring otherwise.
     #[cfg(not(feature = "tls-aws-lc"))]
     pub const CHOSEN: TlsProvider = TlsProvider::Ring;
-
-    fn crypto_mode(self) -> tls::rustls_provider::CryptoMode {
-        use tls::rustls_provider::CryptoMode;
-        match self {
-            #[cfg(feature = "tls-ring")]
-            TlsProvider::Ring => CryptoMode::Ring,
-            #[cfg(feature = "tls-aws-lc")]
-            TlsProvider::AwsLc => CryptoMode::AwsLc,
-        }
-    }
 }
 
-/// The SDK's HTTPS client (hyper, rustls on `provider`) trusting `roots`.
+/// The AWS clients' HTTPS client for `provider`, trusting `roots`.
 #[cfg(any(feature = "tls-ring", feature = "tls-aws-lc"))]
 pub fn https_client(roots: Roots, provider: TlsProvider) -> SharedHttpClient {
-    https_client_trusting(roots.trust_store(), provider)
+    https_client_trusting(roots.trusted(), provider)
 }
 
 #[cfg(any(feature = "tls-ring", feature = "tls-aws-lc"))]
-fn https_client_trusting(trust: TrustStore, provider: TlsProvider) -> SharedHttpClient {
-    let context = TlsContext::builder()
-        .with_trust_store(trust)
-        .build()
-        .expect("a TLS context from a trust store always builds");
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(provider.crypto_mode()))
-        .tls_context(context)
-        .build_https()
+fn https_client_trusting(trust: Trusted<'_>, provider: TlsProvider) -> SharedHttpClient {
+    match provider {
+        #[cfg(feature = "tls-ring")]
+        TlsProvider::Ring => SharedHttpClient::new(http1::Http1Client::new(
+            trust.root_store(),
+            std::sync::Arc::new(rustls::crypto::ring::default_provider()),
+        )),
+        #[cfg(feature = "tls-aws-lc")]
+        TlsProvider::AwsLc => {
+            use aws_smithy_http_client::tls::{self, TlsContext};
+            let context = TlsContext::builder()
+                .with_trust_store(trust.trust_store())
+                .build()
+                .expect("a TLS context from a trust store always builds");
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::Rustls(
+                    tls::rustls_provider::CryptoMode::AwsLc,
+                ))
+                .tls_context(context)
+                .build_https()
+        }
+    }
 }
 
 /// The SDK configuration from the SDK's whole default chain (region, credentials,

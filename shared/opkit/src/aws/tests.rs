@@ -229,90 +229,15 @@ fn the_chosen_provider_is_aws_lc_when_both_are_built() {
     assert!(providers().contains(&TlsProvider::CHOSEN));
 }
 
-/// A TLS server on loopback with the test certificate for `localhost`
-/// (fixtures/tls): answers one HTTP request per connection with SQS's answer to
-/// ListQueues and sends back the request's head.
-#[cfg(all(feature = "sqs", any(feature = "tls-ring", feature = "tls-aws-lc")))]
-async fn tls_server() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
-    use rustls_pki_types::PrivateKeyDer;
-    use std::sync::Arc;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(include_bytes!("../../fixtures/tls/localhost.pem"))
-            .collect::<Result<_, _>>()
-            .unwrap();
-    let key =
-        PrivateKeyDer::from_pem_slice(include_bytes!("../../fixtures/tls/localhost.key")).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (heads, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            let heads = heads.clone();
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let mut request = Vec::new();
-                let mut buf = [0u8; 4096];
-                // The head, then the body its Content-Length announces.
-                loop {
-                    let Ok(n) = tls.read(&mut buf).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    request.extend_from_slice(&buf[..n]);
-                    let text = String::from_utf8_lossy(&request).to_string();
-                    if let Some(end) = text.find("\r\n\r\n") {
-                        let length = text[..end]
-                            .lines()
-                            .find_map(|l| {
-                                let (k, v) = l.split_once(':')?;
-                                k.eq_ignore_ascii_case("content-length")
-                                    .then(|| v.trim().parse::<usize>().ok())?
-                            })
-                            .unwrap_or(0);
-                        if request.len() >= end + 4 + length {
-                            let _ = heads.send(text[..end].to_string());
-                            break;
-                        }
-                    }
-                }
-                let body = r#"{"QueueUrls":["https://sqs.eu-west-1.amazonaws.com/1/jobs"]}"#;
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.0\r\n\
-                     content-length: {}\r\nx-amzn-requestid: r1\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = tls.write_all(response.as_bytes()).await;
-                let _ = tls.shutdown().await;
-            });
-        }
-    });
-    (port, rx)
-}
-
 #[cfg(all(feature = "sqs", any(feature = "tls-ring", feature = "tls-aws-lc")))]
 #[tokio::test]
 async fn each_tls_provider_speaks_tls_to_a_server_its_roots_trust() {
-    let (port, mut heads) = tls_server().await;
+    use super::test_server::{Conduct, QUEUE_URL, serve, tls_config};
+    let (port, mut seen) = serve(Some(tls_config(&[])), Conduct::KeepAlive).await;
     let endpoint = format!("https://localhost:{port}");
     for provider in providers() {
         // GIVEN an SQS client on the provider, trusting the test CA
-        let trust = TrustStore::empty()
-            .with_pem_certificate(include_bytes!("../../fixtures/tls/ca.pem").as_slice());
+        let trust = Trusted::Pem(include_bytes!("../../fixtures/tls/ca.pem"));
         let http = https_client_trusting(trust, provider);
         let sdk = lambda_config_from(env(&LAMBDA), http).unwrap();
         let sqs = aws_sdk_sqs::Client::from_conf(
@@ -324,12 +249,8 @@ async fn each_tls_provider_speaks_tls_to_a_server_its_roots_trust() {
         let queues = sqs.list_queues().send().await;
         // THEN the handshake and the call succeed, signed with the environment's key
         let queues = queues.unwrap_or_else(|e| panic!("{provider:?}: {e:?}"));
-        assert_eq!(
-            queues.queue_urls(),
-            ["https://sqs.eu-west-1.amazonaws.com/1/jobs"],
-            "{provider:?}"
-        );
-        let head = heads.recv().await.unwrap().to_ascii_lowercase();
+        assert_eq!(queues.queue_urls(), [QUEUE_URL], "{provider:?}");
+        let head = seen.heads.recv().await.unwrap().to_ascii_lowercase();
         assert!(
             head.contains("x-amz-target: amazonsqs.listqueues"),
             "{head}"
@@ -337,17 +258,20 @@ async fn each_tls_provider_speaks_tls_to_a_server_its_roots_trust() {
         assert!(head.contains("credential=akidexample/"), "{head}");
     }
     // AND the bundled Amazon roots do not trust the test CA: the same call fails.
-    let sdk = lambda_config_from(env(&LAMBDA), client()).unwrap();
-    let sqs = aws_sdk_sqs::Client::from_conf(
-        aws_sdk_sqs::config::Builder::from(&sdk)
-            .endpoint_url(&endpoint)
-            .retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled())
-            .build(),
-    );
-    let refused = sqs.list_queues().send().await;
-    assert!(refused.is_err(), "{refused:?}");
+    for provider in providers() {
+        let http = https_client(Roots::AmazonTrustServices, provider);
+        let sdk = lambda_config_from(env(&LAMBDA), http).unwrap();
+        let sqs = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&sdk)
+                .endpoint_url(&endpoint)
+                .retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled())
+                .build(),
+        );
+        let refused = sqs.list_queues().send().await;
+        assert!(refused.is_err(), "{provider:?}: {refused:?}");
+    }
     assert!(
-        heads.try_recv().is_err(),
+        seen.heads.try_recv().is_err(),
         "no request may reach an untrusted server"
     );
 }
