@@ -39,7 +39,7 @@
 //! | [`groups`] | roles from Slack user groups: the links, the `usergroups.users.list` port, the minute-long caches |
 //! | [`audit`] | the audit record |
 //! | [`text`], [`ids`], [`timespec`], [`zones`] | tokens (Slack entities stay one token); Slack ids and roles as newtypes; durations, times and zones (read in the asker's zone, shown in each reader's); where the asker's zone comes from |
-//! | [`slack`] | request signing, payloads, replies and Block Kit, the `response_url` poster, the Web API |
+//! | [`slack`] | request signing, payloads, replies and Block Kit, the `response_url` poster, the Web API (over HTTPS with the default feature `web-tls`, which the ingress leaves off) |
 //! | [`store`] | the persistence ports and their memory, file and DynamoDB (feature `dynamodb`) persisters |
 //! | [`job`] | the envelope that crosses the queue (sealed: an HMAC under the envelope key), and the queue port |
 //! | [`ingress`] | the ack path: verify, parse, admit, enqueue, answer |
