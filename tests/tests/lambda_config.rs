@@ -47,9 +47,12 @@ async fn a_lambda_config_reaches_sqs_and_secrets_manager_by_the_endpoint_variabl
     ];
     // Each HTTPS client a function may be built with: Opkit's HTTP/1.1 client on ring
     // (the ingress's) and the SDK's on aws-lc (the worker's and the expiry's).
-    let rounds = endpoints
-        .into_iter()
-        .flat_map(|vars| [(TlsProvider::Ring, vars.clone()), (TlsProvider::AwsLc, vars)]);
+    let rounds = endpoints.into_iter().flat_map(|vars| {
+        [
+            (TlsProvider::Ring, vars.clone()),
+            (TlsProvider::AwsLc, vars),
+        ]
+    });
     for (round, (provider, endpoint_vars)) in rounds.enumerate() {
         let round = format!("{round} ({provider:?})");
         // WHEN a function's configuration is built from Lambda's variables alone

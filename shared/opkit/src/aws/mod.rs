@@ -44,7 +44,11 @@ use crate::config::ConfigError;
 
 #[cfg(feature = "tls-ring")]
 pub mod http1;
-#[cfg(all(test, feature = "sqs", any(feature = "tls-ring", feature = "tls-aws-lc")))]
+#[cfg(all(
+    test,
+    feature = "sqs",
+    any(feature = "tls-ring", feature = "tls-aws-lc")
+))]
 mod test_server;
 #[cfg(test)]
 mod tests;

@@ -189,7 +189,10 @@ impl Origin {
             .host()
             .ok_or_else(|| ConnectorError::user(format!("{uri} has no host").into()))?;
         // An IPv6 literal is bracketed in a URI, not in a socket address.
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
         Ok(Self { https, host, port })
     }
@@ -245,8 +248,7 @@ impl Http1Client {
                 },
             }
         }
-        let mut sender = within(connect_timeout, "the connection", self.connect(&origin))
-            .await??;
+        let mut sender = within(connect_timeout, "the connection", self.connect(&origin)).await??;
         let response = sender.send_request(request).await.map_err(classify)?;
         self.pool.checkin(origin, sender);
         Ok(response)

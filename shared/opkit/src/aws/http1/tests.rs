@@ -61,7 +61,13 @@ fn sqs(http: Http1Client, endpoint: &str) -> aws_sdk_sqs::Client {
     let config = Builder::new()
         .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
         .region(Region::new("eu-west-1"))
-        .credentials_provider(Credentials::new("AKIDEXAMPLE", "secret", None, None, "test"))
+        .credentials_provider(Credentials::new(
+            "AKIDEXAMPLE",
+            "secret",
+            None,
+            None,
+            "test",
+        ))
         .http_client(http)
         .endpoint_url(endpoint)
         .retry_config(RetryConfig::disabled())
@@ -119,7 +125,10 @@ async fn a_server_that_prefers_http2_is_spoken_to_in_http_1_1() {
     let queues = client.list_queues().send().await.unwrap();
     // THEN the call succeeds, and the agreed protocol is HTTP/1.1
     assert_eq!(queues.queue_urls(), [QUEUE_URL]);
-    assert_eq!(seen.alpn.recv().await.unwrap().as_deref(), Some(&b"http/1.1"[..]));
+    assert_eq!(
+        seen.alpn.recv().await.unwrap().as_deref(),
+        Some(&b"http/1.1"[..])
+    );
     let head = seen.heads.recv().await.unwrap().to_ascii_lowercase();
     let host = format!("host: localhost:{port}");
     assert!(head.lines().any(|line| line == host), "{head}");
