@@ -10,6 +10,10 @@
 #                                       also builds the aarch64 bootstraps and runs them
 #                                       under qemu-user (needs gcc-aarch64-linux-gnu,
 #                                       qemu-user and the rustup target: infra/DEPLOY.md)
+#   bash infra/bench.sh arm64 [FLAGS]   only the arm64 bootstraps `sam build` made
+#                                       (infra/build-arm64.sh; $OPKIT_SAM_BUILD_DIR,
+#                                       default .aws-sam/build), under qemu-user: no
+#                                       x86_64 build, no peers
 #
 # It builds each release binary on its own (as `sam build` does, so each gets only
 # its own features), installs the peers into $OPKIT_BENCH_DIR (default
@@ -33,13 +37,22 @@ bolt_js='@slack/bolt@5.1.0'
 
 say() { printf '==> %s\n' "$*" >&2; }
 
-say "release builds (each binary alone, as sam build does)"
-cargo build --release --locked -p opkit-ingress --bin ingress --example floor
-cargo build --release --locked -p opkit-worker
-cargo build --release --locked -p opkit-expiry
-cargo build --release --locked -p opkit-cli
+case "$mode" in
+  all | cold | serve | arm64) ;;
+  *)
+    say "unknown mode $mode: all, cold, serve or arm64"
+    exit 2
+    ;;
+esac
+if [ "$mode" != arm64 ]; then
+  say "release builds (each binary alone, as sam build does)"
+  cargo build --release --locked -p opkit-ingress --bin ingress --example floor
+  cargo build --release --locked -p opkit-worker
+  cargo build --release --locked -p opkit-expiry
+  cargo build --release --locked -p opkit-cli
+fi
 cargo build --locked -p opkit-tests --bin opkit-bench
-if [ "${OPKIT_BENCH_ARM64:-}" = 1 ]; then
+if [ "$mode" != arm64 ] && [ "${OPKIT_BENCH_ARM64:-}" = 1 ]; then
   say "release builds for aarch64-unknown-linux-gnu (Debian's cross gcc, .cargo/config.toml)"
   arm=(--release --locked --target aarch64-unknown-linux-gnu)
   cargo build "${arm[@]}" -p opkit-ingress --bin ingress --example floor
@@ -54,12 +67,12 @@ if [ "$mode" = all ] || [ "$mode" = serve ]; then
 fi
 [ "$mode" = serve ] && exit 0
 
-if ! "$peers/py/bin/python" -c 'import slack_bolt, boto3' 2>/dev/null; then
+if [ "$mode" != arm64 ] && ! "$peers/py/bin/python" -c 'import slack_bolt, boto3' 2>/dev/null; then
   say "installing $bolt_python into $peers/py"
   python3 -m venv "$peers/py"
   "$peers/py/bin/pip" install --quiet --disable-pip-version-check "$bolt_python" "$slack_sdk" "$boto3"
 fi
-if [ ! -d "$peers/js/node_modules/@slack/bolt" ]; then
+if [ "$mode" != arm64 ] && [ ! -d "$peers/js/node_modules/@slack/bolt" ]; then
   say "installing $bolt_js into $peers/js"
   mkdir -p "$peers/js"
   (cd "$peers/js" && npm install --silent --no-audit --no-fund --prefix . "$bolt_js")
@@ -84,10 +97,15 @@ export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METADATA_DISABLED=true
 unset AWS_PROFILE AWS_SESSION_TOKEN
 
+qemu=(--qemu "$(command -v qemu-aarch64 || echo qemu-aarch64)" --sysroot /usr/aarch64-linux-gnu)
+if [ "$mode" = arm64 ]; then
+  say "cold starts of the arm64 bootstraps sam build made, under qemu-user"
+  "$bench" cold --sam-build "${OPKIT_SAM_BUILD_DIR:-.aws-sam/build}" "${qemu[@]}" "$@"
+  exit 0
+fi
 arm64=()
 if [ "${OPKIT_BENCH_ARM64:-}" = 1 ]; then
-  arm64=(--arm64 "$target/aarch64-unknown-linux-gnu/release" --qemu "$(command -v qemu-aarch64)"
-    --sysroot /usr/aarch64-linux-gnu)
+  arm64=(--arm64 "$target/aarch64-unknown-linux-gnu/release" "${qemu[@]}")
 fi
 
 say "cold starts"

@@ -6,6 +6,9 @@
 //!   ([`sqs_stub`]) and by the emulator; the worker and the expiry on the emulator;
 //!   beside them a bare `lambda_http` echo (the floor) and the peers, Bolt for Python
 //!   and bolt-js, as cold processes in the same run.
+//! - **arm64** ([`arm64`]): the same three `bootstrap`s built for
+//!   `aarch64-unknown-linux-gnu` (by cargo, or by `sam build` as deployed), run under
+//!   qemu-user through the same Runtime API.
 //! - **Throughput** ([`serve`]): `opkit serve` acking signed slash commands on
 //!   loopback under `wrk`.
 //!
@@ -14,6 +17,7 @@
 //! comparable within one run (the machine is shared): the report gives ratios to
 //! the floor and the peers measured in the same rounds, and the load average.
 
+pub mod arm64;
 pub mod cold;
 pub mod runtime_api;
 pub mod serve;

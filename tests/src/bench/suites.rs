@@ -24,11 +24,24 @@ pub enum Kind {
     /// A signed `/opkit help` through API Gateway (HTTP API, base64 body); the
     /// answer must be a 200.
     SlashCommand,
+    /// The same, to the ingress: besides the 200, exactly one job must have reached
+    /// the queue (an ingress that cannot enqueue still answers 200, with an
+    /// ephemeral error for the user).
+    Queued(Queue),
     /// One sealed job (a stateful `queue join`) in an SQS event; the answer must
     /// list no batch item failure, and the reply must have reached the fake Slack.
     Job,
     /// EventBridge's scheduled event; the answer must not be an error.
     Schedule,
+}
+
+/// The queue an ingress row sends to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queue {
+    /// The stub ([`SqsStub`]): counted by its `sent()`.
+    Stub,
+    /// [`Bench::ingress_queue`] on the emulator: its messages are received and deleted.
+    Emulator,
 }
 
 /// One row of the report: a target, what it is handed, and its runs.
@@ -178,11 +191,59 @@ impl Bench {
         }
     }
 
+    /// Receives and deletes what the ingress queue holds; how many messages.
+    async fn take_ingress_queue(&self) -> usize {
+        let mut taken = 0;
+        loop {
+            let received = self
+                .stack
+                .sqs
+                .receive_message()
+                .queue_url(&self.ingress_queue)
+                .max_number_of_messages(10)
+                .wait_time_seconds(0)
+                .send()
+                .await
+                .expect("receive from the ingress's queue on the emulator");
+            let messages = received.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return taken;
+            }
+            for message in &messages {
+                self.stack
+                    .sqs
+                    .delete_message()
+                    .queue_url(&self.ingress_queue)
+                    .set_receipt_handle(message.receipt_handle.clone())
+                    .send()
+                    .await
+                    .expect("delete from the ingress's queue on the emulator");
+            }
+            taken += messages.len();
+        }
+    }
+
     async fn run_one(&self, row: &Row, round: usize) -> Result<Sample, RunError> {
         match row.kind {
             Kind::SlashCommand => {
                 let event = slash_command_event();
                 run_once(&row.target, event, check_http_ok, &self.log, self.timeout).await
+            }
+            Kind::Queued(queue) => {
+                let before = self.stub.sent();
+                let event = slash_command_event();
+                let sample =
+                    run_once(&row.target, event, check_http_ok, &self.log, self.timeout).await?;
+                let queued = match queue {
+                    Queue::Stub => self.stub.sent() - before,
+                    Queue::Emulator => self.take_ingress_queue().await,
+                };
+                if queued != 1 {
+                    return Err(RunError::Unexpected(format!(
+                        "acked, but {queued} jobs reached the queue instead of 1"
+                    )));
+                }
+                Ok(sample)
             }
             Kind::Schedule => {
                 let check = |_: &[u8]| Ok(());

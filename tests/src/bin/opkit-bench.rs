@@ -3,25 +3,29 @@
 //! emulator and installs the peers; by hand:
 //!
 //! ```text
-//! opkit-bench cold  --release DIR [--runs 20] [--peers DIR] [--log FILE]
-//!                   [--arm64 DIR --qemu PROGRAM --sysroot DIR [--arm64-runs 5]]
+//! opkit-bench cold  [--release DIR [--runs 20] [--peers DIR]] [--log FILE]
+//!                   [(--arm64 DIR | --sam-build DIR) --qemu PROGRAM --sysroot DIR [--arm64-runs 5]]
 //! opkit-bench serve --opkit FILE [--wrk wrk] [--threads 2] [--connections 32]
 //!                   [--seconds 8] [--pool 150000] [--text help]
 //! ```
 //!
+//! `--release` is cargo's x86_64 release directory (`target/release`); `--arm64` is
+//! cargo's aarch64 one (`target/aarch64-unknown-linux-gnu/release`), `--sam-build`
+//! the directory `sam build` wrote (`.aws-sam/build`), both run under qemu-user.
 //! `cold` needs the emulator (`AWS_ENDPOINT_URL`), as the end-to-end tests do.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use opkit_tests::bench::arm64::Bootstraps;
 use opkit_tests::bench::cold::Target;
 use opkit_tests::bench::load_average;
 use opkit_tests::bench::serve::{self, Load};
-use opkit_tests::bench::suites::{Bench, Kind, Row, function_env, report};
+use opkit_tests::bench::suites::{Bench, Kind, Queue, Row, function_env, report};
 
-const USAGE: &str = "usage: opkit-bench cold --release DIR [--runs N] [--peers DIR] [--log FILE] \
-[--arm64 DIR --qemu PROGRAM --sysroot DIR [--arm64-runs N]]\n       opkit-bench serve --opkit FILE \
+const USAGE: &str = "usage: opkit-bench cold [--release DIR [--runs N] [--peers DIR]] [--log FILE] \
+[(--arm64 DIR | --sam-build DIR) --qemu PROGRAM --sysroot DIR [--arm64-runs N]]\n       opkit-bench serve --opkit FILE \
 [--wrk PROGRAM] [--threads N] [--connections N] [--seconds N] [--pool N] [--text TEXT]";
 
 fn main() {
@@ -75,146 +79,186 @@ fn require(flags: &HashMap<String, String>, name: &str) -> PathBuf {
 }
 
 async fn cold(flags: &HashMap<String, String>) {
-    let release = require(flags, "release");
-    let runs = number(flags, "runs", 20);
+    let release = path(flags, "release");
+    let arm64 = arm64_bootstraps(flags);
+    if release.is_none() && arm64.is_none() {
+        fail(&format!(
+            "give --release, --arm64 or --sam-build: nothing to run\n{USAGE}"
+        ));
+    }
+    if let Some((bootstraps, _)) = &arm64 {
+        bootstraps.check_present().unwrap_or_else(|e| fail(&e));
+    }
     let log = path(flags, "log").unwrap_or_else(|| std::env::temp_dir().join("opkit-bench.log"));
     let bench = Bench::start(&log, Duration::from_secs(60)).await;
     let emulator = opkit_tests::aws::emulator_endpoint();
     let stack = &bench.stack;
     let on_stub = function_env(stack, &bench.stub.url(), &bench.stub.queue_url());
+    let on_ingress_queue = function_env(stack, &emulator, &bench.ingress_queue);
     let on_emulator = function_env(stack, &emulator, &stack.queues.url);
-    let bin = |name: &str| release.join(name);
 
     println!("load average before: {}", load_average());
-    let mut ack = vec![
-        Row::new(
-            Target::new("floor (bare lambda_http echo)", bin("examples/floor")),
-            Kind::SlashCommand,
-            Some(bin("examples/floor")),
-        ),
-        Row::new(
-            Target::new("ingress, SQS stub", bin("ingress")).env(on_stub.clone()),
-            Kind::SlashCommand,
-            Some(bin("ingress")),
-        ),
-        Row::new(
-            Target::new("ingress, SQS on the emulator", bin("ingress")).env(function_env(
-                stack,
-                &emulator,
-                &bench.ingress_queue,
-            )),
-            Kind::SlashCommand,
-            Some(bin("ingress")),
-        ),
-    ];
-    let mut peers = Vec::new();
-    if let Some(dir) = path(flags, "peers") {
-        let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("peers");
-        let secret = [("SLACK_SIGNING_SECRET", opkit_tests::serverless::SECRET)];
-        ack.push(Row::new(
-            Target::new(
+    if let Some(release) = release {
+        let runs = number(flags, "runs", 20);
+        let bin = |name: &str| release.join(name);
+        let mut ack = vec![
+            Row::new(
+                Target::new("floor (bare lambda_http echo)", bin("examples/floor")),
+                Kind::SlashCommand,
+                Some(bin("examples/floor")),
+            ),
+            Row::new(
+                Target::new("ingress, SQS stub", bin("ingress")).env(on_stub.clone()),
+                Kind::Queued(Queue::Stub),
+                Some(bin("ingress")),
+            ),
+            Row::new(
+                Target::new("ingress, SQS on the emulator", bin("ingress"))
+                    .env(on_ingress_queue.clone()),
+                Kind::Queued(Queue::Emulator),
+                Some(bin("ingress")),
+            ),
+        ];
+        let mut peers = Vec::new();
+        if let Some(dir) = path(flags, "peers") {
+            let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("peers");
+            let secret = [("SLACK_SIGNING_SECRET", opkit_tests::serverless::SECRET)];
+            ack.push(Row::new(
+                Target::new(
+                    "Bolt for Python (SlackRequestHandler)",
+                    dir.join("py/bin/python"),
+                )
+                .args([scripts.join("bolt_python.py").display()])
+                .env(secret),
+                Kind::SlashCommand,
+                None,
+            ));
+            ack.push(Row::new(
+                Target::new("bolt-js (AwsLambdaReceiver)", which("node"))
+                    .args([scripts.join("bolt_js.js").display()])
+                    .env(secret)
+                    .env([("NODE_PATH", dir.join("js/node_modules").display())]),
+                Kind::SlashCommand,
+                None,
+            ));
+            peers = vec![
                 "Bolt for Python (SlackRequestHandler)",
-                dir.join("py/bin/python"),
-            )
-            .args([scripts.join("bolt_python.py").display()])
-            .env(secret),
-            Kind::SlashCommand,
-            None,
-        ));
-        ack.push(Row::new(
-            Target::new("bolt-js (AwsLambdaReceiver)", which("node"))
-                .args([scripts.join("bolt_js.js").display()])
-                .env(secret)
-                .env([("NODE_PATH", dir.join("js/node_modules").display())]),
-            Kind::SlashCommand,
-            None,
-        ));
-        peers = vec![
-            "Bolt for Python (SlackRequestHandler)",
-            "bolt-js (AwsLambdaReceiver)",
-        ];
-    }
-    bench.run(&mut ack, runs).await;
-    println!("\n## Ack path, cold ({runs} rounds)\n");
-    println!(
-        "{}",
-        report(
-            &ack,
-            "floor (bare lambda_http echo)",
-            "ingress, SQS stub",
-            &peers
-        )
-    );
-    println!(
-        "SendMessage calls answered by the stub: {}",
-        bench.stub.sent()
-    );
-
-    let mut work = vec![
-        Row::new(
-            Target::new("worker, one job, DynamoDB on the emulator", bin("worker"))
-                .env(on_emulator.clone()),
-            Kind::Job,
-            Some(bin("worker")),
-        ),
-        Row::new(
-            Target::new("expiry, DynamoDB on the emulator", bin("expiry")).env(on_emulator.clone()),
-            Kind::Schedule,
-            Some(bin("expiry")),
-        ),
-    ];
-    bench.run(&mut work, runs).await;
-    println!("\n## Worker and expiry, cold ({runs} rounds)\n");
-    println!("{}", report(&work, "", "", &[]));
-
-    if let Some(dir) = path(flags, "arm64") {
-        let qemu = require(flags, "qemu");
-        let sysroot = require(flags, "sysroot");
-        let runs = number(flags, "arm64-runs", 5);
-        let emulated = |name: &str, file: &str, env: &[(String, String)]| {
-            Target::new(name, &qemu)
-                .args(["-L".to_string(), sysroot.display().to_string()])
-                .args([dir.join(file).display()])
-                .env(env.iter().cloned())
-        };
-        let mut arm = vec![
-            Row::new(
-                emulated("arm64 floor under qemu", "examples/floor", &[]),
-                Kind::SlashCommand,
-                Some(dir.join("examples/floor")),
-            ),
-            Row::new(
-                emulated("arm64 ingress under qemu, SQS stub", "ingress", &on_stub),
-                Kind::SlashCommand,
-                Some(dir.join("ingress")),
-            ),
-            Row::new(
-                emulated("arm64 worker under qemu", "worker", &on_emulator),
-                Kind::Job,
-                Some(dir.join("worker")),
-            ),
-            Row::new(
-                emulated("arm64 expiry under qemu", "expiry", &on_emulator),
-                Kind::Schedule,
-                Some(dir.join("expiry")),
-            ),
-        ];
-        bench.run(&mut arm, runs).await;
-        println!(
-            "\n## arm64 (aarch64-unknown-linux-gnu) under qemu-user ({runs} rounds; emulated, so slow: it proves they start and answer)\n"
-        );
+                "bolt-js (AwsLambdaReceiver)",
+            ];
+        }
+        bench.run(&mut ack, runs).await;
+        println!("\n## Ack path, cold ({runs} rounds)\n");
         println!(
             "{}",
             report(
-                &arm,
-                "arm64 floor under qemu",
-                "arm64 ingress under qemu, SQS stub",
-                &[]
+                &ack,
+                "floor (bare lambda_http echo)",
+                "ingress, SQS stub",
+                &peers
             )
         );
+        println!(
+            "SendMessage calls answered by the stub: {}",
+            bench.stub.sent()
+        );
+
+        let mut work = vec![
+            Row::new(
+                Target::new("worker, one job, DynamoDB on the emulator", bin("worker"))
+                    .env(on_emulator.clone()),
+                Kind::Job,
+                Some(bin("worker")),
+            ),
+            Row::new(
+                Target::new("expiry, DynamoDB on the emulator", bin("expiry"))
+                    .env(on_emulator.clone()),
+                Kind::Schedule,
+                Some(bin("expiry")),
+            ),
+        ];
+        bench.run(&mut work, runs).await;
+        println!("\n## Worker and expiry, cold ({runs} rounds)\n");
+        println!("{}", report(&work, "", "", &[]));
+    }
+
+    if let Some((bootstraps, qemu)) = arm64 {
+        let runs = number(flags, "arm64-runs", 5);
+        let emulated = |name: &str, file: &Path, env: &[(String, String)]| {
+            Target::new(name, &qemu.program)
+                .args(["-L".to_string(), qemu.sysroot.display().to_string()])
+                .args([file.display()])
+                .env(env.iter().cloned())
+        };
+        let row = |name: &str, file: &Path, kind: Kind, env: &[(String, String)]| {
+            Row::new(emulated(name, file, env), kind, Some(file.to_path_buf()))
+        };
+        let mut arm = Vec::new();
+        if let Some(floor) = &bootstraps.floor {
+            arm.push(row(ARM64_FLOOR, floor, Kind::SlashCommand, &[]));
+        }
+        arm.extend([
+            row(
+                ARM64_INGRESS,
+                &bootstraps.ingress,
+                Kind::Queued(Queue::Stub),
+                &on_stub,
+            ),
+            row(
+                "arm64 ingress under qemu, SQS on the emulator",
+                &bootstraps.ingress,
+                Kind::Queued(Queue::Emulator),
+                &on_ingress_queue,
+            ),
+            row(
+                "arm64 worker under qemu",
+                &bootstraps.worker,
+                Kind::Job,
+                &on_emulator,
+            ),
+            row(
+                "arm64 expiry under qemu",
+                &bootstraps.expiry,
+                Kind::Schedule,
+                &on_emulator,
+            ),
+        ]);
+        bench.run(&mut arm, runs).await;
+        println!(
+            "\n## arm64 (aarch64-unknown-linux-gnu, built by {}) under qemu-user ({runs} rounds; emulated, so slow: it proves they start and answer)\n",
+            bootstraps.built_by
+        );
+        println!("{}", report(&arm, ARM64_FLOOR, ARM64_INGRESS, &[]));
+        for file in bootstraps.files() {
+            println!("- {}", file.display());
+        }
     }
     println!("load average after: {}", load_average());
     println!("process output: {}", log.display());
+}
+
+const ARM64_FLOOR: &str = "arm64 floor under qemu";
+const ARM64_INGRESS: &str = "arm64 ingress under qemu, SQS stub";
+
+/// How the arm64 binaries are run: `qemu-aarch64 -L SYSROOT FILE`.
+struct Qemu {
+    program: PathBuf,
+    sysroot: PathBuf,
+}
+
+/// The arm64 bootstraps from `--arm64 DIR` (cargo's layout) or `--sam-build DIR`
+/// (`sam build`'s), with the qemu to run them; `None` when neither is given.
+fn arm64_bootstraps(flags: &HashMap<String, String>) -> Option<(Bootstraps, Qemu)> {
+    let bootstraps = match (path(flags, "arm64"), path(flags, "sam-build")) {
+        (None, None) => return None,
+        (Some(dir), None) => Bootstraps::cargo(&dir),
+        (None, Some(dir)) => Bootstraps::sam_build(&dir),
+        (Some(_), Some(_)) => fail(&format!("give --arm64 or --sam-build, not both\n{USAGE}")),
+    };
+    let qemu = Qemu {
+        program: require(flags, "qemu"),
+        sysroot: require(flags, "sysroot"),
+    };
+    Some((bootstraps, qemu))
 }
 
 async fn serve(flags: &HashMap<String, String>) {
