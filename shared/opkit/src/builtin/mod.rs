@@ -195,8 +195,17 @@ async fn can(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
         }
     };
     let name = Code::new(&command.name);
-    // What a yes leads to: the gate the run would then ask for.
-    let gate_note = match &command.gate {
+    // What a yes leads to: the gate the run would then ask for — for an alias,
+    // its target's, which asks when the alias runs it.
+    let target =
+        command
+            .runs
+            .as_deref()
+            .and_then(|text| match bot.registry().resolve(&tokenize(text)) {
+                Resolution::Matched { command, .. } => Some(command),
+                _ => None,
+            });
+    let gate_note = match &target.as_ref().unwrap_or(&command).gate {
         Gate::None => Mrkdwn::new(),
         Gate::Confirm => {
             " It asks for a confirmation first (a Confirm button, or `confirm` and the request's id).".into()

@@ -34,6 +34,8 @@ mod template;
 mod usage;
 
 #[cfg(test)]
+mod alias_tests;
+#[cfg(test)]
 mod check_tests;
 #[cfg(test)]
 mod secret_url_tests;

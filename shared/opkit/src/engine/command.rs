@@ -662,21 +662,28 @@ impl CommandSpec {
     /// schedule is added and again at each of its runs: a command that becomes
     /// gated later is refused then.
     pub fn unattended(&self) -> Result<(), Mrkdwn> {
-        match (&self.gate, &self.attended) {
-            (Gate::Confirm, _) => Err(crate::mrkdwn!(
-                "{} asks for a confirmation, and nobody is there to click it on a schedule",
-                crate::slack::mrkdwn::Code::new(&self.name)
-            )),
-            (Gate::Approval(_), _) => Err(crate::mrkdwn!(
-                "{} waits for a second person's approval, which a schedule cannot give",
-                crate::slack::mrkdwn::Code::new(&self.name)
-            )),
-            (Gate::None, Some(why)) => Err(crate::mrkdwn!(
+        match self.why_attended() {
+            None => Ok(()),
+            Some(why) => Err(crate::mrkdwn!(
                 "{} {}",
                 crate::slack::mrkdwn::Code::new(&self.name),
                 crate::slack::mrkdwn::UserText::new(why.as_str())
             )),
-            (Gate::None, None) => Ok(()),
+        }
+    }
+
+    /// Why it needs a person there, as [`CommandSpec::unattended`] says it but
+    /// without its name and as plain text ("asks for a confirmation, …");
+    /// `None` when it may run unattended.
+    pub(crate) fn why_attended(&self) -> Option<String> {
+        match (&self.gate, &self.attended) {
+            (Gate::Confirm, _) => Some(
+                "asks for a confirmation, and nobody is there to click it on a schedule".into(),
+            ),
+            (Gate::Approval(_), _) => {
+                Some("waits for a second person's approval, which a schedule cannot give".into())
+            }
+            (Gate::None, why) => why.clone(),
         }
     }
 

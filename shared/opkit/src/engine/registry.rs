@@ -275,6 +275,11 @@ impl Registry {
             }
             let mut linked = CommandSpec::clone(alias);
             linked.access = both(&alias.access, &target.access);
+            // What keeps its target off a schedule keeps the alias off too (its
+            // own gate stays its own: the target asks when the alias runs it).
+            if let (None, Some(why)) = (&linked.attended, target.why_attended()) {
+                linked.attended = Some(format!("runs {text}, which {why}"));
+            }
             linked.rule = target.rule.clone().map(|rule| {
                 let bound: Arc<crate::engine::command::RuleFn> =
                     Arc::new(move |bot, user, _typed| {
