@@ -277,6 +277,29 @@ pub(crate) fn names(role: Role, source: &str) -> Result<BTreeSet<String>, Templa
     for code in std::iter::once(&compiled.instructions).chain(compiled.blocks.values()) {
         for idx in 0..u32::try_from(code.len()).unwrap_or(u32::MAX) {
             let (probe, kind) = match code.get(idx) {
+                // A filter that applies another filter or a test named by a
+                // string (`map("safe")`, `select("banana")`): that name is
+                // checked as well (its constant is the instruction before).
+                Some(Instruction::ApplyFilter(higher, ..))
+                    if let Some(named) = idx
+                        .checked_sub(1)
+                        .and_then(|before| match code.get(before) {
+                            Some(Instruction::LoadConst(v)) => v.as_str(),
+                            _ => None,
+                        })
+                        .filter(|_| {
+                            matches!(
+                                *higher,
+                                "map" | "select" | "reject" | "selectattr" | "rejectattr"
+                            )
+                        }) =>
+                {
+                    if *higher == "map" {
+                        (format!("{{{{ none|{named} }}}}"), ErrorKind::UnknownFilter)
+                    } else {
+                        (format!("{{{{ none is {named} }}}}"), ErrorKind::UnknownTest)
+                    }
+                }
                 Some(Instruction::ApplyFilter(name, ..)) => {
                     (format!("{{{{ none|{name} }}}}"), ErrorKind::UnknownFilter)
                 }

@@ -215,6 +215,16 @@ fn a_reply_with_an_unknown_filter_or_test_is_refused_at_load_with_its_line() {
             "{% for c in p %}{{ c|nope }}{% endfor %}",
             "filter nope is unknown",
         ),
+        // F10: a filter or test named by a string, applied by another filter
+        ("{{ [p]|map(\"safe\")|join }}", "filter safe is unknown"),
+        (
+            "{{ [p]|select(\"banana\")|join }}",
+            "test banana is unknown",
+        ),
+        (
+            "{{ [p]|rejectattr(\"x\", \"banana\")|list }}",
+            "test banana is unknown",
+        ),
     ] {
         let err = load(&file(reply), &[]).unwrap_err().to_string();
         // the reply's second line: the file's 9th
@@ -226,6 +236,9 @@ fn a_reply_with_an_unknown_filter_or_test_is_refused_at_load_with_its_line() {
         "{{ p|upper }}",
         "{{ p|default('x') }}",
         "{% if p is defined %}x{% endif %}",
+        "{{ [p]|map(\"upper\")|join }}",
+        "{{ [p]|select(\"defined\")|join }}",
+        "{{ [p]|map(attribute=\"x\")|join }}",
     ] {
         load(&file(reply), &[]).unwrap_or_else(|e| panic!("{reply}: {e}"));
     }
