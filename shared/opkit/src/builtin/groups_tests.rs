@@ -484,3 +484,57 @@ async fn links_stored_before_the_refusal_of_powerful_roles_give_nothing() {
         .await;
     assert!(done.text.contains("unlinked *lead*"), "{}", done.text);
 }
+
+#[tokio::test]
+async fn help_lists_what_each_may_run_as_groups_and_grants_change() {
+    // GIVEN ops linked to @ops-oncall = {UAL, UBO}
+    let t = linked().await;
+    let listed = |help: &str, name: &str| help.contains(&format!("• `{name}`"));
+    let al = t.text("UAL", "help").await;
+    assert!(listed(&al, "deploy") && !listed(&al, "page"), "{al}");
+    let carol = t.text("UCAROL", "help").await;
+    assert!(
+        !listed(&carol, "deploy") && !listed(&carol, "page"),
+        "{carol}"
+    );
+    // WHEN UCAROL joins the group (seen once the membership cache's minute is
+    // up) and is granted oncall
+    t.groups.set_members("S0ONCALL1", &["UAL", "UBO", "UCAROL"]);
+    t.advance(MEMBERSHIP_TTL + Duration::seconds(1));
+    let grant = crate::access::Grant {
+        id: uuid::Uuid::now_v7(),
+        user: crate::ids::UserId::parse("UCAROL").unwrap(),
+        role: Role::parse("oncall").unwrap(),
+        granted_by: None,
+        granted_at: t.now(),
+        starts_at: None,
+        ends_at: None,
+        channel: None,
+        start_announced: true,
+    };
+    t.store.put_grant(&grant).await.unwrap();
+    // THEN her help lists both, though a listing without them was shown before
+    let carol = t.text("UCAROL", "help").await;
+    assert!(
+        listed(&carol, "deploy") && listed(&carol, "page"),
+        "{carol}"
+    );
+    // AND for everyone, help lists exactly what the one check allows
+    for who in ["UAL", "UBO", "UCAROL", "UADMIN", "UDAVE"] {
+        let help = t.text(who, "help").await;
+        let user = crate::ids::UserId::parse(who).unwrap();
+        let commands = t.bot.registry().commands().to_vec();
+        let each = t.bot.authorize_each(&user, &commands).await.unwrap();
+        for (command, may) in commands.iter().zip(each) {
+            let one = t.bot.authorize(&user, command).await.unwrap().allowed;
+            assert_eq!(may, one, "{who}: {}", command.name);
+            let usage = crate::mrkdwn!("• {}", crate::slack::Code::new(&command.usage_line()));
+            assert_eq!(
+                help.contains(usage.as_str()),
+                one,
+                "{who}: {}",
+                command.name
+            );
+        }
+    }
+}

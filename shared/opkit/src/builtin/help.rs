@@ -53,13 +53,24 @@ const FORMATS: &[(&str, &str)] = &[
 
 pub(super) async fn help(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
     if ctx.args.is_empty() {
-        let commands = allowed(ctx, ctx.bot.registry().commands()).await?;
-        return Ok(listing(
-            "Here is what you can run:".into(),
-            &commands,
-            "`help <command>` shows its grammar, formats and an example; `help roles` \
-             (or another first word) shows a group.",
-        ));
+        // Decided at every call; rendered once per set of commands allowed.
+        let registry = ctx.bot.registry();
+        let all = registry.commands();
+        let may = ctx.bot.authorize_each(&ctx.caller.user, all).await?;
+        return Ok(registry.listing(&may, || {
+            let commands: Vec<Arc<CommandSpec>> = all
+                .iter()
+                .zip(&may)
+                .filter(|(_, may)| **may)
+                .map(|(c, _)| c.clone())
+                .collect();
+            listing(
+                "Here is what you can run:".into(),
+                &commands,
+                "`help <command>` shows its grammar, formats and an example; `help roles` \
+                 (or another first word) shows a group.",
+            )
+        }));
     }
     let words: Vec<String> = ctx
         .args
@@ -132,13 +143,13 @@ async fn allowed(
     ctx: &Ctx<()>,
     commands: &[Arc<CommandSpec>],
 ) -> Result<Vec<Arc<CommandSpec>>, CommandError> {
-    let mut out = Vec::new();
-    for command in commands {
-        if ctx.bot.authorize(&ctx.caller.user, command).await?.allowed {
-            out.push(command.clone());
-        }
-    }
-    Ok(out)
+    let may = ctx.bot.authorize_each(&ctx.caller.user, commands).await?;
+    Ok(commands
+        .iter()
+        .zip(may)
+        .filter(|(_, may)| *may)
+        .map(|(c, _)| c.clone())
+        .collect())
 }
 
 /// A list of commands with a title and a closing hint.

@@ -198,6 +198,13 @@ impl Holdings {
     }
 }
 
+/// What [`Bot::authorize`] found a user to hold, before deciding.
+struct Found {
+    roles: RoleSet,
+    held: Vec<Held>,
+    unverified: Vec<Unverified>,
+}
+
 /// The roles named anywhere in `access`.
 fn named_roles(access: &Access) -> BTreeSet<Role> {
     match access {
@@ -269,21 +276,66 @@ impl Bot {
         self.check(user, access, true).await
     }
 
+    /// Which of `commands` `user` may run now: [`Bot::authorize`]'s check for
+    /// each, with the user's grants read once and linked user groups asked once,
+    /// about every role the commands that grants and configuration do not allow
+    /// name (what `help` lists).
+    pub async fn authorize_each(
+        &self,
+        user: &UserId,
+        commands: &[Arc<CommandSpec>],
+    ) -> Result<Vec<bool>, StoreError> {
+        let accesses: Vec<&Access> = commands.iter().map(|c| &c.access).collect();
+        let found = self.gather(user, &accesses, false).await?;
+        Ok(accesses
+            .iter()
+            .map(|access| access.allows(&found.roles))
+            .collect())
+    }
+
     async fn check(
         &self,
         user: &UserId,
         access: &Access,
         every_source: bool,
     ) -> Result<Authorization, StoreError> {
+        let found = self.gather(user, &[access], every_source).await?;
+        let allowed = access.allows(&found.roles);
+        if !allowed && !found.unverified.is_empty() {
+            tracing::warn!(%user, groups = found.unverified.len(), "denied while linked user groups could not be checked");
+        }
+        Ok(Authorization {
+            allowed,
+            roles: found.roles,
+            held: found.held,
+            unverified: found.unverified,
+        })
+    }
+
+    /// The roles `user` holds for deciding each of `accesses`: grants and
+    /// configuration, then linked user groups asked about only the roles named
+    /// by an access that those do not satisfy, less the roles already held
+    /// (with `every_source`: every role the accesses name, held or not).
+    async fn gather(
+        &self,
+        user: &UserId,
+        accesses: &[&Access],
+        every_source: bool,
+    ) -> Result<Found, StoreError> {
         let now = self.now();
         let mut held = self.authorizer().holdings(user, now).await?;
         let mut roles: RoleSet = held.iter().map(|h| h.role.clone()).collect();
         let mut unverified = Vec::new();
-        let mut wanted = named_roles(access);
+        let mut wanted = BTreeSet::new();
+        for access in accesses {
+            if every_source || !access.allows(&roles) {
+                wanted.extend(named_roles(access));
+            }
+        }
         if !every_source {
             wanted.retain(|r| !roles.contains(r));
         }
-        if !wanted.is_empty() && (every_source || !access.allows(&roles)) {
+        if !wanted.is_empty() {
             let groups = self.group_roles().of_user(user, Some(&wanted), now).await?;
             for link in groups.held {
                 roles.insert(link.role.clone());
@@ -291,12 +343,7 @@ impl Bot {
             }
             unverified = groups.unverified;
         }
-        let allowed = access.allows(&roles);
-        if !allowed && !unverified.is_empty() {
-            tracing::warn!(%user, groups = unverified.len(), "denied while linked user groups could not be checked");
-        }
-        Ok(Authorization {
-            allowed,
+        Ok(Found {
             roles,
             held,
             unverified,

@@ -28,10 +28,11 @@
 //! check|push`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::access::{Access, Alternative};
 use crate::engine::command::{Args, CommandSpec};
+use crate::slack::Reply;
 use crate::text::Token;
 
 /// How far a typed word may be from a syntax word of `len` characters and still
@@ -162,7 +163,14 @@ fn both(a: &Access, b: &Access) -> Access {
 pub struct Registry {
     commands: Vec<Arc<CommandSpec>>,
     by_form: HashMap<String, usize>,
+    /// `help`'s listings, by the commands they list ([`Registry::listing`]).
+    listings: Mutex<HashMap<Vec<bool>, Reply>>,
 }
+
+/// How many of `help`'s listings a registry keeps: one per set of commands
+/// allowed, so one per access level in use; past it they are all dropped and
+/// rendered again as asked.
+const LISTINGS_KEPT: usize = 32;
 
 /// What a line of text resolves to.
 #[derive(Debug)]
@@ -202,6 +210,27 @@ struct NearMiss {
 }
 
 impl Registry {
+    /// `help`'s listing of the commands `allowed` marks (one flag per command of
+    /// [`Registry::commands`], in order): rendered by `render` the first time
+    /// that set is asked for, then kept with this registry (at most
+    /// [`LISTINGS_KEPT`] sets). A registry is replaced whole when its commands
+    /// change, so a listing never outlives them; who may run what is decided
+    /// before, at every call (`allowed`), never kept.
+    pub(crate) fn listing(&self, allowed: &[bool], render: impl FnOnce() -> Reply) -> Reply {
+        debug_assert_eq!(allowed.len(), self.commands.len());
+        let listings = || self.listings.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(kept) = listings().get(allowed) {
+            return kept.clone();
+        }
+        let reply = render();
+        let mut kept = listings();
+        if kept.len() >= LISTINGS_KEPT {
+            kept.clear();
+        }
+        kept.insert(allowed.to_vec(), reply.clone());
+        reply
+    }
+
     /// The registry of `specs`: no two share a syntax form, no declared form
     /// begins or extends a built-in's, and each alias runs a command that is
     /// not an alias and answers with its access and rule (see the module's

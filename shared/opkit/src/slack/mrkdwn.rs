@@ -488,22 +488,47 @@ pub fn more_line(n: usize, hint: &Mrkdwn) -> Mrkdwn {
 
 /// The byte index at which to cut `s` so that at most `max` characters remain and
 /// no escape or entity is left open; `None` when `s` already fits.
+///
+/// Reads bytes, not decoded characters: every byte that decides something is
+/// ASCII (`<`, `>`, `&`, `;`, whitespace), a character starts at each byte that
+/// is not a UTF-8 continuation byte, and only a non-ASCII character inside an
+/// escape is decoded (is it whitespace?).
 pub(crate) fn cut_point(s: &str, max: usize) -> Option<usize> {
-    let mut open = None;
-    for (count, (i, c)) in s.char_indices().enumerate() {
+    if s.len() <= max {
+        return None; // no more characters than bytes
+    }
+    // Where the escape or entity now open starts, and whether it is an escape.
+    let mut open: Option<usize> = None;
+    let mut escape = false;
+    let mut count = 0;
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        if b & 0xC0 == 0x80 {
+            continue;
+        }
         if count == max {
             return Some(open.unwrap_or(i));
         }
-        match c {
-            '<' => open = Some(i),
-            '&' if open.is_none() => open = Some(i),
-            '>' => open = None,
-            ';' if open.is_some_and(|o| s[o..].starts_with('&')) => open = None,
-            c if c.is_whitespace() && open.is_some_and(|o| s[o..].starts_with('&')) => open = None,
+        count += 1;
+        match b {
+            b'<' => (open, escape) = (Some(i), false),
+            b'&' if open.is_none() => (open, escape) = (Some(i), true),
+            b'>' => open = None,
+            b';' if escape && open.is_some() => open = None,
+            b if escape && open.is_some() && starts_whitespace(s, i, b) => open = None,
             _ => {}
         }
     }
     None
+}
+
+/// Whether the character starting at byte `i` of `s` (whose first byte is `b`)
+/// is whitespace.
+fn starts_whitespace(s: &str, i: usize, b: u8) -> bool {
+    if b.is_ascii() {
+        (b as char).is_whitespace()
+    } else {
+        s[i..].chars().next().is_some_and(char::is_whitespace)
+    }
 }
 
 impl UserId {

@@ -126,3 +126,53 @@ fn a_link_escapes_its_url_and_label() {
         "<https://x.example/?a=1&amp;b=&lt;2&gt;|a¦b &lt;c&gt;>"
     );
 }
+
+/// [`cut_point`] as it was written first, a character at a time: the reference
+/// its byte-wise reading must agree with.
+fn cut_point_by_chars(s: &str, max: usize) -> Option<usize> {
+    let mut open = None;
+    for (count, (i, c)) in s.char_indices().enumerate() {
+        if count == max {
+            return Some(open.unwrap_or(i));
+        }
+        match c {
+            '<' => open = Some(i),
+            '&' if open.is_none() => open = Some(i),
+            '>' => open = None,
+            ';' if open.is_some_and(|o| s[o..].starts_with('&')) => open = None,
+            c if c.is_whitespace() && open.is_some_and(|o| s[o..].starts_with('&')) => open = None,
+            _ => {}
+        }
+    }
+    None
+}
+
+#[test]
+fn cutting_byte_wise_agrees_with_cutting_character_by_character() {
+    // Every string of up to 5 pieces from an alphabet of what decides a cut
+    // (ASCII and not, whitespace of both kinds, escapes and entities), at every
+    // length.
+    let pieces = [
+        "a", "é", "•", "<", ">", "&", ";", " ", "\u{a0}", "\u{2028}", "&amp;", "<@U1>", "😀", "\n",
+    ];
+    let mut strings = vec![String::new()];
+    for _ in 0..5 {
+        let longer: Vec<String> = strings
+            .iter()
+            .flat_map(|s| pieces.iter().map(move |p| format!("{s}{p}")))
+            .collect();
+        strings.extend(longer.into_iter().filter(|s| s.chars().count() <= 12));
+        strings.sort();
+        strings.dedup();
+    }
+    assert!(strings.len() > 10_000, "{}", strings.len());
+    for s in &strings {
+        for max in 0..=s.chars().count() + 1 {
+            assert_eq!(
+                cut_point(s, max),
+                cut_point_by_chars(s, max),
+                "{s:?} at {max}"
+            );
+        }
+    }
+}
