@@ -105,11 +105,39 @@ pub(super) async fn grant(ctx: &mut Ctx<()>, policy: Arc<Policy>) -> Result<Repl
     let (user, role) = ruled_user_and_role(&positional)?;
     let granter = ctx.caller.user.clone();
     let duration = options.duration("for")?;
-    let starts_at = match options.get("from") {
-        Some(s) => Some(parse_start(s, ctx.now, ctx.asker_zone().await)?),
-        None => None,
+    // The window is worked out once, when asked, and held with the request: an
+    // approval grants the window its prompt showed, not one read again at the
+    // click (`from 05:35` approved at 05:36 was tomorrow's; `for 1h` ended an
+    // hour after the approval).
+    let (starts_at, ends_at, moved) = match ctx.bound_when_asked(WINDOW) {
+        Some(asked) => {
+            let asked = asked.to_string();
+            let (starts_at, ends_at) = Window::parse(&asked)?;
+            ctx.bind(WINDOW, asked)?;
+            match starts_at {
+                _ if ends_at.is_some_and(|end| end <= ctx.now) => {
+                    return Err(CommandError::user(mrkdwn!(
+                        "The window this grant was asked for ended at {} before it was \
+                         approved; nothing was granted. Ask again for a new window.",
+                        ends_at.unwrap_or(ctx.now)
+                    )));
+                }
+                // Its start passed while it waited: it starts at the approval and
+                // keeps the end the prompt showed.
+                Some(start) if start <= ctx.now => (None, ends_at, Some(start)),
+                _ => (starts_at, ends_at, None),
+            }
+        }
+        None => {
+            let starts_at = match options.get("from") {
+                Some(s) => Some(parse_start(s, ctx.now, ctx.asker_zone().await)?),
+                None => None,
+            };
+            let ends_at = duration.map(|d| starts_at.unwrap_or(ctx.now) + d);
+            ctx.bind(WINDOW, Window::show(starts_at, ends_at))?;
+            (starts_at, ends_at, None)
+        }
     };
-    let ends_at = duration.map(|d| starts_at.unwrap_or(ctx.now) + d);
     let grant = Grant {
         id: uuid::Uuid::now_v7(),
         user: user.clone(),
@@ -176,14 +204,92 @@ pub(super) async fn grant(ctx: &mut Ctx<()>, policy: Arc<Policy>) -> Result<Repl
             Mrkdwn::join(windows, "; and ")
         )
     };
+    let moved = match moved {
+        Some(start) => mrkdwn!(
+            " It was asked from {}, which had passed when it was approved: it starts now \
+             and ends as asked.",
+            start
+        ),
+        None => Mrkdwn::new(),
+    };
     Ok(Reply::text(mrkdwn!(
-        "{} granted *{}* to {} {}.{}",
+        "{} granted *{}* to {} {}.{}{}",
         granter.mention(),
         role,
         user.mention(),
         grant.describe_window(ctx.now),
+        moved,
         also
     )))
+}
+
+/// Grants as `roles revoke` binds them ([`Ctx::bind`]): each one's window and
+/// who granted it when, which tells apart two grants of the same window.
+fn grant_set(grants: &[Grant]) -> String {
+    let time =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut shown: Vec<String> = grants
+        .iter()
+        .map(|g| {
+            let by = g.granted_by.as_ref().map_or("the bot", |u| u.as_str());
+            format!(
+                "{} (granted by {} at {})",
+                Window::show(g.starts_at, g.ends_at),
+                by,
+                time(g.granted_at)
+            )
+        })
+        .collect();
+    shown.sort();
+    shown.join("; ")
+}
+
+/// The input `roles grant` binds ([`Ctx::bind`]): the window its prompt showed.
+const WINDOW: &str = "the window";
+
+/// A grant's window as held with its request: `from <start|now> until
+/// <end|revoked>`, the times in RFC 3339 (UTC), read back by its approved run.
+struct Window;
+
+impl Window {
+    fn show(
+        starts_at: Option<chrono::DateTime<chrono::Utc>>,
+        ends_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> String {
+        let time =
+            |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        format!(
+            "from {} until {}",
+            starts_at.map_or_else(|| "now".to_string(), time),
+            ends_at.map_or_else(|| "revoked".to_string(), time)
+        )
+    }
+
+    /// The start and end of a held window; an internal error for one this
+    /// version did not write.
+    #[allow(clippy::type_complexity)]
+    fn parse(
+        held: &str,
+    ) -> Result<
+        (
+            Option<chrono::DateTime<chrono::Utc>>,
+            Option<chrono::DateTime<chrono::Utc>>,
+        ),
+        CommandError,
+    > {
+        let bad = || CommandError::internal(format!("a held grant window does not parse: {held}"));
+        let (start, end) = held
+            .strip_prefix("from ")
+            .and_then(|rest| rest.split_once(" until "))
+            .ok_or_else(bad)?;
+        let time = |t: &str, none: &str| match t {
+            _ if t == none => Ok(None),
+            _ => chrono::DateTime::parse_from_rfc3339(t)
+                .map(|t| Some(t.with_timezone(&chrono::Utc)))
+                .map_err(|_| bad()),
+        };
+        Ok((time(start, "now")?, time(end, "revoked")?))
+    }
 }
 
 pub(super) async fn revoke(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
@@ -212,6 +318,9 @@ pub(super) async fn revoke(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
     if live.is_empty() {
         return Err(no_grant());
     }
+    // It ends the grants its prompt named or none: a grant made while it
+    // waited (a standing one by another granter) is not taken by this click.
+    ctx.bind("the grants it would end", grant_set(&live))?;
     ctx.confirm(mrkdwn!(
         "It would take *{}* from {}, ending {}.",
         role,

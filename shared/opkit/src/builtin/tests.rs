@@ -749,3 +749,119 @@ async fn from_22_00_is_22_00_for_the_asker_and_for_2_hours_is_two_hours() {
             .is_empty()
     );
 }
+
+/// ULEAD (a lead) asks `ask` under `OPKIT_GRANT_APPROVERS=approver`; UAPP (an
+/// approver) approves it `later`. The approval's reply, and UW's grants of ops.
+async fn approved_later(ask: &str, later: Duration) -> (String, Vec<crate::access::Grant>) {
+    let t = TestBot::with_policy(lead_policy(true), |b| b);
+    given(&t, "ULEAD", "lead").await;
+    given(&t, "UAPP", "approver").await;
+    let prompt = t.say("ULEAD", ask).await;
+    assert!(
+        prompt.text.as_str().contains("needs approval"),
+        "{}",
+        prompt.text
+    );
+    t.advance(later);
+    let done = t
+        .click("UAPP", &prompt, crate::engine::gate::Decision::Approve)
+        .await;
+    let mut grants = t.store.grants_for(&user("UW")).await.unwrap();
+    grants.retain(|g| g.role == role("ops"));
+    (done.text.into_string(), grants)
+}
+
+#[tokio::test]
+async fn an_approved_window_is_the_one_its_prompt_showed() {
+    // The test clock starts at 2027-01-15 08:00 UTC.
+    let at = |hh: u32, mm: u32| {
+        chrono::NaiveDate::from_ymd_opt(2027, 1, 15)
+            .unwrap()
+            .and_hms_opt(hh, mm, 0)
+            .unwrap()
+            .and_utc()
+    };
+    // `from 08:05` approved at 08:03 starts at 08:05, today
+    let (done, grants) = approved_later(
+        "roles grant <@UW> ops for 1h from 08:05",
+        Duration::minutes(3),
+    )
+    .await;
+    assert!(done.contains("granted *ops*"), "{done}");
+    assert_eq!(
+        (grants[0].starts_at, grants[0].ends_at),
+        (Some(at(8, 5)), Some(at(9, 5)))
+    );
+    // `from 08:05` approved at 08:06: it starts at the approval (not tomorrow,
+    // F13) and ends at 09:05, as the prompt said, and the reply says so
+    let (done, grants) = approved_later(
+        "roles grant <@UW> ops for 1h from 08:05",
+        Duration::minutes(6),
+    )
+    .await;
+    assert_eq!(
+        (grants[0].starts_at, grants[0].ends_at),
+        (None, Some(at(9, 5)))
+    );
+    assert!(
+        done.contains("which had passed when it was approved: it starts now and ends as asked"),
+        "{done}"
+    );
+    // `for 1h` asked at 08:00 and approved at 08:06 ends at 09:00 (F3)
+    let (done, grants) = approved_later("roles grant <@UW> ops for 1h", Duration::minutes(6)).await;
+    assert_eq!(grants[0].ends_at, Some(at(9, 0)), "{done}");
+    assert!(!done.contains("had passed"), "{done}");
+    // a window that ended before its approval grants nothing
+    let (done, grants) = approved_later(
+        "roles grant <@UW> ops for 5m from 08:01",
+        Duration::minutes(7),
+    )
+    .await;
+    assert!(grants.is_empty(), "{grants:?}");
+    assert!(
+        done.contains("|2027-01-15 08:06 UTC> before it was approved; nothing was granted"),
+        "{done}"
+    );
+}
+
+#[tokio::test]
+async fn a_confirmed_revoke_ends_only_the_grants_its_prompt_named() {
+    // GIVEN UBOB holds ops for 2h, and a revoke is asked
+    let t = crate::fixtures::bot();
+    t.say("UADMIN", "roles grant <@UBOB> ops for 2h").await;
+    let prompt = t.say("UADMIN", "roles revoke <@UBOB> ops").await;
+    assert!(
+        prompt.text.contains("ending the grant until"),
+        "{}",
+        prompt.text
+    );
+    // WHEN a standing grant is made before the click (F1)
+    given(&t, "UBOB", "ops").await;
+    let done = t
+        .click("UADMIN", &prompt, crate::engine::gate::Decision::Confirm)
+        .await;
+    // THEN the click ends nothing, naming the grants then and now
+    assert!(
+        done.text.as_str().contains(
+            "The grants it would end changed since this request was asked: it was from now \
+             until 2027-01-15T10:00:00Z (granted by UADMIN at 2027-01-15T08:00:00Z), it is \
+             now from now until 2027-01-15T10:00:00Z (granted by UADMIN at \
+             2027-01-15T08:00:00Z); from now until revoked (granted by the bot at \
+             2027-01-15T08:00:00Z). Nothing was run"
+        ),
+        "{}",
+        done.text
+    );
+    assert_eq!(t.store.grants_for(&user("UBOB")).await.unwrap().len(), 2);
+    // AND asked again, it names both and ends both
+    let again = t.say("UADMIN", "roles revoke <@UBOB> ops").await;
+    let done = t
+        .click("UADMIN", &again, crate::engine::gate::Decision::Confirm)
+        .await;
+    assert!(
+        done.text.as_str().contains("ending 2 grants"),
+        "{}",
+        done.text
+    );
+    assert!(t.store.grants_for(&user("UBOB")).await.unwrap().is_empty());
+}

@@ -316,6 +316,11 @@ async fn kick(ctx: &mut Ctx<QueueState>) -> Result<Reply, CommandError> {
     ))?;
     let user = ctx.bot.user_arg(&ctx.args, 1).await?;
     let who = mrkdwn!("{} is", user.mention());
+    // It acts on the place its prompt showed or not at all: someone who left
+    // and joined again, or a line that moved on, is asked about again.
+    if let Some(place) = place_in_line(&ctx.state, &env, &user) {
+        ctx.bind("their place in the line", place)?;
+    }
     // Taken out on the loaded state first: someone not in line is told so, and
     // the prompt says what would happen. Asking discards the change.
     let reply = remove(ctx, &env, &user, who)?;
@@ -325,6 +330,18 @@ async fn kick(ctx: &mut Ctx<QueueState>) -> Result<Reply, CommandError> {
         reply.text,
         ctx.caller.user.mention()
     )))
+}
+
+/// Where `user` is in `env`'s line, as `queue kick` binds it
+/// ([`Ctx::bind`]): holding it (and who is next), or their number in line.
+fn place_in_line(state: &QueueState, env: &str, user: &UserId) -> Option<String> {
+    let line = state.envs.get(env)?;
+    let pos = line.iter().position(|e| &e.user == user)?;
+    Some(match (pos, line.get(1)) {
+        (0, Some(next)) => format!("holding it, with {} next", next.user.as_str()),
+        (0, None) => "holding it, nobody waiting".to_string(),
+        (n, _) => format!("number {} in line", n + 1),
+    })
 }
 
 /// Takes `user` out of `env`'s line, handing over if they held it. `who` starts

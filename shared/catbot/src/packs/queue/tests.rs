@@ -343,3 +343,31 @@ async fn kick_takes_a_mention_not_a_name_typed_as_text() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_confirmed_kick_acts_only_on_the_place_its_prompt_showed() {
+    // GIVEN UA holds perf, UB waits, and a kick of UA is asked
+    let t = TestBot::with(|b| b.script(script()));
+    t.say("UA", "queue join perf").await;
+    t.say("UB", "queue join perf").await;
+    let prompt = t.say("UADMIN", "queue kick perf <@UA>").await;
+    // WHEN UA leaves and joins again before the click (now waiting behind UB; F11)
+    t.say("UA", "queue leave perf").await;
+    t.say("UA", "queue join perf").await;
+    let done = t
+        .click("UADMIN", &prompt, opkit::engine::gate::Decision::Confirm)
+        .await;
+    // THEN nothing happens, and the click says what changed
+    assert!(
+        done.text.as_str().contains(
+            "Their place in the line changed since this request was asked: it was holding \
+             it, with UB next, it is now number 2 in line. Nothing was run"
+        ),
+        "{}",
+        done.text
+    );
+    assert_eq!(
+        t.text("UC", "queue status perf").await,
+        "*perf*: <@UB> holds it; next: <@UA>"
+    );
+}
