@@ -356,3 +356,57 @@ async fn a_confirmed_reboot_acts_in_the_account_its_prompt_named() {
         proxy.seen()
     );
 }
+
+/// Every instance is managed (the tag lookup is not what this checks).
+struct AllManaged;
+
+impl catbot::packs::notify::ManagedInstances for AllManaged {
+    fn is_managed<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+    ) -> opkit::BoxFuture<'a, Result<bool, String>> {
+        Box::pin(std::future::ready(Ok(true)))
+    }
+}
+
+#[tokio::test]
+async fn opkits_own_stop_in_a_named_account_is_not_news() {
+    // GIVEN a managed instance in prod (the finding F4: with accounts configured,
+    // `ec2 stop` recorded the place's label, `account prod, …`, as the region, so
+    // its own events were posted as news)
+    let region = "eu-central-2";
+    let web = format!("web-{}", run_id());
+    let managed = [("opkit:managed", "true")];
+    let prod_ec2 = aws_sdk_ec2::Client::new(&prod_sdk(region).await);
+    let prod_ids = run(&prod_ec2, &web, &managed, 1).await;
+    let proxy = FaultProxy::start().await;
+    let sdk = sdk_at(&proxy.url(), region).await;
+    let (bot, _) = catbot(&sdk, region);
+
+    // WHEN Opkit stops it there, confirmed
+    let done =
+        opkit_tests::aws_packs::say_confirmed(&bot, "UADMIN", &format!("ec2 stop {web} in prod"))
+            .await
+            .text;
+    assert!(done.contains("in account prod"), "{done}");
+
+    // THEN the events EC2 sends for it (prod's id, the real region) post nothing,
+    // said as Opkit's own doing
+    let notifier = catbot::packs::notify::Notifier::new(bot.clone(), None)
+        .with_instances(Arc::new(AllManaged));
+    let at = chrono::Utc::now();
+    for state in ["stopping", "stopped"] {
+        let mut event: serde_json::Value = serde_json::from_str(
+            &opkit_tests::eventbridge::instance_change(region, &prod_ids[0], state, at),
+        )
+        .unwrap();
+        event["account"] = PROD_ID.into();
+        let out = notifier.handle(&event.to_string()).await.unwrap();
+        assert_eq!(
+            out.quiet,
+            Some(catbot::packs::notify::incident::Why::AskedByOpkit),
+            "{state}"
+        );
+    }
+}

@@ -20,7 +20,7 @@ use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use chrono::DateTime;
 
 use super::format::{self, Table, code_block, sdk_error};
-use super::targets::{Accounts, Located, Targeted};
+use super::targets::{Accounts, Located, Site, Targeted};
 use opkit::access::Access;
 use opkit::engine::command::{Command, CommandError, Ctx, Script};
 use opkit::slack::Reply;
@@ -79,7 +79,7 @@ impl SqsOptions {
 /// the command looks at ([`Targeted`]), and how replies name them.
 struct Pack {
     client: Client,
-    region: String,
+    site: Site,
     own_queue: Option<String>,
     #[cfg(feature = "cloudwatch")]
     cloudwatch: Option<aws_sdk_cloudwatch::Client>,
@@ -87,7 +87,7 @@ struct Pack {
 
 impl Located for Pack {
     fn location(&self) -> &str {
-        &self.region
+        &self.site.label
     }
 }
 
@@ -97,10 +97,10 @@ impl Located for Pack {
 pub fn script(client: Client, opts: SqsOptions) -> Script<()> {
     let peek_access = opts.peek.clone();
     let pack = Targeted::new(opts.accounts.clone(), move |place| {
-        let (client, region) = place.bind(&client);
+        let (client, site) = place.bind(&client);
         Pack {
             client,
-            region,
+            site,
             own_queue: opts.own_queue.clone(),
             #[cfg(feature = "cloudwatch")]
             cloudwatch: opts.cloudwatch.as_ref().map(|cw| place.bind(cw).0),
@@ -236,7 +236,7 @@ impl Pack {
                 let url = self.url_of(name, None).await?.ok_or_else(|| {
                     CommandError::user(crate::packs::aws::format::plain(format!(
                         "No queue named *{name}* in {}.",
-                        self.region
+                        self.site.label
                     )))
                 })?;
                 Ok((name.clone(), url))
@@ -262,7 +262,7 @@ impl Pack {
             Err(e) if format::AwsFailure::from_sdk(&e).kind == format::FailureKind::NotFound => {
                 Ok(None)
             }
-            Err(e) => Err(sdk_error(&e, "SQS", "find the queue", &self.region)),
+            Err(e) => Err(sdk_error(&e, "SQS", "find the queue", &self.site.label)),
         }
     }
 
@@ -280,10 +280,10 @@ impl Pack {
                     CommandError::user(crate::packs::aws::format::plain(format!(
                         "No queue *{}* in {}.",
                         queue_name(url),
-                        self.region
+                        self.site.label
                     )))
                 } else {
-                    failure.to_user("SQS", "read the queue's attributes", &self.region)
+                    failure.to_user("SQS", "read the queue's attributes", &self.site.label)
                 }
             })?;
         Ok(Depth::from_attributes(
@@ -353,7 +353,7 @@ async fn list(ctx: &mut Ctx<()>, pack: Arc<Pack>) -> Result<Reply, CommandError>
         .send();
     let mut urls = Vec::new();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| sdk_error(&e, "SQS", "list queues", &pack.region))?;
+        let page = page.map_err(|e| sdk_error(&e, "SQS", "list queues", &pack.site.label))?;
         urls.extend(page.queue_urls().iter().cloned());
     }
     urls.sort_by(|a, b| queue_name(a).cmp(queue_name(b)));
@@ -362,7 +362,7 @@ async fn list(ctx: &mut Ctx<()>, pack: Arc<Pack>) -> Result<Reply, CommandError>
         .map_or(String::new(), |p| format!(" starting with `{p}`"));
     if urls.is_empty() {
         return Ok(format::reply(
-            format::plain(format!("No SQS queues{which} in {}.", pack.region)),
+            format::plain(format!("No SQS queues{which} in {}.", pack.site.label)),
             "",
         ));
     }
@@ -393,7 +393,7 @@ async fn list(ctx: &mut Ctx<()>, pack: Arc<Pack>) -> Result<Reply, CommandError>
         format::plain(format!(
             "{total} SQS queue{}{which} in {}:",
             if total == 1 { "" } else { "s" },
-            pack.region
+            pack.site.label
         )),
         body,
     ))
@@ -405,7 +405,7 @@ async fn depth(ctx: &mut Ctx<()>, pack: Arc<Pack>) -> Result<Reply, CommandError
     let d = pack.depth(&url).await?;
     let summary = format!(
         "*{name}* in {}: {} visible, {} in flight, {} delayed",
-        pack.region, d.visible, d.in_flight, d.delayed
+        pack.site.label, d.visible, d.in_flight, d.delayed
     );
     let mut lines = Vec::new();
     match pack.oldest_age(&name).await {
@@ -437,7 +437,7 @@ async fn dlq_line(
     let Some(url) = pack.url_of(&dlq, account).await? else {
         return Ok(format!(
             "dead-letter queue *{dlq}*{after}: not found in {} :warning:",
-            pack.region
+            pack.site.label
         ));
     };
     let dd = pack.depth(&url).await?;
@@ -491,13 +491,13 @@ async fn peek(ctx: &mut Ctx<()>, pack: Arc<Pack>) -> Result<Reply, CommandError>
         .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
         .send()
         .await
-        .map_err(|e| sdk_error(&e, "SQS", "receive messages", &pack.region))?;
+        .map_err(|e| sdk_error(&e, "SQS", "receive messages", &pack.site.label))?;
     let messages = out.messages();
     if messages.is_empty() {
         return Ok(format::reply(
             format::plain(format!(
                 "No messages to show in *{name}* in {} ({} visible, {} in flight).",
-                pack.region, d.visible, d.in_flight
+                pack.site.label, d.visible, d.in_flight
             )),
             "",
         ));
@@ -524,7 +524,7 @@ async fn peek(ctx: &mut Ctx<()>, pack: Arc<Pack>) -> Result<Reply, CommandError>
             "{} message{} from *{name}* in {} (left on the queue; {} visible in all):",
             messages.len(),
             if messages.len() == 1 { "" } else { "s" },
-            pack.region,
+            pack.site.label,
             d.visible
         )),
         Mrkdwn::join(parts, "\n"),

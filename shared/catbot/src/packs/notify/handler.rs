@@ -328,8 +328,13 @@ impl Notifier {
             state.instances.insert(key.clone(), change.at);
             state.prune();
             state.forget_own_changes(now);
-            asked_by =
-                state.take_own_change(&change.region, &change.instance, &change.state, change.at);
+            asked_by = state.take_own_change(
+                &change.account,
+                &change.region,
+                &change.instance,
+                &change.state,
+                change.at,
+            );
             if asked_by.is_some() {
                 return Err(Why::AskedByOpkit);
             }

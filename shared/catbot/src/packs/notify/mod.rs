@@ -192,13 +192,15 @@ pub fn script(opts: NotifyOptions) -> Script<NotifyState> {
         .ticker(end_mutes)
 }
 
-/// Records that Opkit is about to move `instances` (of `region`) through
+/// Records that Opkit is about to move `instances` (of `region` and, when
+/// known, `account` — as AWS names them, never a place's label) through
 /// `states` (`ec2 start`: pending, running), asked by `by`: their state-change
 /// events are then not posted ([`NotifyState::take_own_change`]) — the channel
 /// already has the command's reply. A store that fails is logged, and the
 /// changes are announced like anyone's.
 pub async fn expect_own_changes(
     bot: &opkit::engine::Bot,
+    account: Option<&str>,
     region: &str,
     instances: &[String],
     states: &[&str],
@@ -209,7 +211,7 @@ pub async fn expect_own_changes(
     }
     let now = bot.now();
     let recorded = handler::update(bot, |state| {
-        state.expect_own_changes(region, instances, states, by, now);
+        state.expect_own_changes(account, region, instances, states, by, now);
     })
     .await;
     if let Err(e) = recorded {

@@ -52,8 +52,13 @@ pub struct NotifyState {
 /// it, who asked, and when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OwnChange {
-    /// The instance's region.
+    /// The instance's region, as AWS names it (`us-east-1`; never a place's
+    /// label such as `account prod, us-west-2`).
     pub region: String,
+    /// The instance's account id, when Opkit knows it (an account reached
+    /// through a role); `None`: the bot's own account, any id matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// The instance (`i-…`).
     pub instance: String,
     /// The states still to come (`stopping`, `stopped`); each is quiet once.
@@ -191,11 +196,12 @@ impl NotifyState {
             .filter(move |(_, r)| r.facts.name == name)
     }
 
-    /// Records that Opkit is about to move `instances` of `region` through
-    /// `states`, asked by `by` at `now`; forgets what is past [`OWN_CHANGE_TTL`]
-    /// or [`MAX_OWN_CHANGES`].
+    /// Records that Opkit is about to move `instances` of `region` (of the
+    /// account `account`, when known) through `states`, asked by `by` at `now`;
+    /// forgets what is past [`OWN_CHANGE_TTL`] or [`MAX_OWN_CHANGES`].
     pub fn expect_own_changes(
         &mut self,
+        account: Option<&str>,
         region: &str,
         instances: &[String],
         states: &[&str],
@@ -205,6 +211,7 @@ impl NotifyState {
         for instance in instances {
             self.own_changes.push(OwnChange {
                 region: region.to_string(),
+                account: account.map(str::to_string),
                 instance: instance.clone(),
                 states: states.iter().map(|s| s.to_string()).collect(),
                 by: by.clone(),
@@ -214,10 +221,12 @@ impl NotifyState {
         self.forget_own_changes(now);
     }
 
-    /// Whether the instance entering `state` at `at` is a change Opkit asked for
-    /// (then that state of it is used up): who asked, if it is.
+    /// Whether the instance of `account` and `region` (as the event names them)
+    /// entering `state` at `at` is a change Opkit asked for (then that state of
+    /// it is used up): who asked, if it is.
     pub fn take_own_change(
         &mut self,
+        account: &str,
         region: &str,
         instance: &str,
         state: &str,
@@ -225,6 +234,7 @@ impl NotifyState {
     ) -> Option<UserId> {
         let found = self.own_changes.iter_mut().find(|c| {
             c.region == region
+                && c.account.as_deref().is_none_or(|a| a == account)
                 && c.instance == instance
                 && c.states.contains(state)
                 && at >= c.at - OWN_CHANGE_SKEW

@@ -376,7 +376,7 @@ async fn instances_rig() -> (Rig, opkit::ids::UserId, [String; 1]) {
 async fn an_instance_change_opkit_asked_for_is_not_news_and_anyone_elses_is() {
     // GIVEN a channel that hears of managed instances
     let (r, admin, ids) = instances_rig().await;
-    let opkit_stops = || expect_own_changes(&r.t.bot, "us-east-1", &ids, &STOP, &admin);
+    let opkit_stops = || expect_own_changes(&r.t.bot, None, "us-east-1", &ids, &STOP, &admin);
     // WHEN Opkit stops the instance (as `ec2 stop` records before it calls EC2)
     opkit_stops().await;
     let at = r.t.now();
@@ -414,11 +414,62 @@ async fn an_instance_change_opkit_asked_for_is_not_news_and_anyone_elses_is() {
     assert!(texts[0].contains("Instance i-0aaa is running"), "{texts:?}");
 }
 
+/// [`instance_change`] in `account` and `region`.
+fn instance_change_in(
+    account: &str,
+    region: &str,
+    instance: &str,
+    state: &str,
+    at: DateTime<Utc>,
+) -> String {
+    let mut event: Value = serde_json::from_str(&instance_change(instance, state, at)).unwrap();
+    event["account"] = account.into();
+    event["region"] = region.into();
+    event.to_string()
+}
+
+#[tokio::test]
+async fn opkits_own_change_in_a_named_account_is_matched_on_its_region_and_account_id() {
+    // GIVEN Opkit stopping an instance in account prod (111111111111, us-west-2),
+    // recorded as `ec2 stop` records it: the region and account id, not the
+    // place's label (the finding F4: `account prod, us-west-2` was stored)
+    let (r, admin, ids) = instances_rig().await;
+    let prod = Some("111111111111");
+    expect_own_changes(&r.t.bot, prod, "us-west-2", &ids, &STOP, &admin).await;
+    let at = r.t.now() + Duration::seconds(2);
+    // WHEN the same instance id is announced by another account, or another region
+    for (account, region) in [("222222222222", "us-west-2"), ("111111111111", "eu-west-1")] {
+        let out = r
+            .notify(&instance_change_in(
+                account, region, "i-0aaa", "stopping", at,
+            ))
+            .await;
+        // THEN that is someone else's change, and posted
+        assert_eq!(out.posted, 1, "{account} {region}");
+    }
+    // AND prod's own events in us-west-2 are Opkit's doing: not posted
+    for (state, s) in [("stopping", 3), ("stopped", 30)] {
+        let when = at + Duration::seconds(s);
+        let out = r
+            .notify(&instance_change_in(
+                "111111111111",
+                "us-west-2",
+                "i-0aaa",
+                state,
+                when,
+            ))
+            .await;
+        assert_eq!(out.quiet, Some(incident::Why::AskedByOpkit), "{state}");
+    }
+    assert_eq!(r.posts.posts().len(), 2);
+}
+
 #[tokio::test]
 async fn opkits_own_change_is_forgotten_after_its_time() {
     use opkit::store::StateStore;
     let (r, admin, ids) = instances_rig().await;
-    expect_own_changes(&r.t.bot, "us-east-1", &ids, &["pending", "running"], &admin).await;
+    let start = ["pending", "running"];
+    expect_own_changes(&r.t.bot, None, "us-east-1", &ids, &start, &admin).await;
     // an event long after Opkit's start is someone else's
     r.t.advance(state::OWN_CHANGE_TTL + Duration::minutes(1));
     let late = r
@@ -437,20 +488,29 @@ fn opkits_own_changes_are_capped_oldest_first() {
     let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
     for n in 0..state::MAX_OWN_CHANGES + 5 {
         let ids = [format!("i-{n:04}")];
-        state.expect_own_changes("r", &ids, &["stopped"], &by, at);
+        state.expect_own_changes(None, "r", &ids, &["stopped"], &by, at);
     }
     assert_eq!(state.own_changes.len(), state::MAX_OWN_CHANGES);
     assert_eq!(state.own_changes[0].instance, "i-0005");
-    assert_eq!(state.take_own_change("r", "i-0001", "stopped", at), None);
     assert_eq!(
-        state.take_own_change("r", "i-0006", "stopped", at),
+        state.take_own_change("1", "r", "i-0001", "stopped", at),
+        None
+    );
+    assert_eq!(
+        state.take_own_change("1", "r", "i-0006", "stopped", at),
         Some(by.clone())
     );
     // each announced state is quiet once
-    assert_eq!(state.take_own_change("r", "i-0006", "stopped", at), None);
+    assert_eq!(
+        state.take_own_change("1", "r", "i-0006", "stopped", at),
+        None
+    );
     // an event from before Opkit asked (past the clocks' skew) is not its doing
     let early = at - state::OWN_CHANGE_SKEW - Duration::seconds(1);
-    assert_eq!(state.take_own_change("r", "i-0007", "stopped", early), None);
+    assert_eq!(
+        state.take_own_change("1", "r", "i-0007", "stopped", early),
+        None
+    );
 }
 
 /// Alarm tags as CloudWatch would answer, or a failure.

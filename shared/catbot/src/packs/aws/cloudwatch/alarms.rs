@@ -50,7 +50,7 @@ pub(super) async fn alarms(
     let label = state_label(&state);
     if found.is_empty() {
         return Ok(format::reply(
-            format::plain(format!("No alarms in {label} in {}.", pack.region)),
+            format::plain(format!("No alarms in {label} in {}.", pack.site.label)),
             "",
         ));
     }
@@ -58,7 +58,7 @@ pub(super) async fn alarms(
         "{} alarm{} in {label} in {}, newest change first:",
         found.len(),
         plural(found.len()),
-        pack.region
+        pack.site.label
     );
     Ok(alarm_listing(summary, &found, ctx.now))
 }
@@ -82,7 +82,7 @@ pub(super) async fn alarms_prefix(
         return Ok(format::reply(
             format::plain(format!(
                 "No alarms starting with `{prefix}` in {label} in {}.",
-                pack.region
+                pack.site.label
             )),
             "",
         ));
@@ -91,7 +91,7 @@ pub(super) async fn alarms_prefix(
         "{} alarm{} starting with `{prefix}` in {label} in {}, newest change first:",
         found.len(),
         plural(found.len()),
-        pack.region
+        pack.site.label
     );
     Ok(alarm_listing(summary, &found, ctx.now))
 }

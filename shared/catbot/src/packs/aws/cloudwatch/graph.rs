@@ -82,7 +82,7 @@ pub(super) async fn graph(
                 format!(
                     "No alarm named *{name}* in {}. For a metric, give its namespace and name: \
                  `graph AWS/EC2 CPUUtilization InstanceId=i-…`",
-                    pack.region
+                    pack.site.label
                 ),
             )));
         };
@@ -122,12 +122,12 @@ pub(super) async fn graph(
             "`graph` posts a picture to a channel: run it from one.",
         ));
     };
-    let widget = query.widget(&pack.region, &title, threshold);
+    let widget = query.widget(&pack.site.region, &title, threshold);
     let png = pack
         .images
         .render(&widget)
         .await
-        .map_err(|f| f.to_user("CloudWatch", "draw the graph", &pack.region))?;
+        .map_err(|f| f.to_user("CloudWatch", "draw the graph", &pack.site.label))?;
     if !png.starts_with(b"\x89PNG\r\n\x1a\n") {
         return Err(CommandError::internal(format!(
             "GetMetricWidgetImage returned {} bytes that are not a PNG",
@@ -140,7 +140,7 @@ pub(super) async fn graph(
         UserText::line(&query.describe()),
         UserText::new(query.stat.name()),
         query.window,
-        UserText::new(pack.region.as_str()),
+        UserText::new(pack.site.label.as_str()),
         ctx.caller.user.mention()
     );
     let upload = FileUpload {

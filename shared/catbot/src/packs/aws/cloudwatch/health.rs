@@ -53,7 +53,7 @@ pub(super) async fn health(
         return Err(CommandError::usage("`health` takes no arguments"));
     }
     let all = pack.alarms(None, None, None).await?;
-    let (summary, body) = health_report(&all, &pack.region);
+    let (summary, body) = health_report(&all, &pack.site.label);
     // Alarm names and the region are AWS's text.
     Ok(format::reply(format::plain(summary), format::plain(body)))
 }

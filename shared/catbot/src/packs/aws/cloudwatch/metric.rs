@@ -207,7 +207,7 @@ pub(super) async fn metric(
     let out = request
         .send()
         .await
-        .map_err(|e| sdk_error(&e, "CloudWatch", "read metric statistics", &pack.region))?;
+        .map_err(|e| sdk_error(&e, "CloudWatch", "read metric statistics", &pack.site.label))?;
     let mut points: Vec<(DateTime<Utc>, f64)> = out
         .datapoints()
         .iter()
@@ -241,7 +241,7 @@ pub(super) async fn metric(
         q.stat.name(),
         format_duration(Duration::seconds(period)),
         format_duration(q.window),
-        pack.region
+        pack.site.label
     );
     Ok(format::reply(format::plain(summary), rows))
 }
@@ -299,9 +299,9 @@ async fn no_datapoints(pack: &Pack, q: &MetricQuery) -> CommandError {
         .await;
     let known = match listed {
         Ok(out) => out.metrics().to_vec(),
-        Err(e) => return sdk_error(&e, "CloudWatch", "list metrics", &pack.region),
+        Err(e) => return sdk_error(&e, "CloudWatch", "list metrics", &pack.site.label),
     };
-    let region = &pack.region;
+    let region = &pack.site.label;
     if known.is_empty() {
         let mut text = format!(
             "CloudWatch has no metric `{}` in namespace `{}` in {region} (names are case-sensitive).",

@@ -35,7 +35,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::format::{self, sdk_error};
-use super::targets::{Accounts, Located, Targeted};
+use super::targets::{Accounts, Located, Site, Targeted};
 use opkit::BoxFuture;
 use opkit::engine::command::{Args, Command, CommandError, Ctx, Script};
 use opkit::slack::web::FileUploader;
@@ -80,14 +80,14 @@ pub struct CloudWatchOptions {
 /// the command looks at ([`Targeted`]), and how replies name them.
 struct Pack {
     client: Client,
-    region: String,
+    site: Site,
     images: Arc<dyn MetricImages>,
     uploader: Option<Arc<dyn FileUploader>>,
 }
 
 impl Located for Pack {
     fn location(&self) -> &str {
-        &self.region
+        &self.site.label
     }
 }
 
@@ -99,14 +99,14 @@ type Handler =
 /// ([`CloudWatchOptions::accounts`]).
 pub fn script(client: Client, opts: CloudWatchOptions) -> Script<CloudWatchState> {
     let pack = Targeted::new(opts.accounts.clone(), move |place| {
-        let (client, region) = place.bind(&client);
+        let (client, site) = place.bind(&client);
         let images = opts
             .images
             .clone()
             .unwrap_or_else(|| Arc::new(client.clone()) as Arc<dyn MetricImages>);
         Pack {
             client,
-            region,
+            site,
             images,
             uploader: opts.uploader.clone(),
         }
@@ -245,7 +245,7 @@ impl Pack {
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
             let page =
-                page.map_err(|e| sdk_error(&e, "CloudWatch", "list alarms", &self.region))?;
+                page.map_err(|e| sdk_error(&e, "CloudWatch", "list alarms", &self.site.label))?;
             for a in page.metric_alarms() {
                 let dims = a
                     .dimensions()

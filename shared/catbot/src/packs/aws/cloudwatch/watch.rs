@@ -40,7 +40,7 @@ pub(super) async fn watch(
         return Err(CommandError::user(crate::packs::aws::format::plain(
             format!(
                 "No alarm named *{name}* in {} (names are case-sensitive).",
-                pack.region
+                pack.site.label
             ),
         )));
     };
@@ -52,7 +52,7 @@ pub(super) async fn watch(
         .insert(user);
     Ok(Reply::text(crate::packs::aws::format::plain(format!(
         "Watching *{name}* ({} now in {}). `alarms watched` shows the watchlist.",
-        alarm.state, pack.region
+        alarm.state, pack.site.label
     ))))
 }
 
@@ -101,7 +101,7 @@ pub(super) async fn watched(
         names
             .iter()
             .filter(|n| !found.iter().any(|a| &a.name == *n))
-            .map(|n| format::plain(format!("• *{n}* — no longer exists in {}", pack.region))),
+            .map(|n| format::plain(format!("• *{n}* — no longer exists in {}", pack.site.label))),
     );
     let (mut lines, more) = format::truncate(lines, MAX_ALARMS);
     lines.extend(format::and_more(more));
@@ -111,7 +111,7 @@ pub(super) async fn watched(
             "{} watched alarm{} in {}, {alarming} in ALARM:",
             names.len(),
             plural(names.len()),
-            pack.region
+            pack.site.label
         )),
         Mrkdwn::join(lines, "\n"),
     ))

@@ -178,7 +178,7 @@ pub(super) async fn act_on(
     let (target, all) = target_and_all(ctx)?;
     let found = pack.resolve(&target, true).await?;
     let targets =
-        plan(action, &target, found, all, &pack.region).map_err(CommandError::user_text)?;
+        plan(action, &target, found, all, &pack.site.label).map_err(CommandError::user_text)?;
     let ids: Vec<String> = targets.iter().map(|i| i.id.clone()).collect();
     let verb = action.verb();
     let labels: Vec<String> = targets.iter().map(Instance::label).collect();
@@ -189,7 +189,7 @@ pub(super) async fn act_on(
     ctx.confirm(format::plain(format!(
         "It would {verb} {} in {}.",
         labels.join(", "),
-        pack.region
+        pack.site.label
     )))?;
 
     // The ids go to the audit trail before anything changes, with this command's
@@ -199,7 +199,7 @@ pub(super) async fn act_on(
         caller: ctx.caller.clone(),
         text: format!("ec2 {verb} {}", ctx.args.rest(0)),
     };
-    let what = format!("ec2 {verb} {} in {}", ids.join(", "), pack.region);
+    let what = format!("ec2 {verb} {} in {}", ids.join(", "), pack.site.label);
     ctx.bot
         .audit(
             &request,
@@ -217,7 +217,8 @@ pub(super) async fn act_on(
         .collect();
     crate::packs::notify::expect_own_changes(
         &ctx.bot,
-        &pack.region,
+        pack.site.account_id.as_deref(),
+        &pack.site.region,
         &moving,
         action.announced_states(),
         &ctx.caller.user,
@@ -233,7 +234,7 @@ pub(super) async fn act_on(
                 .set_instance_ids(Some(ids.clone()))
                 .send()
                 .await
-                .map_err(|e| sdk_error(&e, "EC2", &action_name, &pack.region))?;
+                .map_err(|e| sdk_error(&e, "EC2", &action_name, &pack.site.label))?;
             transitions(out.starting_instances())
         }
         Action::Stop => {
@@ -242,7 +243,7 @@ pub(super) async fn act_on(
                 .set_instance_ids(Some(ids.clone()))
                 .send()
                 .await
-                .map_err(|e| sdk_error(&e, "EC2", &action_name, &pack.region))?;
+                .map_err(|e| sdk_error(&e, "EC2", &action_name, &pack.site.label))?;
             transitions(out.stopping_instances())
         }
         Action::Reboot => {
@@ -251,7 +252,7 @@ pub(super) async fn act_on(
                 .set_instance_ids(Some(ids.clone()))
                 .send()
                 .await
-                .map_err(|e| sdk_error(&e, "EC2", &action_name, &pack.region))?;
+                .map_err(|e| sdk_error(&e, "EC2", &action_name, &pack.site.label))?;
             Vec::new()
         }
     };
@@ -296,7 +297,7 @@ pub(super) async fn act_on(
                 action.ing(),
                 targets.len(),
                 plural(targets.len()),
-                pack.region
+                pack.site.label
             )),
             ctx.caller.user.mention()
         ),

@@ -28,7 +28,10 @@ pub(super) async fn list(ctx: &mut Ctx<()>, pack: Arc<Pack>) -> Result<Reply, Co
     };
     if instances.is_empty() {
         return Ok(format::reply(
-            format::plain(format!("No EC2 instances{filtered} in {}.", pack.region)),
+            format::plain(format!(
+                "No EC2 instances{filtered} in {}.",
+                pack.site.label
+            )),
             "",
         ));
     }
@@ -49,7 +52,7 @@ pub(super) async fn list(ctx: &mut Ctx<()>, pack: Arc<Pack>) -> Result<Reply, Co
             "{} EC2 instance{}{filtered} in {} ({running} running):",
             instances.len(),
             plural(instances.len()),
-            pack.region
+            pack.site.label
         )),
         table.render_block(format::MAX_ROWS),
     ))

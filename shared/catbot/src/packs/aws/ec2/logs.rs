@@ -24,7 +24,7 @@ pub(super) async fn logs(ctx: &mut Ctx<()>, pack: Arc<Pack>) -> Result<Reply, Co
             return Err(CommandError::user(crate::packs::aws::format::plain(
                 format!(
                     "No instance named or with id `{target}` in {}.",
-                    pack.region
+                    pack.site.label
                 ),
             )));
         }
@@ -35,7 +35,7 @@ pub(super) async fn logs(ctx: &mut Ctx<()>, pack: Arc<Pack>) -> Result<Reply, Co
                 format!(
                     "`{target}` matches {} instances in {}; ask for one by id: {}",
                     many.len(),
-                    pack.region,
+                    pack.site.label,
                     ids.join(", ")
                 ),
             )));
@@ -47,14 +47,14 @@ pub(super) async fn logs(ctx: &mut Ctx<()>, pack: Arc<Pack>) -> Result<Reply, Co
         .instance_id(&instance.id)
         .send()
         .await
-        .map_err(|e| sdk_error(&e, "EC2", "read the console output", &pack.region))?;
+        .map_err(|e| sdk_error(&e, "EC2", "read the console output", &pack.site.label))?;
     let text = out.output().map(decode_console).unwrap_or_default();
     if text.trim().is_empty() {
         return Ok(format::reply(
             format::plain(format!(
                 "No console output from {} in {} yet (EC2 keeps the last 64 KB, updated after boot and shutdown).",
                 instance.label(),
-                pack.region
+                pack.site.label
             )),
             "",
         ));
@@ -63,7 +63,7 @@ pub(super) async fn logs(ctx: &mut Ctx<()>, pack: Arc<Pack>) -> Result<Reply, Co
     let summary = format!(
         "Console output of {} in {}{}:",
         instance.label(),
-        pack.region,
+        pack.site.label,
         if cut {
             format!(", last {LOG_LINES} lines")
         } else {

@@ -31,7 +31,7 @@ use aws_sdk_ec2::types::{Filter, Instance as SdkInstance};
 use chrono::{DateTime, Utc};
 
 use super::format::sdk_error;
-use super::targets::{Accounts, Located, Targeted};
+use super::targets::{Accounts, Located, Site, Targeted};
 use opkit::access::Access;
 use opkit::engine::command::{Command, CommandError, Script};
 use opkit::timespec::format_duration;
@@ -73,13 +73,13 @@ impl Default for Ec2Options {
 /// the command looks at ([`Targeted`]), and how replies name them.
 struct Pack {
     client: Client,
-    region: String,
+    site: Site,
     opts: Ec2Options,
 }
 
 impl Located for Pack {
     fn location(&self) -> &str {
-        &self.region
+        &self.site.label
     }
 }
 
@@ -89,10 +89,10 @@ pub fn script(client: Client, opts: Ec2Options) -> Script<()> {
     let act = opts.act.clone();
     let accounts = opts.accounts.clone();
     let pack = Targeted::new(accounts, move |place| {
-        let (client, region) = place.bind(&client);
+        let (client, site) = place.bind(&client);
         Pack {
             client,
-            region,
+            site,
             opts: opts.clone(),
         }
     });
@@ -261,7 +261,7 @@ impl Pack {
             .send();
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| sdk_error(&e, "EC2", action, &self.region))?;
+            let page = page.map_err(|e| sdk_error(&e, "EC2", action, &self.site.label))?;
             for reservation in page.reservations() {
                 out.extend(reservation.instances().iter().map(Instance::from_sdk));
             }

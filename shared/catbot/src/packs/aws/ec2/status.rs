@@ -24,7 +24,7 @@ pub(super) async fn status(ctx: &mut Ctx<()>, pack: Arc<Pack>) -> Result<Reply, 
         return Err(CommandError::user(crate::packs::aws::format::plain(
             format!(
                 "No instance named or with id `{target}` in {}.",
-                pack.region
+                pack.site.label
             ),
         )));
     }
@@ -38,7 +38,7 @@ pub(super) async fn status(ctx: &mut Ctx<()>, pack: Arc<Pack>) -> Result<Reply, 
     Ok(format::reply(
         format::plain(format!(
             "`{target}` in {}: {count} instance{}",
-            pack.region,
+            pack.site.label,
             plural(count)
         )),
         Mrkdwn::join(body, "\n\n"),

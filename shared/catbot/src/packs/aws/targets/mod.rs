@@ -12,7 +12,8 @@
 //!   5. make(&Place)       the pack with its clients for that account and region
 //!                         (Place::bind: the pack's client, re-aimed)
 //!   6. audit              "ec2 list: looked at account prod (111111111111), us-west-2"
-//!   7. the handler        as before, its replies naming `pack.region` — now the place
+//!   7. the handler        as before, its replies naming the place (`Site::label`), its
+//!                         records the region and account id (`Site::region`, `account_id`)
 //! ```
 //!
 //! Assuming a role needs STS, which only the worker (and the local `opkit`) call:
@@ -264,10 +265,11 @@ impl Place {
     }
 
     /// `base` (a pack's client, as configured for the deployment) aimed at this
-    /// place — its region, and the account's assumed-role credentials — and how
-    /// replies name the place (`account prod, us-west-2`). The bot's own account
-    /// in the client's own region is `base` itself.
-    pub fn bind<C: ServiceClient>(&self, base: &C) -> (C, String) {
+    /// place — its region, and the account's assumed-role credentials — and
+    /// where that is ([`Site`]: the region and account id AWS names, and how
+    /// replies name the place). The bot's own account in the client's own
+    /// region is `base` itself.
+    pub fn bind<C: ServiceClient>(&self, base: &C) -> (C, Site) {
         let region = self
             .region
             .clone()
@@ -280,8 +282,37 @@ impl Place {
                 credentials.as_ref().map(|c| (c, &self.cache)),
             ),
         };
-        (client, self.book.describe(self.account.as_ref(), &region))
+        let label = self.book.describe(self.account.as_ref(), &region);
+        let account_id = self
+            .account
+            .as_ref()
+            .and_then(Account::account_id)
+            .map(str::to_string);
+        (
+            client,
+            Site {
+                region,
+                account_id,
+                label,
+            },
+        )
     }
+}
+
+/// Where a pack's client is aimed: the region and account id as AWS names them
+/// (what events carry, what a widget or a record must hold), and the label
+/// replies and the audit show (`account prod, us-west-2`). Kept apart so that a
+/// label is never stored or compared as a region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site {
+    /// The AWS region (`us-west-2`).
+    pub region: String,
+    /// The account's id, when it is reached through a role; `None`: the bot's
+    /// own account, whose id the bot is not told.
+    pub account_id: Option<String>,
+    /// How replies name the place: `account prod, us-west-2`, `the bot's own
+    /// account, us-east-1`, or the region alone when no accounts are configured.
+    pub label: String,
 }
 
 /// An SDK client that can be aimed at another region and account: the same

@@ -63,12 +63,21 @@ async fn bind_keeps_the_client_for_its_own_place_and_re_aims_it_elsewhere() {
         cache: IdentityCache::lazy().build(),
         book: book.clone(),
     };
-    let (own, said) = place(None, None).bind(&base);
+    let (own, site) = place(None, None).bind(&base);
     assert_eq!(ServiceClient::region(&own).as_deref(), Some("eu-west-1"));
-    assert_eq!(said, "the bot's own account, eu-west-1");
-    let (there, said) = place(Some("prod"), Some("us-west-2")).bind(&base);
+    assert_eq!(site.label, "the bot's own account, eu-west-1");
+    assert_eq!((site.region.as_str(), site.account_id), ("eu-west-1", None));
+    let (there, site) = place(Some("prod"), Some("us-west-2")).bind(&base);
     assert_eq!(ServiceClient::region(&there).as_deref(), Some("us-west-2"));
-    assert_eq!(said, "account prod, us-west-2");
+    // what replies show, and apart from it what AWS names (the finding F4: the
+    // label was recorded as the region of Opkit's own instance changes)
+    assert_eq!(site.label, "account prod, us-west-2");
+    assert_eq!(site.region, "us-west-2");
+    assert_eq!(
+        site.account_id.as_deref(),
+        book.get("prod").unwrap().account_id()
+    );
+    assert!(site.account_id.is_some());
     assert_eq!(
         ServiceClient::region(&base).as_deref(),
         Some("eu-west-1"),
@@ -107,7 +116,7 @@ impl Located for Probe {
 /// [`Targeted`], answering where they looked or acted.
 fn probe_script(accounts: Arc<Accounts>) -> Script<()> {
     let targeted = Targeted::new(accounts, |place| {
-        Probe(place.bind(&Aimed(Some("eu-west-1".into()))).1)
+        Probe(place.bind(&Aimed(Some("eu-west-1".into()))).1.label)
     });
     let (look, act) = (targeted.clone(), targeted);
     Script::new("probe")
