@@ -151,6 +151,24 @@ pub enum Notification {
     Instance(InstanceChange),
 }
 
+impl Notification {
+    /// When the change happened, as the event says.
+    pub fn at(&self) -> DateTime<Utc> {
+        match self {
+            Notification::Alarm(c) => c.at,
+            Notification::Instance(c) => c.at,
+        }
+    }
+
+    /// EventBridge's event id.
+    pub fn id(&self) -> &str {
+        match self {
+            Notification::Alarm(c) => &c.id,
+            Notification::Instance(c) => &c.id,
+        }
+    }
+}
+
 /// Why an event was not read. Never worth a retry: the same bytes fail again.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]

@@ -142,7 +142,17 @@ impl Notifier {
     /// # Errors
     /// [`NotifyError`]; [`NotifyError::is_retryable`] says whether to retry.
     pub async fn handle(&self, body: &str) -> Result<Outcome, NotifyError> {
-        match event::parse(body)? {
+        let notification = event::parse(body)?;
+        let now = self.bot.now();
+        if incident::from_the_future(notification.at(), now) {
+            let (kind, what, account, region) = match &notification {
+                Notification::Alarm(c) => ("alarm", &c.name, &c.account, &c.region),
+                Notification::Instance(c) => ("instance", &c.instance, &c.account, &c.region),
+            };
+            tracing::warn!(kind, name = %what, %account, %region, event_id = %notification.id(), at = %notification.at(), %now, "a state change dated ahead of the clock: refused, kept nowhere");
+            return Ok(quiet(Why::FromTheFuture));
+        }
+        match notification {
             Notification::Alarm(mut change) => {
                 self.tagged_runbook(&mut change).await;
                 self.alarm(&change).await
@@ -189,10 +199,6 @@ impl Notifier {
         })
         .await?;
         tracing::info!(alarm = %change.name, state = change.state.as_str(), event_id = %change.id, ?plan, "alarm state change");
-        if plan == Plan::Quiet(Why::FromTheFuture) {
-            tracing::warn!(alarm = %change.name, account = %change.account, region = %change.region, event_id = %change.id, at = %change.at, now = %now, "an alarm change dated ahead of the clock: refused, kept nowhere");
-            return Ok(quiet(Why::FromTheFuture));
-        }
         let Some(record) = record else {
             return Ok(quiet(Why::NotNewer));
         };

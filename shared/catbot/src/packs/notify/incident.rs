@@ -3,8 +3,8 @@
 //! incident's thread, or ends one — and whether it is news at all.
 //!
 //! ```text
-//! dated more than MAX_SKEW ahead of the clock     → nothing, and nothing kept
-//!                                                   (forged, or a skewed clock)
+//! (dated more than MAX_SKEW ahead of the clock    → refused before this, alarm or
+//!                                                   instance: [`from_the_future`])
 //! older than or as old as the last change seen   → nothing (a repeat, or late)
 //! muted                                           → recorded, nothing posted
 //! → ALARM, no open incident                       → a new message in each channel
@@ -33,9 +33,10 @@ use opkit::ids::ChannelId;
 /// recovery reopens the same incident instead of starting a new one.
 pub const FLAP_WINDOW: Duration = Duration::minutes(5);
 
-/// How far ahead of the bot's clock a change may be dated. CloudWatch stamps a
-/// change when it happens, so a later one is forged or from a skewed clock;
-/// kept, it would make every real change after it "not newer", for good.
+/// How far ahead of the bot's clock a change may be dated, alarm or instance.
+/// CloudWatch and EC2 stamp a change when it happens, so a later one is forged
+/// or from a skewed clock; kept, it would make every real change of that alarm
+/// or instance after it "not newer", until then.
 pub const MAX_SKEW: Duration = Duration::minutes(5);
 
 /// What to post for one change.
@@ -123,12 +124,16 @@ impl std::fmt::Display for Why {
     }
 }
 
-/// Applies `change` to `state` and says what to post. `now` decides mutes, and
-/// refuses a change dated more than [`MAX_SKEW`] after it (`state` untouched).
+/// Whether a state change dated `at` is refused at `now`: more than
+/// [`MAX_SKEW`] ahead. The one check of every event, alarm or instance, before
+/// anything is read or kept ([`super::Notifier::handle`]).
+pub fn from_the_future(at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    at > now + MAX_SKEW
+}
+
+/// Applies `change` to `state` and says what to post. `now` decides mutes. A
+/// change [`from_the_future`] is refused before this is called.
 pub fn apply(state: &mut NotifyState, change: &AlarmChange, now: DateTime<Utc>) -> Plan {
-    if change.at > now + MAX_SKEW {
-        return Plan::Quiet(Why::FromTheFuture);
-    }
     let key = AlarmRecord::key(&change.account, &change.region, &change.name);
     let subscribed = |s: AlarmState| state.channels_for(&change.name, s);
     let alarm_channels = subscribed(AlarmState::Alarm);

@@ -746,3 +746,30 @@ async fn a_mute_shorter_than_a_minute_is_refused_as_the_error_says() {
     let muted = r.t.text(ADMIN, "alarms mute api-5xx for 1m").await;
     assert!(muted.contains("muted *api-5xx*"), "{muted}");
 }
+
+#[tokio::test]
+async fn an_instance_change_dated_in_the_future_is_refused_and_kept_nowhere() {
+    // GIVEN a channel that hears of managed instances (the finding F19: an event a
+    // day ahead was posted, kept, and every real change of the instance after
+    // it was "not newer")
+    let (r, _, _) = instances_rig().await;
+    let before: NotifyState = r.t.state(SCRIPT).await;
+    let now = r.t.now();
+    // WHEN a change a day ahead comes, and one just past the allowed skew
+    for ahead in [Duration::days(1), incident::MAX_SKEW + Duration::seconds(1)] {
+        let out = r
+            .notify(&instance_change("i-0aaa", "stopping", now + ahead))
+            .await;
+        // THEN nothing is posted and nothing kept
+        assert_eq!(out.quiet, Some(incident::Why::FromTheFuture), "{ahead}");
+    }
+    assert!(r.posts.posts().is_empty());
+    let after: NotifyState = r.t.state(SCRIPT).await;
+    assert_eq!(before, after, "stored nowhere");
+    // AND the instance's real change, now, is posted; one within the skew too
+    let out = r.notify(&instance_change("i-0aaa", "stopped", now)).await;
+    assert_eq!(out.posted, 1, "{out:?}");
+    let soon = now + incident::MAX_SKEW;
+    let out = r.notify(&instance_change("i-0aaa", "running", soon)).await;
+    assert_eq!(out.posted, 1, "{out:?}");
+}
