@@ -22,7 +22,7 @@ use super::SCRIPT;
 use super::event::{self, AlarmChange, EventError, InstanceChange, Notification};
 use super::incident::{self, Plan, Why};
 use super::render;
-use super::state::{AlarmRecord, NotifyState, Post};
+use super::state::{AlarmRecord, InstanceSeen, NotifyState, Post};
 use opkit::BoxFuture;
 use opkit::engine::Bot;
 use opkit::ids::UserId;
@@ -324,14 +324,12 @@ impl Notifier {
         let mut asked_by = None;
         let channels = update(&self.bot, |state| {
             asked_by = None;
-            if state
-                .instances
-                .get(&key)
-                .is_some_and(|seen| change.at <= *seen)
-            {
-                return Err(Why::NotNewer);
+            let seen = state.instances.get(&key);
+            if seen.is_some_and(|seen| !seen.is_news(&change.state, change.at)) {
+                return Err(Why::InstanceNotNewer);
             }
-            state.instances.insert(key.clone(), change.at);
+            let seen = InstanceSeen::after(seen, &change.state, change.at);
+            state.instances.insert(key.clone(), seen);
             state.prune();
             state.forget_own_changes(now);
             asked_by = state.take_own_change(

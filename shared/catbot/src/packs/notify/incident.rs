@@ -72,6 +72,9 @@ pub enum Plan {
 pub enum Why {
     /// Not newer than the last change seen of this alarm: a repeat, or late.
     NotNewer,
+    /// Not newer than the last change seen of this instance, or that same
+    /// state at the same time: a repeat, or late.
+    InstanceNotNewer,
     /// The alarm is muted.
     Muted,
     /// No channel is subscribed to this alarm.
@@ -104,6 +107,9 @@ impl std::fmt::Display for Why {
         f.write_str(match self {
             Why::NotNewer => {
                 "not newer than the last change seen of this alarm (a repeat, or late)"
+            }
+            Why::InstanceNotNewer => {
+                "not newer than the last change seen of this instance (a repeat, or late)"
             }
             Why::Muted => "the alarm is muted",
             Why::NoSubscriber => "no channel is subscribed to this alarm",

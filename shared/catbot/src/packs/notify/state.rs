@@ -37,10 +37,10 @@ pub struct NotifyState {
     /// Per alarm ([`AlarmRecord::key`]): the last change seen, and its incident.
     #[serde(default)]
     pub alarms: BTreeMap<String, AlarmRecord>,
-    /// Per instance: the last state-change time seen (repeats and late events
-    /// post nothing).
+    /// Per instance (`account/region/instance`): the last change seen (repeats
+    /// and late events post nothing).
     #[serde(default)]
-    pub instances: BTreeMap<String, DateTime<Utc>>,
+    pub instances: BTreeMap<String, InstanceSeen>,
     /// Instance state changes Opkit itself asked for (`ec2 start`, `ec2 stop`):
     /// their events are not news. At most [`MAX_OWN_CHANGES`], each kept
     /// [`OWN_CHANGE_TTL`].
@@ -67,6 +67,62 @@ pub struct OwnChange {
     pub by: UserId,
     /// When (the bot's clock).
     pub at: DateTime<Utc>,
+}
+
+/// The newest state changes seen of one instance: their time, and the states
+/// entered at that time. EventBridge's `time` has one-second resolution, so two
+/// changes (`stopping`, then `stopped`) may share it: a state not yet seen at
+/// that time is news, the same state again a repeat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "SeenForm")]
+pub struct InstanceSeen {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The states entered at `at`.
+    pub states: BTreeSet<String>,
+}
+
+/// How [`InstanceSeen`] was stored: a bare time (before the states were kept),
+/// or the time and its states.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SeenForm {
+    Both {
+        at: DateTime<Utc>,
+        #[serde(default)]
+        states: BTreeSet<String>,
+    },
+    At(DateTime<Utc>),
+}
+
+impl From<SeenForm> for InstanceSeen {
+    fn from(form: SeenForm) -> Self {
+        match form {
+            SeenForm::Both { at, states } => Self { at, states },
+            SeenForm::At(at) => Self {
+                at,
+                states: BTreeSet::new(),
+            },
+        }
+    }
+}
+
+impl InstanceSeen {
+    /// Whether the instance entering `state` at `at` is news after what was
+    /// seen: later, or at the same time into a state not seen then.
+    pub fn is_news(&self, state: &str, at: DateTime<Utc>) -> bool {
+        at > self.at || (at == self.at && !self.states.contains(state))
+    }
+
+    /// What is seen after `state` at `at` (which [`Self::is_news`]).
+    pub fn after(seen: Option<&Self>, state: &str, at: DateTime<Utc>) -> Self {
+        let mut states = match seen {
+            Some(seen) if seen.at == at => seen.states.clone(),
+            _ => BTreeSet::new(),
+        };
+        states.insert(state.to_string());
+        Self { at, states }
+    }
 }
 
 /// One channel's subscription to alarms whose name starts with a prefix.
@@ -276,7 +332,7 @@ impl NotifyState {
             let oldest = self
                 .instances
                 .iter()
-                .min_by_key(|(_, at)| **at)
+                .min_by_key(|(_, seen)| seen.at)
                 .map(|(k, _)| k.clone());
             match oldest {
                 Some(key) => self.instances.remove(&key),

@@ -773,3 +773,53 @@ async fn an_instance_change_dated_in_the_future_is_refused_and_kept_nowhere() {
     let out = r.notify(&instance_change("i-0aaa", "running", soon)).await;
     assert_eq!(out.posted, 1, "{out:?}");
 }
+
+#[tokio::test]
+async fn two_instance_changes_in_one_second_are_both_news_and_a_repeat_is_not() {
+    // GIVEN a channel that hears of managed instances
+    let (r, _, _) = instances_rig().await;
+    let at = r.t.now();
+    // WHEN the instance enters stopping and stopped within one second (the
+    // finding F5: EventBridge's time has one-second resolution, and the second
+    // was dropped as "not newer")
+    let stopping = instance_change("i-0aaa", "stopping", at);
+    let stopped = instance_change("i-0aaa", "stopped", at);
+    assert_eq!(r.notify(&stopping).await.posted, 1);
+    // THEN both are posted, the channel's last word is "stopped"
+    assert_eq!(r.notify(&stopped).await.posted, 1);
+    let texts: Vec<String> = r
+        .posts
+        .posts()
+        .iter()
+        .map(|p| p.reply.text.to_string())
+        .collect();
+    assert!(texts[1].contains("i-0aaa is stopped"), "{texts:?}");
+    // AND a repeat of either, or a change older than them, posts nothing, said of
+    // an instance
+    for event in [
+        stopping,
+        stopped,
+        instance_change("i-0aaa", "running", at - Duration::seconds(1)),
+    ] {
+        let out = r.notify(&event).await;
+        assert_eq!(out.quiet, Some(incident::Why::InstanceNotNewer), "{event}");
+    }
+    assert_eq!(r.posts.posts().len(), 2);
+    assert_eq!(
+        incident::Why::InstanceNotNewer.to_string(),
+        "not newer than the last change seen of this instance (a repeat, or late)"
+    );
+    // AND a later change starts afresh
+    let later = instance_change("i-0aaa", "pending", at + Duration::seconds(1));
+    assert_eq!(r.notify(&later).await.posted, 1);
+}
+
+#[test]
+fn an_instance_seen_stored_as_a_bare_time_still_reads() {
+    let old = r#"{"instances": {"1/r/i-0aaa": "2026-11-30T05:41:01Z"}}"#;
+    let state: NotifyState = serde_json::from_str(old).unwrap();
+    let seen = &state.instances["1/r/i-0aaa"];
+    assert!(seen.states.is_empty());
+    assert!(!seen.is_news("stopped", seen.at - Duration::seconds(1)));
+    assert!(seen.is_news("stopped", seen.at));
+}
