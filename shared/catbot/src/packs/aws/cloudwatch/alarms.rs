@@ -110,4 +110,27 @@ mod tests {
         assert_eq!(parse_state("all").unwrap(), None);
         assert!(parse_state("red").is_err());
     }
+
+    #[test]
+    fn an_alarms_line_carries_a_live_date_token_and_its_aws_text_escaped() {
+        // GIVEN an alarm whose name and reason are AWS's text with markup
+        let since = chrono::DateTime::from_timestamp(1_796_017_442, 0).unwrap();
+        let alarm = super::super::AlarmView {
+            name: "tag-<!channel>".into(),
+            state: "ALARM".into(),
+            reason: "Threshold <@U1> crossed".into(),
+            since: Some(since),
+            metric: None,
+            threshold: None,
+            composite: false,
+        };
+        // WHEN it is listed (`alarms`, `alarms all/prefix`, `alarms watched`)
+        let line = alarm.line(since + chrono::Duration::seconds(1));
+        // THEN Slack gets the bot's date token as markup (the finding F21: it was
+        // escaped, and shown raw), the name and reason escaped
+        assert_eq!(
+            line,
+            "• *tag-&lt;!channel&gt;* — ALARM since <!date^1796017442^{date_short_pretty} at {time}|2026-11-30 05:44 UTC> (1s ago)\n    Threshold &lt;@U1&gt; crossed"
+        );
+    }
 }

@@ -7,9 +7,10 @@ use chrono::{DateTime, Utc};
 use super::{Instance, MANAGED_TAG, MANAGED_VALUE, Pack, plural};
 use crate::packs::aws::format;
 use opkit::engine::command::{CommandError, Ctx};
-use opkit::slack::Mrkdwn;
+use opkit::mrkdwn;
 use opkit::slack::Reply;
-use opkit::timespec::{format_duration, format_time};
+use opkit::slack::{Mrkdwn, UserText};
+use opkit::timespec::format_duration;
 
 /// Instances `ec2 status` describes in full.
 const STATUS_MAX: usize = 5;
@@ -29,10 +30,7 @@ pub(super) async fn status(ctx: &mut Ctx<()>, pack: Arc<Pack>) -> Result<Reply, 
         )));
     }
     let (shown, more) = format::truncate(found, STATUS_MAX);
-    let mut body: Vec<Mrkdwn> = shown
-        .iter()
-        .map(|i| format::plain(describe(i, ctx.now)))
-        .collect();
+    let mut body: Vec<Mrkdwn> = shown.iter().map(|i| describe(i, ctx.now)).collect();
     body.extend(format::and_more(more));
     let count = shown.len() + more;
     Ok(format::reply(
@@ -45,33 +43,36 @@ pub(super) async fn status(ctx: &mut Ctx<()>, pack: Arc<Pack>) -> Result<Reply, 
     ))
 }
 
-fn describe(i: &Instance, now: DateTime<Utc>) -> String {
-    let mut lines = vec![format!("*{}* — {}", i.label(), i.state)];
-    lines.push(format!("{} in {}", i.kind, i.az));
+/// One instance in detail. Its names and AWS's words are shown as text; the
+/// launch time is the bot's own date token (markup: the finding F21, escaped as
+/// text, Slack showed the raw `<!date^…>`).
+fn describe(i: &Instance, now: DateTime<Utc>) -> Mrkdwn {
+    let mut lines = vec![format::plain(format!("*{}* — {}", i.label(), i.state))];
+    lines.push(format::plain(format!("{} in {}", i.kind, i.az)));
     if let Some(at) = i.launched {
-        let up = if i.state == "running" {
-            format!(", up {}", format_duration(now - at))
-        } else {
-            String::new()
-        };
-        lines.push(format!("launched {}{up}", format_time(at)));
+        let up = (i.state == "running")
+            .then(|| UserText::new(format!(", up {}", format_duration(now - at))));
+        lines.push(mrkdwn!("launched {}{}", at, up));
     }
     let ips: Vec<String> = [("private", &i.private_ip), ("public", &i.public_ip)]
         .iter()
         .filter_map(|(k, v)| v.as_ref().map(|ip| format!("{k} {ip}")))
         .collect();
     if !ips.is_empty() {
-        lines.push(ips.join(", "));
+        lines.push(format::plain(ips.join(", ")));
     }
     if let Some(reason) = &i.reason {
-        lines.push(format!("reason: {}", format::clip(reason, 200)));
+        lines.push(format::plain(format!(
+            "reason: {}",
+            format::clip(reason, 200)
+        )));
     }
-    lines.push(if i.managed {
+    lines.push(format::plain(if i.managed {
         format!("managed by Opkit (`{MANAGED_TAG}={MANAGED_VALUE}`): start/stop/reboot allowed")
     } else {
         format!("not managed by Opkit (no `{MANAGED_TAG}={MANAGED_VALUE}` tag): read-only here")
-    });
-    lines.join("\n")
+    }));
+    Mrkdwn::join(lines, "\n")
 }
 
 #[cfg(test)]
@@ -87,5 +88,27 @@ mod tests {
         assert!(text.starts_with("*web (i-00000001)* — running\nt3.micro in us-east-1a"));
         assert!(text.contains("private 10.0.0.5"));
         assert!(text.contains("start/stop/reboot allowed"));
+    }
+
+    #[test]
+    fn the_launch_time_is_a_live_date_token_and_aws_text_stays_text() {
+        // GIVEN an instance whose name and reason are AWS's text with markup
+        let launched = DateTime::from_timestamp(1_796_015_941, 0).unwrap();
+        let mut i = inst("i-00000001", "<!channel>", "running", true);
+        i.launched = Some(launched);
+        i.reason = Some("<@U1> did it".into());
+        // WHEN it is described
+        let text = describe(&i, launched + chrono::Duration::minutes(25));
+        // THEN the date token is markup Slack draws (the finding F21: it was
+        // escaped, `&lt;!date^…&gt;`, and shown raw), and the rest is escaped
+        assert!(
+            text.contains("launched <!date^1796015941^{date_short_pretty} at {time}|2026-11-30 05:19 UTC>, up 25m"),
+            "{text}"
+        );
+        assert!(!text.contains("&lt;!date^"), "{text}");
+        assert!(
+            text.contains("&lt;!channel&gt;") && text.contains("&lt;@U1&gt;"),
+            "{text}"
+        );
     }
 }
