@@ -211,7 +211,7 @@ async fn only_an_admin_links_and_bad_links_change_nothing() {
         .await;
     assert_eq!(
         unknown,
-        "Slack knows no user group @gone (deleted or disabled?); nothing changed."
+        "Slack does not know @gone (deleted or disabled?); nothing changed."
     );
     let typed = t.text("UADMIN", "roles link ops @ops-oncall").await;
     assert!(
@@ -376,7 +376,13 @@ async fn one_who_joined_the_group_after_the_link_was_asked_cannot_approve_it() {
         .await;
     t.groups.set_members("S0ONCALL1", &["UAL", "UBO"]);
     let prompt = t.say("UADMIN", &format!("roles link ops {ONCALL}")).await;
-    assert!(prompt.text.contains("<@UAL>, <@UBO>"), "{}", prompt.text);
+    assert!(
+        prompt
+            .text
+            .contains("(not the asker nor the 2 members of @ops-oncall)"),
+        "{}",
+        prompt.text
+    );
     // WHEN UCAROL joins the group, then approves the link
     t.groups.set_members("S0ONCALL1", &["UAL", "UBO", "UCAROL"]);
     let approved = t
@@ -537,4 +543,38 @@ async fn help_lists_what_each_may_run_as_groups_and_grants_change() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn a_link_prompt_names_the_group_and_counts_its_members_never_mentioning_them() {
+    // GIVEN grant approvals, and a user group of 2,000 members (the finding F12:
+    // the prompt, posted in the channel, mentioned every one of them — pinging
+    // them all — in ten sections of `<@U…>`)
+    let policy = super::Policy::from_roles(&[], &[], &[Role::parse("approver").unwrap()]);
+    let t = TestBot::with_policy(policy, |b| b.script(deploys()));
+    let members: Vec<String> = (0..2000).map(|n| format!("U{n:08}")).collect();
+    let ids: Vec<&str> = members.iter().map(String::as_str).collect();
+    t.groups.set_members("S0ONCALL1", &ids);
+    // WHEN an admin asks to link a role to it
+    let prompt = t.say("UADMIN", &format!("roles link ops {ONCALL}")).await;
+    // THEN the prompt names the group and counts its members, and mentions
+    // nobody but the asker
+    assert!(
+        prompt
+            .text
+            .contains("(not the asker nor the 2000 members of @ops-oncall)"),
+        "{}",
+        prompt.text
+    );
+    let everything = format!("{}{:?}", prompt.text, prompt.blocks);
+    assert_eq!(everything.matches("<@U0").count(), 0, "{everything}");
+    assert!(prompt.text.chars() < 1_000, "{}", prompt.text);
+    // AND its members still may not approve it
+    let member = t
+        .click("U00000007", &prompt, crate::engine::gate::Decision::Approve)
+        .await;
+    assert_eq!(
+        member.text,
+        "You cannot approve a request that gives you something; someone else must."
+    );
 }

@@ -149,11 +149,20 @@ async fn link(ctx: &mut Ctx<RoleLinks>) -> Result<Reply, CommandError> {
                     ),
                 );
             }
+            // The prompt names the group and counts them: a mention of each,
+            // posted in the channel, would ping them all (the finding F12).
+            if !members.is_empty() {
+                ctx.name_beneficiaries(mrkdwn!(
+                    "the {} of {}",
+                    members_count(members.len()),
+                    new.group_name()
+                ));
+            }
             members.len()
         }
         Membership::NoSuchGroup => {
             return Err(CommandError::user(mrkdwn!(
-                "Slack knows no user group {} (deleted or disabled?); nothing changed.",
+                "Slack does not know {} (deleted or disabled?); nothing changed.",
                 new.group_name()
             )));
         }

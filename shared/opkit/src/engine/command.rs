@@ -111,6 +111,8 @@ pub struct Ctx<S> {
     beneficiaries: Vec<UserId>,
     /// How each of them gains, said to one who approved it ([`Ctx::benefits`]).
     gains: Vec<(UserId, Mrkdwn)>,
+    /// How the prompt names them instead ([`Ctx::name_beneficiaries`]).
+    beneficiaries_named: Option<Mrkdwn>,
     /// Who approved the request, in its approved run; `None` otherwise.
     approved_by: Option<UserId>,
     /// Roles whose holders may approve this request besides the gate's
@@ -201,6 +203,15 @@ impl<S> Ctx<S> {
             self.beneficiaries.push(user.clone());
             self.gains.push((user.clone(), how.into()));
         }
+    }
+
+    /// How the approval prompt names who gains besides the asker, in place of a
+    /// mention of each: `the 2,000 members of @ops-oncall`. For a request whose
+    /// beneficiaries are a group's members: the prompt is posted in the channel,
+    /// and a mention of each would ping every one of them. They are still each
+    /// named with [`Ctx::benefits`], and none of them may approve it.
+    pub fn name_beneficiaries(&mut self, shown: impl Into<Mrkdwn>) {
+        self.beneficiaries_named = Some(shown.into());
     }
 
     /// Lets the holders of `role` approve this request too, besides the
@@ -738,6 +749,8 @@ pub(crate) struct Asked {
     pub summary: Mrkdwn,
     /// Who gains from it besides the asker ([`Ctx::benefits`]).
     pub beneficiaries: Vec<UserId>,
+    /// How the prompt names them, if not one by one ([`Ctx::name_beneficiaries`]).
+    pub beneficiaries_named: Option<Mrkdwn>,
     /// Roles that may approve it besides the gate's approvers
     /// ([`Ctx::also_approved_by`]).
     pub also_approved_by: Vec<Role>,
@@ -769,6 +782,7 @@ impl<S: ScriptState> ErasedHandler for Typed<S> {
                 asked: None,
                 beneficiaries: Vec::new(),
                 gains: Vec::new(),
+                beneficiaries_named: None,
                 approved_by: inv.approved_by,
                 also_approved_by: Vec::new(),
                 bound: Bindings::new(),
@@ -782,6 +796,7 @@ impl<S: ScriptState> ErasedHandler for Typed<S> {
                 let asked = Asked {
                     summary,
                     beneficiaries,
+                    beneficiaries_named: ctx.beneficiaries_named.take(),
                     also_approved_by: std::mem::take(&mut ctx.also_approved_by),
                     bound: std::mem::take(&mut ctx.bound),
                 };

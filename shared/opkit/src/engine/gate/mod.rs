@@ -150,6 +150,10 @@ pub struct Pending {
     /// ([`Ctx::benefits`](crate::engine::command::Ctx::benefits)).
     #[serde(default)]
     pub beneficiaries: Vec<UserId>,
+    /// How the prompt names them, if not one by one
+    /// ([`Ctx::name_beneficiaries`](crate::engine::command::Ctx::name_beneficiaries)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beneficiaries_named: Option<Mrkdwn>,
     /// Roles that may approve it besides the gate's approvers
     /// ([`Ctx::also_approved_by`](crate::engine::command::Ctx::also_approved_by)).
     #[serde(default)]
@@ -348,6 +352,7 @@ impl Bot {
             summary: asked.summary,
             expires_at: now + PENDING_FOR,
             beneficiaries: asked.beneficiaries,
+            beneficiaries_named: asked.beneficiaries_named,
             also_approved_by: asked.also_approved_by,
             bound: asked.bound,
             gate: HeldGate::of(&command.gate),
@@ -662,6 +667,30 @@ pub fn short_id(id: &str) -> &str {
 /// Characters of a pending id shown for typing.
 const SHORT_ID_LEN: usize = 8;
 
+/// Most beneficiaries an approval prompt mentions one by one; past it, it
+/// counts the rest. The prompt is posted in the channel: each mention pings.
+pub const MENTIONED_BENEFICIARIES: usize = 5;
+
+/// " nor …" after "not the asker" in an approval prompt: how its handler named
+/// who gains ([`Pending::beneficiaries_named`]), else each of them, at most
+/// [`MENTIONED_BENEFICIARIES`] mentioned and the rest counted.
+fn not_them(pending: &Pending) -> Option<Mrkdwn> {
+    if let Some(named) = &pending.beneficiaries_named {
+        return Some(mrkdwn!(" nor {}", named.clone()));
+    }
+    let all = &pending.beneficiaries;
+    if all.is_empty() {
+        return None;
+    }
+    let shown = all
+        .iter()
+        .take(MENTIONED_BENEFICIARIES)
+        .map(UserId::mention);
+    let more = all.len().saturating_sub(MENTIONED_BENEFICIARIES);
+    let rest = (more > 0).then(|| mrkdwn!(" and {} others who would gain", more));
+    Some(mrkdwn!(" nor {}{}", Mrkdwn::join(shown, ", "), rest))
+}
+
 /// The question and its buttons.
 fn prompt(pending: &Pending, command: &CommandSpec, id: &str) -> Reply {
     let until = pending.expires_at;
@@ -683,10 +712,7 @@ fn prompt(pending: &Pending, command: &CommandSpec, id: &str) -> Reply {
         confirm: verb.into(),
         deny: "Back".into(),
     };
-    let not_them = (!pending.beneficiaries.is_empty()).then(|| {
-        let names = pending.beneficiaries.iter().map(UserId::mention);
-        mrkdwn!(" nor {}", Mrkdwn::join(names, ", "))
-    });
+    let not_them = not_them(pending);
     let (text, buttons, visibility) = match pending.approvers(command) {
         Some(access) => (
             mrkdwn!(

@@ -553,3 +553,42 @@ async fn a_typed_id_must_be_one_pending_request() {
             .starts_with("No pending request has the id")
     );
 }
+
+#[tokio::test]
+async fn an_approval_prompt_mentions_a_few_beneficiaries_and_counts_the_rest() {
+    use crate::engine::command::{Command, Script};
+    // GIVEN a command whose handler names seven people who gain from it
+    async fn gift(ctx: &mut crate::engine::command::Ctx<()>) -> Result<Reply, CommandError> {
+        for n in 1..=7 {
+            let user = crate::ids::UserId::parse(&format!("UG{n}")).unwrap();
+            ctx.benefits(&user, "it is a gift to you");
+        }
+        ctx.confirm("It would hand out gifts.")?;
+        Ok(Reply::text("gifts handed out"))
+    }
+    let admin = crate::access::Access::role(crate::ids::Role::admin());
+    let script = Script::<()>::new("gifts").command(
+        Command::new("gift")
+            .approval(admin)
+            .handler(|ctx| Box::pin(gift(ctx))),
+    );
+    let t = TestBot::with(|b| b.script(script));
+    // WHEN someone asks for it
+    let prompt = t.say("UBOB", "gift").await;
+    // THEN the prompt (posted in the channel) mentions the first five, counts
+    // the rest, and pings nobody else
+    assert!(
+        prompt.text.contains(
+            "(not the asker nor <@UG1>, <@UG2>, <@UG3>, <@UG4>, <@UG5> and 2 others who would gain)"
+        ),
+        "{}",
+        prompt.text
+    );
+    assert!(!prompt.text.contains("<@UG6>") && !prompt.text.contains("<@UG7>"));
+    // AND the ones not mentioned still may not approve it
+    let clicked = t.click("UG7", &prompt, Decision::Approve).await;
+    assert_eq!(
+        clicked.text,
+        "You cannot approve a request that gives you something; someone else must."
+    );
+}
