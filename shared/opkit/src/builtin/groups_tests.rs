@@ -388,17 +388,19 @@ async fn one_who_joined_the_group_after_the_link_was_asked_cannot_approve_it() {
     let approved = t
         .click("UCAROL", &prompt, crate::engine::gate::Decision::Approve)
         .await;
-    // THEN she is refused, saying why, and nothing is linked
-    assert!(
-        approved.text.ends_with(
-            "<@UCAROL>, you cannot approve this: you are in the user group `S0ONCALL1`, which \
-             this would give \
-             *ops*. Nobody approves a request they gain from; nothing was run. Ask again for \
-             someone else to approve it."
-        ),
-        "{}",
-        approved.text
+    // THEN she is refused, saying why and that the request is dropped, never
+    // that she approved it (the finding F14), and nothing is linked
+    assert_eq!(
+        approved.text,
+        "<@UCAROL> may not approve this: you are in the user group `S0ONCALL1`, which this \
+         would give *ops*. Nobody approves a request they gain from: nothing was run, and the \
+         request is dropped (an approval uses it up). Ask again for someone else to approve it."
     );
+    assert!(approved.replace_original, "it replaces the prompt");
+    let again = t
+        .click("UADMIN2", &prompt, crate::engine::gate::Decision::Approve)
+        .await;
+    assert_eq!(again.text, "This request was already handled.", "dropped");
     let links: RoleLinks = t.state(LINKS_SCRIPT).await;
     assert!(links.links.is_empty());
     assert_eq!(

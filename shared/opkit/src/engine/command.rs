@@ -177,9 +177,10 @@ impl<S> Ctx<S> {
                 && let Some((_, how)) = self.gains.iter().find(|(u, _)| u == approver)
             {
                 return Err(CommandError::user(crate::mrkdwn!(
-                    "{}, you cannot approve this: {}. Nobody approves a request they gain \
-                     from; nothing was run. Ask again for someone else to approve it.",
-                    approver.mention(),
+                    "{} {}. Nobody approves a request they gain from: nothing was run, \
+                     and the request is dropped (an approval uses it up). Ask again for \
+                     someone else to approve it.",
+                    approval_refused_lead(approver),
                     how.clone()
                 )));
             }
@@ -732,6 +733,13 @@ pub(crate) struct Invocation {
     pub bound_when_asked: Bindings,
     /// Who approved the request, in its approved run ([`Ctx::benefits`]).
     pub approved_by: Option<UserId>,
+}
+
+/// How the refusal of an approver who gains from the request begins
+/// ([`Ctx::confirm`], in its approved run): the decision's outcome shows it alone,
+/// never under "@x approved …" (the finding F14).
+pub(crate) fn approval_refused_lead(approver: &UserId) -> Mrkdwn {
+    crate::mrkdwn!("{} may not approve this:", approver.mention())
 }
 
 /// What a run came to.

@@ -628,7 +628,17 @@ impl Bot {
         }
         // The decision above the outcome, in place of the buttons: through
         // `presenting`, so that the reply kept with the job is this one too.
+        // An approver the run refuses (they gain from it, as it is now) did not
+        // approve it: the refusal is the whole outcome, not under "approved".
+        let refused = (decision == Decision::Approve)
+            .then(|| crate::engine::command::approval_refused_lead(&clicker.user));
         let present = move |mut reply: Reply| {
+            if refused
+                .as_ref()
+                .is_some_and(|lead| reply.text.as_str().starts_with(lead.as_str()))
+            {
+                return reply.replacing();
+            }
             reply.text = mrkdwn!("{}\n{}", decision_line, reply.text);
             if !reply.blocks.is_empty() {
                 reply.blocks.insert(
