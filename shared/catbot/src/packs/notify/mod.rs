@@ -238,7 +238,8 @@ fn prefix_arg(ctx: &Ctx<NotifyState>) -> Result<Option<String>, CommandError> {
 
 fn describe_prefix(prefix: Option<&str>) -> Mrkdwn {
     match prefix {
-        Some(p) => opkit::mrkdwn!("alarms named *{}…*", UserText::new(p)),
+        // On one line, a backtick shown as `ˋ`: inside *…* it would open code.
+        Some(p) => opkit::mrkdwn!("alarms named *{}…*", UserText::line(p)),
         None => "every alarm".into(),
     }
 }
@@ -297,10 +298,13 @@ fn subscribe(ctx: &mut Ctx<NotifyState>) -> Result<Reply, CommandError> {
         None => subs.push(subscription),
     }
     let names: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
+    // "every alarm goes", "alarms named *api-…* go"
+    let go = if prefix.is_none() { "goes" } else { "go" };
     Ok(Reply::in_channel(opkit::mrkdwn!(
-        "{} will hear when {} go into {}.",
+        "{} will hear when {} {} into {}.",
         channel.mention(),
         describe_prefix(prefix.as_deref()),
+        UserText::new(go),
         UserText::new(names.join(" or "))
     )))
 }

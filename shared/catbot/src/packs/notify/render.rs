@@ -16,7 +16,8 @@ use crate::accounts::AccountBook;
 /// (`alarms ack "api 5xx"`): the name quoted with [`opkit::text::quote`], never
 /// spliced, so that it reads back as exactly the name and as one argument
 /// whatever AWS allowed in it (`for`, `in`, a `"`); `tail` (fixed words of ours)
-/// after it. `None` when no command can spell the name (a space and a `"`).
+/// after it. `None` when no command can spell the name as one argument (its
+/// quote marks: [`opkit::text::quote`]).
 pub fn command_for(verb: &str, name: &str, tail: &str) -> Option<String> {
     let name = quote(name)?;
     Some(if tail.is_empty() {
@@ -65,11 +66,7 @@ pub fn incident_message(
     });
     let mut status = Vec::new();
     if incident.changes > 0 {
-        status.push(opkit::mrkdwn!(
-            "{} state changes since it began ({} summarised)",
-            incident.changes,
-            incident.quiet
-        ));
+        status.push(opkit::mrkdwn!("{} since it began", changes_said(incident)));
     }
     if let Some(who) = &incident.acked_by {
         status.push(opkit::mrkdwn!(":eyes: acknowledged by {}", who.mention()));
@@ -90,8 +87,8 @@ pub fn incident_message(
         reply = match buttons(facts, accounts) {
             Some(buttons) => reply.block(Block::Actions { buttons }),
             None => reply.block(Block::Context {
-                text: "This alarm has no buttons: no command can spell its name (a space \
-                       and a `\"`) or its account and region."
+                text: "This alarm has no buttons: no command can spell its name as one \
+                       argument (the quote marks in it), or its account and region."
                     .into(),
             }),
         };
@@ -170,17 +167,38 @@ fn context_line(record: &AlarmRecord, incident: &Incident) -> Mrkdwn {
     Mrkdwn::join(parts, " · ")
 }
 
+/// How many changes an incident has had, and how many of them were only
+/// counted (within [`FLAP_WINDOW`](super::incident::FLAP_WINDOW) of the last
+/// thread reply): `1 state change`, `6 state changes, 2 not posted in the
+/// thread (within 5m of a reply)`.
+pub fn changes_said(incident: &Incident) -> Mrkdwn {
+    let noun = if incident.changes == 1 {
+        "state change"
+    } else {
+        "state changes"
+    };
+    let quiet = (incident.quiet > 0).then(|| {
+        opkit::mrkdwn!(
+            ", {} not posted in the thread (within {} of a reply)",
+            incident.quiet,
+            UserText::new(opkit::timespec::format_duration(
+                super::incident::FLAP_WINDOW
+            ))
+        )
+    });
+    opkit::mrkdwn!("{} {}{}", incident.changes, UserText::new(noun), quiet)
+}
+
 /// A reply in the incident's thread for a change inside it.
 pub fn thread_reply(record: &AlarmRecord, incident: &Incident) -> Reply {
     let name = UserText::new(&record.facts.name);
     let text = match incident.ended_at {
         Some(end) => opkit::mrkdwn!(
-            "{} *{}* is back to OK after {} ({} changes, {} of them not posted one by one)",
+            "{} *{}* is back to OK after {} ({})",
             AlarmState::Ok.emoji(),
             name,
             end - incident.since,
-            incident.changes,
-            incident.quiet
+            changes_said(incident)
         ),
         None => opkit::mrkdwn!(
             "{} *{}* is {} ({}): {}",
@@ -261,4 +279,36 @@ pub fn mute_ended(name: &str, at: DateTime<Utc>) -> Mrkdwn {
         UserText::new(name),
         at
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn incident(changes: u32, quiet: u32) -> Incident {
+        Incident {
+            since: DateTime::<Utc>::MIN_UTC,
+            posts: Vec::new(),
+            changes,
+            quiet,
+            last_reply_at: None,
+            ended_at: None,
+            acked_by: None,
+        }
+    }
+
+    #[test]
+    fn changes_are_counted_in_words_a_reader_follows() {
+        // the finding F6: "1 state changes", "(3 changes, 0 of them not posted one by one)"
+        assert_eq!(changes_said(&incident(1, 0)), "1 state change");
+        assert_eq!(changes_said(&incident(3, 0)), "3 state changes");
+        assert_eq!(
+            changes_said(&incident(6, 1)),
+            "6 state changes, 1 not posted in the thread (within 5m of a reply)"
+        );
+        assert_eq!(
+            changes_said(&incident(6, 2)),
+            "6 state changes, 2 not posted in the thread (within 5m of a reply)"
+        );
+    }
 }

@@ -823,3 +823,17 @@ fn an_instance_seen_stored_as_a_bare_time_still_reads() {
     assert!(!seen.is_news("stopped", seen.at - Duration::seconds(1)));
     assert!(seen.is_news("stopped", seen.at));
 }
+
+#[tokio::test]
+async fn subscribing_to_every_alarm_reads_as_a_sentence_and_prefixes_keep_no_backtick() {
+    let r = rig();
+    // the tester's F15: "will hear when every alarm go into ALARM or OK"
+    let all = r.t.text(ADMIN, "alarms subscribe all").await;
+    assert!(
+        all.ends_with("will hear when every alarm goes into ALARM or OK."),
+        "{all}"
+    );
+    // and a prefix with a backtick kept it raw inside *…*
+    let odd = r.t.text(ADMIN, "alarms subscribe a`b").await;
+    assert!(odd.contains("alarms named *aˋb…* go into"), "{odd}");
+}
