@@ -279,22 +279,11 @@ pub(crate) fn names(role: Role, source: &str) -> Result<BTreeSet<String>, Templa
             let (probe, kind) = match code.get(idx) {
                 // A filter that applies another filter or a test named by a
                 // string (`map("safe")`, `select("banana")`): that name is
-                // checked as well (its constant is the instruction before).
-                Some(Instruction::ApplyFilter(higher, ..))
-                    if let Some(named) = idx
-                        .checked_sub(1)
-                        .and_then(|before| match code.get(before) {
-                            Some(Instruction::LoadConst(v)) => v.as_str(),
-                            _ => None,
-                        })
-                        .filter(|_| {
-                            matches!(
-                                *higher,
-                                "map" | "select" | "reject" | "selectattr" | "rejectattr"
-                            )
-                        }) =>
+                // checked as well.
+                Some(Instruction::ApplyFilter(higher, argc, _))
+                    if let Some((named, is_filter)) = named_by_string(code, idx, higher, *argc) =>
                 {
-                    if *higher == "map" {
+                    if is_filter {
                         (format!("{{{{ none|{named} }}}}"), ErrorKind::UnknownFilter)
                     } else {
                         (format!("{{{{ none is {named} }}}}"), ErrorKind::UnknownTest)
@@ -320,6 +309,39 @@ pub(crate) fn names(role: Role, source: &str) -> Result<BTreeSet<String>, Templa
         }
     }
     Ok(template.undeclared_variables(true).into_iter().collect())
+}
+
+/// The filter or test a higher-order filter at `idx` applies by name, when its
+/// arguments are constants (each one `LoadConst` just before it): `map`'s first
+/// argument names a filter, `select`/`reject`'s first a test,
+/// `selectattr`/`rejectattr`'s second a test (their first is an attribute,
+/// and alone it tests truth). `true` for a filter.
+fn named_by_string<'a>(
+    code: &'a minijinja::machinery::Instructions<'_>,
+    idx: u32,
+    higher: &str,
+    argc: Option<u16>,
+) -> Option<(&'a str, bool)> {
+    use minijinja::machinery::Instruction;
+    let (position, is_filter) = match higher {
+        "map" => (0, true),
+        "select" | "reject" => (0, false),
+        "selectattr" | "rejectattr" => (1, false),
+        _ => return None,
+    };
+    // The piped value counts as one of `argc`; the rest are the arguments.
+    let args = u32::from(argc?.checked_sub(1)?);
+    let first = idx.checked_sub(args)?;
+    let constants: Vec<&minijinja::Value> = (first..idx)
+        .map(|i| match code.get(i) {
+            Some(Instruction::LoadConst(v)) => Some(v),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    constants
+        .get(position)?
+        .as_str()
+        .map(|name| (name, is_filter))
 }
 
 /// Renders `source` for `role` over `context` (a map: the arguments as plain

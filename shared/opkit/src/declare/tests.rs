@@ -218,6 +218,10 @@ fn a_reply_with_an_unknown_filter_or_test_is_refused_at_load_with_its_line() {
         // F10: a filter or test named by a string, applied by another filter
         ("{{ [p]|map(\"safe\")|join }}", "filter safe is unknown"),
         (
+            "{{ [p]|select(\"banana\", 3)|join }}",
+            "test banana is unknown",
+        ),
+        (
             "{{ [p]|select(\"banana\")|join }}",
             "test banana is unknown",
         ),
@@ -239,6 +243,9 @@ fn a_reply_with_an_unknown_filter_or_test_is_refused_at_load_with_its_line() {
         "{{ [p]|map(\"upper\")|join }}",
         "{{ [p]|select(\"defined\")|join }}",
         "{{ [p]|map(attribute=\"x\")|join }}",
+        // an attribute alone tests its truth: not a test's name
+        "{{ [p]|selectattr(\"active\")|list }}",
+        "{{ [p]|rejectattr(\"x\", \"defined\")|list }}",
     ] {
         load(&file(reply), &[]).unwrap_or_else(|e| panic!("{reply}: {e}"));
     }
