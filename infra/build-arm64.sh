@@ -116,4 +116,4 @@ check IngressFunction ingress ring || status=1
 check WorkerFunction worker aws-lc || status=1
 check ExpiryFunction expiry aws-lc || status=1
 [ "$status" = 0 ] || die "a bootstrap failed its check (above)"
-say "all three bootstraps passed; run them under qemu-user: OPKIT_BENCH_SAM_BUILD=$build_dir bash infra/bench.sh cold"
+say "all three bootstraps passed; run them under qemu-user: OPKIT_SAM_BUILD_DIR=$build_dir bash infra/bench.sh arm64"
