@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
 # Opkit's whole-process benchmarks (not tests, not CI): cold starts of the three
 # Lambda bootstraps under a minimal Runtime API beside a bare lambda_http floor and
-# the peers (Bolt for Python, bolt-js), then `opkit serve` under wrk.
+# the peers (Bolt for Python, bolt-js), `opkit serve` under wrk, and the work path
+# (stateful commands through the warm worker, SQS and DynamoDB on the emulator).
 #
-#   bash infra/bench.sh                 cold starts (20 rounds) and serve throughput
+#   bash infra/bench.sh                 serve throughput, cold starts (20 rounds), work path
 #   bash infra/bench.sh cold [FLAGS]    cold starts only; FLAGS go to opkit-bench
 #   bash infra/bench.sh serve [FLAGS]   serve throughput only
+#   bash infra/bench.sh work [FLAGS]    work path only: 100 commands a scenario (one at a
+#                                       time, then a burst) through the release worker,
+#                                       warm; SendMessage -> reply, DynamoDB requests and
+#                                       units per command counted at the client.
+#                                       OPKIT_BENCH_WORKER=FILE runs that worker bootstrap
+#                                       instead of building one (no release build at all)
 #   OPKIT_BENCH_ARM64=1 bash infra/bench.sh cold
 #                                       also builds the aarch64 bootstraps and runs them
 #                                       under qemu-user (needs gcc-aarch64-linux-gnu,
@@ -38,13 +45,22 @@ bolt_js='@slack/bolt@5.1.0'
 say() { printf '==> %s\n' "$*" >&2; }
 
 case "$mode" in
-  all | cold | serve | arm64) ;;
+  all | cold | serve | arm64 | work) ;;
   *)
-    say "unknown mode $mode: all, cold, serve or arm64"
+    say "unknown mode $mode: all, cold, serve, work or arm64"
     exit 2
     ;;
 esac
-if [ "$mode" != arm64 ]; then
+worker="${OPKIT_BENCH_WORKER:-$target/release/worker}"
+if [ "$mode" = work ]; then
+  if [ -z "${OPKIT_BENCH_WORKER:-}" ]; then
+    say "release build of the worker (alone, as sam build does)"
+    cargo build --release --locked -p opkit-worker
+  elif [ ! -x "$worker" ]; then
+    say "OPKIT_BENCH_WORKER=$worker is not an executable file"
+    exit 2
+  fi
+elif [ "$mode" != arm64 ]; then
   say "release builds (each binary alone, as sam build does)"
   cargo build --release --locked -p opkit-ingress --bin ingress --example floor
   cargo build --release --locked -p opkit-worker
@@ -52,7 +68,7 @@ if [ "$mode" != arm64 ]; then
   cargo build --release --locked -p opkit-cli
 fi
 cargo build --locked -p opkit-tests --bin opkit-bench
-if [ "$mode" != arm64 ] && [ "${OPKIT_BENCH_ARM64:-}" = 1 ]; then
+if [ "$mode" != arm64 ] && [ "$mode" != work ] && [ "${OPKIT_BENCH_ARM64:-}" = 1 ]; then
   say "release builds for aarch64-unknown-linux-gnu (Debian's cross gcc, .cargo/config.toml)"
   arm=(--release --locked --target aarch64-unknown-linux-gnu)
   cargo build "${arm[@]}" -p opkit-ingress --bin ingress --example floor
@@ -67,12 +83,12 @@ if [ "$mode" = all ] || [ "$mode" = serve ]; then
 fi
 [ "$mode" = serve ] && exit 0
 
-if [ "$mode" != arm64 ] && ! "$peers/py/bin/python" -c 'import slack_bolt, boto3' 2>/dev/null; then
+if [ "$mode" != arm64 ] && [ "$mode" != work ] && ! "$peers/py/bin/python" -c 'import slack_bolt, boto3' 2>/dev/null; then
   say "installing $bolt_python into $peers/py"
   python3 -m venv "$peers/py"
   "$peers/py/bin/pip" install --quiet --disable-pip-version-check "$bolt_python" "$slack_sdk" "$boto3"
 fi
-if [ "$mode" != arm64 ] && [ ! -d "$peers/js/node_modules/@slack/bolt" ]; then
+if [ "$mode" != arm64 ] && [ "$mode" != work ] && [ ! -d "$peers/js/node_modules/@slack/bolt" ]; then
   say "installing $bolt_js into $peers/js"
   mkdir -p "$peers/js"
   (cd "$peers/js" && npm install --silent --no-audit --no-fund --prefix . "$bolt_js")
@@ -103,6 +119,11 @@ if [ "$mode" = arm64 ]; then
   "$bench" cold --sam-build "${OPKIT_SAM_BUILD_DIR:-.aws-sam/build}" "${qemu[@]}" "$@"
   exit 0
 fi
+if [ "$mode" = work ]; then
+  say "work path: the warm worker, SQS and DynamoDB on the emulator"
+  "$bench" work --worker "$worker" "$@"
+  exit 0
+fi
 arm64=()
 if [ "${OPKIT_BENCH_ARM64:-}" = 1 ]; then
   arm64=(--arm64 "$target/aarch64-unknown-linux-gnu/release" "${qemu[@]}")
@@ -110,3 +131,6 @@ fi
 
 say "cold starts"
 "$bench" cold --release "$target/release" --peers "$peers" "${arm64[@]}" "$@"
+
+say "work path: the warm worker, SQS and DynamoDB on the emulator"
+"$bench" work --worker "$worker"

@@ -44,6 +44,8 @@ pub struct RecordedRequest {
     pub answered: u16,
     /// The body it answered with.
     pub answer: String,
+    /// When it arrived, whole (its body read).
+    pub at: std::time::Instant,
 }
 
 impl RecordedRequest {
@@ -416,6 +418,7 @@ async fn record_and_answer(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let at = std::time::Instant::now();
     let broken = state
         .broken
         .lock()
@@ -440,6 +443,7 @@ async fn record_and_answer(
             body,
             answered: status,
             answer: response_body.clone(),
+            at,
         });
     state.arrived.notify_waiters();
     if let Some(delay) = canned.map(|c| c.delay).filter(|d| !d.is_zero()) {

@@ -60,6 +60,12 @@ pub struct Seen {
     pub fault: Option<ProxyFault>,
     /// The request body (JSON protocols: the request; query protocols: the form).
     pub body: String,
+    /// The answer's body as the client got it (empty while the call is in flight,
+    /// and for a fault answered instead of forwarding).
+    pub response: String,
+    /// How long the emulator took to answer it, as the proxy timed it (`None`
+    /// while in flight, and for a fault answered instead of forwarding).
+    pub upstream: Option<std::time::Duration>,
 }
 
 #[derive(Default)]
@@ -180,12 +186,18 @@ async fn forward(
             }
         })
         .map(|r| r.fault);
-    state.seen.lock().expect("seen").push(Seen {
-        operation: op,
-        at: Instant::now(),
-        fault,
-        body: text,
-    });
+    let index = {
+        let mut seen = state.seen.lock().expect("seen");
+        seen.push(Seen {
+            operation: op,
+            at: Instant::now(),
+            fault,
+            body: text,
+            response: String::new(),
+            upstream: None,
+        });
+        seen.len() - 1
+    };
     match fault {
         Some(ProxyFault::Throttle) => {
             return aws_error(
@@ -217,6 +229,7 @@ async fn forward(
             request = request.header(name, value);
         }
     }
+    let forwarded = Instant::now();
     let upstream = match request.send().await {
         Ok(response) => response,
         Err(e) => return (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
@@ -229,6 +242,11 @@ async fn forward(
     let status = upstream.status();
     let response_headers = upstream.headers().clone();
     let bytes = upstream.bytes().await.unwrap_or_default();
+    {
+        let mut seen = state.seen.lock().expect("seen");
+        seen[index].response = String::from_utf8_lossy(&bytes).into_owned();
+        seen[index].upstream = Some(forwarded.elapsed());
+    }
     let mut response = (status, bytes).into_response();
     for (name, value) in &response_headers {
         if !matches!(

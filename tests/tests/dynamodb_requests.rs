@@ -3,71 +3,20 @@
 //! every request (no fault injected), so the count is what the real SDK sent.
 //!
 //! Capacity: moto's `ConsumedCapacity` is not size-based and it returns none for
-//! `TransactWriteItems`, so the write units are reckoned here from the items the
-//! client sent, by DynamoDB's documented rules ("Read/write capacity mode",
-//! "Item sizes"): 1 write unit per KB of an item, twice that in a transaction.
+//! `TransactWriteItems`, so the units are reckoned from the items the client sent
+//! and received, by DynamoDB's documented rules ([`opkit_tests::capacity`], which
+//! `opkit-bench work` uses too).
 
 use std::time::Duration;
 
 use opkit::store::{AuditLog, StateStore};
+use opkit_tests::capacity::{Units, dynamodb, units};
 use opkit_tests::fault_proxy::{FaultProxy, Seen};
 use opkit_tests::serverless::Stack;
 use opkit_tests::slash_command_body;
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-/// The DynamoDB operations among what the proxy saw (the bot's AWS clients also
-/// go through it, but a queue command calls none of them).
-fn dynamodb(seen: &[Seen]) -> Vec<Seen> {
-    const OPS: [&str; 8] = [
-        "GetItem",
-        "PutItem",
-        "Query",
-        "TransactWriteItems",
-        "DeleteItem",
-        "UpdateItem",
-        "BatchWriteItem",
-        "BatchGetItem",
-    ];
-    seen.iter()
-        .filter(|s| OPS.contains(&s.operation.as_str()))
-        .cloned()
-        .collect()
-}
-
-/// An item's size as DynamoDB counts it: each attribute's name plus its value
-/// (strings and binary by their bytes; numbers about one byte per two digits,
-/// plus one; booleans and nulls one byte).
-fn item_bytes(item: &serde_json::Map<String, Value>) -> usize {
-    item.iter()
-        .map(|(name, value)| {
-            let value = match value.as_object().and_then(|v| v.iter().next()) {
-                Some((kind, v)) if kind == "S" || kind == "B" => v.as_str().map_or(0, str::len),
-                Some((kind, v)) if kind == "N" => v.as_str().map_or(0, |n| n.len().div_ceil(2) + 1),
-                _ => 1,
-            };
-            name.len() + value
-        })
-        .sum()
-}
-
-/// The write units a request consumes: each item put, rounded up to the KB;
-/// doubled in a transaction.
-fn write_units(seen: &Seen) -> usize {
-    let body: Value = serde_json::from_str(&seen.body).expect("a JSON request");
-    let units = |item: &Value| item.as_object().map_or(0, item_bytes).div_ceil(1024).max(1);
-    match seen.operation.as_str() {
-        "PutItem" => units(&body["Item"]),
-        "TransactWriteItems" => body["TransactItems"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| 2 * units(&t["Put"]["Item"]))
-            .sum(),
-        _ => 0,
-    }
-}
 
 async fn run_one(stack: &Stack, proxy: &FaultProxy, user: &str, text: &str) -> Vec<Seen> {
     let before = proxy.seen().len();
@@ -101,15 +50,25 @@ async fn a_stateful_command_costs_four_dynamodb_requests() {
             ["PutItem", "Query", "GetItem", "TransactWriteItems"],
             "command {nth}"
         );
-        let writes: Vec<usize> = calls.iter().map(write_units).collect();
         let body: Value = serde_json::from_str(&calls[3].body).unwrap();
         let items = body["TransactItems"].as_array().unwrap();
         // the state, "requested", "succeeded", the job done
         assert_eq!(items.len(), 4, "{body}");
-        println!(
-            "command {nth}: {ops:?}, write units {writes:?} = {} in all",
-            writes.iter().sum::<usize>()
+        // AND README's figures: 2 read units (two strongly consistent reads under
+        // 4 KB), 9 write units to the table (the claim, and four items in a
+        // transaction at twice the price) and 2 to the index (the audit records)
+        let each: Vec<Units> = calls.iter().map(units).collect();
+        let total: Units = each.iter().copied().sum();
+        assert_eq!(
+            total,
+            Units {
+                read: 2.0,
+                write: 9,
+                index_write: 2
+            },
+            "command {nth}: {each:?}"
         );
+        println!("command {nth}: {ops:?}, units {each:?} = {total:?} in all");
     }
     // AND everything the seven requests used to write is there
     let state = stack.store.load("queue").await.unwrap();
@@ -132,9 +91,9 @@ async fn a_command_that_changes_no_state_writes_once_after_its_claim() {
         .filter(|op| *op != "Query" && *op != "GetItem")
         .collect();
     assert_eq!(writes, ["PutItem", "TransactWriteItems"], "{calls:?}");
-    let units: Vec<usize> = calls.iter().map(write_units).collect();
+    let each: Vec<Units> = calls.iter().map(units).collect();
     println!(
-        "whoami: {:?}, write units {units:?}",
+        "whoami: {:?}, units {each:?}",
         calls.iter().map(|s| &s.operation).collect::<Vec<_>>()
     );
     let records = stack.store.recent(None, 10).await.unwrap();

@@ -11,6 +11,11 @@
 //!   qemu-user through the same Runtime API.
 //! - **Throughput** ([`serve`]): `opkit serve` acking signed slash commands on
 //!   loopback under `wrk`.
+//! - **Work path** ([`work`]): stateful commands through the release worker, warm
+//!   under a Runtime API that hands one process invocation after invocation
+//!   ([`warm_api`]), fed by the harness playing SQS's event source mapping; from
+//!   SendMessage to the reply posted, and the DynamoDB requests and capacity units
+//!   per command counted at the client ([`crate::capacity`]).
 //!
 //! Not a test and not in CI: `bash infra/bench.sh` builds what it needs, starts the
 //! emulator, installs the peers outside the clone, and runs it. Figures are only
@@ -23,6 +28,8 @@ pub mod runtime_api;
 pub mod serve;
 pub mod sqs_stub;
 pub mod suites;
+pub mod warm_api;
+pub mod work;
 
 /// The 1-, 5- and 15-minute load averages (`/proc/loadavg`), for the report.
 pub fn load_average() -> String {

@@ -138,7 +138,14 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
         std::future::pending::<()>().await;
     }
     shared.progress.send_modify(|p| p.next_at = Some(now));
-    let deadline = std::time::SystemTime::now() + shared.deadline;
+    let headers = invocation_headers(REQUEST_ID, shared.deadline);
+    (StatusCode::OK, headers, shared.event.clone()).into_response()
+}
+
+/// The headers of an invocation handed out by `GET …/invocation/next`: its request
+/// id, a deadline `deadline` from now, the function's ARN, a trace id, JSON.
+pub(crate) fn invocation_headers(request_id: &str, deadline: Duration) -> HeaderMap {
+    let deadline = std::time::SystemTime::now() + deadline;
     let deadline_ms = deadline
         .duration_since(std::time::UNIX_EPOCH)
         .expect("after 1970")
@@ -147,7 +154,7 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
     let mut set = |name: &'static str, value: String| {
         headers.insert(name, HeaderValue::from_str(&value).expect("a header value"));
     };
-    set("lambda-runtime-aws-request-id", REQUEST_ID.to_string());
+    set("lambda-runtime-aws-request-id", request_id.to_string());
     set("lambda-runtime-deadline-ms", deadline_ms.to_string());
     set(
         "lambda-runtime-invoked-function-arn",
@@ -158,7 +165,7 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
         "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1".to_string(),
     );
     set("content-type", "application/json".to_string());
-    (StatusCode::OK, headers, shared.event.clone()).into_response()
+    headers
 }
 
 fn finish(shared: &Shared, outcome: Outcome) -> StatusCode {

@@ -7,12 +7,17 @@
 //!                   [(--arm64 DIR | --sam-build DIR) --qemu PROGRAM --sysroot DIR [--arm64-runs 5]]
 //! opkit-bench serve --opkit FILE [--wrk wrk] [--threads 2] [--connections 32]
 //!                   [--seconds 8] [--pool 150000] [--text help]
+//! opkit-bench work  --worker FILE [--commands 100] [--timeout 300] [--log FILE]
 //! ```
 //!
 //! `--release` is cargo's x86_64 release directory (`target/release`); `--arm64` is
 //! cargo's aarch64 one (`target/aarch64-unknown-linux-gnu/release`), `--sam-build`
 //! the directory `sam build` wrote (`.aws-sam/build`), both run under qemu-user.
-//! `cold` needs the emulator (`AWS_ENDPOINT_URL`), as the end-to-end tests do.
+//! `cold` and `work` need the emulator (`AWS_ENDPOINT_URL`), as the end-to-end
+//! tests do. `work` runs the worker `bootstrap` FILE warm (its `--commands` per
+//! scenario; `--timeout` seconds for each half of a scenario to be answered) and
+//! exits 1, saying why, if a command went unanswered or the state is not what the
+//! commands should have left.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -23,10 +28,12 @@ use opkit_tests::bench::cold::Target;
 use opkit_tests::bench::load_average;
 use opkit_tests::bench::serve::{self, Load};
 use opkit_tests::bench::suites::{Bench, Kind, Queue, Row, function_env, report};
+use opkit_tests::bench::work::{self, WorkLoad};
 
 const USAGE: &str = "usage: opkit-bench cold [--release DIR [--runs N] [--peers DIR]] [--log FILE] \
 [(--arm64 DIR | --sam-build DIR) --qemu PROGRAM --sysroot DIR [--arm64-runs N]]\n       opkit-bench serve --opkit FILE \
-[--wrk PROGRAM] [--threads N] [--connections N] [--seconds N] [--pool N] [--text TEXT]";
+[--wrk PROGRAM] [--threads N] [--connections N] [--seconds N] [--pool N] [--text TEXT]
+       opkit-bench work --worker FILE [--commands N] [--timeout SECONDS] [--log FILE]";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -38,6 +45,7 @@ fn main() {
     match mode.as_str() {
         "cold" => runtime.block_on(cold(&flags)),
         "serve" => runtime.block_on(serve(&flags)),
+        "work" => runtime.block_on(work(&flags)),
         _ => fail(USAGE),
     }
 }
@@ -315,6 +323,42 @@ async fn serve(flags: &HashMap<String, String>) {
         Err(e) => fail(&e),
     }
     println!("load average after: {}", load_average());
+}
+
+async fn work(flags: &HashMap<String, String>) {
+    let load = WorkLoad {
+        worker: require(flags, "worker"),
+        commands: number(flags, "commands", 100),
+        log: path(flags, "log")
+            .unwrap_or_else(|| std::env::temp_dir().join("opkit-bench-work.log")),
+        timeout: Duration::from_secs(number(flags, "timeout", 300) as u64),
+    };
+    if load.commands < 2 || !load.commands.is_multiple_of(2) {
+        fail(&format!(
+            "--commands must be an even number of at least 2 (half join, half leave), not {}\n{USAGE}",
+            load.commands
+        ));
+    }
+    println!("load average before: {}", load_average());
+    match work::run(&load).await {
+        Ok((scenarios, process)) => {
+            println!(
+                "\n## Work path: {} stateful commands a scenario through the warm worker ({}), SQS and DynamoDB on the emulator\n",
+                load.commands,
+                load.worker.display()
+            );
+            println!("{}", work::report(&scenarios, &process));
+        }
+        Err(e) => {
+            eprintln!(
+                "work path: {e}\n(the worker's output: {})",
+                load.log.display()
+            );
+            std::process::exit(1);
+        }
+    }
+    println!("load average after: {}", load_average());
+    println!("worker output: {}", load.log.display());
 }
 
 /// A program found on `PATH`, or its bare name (so the error names it).
