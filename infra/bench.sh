@@ -67,7 +67,9 @@ elif [ "$mode" != arm64 ]; then
   cargo build --release --locked -p opkit-expiry
   cargo build --release --locked -p opkit-cli
 fi
-cargo build --locked -p opkit-tests --bin opkit-bench
+# The harness with the workspace's feature set (what `cargo test --workspace` builds):
+# `-p opkit-tests` alone unifies features differently and recompiles the dependencies.
+cargo build --locked --workspace --bins
 if [ "$mode" != arm64 ] && [ "$mode" != work ] && [ "${OPKIT_BENCH_ARM64:-}" = 1 ]; then
   say "release builds for aarch64-unknown-linux-gnu (Debian's cross gcc, .cargo/config.toml)"
   arm=(--release --locked --target aarch64-unknown-linux-gnu)

@@ -18,19 +18,23 @@
 //! every command writes the queue script's one state item (all environments'
 //! lines are one state, `STATE#queue`) and posts a reply.
 //!
-//! - **one at a time**: each command sent once the last one's reply came: batches
-//!   of one, no two commands on the item at once — the floor.
+//! - **one at a time**: each user joins, then leaves, before the next user; each
+//!   command sent once the last one's reply came: batches of one, no two commands
+//!   on the item at once, the state at its least (one line at most) — the floor.
 //! - **burst**: the joins sent back to back, then (once all are answered) the
 //!   leaves: batches of up to 10 whose records run concurrently on that one item,
-//!   so saves conflict and retry (optimistic versions), as a busy team's would.
+//!   so saves conflict and retry (optimistic versions), as a busy team's would;
+//!   the state grows to every joiner's line (reported: units follow its size).
 //!
 //! One warm execution environment (one worker process), so batches run one after
 //! another: the template lets up to `WorkerMaximumConcurrency` (5) run at once.
 //!
-//! Each run is checked: every command got exactly one reply, saying what it did;
-//! after the joins the state holds each joiner in their line, after the leaves
-//! none; the state's version moved by exactly the number of commands (one save
-//! each, none lost, none twice). A miss is an error, and the bench exits non-zero.
+//! Each run is checked: every command got exactly one reply, saying what it did
+//! (a join's that the user holds the environment, a leave's that they gave it up);
+//! after the burst's joins the state holds each joiner in their line, after the
+//! leaves none; the state's version moved by exactly the number of commands (one
+//! save each, none lost, none twice). A miss is an error, and the bench exits
+//! non-zero.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -556,21 +560,21 @@ async fn queue_state(stack: &Stack) -> Result<QueueState, String> {
     })
 }
 
-/// Checks the state after a half: the scenario's lines hold each joiner alone
-/// (`joined`), or none of them is left; and its version moved by one per command.
+/// Checks the state after `sent` commands of scenario `tag`: its lines hold each
+/// of `joins`' users alone (`joined`), or none of them is left; and its version
+/// moved by one per command (each saved once: none lost, none run twice).
 fn check_state(
     tag: &str,
     joins: &[Command],
     joined: bool,
+    sent: usize,
     before: u64,
     after: (u64, BTreeMap<String, Vec<String>>),
 ) -> Result<(), String> {
     let (version, lines) = after;
-    if version != before + joins.len() as u64 {
+    if version != before + sent as u64 {
         return Err(format!(
-            "the queue state went from version {before} to {version}: {} commands should save it exactly {} times",
-            joins.len(),
-            joins.len()
+            "the queue state went from version {before} to {version}: {sent} commands should save it exactly {sent} times"
         ));
     }
     let prefix = format!("bench-{tag}-");
@@ -705,34 +709,60 @@ pub async fn run(load: &WorkLoad) -> Result<(Vec<Scenario>, Process), String> {
     let mut scenarios = Vec::new();
     let result: Result<(), String> = async {
         for (name, tag, paced) in [
-            ("one at a time", "p", true),
-            ("burst (joins back to back, then leaves)", "b", false),
+            ("one at a time (join, leave, join, …)", "p", true),
+            (
+                "burst (the joins back to back, then the leaves)",
+                "b",
+                false,
+            ),
         ] {
             let before = marks(&proxy, &stack, &log);
             let mut latencies = Vec::new();
             let mut state_bytes = 0;
-            for join in [true, false] {
+            let joins = commands(tag, half, true, &run_id);
+            let leaves = commands(tag, half, false, &run_id);
+            if paced {
+                // Each user joins and leaves before the next: the state stays at its
+                // least, and no two commands meet on it.
                 let version = queue_state(&stack).await?.version;
-                let half_commands = commands(tag, half, join, &run_id);
                 let deadline = Instant::now() + load.timeout;
-                if paced {
-                    for command in &half_commands {
-                        let sent = send(&stack, command).await?;
-                        let one = std::slice::from_ref(command);
-                        latencies.extend(replies(&stack, one, &[sent], deadline).await?);
-                    }
-                } else {
+                for command in joins.iter().zip(&leaves).flat_map(|(j, l)| [j, l]) {
+                    let sent = send(&stack, command).await?;
+                    let one = std::slice::from_ref(command);
+                    latencies.extend(replies(&stack, one, &[sent], deadline).await?);
+                    state_bytes = state_bytes.max(queue_state(&stack).await?.bytes);
+                }
+                let after = queue_state(&stack).await?;
+                check_state(
+                    tag,
+                    &joins,
+                    false,
+                    load.commands,
+                    version,
+                    (after.version, after.lines),
+                )
+                .map_err(|e| format!("{name}: {e}"))?;
+            } else {
+                for (half_commands, joined) in [(&joins, true), (&leaves, false)] {
+                    let version = queue_state(&stack).await?.version;
+                    let deadline = Instant::now() + load.timeout;
                     let mut sent = Vec::new();
-                    for command in &half_commands {
+                    for command in half_commands {
                         sent.push(send(&stack, command).await?);
                     }
-                    latencies.extend(replies(&stack, &half_commands, &sent, deadline).await?);
-                }
-                let joins = commands(tag, half, true, &run_id);
-                let after = queue_state(&stack).await?;
-                state_bytes = state_bytes.max(after.bytes);
-                check_state(tag, &joins, join, version, (after.version, after.lines))
+                    latencies.extend(replies(&stack, half_commands, &sent, deadline).await?);
+                    let after = queue_state(&stack).await?;
+                    state_bytes = state_bytes.max(after.bytes);
+                    check_state(
+                        tag,
+                        &joins,
+                        joined,
+                        half,
+                        version,
+                        (after.version, after.lines),
+                    )
                     .map_err(|e| format!("{name}: {e}"))?;
+                }
             }
             let (dynamodb, web_api_calls, mapping) = since(&before, &proxy, &stack, &log);
             scenarios.push(Scenario {
@@ -911,15 +941,18 @@ mod tests {
                 .collect::<BTreeMap<_, _>>()
         };
         let full = lines(&[("bench-p-0", "UP0000000"), ("bench-p-1", "UP0000001")]);
-        assert_eq!(check_state("p", &joins, true, 5, (7, full.clone())), Ok(()));
+        assert_eq!(
+            check_state("p", &joins, true, 2, 5, (7, full.clone())),
+            Ok(())
+        );
         // one save short: a lost update, or a command that did nothing
-        assert!(check_state("p", &joins, true, 5, (6, full.clone())).is_err());
+        assert!(check_state("p", &joins, true, 2, 5, (6, full.clone())).is_err());
         // a joiner missing from their line
         let short = lines(&[("bench-p-0", "UP0000000")]);
-        assert!(check_state("p", &joins, true, 5, (7, short)).is_err());
+        assert!(check_state("p", &joins, true, 2, 5, (7, short)).is_err());
         // after the leaves: nothing of ours left (others' lines are theirs)
         let others = lines(&[("perf", "UOTHER")]);
-        assert_eq!(check_state("p", &joins, false, 7, (9, others)), Ok(()));
-        assert!(check_state("p", &joins, false, 7, (9, full)).is_err());
+        assert_eq!(check_state("p", &joins, false, 2, 7, (9, others)), Ok(()));
+        assert!(check_state("p", &joins, false, 2, 7, (9, full)).is_err());
     }
 }
