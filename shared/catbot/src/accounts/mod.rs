@@ -387,7 +387,10 @@ impl AccountBook {
         }
     }
 
-    fn unknown_region(&self, typed: &str) -> CommandError {
+    /// The refusal of a region-shaped word no region answers to: "I know no AWS
+    /// region `us-west-3`. Did you mean …?", with how to admit a region launched
+    /// after this bot was built.
+    pub fn unknown_region(&self, typed: &str) -> CommandError {
         let configured = self.accounts.values().filter_map(|a| a.region.as_deref());
         let near = nearest(typed, KNOWN_REGIONS.iter().copied().chain(configured));
         let hint = match near {

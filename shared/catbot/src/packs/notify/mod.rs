@@ -434,6 +434,7 @@ fn one_name(args: &opkit::engine::Args) -> Result<String, CommandError> {
 /// name in scope is `wanted` (the caller says why).
 fn pick(
     state: &NotifyState,
+    book: &AccountBook,
     name: &str,
     scope: &Scope,
     wanted: impl Fn(&state::AlarmRecord) -> bool,
@@ -452,7 +453,9 @@ fn pick(
         .filter(|(_, r)| scope.covers(&r.facts) && wanted(r))
         .collect();
     match keys.len() {
-        0 => Err(None),
+        0 => {
+            Err(scope.unknown_region(book, state.alarms.values().map(|r| r.facts.region.as_str())))
+        }
         1 => Ok(keys.remove(0).0.clone()),
         n => {
             let lines = keys.iter().map(|(_, r)| {
@@ -535,7 +538,7 @@ async fn ack(ctx: &mut Ctx<NotifyState>, opts: NotifyOptions) -> Result<Reply, C
     let (args, scope) = split_scope(&ctx.args, &opts.accounts)?;
     let name = one_name(&args)?;
     let open = |r: &state::AlarmRecord| r.incident.as_ref().is_some_and(|i| i.ended_at.is_none());
-    let key = pick(&ctx.state, &name, &scope, open, |place| {
+    let key = pick(&ctx.state, &opts.accounts, &name, &scope, open, |place| {
         typed("alarms ack", &name, place, "")
     })
     .map_err(|e| {
@@ -583,6 +586,7 @@ async fn mute(ctx: &mut Ctx<NotifyState>, opts: NotifyOptions) -> Result<Reply, 
     let tail = format!("for {tokens}");
     let key = pick(
         &ctx.state,
+        &opts.accounts,
         &name,
         &scope,
         |_| true,
@@ -627,7 +631,7 @@ async fn unmute(ctx: &mut Ctx<NotifyState>, opts: NotifyOptions) -> Result<Reply
     let (args, scope) = split_scope(&ctx.args, &opts.accounts)?;
     let name = one_name(&args)?;
     let muted = |r: &state::AlarmRecord| r.muted.is_some();
-    let key = pick(&ctx.state, &name, &scope, muted, |place| {
+    let key = pick(&ctx.state, &opts.accounts, &name, &scope, muted, |place| {
         typed("alarms unmute", &name, place, "")
     })
     .map_err(|e| {

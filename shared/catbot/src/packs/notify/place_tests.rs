@@ -195,6 +195,22 @@ async fn typed_without_in_a_name_in_several_places_asks_which_and_changes_nothin
         none.contains("has no open incident to acknowledge there"),
         "{none}"
     );
+    // AND a region that is no region says that, not "no incident there", for
+    // each command that picks an alarm by place (tester 5, F15)
+    let before: NotifyState = r.t.state(SCRIPT).await;
+    for line in [
+        "alarms ack api-5xx in us-west-3",
+        "alarms mute api-5xx in us-west-3 for 1h",
+        "alarms unmute api-5xx in us-west-3",
+    ] {
+        let typo = r.t.text(ADMIN, line).await;
+        assert!(
+            typo.contains("I know no AWS region `us-west-3`"),
+            "{line}: {typo}"
+        );
+    }
+    let after: NotifyState = r.t.state(SCRIPT).await;
+    assert_eq!(after, before, "a refused place changes nothing");
 }
 
 #[test]

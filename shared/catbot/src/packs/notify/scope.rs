@@ -47,6 +47,21 @@ impl Scope {
         account && self.region.as_ref().is_none_or(|r| facts.region == *r)
     }
 
+    /// The refusal to give when nothing in scope was found because the region
+    /// typed is no region at all (`in us-west-3`): neither one AWS lists or an
+    /// account names (`book`), nor one a notification came from (`seen`, so a
+    /// region launched after this bot was built still answers once its alarms
+    /// have been heard). `None` when the region is real or none was typed.
+    pub fn unknown_region<'a>(
+        &self,
+        book: &AccountBook,
+        mut seen: impl Iterator<Item = &'a str>,
+    ) -> Option<CommandError> {
+        let region = self.region.as_deref()?;
+        (!book.knows_region(region) && !seen.any(|r| r == region))
+            .then(|| book.unknown_region(region))
+    }
+
     /// Whether nothing narrows it.
     pub fn is_everywhere(&self) -> bool {
         self.account.is_none() && self.region.is_none()
