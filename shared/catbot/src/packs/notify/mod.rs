@@ -661,7 +661,7 @@ fn end_mutes(state: &mut NotifyState, now: chrono::DateTime<chrono::Utc>) -> Vec
         notices.push(Notice {
             user: mute.by,
             channel: mute.channel,
-            text: render::mute_ended(&record.facts.name, mute.until),
+            text: render::mute_ended(&record.facts.name, place_of(record), mute.until),
             thread_ts: mute.thread_ts,
         });
     }

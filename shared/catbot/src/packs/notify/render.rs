@@ -272,11 +272,14 @@ pub fn instance_message(change: &InstanceChange) -> Reply {
     Reply::in_channel(text.clone()).block(Block::Section { text })
 }
 
-/// "muted until …" / "no longer muted", said in the incident's thread.
-pub fn mute_ended(name: &str, at: DateTime<Utc>) -> Mrkdwn {
+/// "no longer muted", said in the incident's thread when a mute's time is up:
+/// the alarm's name and `place` (its account and region, as every other
+/// message about it names them: one name may be an alarm in several places).
+pub fn mute_ended(name: &str, place: Mrkdwn, at: DateTime<Utc>) -> Mrkdwn {
     opkit::mrkdwn!(
-        ":bell: *{}* is no longer muted ({}): its changes are posted again.",
+        ":bell: *{}* {} is no longer muted ({}): its changes are posted again.",
         UserText::new(name),
+        place,
         at
     )
 }

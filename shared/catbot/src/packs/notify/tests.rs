@@ -255,7 +255,12 @@ async fn mute_needs_the_role_silences_the_alarm_and_ends_on_time() {
         notices[0].thread_ts.as_deref(),
         Some(r.posts.posts()[0].ts.as_str())
     );
-    assert!(notices[0].text.as_str().contains("no longer muted"));
+    // naming the place, as the unmute reply does (tester F15)
+    let text = notices[0].text.as_str();
+    assert!(
+        text.contains("*api-5xx* (account 123456789012, us-east-1) is no longer muted"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
