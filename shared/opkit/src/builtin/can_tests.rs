@@ -157,6 +157,22 @@ async fn can_and_the_run_agree_when_grants_wait_for_approval() {
 }
 
 #[tokio::test]
+async fn can_says_who_may_not_approve_a_link() {
+    // GIVEN links that wait for an approval
+    let t = setup(true).await;
+    // WHEN `can` is asked about one
+    let (yes, gated, answer) = can(&t, "UADMIN", "roles link ops S0ONCALL").await;
+    // THEN it names who may not approve: the asker and the group's members,
+    // who would gain the role (tester F15: it named the asker alone)
+    assert!(yes && gated, "{answer}");
+    assert!(
+        answer.contains("not the asker, nor whoever it would give a role")
+            && answer.contains("a linked group's members"),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
 async fn can_names_the_rule_that_refuses() {
     // GIVEN a granter who is not an admin (the tester's finding)
     let t = setup(false).await;

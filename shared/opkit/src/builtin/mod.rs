@@ -211,7 +211,9 @@ async fn can(ctx: &mut Ctx<()>) -> Result<Reply, CommandError> {
             " It asks for a confirmation first (a Confirm button, or `confirm` and the request's id).".into()
         }
         Gate::Approval(approvers) => mrkdwn!(
-            " It then waits for approval by someone with {} (not the asker).",
+            " It then waits for approval by someone with {} who gains nothing from it \
+             (not the asker, nor whoever it would give a role: a grant's grantee, a linked \
+             group's members).",
             approvers.describe()
         ),
     };
