@@ -105,7 +105,7 @@ async fn add(ctx: &mut Ctx<ScheduleState>) -> Result<Reply, CommandError> {
     if text.is_empty() {
         return Err(CommandError::usage("missing the command to run"));
     }
-    let Resolution::Matched { command, .. } = ctx.bot.registry().resolve(&tokenize(&text)) else {
+    let Resolution::Matched { command, args } = ctx.bot.registry().resolve(&tokenize(&text)) else {
         return Err(CommandError::user(mrkdwn!(
             "{} is not a command I know.",
             CommandLine::new(&text)
@@ -114,6 +114,14 @@ async fn add(ctx: &mut Ctx<ScheduleState>) -> Result<Reply, CommandError> {
     // Nobody is there to click on a schedule: a gated command, a decision, or
     // a schedule of schedules is refused now (and again at each run).
     if let Err(why) = command.unattended() {
+        return Err(CommandError::user(mrkdwn!(
+            "{} cannot be scheduled: {}. Nothing was scheduled.",
+            CommandLine::new(&text),
+            why
+        )));
+    }
+    // Words the engine would refuse at every run are refused now.
+    if let Err(why) = command.check_args(&args) {
         return Err(CommandError::user(mrkdwn!(
             "{} cannot be scheduled: {}. Nothing was scheduled.",
             CommandLine::new(&text),
@@ -295,6 +303,12 @@ mod tests {
             (
                 "schedule remove standup",
                 "`schedule remove` changes the schedules: a schedule does not make or remove schedules",
+            ),
+            // words the engine refuses at every run (tester F15: it was scheduled,
+            // to fail every minute)
+            (
+                "schedules extra",
+                "`schedules` takes no arguments, but was given `extra`",
             ),
         ] {
             // WHEN an admin schedules it

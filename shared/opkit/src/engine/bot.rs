@@ -640,15 +640,10 @@ impl Bot {
         approved_by: Option<UserId>,
     ) -> Reply {
         let name = Some(command.name.as_str());
-        // A command whose usage line names no arguments takes none: extra words
-        // are refused here, once for every command, rather than ignored.
-        if command.usage.is_empty() && !args.is_empty() {
-            let extra = CommandError::usage(mrkdwn!(
-                "{} takes no arguments, but was given {}",
-                Code::new(&command.name),
-                CommandLine::new(&crate::text::canonical(args.tokens()))
-            ));
-            return self.answer_error(request, command, extra).await;
+        // Checked here, once for every command (`CommandSpec::check_args`).
+        if let Err(why) = command.check_args(&args) {
+            let refusal = CommandError::usage(why);
+            return self.answer_error(request, command, refusal).await;
         }
         match crate::metrics::time_command(
             &command.name,

@@ -699,6 +699,23 @@ impl CommandSpec {
         }
     }
 
+    /// The engine's own check of `args`, made before any handler runs: a command
+    /// whose usage line names no arguments takes none, so extra words are refused
+    /// ("`whoami` takes no arguments, but was given `extra`") rather than ignored.
+    /// Asked at each run and when a schedule is added, so a schedule that would
+    /// fail every run is refused when it is made.
+    /// `Err` holds the reason, for the caller to show with its own usage line.
+    pub fn check_args(&self, args: &Args) -> Result<(), Mrkdwn> {
+        if self.usage.is_empty() && !args.is_empty() {
+            return Err(crate::mrkdwn!(
+                "{} takes no arguments, but was given {}",
+                crate::slack::mrkdwn::Code::new(&self.name),
+                crate::slack::mrkdwn::CommandLine::new(&crate::text::canonical(args.tokens()))
+            ));
+        }
+        Ok(())
+    }
+
     /// The full usage line, e.g. `queue join <env> [for <duration>]`.
     pub fn usage_line(&self) -> String {
         if self.usage.is_empty() {
