@@ -225,19 +225,22 @@ fn words(s: &str) -> Vec<String> {
     s.split_whitespace().map(str::to_lowercase).collect()
 }
 
-/// A syntax form: words of letters, digits, `-` and `_`.
+/// A syntax form: words of ASCII letters, digits, `-` and `_`, as every
+/// built-in name is. Only ASCII: a letter of another alphabet that looks like a
+/// Latin one (Cyrillic `е` in `еc2 reboot`) would make a name that reads as a
+/// built-in's in `help` but is another command.
 fn form(src: &Source<'_>, line: usize, form: &str) -> Result<String, LoadError> {
     let words = words(form);
     let valid = !words.is_empty()
         && words.iter().all(|w| {
-            w.chars().next().is_some_and(|c| c.is_alphanumeric())
-                && w.chars()
-                    .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
+            w.bytes().next().is_some_and(|c| c.is_ascii_alphanumeric())
+                && w.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
         });
     if !valid {
         return Err(src.at(
             line,
-            format!("`{form}` is not a command name: words of letters, digits, `-` and `_`"),
+            format!("`{form}` is not a command name: words of ASCII letters, digits, `-` and `_`"),
         ));
     }
     Ok(words.join(" "))

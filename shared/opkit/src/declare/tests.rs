@@ -615,6 +615,11 @@ fn a_file_that_cannot_be_used_fails_with_its_line_and_the_reason() {
             "[[command]]\nname = \"x\"\n[command.lambda]\nfunction = \"{{ x }}\"\n",
             "not an argument",
         ),
+        // a look-alike of a built-in name: Cyrillic `е` (tester F15)
+        (
+            "[[command]]\nname = \"\u{0435}c2 reboot\"\ncommand = \"help\"\n",
+            "is not a command name: words of ASCII letters, digits, `-` and `_`",
+        ),
     ] {
         let err = load_error(file, &[]);
         assert!(err.contains(why), "{file}: {err}");
