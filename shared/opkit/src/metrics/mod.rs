@@ -18,6 +18,7 @@
 //! | `AckLatency` | `opkit_ack_latency_seconds` | ms | `Route` |
 //! | `QueueToReply` | `opkit_queue_to_reply_seconds` | ms | — |
 //! | `SlackPostFailures` | `opkit_slack_post_failures_total` | count | `Via` |
+//! | `JobTimeouts` | `opkit_job_timeouts_total` | count | `Command` |
 //! | `ExpiryActions` | `opkit_expiry_actions_total` | count | `Action` |
 //!
 //! Dimensions are low-cardinality by construction: a command's registered name
@@ -240,6 +241,18 @@ pub fn slack_post_failed(via: &'static str) {
         unit: Unit::Count,
         value: 1.0,
         dimensions: vec![("Via", via.to_string())],
+    });
+}
+
+/// Counts a job abandoned at its time limit (`opkit serve`'s in-process queue,
+/// [`crate::worker::INLINE_TIME_LIMIT`]), by its command's registered name
+/// (`None`: none matched, counted as `unknown`).
+pub fn job_timed_out(command: Option<&str>) {
+    record(Sample {
+        name: "JobTimeouts",
+        unit: Unit::Count,
+        value: 1.0,
+        dimensions: vec![("Command", command.unwrap_or("unknown").to_string())],
     });
 }
 

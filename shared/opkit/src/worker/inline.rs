@@ -2,9 +2,11 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+use super::deadline::{INLINE_TIME_LIMIT, Within};
 use super::{JobRunner, Retry};
 use crate::BoxFuture;
 use crate::ids::UserId;
@@ -26,9 +28,15 @@ use crate::job::{EnvelopeKey, Job, JobQueue, QueueError};
 /// once, so one user's slow commands (a declared command's 30 s timeout, an AWS
 /// call that hangs) cannot hold every runner while everyone else's wait; past it
 /// that user is told [`QueueError::UserBusy`], and everyone else is served.
+///
+/// Every job has a time limit, [`INLINE_TIME_LIMIT`] (the worker Lambda's
+/// timeout): one still running then is abandoned — its runner and its user's
+/// place freed, its user told that it was stopped and may have done part of its
+/// work — so a call that never answers cannot lock its user out, or, with a few
+/// users, stop the bot.
 #[derive(Clone)]
 pub struct InlineQueue {
-    tx: mpsc::Sender<(String, PerUser)>,
+    tx: mpsc::Sender<Queued>,
     key: EnvelopeKey,
     limit: usize,
     /// Jobs queued or running.
@@ -36,6 +44,16 @@ pub struct InlineQueue {
     user_limit: usize,
     /// Each user's jobs queued or running (a user with none has no entry).
     per_user: Arc<Mutex<HashMap<UserId, usize>>>,
+    /// How long each job may run.
+    time_limit: Duration,
+}
+
+/// A job on its way to a runner: its sealed envelope, its place in its user's
+/// count, and how long it may run.
+struct Queued {
+    body: String,
+    user: PerUser,
+    time_limit: Duration,
 }
 
 /// How many jobs of an [`InlineQueue`] run at once; the rest wait their turn.
@@ -84,29 +102,39 @@ impl InlineQueue {
     /// `runner`, claimed in its store.
     pub fn start(runner: Arc<JobRunner>, limit: usize) -> Self {
         let limit = limit.max(1);
-        let (tx, mut rx) = mpsc::channel::<(String, PerUser)>(limit);
+        let (tx, mut rx) = mpsc::channel::<Queued>(limit);
         let in_flight = Arc::new(watch::Sender::new(0));
         let counter = in_flight.clone();
         let key = runner.key.clone();
         let running = Arc::new(tokio::sync::Semaphore::new(INLINE_CONCURRENCY));
         tokio::spawn(async move {
-            while let Some((body, user)) = rx.recv().await {
+            while let Some(queued) = rx.recv().await {
                 let Ok(permit) = running.clone().acquire_owned().await else {
                     return;
                 };
                 let runner = runner.clone();
                 let done = InFlight(counter.clone());
                 tokio::spawn(async move {
+                    // Counted out of `idle` last: a graceful stop waits for the
+                    // user to be told of a job abandoned at its deadline.
                     let _done = done;
-                    let _user = user;
-                    let _permit = permit;
-                    // No queue will deliver it again: this is its last delivery.
-                    match runner.open_and_run("in-process", false, &body, true).await {
-                        Ok(()) => {}
-                        Err(Retry::HeldElsewhere(id)) => {
+                    let Queued {
+                        body,
+                        user,
+                        time_limit,
+                    } = queued;
+                    match runner.open_and_run_within(&body, time_limit).await {
+                        Within::Done => {}
+                        Within::NotRun(Retry::HeldElsewhere(id)) => {
                             tracing::info!(job_id = %id, "a second delivery of a running job ignored");
                         }
-                        Err(e) => tracing::error!(error = %e, "job not run"),
+                        Within::NotRun(e) => tracing::error!(error = %e, "job not run"),
+                        Within::TimedOut(job) => {
+                            // Its runner and its user's place are free at once.
+                            drop(permit);
+                            drop(user);
+                            runner.abandoned(&job, time_limit).await;
+                        }
                     }
                 });
             }
@@ -118,7 +146,16 @@ impl InlineQueue {
             in_flight,
             user_limit: INLINE_PER_USER,
             per_user: Arc::default(),
+            time_limit: INLINE_TIME_LIMIT,
         }
+    }
+
+    /// The same queue, its jobs abandoned after `limit` instead of
+    /// [`INLINE_TIME_LIMIT`].
+    #[must_use]
+    pub fn time_limit(mut self, limit: Duration) -> Self {
+        self.time_limit = limit;
+        self
     }
 
     /// The same queue, holding at most `limit` jobs of one user (at least one)
@@ -182,7 +219,11 @@ impl InlineQueue {
             return Err(QueueError::Busy { limit });
         }
         self.tx
-            .try_send((job.encode(&self.key), guard))
+            .try_send(Queued {
+                body: job.encode(&self.key),
+                user: guard,
+                time_limit: self.time_limit,
+            })
             .map_err(|e| {
                 self.in_flight.send_modify(|n| *n -= 1);
                 QueueError::Unavailable(e.to_string())

@@ -1,10 +1,13 @@
 //! `opkit serve`'s in-process queue is fair: one user's jobs cannot hold every
-//! runner (tester F11: 96 slow commands from one user delayed everyone's by 15 s).
+//! runner (tester F11: 96 slow commands from one user delayed everyone's by 15 s),
+//! nor for ever: each job has a time limit (tester G15: a call that never answered
+//! locked its user out until a restart).
 
 use std::sync::Arc;
 
 use super::tests::{holding, job, runner};
 use super::*;
+use crate::audit::Outcome;
 use crate::job::{JobQueue, QueueError};
 use crate::testing::TestBot;
 
@@ -65,4 +68,111 @@ async fn a_job_the_full_queue_refuses_does_not_count_against_its_user() {
     queue.idle().await;
     queue.enqueue(&job("UEVE", "hold y")).await.unwrap();
     queue.idle().await;
+}
+
+/// Waits for `queue` to be idle; fails if it is not within an hour (of the
+/// tests' paused clock: at once).
+async fn idle_within_an_hour(queue: &InlineQueue) {
+    tokio::time::timeout(std::time::Duration::from_secs(3600), queue.idle())
+        .await
+        .expect("the queue's jobs end");
+}
+
+/// A command that never finishes (an AWS call that never answers, tester G15).
+fn never_finishing() -> (TestBot, Arc<tokio::sync::Semaphore>) {
+    let never = Arc::new(tokio::sync::Semaphore::new(0));
+    let t = TestBot::with(|b| b.script(holding(never.clone())));
+    (t, never)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_job_that_never_finishes_is_abandoned_at_its_time_limit_and_its_user_told() {
+    // GIVEN the in-process queue, two places per user, and commands that never finish
+    let (t, never) = never_finishing();
+    let (runner, poster) = runner(&t);
+    let queue = InlineQueue::start(Arc::new(runner), 8).per_user(2);
+    // WHEN a user's two commands fill their places
+    let hung = [job("UHANG", "hold a"), job("UHANG", "hold b")];
+    for j in &hung {
+        queue.enqueue(j).await.unwrap();
+    }
+    assert!(matches!(
+        queue.enqueue(&job("UHANG", "hold c")).await,
+        Err(QueueError::UserBusy { limit: 2 })
+    ));
+    // AND the time limit passes (the worker Lambda's timeout)
+    assert_eq!(INLINE_TIME_LIMIT, std::time::Duration::from_secs(30));
+    tokio::time::sleep(INLINE_TIME_LIMIT + std::time::Duration::from_secs(1)).await;
+    idle_within_an_hour(&queue).await;
+    // THEN each was abandoned, and its user told plainly what that means
+    let posts = poster.posts();
+    assert_eq!(posts.len(), 2, "{posts:?}");
+    for (_, reply) in &posts {
+        assert!(
+            reply
+                .text
+                .contains("did not finish within 30 s, so I stopped waiting for it")
+                && reply.text.contains("may have done some or all of its work")
+                && reply.text.contains("check before you run it again"),
+            "{}",
+            reply.text
+        );
+    }
+    assert!(posts.iter().any(|(_, r)| r.text.contains("`hold a`")));
+    // AND each is audited as failed, naming its command
+    let failed: Vec<_> = t
+        .audit(20)
+        .await
+        .into_iter()
+        .filter(|r| matches!(&r.outcome, Outcome::Failed { error } if error.contains("time limit")))
+        .collect();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert!(failed.iter().all(|r| r.command.as_deref() == Some("hold")));
+    // AND the user's places are free again
+    assert_eq!(queue.in_flight(), 0);
+    queue.enqueue(&job("UHANG", "hold c")).await.unwrap();
+    // AND an abandoned job delivered again (Slack resending an event) does not run again
+    queue.enqueue(&hung[0]).await.unwrap();
+    never.add_permits(10);
+    queue.idle().await;
+    let posts = poster.posts();
+    assert_eq!(posts.len(), 3, "{posts:?}");
+    assert_eq!(posts[2].1.text, "held and done");
+}
+
+#[tokio::test(start_paused = true)]
+async fn hung_jobs_of_four_users_hold_the_runners_only_until_their_time_limit() {
+    // GIVEN the in-process queue, every runner held by four users' commands
+    // that never finish
+    let never = Arc::new(tokio::sync::Semaphore::new(0));
+    let t = TestBot::with(|b| {
+        b.script(holding(never.clone()))
+            .script(crate::fixtures::tally())
+    });
+    let (runner, poster) = runner(&t);
+    let limit = std::time::Duration::from_secs(5);
+    let queue = InlineQueue::start(Arc::new(runner), 1024).time_limit(limit);
+    for i in 0..INLINE_CONCURRENCY {
+        let user = format!("U{}", i / INLINE_PER_USER);
+        queue.enqueue(&job(&user, "hold x")).await.unwrap();
+    }
+    // WHEN someone else's command waits for a runner
+    queue.enqueue(&job("UBOB", "tally perf")).await.unwrap();
+    tokio::time::sleep(limit / 2).await;
+    assert!(poster.posts().is_empty());
+    // THEN once the hung commands reach their limit, each is answered "stopped",
+    // and the waiting command runs
+    idle_within_an_hour(&queue).await;
+    let posts = poster.posts();
+    assert_eq!(posts.len(), INLINE_CONCURRENCY + 1);
+    let stopped = posts
+        .iter()
+        .filter(|(_, r)| r.text.contains("did not finish within 5 s"))
+        .count();
+    assert_eq!(stopped, INLINE_CONCURRENCY);
+    assert!(
+        posts
+            .iter()
+            .any(|(_, r)| r.text == "<@UBOB> counted *perf* (1).")
+    );
 }

@@ -538,19 +538,27 @@ impl JobRunner {
         body: &str,
         last_delivery: bool,
     ) -> Result<(), Retry> {
-        let job = match Job::decode(body, &self.key) {
-            Ok(job) => job,
-            Err(e) if e.is_forgery() => {
-                self.refuse_forgery(message_id, body, &e).await;
-                return Ok(());
-            }
-            Err(e) => {
-                tracing::error!(message_id, error = %e, "unusable job envelope dropped");
-                return Ok(());
-            }
+        let Some(job) = self.open(message_id, body).await else {
+            return Ok(());
         };
         let delivery = redelivered.then_some(message_id);
         self.run_once_delivered(&job, delivery, last_delivery).await
+    }
+
+    /// Opens `body` with the key: `None` for a forged envelope (audited and
+    /// dropped) or an unreadable one (logged and dropped).
+    async fn open(&self, message_id: &str, body: &str) -> Option<Job> {
+        match Job::decode(body, &self.key) {
+            Ok(job) => Some(job),
+            Err(e) if e.is_forgery() => {
+                self.refuse_forgery(message_id, body, &e).await;
+                None
+            }
+            Err(e) => {
+                tracing::error!(message_id, error = %e, "unusable job envelope dropped");
+                None
+            }
+        }
     }
 
     /// Logs and audits a forged envelope. The record names what the envelope
@@ -703,7 +711,9 @@ impl Claims {
     }
 }
 
+mod deadline;
 mod inline;
+pub use deadline::INLINE_TIME_LIMIT;
 pub use inline::{INLINE_CONCURRENCY, INLINE_LIMIT, INLINE_PER_USER, InlineQueue};
 
 #[cfg(test)]
