@@ -30,6 +30,7 @@ mod format;
 pub mod lambda;
 pub mod stored;
 
+mod scrub;
 mod template;
 mod usage;
 
@@ -41,6 +42,8 @@ mod check_tests;
 mod secret_url_tests;
 #[cfg(test)]
 mod stored_tests;
+#[cfg(test)]
+mod template_tests;
 #[cfg(test)]
 mod tests;
 
@@ -224,7 +227,7 @@ impl Parsed {
                         )
                     })?;
                 // Every form it can be sent in: the logs never show any of them.
-                for form in template::sent_forms(value.expose()) {
+                for form in scrub::sent_forms(value.expose()) {
                     crate::secret::register(&form);
                 }
                 held.insert(name.clone(), value);
@@ -506,16 +509,20 @@ impl Bound {
         Value::from_iter(map)
     }
 
-    /// `text` with every secret this command holds blanked out, in every form
-    /// it can be sent in ([`template::sent_forms`]).
+    /// `text` with every secret this command holds blanked out, and each part
+    /// of one that is a credential on its own, in every form it can be sent in
+    /// or come back in ([`scrub::sent_forms`]), ignoring ASCII case (a service
+    /// may upper-case what it repeats).
     fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for secret in self.secrets.values() {
-            for form in template::sent_forms(secret.expose()) {
-                out = out.replace(&form, "***");
-            }
-        }
-        out
+        let mut forms: Vec<String> = self
+            .secrets
+            .values()
+            .flat_map(|secret| scrub::sent_forms(secret.expose()))
+            .collect();
+        // The longest first across secrets too: no form is blanked half by a
+        // shorter one of another secret.
+        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        crate::secret::blank(text, &forms)
     }
 
     /// Renders each template once with sample arguments, so that a URL that

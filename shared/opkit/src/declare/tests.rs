@@ -30,7 +30,8 @@ pub(super) struct Seen {
 /// `/services/…/version` a version, `/echo` the JSON it was sent, `/uri…` the
 /// path and query it was sent (`{"uri": …}`), `/refuse` a 401 that repeats the
 /// Authorization header, `/text` plain text, `/hang` never, `/moved?to=URL` a
-/// 302 to `URL`.
+/// 302 to `URL`; any path with an `X-Echo` header repeats its path in that
+/// header's form (`secret_url_tests::echoed`).
 pub(super) struct Fake {
     pub(super) base: String,
     seen: Arc<Mutex<Vec<Seen>>>,
@@ -53,7 +54,7 @@ impl Fake {
                     record.lock().unwrap().push(Seen {
                         method,
                         uri: uri.to_string(),
-                        headers,
+                        headers: headers.clone(),
                         body: body.clone(),
                     });
                     let mut answer_headers = HeaderMap::new();
@@ -62,7 +63,9 @@ impl Fake {
                         let to = url.query_pairs().find(|(k, _)| k == "to").unwrap().1;
                         answer_headers.insert(axum::http::header::LOCATION, to.parse().unwrap());
                     }
+                    let echo = headers.get("x-echo").and_then(|v| v.to_str().ok());
                     let (status, body) = match path.as_str() {
+                        _ if let Some(mode) = echo => super::secret_url_tests::echoed(mode, &uri, &headers),
                         "/moved" => (StatusCode::FOUND, b"moved".to_vec()),
                         "/echo" => (StatusCode::OK, body.to_vec()),
                         p if p.starts_with("/uri") => (
@@ -486,7 +489,7 @@ url = "http://127.0.0.1:1/a/{{ secret.TOKEN }}?key={{ secret.TOKEN }}"
             .into_iter()
             .chain(audit.iter().map(String::as_str))
         {
-            for form in super::template::sent_forms(secret) {
+            for form in super::scrub::sent_forms(secret) {
                 assert!(!text.contains(&form), "{secret} as {form} in: {text}");
             }
             // the part of the URL after the host is not in an error at all
