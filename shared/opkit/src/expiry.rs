@@ -24,12 +24,12 @@ use crate::engine::bot::{Bot, Request};
 use crate::engine::command::{Caller, CommandError, Notice};
 use crate::ids::UserId;
 use crate::job::Job;
-use crate::job::JobQueue;
+use crate::job::{JobQueue, QueueError};
 use crate::mrkdwn;
 use crate::schedule;
 use crate::slack::mrkdwn::Mrkdwn;
 use crate::slack::web::{OwnPost, post_or_tell_owner};
-use crate::slack::{ChannelPoster, Reply};
+use crate::slack::{ChannelPoster, Code, Reply};
 use crate::worker::{Claimed, KEEP, LEASE, run_claimed};
 
 /// What one pass did.
@@ -41,8 +41,11 @@ pub struct ExpiryReport {
     pub windows_started: usize,
     /// Notices from script tickers.
     pub script_notices: usize,
-    /// Scheduled commands run.
+    /// Scheduled commands run (or, with a queue, put on it for the worker).
     pub scheduled_runs: usize,
+    /// Scheduled commands due that the queue did not take (full, or down):
+    /// not run, and said so in their channel ([`not_run_reply`]).
+    pub scheduled_not_run: usize,
     /// Announcements posted to channels.
     pub posted: usize,
     /// Announcements that could not be posted (logged).
@@ -180,9 +183,15 @@ impl Expiry {
         for entry in self.due_schedules(now).await? {
             let job = Job::scheduled(&entry, now);
             if let Some(queue) = &self.queue {
-                report.scheduled_runs += 1;
-                if let Err(e) = queue.enqueue(&job).await {
-                    tracing::error!(schedule = %entry.name, error = %e, "could not queue a scheduled command");
+                match queue.enqueue(&job).await {
+                    Ok(()) => report.scheduled_runs += 1,
+                    Err(e) => {
+                        report.scheduled_not_run += 1;
+                        tracing::error!(schedule = %entry.name, error = %e, "could not queue a scheduled command: not run");
+                        let reply = not_run_reply(&entry, &e);
+                        let post = self.post_scheduled(&entry, &reply).await;
+                        report.count(post);
+                    }
                 }
                 continue;
             }
@@ -201,25 +210,36 @@ impl Expiry {
             };
             report.scheduled_runs += 1;
             let reply = schedule::posted_reply(reply, &entry.name, &entry.run_as);
-            let Some(poster) = &self.channels else {
-                tracing::warn!(channel = %entry.channel, text = %reply.text, "no SLACK_BOT_TOKEN: not posted");
-                continue;
-            };
-            let post = schedule::post_answer(
-                &self.bot,
-                &**poster,
-                &entry.name,
-                &entry.channel,
-                &reply,
-                &entry.run_as,
-            )
-            .await
-            .map_err(|e| {
-                tracing::error!(channel = %entry.channel, error = %e, "could not post to a channel");
-            });
-            report.count(Some(post));
+            let post = self.post_scheduled(&entry, &reply).await;
+            report.count(post);
         }
         Ok(())
+    }
+
+    /// Posts a scheduled run's answer in its channel ([`schedule::post_answer`]):
+    /// `None` without a token, else what became of it (`Err`: logged).
+    async fn post_scheduled(
+        &self,
+        entry: &schedule::Entry,
+        reply: &Reply,
+    ) -> Option<Result<OwnPost, ()>> {
+        let Some(poster) = &self.channels else {
+            tracing::warn!(channel = %entry.channel, text = %reply.text, "no SLACK_BOT_TOKEN: not posted");
+            return None;
+        };
+        let post = schedule::post_answer(
+            &self.bot,
+            &**poster,
+            &entry.name,
+            &entry.channel,
+            reply,
+            &entry.run_as,
+        )
+        .await
+        .map_err(|e| {
+            tracing::error!(channel = %entry.channel, error = %e, "could not post to a channel");
+        });
+        Some(post)
     }
 
     async fn audited(&self, grant: &Grant, text: Mrkdwn) -> Notice {
@@ -290,6 +310,24 @@ impl Expiry {
             }
         }
     }
+}
+
+/// What a scheduled run's channel is told when the queue did not take it
+/// (`error`): that this run did not happen, and why in plain words (never the
+/// queue service's own error), marked as the schedule's as its answers are.
+pub fn not_run_reply(entry: &schedule::Entry, error: &QueueError) -> Reply {
+    let why = match error {
+        QueueError::Busy { .. } | QueueError::UserBusy { .. } => {
+            "I had too many commands waiting or running to take it"
+        }
+        _ => "I could not queue it",
+    };
+    let text = mrkdwn!(
+        "Sorry, {} did not run this time: {}. It runs again when it is next due.",
+        Code::new(&entry.text),
+        why
+    );
+    schedule::posted_reply(Reply::text(text), &entry.name, &entry.run_as)
 }
 
 /// Who hears of a grant's notice when its channel will not take the bot: whoever

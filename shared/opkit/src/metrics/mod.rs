@@ -264,6 +264,7 @@ pub fn expiry_pass(report: &crate::expiry::ExpiryReport) {
         ("windows_started", report.windows_started),
         ("script_notices", report.script_notices),
         ("scheduled_runs", report.scheduled_runs),
+        ("scheduled_not_run", report.scheduled_not_run),
         ("posted", report.posted),
     ] {
         if count > 0 {

@@ -1,16 +1,17 @@
 //! [`InlineQueue`]: the in-process stand-in for SQS that `opkit serve` uses.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 use super::deadline::{INLINE_TIME_LIMIT, Within};
 use super::{JobRunner, Retry};
 use crate::BoxFuture;
 use crate::ids::UserId;
-use crate::job::{EnvelopeKey, Job, JobQueue, QueueError};
+use crate::job::{EnvelopeKey, Job, JobQueue, QueueError, Source};
 
 /// An in-process queue: jobs go to a background task that runs each on its own
 /// task, as SQS's worker does — sealed with the runner's envelope key (a random
@@ -29,6 +30,13 @@ use crate::job::{EnvelopeKey, Job, JobQueue, QueueError};
 /// call that hangs) cannot hold every runner while everyone else's wait; past it
 /// that user is told [`QueueError::UserBusy`], and everyone else is served.
 ///
+/// Scheduled runs have a lane of their own: they never count against their
+/// owner's places (an owner's due schedules do not refuse what the owner types,
+/// nor are they refused for it) and are never refused for a per-user limit; at
+/// most [`INLINE_SCHEDULED_RUNNING`] run at once — the rest wait their turn — and
+/// the lane holds at most [`INLINE_SCHEDULED_LIMIT`], past which a run is refused
+/// with [`QueueError::Busy`] (the expiry pass then says it did not run).
+///
 /// Every job has a time limit, [`INLINE_TIME_LIMIT`] (the worker Lambda's
 /// timeout): one still running then is abandoned — its runner and its user's
 /// place freed, its user told that it was stopped and may have done part of its
@@ -46,14 +54,41 @@ pub struct InlineQueue {
     per_user: Arc<Mutex<HashMap<UserId, usize>>>,
     /// How long each job may run.
     time_limit: Duration,
+    /// Scheduled runs queued or running.
+    scheduled: Arc<AtomicUsize>,
 }
 
-/// A job on its way to a runner: its sealed envelope, its place in its user's
-/// count, and how long it may run.
+/// A job on its way to a runner: its sealed envelope, its place, and how long
+/// it may run.
 struct Queued {
     body: String,
-    user: PerUser,
+    place: Place,
     time_limit: Duration,
+}
+
+/// Whose count a queued job is in; dropping it counts the job out.
+enum Place {
+    /// A job someone sent (a command, a message, a click): its user's.
+    Sent { _user: PerUser },
+    /// A scheduled run: the scheduled lane's.
+    Scheduled { _lane: ScheduledPlace },
+}
+
+/// How many scheduled runs of an [`InlineQueue`] run at once (as many as one
+/// user's jobs may); the others wait for one of them to end.
+pub const INLINE_SCHEDULED_RUNNING: usize = INLINE_PER_USER;
+
+/// How many scheduled runs an [`InlineQueue`] holds (waiting or running) before
+/// it refuses one as busy: a quarter of [`INLINE_LIMIT`].
+pub const INLINE_SCHEDULED_LIMIT: usize = INLINE_LIMIT / 4;
+
+/// Counts a scheduled run out of the scheduled lane's count when its task ends.
+struct ScheduledPlace(Arc<AtomicUsize>);
+
+impl Drop for ScheduledPlace {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// How many jobs of an [`InlineQueue`] run at once; the rest wait their turn.
@@ -106,37 +141,30 @@ impl InlineQueue {
         let in_flight = Arc::new(watch::Sender::new(0));
         let counter = in_flight.clone();
         let key = runner.key.clone();
-        let running = Arc::new(tokio::sync::Semaphore::new(INLINE_CONCURRENCY));
+        let running = Arc::new(Semaphore::new(INLINE_CONCURRENCY));
+        let scheduled_running = Arc::new(Semaphore::new(INLINE_SCHEDULED_RUNNING));
         tokio::spawn(async move {
             while let Some(queued) = rx.recv().await {
+                let runner = runner.clone();
+                let done = InFlight(counter.clone());
+                if matches!(queued.place, Place::Scheduled { .. }) {
+                    // It waits for its lane on its own task: the jobs sent after
+                    // it do not wait behind it.
+                    let (lane, running) = (scheduled_running.clone(), running.clone());
+                    tokio::spawn(async move {
+                        let (Ok(lane), Ok(permit)) =
+                            (lane.acquire_owned().await, running.acquire_owned().await)
+                        else {
+                            return;
+                        };
+                        run(&runner, queued, [permit, lane], done).await;
+                    });
+                    continue;
+                }
                 let Ok(permit) = running.clone().acquire_owned().await else {
                     return;
                 };
-                let runner = runner.clone();
-                let done = InFlight(counter.clone());
-                tokio::spawn(async move {
-                    // Counted out of `idle` last: a graceful stop waits for the
-                    // user to be told of a job abandoned at its deadline.
-                    let _done = done;
-                    let Queued {
-                        body,
-                        user,
-                        time_limit,
-                    } = queued;
-                    match runner.open_and_run_within(&body, time_limit).await {
-                        Within::Done => {}
-                        Within::NotRun(Retry::HeldElsewhere(id)) => {
-                            tracing::info!(job_id = %id, "a second delivery of a running job ignored");
-                        }
-                        Within::NotRun(e) => tracing::error!(error = %e, "job not run"),
-                        Within::TimedOut(job) => {
-                            // Its runner and its user's place are free at once.
-                            drop(permit);
-                            drop(user);
-                            runner.abandoned(&job, time_limit).await;
-                        }
-                    }
-                });
+                tokio::spawn(async move { run(&runner, queued, [permit], done).await });
             }
         });
         Self {
@@ -147,6 +175,7 @@ impl InlineQueue {
             user_limit: INLINE_PER_USER,
             per_user: Arc::default(),
             time_limit: INLINE_TIME_LIMIT,
+            scheduled: Arc::default(),
         }
     }
 
@@ -187,26 +216,20 @@ impl JobQueue for InlineQueue {
 }
 
 impl InlineQueue {
-    /// Counts `job` in — its user's count first, then the queue's — and sends it.
+    /// Counts `job` in — into its place (its user's count, or the scheduled
+    /// lane's), then the queue's — and sends it.
     fn admit(&self, job: &Job) -> Result<(), QueueError> {
-        let user = job.caller.user.clone();
-        let guard = {
-            let mut counts = self.per_user.lock().unwrap_or_else(|e| e.into_inner());
-            let held = counts.entry(user.clone()).or_insert(0);
-            if *held >= self.user_limit {
-                return Err(QueueError::UserBusy {
-                    limit: self.user_limit,
-                });
-            }
-            *held += 1;
-            PerUser {
-                user,
-                counts: self.per_user.clone(),
-            }
+        let place = match &job.source {
+            Source::Schedule { .. } => Place::Scheduled {
+                _lane: self.scheduled_place()?,
+            },
+            _ => Place::Sent {
+                _user: self.user_place(&job.caller.user)?,
+            },
         };
         // Counted in before it is sent, and only below the limit: the channel
         // (of `limit` places) always has room for a job counted in. A job not
-        // taken drops `guard`, which counts it out of its user's count.
+        // taken drops `place`, which counts it out again.
         let limit = self.limit;
         let admitted = self.in_flight.send_if_modified(|n| {
             if *n >= limit {
@@ -221,12 +244,71 @@ impl InlineQueue {
         self.tx
             .try_send(Queued {
                 body: job.encode(&self.key),
-                user: guard,
+                place,
                 time_limit: self.time_limit,
             })
             .map_err(|e| {
                 self.in_flight.send_modify(|n| *n -= 1);
                 QueueError::Unavailable(e.to_string())
             })
+    }
+
+    /// One of `user`'s places, or [`QueueError::UserBusy`] when they hold all.
+    fn user_place(&self, user: &UserId) -> Result<PerUser, QueueError> {
+        let mut counts = self.per_user.lock().unwrap_or_else(|e| e.into_inner());
+        let held = counts.entry(user.clone()).or_insert(0);
+        if *held >= self.user_limit {
+            return Err(QueueError::UserBusy {
+                limit: self.user_limit,
+            });
+        }
+        *held += 1;
+        Ok(PerUser {
+            user: user.clone(),
+            counts: self.per_user.clone(),
+        })
+    }
+
+    /// A place in the scheduled lane, or [`QueueError::Busy`] when it holds
+    /// [`INLINE_SCHEDULED_LIMIT`] runs.
+    fn scheduled_place(&self) -> Result<ScheduledPlace, QueueError> {
+        let limit = INLINE_SCHEDULED_LIMIT;
+        self.scheduled
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .map_err(|_| QueueError::Busy { limit })?;
+        Ok(ScheduledPlace(self.scheduled.clone()))
+    }
+}
+
+/// Runs one queued job on `runner`, holding `permits` (its runner's, and its
+/// lane's) and its place until it ends — or, if it is abandoned at its time
+/// limit, only until then: its user is told with both free.
+async fn run<const N: usize>(
+    runner: &JobRunner,
+    queued: Queued,
+    permits: [OwnedSemaphorePermit; N],
+    done: InFlight,
+) {
+    // Counted out of `idle` last: a graceful stop waits for the user to be told
+    // of a job abandoned at its deadline.
+    let _done = done;
+    let Queued {
+        body,
+        place,
+        time_limit,
+    } = queued;
+    match runner.open_and_run_within(&body, time_limit).await {
+        Within::Done => {}
+        Within::NotRun(Retry::HeldElsewhere(id)) => {
+            tracing::info!(job_id = %id, "a second delivery of a running job ignored");
+        }
+        Within::NotRun(e) => tracing::error!(error = %e, "job not run"),
+        Within::TimedOut(job) => {
+            drop(permits);
+            drop(place);
+            runner.abandoned(&job, time_limit).await;
+        }
     }
 }

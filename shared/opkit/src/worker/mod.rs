@@ -714,11 +714,16 @@ impl Claims {
 mod deadline;
 mod inline;
 pub use deadline::INLINE_TIME_LIMIT;
-pub use inline::{INLINE_CONCURRENCY, INLINE_LIMIT, INLINE_PER_USER, InlineQueue};
+pub use inline::{
+    INLINE_CONCURRENCY, INLINE_LIMIT, INLINE_PER_USER, INLINE_SCHEDULED_LIMIT,
+    INLINE_SCHEDULED_RUNNING, InlineQueue,
+};
 
 #[cfg(test)]
 mod inline_tests;
 #[cfg(test)]
 mod redelivery_tests;
+#[cfg(test)]
+mod scheduled_tests;
 #[cfg(test)]
 mod tests;
