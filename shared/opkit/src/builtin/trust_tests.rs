@@ -151,6 +151,42 @@ async fn a_member_of_a_group_cannot_approve_linking_it_to_a_role() {
 }
 
 #[tokio::test]
+async fn a_link_of_a_large_group_is_held_small_and_an_unlisted_member_still_cannot_approve() {
+    // GIVEN UEVE is an approver, the last of a 2,000-member group
+    let t = approvals();
+    let made = t.say("UADMIN", "roles grant <@UEVE> approver").await;
+    t.click("UADMIN2", &made, Decision::Approve).await;
+    let mut members: Vec<String> = (0..1999).map(|i| format!("UA{i:07}")).collect();
+    members.push("UEVE".into());
+    let members: Vec<&str> = members.iter().map(String::as_str).collect();
+    t.groups.set_members("S0ONCALL1", &members);
+    // WHEN an admin asks to link ops to the group
+    let prompt = t
+        .say("UADMIN", "roles link ops <!subteam^S0ONCALL1|@ops-oncall>")
+        .await;
+    // THEN the held request lists a hundred of them and counts the rest (it
+    // stored all 2,000: 26 KB in one entry of the shared pending state)
+    let held: crate::engine::PendingState = t.state(crate::engine::gate::PENDING_SCRIPT).await;
+    let pending = held.requests.values().next().expect("held");
+    assert_eq!(
+        pending.beneficiaries.len(),
+        crate::engine::gate::MAX_HELD_BENEFICIARIES
+    );
+    assert_eq!(pending.beneficiaries_unlisted, 1900);
+    assert!(serde_json::to_string(pending).unwrap().len() <= crate::engine::gate::MAX_HELD_BYTES);
+    // AND the member it does not list still cannot approve: the approved run
+    // names who gains again, and nothing is linked
+    let approved = t.click("UEVE", &prompt, Decision::Approve).await;
+    assert!(
+        approved.text.as_str().contains("you are in"),
+        "{}",
+        approved.text
+    );
+    let links: crate::groups::RoleLinks = t.state(crate::groups::LINKS_SCRIPT).await;
+    assert!(links.links.is_empty(), "nothing linked");
+}
+
+#[tokio::test]
 async fn a_start_in_the_past_is_shown_as_a_time_not_as_escaped_markup() {
     // GIVEN an admin grants from a date long gone
     let t = TestBot::new();

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use super::*;
 use crate::engine::command::{Command, Ctx, Script};
+use crate::slack::UserText;
 use crate::testing::TestBot;
 
 /// What the handlers resolve at run time (a channel's default, say), and how

@@ -45,12 +45,18 @@ use crate::engine::command::{Asked, Bindings, Caller, CommandError, CommandSpec,
 use crate::engine::registry::Resolution;
 use crate::ids::{Role, UserId};
 use crate::mrkdwn;
-use crate::slack::mrkdwn::{Code, CommandLine, Mrkdwn, UserText};
-use crate::slack::{Block, Button, ConfirmDialog, Reply, Visibility};
+use crate::slack::mrkdwn::{Code, CommandLine, Mrkdwn};
+use crate::slack::{Block, Reply};
 use crate::telemetry::ErrorChain;
 use crate::text::{canonical, tokenize};
 
+mod prompt;
+mod room;
 pub(crate) mod typed;
+
+pub use prompt::MENTIONED_BENEFICIARIES;
+use prompt::prompt;
+pub use room::{MAX_HELD_BENEFICIARIES, MAX_HELD_BYTES, MAX_HELD_PER_USER, PENDING_BUDGET};
 
 /// The script whose state holds pending requests.
 pub const PENDING_SCRIPT: &str = "opkit-pending";
@@ -148,8 +154,16 @@ pub struct Pending {
     pub expires_at: DateTime<Utc>,
     /// Who gains from it besides the asker, as its handler said
     /// ([`Ctx::benefits`](crate::engine::command::Ctx::benefits)).
+    /// At most [`MAX_HELD_BENEFICIARIES`]; the rest are counted in
+    /// [`Pending::beneficiaries_unlisted`].
     #[serde(default)]
     pub beneficiaries: Vec<UserId>,
+    /// How many more gain from it than [`Pending::beneficiaries`] lists (the
+    /// members of a large group): none of them is refused at the click, but the
+    /// approved run names who gains again and refuses an approver among them
+    /// ([`Ctx::confirm`](crate::engine::command::Ctx::confirm)).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub beneficiaries_unlisted: usize,
     /// How the prompt names them, if not one by one
     /// ([`Ctx::name_beneficiaries`](crate::engine::command::Ctx::name_beneficiaries)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -295,6 +309,11 @@ pub struct PendingState {
     /// handled, and a made-up id that there is no such request.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub settled: BTreeMap<String, DateTime<Utc>>,
+    /// Requests dropped lately to make room for others' (their asker held the
+    /// most when the held requests filled their room; see [`room`]), by id,
+    /// with when that is forgotten: a click on one says so.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dropped: BTreeMap<String, DateTime<Utc>>,
 }
 
 /// How a click went, before anything runs.
@@ -345,13 +364,19 @@ impl Bot {
             text: shown,
             ..request.clone()
         };
+        // A group's members are each named as gaining, and a group may have
+        // thousands: the held request lists some and counts the rest.
+        let mut beneficiaries = asked.beneficiaries;
+        let beneficiaries_unlisted = beneficiaries.len().saturating_sub(MAX_HELD_BENEFICIARIES);
+        beneficiaries.truncate(MAX_HELD_BENEFICIARIES);
         let pending = Pending {
             request: request.clone(),
             command: command.name.clone(),
             approval,
             summary: asked.summary,
             expires_at: now + PENDING_FOR,
-            beneficiaries: asked.beneficiaries,
+            beneficiaries,
+            beneficiaries_unlisted,
             beneficiaries_named: asked.beneficiaries_named,
             also_approved_by: asked.also_approved_by,
             bound: asked.bound,
@@ -363,16 +388,36 @@ impl Bot {
                 let id = id.clone();
                 Box::pin(async move {
                     let mut state = pending_state(state)?;
-                    state.requests.retain(|_, p| p.expires_at > now);
-                    state.settled.retain(|_, until| *until > now);
-                    state.requests.insert(id, pending);
-                    Ok(((), Some(to_value(&state)?)))
+                    match state.admit(id, pending, now) {
+                        Ok(dropped) => Ok((Ok(dropped), Some(to_value(&state)?))),
+                        Err(why) => Ok((Err(why), None)),
+                    }
                 })
             })
             .await;
         let name = Some(command.name.as_str());
-        if let Err(e) = saved {
-            return self.failed(request, name, e).await;
+        let dropped = match saved {
+            Ok(Ok(dropped)) => dropped,
+            Ok(Err(why)) => return self.failed(request, name, CommandError::user(why)).await,
+            Err(e) => return self.failed(request, name, e).await,
+        };
+        for (dropped_id, held) in dropped {
+            tracing::warn!(
+                pending_id = %dropped_id,
+                asker = %held.request.caller.user,
+                for_request = %id,
+                "dropped a held request to make room: its asker held the most"
+            );
+            let action = "dropped while waiting, to make room for another's request \
+                          (its asker held the most requests waiting)";
+            self.audit(
+                &held.request,
+                Some(&held.command),
+                Outcome::System {
+                    action: action.to_string(),
+                },
+            )
+            .await;
         }
         let awaiting = match pending.approvers(command) {
             Some(access) => format!("approval by {}", access.describe().as_str()),
@@ -452,6 +497,10 @@ impl Bot {
         let Some(pending) = state.requests.get(pending_id).cloned() else {
             let why = if state.settled.contains_key(pending_id) {
                 "This request was already handled."
+            } else if state.dropped.contains_key(pending_id) {
+                "This request was dropped before it was decided, to make room for \
+                 others' requests: its asker held the most of those waiting. Nothing \
+                 was run; ask again if you still want it."
             } else {
                 "There is no such request (it may have expired); nothing was run."
             };
@@ -461,10 +510,7 @@ impl Bot {
         let mine = &clicker.user == asker;
         let close = |state: &mut PendingState, settled: Settled| {
             state.requests.remove(pending_id);
-            state.settled.retain(|_, until| *until > now);
-            state
-                .settled
-                .insert(pending_id.to_string(), now + PENDING_FOR);
+            state.remember_settled(pending_id, now);
             Ok((settled, Some(to_value(state)?)))
         };
         if pending.expires_at <= now {
@@ -656,6 +702,10 @@ impl Bot {
     }
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 fn pending_state(state: Option<Value>) -> Result<PendingState, CommandError> {
     state
         .map(serde_json::from_value)
@@ -676,107 +726,6 @@ pub fn short_id(id: &str) -> &str {
 
 /// Characters of a pending id shown for typing.
 const SHORT_ID_LEN: usize = 8;
-
-/// Most beneficiaries an approval prompt mentions one by one; past it, it
-/// counts the rest. The prompt is posted in the channel: each mention pings.
-pub const MENTIONED_BENEFICIARIES: usize = 5;
-
-/// " nor …" after "not the asker" in an approval prompt: how its handler named
-/// who gains ([`Pending::beneficiaries_named`]), else each of them, at most
-/// [`MENTIONED_BENEFICIARIES`] mentioned and the rest counted.
-fn not_them(pending: &Pending) -> Option<Mrkdwn> {
-    if let Some(named) = &pending.beneficiaries_named {
-        return Some(mrkdwn!(" nor {}", named.clone()));
-    }
-    let all = &pending.beneficiaries;
-    if all.is_empty() {
-        return None;
-    }
-    let shown = all
-        .iter()
-        .take(MENTIONED_BENEFICIARIES)
-        .map(UserId::mention);
-    let more = all.len().saturating_sub(MENTIONED_BENEFICIARIES);
-    let rest = (more > 0).then(|| mrkdwn!(" and {} others who would gain", more));
-    Some(mrkdwn!(" nor {}{}", Mrkdwn::join(shown, ", "), rest))
-}
-
-/// The question and its buttons.
-fn prompt(pending: &Pending, command: &CommandSpec, id: &str) -> Reply {
-    let until = pending.expires_at;
-    let request = &pending.request;
-    // Held requests are in canonical form already (see `hold`): in full, on one line.
-    let asked = CommandLine::new(&request.text);
-    let summary = &pending.summary;
-    let button =
-        |text: &str, action_id: &str, style: Option<&str>, confirm: Option<ConfirmDialog>| Button {
-            text: text.to_string(),
-            action_id: action_id.to_string(),
-            value: id.to_string(),
-            style: style.map(str::to_string),
-            confirm,
-        };
-    let dialog = |verb: &str| ConfirmDialog {
-        title: "Are you sure?".into(),
-        text: mrkdwn!("{} {}", UserText::new(verb), asked),
-        confirm: verb.into(),
-        deny: "Back".into(),
-    };
-    let not_them = not_them(pending);
-    let (text, buttons, visibility) = match pending.approvers(command) {
-        Some(access) => (
-            mrkdwn!(
-                "{} asks to run {}. It needs approval by someone with {} (not the asker{}), by {}.\n\
-                 {}\n\
-                 Without buttons: `approve {}` or `deny {}`.",
-                request.caller.user.mention(),
-                asked,
-                access.describe(),
-                not_them,
-                until,
-                summary,
-                UserText::new(short_id(id)),
-                UserText::new(short_id(id))
-            ),
-            vec![
-                button(
-                    "Approve",
-                    actions::APPROVE,
-                    Some("primary"),
-                    Some(dialog("Approve")),
-                ),
-                button("Deny", actions::DENY, Some("danger"), None),
-            ],
-            Visibility::InChannel,
-        ),
-        None => (
-            mrkdwn!(
-                "Run {}? Confirm by {}.\n\
-                 {}\n\
-                 Without buttons: `confirm {}` or `cancel {}`.",
-                asked,
-                until,
-                summary,
-                UserText::new(short_id(id)),
-                UserText::new(short_id(id))
-            ),
-            vec![
-                button(
-                    "Confirm",
-                    actions::CONFIRM,
-                    Some("danger"),
-                    Some(dialog("Run")),
-                ),
-                button("Cancel", actions::CANCEL, None, None),
-            ],
-            Visibility::Ephemeral,
-        ),
-    };
-    Reply::text(text.clone())
-        .with_visibility(visibility)
-        .block(Block::Section { text })
-        .block(Block::Actions { buttons })
-}
 
 #[cfg(test)]
 mod bind_tests;

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::builtin::Policy;
+use crate::slack::Visibility;
 use crate::store::{AuditLog, GrantStore};
 use crate::testing::TestBot;
 
