@@ -33,6 +33,7 @@ mod aws;
 mod serve;
 mod shell;
 mod socket;
+mod stop;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

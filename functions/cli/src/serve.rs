@@ -22,11 +22,15 @@ use opkit::slack::HttpPoster;
 use opkit::sqs::SqsQueue;
 use opkit::telemetry::ErrorChain;
 use opkit::worker::{INLINE_LIMIT, InlineQueue, JobRunner, Worker};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 /// How often the in-process expiry pass runs.
 const EXPIRY_EVERY: Duration = Duration::from_secs(30);
 
-/// Builds the worker and ingress, binds, and serves until interrupted. With
+/// Builds the worker and ingress, binds, and serves until asked to stop
+/// (SIGINT or SIGTERM, [`crate::stop::requested`]), then finishes the acked
+/// jobs ([`Jobs::drain`]). With
 /// `sqs`, accepted commands go to OPKIT_QUEUE_URL for `opkit worker`; otherwise
 /// an in-process queue and worker run them, and an expiry pass runs every 30 s.
 pub async fn run(
@@ -51,9 +55,7 @@ pub async fn run(
     outln!("listening on http://{bound}");
     tracing::info!(%bound, "serving Slack routes");
     axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(crate::stop::requested())
         .await
         .map_err(|e| e.to_string())?;
     jobs.drain().await;
@@ -63,30 +65,38 @@ pub async fn run(
 /// How long a graceful stop waits for the in-process jobs already acked.
 const DRAIN_LIMIT: Duration = Duration::from_secs(60);
 
-/// Where accepted commands go ([`job_queue`]), and the in-process queue when
-/// there is one, so that a stop can wait for it.
+/// Where accepted commands go ([`job_queue`]), and the in-process queue and its
+/// expiry pass when there are, so that a stop can wait for them.
 pub(crate) struct Jobs {
     /// The queue the ingress puts each accepted command on.
     pub(crate) queue: Arc<dyn JobQueue>,
     /// The in-process queue behind `queue`, when commands run in this process.
     inline: Option<InlineQueue>,
+    /// The in-process expiry pass: told to stop, and its task.
+    expiry: Option<(watch::Sender<bool>, JoinHandle<()>)>,
 }
 
 impl Jobs {
-    /// At a graceful stop (Ctrl-C), waits for the in-process jobs already acked
-    /// to finish — each was told "Working…" and is owed its answer — at most
-    /// [`DRAIN_LIMIT`]; what is still running then is logged by count. Jobs on
-    /// SQS need nothing: the queue keeps them for `opkit worker`.
-    pub(crate) async fn drain(&self) {
+    /// At a graceful stop (SIGINT or SIGTERM, over HTTP or in Socket Mode): stops
+    /// the expiry pass (a pass under way ends first, so no schedule it took is
+    /// lost), then waits for the in-process jobs already acked to finish — each
+    /// was told "Working…" and is owed its answer — at most [`DRAIN_LIMIT`]
+    /// for both; what is still running then is logged by count. Jobs on SQS need
+    /// nothing: the queue keeps them for `opkit worker`.
+    pub(crate) async fn drain(self) {
         let Some(inline) = &self.inline else { return };
         let waiting = inline.in_flight();
         if waiting > 0 {
             tracing::info!(jobs = waiting, "finishing the acked jobs before stopping");
         }
-        if tokio::time::timeout(DRAIN_LIMIT, inline.idle())
-            .await
-            .is_err()
-        {
+        let finished = async {
+            if let Some((stop, pass)) = self.expiry {
+                let _ = stop.send(true);
+                let _ = pass.await;
+            }
+            inline.idle().await;
+        };
+        if tokio::time::timeout(DRAIN_LIMIT, finished).await.is_err() {
             tracing::error!(
                 jobs = inline.in_flight(),
                 "stopped with acked jobs unfinished after {DRAIN_LIMIT:?}"
@@ -118,6 +128,7 @@ pub(crate) fn job_queue(
                 key.clone(),
             )),
             inline: None,
+            expiry: None,
         }
     } else {
         let http = reqwest::Client::new();
@@ -127,24 +138,31 @@ pub(crate) fn job_queue(
         let worker = Arc::new(Worker::new(bot, Arc::new(HttpPoster::new(http)), channels));
         let runner = Arc::new(JobRunner::new(worker, store, EnvelopeKey::random()));
         let queue = Arc::new(InlineQueue::start(runner, INLINE_LIMIT));
-        spawn_expiry(expiry.with_queue(queue.clone()));
+        let (stop, stopping) = watch::channel(false);
+        let pass = spawn_expiry(expiry.with_queue(queue.clone()), stopping);
         Jobs {
             inline: Some((*queue).clone()),
             queue,
+            expiry: Some((stop, pass)),
         }
     })
 }
 
-fn spawn_expiry(expiry: Expiry) {
+/// Runs an expiry pass every [`EXPIRY_EVERY`] until `stopping` says so; a pass
+/// under way is finished first.
+fn spawn_expiry(expiry: Expiry, mut stopping: watch::Receiver<bool>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(EXPIRY_EVERY);
         loop {
-            every.tick().await;
+            tokio::select! {
+                _ = every.tick() => {}
+                _ = stopping.wait_for(|stop| *stop) => return,
+            }
             if let Err(e) = expiry.run_once().await {
                 tracing::error!(error = %ErrorChain(&e), "expiry pass failed");
             }
         }
-    });
+    })
 }
 
 fn router(ingress: Arc<Ingress>, metrics: Arc<opkit::metrics::Registry>) -> Router {

@@ -467,3 +467,62 @@ async fn a_one_character_signing_secret_fails_start_up_naming_it() {
         "{stderr}"
     );
 }
+
+/// Sends `signal` (`TERM`, `INT`) to `child`.
+async fn send_signal(child: &Child, signal: &str) {
+    let pid = child.id().expect("still running").to_string();
+    let sent = Command::new("kill")
+        .args([format!("-{signal}"), pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(sent.success());
+}
+
+#[tokio::test]
+async fn sigterm_finishes_the_acked_jobs_before_the_process_ends() {
+    // GIVEN `opkit serve` whose reply to an acked command is under way (Slack
+    // takes two seconds to take it)
+    let slack = FakeSlack::start().await;
+    slack.push_response(opkit_tests::CannedResponse::delayed(Duration::from_secs(2)));
+    let env = [("SLACK_API_URL", slack.api_url())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut served = serve_logging("sigterm", &env, "opkit::serve=info,opkit::stop=info").await;
+    let body = slash_command_body("U1", "queue join perf", &slack.response_url("t"));
+    assert_eq!(served.signed("/slack/commands", &body, now()).await.0, 200);
+    slack.wait_for(1, WAIT).await;
+    // WHEN it is sent SIGTERM (kill, docker stop, systemd)
+    send_signal(&served._child, "TERM").await;
+    // THEN it says why it stops, and finishes the acked job first
+    let asked = served
+        .log_where("asked to stop", |f| f["message"] == "asked to stop")
+        .await;
+    assert_eq!(asked["signal"], "SIGTERM");
+    let draining = served
+        .log_where("draining", |f| {
+            f["message"] == "finishing the acked jobs before stopping"
+        })
+        .await;
+    assert_eq!(draining["jobs"], 1);
+    // AND then ends cleanly, with nothing left unfinished
+    let mut rest = Vec::new();
+    let logs = served.logs.as_mut().unwrap();
+    while let Ok(Some(line)) = tokio::time::timeout(WAIT, logs.next_line())
+        .await
+        .expect("the log ends in time")
+    {
+        rest.push(line);
+    }
+    assert!(
+        !rest
+            .iter()
+            .any(|l| l.contains("unfinished") || l.contains("not delivered")),
+        "{rest:#?}"
+    );
+    let status = tokio::time::timeout(WAIT, served._child.wait())
+        .await
+        .expect("it ends in time")
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "exited by itself, not killed");
+    assert_eq!(slack.requests().len(), 1);
+}

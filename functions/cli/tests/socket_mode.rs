@@ -192,6 +192,53 @@ async fn ctrl_c_closes_the_socket_and_exits_cleanly() {
 }
 
 #[tokio::test]
+async fn sigterm_closes_the_socket_and_finishes_the_jobs_it_acked() {
+    // GIVEN the bot over Socket Mode, the reply to a command it acked under way
+    // (Slack takes two seconds to take it)
+    let Connected {
+        slack,
+        bot,
+        mut connection,
+        ..
+    } = connected_with(&[("RUST_LOG", "error,opkit::serve=info")], true).await;
+    slack.push_response(CannedResponse::delayed(std::time::Duration::from_secs(2)));
+    let response_url = slack.response_url("drain");
+    connection
+        .send(slash_envelope(
+            "env-t",
+            "U1",
+            "queue join perf",
+            &response_url,
+        ))
+        .await;
+    assert_eq!(
+        connection.receive().await,
+        working_ack("env-t", "queue join perf")
+    );
+    slack.wait_for(2, WAIT).await;
+
+    // WHEN it is sent SIGTERM
+    let pid = bot.id().expect("the bot is running").to_string();
+    let kill = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(kill.success());
+
+    // THEN it closes the socket, finishes the acked job, and exits cleanly
+    connection.closed_by_bot().await;
+    let (code, stderr) = exit_and_stderr(bot).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("finishing the acked jobs before stopping"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("unfinished"), "{stderr}");
+    assert!(!stderr.contains("not delivered"), "{stderr}");
+}
+
+#[tokio::test]
 async fn malformed_envelopes_are_acked_or_ignored_and_the_connection_keeps_working() {
     let Connected {
         slack,

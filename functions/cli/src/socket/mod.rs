@@ -29,6 +29,7 @@
 //! | not JSON, or no `envelope_id` | logged | nothing: there is nothing to ack |
 //! | a message or frame larger than the largest route's limit (4 MiB, plus 4 KiB) | refused from the frame's header, before its payload is read; logged | nothing: the connection is dropped and a new one opened |
 //! | socket closed, failed, or silent for 90 s | reconnects after 1 s, doubling to 30 s while it keeps failing | |
+//! | (the process) SIGINT or SIGTERM | closes the socket, finishes the jobs it acked (at most 60 s), exits 0 | nothing more |
 //!
 //! `payload` is only sent back when the envelope says `accepts_response_payload`.
 
@@ -57,8 +58,9 @@ const PING_EVERY: Duration = Duration::from_secs(30);
 /// A connection that has sent nothing (not even a pong) for this long is dead.
 const SILENCE_LIMIT: Duration = Duration::from_secs(90);
 
-/// Connects to Slack and handles envelopes until interrupted, reconnecting as
-/// needed. Needs `SLACK_APP_TOKEN`; with `sqs`, accepted commands go to
+/// Connects to Slack and handles envelopes until asked to stop (SIGINT or
+/// SIGTERM, [`crate::stop::requested`]), reconnecting as needed; then finishes
+/// the jobs it acked ([`crate::serve::Jobs::drain`]). Needs `SLACK_APP_TOKEN`; with `sqs`, accepted commands go to
 /// OPKIT_QUEUE_URL, otherwise an in-process worker runs them.
 pub async fn run(
     config: Config,
@@ -74,19 +76,15 @@ pub async fn run(
             "SLACK_BOT_TOKEN is not set: slash commands are answered, mentions and DMs are not"
         );
     }
-    let queue = crate::serve::job_queue(&config, bot, sqs.as_ref())?.queue;
-    let ingress = Ingress::trusted(&config, Arc::new(SystemClock), queue);
     let tls = tls_connector()?;
-    let (stop, mut stopped) = watch::channel(false);
+    let jobs = crate::serve::job_queue(&config, bot, sqs.as_ref())?;
+    let ingress = Ingress::trusted(&config, Arc::new(SystemClock), jobs.queue.clone());
+    let (stop, stopped) = watch::channel(false);
     tokio::spawn(async move {
-        match tokio::signal::ctrl_c().await {
-            Ok(()) => drop(stop.send(true)),
-            Err(e) => {
-                // Keep the sender: dropping it would read as a request to stop.
-                tracing::warn!(error = %e, "cannot listen for Ctrl-C");
-                std::future::pending::<()>().await;
-            }
-        }
+        crate::stop::requested().await;
+        let _ = stop.send(true);
+        // Keep the sender: dropping it would read as a request to stop.
+        std::future::pending::<()>().await;
     });
     let connector = Connect {
         http: reqwest::Client::new(),
@@ -94,7 +92,19 @@ pub async fn run(
         token: &token,
         tls,
     };
+    let ended = connect_until_stopped(&connector, &ingress, stopped).await;
+    // However it ended, the jobs acked over the socket are owed their answers.
+    jobs.drain().await;
+    ended
+}
 
+/// Opens connections and handles their envelopes until `stopped` says so, or
+/// Slack turns Socket Mode off (`Err`, the message to stop with).
+async fn connect_until_stopped(
+    connector: &Connect<'_>,
+    ingress: &Ingress,
+    mut stopped: watch::Receiver<bool>,
+) -> Result<(), String> {
     let mut backoff = Backoff::default();
     let mut announced = false;
     loop {
@@ -123,7 +133,7 @@ pub async fn run(
         };
         let mut session = Session {
             socket,
-            ingress: &ingress,
+            ingress,
             hello_seen: false,
             announced: &mut announced,
         };
@@ -165,7 +175,7 @@ enum SessionEnd {
         /// What happened.
         why: String,
     },
-    /// The process was interrupted.
+    /// The process was asked to stop (SIGINT or SIGTERM).
     Shutdown,
 }
 
