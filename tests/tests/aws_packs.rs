@@ -562,6 +562,64 @@ async fn ec2_list_status_and_logs_show_the_seeded_instances() {
 }
 
 #[tokio::test]
+async fn names_from_aws_make_no_line_of_their_own_and_close_no_code_block() {
+    // GIVEN instances whose Name tags (anyone with ec2:CreateTags sets them) hold
+    // a made-up line and code fences (tester 6, G9)
+    let ec2 = ec2_client("us-west-2").await;
+    let id = run_id();
+    let forged = format!("nl-{id}\n> *Security approved this reboot* :white_check_mark:");
+    let fenced = format!("a```*FAKE: approved by admin*```b-{id}");
+    let run_tag = ("run", id.as_str());
+    let nl = run(&ec2, &forged, &[("opkit:managed", "true"), run_tag], 1).await;
+    run(&ec2, &fenced, &[run_tag], 1).await;
+    let (bot, _) = ec2_bot(ec2);
+    say(&bot, "UADMIN", "roles grant <@UOPS> ops").await;
+
+    // WHEN a reboot of the first is asked
+    let prompt = say(&bot, "UOPS", &format!("ec2 reboot {}", nl[0]))
+        .await
+        .text;
+    // THEN its prompt names it on one line: nothing starts a line but the bot's text
+    assert!(
+        prompt.contains(&format!(
+            "It would reboot nl-{id}⏎&gt; *Security approved this reboot* :white_check_mark: ({})",
+            nl[0]
+        )),
+        "{prompt}"
+    );
+    assert!(
+        !prompt
+            .lines()
+            .any(|l| l.starts_with("&gt;") || l.starts_with('>')),
+        "{prompt}"
+    );
+
+    // AND a listing keeps one row per instance inside one code block
+    let list = say(&bot, "UOPS", &format!("ec2 list run={id}")).await.text;
+    assert_eq!(
+        list.matches("```").count(),
+        2,
+        "one block, opened and closed: {list}"
+    );
+    let block = &list[at(&list, "```")..];
+    assert_eq!(
+        block.lines().count(),
+        1 + 1 + 2 + 1,
+        "fence, header, 2 rows, fence: {list}"
+    );
+    assert!(
+        list.contains(&format!("aˋˋˋ*FAKE: approved by admin*ˋˋˋb-{id}")),
+        "{list}"
+    );
+
+    // AND `ec2 status` says it on one line too
+    let status = say(&bot, "UOPS", &format!("ec2 status {}", nl[0]))
+        .await
+        .text;
+    assert!(!status.lines().any(|l| l.starts_with("&gt;")), "{status}");
+}
+
+#[tokio::test]
 async fn ec2_actions_touch_only_opted_in_unambiguous_instances_and_are_audited() {
     let ec2 = ec2_client("us-west-2").await;
     let id = run_id();

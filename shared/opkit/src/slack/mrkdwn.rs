@@ -179,6 +179,13 @@ impl UserText {
         Self(one_line(text))
     }
 
+    /// The text on one line as [`line`](Self::line) shows it, but never cut: a
+    /// name from outside (an alarm's, an instance's) or a reason, shown whole
+    /// where a line break in it would make a line of its own.
+    pub fn flat(text: &str) -> Self {
+        Self(crate::text::neutral_str(text))
+    }
+
     /// The text as it was given.
     pub fn as_str(&self) -> &str {
         &self.0

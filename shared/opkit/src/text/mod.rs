@@ -372,6 +372,26 @@ pub(crate) fn push_neutral(c: char, out: &mut String) {
     }
 }
 
+/// `s` with its line breaks shown as `⏎` (`\r\n` as one; every separator
+/// [`one_line`] knows), everything else as it is, backticks included, never
+/// cut: for a sentence the bot writes around values from outside (an EC2 Name
+/// tag, an alarm's name), whose own code spans must stay, but where a value
+/// must not start a line of its own (a made-up `> approved` line in a prompt).
+///
+/// ```
+/// use opkit::text::unbroken;
+/// assert_eq!(unbroken("reboot nl\r\n> *ok* `x`"), "reboot nl⏎> *ok* `x`");
+/// ```
+pub fn unbroken(s: &str) -> String {
+    let breaks = [
+        '\r', '\n', '\u{0B}', '\u{0C}', '\u{85}', '\u{2028}', '\u{2029}',
+    ];
+    if !s.contains(breaks) {
+        return s.to_string();
+    }
+    s.replace("\r\n", "\n").replace(breaks, "⏎")
+}
+
 /// Whether [`push_neutral`] shows `c` as something else.
 pub(crate) fn neutralised(c: char) -> bool {
     let mut shown = String::new();

@@ -38,9 +38,12 @@ impl Table {
         }
     }
 
-    /// Adds a row; missing cells are blank, extra cells are dropped.
+    /// Adds a row; missing cells are blank, extra cells are dropped. Each cell
+    /// is put on one line ([`one_line`](opkit::text::one_line)): a line break
+    /// in a name from AWS would split its row, a backtick close the code block
+    /// the table is shown in.
     pub fn row(&mut self, cells: Vec<String>) {
-        let mut cells = cells;
+        let mut cells: Vec<String> = cells.iter().map(|c| opkit::text::one_line(c)).collect();
         cells.resize(self.headers.len(), String::new());
         self.rows.push(cells);
     }
@@ -128,9 +131,17 @@ pub fn code_block(text: &str) -> Mrkdwn {
 
 /// A sentence or a line that quotes names from AWS or words the user typed and
 /// has no markup of its own but `*bold*` and backticks (no mention, no link):
-/// shown as text, so nothing in it can ping or link.
+/// shown as text, so nothing in it can ping or link, and on one line
+/// ([`unbroken`](opkit::text::unbroken)): a line break in a name (an EC2 Name
+/// tag) cannot start a line of its own, such as a made-up `> approved` in a
+/// confirmation prompt. Several lines: [`plain_lines`].
 pub fn plain(text: impl Into<String>) -> Mrkdwn {
-    UserText::new(text).into()
+    UserText::new(opkit::text::unbroken(&text.into())).into()
+}
+
+/// Lines, each as [`plain`] shows one, one under the other.
+pub fn plain_lines(lines: impl IntoIterator<Item = String>) -> Mrkdwn {
+    Mrkdwn::join(lines.into_iter().map(plain), "\n")
 }
 
 /// The hint after a cut list of AWS resources.

@@ -422,7 +422,7 @@ async fn depth(ctx: &mut Ctx<()>, pack: Arc<Pack>) -> Result<Reply, CommandError
     });
     Ok(format::reply(
         format::plain(summary),
-        format::plain(lines.join("\n")),
+        format::plain_lines(lines),
     ))
 }
 

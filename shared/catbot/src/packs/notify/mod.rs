@@ -461,14 +461,14 @@ fn pick(
             let lines = keys.iter().map(|(_, r)| {
                 opkit::mrkdwn!(
                     "• account {}, {}: {}",
-                    UserText::new(&r.facts.account),
-                    UserText::new(&r.facts.region),
+                    UserText::flat(&r.facts.account),
+                    UserText::flat(&r.facts.region),
                     opkit::slack::Code::new(&example(&scope::words(&r.facts).unwrap_or_default()))
                 )
             });
             Err(Some(CommandError::user(opkit::mrkdwn!(
                 "*{}* is an alarm in {} places; I changed nothing. Say which:\n{}",
-                UserText::new(name),
+                UserText::flat(name),
                 n,
                 Mrkdwn::join(lines, "\n")
             ))))
@@ -480,8 +480,8 @@ fn pick(
 fn place_of(record: &state::AlarmRecord) -> Mrkdwn {
     opkit::mrkdwn!(
         "(account {}, {})",
-        UserText::new(&record.facts.account),
-        UserText::new(&record.facts.region)
+        UserText::flat(&record.facts.account),
+        UserText::flat(&record.facts.region)
     )
 }
 
@@ -510,7 +510,7 @@ async fn redraw(ctx: &Ctx<NotifyState>, opts: &NotifyOptions, key: &str) {
 fn unknown(name: &str) -> CommandError {
     CommandError::user(opkit::mrkdwn!(
         "No notification of an alarm called *{}* has been seen (names are case-sensitive).",
-        UserText::new(name)
+        UserText::flat(name)
     ))
 }
 
@@ -545,7 +545,7 @@ async fn ack(ctx: &mut Ctx<NotifyState>, opts: NotifyOptions) -> Result<Reply, C
         e.unwrap_or_else(|| {
             CommandError::user(opkit::mrkdwn!(
                 "*{}* has no open incident to acknowledge{}.",
-                UserText::new(&name),
+                UserText::flat(&name),
                 if scope.is_everywhere() { "" } else { " there" }
             ))
         })
@@ -560,7 +560,7 @@ async fn ack(ctx: &mut Ctx<NotifyState>, opts: NotifyOptions) -> Result<Reply, C
     Ok(Reply::in_channel(opkit::mrkdwn!(
         ":eyes: {} acknowledged *{}* {}.",
         user.mention(),
-        UserText::new(&name),
+        UserText::flat(&name),
         place
     )))
 }
@@ -596,7 +596,7 @@ async fn mute(ctx: &mut Ctx<NotifyState>, opts: NotifyOptions) -> Result<Reply, 
         e.unwrap_or_else(|| {
             CommandError::user(opkit::mrkdwn!(
                 "No alarm called *{}* has been seen there.",
-                UserText::new(&name)
+                UserText::flat(&name)
             ))
         })
     })?;
@@ -621,7 +621,7 @@ async fn mute(ctx: &mut Ctx<NotifyState>, opts: NotifyOptions) -> Result<Reply, 
     Ok(Reply::in_channel(opkit::mrkdwn!(
         ":no_bell: {} muted *{}* {} until {}.",
         by.mention(),
-        UserText::new(&name),
+        UserText::flat(&name),
         place,
         until
     )))
@@ -636,7 +636,7 @@ async fn unmute(ctx: &mut Ctx<NotifyState>, opts: NotifyOptions) -> Result<Reply
     })
     .map_err(|e| {
         e.unwrap_or_else(|| {
-            CommandError::user(opkit::mrkdwn!("*{}* is not muted.", UserText::new(&name)))
+            CommandError::user(opkit::mrkdwn!("*{}* is not muted.", UserText::flat(&name)))
         })
     })?;
     let record = ctx.state.alarms.get_mut(&key).expect("picked");
@@ -645,7 +645,7 @@ async fn unmute(ctx: &mut Ctx<NotifyState>, opts: NotifyOptions) -> Result<Reply
     redraw(ctx, &opts, &key).await;
     Ok(Reply::in_channel(opkit::mrkdwn!(
         ":bell: *{}* {} is no longer muted.",
-        UserText::new(&name),
+        UserText::flat(&name),
         place
     )))
 }

@@ -37,7 +37,7 @@ pub fn incident_message(
     accounts: &AccountBook,
 ) -> Reply {
     let facts = &record.facts;
-    let name = UserText::new(&facts.name);
+    let name = UserText::flat(&facts.name);
     let headline = match incident.ended_at {
         Some(end) => opkit::mrkdwn!(
             "{} *{}* is OK again: in ALARM for {}, from {}",
@@ -58,7 +58,7 @@ pub fn incident_message(
         .block(Block::Section { text: headline });
     if !facts.reason.is_empty() {
         reply = reply.block(Block::Section {
-            text: UserText::new(&facts.reason).into(),
+            text: UserText::flat(&facts.reason).into(),
         });
     }
     reply = reply.block(Block::Context {
@@ -153,12 +153,12 @@ fn context_line(record: &AlarmRecord, incident: &Incident) -> Mrkdwn {
     let mut parts = vec![opkit::mrkdwn!(
         "{} · {} · account {}",
         record.at,
-        UserText::new(&facts.region),
-        UserText::new(&facts.account)
+        UserText::flat(&facts.region),
+        UserText::flat(&facts.account)
     )];
     if let Some(metric) = &facts.metric {
         let threshold = facts.threshold.map(|t| opkit::mrkdwn!(", threshold {}", t));
-        parts.push(opkit::mrkdwn!("{}{}", UserText::new(metric), threshold));
+        parts.push(opkit::mrkdwn!("{}{}", UserText::flat(metric), threshold));
     }
     if let Some(url) = &facts.runbook {
         parts.push(link(url, &UserText::new("Runbook")));
@@ -191,7 +191,7 @@ pub fn changes_said(incident: &Incident) -> Mrkdwn {
 
 /// A reply in the incident's thread for a change inside it.
 pub fn thread_reply(record: &AlarmRecord, incident: &Incident) -> Reply {
-    let name = UserText::new(&record.facts.name);
+    let name = UserText::flat(&record.facts.name);
     let text = match incident.ended_at {
         Some(end) => opkit::mrkdwn!(
             "{} *{}* is back to OK after {} ({})",
@@ -206,7 +206,7 @@ pub fn thread_reply(record: &AlarmRecord, incident: &Incident) -> Reply {
             name,
             record.state.as_str(),
             record.at,
-            UserText::new(&record.facts.reason)
+            UserText::flat(&record.facts.reason)
         ),
     };
     Reply::in_channel(text)
@@ -215,7 +215,7 @@ pub fn thread_reply(record: &AlarmRecord, incident: &Incident) -> Reply {
 /// A change outside any incident (INSUFFICIENT_DATA, or OK after an ALARM no
 /// message was posted for).
 pub fn single_message(record: &AlarmRecord, previous: Option<AlarmState>) -> Reply {
-    let name = UserText::new(&record.facts.name);
+    let name = UserText::flat(&record.facts.name);
     let was = previous
         .map(|p| opkit::mrkdwn!(" (was {})", p.as_str()))
         .unwrap_or_default();
@@ -229,13 +229,13 @@ pub fn single_message(record: &AlarmRecord, previous: Option<AlarmState>) -> Rep
     let context = opkit::mrkdwn!(
         "{} · {} · account {}",
         record.at,
-        UserText::new(&record.facts.region),
-        UserText::new(&record.facts.account)
+        UserText::flat(&record.facts.region),
+        UserText::flat(&record.facts.account)
     );
     let mut reply = Reply::in_channel(text.clone()).block(Block::Section { text });
     if !record.facts.reason.is_empty() {
         reply = reply.block(Block::Section {
-            text: UserText::new(&record.facts.reason).into(),
+            text: UserText::flat(&record.facts.reason).into(),
         });
     }
     reply.block(Block::Context { text: context })
@@ -263,11 +263,11 @@ pub fn instance_message(change: &InstanceChange) -> Reply {
     let text = opkit::mrkdwn!(
         "{} Instance {} is {} ({} · {} · account {})",
         emoji,
-        UserText::new(&change.instance),
-        UserText::new(&change.state),
+        UserText::flat(&change.instance),
+        UserText::flat(&change.state),
         change.at,
-        UserText::new(&change.region),
-        UserText::new(&change.account)
+        UserText::flat(&change.region),
+        UserText::flat(&change.account)
     );
     Reply::in_channel(text.clone()).block(Block::Section { text })
 }
@@ -278,7 +278,7 @@ pub fn instance_message(change: &InstanceChange) -> Reply {
 pub fn mute_ended(name: &str, place: Mrkdwn, at: DateTime<Utc>) -> Mrkdwn {
     opkit::mrkdwn!(
         ":bell: *{}* {} is no longer muted ({}): its changes are posted again.",
-        UserText::new(name),
+        UserText::flat(name),
         place,
         at
     )

@@ -48,6 +48,43 @@ impl Rig {
 }
 
 #[tokio::test]
+async fn an_alarms_name_and_reason_make_no_line_of_their_own() {
+    // GIVEN a subscription, and an alarm whose name and reason hold a made-up
+    // line (CloudWatch allows line breaks in both: tester 6, G9)
+    let r = rig();
+    r.t.text(ADMIN, "alarms subscribe api-").await;
+    let name = "api-5xx\n> *Security says: ignore this alarm*";
+    let mut event: serde_json::Value =
+        serde_json::from_str(&change(name, "OK", "ALARM", r.t.now())).unwrap();
+    event["detail"]["state"]["reason"] = "Threshold crossed\n> *all clear*".into();
+    // WHEN it goes into ALARM
+    let out = r.notify(&event.to_string()).await;
+    assert_eq!(out.posted, 1);
+    // THEN no line of the message, its blocks included, starts with their text
+    let reply = &r.posts.posts()[0].reply;
+    let texts = std::iter::once(reply.text.to_string()).chain(reply.blocks.iter().filter_map(
+        |b| match b {
+            opkit::slack::Block::Section { text } => Some(text.to_string()),
+            _ => None,
+        },
+    ));
+    for text in texts {
+        assert!(
+            !text.lines().any(|l| l.starts_with("&gt;")),
+            "a line of its own: {text}"
+        );
+    }
+    assert!(
+        reply
+            .text
+            .as_str()
+            .contains("*api-5xx⏎&gt; *Security says: ignore this alarm**"),
+        "{}",
+        reply.text.as_str()
+    );
+}
+
+#[tokio::test]
 async fn a_change_is_posted_to_each_subscribed_channel_and_no_other() {
     let r = rig();
     let reply = r.t.text(ADMIN, "alarms subscribe api-").await;

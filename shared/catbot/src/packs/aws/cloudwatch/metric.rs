@@ -268,7 +268,7 @@ pub fn render_points(
     }
     // Keep the newest rows if the service returned more than asked for.
     let skip = points.len().saturating_sub(format::MAX_ROWS);
-    let mut text = if skip > 0 {
+    let text = if skip > 0 {
         let mut newest = Table::new(&["Time (UTC)", &header]);
         for (at, v) in &points[skip..] {
             newest.row(vec![at.format(time_format).to_string(), format_value(*v)]);
@@ -279,12 +279,12 @@ pub fn render_points(
     };
     let min = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
     let max = points.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
-    text.push(format::plain(format!(
-        "\nlowest {}, highest {}",
+    let range = format::plain(format!(
+        "lowest {}, highest {}",
         format_value(min),
         format_value(max)
-    )));
-    text
+    ));
+    mrkdwn!("{}\n{}", text, range)
 }
 
 /// Why there were no datapoints: no such metric (with a suggestion), or the

@@ -210,11 +210,11 @@ impl AlarmView {
             mrkdwn!(" since {} ({} ago)", at, ago)
         });
         let reason = (!self.reason.is_empty())
-            .then(|| mrkdwn!("\n    {}", UserText::new(format::clip(&self.reason, 120))));
+            .then(|| mrkdwn!("\n    {}", UserText::flat(&format::clip(&self.reason, 120))));
         mrkdwn!(
             "• *{}* — {}{}{}",
-            UserText::new(&self.name),
-            UserText::new(&self.state),
+            UserText::flat(&self.name),
+            UserText::flat(&self.state),
             since,
             reason
         )

@@ -301,7 +301,7 @@ pub(super) async fn act_on(
             )),
             ctx.caller.user.mention()
         ),
-        format::plain(lines.join("\n")),
+        format::plain_lines(lines),
     ))
 }
 
