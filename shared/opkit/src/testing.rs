@@ -84,9 +84,39 @@ impl TestBot {
     /// As [`TestBot::with`], with the built-ins' [`Policy`] (who grants, who
     /// reads the audit trail, who approves grants).
     pub fn with_policy(policy: Policy, extra: impl FnOnce(BotBuilder) -> BotBuilder) -> Self {
-        let store = Arc::new(MemoryStore::new());
-        let clock = ManualClock::at_unix(1_800_000_000);
-        let groups = Arc::new(MemoryUserGroups::new());
+        Self::build(
+            policy,
+            Arc::new(MemoryStore::new()),
+            ManualClock::at_unix(1_800_000_000),
+            Arc::new(MemoryUserGroups::new()),
+            extra,
+        )
+    }
+
+    /// Another bot on this one's store, clock and user groups, with the
+    /// built-ins (default [`Policy`]) and whatever `extra` adds: a second
+    /// process — another Lambda invocation, `opkit say` with other settings or
+    /// another version of the commands — deciding what this one asked.
+    ///
+    /// # Panics
+    /// As [`TestBot::with`].
+    pub fn beside(&self, extra: impl FnOnce(BotBuilder) -> BotBuilder) -> Self {
+        Self::build(
+            Policy::default(),
+            self.store.clone(),
+            self.clock.clone(),
+            self.groups.clone(),
+            extra,
+        )
+    }
+
+    fn build(
+        policy: Policy,
+        store: Arc<MemoryStore>,
+        clock: ManualClock,
+        groups: Arc<MemoryUserGroups>,
+        extra: impl FnOnce(BotBuilder) -> BotBuilder,
+    ) -> Self {
         let builder = Bot::builder(store.clone())
             .clock(Arc::new(clock.clone()))
             .admins([UserId::parse(ADMIN).expect("a valid user id")])

@@ -62,7 +62,7 @@ pub(crate) fn request(
 }
 
 /// What the asker confirms: the method, host and path (not the query, where a
-/// key may be).
+/// key may be). The rest of the request is bound unshown ([`sent_digest`]).
 fn shown(out: &Outgoing) -> String {
     match reqwest::Url::parse(&out.url) {
         // The host with its port, as errors name it: `127.0.0.1:5056` is not `127.0.0.1`.
@@ -94,6 +94,61 @@ fn target(bound: &Bound, out: &Outgoing) -> String {
 /// that a version that now does something else (an HTTP call become a Lambda
 /// invocation) is refused too.
 const THE_CALL: &str = "the call";
+
+/// What a declared action binds unshown ([`Ctx::bind_unshown`]): a digest of
+/// everything it sends ([`sent_digest`]). One name for every kind of action.
+const WHAT_IT_SENDS: &str =
+    "what the call sends (its URL with the query, headers, body or payload)";
+
+/// A keyed digest of everything a call sends, secrets included: `fields` (the
+/// method, the URL with its query, each header's name and value, the body; or
+/// a function and its payload), each length-prefixed so that no two requests
+/// digest alike. Bound with [`Ctx::bind_unshown`], so that a click runs exactly
+/// the request its prompt was asked for, or nothing — also where the prompt
+/// shows `***` (a webhook URL kept as a secret, a tenant's secret in the path)
+/// or nothing (the query, the headers, the body).
+///
+/// 128 bits of HMAC-SHA256, keyed with a key derived from every secret the
+/// command holds (names and values). It is kept with the held request, in
+/// the clear, and it cannot be turned back into a secret: HMAC-SHA256 is
+/// one-way, and its key is the secrets themselves, which are not in the held
+/// request. The only way from the digest to a secret is to guess every secret
+/// whole and check the guess — hopeless for a credential (a webhook's token, an
+/// API key), though a secret anyone could guess (a tenant's name) can be
+/// checked that way by someone who reads the pending state.
+fn sent_digest(bound: &Bound, fields: &[&[u8]]) -> String {
+    use hmac::{KeyInit, Mac};
+    use sha2::Digest;
+    let mut key = sha2::Sha256::new();
+    key.update(b"opkit declared call digest v1");
+    for (name, secret) in &bound.secrets {
+        for part in [name.as_bytes(), secret.expose().as_bytes()] {
+            key.update((part.len() as u64).to_be_bytes());
+            key.update(part);
+        }
+    }
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key.finalize())
+        .expect("HMAC takes a key of any length");
+    for field in fields {
+        mac.update(&(field.len() as u64).to_be_bytes());
+        mac.update(field);
+    }
+    hex::encode(&mac.finalize().into_bytes()[..16])
+}
+
+/// [`sent_digest`] of an HTTP request as [`send`] sends it.
+fn request_digest(bound: &Bound, out: &Outgoing) -> String {
+    let mut fields: Vec<&[u8]> = vec![out.method.as_str().as_bytes(), out.url.as_bytes()];
+    for (name, value) in &out.headers {
+        fields.push(name.as_str().as_bytes());
+        fields.push(value.as_bytes());
+    }
+    match &out.body {
+        Some(body) => fields.extend([b"body".as_slice(), body]),
+        None => fields.push(b"no body"),
+    }
+    sent_digest(bound, &fields)
+}
 
 /// Runs `work` over the bound command off the async runtime (see
 /// [`template::render_blocking`]).
@@ -133,6 +188,7 @@ pub(crate) async fn http(
         off_runtime(bound, move |b| request(b, &h, &values)).await?
     };
     ctx.bind(THE_CALL, target(bound, &out))?;
+    ctx.bind_unshown(WHAT_IT_SENDS, request_digest(bound, &out))?;
     ctx.confirm(summary(&bound.redact(&shown(&out))))?;
     let (status, body) = send(client, out, h.timeout).await.map_err(|e| {
         let reason = bound.redact(&e.to_string());
@@ -269,6 +325,10 @@ pub(crate) async fn lambda(
         off_runtime(bound, move |b| invocation(b, &l, &values)).await?
     };
     ctx.bind(THE_CALL, bound.redact(&format!("invoke {function}")))?;
+    ctx.bind_unshown(
+        WHAT_IT_SENDS,
+        sent_digest(bound, &[b"invoke", function.as_bytes(), &payload]),
+    )?;
     ctx.confirm(summary(&bound.redact(&format!("invoke {function}"))))?;
     let invoked = tokio::time::timeout(l.timeout, invoker.invoke(&function, payload))
         .await

@@ -37,6 +37,8 @@ mod usage;
 #[cfg(test)]
 mod alias_tests;
 #[cfg(test)]
+mod bind_tests;
+#[cfg(test)]
 mod check_tests;
 #[cfg(test)]
 mod secret_url_tests;

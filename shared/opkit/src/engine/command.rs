@@ -170,7 +170,9 @@ impl<S> Ctx<S> {
                      changed since it was asked. Nothing was run; ask again if you still \
                      want it.",
                     crate::slack::mrkdwn::UserText::new(what),
-                    crate::slack::mrkdwn::UserText::new(&self.bound_when_asked[what])
+                    crate::slack::mrkdwn::UserText::new(shown_binding(
+                        &self.bound_when_asked[what]
+                    ))
                 )));
             }
             if let Some(approver) = &self.approved_by
@@ -261,6 +263,32 @@ impl<S> Ctx<S> {
         Ok(())
     }
 
+    /// As [`Ctx::bind`], for a value that is not to be shown: a digest of what
+    /// the request would send, secrets included (a declared command's URL,
+    /// headers and body). A confirmed or approved run whose value differs is
+    /// refused naming `what` only ("… changed since this request was asked
+    /// (what it was is not shown: it may hold a secret). Nothing was run …"),
+    /// and nothing runs. `digest` is kept with the held request as it is: it
+    /// must not be reversible into what it digests.
+    pub fn bind_unshown(
+        &mut self,
+        what: &str,
+        digest: impl Into<String>,
+    ) -> Result<(), CommandError> {
+        let value = format!("{UNSHOWN}{}", digest.into());
+        if let Some(then) = self.bound_when_asked.get(what)
+            && *then != value
+        {
+            return Err(CommandError::user(crate::mrkdwn!(
+                "{} changed since this request was asked (what it was is not shown: it may \
+                 hold a secret). Nothing was run; ask again if you still want it.",
+                crate::slack::mrkdwn::UserText::new(capitalized(what)),
+            )));
+        }
+        self.bound.insert(what.to_string(), value);
+        Ok(())
+    }
+
     /// The value `what` was bound to ([`Ctx::bind`]) when this request was
     /// asked, in its confirmed or approved run; `None` otherwise. For a handler
     /// that acts on exactly what its prompt named rather than resolving the
@@ -274,6 +302,19 @@ impl<S> Ctx<S> {
     /// Asked only when needed; see [`crate::zones`].
     pub async fn asker_zone(&self) -> crate::timespec::Tz {
         self.bot.zone_of(&self.caller.user).await
+    }
+}
+
+/// What [`Ctx::bind_unshown`] puts before a digest it keeps, so that no
+/// message shows the digest as if it were a value.
+const UNSHOWN: &str = "unshown:";
+
+/// A bound value as a message may show it: a digest as "not shown".
+fn shown_binding(value: &str) -> &str {
+    if value.starts_with(UNSHOWN) {
+        "not shown"
+    } else {
+        value
     }
 }
 
