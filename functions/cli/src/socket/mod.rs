@@ -22,6 +22,7 @@
 //! | `events_api` without `team_id` (organisation-level), `app_uninstalled`, `tokens_revoked` | nothing queued (an uninstall or a revocation logged at warn) | `{"envelope_id"}` |
 //! | `events_api`, caller not admitted (team not allowed, user of another organisation) | logged, nothing queued | `{"envelope_id"}`, so Slack does not resend it |
 //! | `events_api`, queue down | logged | nothing, so Slack redelivers it (the retry is the same job) |
+//! | `events_api`, the bot busy or its user's places taken | logged, nothing queued; the user is told in a message only they see | `{"envelope_id"}`, so Slack does not resend it |
 //! | `interactive`, a click on an Opkit button | `accept`: one job queued | `{"envelope_id"}` (plus its JSON answer, if any) |
 //! | `interactive` of any other kind (`shortcut`, `message_action`, `view_submission`, `view_closed`, `block_suggestion`, another app's or a stale `block_actions`) | logged at debug, nothing queued | `{"envelope_id"}` |
 //! | unknown type, or a payload that does not parse | logged, nothing queued | `{"envelope_id"}`, so Slack stops resending it |

@@ -35,8 +35,9 @@
 //! | other events, bots' and own messages, edits; organisation-level events without `team_id` (`team_access_granted`, …) | 200, empty; nothing queued |
 //! | `app_uninstalled`, `tokens_revoked`, `team_access_revoked` | 200, empty; nothing queued; logged at warn (the schedules stop at the first post Slack then refuses: [`crate::schedule::TOKEN_REFUSED`]) |
 //! | event, queue down | 503, so Slack retries (the retry is the same job) |
+//! | mention or direct message, queue full or its user's places taken (`opkit serve`) | 200, empty; nothing queued; logged; the queue posts "Sorry, I'm too busy to take your message…" / "you already have 8 commands waiting or running…" to the user (ephemeral in a channel, in its thread) |
 //! | click on an Opkit button (`block_actions`, action id `opkit:…`) | 200, empty; one job queued |
-//! | click, queue down | 200, ephemeral "could not queue that click" ("too busy" when full); logged |
+//! | click, queue down | 200, ephemeral "could not queue that click" ("too busy" when full, or its user's places taken: then the queue also posts it to the click's `response_url`, as Slack shows no click's ack); logged |
 //! | other interactions (`shortcut`, `message_action`, `view_submission`, `view_closed`, `block_suggestion`, …) and `block_actions` with an action id that is not Opkit's (another app's block, a stale message) | 200, empty; nothing queued; logged at debug |
 //!
 //! Every request Slack really sends gets a 200: Slack shows the user an error for
@@ -393,6 +394,12 @@ impl Ingress {
         match self.queue.enqueue(&job).await {
             Ok(()) => {
                 tracing::info!(job_id = %job.id, event_id = %callback.event_id, "queued");
+                Answer::empty()
+            }
+            Err(e) if e.is_busy() => {
+                // Acked: a retry would come minutes later, out of order with what
+                // the user typed since, or not at all. The queue told the user.
+                tracing::warn!(job_id = %job.id, event_id = %callback.event_id, error = %e, "event refused: the bot is busy; its user is told");
                 Answer::empty()
             }
             Err(e) => {

@@ -33,6 +33,15 @@ pub enum QueueError {
 }
 
 impl QueueError {
+    /// Whether the job was refused because the queue is busy ([`QueueError::Busy`],
+    /// [`QueueError::UserBusy`]) rather than because the queue failed: sending it
+    /// again soon would be refused again, and the user is told
+    /// ([`crate::worker::InlineQueue`] posts the refusal of a message or a click
+    /// itself; a slash command's ack carries it).
+    pub fn is_busy(&self) -> bool {
+        matches!(self, QueueError::Busy { .. } | QueueError::UserBusy { .. })
+    }
+
     /// What the user is told when their command or click was not queued: that the
     /// bot is busy when the queue is full, else that it could not be queued.
     /// `what` names it ("your command", "that click").

@@ -1,6 +1,6 @@
 //! [`InlineQueue`]: the in-process stand-in for SQS that `opkit serve` uses.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,6 +12,8 @@ use super::{JobRunner, Retry};
 use crate::BoxFuture;
 use crate::ids::UserId;
 use crate::job::{EnvelopeKey, Job, JobQueue, QueueError, Source};
+use crate::slack::{Reply, UserText};
+use uuid::Uuid;
 
 /// An in-process queue: jobs go to a background task that runs each on its own
 /// task, as SQS's worker does — sealed with the runner's envelope key (a random
@@ -29,6 +31,14 @@ use crate::job::{EnvelopeKey, Job, JobQueue, QueueError, Source};
 /// once, so one user's slow commands (a declared command's 30 s timeout, an AWS
 /// call that hangs) cannot hold every runner while everyone else's wait; past it
 /// that user is told [`QueueError::UserBusy`], and everyone else is served.
+///
+/// A refused job's user is always told: a slash command's by the ack, which
+/// the ingress builds from the error; a message's (a mention, a DM) or a click's
+/// by the queue itself, which posts the refusal where the job's answer would
+/// have gone — their ack shows nothing (see [`InlineQueue::enqueue`]). A job
+/// already waiting or running here (Slack sending an event again while it is)
+/// is taken without being queued again: it runs once, and its user is not told
+/// they are busy for it.
 ///
 /// Scheduled runs have a lane of their own: they never count against their
 /// owner's places (an owner's due schedules do not refuse what the owner types,
@@ -56,6 +66,12 @@ pub struct InlineQueue {
     time_limit: Duration,
     /// Scheduled runs queued or running.
     scheduled: Arc<AtomicUsize>,
+    /// The ids of the jobs queued or running.
+    held: Arc<Mutex<HashSet<Uuid>>>,
+    /// Delivers the refusals the ack cannot show ([`InlineQueue::enqueue`]).
+    runner: Arc<JobRunner>,
+    /// Places for those deliveries, at most [`INLINE_CONCURRENCY`] at once.
+    telling: Arc<Semaphore>,
 }
 
 /// A job on its way to a runner: its sealed envelope, its place, and how long
@@ -64,6 +80,20 @@ struct Queued {
     body: String,
     place: Place,
     time_limit: Duration,
+    _id: HeldId,
+}
+
+/// Takes a job's id out of [`InlineQueue`]'s held ids when its task ends.
+struct HeldId {
+    id: Uuid,
+    held: Arc<Mutex<HashSet<Uuid>>>,
+}
+
+impl Drop for HeldId {
+    fn drop(&mut self) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.remove(&self.id);
+    }
 }
 
 /// Whose count a queued job is in; dropping it counts the job out.
@@ -141,6 +171,7 @@ impl InlineQueue {
         let in_flight = Arc::new(watch::Sender::new(0));
         let counter = in_flight.clone();
         let key = runner.key.clone();
+        let teller = runner.clone();
         let running = Arc::new(Semaphore::new(INLINE_CONCURRENCY));
         let scheduled_running = Arc::new(Semaphore::new(INLINE_SCHEDULED_RUNNING));
         tokio::spawn(async move {
@@ -176,6 +207,9 @@ impl InlineQueue {
             per_user: Arc::default(),
             time_limit: INLINE_TIME_LIMIT,
             scheduled: Arc::default(),
+            held: Arc::default(),
+            runner: teller,
+            telling: Arc::new(Semaphore::new(INLINE_CONCURRENCY)),
         }
     }
 
@@ -210,15 +244,38 @@ impl InlineQueue {
 }
 
 impl JobQueue for InlineQueue {
+    /// Takes `job`, or refuses it ([`QueueError::Busy`], [`QueueError::UserBusy`])
+    /// and — for a job whose ack cannot show a refusal ([`told_by_the_queue`]: a
+    /// mention or DM, a click) — posts the refusal to its user where its answer
+    /// would have gone, in the background (the ack does not wait for Slack).
     fn enqueue<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), QueueError>> {
-        Box::pin(std::future::ready(self.admit(job)))
+        let admitted = self.admit(job);
+        if let Err(refused) = &admitted {
+            self.tell_refused(job, refused);
+        }
+        Box::pin(std::future::ready(admitted))
     }
+}
+
+/// Whether the queue itself tells the user of a refused job of `source`: a
+/// message (mention, DM) or a click, whose ack Slack does not show. A slash
+/// command's ack carries its refusal; a scheduled run's is said by the expiry
+/// pass; a local one has no Slack to tell.
+fn told_by_the_queue(source: &Source) -> bool {
+    matches!(
+        source,
+        Source::Event { .. } | Source::Interaction { .. } | Source::Button
+    )
 }
 
 impl InlineQueue {
     /// Counts `job` in — into its place (its user's count, or the scheduled
     /// lane's), then the queue's — and sends it.
     fn admit(&self, job: &Job) -> Result<(), QueueError> {
+        let Some(id) = self.hold_id(job.id) else {
+            tracing::info!(job_id = %job.id, "a second delivery of a job still waiting or running here ignored");
+            return Ok(());
+        };
         let place = match &job.source {
             Source::Schedule { .. } => Place::Scheduled {
                 _lane: self.scheduled_place()?,
@@ -246,11 +303,46 @@ impl InlineQueue {
                 body: job.encode(&self.key),
                 place,
                 time_limit: self.time_limit,
+                _id: id,
             })
             .map_err(|e| {
                 self.in_flight.send_modify(|n| *n -= 1);
                 QueueError::Unavailable(e.to_string())
             })
+    }
+
+    /// Holds `id` as queued or running; `None` if it is already.
+    fn hold_id(&self, id: Uuid) -> Option<HeldId> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.insert(id).then(|| HeldId {
+            id,
+            held: self.held.clone(),
+        })
+    }
+
+    /// Posts `refused` to `job`'s user if its ack cannot show it
+    /// ([`told_by_the_queue`]): at most [`INLINE_CONCURRENCY`] such posts at
+    /// once — past that, a burst of refusals is logged, not posted.
+    fn tell_refused(&self, job: &Job, refused: &QueueError) {
+        if !told_by_the_queue(&job.source) {
+            return;
+        }
+        let Ok(place) = self.telling.clone().try_acquire_owned() else {
+            tracing::warn!(job_id = %job.id, "too many refusals being told at once: this one is only logged");
+            return;
+        };
+        let what = match job.source {
+            Source::Event { .. } => "your message",
+            _ => "that click",
+        };
+        let reply = Reply::text(UserText::new(refused.tell_user(what)));
+        let (runner, job) = (self.runner.clone(), job.clone());
+        tokio::spawn(async move {
+            let _place = place;
+            if let Err(e) = runner.worker().deliver(&job, &reply).await {
+                tracing::error!(job_id = %job.id, error = %e, "could not tell the user their job was refused");
+            }
+        });
     }
 
     /// One of `user`'s places, or [`QueueError::UserBusy`] when they hold all.
@@ -294,10 +386,12 @@ async fn run<const N: usize>(
     // Counted out of `idle` last: a graceful stop waits for the user to be told
     // of a job abandoned at its deadline.
     let _done = done;
+    // Its id stays held to the end: a delivery of it meanwhile is not queued.
     let Queued {
         body,
         place,
         time_limit,
+        _id: _held,
     } = queued;
     match runner.open_and_run_within(&body, time_limit).await {
         Within::Done => {}

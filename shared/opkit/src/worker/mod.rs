@@ -724,6 +724,8 @@ mod inline_tests;
 #[cfg(test)]
 mod redelivery_tests;
 #[cfg(test)]
+mod refusal_tests;
+#[cfg(test)]
 mod scheduled_tests;
 #[cfg(test)]
 mod tests;
