@@ -61,23 +61,86 @@ pub(crate) fn request(
     })
 }
 
-/// What the asker confirms: the method, host and path (not the query, where a
-/// key may be). The rest of the request is bound unshown ([`sent_digest`]).
-fn shown(out: &Outgoing) -> String {
-    match reqwest::Url::parse(&out.url) {
-        // The host with its port, as errors name it: `127.0.0.1:5056` is not `127.0.0.1`.
-        Ok(url) => format!("call {} {}{}", out.method, host_of(&out.url), url.path()),
-        Err(_) => format!("call {}", out.method),
+/// Where a request goes, as messages may name it.
+enum Destination {
+    /// A URL kept as a secret starts the request's URL (a webhook: its host,
+    /// path or query may each be its credential): named by the secret, with
+    /// the path the template adds after it (`/{{ what }}`), if any.
+    Secret { name: String, rest: String },
+    /// Any other URL.
+    Url(reqwest::Url),
+    /// A URL that does not parse (not sent: the request fails first).
+    Unparsed,
+}
+
+impl Destination {
+    /// Where `url` goes: named by the secret whose value, a URL, starts it
+    /// (the first such secret by name), else by the URL itself.
+    fn of(bound: &Bound, url: &str) -> Self {
+        let secret = bound.secrets.iter().find(|(_, value)| {
+            let value = value.expose();
+            !value.is_empty()
+                && url.starts_with(value)
+                && reqwest::Url::parse(value).is_ok_and(|u| u.host_str().is_some())
+        });
+        if let Some((name, value)) = secret {
+            let rest = &url[value.expose().len()..];
+            let rest = rest.split(['?', '#']).next().unwrap_or_default();
+            return Destination::Secret {
+                name: name.clone(),
+                rest: rest.to_string(),
+            };
+        }
+        reqwest::Url::parse(url).map_or(Destination::Unparsed, Destination::Url)
+    }
+
+    /// How errors name it: `the URL in secret HOOK`, or the host with its
+    /// port when the URL names one (`127.0.0.1:5056` is not `127.0.0.1`).
+    fn host(&self) -> String {
+        match self {
+            Destination::Secret { name, .. } => format!("the URL in secret {name}"),
+            Destination::Url(url) => match (url.host_str(), url.port()) {
+                (Some(host), Some(port)) => format!("{host}:{port}"),
+                (Some(host), None) => host.to_string(),
+                (None, _) => "the service".to_string(),
+            },
+            Destination::Unparsed => "the service".to_string(),
+        }
+    }
+
+    /// The path after [`Destination::host`] as a prompt shows it: ` + /web`
+    /// after a secret, the URL's path after a host.
+    fn path(&self) -> String {
+        match self {
+            Destination::Secret { rest, .. } if rest.is_empty() => String::new(),
+            Destination::Secret { rest, .. } => format!(" + {rest}"),
+            Destination::Url(url) => url.path().to_string(),
+            Destination::Unparsed => String::new(),
+        }
+    }
+}
+
+/// What the asker confirms: the method, where it goes and the path (not the
+/// query, where a key may be; a URL kept as a secret by its name alone), a
+/// secret in it redacted. The rest of the request is bound unshown
+/// ([`sent_digest`]).
+fn shown(bound: &Bound, out: &Outgoing) -> String {
+    let to = Destination::of(bound, &out.url);
+    match to {
+        Destination::Unparsed => format!("call {}", out.method),
+        _ => bound.redact(&format!("call {} {}{}", out.method, to.host(), to.path())),
     }
 }
 
 /// What a confirmed or approved run must call to be run at all
 /// ([`Ctx::bind`]): the method, scheme, host, port and path the request was
-/// built to when it was asked (a secret in it redacted). A newer version of the
-/// command that would call anything else is refused at the click.
+/// built to when it was asked (a URL kept as a secret by its name, a secret in
+/// it redacted; what they hold is bound unshown by [`sent_digest`]). A newer
+/// version of the command that would call anything else is refused at the
+/// click, naming both.
 fn target(bound: &Bound, out: &Outgoing) -> String {
-    let place = match reqwest::Url::parse(&out.url) {
-        Ok(url) => format!(
+    let place = match Destination::of(bound, &out.url) {
+        Destination::Url(url) => format!(
             "{}://{}:{}{}",
             url.scheme(),
             url.host_str().unwrap_or_default(),
@@ -85,7 +148,8 @@ fn target(bound: &Bound, out: &Outgoing) -> String {
                 .map_or_else(String::new, |p| p.to_string()),
             url.path()
         ),
-        Err(_) => "a URL that does not parse".to_string(),
+        secret @ Destination::Secret { .. } => format!("{}{}", secret.host(), secret.path()),
+        Destination::Unparsed => "a URL that does not parse".to_string(),
     };
     bound.redact(&format!("call {} {place}", out.method))
 }
@@ -189,8 +253,9 @@ pub(crate) async fn http(
     };
     ctx.bind(THE_CALL, target(bound, &out))?;
     ctx.bind_unshown(WHAT_IT_SENDS, request_digest(bound, &out))?;
-    ctx.confirm(summary(&bound.redact(&shown(&out))))?;
-    let (status, body) = send(client, out, h.timeout).await.map_err(|e| {
+    ctx.confirm(summary(&shown(bound, &out)))?;
+    let host = Destination::of(bound, &out.url).host();
+    let (status, body) = send(client, out, h.timeout, host).await.map_err(|e| {
         let reason = bound.redact(&e.to_string());
         tracing::warn!(command = %bound.spec.name, %reason, "declared http action failed");
         bound.refuse("failed", &reason)
@@ -240,26 +305,14 @@ pub(crate) enum CallError {
     TooLarge { host: String },
 }
 
-/// The host (and port, if the URL names one) a request goes to.
-fn host_of(url: &str) -> String {
-    reqwest::Url::parse(url)
-        .ok()
-        .and_then(|u| {
-            let host = u.host_str()?.to_string();
-            Some(match u.port() {
-                Some(port) => format!("{host}:{port}"),
-                None => host,
-            })
-        })
-        .unwrap_or_else(|| "the service".into())
-}
-
+/// Sends `out` and reads its answer; errors name where it went as `host`
+/// ([`Destination::host`]), never the URL.
 async fn send(
     client: &reqwest::Client,
     out: Outgoing,
     timeout: std::time::Duration,
+    host: String,
 ) -> Result<(u16, Vec<u8>), CallError> {
-    let host = host_of(&out.url);
     let classify = |e: reqwest::Error| {
         if e.is_timeout() {
             CallError::Timeout {

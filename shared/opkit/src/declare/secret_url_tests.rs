@@ -29,9 +29,13 @@ reply = "Sent."
     // WHEN it is asked for
     let prompt = t.say("UADMIN", "notify team hi").await;
     let shown = format!("{:?}", prompt);
-    // THEN the prompt names the host, not the path
+    // THEN the prompt names the URL by its secret: no host, no path
+    assert!(
+        shown.contains("`call POST the URL in secret TEAM_WEBHOOK`"),
+        "{shown}"
+    );
     let host = fake.base.trim_start_matches("http://");
-    assert!(shown.contains(&format!("call POST {host}")), "{shown}");
+    assert!(!shown.contains(host), "{shown}");
     let pending = t.text("UADMIN", "approvals").await;
     for leak in ["XyZsEcReTpArT123", "/services/T0001"] {
         assert!(!shown.contains(leak), "{leak} in {shown}");
@@ -272,4 +276,80 @@ fn each_part_of_a_secret_url_that_can_be_a_credential_is_blanked_in_every_form()
             assert_eq!(blank(&text, &forms), text, "{url}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_url_kept_as_a_secret_is_named_by_its_secret_in_prompts_and_errors() {
+    // GIVEN webhooks kept as a secret whose host is the credential (tester 6,
+    // G8: Pipedream's `eo….m.pipedream.net`, Lambda function URLs)
+    let file = r#"
+[[command]]
+name = "hook post"
+usage = "<msg…>"
+[command.http]
+method = "POST"
+url = "{{ secret.HOOK }}"
+body = { text = "{{ msg }}" }
+
+[[command]]
+name = "hook confirm"
+usage = "<msg…>"
+confirm = true
+[command.http]
+method = "POST"
+url = "{{ secret.HOOK }}"
+
+[[command]]
+name = "hook sub"
+usage = "<what>"
+confirm = true
+[command.http]
+method = "POST"
+url = "{{ secret.HOOK }}/{{ what }}?x=1"
+"#;
+    let pipedream = "https://eo9f8e7d6c5b4a3f2e1.m.pipedream.net";
+    let t = bot(&load(file, &[("HOOK", pipedream)]).unwrap());
+    // WHEN a confirmation is asked
+    let prompt = t.say("UADMIN", "hook confirm hi").await;
+    let sub = t.say("UADMIN", "hook sub web").await;
+    // THEN the prompt names it by its secret, and what the template adds
+    assert!(
+        prompt
+            .text
+            .as_str()
+            .contains("It would `call POST the URL in secret HOOK`"),
+        "{}",
+        prompt.text
+    );
+    assert!(
+        sub.text
+            .as_str()
+            .contains("It would `call POST the URL in secret HOOK + /web`"),
+        "{}",
+        sub.text
+    );
+    // AND no part of it is in the prompts, `approvals` or the held requests
+    let approvals = t.text("UADMIN", "approvals").await;
+    let held: serde_json::Value = t.state(crate::engine::gate::PENDING_SCRIPT).await;
+    for text in [
+        format!("{prompt:?}"),
+        format!("{sub:?}"),
+        approvals,
+        held.to_string(),
+    ] {
+        for leak in ["eo9f8e7d6c5b4a3f2e1", "pipedream"] {
+            assert!(!text.contains(leak), "{leak} in {text}");
+        }
+    }
+    // AND an error names it by its secret, never its host
+    let down = "http://127.0.0.1:1/services/T0001/B0001/XyZsEcReTpArT123";
+    let t = bot(&load(file, &[("HOOK", down)]).unwrap());
+    let failed = t.text("UADMIN", "hook post hi").await;
+    assert!(
+        failed.starts_with(
+            "`hook post` failed: the service at the URL in secret HOOK could not be reached"
+        ),
+        "{failed}"
+    );
+    assert!(!failed.contains("127.0.0.1"), "{failed}");
 }
