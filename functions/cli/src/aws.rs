@@ -178,6 +178,7 @@ async fn queue_url_of(client: &aws_sdk_sqs::Client, arn: &str) -> Result<String,
 /// The AWS settings, read once: the standard environment and profile files, and
 /// us-east-1 when neither names a region. Instance metadata (IMDS) is not asked
 /// for a region: on a laptop it is absent, and asking costs a timeout and a warning.
+/// Each AWS call gives up after 20 s ([`opkit::aws::call_timeouts`]).
 pub async fn settings() -> SdkConfig {
     use aws_config::environment::EnvironmentVariableRegionProvider;
     use aws_config::meta::region::RegionProviderChain;
@@ -187,6 +188,7 @@ pub async fn settings() -> SdkConfig {
         .or_else(aws_config::Region::new("us-east-1"));
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(region)
+        .timeout_config(opkit::aws::call_timeouts())
         .load()
         .await
 }

@@ -56,6 +56,19 @@ pub const LEASE_SECS: u32 = MAX_RECEIVES * VISIBILITY_TIMEOUT_SECS;
 /// keeps it from running twice.)
 pub const START_MARGIN_SECS: u32 = 10;
 
+/// How long one AWS call — every attempt of it, its retries included — may take
+/// before it fails as "could not reach" ([`crate::aws::call_timeouts`]): less than
+/// the worker's timeout (and `opkit serve`'s per-job time limit, the same), so an
+/// AWS endpoint that never answers fails its command with a reason while there is
+/// still time to say it, rather than cutting the job off.
+pub const AWS_CALL_TIMEOUT_SECS: u32 = 20;
+
+/// How long an AWS call may take to connect (the SDK's own default, kept when the
+/// call's whole time is limited).
+pub const AWS_CONNECT_TIMEOUT_MILLIS: u32 = 3_100;
+
+const _: () = assert!(AWS_CALL_TIMEOUT_SECS < WORKER_TIMEOUT_SECS);
+const _: () = assert!(AWS_CONNECT_TIMEOUT_MILLIS < AWS_CALL_TIMEOUT_SECS * 1000);
 const _: () = assert!(LEASE_SECS >= WORKER_TIMEOUT_SECS, "relation 1");
 const _: () = assert!(
     VISIBILITY_TIMEOUT_SECS >= 6 * WORKER_TIMEOUT_SECS,

@@ -189,6 +189,25 @@ fn https_client_trusting(trust: Trusted<'_>, provider: TlsProvider) -> SharedHtt
     }
 }
 
+/// The time limits of every AWS call the bot makes, in each of its SDK
+/// configurations ([`load_config`], [`lambda_config_from`], the CLI's): a call —
+/// all its attempts — fails after [`AWS_CALL_TIMEOUT_SECS`](crate::timing::AWS_CALL_TIMEOUT_SECS)
+/// (20 s) as a timeout, which the packs tell as "could not reach"; connecting
+/// keeps the SDK's 3.1 s. Without it a call whose endpoint accepts and never
+/// answers (a blackholed address, a stalled proxy) waited for ever: the SDK sets
+/// no read timeout.
+pub fn call_timeouts() -> aws_config::timeout::TimeoutConfig {
+    use std::time::Duration;
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_millis(
+            crate::timing::AWS_CONNECT_TIMEOUT_MILLIS.into(),
+        ))
+        .operation_timeout(Duration::from_secs(
+            crate::timing::AWS_CALL_TIMEOUT_SECS.into(),
+        ))
+        .build()
+}
+
 /// The SDK configuration from the SDK's whole default chain (region, credentials,
 /// endpoint — as `aws_config::load_from_env`), with the HTTPS client of
 /// [`https_client`]: the build's [`TlsProvider::CHOSEN`], trusting the roots the
@@ -198,6 +217,7 @@ pub async fn load_config() -> SdkConfig {
     let roots = Roots::from_lookup(|name| std::env::var(name).ok());
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(https_client(roots, TlsProvider::CHOSEN))
+        .timeout_config(call_timeouts())
         .load()
         .await
 }
@@ -230,8 +250,8 @@ pub fn lambda_config() -> Result<SdkConfig, ConfigError> {
 ///   (<https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html>).
 ///
 /// Nothing else is read: no profile file, SSO, web identity token, container or
-/// instance metadata endpoint. Retries and timeouts are the SDK's defaults for
-/// [`BehaviorVersion::latest`].
+/// instance metadata endpoint. Retries are the SDK's defaults for
+/// [`BehaviorVersion::latest`]; each call's time is limited ([`call_timeouts`]).
 ///
 /// # Errors
 ///
@@ -260,6 +280,7 @@ pub fn lambda_config_from(
         .region(Region::new(region))
         .credentials_provider(SharedCredentialsProvider::new(credentials))
         .http_client(http)
+        .timeout_config(call_timeouts())
         .service_config(endpoints)
         .build())
 }

@@ -119,6 +119,17 @@ async fn a_lambda_config_takes_region_and_credentials_from_the_environment() {
     );
     assert_eq!(credentials.session_token(), Some("session-token"));
     assert!(sdk.http_client().is_some());
+    // AND every call's time is limited (tester G15: a call that never answered
+    // held its job for ever)
+    let timeouts = sdk.timeout_config().expect("time limits");
+    assert_eq!(
+        timeouts.operation_timeout(),
+        Some(std::time::Duration::from_secs(20))
+    );
+    assert_eq!(
+        timeouts.connect_timeout(),
+        Some(std::time::Duration::from_millis(3_100))
+    );
     // AWS_DEFAULT_REGION when AWS_REGION is not set, as the SDK reads them
     let vars = [
         ("AWS_DEFAULT_REGION", "ap-south-1"),
@@ -273,5 +284,34 @@ async fn each_tls_provider_speaks_tls_to_a_server_its_roots_trust() {
     assert!(
         seen.heads.try_recv().is_err(),
         "no request may reach an untrusted server"
+    );
+}
+
+#[cfg(all(feature = "sqs", any(feature = "tls-ring", feature = "tls-aws-lc")))]
+#[tokio::test(start_paused = true)]
+async fn a_call_to_an_endpoint_that_never_answers_gives_up_at_its_time_limit() {
+    use super::test_server::{Conduct, serve};
+    use aws_sdk_sqs::error::SdkError;
+    // GIVEN an endpoint that reads each request and never answers (tester G15:
+    // `ec2 list` waited for ever on one), and the bot's SDK configuration
+    let (port, _seen) = serve(None, Conduct::Silent).await;
+    let sdk = lambda_config_from(env(&LAMBDA), client()).unwrap();
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&sdk)
+            .endpoint_url(format!("http://127.0.0.1:{port}"))
+            .build(),
+    );
+    // WHEN a call is made (tokio's clock is paused: it moves when all else waits)
+    let started = tokio::time::Instant::now();
+    let hour = std::time::Duration::from_secs(3600);
+    let failed = tokio::time::timeout(hour, sqs.list_queues().send())
+        .await
+        .expect("the call gives up by itself")
+        .unwrap_err();
+    // THEN it fails as a timeout after the call's time limit, retries included
+    assert!(matches!(failed, SdkError::TimeoutError(_)), "{failed:?}");
+    assert_eq!(
+        started.elapsed().as_secs(),
+        u64::from(crate::timing::AWS_CALL_TIMEOUT_SECS)
     );
 }
