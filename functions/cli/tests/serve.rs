@@ -526,3 +526,52 @@ async fn sigterm_finishes_the_acked_jobs_before_the_process_ends() {
     assert_eq!(status.code(), Some(0), "exited by itself, not killed");
     assert_eq!(slack.requests().len(), 1);
 }
+
+#[tokio::test]
+async fn a_mention_past_its_users_places_is_acked_200_and_its_user_told_they_are_busy() {
+    // GIVEN `opkit serve`, and eight mentions of UHOG's whose answers Slack is
+    // slow to take (their jobs hold UHOG's eight places meanwhile)
+    let slack = FakeSlack::start().await;
+    for _ in 0..8 {
+        slack.push_response(opkit_tests::CannedResponse::delayed(Duration::from_secs(3)));
+    }
+    let api = slack.api_url();
+    let env = [
+        ("SLACK_BOT_TOKEN", "xoxb-test"),
+        ("SLACK_API_URL", api.as_str()),
+    ];
+    let served = serve("busy-mention", &env).await;
+    for i in 0..8 {
+        let event = mention_event(&format!("Ev0HOG{i}"), "UHOG", "queue join perf");
+        assert_eq!(served.signed("/slack/events", &event, now()).await.0, 200);
+    }
+    slack.wait_for(8, WAIT).await;
+    // WHEN UHOG mentions the bot a ninth time (tester G4: 503)
+    let ninth = mention_event("Ev0HOG9", "UHOG", "queue join perf");
+    let (status, body) = served.signed("/slack/events", &ninth, now()).await;
+    // THEN Slack gets a 200, so it does not send it again minutes later
+    assert_eq!(status, 200, "{body}");
+    // AND UHOG is told, in a message only they see, in the mention's thread
+    slack.wait_for(9, WAIT).await;
+    let told: Vec<_> = slack
+        .posts_to("/api/chat.postEphemeral")
+        .into_iter()
+        .filter(|p| {
+            p.json()["text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("Sorry, you already have 8 commands"))
+        })
+        .collect();
+    assert_eq!(told.len(), 1, "{told:?}");
+    let told = told[0].json();
+    assert_eq!(told["user"], "UHOG");
+    assert_eq!(told["channel"], "C0001");
+    assert_eq!(told["thread_ts"], "1795000000.000100");
+    assert_eq!(
+        told["text"],
+        "Sorry, you already have 8 commands waiting or running; I did not take your message. \
+         Please try again when one of them has finished."
+    );
+    // AND the eight it took each got their answer
+    assert_eq!(slack.requests().len(), 9);
+}
