@@ -20,6 +20,7 @@
 //! | `SlackPostFailures` | `opkit_slack_post_failures_total` | count | `Via` |
 //! | `JobTimeouts` | `opkit_job_timeouts_total` | count | `Command` |
 //! | `ExpiryActions` | `opkit_expiry_actions_total` | count | `Action` |
+//! | `StateEvictions` | `opkit_state_evictions_total` | count | `Script`, `What` |
 //!
 //! Dimensions are low-cardinality by construction: a command's registered name
 //! (never the text typed), an outcome, a route, a fixed word. No user, channel or
@@ -253,6 +254,18 @@ pub fn job_timed_out(command: Option<&str>) {
         unit: Unit::Count,
         value: 1.0,
         dimensions: vec![("Command", command.unwrap_or("unknown").to_string())],
+    });
+}
+
+/// Counts one thing a script's state forgot before its time to make room
+/// (`what`: a fixed word, such as `open_incident` or `held_request`), so that
+/// the state always takes the next change; the caller logs which.
+pub fn state_evicted(script: &'static str, what: &'static str) {
+    record(Sample {
+        name: "StateEvictions",
+        unit: Unit::Count,
+        value: 1.0,
+        dimensions: vec![("Script", script.to_string()), ("What", what.to_string())],
     });
 }
 

@@ -330,7 +330,7 @@ impl Notifier {
             }
             let seen = InstanceSeen::after(seen, &change.state, change.at);
             state.instances.insert(key.clone(), seen);
-            state.prune();
+            state.prune(None, now);
             state.forget_own_changes(now);
             asked_by = state.take_own_change(
                 &change.account,

@@ -147,13 +147,16 @@ pub fn apply(state: &mut NotifyState, change: &AlarmChange, now: DateTime<Utc>) 
     let subscribed_at_all = AlarmState::ALL
         .into_iter()
         .any(|s| !subscribed(s).is_empty());
-    let record = state.alarms.entry(key).or_insert_with(|| AlarmRecord {
-        state: change.state,
-        at: DateTime::<Utc>::MIN_UTC,
-        facts: change.facts.clone(),
-        incident: None,
-        muted: None,
-    });
+    let record = state
+        .alarms
+        .entry(key.clone())
+        .or_insert_with(|| AlarmRecord {
+            state: change.state,
+            at: DateTime::<Utc>::MIN_UTC,
+            facts: change.facts.clone(),
+            incident: None,
+            muted: None,
+        });
     if change.at <= record.at {
         return Plan::Quiet(Why::NotNewer);
     }
@@ -168,7 +171,7 @@ pub fn apply(state: &mut NotifyState, change: &AlarmChange, now: DateTime<Utc>) 
         state_channels,
         subscribed_at_all,
     );
-    state.prune();
+    state.prune(Some(&key), now);
     if muted {
         return Plan::Quiet(Why::Muted);
     }

@@ -669,6 +669,8 @@ fn end_mutes(state: &mut NotifyState, now: chrono::DateTime<chrono::Utc>) -> Vec
 }
 
 #[cfg(test)]
+mod budget_tests;
+#[cfg(test)]
 mod place_tests;
 #[cfg(test)]
 mod quiet_tests;

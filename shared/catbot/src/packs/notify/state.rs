@@ -20,6 +20,14 @@ pub const OWN_CHANGE_TTL: chrono::Duration = chrono::Duration::minutes(15);
 /// clock and the bot's are not the same clock).
 pub const OWN_CHANGE_SKEW: chrono::Duration = chrono::Duration::minutes(1);
 
+/// The most bytes the `notify` state takes as JSON: well under
+/// [`opkit::store::MAX_STATE_BYTES`], so that the next alarm's record (its name
+/// at most [`ALARM_NAME_MAX`](super::event::ALARM_NAME_MAX) characters, its
+/// reason [`REASON_MAX`](super::event::REASON_MAX), its runbook link
+/// [`RUNBOOK_MAX`](super::event::RUNBOOK_MAX)) always fits. [`NotifyState::prune`]
+/// keeps it.
+pub const NOTIFY_BUDGET: usize = 300 * 1024;
+
 /// Most alarms whose last change is remembered. Past it, the alarms without an
 /// open incident or a mute that changed longest ago are forgotten first (a
 /// forgotten alarm's next change is taken as news).
@@ -310,34 +318,97 @@ impl NotifyState {
         self.own_changes.drain(..excess);
     }
 
-    /// Keeps at most [`MAX_TRACKED`] alarms and as many instances.
-    pub fn prune(&mut self) {
+    /// Keeps the state within [`MAX_TRACKED`] alarms, as many instances, and
+    /// [`NOTIFY_BUDGET`] bytes in all, so that the next change always fits: drops
+    /// the alarms that changed longest ago, idle ones first (no open incident,
+    /// no live mute at `now`), then instances, and only then an alarm with an
+    /// open incident or a mute — those without a message posted first — each
+    /// said in the log and counted ([`opkit::metrics::state_evicted`]). `keep`,
+    /// the alarm just changed, is never dropped.
+    pub fn prune(&mut self, keep: Option<&str>, now: DateTime<Utc>) {
         while self.alarms.len() > MAX_TRACKED {
-            let idle = |r: &AlarmRecord| {
-                r.muted.is_none() && r.incident.as_ref().is_none_or(|i| i.ended_at.is_some())
-            };
-            let oldest = self
-                .alarms
-                .iter()
-                .filter(|(_, r)| idle(r))
-                .min_by_key(|(_, r)| r.at)
-                .or_else(|| self.alarms.iter().min_by_key(|(_, r)| r.at))
-                .map(|(k, _)| k.clone());
-            match oldest {
-                Some(key) => self.alarms.remove(&key),
-                None => break,
-            };
+            if self.drop_alarm(keep, now, true).is_none() {
+                break;
+            }
         }
         while self.instances.len() > MAX_TRACKED {
-            let oldest = self
-                .instances
-                .iter()
-                .min_by_key(|(_, seen)| seen.at)
-                .map(|(k, _)| k.clone());
-            match oldest {
-                Some(key) => self.instances.remove(&key),
-                None => break,
-            };
+            if self.drop_instance().is_none() {
+                break;
+            }
+        }
+        // Measured once, then less what each drop took (its entry and a comma:
+        // at most one byte too many), and measured again at the end.
+        let mut bytes = json_len(self);
+        while bytes > NOTIFY_BUDGET {
+            while bytes > NOTIFY_BUDGET {
+                let dropped = self
+                    .drop_alarm(keep, now, false)
+                    .or_else(|| self.drop_instance())
+                    .or_else(|| self.drop_alarm(keep, now, true));
+                match dropped {
+                    Some(size) => bytes = bytes.saturating_sub(size),
+                    None => return,
+                }
+            }
+            bytes = json_len(self);
         }
     }
+
+    /// Drops the alarm that changed longest ago among the idle ones, or with
+    /// `busy` among all (but `keep`); the bytes its entry took, if it dropped one.
+    fn drop_alarm(&mut self, keep: Option<&str>, now: DateTime<Utc>, busy: bool) -> Option<usize> {
+        let idle = |r: &AlarmRecord| {
+            r.muted.as_ref().is_none_or(|m| m.until <= now)
+                && r.incident.as_ref().is_none_or(|i| i.ended_at.is_some())
+        };
+        let posted = |r: &AlarmRecord| r.incident.as_ref().is_some_and(|i| !i.posts.is_empty());
+        let candidates = self.alarms.iter().filter(|(k, _)| keep != Some(k.as_str()));
+        let oldest = if busy {
+            candidates
+                .min_by_key(|(_, r)| (!idle(r), posted(r), r.at))
+                .map(|(k, _)| k.clone())
+        } else {
+            candidates
+                .filter(|(_, r)| idle(r))
+                .min_by_key(|(_, r)| r.at)
+                .map(|(k, _)| k.clone())
+        };
+        let key = oldest?;
+        let record = self.alarms.remove(&key).expect("just found");
+        let size = json_len(&key) + json_len(&record) + 2;
+        if !idle(&record) {
+            let open = record
+                .incident
+                .as_ref()
+                .is_some_and(|i| i.ended_at.is_none());
+            let what = if open { "open_incident" } else { "mute" };
+            tracing::warn!(
+                alarm = %key,
+                what,
+                posted = posted(&record),
+                "the notify state is full: forgot an alarm with an open incident or a mute \
+                 (its next change is taken as news; `alarms ack` and `alarms unmute` no \
+                 longer find it)"
+            );
+            opkit::metrics::state_evicted("notify", what);
+        }
+        Some(size)
+    }
+
+    /// Drops the instance whose last change is oldest; the bytes its entry
+    /// took, if it dropped one.
+    fn drop_instance(&mut self) -> Option<usize> {
+        let key = self
+            .instances
+            .iter()
+            .min_by_key(|(_, seen)| seen.at)
+            .map(|(k, _)| k.clone())?;
+        let seen = self.instances.remove(&key)?;
+        Some(json_len(&key) + json_len(&seen) + 2)
+    }
+}
+
+/// How many bytes `value` takes as JSON (what the store measures).
+fn json_len<T: Serialize>(value: &T) -> usize {
+    serde_json::to_string(value).map_or(usize::MAX, |s| s.len())
 }

@@ -408,6 +408,7 @@ impl Bot {
                 for_request = %id,
                 "dropped a held request to make room: its asker held the most"
             );
+            crate::metrics::state_evicted(PENDING_SCRIPT, "held_request");
             let action = "dropped while waiting, to make room for another's request \
                           (its asker held the most requests waiting)";
             self.audit(
