@@ -152,8 +152,59 @@ async fn add(ctx: &mut Ctx<ScheduleState>) -> Result<Reply, CommandError> {
         entry.run_as.mention(),
         entry.next_at
     );
+    room_for(&ctx.state, &entry)?;
     ctx.state.entries.insert(name, entry);
     Ok(Reply::text(reply))
+}
+
+/// The most schedules one person runs as at once.
+pub const MAX_SCHEDULES_PER_OWNER: usize = 25;
+/// The most schedules in all.
+pub const MAX_SCHEDULES: usize = 200;
+/// The most bytes one schedule takes saved (JSON): its command text is the
+/// part that varies. With [`MAX_SCHEDULES`], the schedules' state stays well
+/// inside [`opkit::store::MAX_STATE_BYTES`] whatever anyone adds, so a run
+/// (which saves each schedule's next time) always fits.
+pub const MAX_SCHEDULE_BYTES: usize = 1_500;
+// The caps together fit one state, with room for each entry's key.
+const _: () = assert!(MAX_SCHEDULES * (MAX_SCHEDULE_BYTES + 50) < opkit::store::MAX_STATE_BYTES);
+
+/// Whether `entry` may be added to `state`: the state is shared by every
+/// schedule, so each bound refuses the one who would pass it, naming it.
+fn room_for(state: &ScheduleState, entry: &Entry) -> Result<(), CommandError> {
+    let bytes = serde_json::to_string(entry).map_or(usize::MAX, |s| s.len());
+    if bytes > MAX_SCHEDULE_BYTES {
+        return Err(CommandError::user(mrkdwn!(
+            "That schedule is too long to keep ({} bytes saved; at most {}): shorten \
+             its command. Nothing was scheduled.",
+            bytes,
+            MAX_SCHEDULE_BYTES
+        )));
+    }
+    let owner = &entry.run_as;
+    let theirs = state
+        .entries
+        .values()
+        .filter(|e| &e.run_as == owner)
+        .count();
+    if theirs >= MAX_SCHEDULES_PER_OWNER {
+        return Err(CommandError::user(mrkdwn!(
+            "{} already runs {} schedules, the most one person may; remove one first \
+             ({}). Nothing was scheduled.",
+            owner.mention(),
+            theirs,
+            Code::new("schedule remove <name>")
+        )));
+    }
+    if state.entries.len() >= MAX_SCHEDULES {
+        return Err(CommandError::user(mrkdwn!(
+            "There are already {} schedules, the most there may be; remove one first \
+             ({}). Nothing was scheduled.",
+            state.entries.len(),
+            Code::new("schedule remove <name>")
+        )));
+    }
+    Ok(())
 }
 
 /// A schedule typed without its quotes (`schedule add standup weekdays 09:00
@@ -239,6 +290,43 @@ mod tests {
             b.script(crate::packs::queue::script())
                 .script(script(default_managers()))
         })
+    }
+
+    #[tokio::test]
+    async fn one_owner_holds_at_most_the_cap_of_schedules_and_a_long_one_is_refused() {
+        // GIVEN an admin with the most schedules one person may run
+        let t = bot();
+        for i in 0..MAX_SCHEDULES_PER_OWNER {
+            let added = t
+                .text(
+                    "UADMIN",
+                    &format!("schedule add s{i} \"daily 09:00\" <#C9|ops> queue status"),
+                )
+                .await;
+            assert!(added.contains("scheduled"), "{added}");
+        }
+        // WHEN they add one more
+        let refused = t
+            .text(
+                "UADMIN",
+                "schedule add one-more \"daily 09:00\" <#C9|ops> queue status",
+            )
+            .await;
+        // THEN it is refused, naming the cap and the way out, and nothing changed
+        assert!(refused.contains("already runs 25 schedules"), "{refused}");
+        assert!(refused.contains("schedule remove"), "{refused}");
+        let state: ScheduleState = t.state(opkit::schedule::SCRIPT).await;
+        assert_eq!(state.entries.len(), MAX_SCHEDULES_PER_OWNER);
+        // AND a schedule whose command is too long to keep is refused too
+        let long = format!(
+            "schedule add long \"daily 09:00\" <#C9|ops> queue status {}",
+            "x".repeat(MAX_SCHEDULE_BYTES)
+        );
+        let t = bot();
+        let refused = t.text("UADMIN", &long).await;
+        assert!(refused.contains("too long to keep"), "{refused}");
+        let state: ScheduleState = t.state(opkit::schedule::SCRIPT).await;
+        assert!(state.entries.is_empty());
     }
 
     #[tokio::test]
