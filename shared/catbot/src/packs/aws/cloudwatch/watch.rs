@@ -12,6 +12,9 @@ use opkit::slack::{Mrkdwn, Reply};
 pub const MAX_WATCHED: usize = 50;
 /// Most people told of one watched alarm.
 pub const MAX_WATCHERS: usize = 20;
+/// Most alarms one person puts on the watchlist (the list is everyone's: one
+/// person may not fill it for the others).
+pub const MAX_WATCHED_PER_USER: usize = 10;
 
 pub(super) async fn watch(
     ctx: &mut Ctx<CloudWatchState>,
@@ -30,6 +33,25 @@ pub(super) async fn watch(
         return Ok(Reply::text(crate::packs::aws::format::plain(format!(
             "*{name}* is on the watchlist: you will get a direct message when it changes state."
         ))));
+    }
+    let theirs = ctx
+        .state
+        .watched
+        .iter()
+        .filter(|n| {
+            ctx.state
+                .watchers
+                .get(*n)
+                .is_some_and(|w| w.contains(&user))
+        })
+        .count();
+    if theirs >= MAX_WATCHED_PER_USER {
+        return Err(CommandError::user(crate::packs::aws::format::plain(
+            format!(
+                "You already watch {theirs} alarms, the most one person may put on the \
+             watchlist; `alarms unwatch <name>` one first."
+            ),
+        )));
     }
     if ctx.state.watched.len() >= MAX_WATCHED {
         return Err(CommandError::user(crate::packs::aws::format::plain(
@@ -116,3 +138,7 @@ pub(super) async fn watched(
         Mrkdwn::join(lines, "\n"),
     ))
 }
+
+#[cfg(test)]
+#[path = "watch_tests.rs"]
+mod tests;
