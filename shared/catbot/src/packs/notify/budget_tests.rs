@@ -112,3 +112,53 @@ fn the_alarm_just_changed_is_never_the_one_dropped() {
     // THEN it is kept (the store refuses the save, as it must)
     assert_eq!(state.alarms.len(), 1);
 }
+
+fn subscription(channel: &str, prefix: &str, by: &str) -> super::state::Subscription {
+    super::state::Subscription {
+        channel: opkit::ids::ChannelId::parse(channel).unwrap(),
+        prefix: Some(prefix.to_string()),
+        states: [super::event::AlarmState::Alarm].into(),
+        by: opkit::ids::UserId::parse(by).unwrap(),
+    }
+}
+
+#[test]
+fn subscriptions_are_bounded_per_person_and_by_bytes_and_leave_room_for_alarms() {
+    use super::state::{MAX_SUBSCRIPTIONS_PER_USER, SUBSCRIPTIONS_BUDGET};
+    // GIVEN one person who made the most subscriptions one may
+    let mut state = NotifyState::default();
+    for i in 0..MAX_SUBSCRIPTIONS_PER_USER {
+        let channel = format!("C{:04}", i / 10);
+        state
+            .add_subscription(subscription(&channel, &format!("p{i}-"), "UOPS"))
+            .unwrap();
+    }
+    // WHEN they make another THEN it is refused, and someone else's is not
+    let why = state
+        .add_subscription(subscription("C9999", "more-", "UOPS"))
+        .unwrap_err();
+    assert!(
+        why.as_str().contains("You made 50 subscriptions"),
+        "{why:?}"
+    );
+    state
+        .add_subscription(subscription("C9999", "more-", "UOPS2"))
+        .unwrap();
+    // AND prefixes as long as alarm names fill at most their byte budget,
+    // refused to whoever would pass it
+    let mut state = NotifyState::default();
+    let mut refused = None;
+    for i in 0..200 {
+        let channel = format!("C{:04}", i / 10);
+        let by = format!("U{:04}", i / 40);
+        let prefix = format!("{i:03}{}", "€".repeat(252));
+        if let Err(why) = state.add_subscription(subscription(&channel, &prefix, &by)) {
+            refused = Some(why);
+            break;
+        }
+    }
+    let why = refused.expect("the byte budget refuses one");
+    assert!(why.as_str().contains("use a shorter prefix"), "{why:?}");
+    assert!(serde_json::to_string(&state.subscriptions).unwrap().len() <= SUBSCRIPTIONS_BUDGET);
+    const { assert!(SUBSCRIPTIONS_BUDGET < NOTIFY_BUDGET / 4) };
+}

@@ -269,34 +269,15 @@ fn subscribe(ctx: &mut Ctx<NotifyState>) -> Result<Reply, CommandError> {
             }
         }
     };
-    let subs = &mut ctx.state.subscriptions;
-    let existing = subs
-        .iter()
-        .position(|s| s.channel == channel && s.prefix == prefix);
-    if existing.is_none() {
-        if subs.iter().filter(|s| s.channel == channel).count() >= MAX_PER_CHANNEL {
-            return Err(CommandError::user(opkit::mrkdwn!(
-                "This channel has {} subscriptions, the most it may: unsubscribe one first.",
-                MAX_PER_CHANNEL
-            )));
-        }
-        if subs.len() >= state::MAX_SUBSCRIPTIONS {
-            return Err(CommandError::user(opkit::mrkdwn!(
-                "There are {} subscriptions, the most the bot keeps: unsubscribe one first.",
-                state::MAX_SUBSCRIPTIONS
-            )));
-        }
-    }
     let subscription = Subscription {
         channel: channel.clone(),
         prefix: prefix.clone(),
         states: states.clone(),
         by: ctx.caller.user.clone(),
     };
-    match existing {
-        Some(i) => subs[i] = subscription,
-        None => subs.push(subscription),
-    }
+    ctx.state
+        .add_subscription(subscription)
+        .map_err(CommandError::user)?;
     let names: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
     // "every alarm goes", "alarms named *api-…* go"
     let go = if prefix.is_none() { "goes" } else { "go" };
@@ -387,6 +368,14 @@ fn ec2_subscribe(ctx: &mut Ctx<NotifyState>, on: bool) -> Result<Reply, CommandE
         ));
     }
     let changed = if on {
+        if !ctx.state.instance_channels.contains(&channel)
+            && ctx.state.instance_channels.len() >= state::MAX_INSTANCE_CHANNELS
+        {
+            return Err(CommandError::user(opkit::mrkdwn!(
+                "{} channels hear of instances already, the most the bot keeps: `ec2 unsubscribe` one first.",
+                state::MAX_INSTANCE_CHANNELS
+            )));
+        }
         ctx.state.instance_channels.insert(channel.clone())
     } else {
         ctx.state.instance_channels.remove(&channel)

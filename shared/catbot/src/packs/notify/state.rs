@@ -8,9 +8,17 @@ use serde::{Deserialize, Serialize};
 
 use super::event::{AlarmFacts, AlarmState};
 use opkit::ids::{ChannelId, UserId};
+use opkit::slack::mrkdwn::Mrkdwn;
 
 /// Most subscriptions in all (each a channel, a prefix and states).
 pub const MAX_SUBSCRIPTIONS: usize = 200;
+/// Most subscriptions one person makes.
+pub const MAX_SUBSCRIPTIONS_PER_USER: usize = 50;
+/// The most bytes all subscriptions take together, as JSON: prefixes are up to
+/// 255 characters, and the alarms' records need the rest of [`NOTIFY_BUDGET`].
+pub const SUBSCRIPTIONS_BUDGET: usize = 64 * 1024;
+/// Most channels that hear of instances (`ec2 subscribe`).
+pub const MAX_INSTANCE_CHANNELS: usize = 200;
 /// Most instance state changes Opkit asked for that are remembered at once
 /// ([`OwnChange`]); past it, the oldest are forgotten (and their events posted).
 pub const MAX_OWN_CHANGES: usize = 100;
@@ -235,6 +243,54 @@ impl NotifyState {
             .map(|s| s.channel.clone())
             .collect();
         channels.into_iter().collect()
+    }
+
+    /// Adds `new`, or replaces the subscription of its channel and prefix: a
+    /// new one only within [`super::MAX_PER_CHANNEL`] for its channel,
+    /// [`MAX_SUBSCRIPTIONS_PER_USER`] for whoever makes it, [`MAX_SUBSCRIPTIONS`]
+    /// and [`SUBSCRIPTIONS_BUDGET`] in all. `Err`: which bound, for the one
+    /// who would pass it; nothing changed.
+    pub fn add_subscription(&mut self, new: Subscription) -> Result<(), Mrkdwn> {
+        let same = |s: &Subscription| s.channel == new.channel && s.prefix == new.prefix;
+        if let Some(old) = self.subscriptions.iter_mut().find(|s| same(s)) {
+            *old = new;
+            return Ok(());
+        }
+        let here = self
+            .subscriptions
+            .iter()
+            .filter(|s| s.channel == new.channel)
+            .count();
+        if here >= super::MAX_PER_CHANNEL {
+            return Err(opkit::mrkdwn!(
+                "This channel has {} subscriptions, the most it may: unsubscribe one first.",
+                super::MAX_PER_CHANNEL
+            ));
+        }
+        let theirs = self.subscriptions.iter().filter(|s| s.by == new.by).count();
+        if theirs >= MAX_SUBSCRIPTIONS_PER_USER {
+            return Err(opkit::mrkdwn!(
+                "You made {} subscriptions, the most one person may: unsubscribe one first.",
+                theirs
+            ));
+        }
+        if self.subscriptions.len() >= MAX_SUBSCRIPTIONS {
+            return Err(opkit::mrkdwn!(
+                "There are {} subscriptions, the most the bot keeps: unsubscribe one first.",
+                MAX_SUBSCRIPTIONS
+            ));
+        }
+        let bytes = json_len(&self.subscriptions) + json_len(&new) + 1;
+        if bytes > SUBSCRIPTIONS_BUDGET {
+            return Err(opkit::mrkdwn!(
+                "The subscriptions would take {} bytes, more than the {} the bot keeps for \
+                 them: unsubscribe one first, or use a shorter prefix.",
+                bytes,
+                SUBSCRIPTIONS_BUDGET
+            ));
+        }
+        self.subscriptions.push(new);
+        Ok(())
     }
 
     /// Records the messages that opened the incident of `key` begun `since`
