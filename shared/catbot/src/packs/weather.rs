@@ -29,6 +29,10 @@ pub const CACHE_FOR: Duration = Duration::minutes(10);
 /// Most towns kept in the cache.
 const CACHE_MAX: usize = 200;
 
+/// The most characters kept (and shown) of a town's name or description as the
+/// weather service sends them.
+pub const SERVICE_TEXT_MAX: usize = 100;
+
 /// Where to ask.
 #[derive(Debug, Clone)]
 pub struct WeatherConfig {
@@ -213,12 +217,15 @@ async fn fetch(config: &WeatherConfig, key: &Secret, town: &str) -> Result<Repor
     let answer: ApiAnswer = response.json().await.map_err(|e| {
         CommandError::internal_with("weather service sent an unexpected answer", e.without_url())
     })?;
+    // What the service names is cut: every report is kept in the cache, one
+    // state shared by everyone ([`CACHE_MAX`] of them).
+    let cut = |s: &str| s.chars().take(SERVICE_TEXT_MAX).collect::<String>();
     Ok(Report {
-        town: answer.name,
+        town: cut(&answer.name),
         description: answer
             .weather
             .first()
-            .map(|c| c.description.clone())
+            .map(|c| cut(&c.description))
             .unwrap_or_else(|| "no description".into()),
         temp_c: answer.main.temp,
         feels_like_c: answer.main.feels_like,
@@ -263,6 +270,12 @@ mod tests {
                 }))
                 .into_response(),
                 Some("Broken") => (StatusCode::OK, "not json").into_response(),
+                Some("Verbose") => axum::Json(json!({
+                    "name": "V".repeat(50_000),
+                    "weather": [{"description": "d".repeat(50_000)}],
+                    "main": {"temp": 1.0, "feels_like": 1.0, "humidity": 1},
+                }))
+                .into_response(),
                 // Known only when the name arrives decoded exactly once; the
                 // service's own answer carries markup characters too.
                 Some("R&D park") => axum::Json(json!({
@@ -305,6 +318,25 @@ mod tests {
         t.advance(Duration::minutes(10));
         t.say("UB", "weather Raleigh").await;
         assert_eq!(calls.load(Ordering::SeqCst), 2, "stale entry fetched again");
+    }
+
+    #[tokio::test]
+    async fn what_the_service_names_is_cut_before_it_is_cached() {
+        // GIVEN a service answering with a 50,000-character name and description
+        let (base, _) = fake_weather().await;
+        let t = bot(&base, Some("k3y"));
+        // WHEN asked
+        let text = t.text("UA", "weather Verbose").await;
+        // THEN both are cut, in the reply and in the shared cache
+        assert!(
+            text.starts_with(&format!("{}: {},", "V".repeat(100), "d".repeat(100))),
+            "{}",
+            &text[..300]
+        );
+        let state: WeatherState = t.state("weather").await;
+        let cached = &state.cache["verbose"].report;
+        assert_eq!(cached.town.chars().count(), SERVICE_TEXT_MAX);
+        assert_eq!(cached.description.chars().count(), SERVICE_TEXT_MAX);
     }
 
     #[tokio::test]
