@@ -69,6 +69,9 @@ pub async fn worker(
         Some(n) => Some(queue_url_of(&client, &n.queue_arn).await?),
         None => None,
     };
+    // Listening for a stop before saying where jobs come from: a signal from
+    // then on finishes the batch under way.
+    let requested = crate::stop::requested();
     // Where jobs come from and where state goes, before anything runs.
     match &events_url {
         Some(events) => eprintln!("{store_line}; jobs from {url}; events from {events}"),
@@ -78,6 +81,13 @@ pub async fn worker(
     let channels = catbot::channel_poster(config, http.clone());
     let worker = Worker::new(bot, Arc::new(HttpPoster::new(http)), channels);
     let runner = JobRunner::new(Arc::new(worker), store, key.clone());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        requested.await;
+        let _ = stop.send(true);
+        // Keep the sender: dropping it would read as a request to stop.
+        std::future::pending::<()>().await;
+    });
     let drain = |url: String, events: bool| Drain {
         client: &client,
         url,
@@ -85,6 +95,7 @@ pub async fn worker(
         notifications: notifications.as_ref(),
         events,
         until_empty,
+        stopped: stopped.clone(),
     };
     let jobs = drain(url.to_string(), false).run();
     match events_url {
@@ -102,18 +113,31 @@ struct Drain<'a> {
     notifications: Option<&'a opkit_worker::Notifications>,
     events: bool,
     until_empty: bool,
+    /// Says when the process is asked to stop (SIGINT or SIGTERM).
+    stopped: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Drain<'_> {
-    async fn run(self) -> Result<(), String> {
+    /// Receives and handles batches until the queue is empty (`until_empty`) or
+    /// the process is asked to stop: a batch under way is finished first — its
+    /// jobs were claimed, and one cut off would not run again — and a receive
+    /// under way is dropped (what it took comes back after the visibility
+    /// timeout, unclaimed).
+    async fn run(mut self) -> Result<(), String> {
         let wait = if self.until_empty { 0 } else { 20 };
         let visibility =
             chrono::Duration::seconds(i64::from(opkit::timing::VISIBILITY_TIMEOUT_SECS));
         let what = if self.events { "event" } else { "job" };
         loop {
-            let messages = sqs::receive(self.client, &self.url, 10, wait)
-                .await
-                .map_err(|e| e.to_string())?;
+            let receive = sqs::receive(self.client, &self.url, 10, wait);
+            let messages = tokio::select! {
+                biased;
+                _ = self.stopped.wait_for(|stop| *stop) => {
+                    eprintln!("stopped: no {what} batch under way");
+                    return Ok(());
+                }
+                received = receive => received.map_err(|e| e.to_string())?,
+            };
             if messages.is_empty() {
                 if self.until_empty {
                     return Ok(());

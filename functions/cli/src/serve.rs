@@ -51,11 +51,13 @@ pub async fn run(
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    // Listening for a stop before saying it is ready: a signal from then on drains.
+    let stop = crate::stop::requested();
     // Tests and scripts read this line to learn the port.
     outln!("listening on http://{bound}");
     tracing::info!(%bound, "serving Slack routes");
     axum::serve(listener, app)
-        .with_graceful_shutdown(crate::stop::requested())
+        .with_graceful_shutdown(stop)
         .await
         .map_err(|e| e.to_string())?;
     jobs.drain().await;

@@ -353,3 +353,58 @@ async fn the_worker_drains_the_notifications_queue_as_the_worker_lambda_does() {
     let left = opkit::sqs::receive(&sqs, &events_url, 10, 0).await.unwrap();
     assert!(left.is_empty(), "handled and dropped events are deleted");
 }
+
+#[tokio::test]
+async fn sigterm_stops_the_worker_between_batches_and_it_exits_cleanly() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+    let _ = sdk_config().await; // fails clearly without the emulator
+    let table = unique_name("cli-stop");
+    let queue_name = unique_name("cli-stop-jobs");
+    let init = stdout(
+        &opkit(
+            &table,
+            &["init", "--queue", "sqs", "--queue-name", &queue_name],
+        )
+        .output()
+        .await
+        .unwrap(),
+    );
+    let queue_url = init
+        .lines()
+        .find_map(|l| l.strip_prefix("OPKIT_QUEUE_URL="))
+        .unwrap()
+        .to_string();
+    // GIVEN `opkit worker` waiting for jobs on an empty queue
+    let mut worker = opkit(&table, &["worker"])
+        .env("OPKIT_QUEUE_URL", &queue_url)
+        .env("OPKIT_ENVELOPE_KEY", KEY)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(worker.stderr.take().unwrap());
+    let mut first = String::new();
+    tokio::time::timeout(Duration::from_secs(10), stderr.read_line(&mut first))
+        .await
+        .expect("the worker says where jobs come from")
+        .unwrap();
+    assert!(first.contains(&format!("jobs from {queue_url}")), "{first}");
+    // WHEN it is sent SIGTERM (kill, docker stop, systemd)
+    let pid = worker.id().unwrap().to_string();
+    let sent = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(sent.success());
+    // THEN it stops by itself, saying no batch was under way
+    let status = tokio::time::timeout(Duration::from_secs(10), worker.wait())
+        .await
+        .expect("the worker stops in time")
+        .unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).await.unwrap();
+    assert_eq!(status.code(), Some(0), "{rest}");
+    assert!(rest.contains("stopped: no job batch under way"), "{rest}");
+}

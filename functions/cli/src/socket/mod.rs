@@ -81,8 +81,9 @@ pub async fn run(
     let jobs = crate::serve::job_queue(&config, bot, sqs.as_ref())?;
     let ingress = Ingress::trusted(&config, Arc::new(SystemClock), jobs.queue.clone());
     let (stop, stopped) = watch::channel(false);
+    let requested = crate::stop::requested();
     tokio::spawn(async move {
-        crate::stop::requested().await;
+        requested.await;
         let _ = stop.send(true);
         // Keep the sender: dropping it would read as a request to stop.
         std::future::pending::<()>().await;
