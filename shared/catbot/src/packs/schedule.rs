@@ -46,6 +46,7 @@ pub fn script(manage: Access) -> Script<ScheduleState> {
                 .describe("Run a command on a schedule, as you, and post the answer to a channel")
                 .example("schedule add standup \"weekdays 09:00\" #ops queue status")
                 .access(manage.clone())
+                .rule(|bot, _, args| Box::pin(async move { schedulable(bot, args) }))
                 .attended("changes the schedules: a schedule does not make or remove schedules")
                 .in_channel()
                 .handler(|ctx| Box::pin(add(ctx))),
@@ -90,6 +91,42 @@ fn schedule_name(s: &str) -> Result<String, CommandError> {
     }
 }
 
+/// The rule of `schedule add` (so `can` answers what the run does): the command
+/// it would schedule must be one the bot knows, one that may run with nobody
+/// there (no confirmation, approval or decision: [`CommandSpec::unattended`],
+/// asked again at each run), and with words the engine takes
+/// ([`CommandSpec::check_args`]). Words before it out of place, or nothing
+/// after the channel: the handler says what is wrong.
+///
+/// [`CommandSpec::unattended`]: opkit::engine::CommandSpec::unattended
+/// [`CommandSpec::check_args`]: opkit::engine::CommandSpec::check_args
+fn schedulable(bot: &opkit::engine::Bot, args: &opkit::engine::Args) -> Result<(), CommandError> {
+    // Judged only once the words before it are in place (a channel third):
+    // otherwise the handler says what is wrong with them (an unquoted schedule).
+    let text = args.rest(3);
+    if text.is_empty() || !matches!(args.get(2), Some(Token::Channel { .. })) {
+        return Ok(());
+    }
+    let Resolution::Matched { command, args } = bot.registry().resolve(&tokenize(&text)) else {
+        return Err(CommandError::user(mrkdwn!(
+            "{} is not a command I know.",
+            CommandLine::new(&text)
+        )));
+    };
+    let why = command
+        .unattended()
+        .err()
+        .or_else(|| command.check_args(&args).err());
+    match why {
+        None => Ok(()),
+        Some(why) => Err(CommandError::user(mrkdwn!(
+            "{} cannot be scheduled: {}. Nothing was scheduled.",
+            CommandLine::new(&text),
+            why
+        ))),
+    }
+}
+
 async fn add(ctx: &mut Ctx<ScheduleState>) -> Result<Reply, CommandError> {
     let name = schedule_name(ctx.args.word(0, "a schedule name")?)?;
     let zone = ctx.asker_zone().await;
@@ -105,29 +142,7 @@ async fn add(ctx: &mut Ctx<ScheduleState>) -> Result<Reply, CommandError> {
     if text.is_empty() {
         return Err(CommandError::usage("missing the command to run"));
     }
-    let Resolution::Matched { command, args } = ctx.bot.registry().resolve(&tokenize(&text)) else {
-        return Err(CommandError::user(mrkdwn!(
-            "{} is not a command I know.",
-            CommandLine::new(&text)
-        )));
-    };
-    // Nobody is there to click on a schedule: a gated command, a decision, or
-    // a schedule of schedules is refused now (and again at each run).
-    if let Err(why) = command.unattended() {
-        return Err(CommandError::user(mrkdwn!(
-            "{} cannot be scheduled: {}. Nothing was scheduled.",
-            CommandLine::new(&text),
-            why
-        )));
-    }
-    // Words the engine would refuse at every run are refused now.
-    if let Err(why) = command.check_args(&args) {
-        return Err(CommandError::user(mrkdwn!(
-            "{} cannot be scheduled: {}. Nothing was scheduled.",
-            CommandLine::new(&text),
-            why
-        )));
-    }
+    // What it schedules was checked as the command's rule, before this ran.
     if ctx.state.entries.contains_key(&name) {
         return Err(CommandError::user(mrkdwn!(
             "There is already a schedule {}; remove it first.",
@@ -414,6 +429,29 @@ mod tests {
                 "{refused}"
             );
             assert_eq!(t.text("UBOB", "schedules").await, "Nothing is scheduled.");
+        }
+    }
+
+    #[tokio::test]
+    async fn can_says_no_to_a_schedule_the_run_refuses() {
+        // GIVEN an admin (tester 6, G10: `can` said yes, the run refused)
+        let t = bot();
+        for (text, yes) in [
+            ("roles revoke <@UBOB> ops", false),
+            ("schedules extra", false),
+            ("no such command", false),
+            ("queue status", true),
+        ] {
+            // WHEN `can` is asked about scheduling it, and the admin then does
+            let line = format!("schedule add s{} \"every 1h\" <#C9|ops> {text}", yes as u8);
+            let can = t.text("UBOB", &format!("can <@UADMIN> {line}")).await;
+            let ran = t.text("UADMIN", &line).await;
+            // THEN they agree
+            assert_eq!(can.starts_with("Yes:"), yes, "{text}: {can}");
+            assert_eq!(ran.contains(" scheduled "), yes, "{text}: {ran}");
+            if !yes {
+                assert!(can.starts_with("No:"), "{can}");
+            }
         }
     }
 
