@@ -10,6 +10,7 @@
 //! examples = ["deploys status web"]
 //! access = [["ops"], ["admin"]]      # Opkit's alternatives; absent: everyone
 //! confirm = true                     # or approval = [["lead"]]
+//! gains = ["who"]                    # with approval: <@who> gains, may not approve
 //! in_channel = true                  # default: only the asker sees the reply
 //!
 //! [command.http]                     # or [command.lambda], or command = "…"
@@ -28,7 +29,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::template::{self, Role};
-use super::usage::Usage;
+use super::usage::{Kind, Usage};
 use crate::access::Access;
 
 /// Why a commands file cannot be used: where, and what is wrong. Never holds
@@ -74,6 +75,8 @@ struct CommandDoc {
     confirm: bool,
     #[serde(default)]
     approval: Option<Spanned<Vec<Vec<String>>>>,
+    #[serde(default)]
+    gains: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     in_channel: bool,
     #[serde(default)]
@@ -140,6 +143,9 @@ pub(crate) struct Spec {
     pub access: Access,
     pub confirm: bool,
     pub approval: Option<Access>,
+    /// The user arguments (`<@who>`) whose person gains from a request: like
+    /// its asker, none of them may approve it (`gains = ["who"]`).
+    pub gains: Vec<String>,
     pub in_channel: bool,
     pub action: ActionSpec,
     /// Settings and secrets its templates read, each with the first line that does.
@@ -258,6 +264,55 @@ fn read_access(
         .collect();
     let refs: Vec<&[&str]> = alternatives.iter().map(Vec::as_slice).collect();
     Access::parse(&refs).map_err(|e| src.at(src.line(doc.span().start), format!("`{what}`: {e}")))
+}
+
+/// `gains`: user arguments (`<@who>`) of a command with `approval`, each named
+/// once. Their people gain from a request, so none of them may approve it.
+fn read_gains(
+    src: &Source<'_>,
+    doc: &Spanned<Vec<String>>,
+    usage: &Usage,
+    approval: bool,
+) -> Result<Vec<String>, LoadError> {
+    let line = src.line(doc.span().start);
+    if !approval {
+        return Err(src.at(
+            line,
+            "`gains` names who may not approve a request: it needs `approval`",
+        ));
+    }
+    let mut names: Vec<String> = Vec::new();
+    for name in doc.get_ref() {
+        let users: Vec<&str> = usage
+            .params
+            .iter()
+            .filter(|p| p.kind == Kind::User)
+            .map(|p| p.name.as_str())
+            .collect();
+        match usage.params.iter().find(|p| &p.name == name) {
+            Some(p) if p.kind == Kind::User => {}
+            found => {
+                let what = match found {
+                    Some(p) => format!("`{}` is not a user argument (<@{name}>)", p.shown),
+                    None => format!("`{name}` is not an argument of this command"),
+                };
+                let known = if users.is_empty() {
+                    "it has none".to_string()
+                } else {
+                    format!("it has: {}", users.join(", "))
+                };
+                return Err(src.at(
+                    line,
+                    format!("`gains`: {what}; `gains` names user arguments ({known})"),
+                ));
+            }
+        }
+        if names.contains(name) {
+            return Err(src.at(line, format!("`gains`: `{name}` is named twice")));
+        }
+        names.push(name.clone());
+    }
+    Ok(names)
 }
 
 fn timeout(src: &Source<'_>, doc: Option<&Spanned<String>>) -> Result<Duration, LoadError> {
@@ -449,6 +504,10 @@ fn check(src: &Source<'_>, doc: CommandDoc, line: usize) -> Result<Spec, LoadErr
     if doc.confirm && approval.is_some() {
         return Err(src.at(line, "a command asks for `confirm` or `approval`, not both"));
     }
+    let gains = match &doc.gains {
+        Some(g) => read_gains(src, g, &usage, approval.is_some())?,
+        None => Vec::new(),
+    };
     let mut names = Names {
         usage: &usage,
         settings: BTreeMap::new(),
@@ -585,6 +644,7 @@ fn check(src: &Source<'_>, doc: CommandDoc, line: usize) -> Result<Spec, LoadErr
         access,
         confirm: doc.confirm,
         approval,
+        gains,
         in_channel: doc.in_channel,
         action,
         settings,

@@ -41,6 +41,8 @@ mod bind_tests;
 #[cfg(test)]
 mod check_tests;
 #[cfg(test)]
+mod gains_tests;
+#[cfg(test)]
 mod secret_url_tests;
 #[cfg(test)]
 mod stored_tests;
@@ -600,6 +602,21 @@ async fn run(
     services: Arc<Services>,
 ) -> Result<Reply, CommandError> {
     let values = bound.spec.usage.bind(&ctx.args)?;
+    // Before any action asks for its gate: who gains may not approve, at the
+    // click and again as the approved request runs (Ctx::confirm).
+    for name in &bound.spec.gains {
+        if let Some(Some(user)) = values.get(name) {
+            let user = crate::ids::UserId::parse(user).map_err(CommandError::from)?;
+            ctx.benefits(
+                &user,
+                mrkdwn!(
+                    "{} names you as its {}, who gains from it",
+                    Code::new(&bound.spec.name),
+                    Code::new(name)
+                ),
+            );
+        }
+    }
     match &bound.spec.action {
         ActionSpec::Alias(text) => alias(ctx, text).await,
         ActionSpec::Http(h) => call::http(ctx, &bound, h, &values, services.http.client()).await,
