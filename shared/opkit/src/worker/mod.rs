@@ -30,8 +30,6 @@ use uuid::Uuid;
 
 use crate::audit::Outcome;
 use crate::engine::bot::{Bot, Request, short_ref};
-use crate::engine::command::Caller;
-use crate::ids::{ChannelId, TeamId, UserId};
 use crate::job::{EnvelopeError, EnvelopeKey, Job, QueueMessage, ReplyTo, Source};
 use crate::slack::{ChannelPoster, PostError, Reply, ReplyPoster, Visibility, WebApiError};
 use crate::store::{Claim, JobClaims, Store};
@@ -261,10 +259,6 @@ pub const LEASE: Duration = Duration::seconds(crate::timing::LEASE_SECS as i64);
 /// A batch starts a record only while at least this much time remains before its
 /// deadline: [`crate::timing::START_MARGIN_SECS`].
 pub const START_MARGIN: Duration = Duration::seconds(crate::timing::START_MARGIN_SECS as i64);
-
-/// The user an audit record of a forged envelope names when the envelope names
-/// no valid one.
-const UNNAMED_SENDER: &str = "UNKNOWN";
 
 /// How long a finished job is remembered (at least the queue's retention, and
 /// longer than Slack goes on retrying an event): four days.
@@ -565,7 +559,7 @@ impl JobRunner {
     /// claims — its caller, text and job id, believed by nobody — so that
     /// `audit <@them>` shows who was impersonated; the command is not run.
     async fn refuse_forgery(&self, message_id: &str, body: &str, error: &EnvelopeError) {
-        let claims = Claims::read(body);
+        let claims = claims::Claims::read(body);
         tracing::error!(
             message_id,
             error = %error,
@@ -671,46 +665,7 @@ impl JobRunner {
     }
 }
 
-/// What an unauthenticated envelope claims, for the audit record of its refusal:
-/// read leniently (a sealed or a bare job), each id checked, the text cut short.
-struct Claims {
-    caller: Caller,
-    text: String,
-    job_id: Option<String>,
-}
-
-impl Claims {
-    /// At most this many characters of claimed text and job id are kept.
-    const MAX_TEXT: usize = 200;
-    const MAX_ID: usize = 64;
-
-    fn read(body: &str) -> Self {
-        let value: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-        let job = match value.get("job") {
-            Some(job) if job.is_object() => job,
-            _ => &value,
-        };
-        let caller = &job["caller"];
-        let field = |v: &serde_json::Value| v.as_str().map(str::to_string);
-        let cut = |s: String, n: usize| s.chars().take(n).collect::<String>();
-        let user = field(&caller["user"])
-            .and_then(|u| UserId::parse(&u).ok())
-            .unwrap_or_else(|| UserId::parse(UNNAMED_SENDER).expect("a valid user id"));
-        Self {
-            caller: Caller {
-                user,
-                channel: field(&caller["channel"]).and_then(|c| ChannelId::parse(&c).ok()),
-                team: field(&caller["team"]).and_then(|t| TeamId::parse(&t).ok()),
-                thread_ts: None,
-            },
-            text: field(&job["text"])
-                .map(|t| cut(t, Self::MAX_TEXT))
-                .unwrap_or_default(),
-            job_id: field(&job["id"]).map(|id| cut(id, Self::MAX_ID)),
-        }
-    }
-}
-
+mod claims;
 mod deadline;
 mod inline;
 pub use deadline::INLINE_TIME_LIMIT;

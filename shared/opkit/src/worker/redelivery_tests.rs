@@ -4,6 +4,8 @@
 use super::*;
 use crate::BoxFuture;
 use crate::audit::Outcome;
+use crate::engine::command::Caller;
+use crate::ids::UserId;
 use crate::job::JOB_VERSION;
 use crate::slack::{MemoryPoster, PostError};
 use crate::store::StateStore;

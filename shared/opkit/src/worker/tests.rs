@@ -1,5 +1,6 @@
 //! Tests of the work path: runs, claims, batches, deadlines, progress messages.
 
+use super::claims::UNNAMED_SENDER;
 use super::*;
 use crate::BoxFuture;
 use crate::job::{JOB_VERSION, JobQueue, QueueError};
