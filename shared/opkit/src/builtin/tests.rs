@@ -818,6 +818,11 @@ async fn an_approved_window_is_the_one_its_prompt_showed() {
     )
     .await;
     assert!(grants.is_empty(), "{grants:?}");
+    // the refusal alone: nobody "approved" a grant that was not made (G11)
+    assert!(
+        done.starts_with("The window this grant was asked for ended at"),
+        "{done}"
+    );
     assert!(
         done.contains("|2027-01-15 08:06 UTC> before it was approved; nothing was granted"),
         "{done}"
@@ -840,17 +845,19 @@ async fn a_confirmed_revoke_ends_only_the_grants_its_prompt_named() {
     let done = t
         .click("UADMIN", &prompt, crate::engine::gate::Decision::Confirm)
         .await;
-    // THEN the click ends nothing, naming the grants then and now
-    assert!(
-        done.text.as_str().contains(
+    // THEN the click ends nothing, and says only that (not "@UADMIN confirmed
+    // …" above it: tester 6, G11), naming the grants then and now, their times
+    // as the bot shows times
+    let ten = "<!date^1800007200^{date_short_pretty} at {time}|2027-01-15 10:00 UTC>";
+    let eight = "<!date^1800000000^{date_short_pretty} at {time}|2027-01-15 08:00 UTC>";
+    assert_eq!(
+        done.text.as_str(),
+        format!(
             "The grants it would end changed since this request was asked: it was from now \
-             until 2027-01-15T10:00:00Z (granted by UADMIN at 2027-01-15T08:00:00Z), it is \
-             now from now until 2027-01-15T10:00:00Z (granted by UADMIN at \
-             2027-01-15T08:00:00Z); from now until revoked (granted by the bot at \
-             2027-01-15T08:00:00Z). Nothing was run"
-        ),
-        "{}",
-        done.text
+             until {ten} (granted by UADMIN at {eight}), it is now from now until {ten} \
+             (granted by UADMIN at {eight}); from now until revoked (granted by the bot at \
+             {eight}). Nothing was run; ask again if you still want it."
+        )
     );
     assert_eq!(t.store.grants_for(&user("UBOB")).await.unwrap().len(), 2);
     // AND asked again, it names both and ends both

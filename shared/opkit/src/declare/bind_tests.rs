@@ -32,10 +32,11 @@ fn bot(declared: &Declared) -> TestBot {
     super::tests::bot(declared)
 }
 
-/// The refusal of a click whose request changed: named, not shown.
+/// The refusal of a click whose request changed: named, not shown, and alone
+/// (not under "@x confirmed …": tester 6, G11).
 fn refused_unshown(text: &str) {
     assert!(
-        text.contains(
+        text.starts_with(
             "What the call sends (its URL with the query, headers, body or payload) changed \
              since this request was asked (what it was is not shown: it may hold a secret). \
              Nothing was run"

@@ -639,11 +639,38 @@ impl Bot {
         bound_when_asked: Bindings,
         approved_by: Option<UserId>,
     ) -> Reply {
+        self.run_reporting(
+            request,
+            command,
+            args,
+            gate_passed,
+            bound_when_asked,
+            approved_by,
+        )
+        .await
+        .0
+    }
+
+    /// [`Bot::run_authorized`], and whether it was refused before it did
+    /// anything (`true`: the handler refused before [`Ctx::confirm`] let it
+    /// act, or the engine refused its arguments): a decision's outcome is then
+    /// the refusal alone.
+    ///
+    /// [`Ctx::confirm`]: crate::engine::Ctx::confirm
+    pub(crate) async fn run_reporting(
+        &self,
+        request: &Request,
+        command: &CommandSpec,
+        args: crate::engine::command::Args,
+        gate_passed: bool,
+        bound_when_asked: Bindings,
+        approved_by: Option<UserId>,
+    ) -> (Reply, bool) {
         let name = Some(command.name.as_str());
         // Checked here, once for every command (`CommandSpec::check_args`).
         if let Err(why) = command.check_args(&args) {
             let refusal = CommandError::usage(why);
-            return self.answer_error(request, command, refusal).await;
+            return (self.answer_error(request, command, refusal).await, true);
         }
         match crate::metrics::time_command(
             &command.name,
@@ -658,14 +685,15 @@ impl Bot {
         )
         .await
         {
-            Ok((Ran::Asked(asked), _)) => self.hold(request, command, asked).await,
+            Ok((Ran::Asked(asked), _)) => (self.hold(request, command, asked).await, false),
             Ok((Ran::Done(reply), audited)) => {
                 if !audited {
                     self.audit(request, name, Outcome::Succeeded).await;
                 }
-                shown(command, reply)
+                (shown(command, reply), false)
             }
-            Err(e) => self.answer_error(request, command, e).await,
+            Ok((Ran::Refused(e), _)) => (self.answer_error(request, command, e).await, true),
+            Err(e) => (self.answer_error(request, command, e).await, false),
         }
     }
 
@@ -747,7 +775,7 @@ impl Bot {
                 self.record(request, Some(&command.name), Outcome::Succeeded),
                 Some(shown(command, reply.clone())),
             )),
-            Ran::Asked(_) => None,
+            Ran::Asked(_) | Ran::Refused(_) => None,
         };
         self.update_state_closing(&command.script, command.stateful, succeeded, |state| {
             let invocation = Invocation {

@@ -123,6 +123,9 @@ pub struct Ctx<S> {
     /// What the request's inputs were resolved to when it was asked, in its
     /// confirmed or approved run; empty otherwise.
     bound_when_asked: Bindings,
+    /// Whether [`Ctx::confirm`] let this run act (its gate passed, and nothing
+    /// it bound changed): until then a refusal means nothing was done.
+    confirmed: bool,
 }
 
 /// What a gated request's inputs were resolved to when it was asked
@@ -170,22 +173,21 @@ impl<S> Ctx<S> {
                      changed since it was asked. Nothing was run; ask again if you still \
                      want it.",
                     crate::slack::mrkdwn::UserText::new(what),
-                    crate::slack::mrkdwn::UserText::new(shown_binding(
-                        &self.bound_when_asked[what]
-                    ))
+                    shown_binding(&self.bound_when_asked[what])
                 )));
             }
             if let Some(approver) = &self.approved_by
                 && let Some((_, how)) = self.gains.iter().find(|(u, _)| u == approver)
             {
                 return Err(CommandError::user(crate::mrkdwn!(
-                    "{} {}. Nobody approves a request they gain from: nothing was run, \
-                     and the request is dropped (an approval uses it up). Ask again for \
-                     someone else to approve it.",
-                    approval_refused_lead(approver),
+                    "{} may not approve this: {}. Nobody approves a request they gain \
+                     from: nothing was run, and the request is dropped (an approval uses \
+                     it up). Ask again for someone else to approve it.",
+                    approver.mention(),
                     how.clone()
                 )));
             }
+            self.confirmed = true;
             return Ok(());
         }
         self.asked = Some(summary.into());
@@ -255,8 +257,8 @@ impl<S> Ctx<S> {
                 "{} changed since this request was asked: it was {}, it is now {}. Nothing \
                  was run; ask again if you still want it.",
                 crate::slack::mrkdwn::UserText::new(capitalized(what)),
-                crate::slack::mrkdwn::UserText::new(then),
-                crate::slack::mrkdwn::UserText::new(&value)
+                shown_binding(then),
+                shown_binding(&value)
             )));
         }
         self.bound.insert(what.to_string(), value);
@@ -309,12 +311,32 @@ impl<S> Ctx<S> {
 /// message shows the digest as if it were a value.
 const UNSHOWN: &str = "unshown:";
 
-/// A bound value as a message may show it: a digest as "not shown".
-fn shown_binding(value: &str) -> &str {
+/// A bound value as a message shows it: escaped, with each time in it drawn
+/// as the bot draws times (a date token, in the reader's zone) — bindings write
+/// times in RFC 3339 UTC (`2026-11-30T08:04:36Z`); a digest as "not shown".
+fn shown_binding(value: &str) -> Mrkdwn {
+    use crate::slack::mrkdwn::UserText;
+    const TIME_LEN: usize = "2026-11-30T08:04:36Z".len();
     if value.starts_with(UNSHOWN) {
-        "not shown"
-    } else {
-        value
+        return "not shown".into();
+    }
+    let mut out = Mrkdwn::new();
+    let mut rest = value;
+    loop {
+        let time = rest.char_indices().find_map(|(i, _)| {
+            let candidate = rest.get(i..i + TIME_LEN)?;
+            let time = DateTime::parse_from_rfc3339(candidate).ok()?;
+            candidate
+                .ends_with('Z')
+                .then(|| (i, time.with_timezone(&Utc)))
+        });
+        let Some((at, time)) = time else {
+            out.push(UserText::new(rest));
+            return out;
+        };
+        out.push(UserText::new(&rest[..at]));
+        out.push(time);
+        rest = &rest[at + TIME_LEN..];
     }
 }
 
@@ -793,13 +815,6 @@ pub(crate) struct Invocation {
     pub approved_by: Option<UserId>,
 }
 
-/// How the refusal of an approver who gains from the request begins
-/// ([`Ctx::confirm`], in its approved run): the decision's outcome shows it alone,
-/// never under "@x approved …" (the finding F14).
-pub(crate) fn approval_refused_lead(approver: &UserId) -> Mrkdwn {
-    crate::mrkdwn!("{} may not approve this:", approver.mention())
-}
-
 /// What a run came to.
 pub(crate) enum Ran {
     /// It ran: the reply.
@@ -807,6 +822,11 @@ pub(crate) enum Ran {
     /// A gated command's handler validated its request and asked for the gate.
     /// Nothing changed.
     Asked(Asked),
+    /// Its handler refused before [`Ctx::confirm`] let it act (in a confirmed
+    /// or approved run: what it bound changed, the approver gains from it, its
+    /// window passed): nothing was done, and the refusal is the whole outcome
+    /// of the decision (tester F14, G11). Answered as any error.
+    Refused(CommandError),
 }
 
 /// What a gated handler asked for its gate.
@@ -853,6 +873,7 @@ impl<S: ScriptState> ErasedHandler for Typed<S> {
                 also_approved_by: Vec::new(),
                 bound: Bindings::new(),
                 bound_when_asked: inv.bound_when_asked,
+                confirmed: false,
             };
             let outcome = self.0.call(&mut ctx).await;
             // Whatever the handler returned after asking, the request is held and
@@ -868,7 +889,17 @@ impl<S: ScriptState> ErasedHandler for Typed<S> {
                 };
                 return Ok((Ran::Asked(asked), None));
             }
-            let reply = outcome?;
+            let reply = match outcome {
+                Ok(reply) => reply,
+                // A person's decision led here, and the handler said no before
+                // it did anything: the refusal alone is the outcome.
+                Err(e @ (CommandError::User(_) | CommandError::Usage(_)))
+                    if ctx.gate_passed && !ctx.confirmed =>
+                {
+                    return Ok((Ran::Refused(e), None));
+                }
+                Err(e) => return Err(e),
+            };
             if !ctx.gate_passed {
                 return Err(CommandError::internal(
                     "a gated command returned without asking for its gate (Ctx::confirm); \

@@ -33,6 +33,8 @@
 //! ([`PROMPT_MAX`]) is refused rather than cut.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -640,20 +642,16 @@ impl Bot {
             ))
             .replacing();
         };
-        let decision_line = mrkdwn!(
-            "{} {} {} at {}.",
-            clicker.user.mention(),
-            decision.past_tense(),
-            CommandLine::new(&request.text),
-            self.now()
-        );
+        // A decided run that is refused did nothing: the refusal is the whole
+        // outcome, in place of the buttons — never under "@x confirmed …"
+        // (tester F14, G11). One rule for confirmations and approvals.
         match self.clearance(&request.caller.user, &command, &args).await {
             Ok(Clearance::Cleared(_)) => {}
             Ok(Clearance::Denied(d)) => {
                 let text = mrkdwn!(
-                    "{}\nBut {} may no longer run it (it needs {}); nothing was run.{}",
-                    decision_line,
+                    "{} may no longer run {} (it needs {}); nothing was run.{}",
                     request.caller.user.mention(),
+                    CommandLine::new(&request.text),
                     command.access.describe(),
                     d.unverified_note()
                 );
@@ -662,9 +660,7 @@ impl Bot {
             Ok(Clearance::Refused(e)) => {
                 // The command's own rule, asked again as it runs (the asker may
                 // have lost what let them ask).
-                let mut reply = self.answer_error(&request, &command, e).await;
-                reply.text = mrkdwn!("{}\n{}", decision_line, reply.text);
-                return reply.replacing();
+                return self.answer_error(&request, &command, e).await.replacing();
             }
             Err(e) => {
                 return self
@@ -673,32 +669,44 @@ impl Bot {
                     .replacing();
             }
         }
+        let decision_line = mrkdwn!(
+            "{} {} {} at {}.",
+            clicker.user.mention(),
+            decision.past_tense(),
+            CommandLine::new(&request.text),
+            self.now()
+        );
         // The decision above the outcome, in place of the buttons: through
-        // `presenting`, so that the reply kept with the job is this one too.
-        // An approver the run refuses (they gain from it, as it is now) did not
-        // approve it: the refusal is the whole outcome, not under "approved".
-        let refused = (decision == Decision::Approve)
-            .then(|| crate::engine::command::approval_refused_lead(&clicker.user));
-        let present = move |mut reply: Reply| {
-            if refused
-                .as_ref()
-                .is_some_and(|lead| reply.text.as_str().starts_with(lead.as_str()))
-            {
-                return reply.replacing();
+        // `presenting`, so that the reply kept with the job is this one too. A
+        // run its handler refused before it acted ([`Ran::Refused`]) shows the
+        // refusal alone.
+        let refused = Arc::new(AtomicBool::new(false));
+        let present = {
+            let refused = refused.clone();
+            move |mut reply: Reply| {
+                if refused.load(Ordering::SeqCst) {
+                    return reply.replacing();
+                }
+                reply.text = mrkdwn!("{}\n{}", decision_line, reply.text);
+                if !reply.blocks.is_empty() {
+                    reply.blocks.insert(
+                        0,
+                        Block::Context {
+                            text: decision_line.clone(),
+                        },
+                    );
+                }
+                reply.replacing()
             }
-            reply.text = mrkdwn!("{}\n{}", decision_line, reply.text);
-            if !reply.blocks.is_empty() {
-                reply.blocks.insert(
-                    0,
-                    Block::Context {
-                        text: decision_line.clone(),
-                    },
-                );
-            }
-            reply.replacing()
         };
         let approved_by = (decision == Decision::Approve).then(|| clicker.user.clone());
-        let run = self.run_authorized(&request, &command, args, true, pending.bound, approved_by);
+        let run = async {
+            let (reply, was_refused) = self
+                .run_reporting(&request, &command, args, true, pending.bound, approved_by)
+                .await;
+            refused.store(was_refused, Ordering::SeqCst);
+            reply
+        };
         crate::engine::deferred::presenting(present, run).await
     }
 }
@@ -732,5 +740,7 @@ const SHORT_ID_LEN: usize = 8;
 mod bind_tests;
 #[cfg(test)]
 mod held_tests;
+#[cfg(test)]
+mod refused_tests;
 #[cfg(test)]
 mod tests;
