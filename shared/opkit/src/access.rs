@@ -38,6 +38,21 @@ pub enum Access {
     AnyOf(Vec<Alternative>),
 }
 
+/// Why a requirement cannot be built ([`Access::parse`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccessError {
+    /// A name that is not a role.
+    #[error(transparent)]
+    Role(#[from] crate::ids::IdError),
+    /// The alternative at this place (from 1) names no role: everyone would
+    /// satisfy it.
+    #[error(
+        "alternative {0} names no role, so it would let everyone in: write no requirement \
+         for everyone, or `[]` for nobody"
+    )]
+    EmptyAlternative(usize),
+}
+
 /// One way to satisfy an [`Access`] requirement: every role in it must be held.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alternative(pub Vec<Role>);
@@ -55,16 +70,29 @@ impl Access {
     /// // admin OR (ops AND oncall)
     /// let access = Access::parse(&[&["admin"], &["ops", "oncall"]]).unwrap();
     /// assert_eq!(access.describe(), "admin, or ops and oncall");
+    /// // an alternative of no roles would let everyone in: refused
+    /// assert!(Access::parse(&[&["admin"], &[]]).is_err());
     /// ```
-    pub fn parse(alternatives: &[&[&str]]) -> Result<Self, crate::ids::IdError> {
+    ///
+    /// # Errors
+    /// [`AccessError::Role`] for a name that is not a role;
+    /// [`AccessError::EmptyAlternative`] for an alternative of no roles, which
+    /// every user would satisfy (`[[]]` is not "nobody", it is everyone: write
+    /// no requirement for everyone, `[]` for nobody).
+    pub fn parse(alternatives: &[&[&str]]) -> Result<Self, AccessError> {
         let alts = alternatives
             .iter()
-            .map(|roles| {
+            .enumerate()
+            .map(|(i, roles)| {
+                if roles.is_empty() {
+                    return Err(AccessError::EmptyAlternative(i + 1));
+                }
                 roles
                     .iter()
                     .map(|r| Role::parse(r))
                     .collect::<Result<Vec<_>, _>>()
                     .map(Alternative)
+                    .map_err(AccessError::Role)
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Access::AnyOf(alts))
@@ -267,6 +295,17 @@ mod tests {
         assert!(access.allows(&roles(&["oncall", "ops"])));
         assert_eq!(access.describe(), "admin, or ops and oncall");
         assert!(Access::parse(&[&["bad role"]]).is_err());
+    }
+
+    #[test]
+    fn an_alternative_of_no_roles_is_refused_not_read_as_everyone() {
+        // tester 6, G14: `approval = [[]]` loaded as approval by anyone
+        assert_eq!(Access::parse(&[&[]]), Err(AccessError::EmptyAlternative(1)));
+        assert_eq!(
+            Access::parse(&[&["admin"], &[]]),
+            Err(AccessError::EmptyAlternative(2))
+        );
+        assert_eq!(Access::parse(&[]), Ok(Access::nobody()));
     }
 
     fn grant(starts: Option<i64>, ends: Option<i64>) -> Grant {

@@ -238,3 +238,40 @@ async fn an_alias_with_access_of_its_own_needs_both() {
             .starts_with("Yes")
     );
 }
+
+#[test]
+fn an_empty_approval_or_access_alternative_is_refused_with_its_line() {
+    // tester 6, G14: `approval = [[]]` loaded as approval by anyone but the
+    // asker, and its prompt said "someone with  (not the asker)"
+    let file = |key: &str| {
+        format!(
+            "[[command]]\nname = \"wipe\"\n{key}\n[command.http]\nmethod = \"POST\"\n\
+             url = \"http://127.0.0.1:1/wipe\"\n"
+        )
+    };
+    let error = |key: &str| {
+        Parsed::parse("commands.toml", &file(key))
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        error("approval = [[]]"),
+        "commands.toml:3: `approval`: alternative 1 names no role, so it would let everyone \
+         in: write no requirement for everyone, or `[]` for nobody"
+    );
+    assert_eq!(
+        error("access = [[\"ops\"], []]"),
+        "commands.toml:3: `access`: alternative 2 names no role, so it would let everyone \
+         in: write no requirement for everyone, or `[]` for nobody"
+    );
+    assert!(
+        error("approval = []").starts_with(
+            "commands.toml:3: `approval = []` names nobody who may approve: no request could \
+             ever run"
+        ),
+        "{}",
+        error("approval = []")
+    );
+    // nobody may run it: still `access = []`
+    assert!(Parsed::parse("commands.toml", &file("access = []")).is_ok());
+}

@@ -501,6 +501,15 @@ fn check(src: &Source<'_>, doc: CommandDoc, line: usize) -> Result<Spec, LoadErr
         .as_ref()
         .map(|a| read_access(src, a, "approval"))
         .transpose()?;
+    if let Some(a) = &doc.approval
+        && a.get_ref().is_empty()
+    {
+        return Err(src.at(
+            src.line(a.span().start),
+            "`approval = []` names nobody who may approve: no request could ever run \
+             (name the approvers' roles, or `access = []` for a command nobody runs)",
+        ));
+    }
     if doc.confirm && approval.is_some() {
         return Err(src.at(line, "a command asks for `confirm` or `approval`, not both"));
     }
