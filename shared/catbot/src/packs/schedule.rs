@@ -91,26 +91,39 @@ fn schedule_name(s: &str) -> Result<String, CommandError> {
     }
 }
 
-/// The rule of `schedule add` (so `can` answers what the run does): the command
-/// it would schedule must be one the bot knows, one that may run with nobody
-/// there (no confirmation, approval or decision: [`CommandSpec::unattended`],
-/// asked again at each run), and with words the engine takes
-/// ([`CommandSpec::check_args`]). Words before it out of place, or nothing
-/// after the channel: the handler says what is wrong.
+/// The rule of `schedule add` (so `can` answers what the run does): once the
+/// words before it are in place (a channel, as a link or a bare id, third), the
+/// command it would schedule must pass [`scheduled_command`]. Words out of
+/// place, or nothing after the channel: the handler says what is wrong (an
+/// unquoted schedule).
+fn schedulable(bot: &opkit::engine::Bot, args: &opkit::engine::Args) -> Result<(), CommandError> {
+    let channel_third = match args.get(2) {
+        Some(Token::Channel { .. }) => true,
+        Some(token) => token
+            .as_typed()
+            .is_some_and(|w| opkit::ids::ChannelId::parse(w).is_ok()),
+        None => false,
+    };
+    let text = args.rest(3);
+    if !channel_third || text.is_empty() {
+        return Ok(());
+    }
+    scheduled_command(bot, &text)
+}
+
+/// Whether `text` may be put on a schedule: a command the bot knows, one that
+/// may run with nobody there (no confirmation, approval or decision:
+/// [`CommandSpec::unattended`], asked again at each run), with words the engine
+/// takes ([`CommandSpec::check_args`]). Asked by the rule and again by the
+/// handler, whatever form the channel took.
 ///
 /// [`CommandSpec::unattended`]: opkit::engine::CommandSpec::unattended
 /// [`CommandSpec::check_args`]: opkit::engine::CommandSpec::check_args
-fn schedulable(bot: &opkit::engine::Bot, args: &opkit::engine::Args) -> Result<(), CommandError> {
-    // Judged only once the words before it are in place (a channel third):
-    // otherwise the handler says what is wrong with them (an unquoted schedule).
-    let text = args.rest(3);
-    if text.is_empty() || !matches!(args.get(2), Some(Token::Channel { .. })) {
-        return Ok(());
-    }
-    let Resolution::Matched { command, args } = bot.registry().resolve(&tokenize(&text)) else {
+fn scheduled_command(bot: &opkit::engine::Bot, text: &str) -> Result<(), CommandError> {
+    let Resolution::Matched { command, args } = bot.registry().resolve(&tokenize(text)) else {
         return Err(CommandError::user(mrkdwn!(
             "{} is not a command I know.",
-            CommandLine::new(&text)
+            CommandLine::new(text)
         )));
     };
     let why = command
@@ -121,7 +134,7 @@ fn schedulable(bot: &opkit::engine::Bot, args: &opkit::engine::Args) -> Result<(
         None => Ok(()),
         Some(why) => Err(CommandError::user(mrkdwn!(
             "{} cannot be scheduled: {}. Nothing was scheduled.",
-            CommandLine::new(&text),
+            CommandLine::new(text),
             why
         ))),
     }
@@ -142,7 +155,9 @@ async fn add(ctx: &mut Ctx<ScheduleState>) -> Result<Reply, CommandError> {
     if text.is_empty() {
         return Err(CommandError::usage("missing the command to run"));
     }
-    // What it schedules was checked as the command's rule, before this ran.
+    // The rule checked it when the channel was typed as one; asked again here
+    // for every form the channel may take.
+    scheduled_command(&ctx.bot, &text)?;
     if ctx.state.entries.contains_key(&name) {
         return Err(CommandError::user(mrkdwn!(
             "There is already a schedule {}; remove it first.",
@@ -453,6 +468,37 @@ mod tests {
                 assert!(can.starts_with("No:"), "{can}");
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_channel_typed_as_a_bare_id_does_not_slip_a_gated_command_past() {
+        // GIVEN a bot that can confirm a bare channel id with Slack
+        let dir = opkit::slack::MemoryDirectory::new()
+            .with_conversation(opkit::slack::SlackConversation::channel("C0OPS0001", "ops"));
+        let t = TestBot::with(|b| {
+            b.directory(std::sync::Arc::new(dir))
+                .script(crate::packs::queue::script())
+                .script(script(default_managers()))
+        });
+        // WHEN a gated command is scheduled in a channel given by its bare id
+        let refused = t
+            .text(
+                "UADMIN",
+                "schedule add sneaky \"every 1h\" C0OPS0001 roles revoke <@UBOB> ops",
+            )
+            .await;
+        // THEN it is refused as with a channel link (the rule judges links; the
+        // handler asks the same question for every form)
+        assert!(refused.contains("cannot be scheduled"), "{refused}");
+        assert_eq!(t.text("UBOB", "schedules").await, "Nothing is scheduled.");
+        // AND a command that may run unattended is scheduled there
+        let ok = t
+            .text(
+                "UADMIN",
+                "schedule add fine \"every 1h\" C0OPS0001 queue status",
+            )
+            .await;
+        assert!(ok.contains(" scheduled "), "{ok}");
     }
 
     #[tokio::test]
