@@ -25,8 +25,8 @@
 //! ```
 //!
 //! A part is blanked on its own only when it can be a credential
-//! ([`credential_like`]): [`SECRET_URL_PART_MIN`] characters or more, and not a
-//! plain lower-case word such as `services` or `webhooks` (which would blank
+//! ([`credential_like`]): [`SECRET_URL_PART_MIN`] characters or more, and not
+//! plain words such as `services`, `Accounts` or `2010-04-01` (which would blank
 //! ordinary words of every message). The whole secret is always blanked.
 
 use base64::Engine as _;
@@ -39,9 +39,9 @@ use super::template::{COMPONENT, TRUSTED_PATH};
 /// ordinary words.
 pub(crate) const SECRET_URL_PART_MIN: usize = 8;
 
-/// A part made only of lower-case letters, `-`, `_` and `.` and shorter than
-/// this is a word (`services`, `lambda-url`, `index.html`), not a credential.
-/// A random token that long of letters alone is treated as a credential.
+/// A part of plain words ([`credential_like`]) shorter than this is words
+/// (`services`, `lambda-url`, `index.html`), not a credential. A random token
+/// that long of letters alone is treated as a credential.
 const PLAIN_WORD_MAX: usize = 24;
 
 /// Every form in which `secret` (or a part of it that is a credential on its
@@ -60,13 +60,24 @@ pub(crate) fn sent_forms(secret: &str) -> Vec<String> {
 }
 
 /// Whether `part` of a secret can be a credential on its own: long enough, and
-/// not a plain lower-case word.
+/// not plain words. Plain: every piece between `-`, `_` and `.` a lower-case
+/// word, a capitalised one (`Accounts`) or at most 4 digits (`2010-04-01`,
+/// `us-east-1`, `v2`). Blanking matches ignoring case, so a capitalised word
+/// taken for a credential would blank the word in every message and log line;
+/// a random token (`XyZsEcReT1234`, an 18-digit id) is none of these.
 fn credential_like(part: &str) -> bool {
     let len = part.chars().count();
-    let plain_word = part
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || matches!(c, '-' | '_' | '.'));
-    len >= SECRET_URL_PART_MIN && !(plain_word && len < PLAIN_WORD_MAX)
+    let word = |w: &str| {
+        let mut chars = w.chars();
+        match chars.next() {
+            None => true,
+            Some(c) if c.is_ascii_digit() => w.len() <= 4 && w.bytes().all(|b| b.is_ascii_digit()),
+            Some(c) if c.is_ascii_alphabetic() => chars.all(|c| c.is_ascii_lowercase()),
+            Some(_) => false,
+        }
+    };
+    let plain_words = part.split(['-', '_', '.']).all(word);
+    len >= SECRET_URL_PART_MIN && !(plain_words && len < PLAIN_WORD_MAX)
 }
 
 /// The parts of `secret` that carry a credential on their own (each as it is
