@@ -372,24 +372,32 @@ pub(crate) fn push_neutral(c: char, out: &mut String) {
     }
 }
 
-/// `s` with its line breaks shown as `⏎` (`\r\n` as one; every separator
-/// [`one_line`] knows), everything else as it is, backticks included, never
-/// cut: for a sentence the bot writes around values from outside (an EC2 Name
-/// tag, an alarm's name), whose own code spans must stay, but where a value
-/// must not start a line of its own (a made-up `> approved` line in a prompt).
+/// `s` as [`one_line`] shows it — line breaks as `⏎` (`\r\n` as one),
+/// control characters, bidirectional overrides and invisible characters
+/// neutralised — but with its backticks kept and never cut: for a sentence the
+/// bot writes around values from outside (an EC2 Name tag, an alarm's name),
+/// whose own code spans must stay, but where a value must not start a line of
+/// its own (a made-up `> approved` line in a prompt) or reorder what is read.
 ///
 /// ```
 /// use opkit::text::unbroken;
 /// assert_eq!(unbroken("reboot nl\r\n> *ok* `x`"), "reboot nl⏎> *ok* `x`");
+/// assert_eq!(unbroken("a\u{202E}b"), "a b");
 /// ```
 pub fn unbroken(s: &str) -> String {
-    let breaks = [
-        '\r', '\n', '\u{0B}', '\u{0C}', '\u{85}', '\u{2028}', '\u{2029}',
-    ];
-    if !s.contains(breaks) {
-        return s.to_string();
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '`' => out.push('`'),
+            '\r' => {
+                chars.next_if_eq(&'\n');
+                out.push('⏎');
+            }
+            c => push_neutral(c, &mut out),
+        }
     }
-    s.replace("\r\n", "\n").replace(breaks, "⏎")
+    out
 }
 
 /// Whether [`push_neutral`] shows `c` as something else.
