@@ -317,9 +317,7 @@ impl Expiry {
 /// queue service's own error), marked as the schedule's as its answers are.
 pub fn not_run_reply(entry: &schedule::Entry, error: &QueueError) -> Reply {
     let why = match error {
-        QueueError::Busy { .. } | QueueError::UserBusy { .. } => {
-            "I had too many commands waiting or running to take it"
-        }
+        e if e.is_busy() => "I had too many commands waiting or running to take it",
         _ => "I could not queue it",
     };
     let text = mrkdwn!(

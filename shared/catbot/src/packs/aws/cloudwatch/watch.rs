@@ -12,8 +12,8 @@ use opkit::slack::{Mrkdwn, Reply};
 pub const MAX_WATCHED: usize = 50;
 /// Most people told of one watched alarm.
 pub const MAX_WATCHERS: usize = 20;
-/// Most alarms one person puts on the watchlist (the list is everyone's: one
-/// person may not fill it for the others).
+/// Most alarms one person watches, put on the watchlist or joined (the list is
+/// everyone's: one person may not fill it for the others).
 pub const MAX_WATCHED_PER_USER: usize = 10;
 
 pub(super) async fn watch(
@@ -22,18 +22,8 @@ pub(super) async fn watch(
 ) -> Result<Reply, CommandError> {
     let name = one_name(&ctx.args)?;
     let user = ctx.caller.user.clone();
-    if ctx.state.watched.contains(&name) {
-        // Someone else's watch: this user gets the direct messages too.
-        let watchers = ctx.state.watchers.entry(name.clone()).or_default();
-        if watchers.len() >= MAX_WATCHERS || !watchers.insert(user) {
-            return Err(CommandError::user(crate::packs::aws::format::plain(
-                format!("*{name}* is already watched."),
-            )));
-        }
-        return Ok(Reply::text(crate::packs::aws::format::plain(format!(
-            "*{name}* is on the watchlist: you will get a direct message when it changes state."
-        ))));
-    }
+    // One cap for every alarm a person watches, put on the list or joined: the
+    // same count refuses both, so the refusal says what it counts.
     let theirs = ctx
         .state
         .watched
@@ -45,13 +35,29 @@ pub(super) async fn watch(
                 .is_some_and(|w| w.contains(&user))
         })
         .count();
-    if theirs >= MAX_WATCHED_PER_USER {
+    let already = ctx
+        .state
+        .watchers
+        .get(&name)
+        .is_some_and(|w| w.contains(&user));
+    if theirs >= MAX_WATCHED_PER_USER && !already {
         return Err(CommandError::user(crate::packs::aws::format::plain(
             format!(
-                "You already watch {theirs} alarms, the most one person may put on the \
-             watchlist; `alarms unwatch <name>` one first."
+                "You already watch {theirs} alarms, the most one person may watch;                  `alarms unwatch <name>` one first."
             ),
         )));
+    }
+    if ctx.state.watched.contains(&name) {
+        // Someone else's watch: this user gets the direct messages too.
+        let watchers = ctx.state.watchers.entry(name.clone()).or_default();
+        if watchers.len() >= MAX_WATCHERS || !watchers.insert(user) {
+            return Err(CommandError::user(crate::packs::aws::format::plain(
+                format!("*{name}* is already watched."),
+            )));
+        }
+        return Ok(Reply::text(crate::packs::aws::format::plain(format!(
+            "*{name}* is on the watchlist: you will get a direct message when it changes state."
+        ))));
     }
     if ctx.state.watched.len() >= MAX_WATCHED {
         return Err(CommandError::user(crate::packs::aws::format::plain(

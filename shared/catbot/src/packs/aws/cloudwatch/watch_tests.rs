@@ -38,11 +38,28 @@ async fn one_user_watches_at_most_their_share_of_the_watchlist() {
         opkit::store::EncodedState::new("cloudwatch", serde_json::to_value(&state).unwrap())
             .unwrap();
     t.store.save("cloudwatch", &encoded, 0).await.unwrap();
-    // WHEN they watch one more
-    let refused = t.text("UFLOOD", "alarms watch another").await;
-    // THEN it is refused, naming the cap and the way out, and nothing changed
-    assert!(refused.contains("You already watch 10 alarms"), "{refused}");
-    assert!(refused.contains("alarms unwatch"), "{refused}");
-    let after: CloudWatchState = t.state("cloudwatch").await;
-    assert_eq!(after, state);
+    // WHEN they watch one more, new or someone else's (the same cap counts
+    // both: review, joining was never counted against it)
+    let mut theirs = state.clone();
+    theirs.watched.insert("someone-elses".into());
+    theirs
+        .watchers
+        .entry("someone-elses".into())
+        .or_default()
+        .insert(UserId::parse("UOTHER").unwrap());
+    let encoded =
+        opkit::store::EncodedState::new("cloudwatch", serde_json::to_value(&theirs).unwrap())
+            .unwrap();
+    t.store.save("cloudwatch", &encoded, 1).await.unwrap();
+    for line in ["alarms watch another", "alarms watch someone-elses"] {
+        let refused = t.text("UFLOOD", line).await;
+        // THEN it is refused, naming the cap and the way out, and nothing changed
+        assert!(
+            refused.contains("You already watch 10 alarms"),
+            "{line}: {refused}"
+        );
+        assert!(refused.contains("alarms unwatch"), "{refused}");
+        let after: CloudWatchState = t.state("cloudwatch").await;
+        assert_eq!(after, theirs);
+    }
 }
