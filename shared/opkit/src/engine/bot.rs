@@ -562,8 +562,9 @@ impl Bot {
         // (`Ctx::confirm`) before it changes anything: bad arguments, or an action
         // that would do nothing, get their answer instead of a prompt.
         let gate_passed = matches!(command.gate, Gate::None);
-        self.run_authorized(request, command, args, gate_passed, Bindings::new(), None)
+        self.run_reporting(request, command, args, gate_passed, Bindings::new(), None)
             .await
+            .0
     }
 
     /// Answers and audits a denial by access.
@@ -630,28 +631,7 @@ impl Bot {
     /// `bound_when_asked`: what a passed gate's request was bound to when asked
     /// ([`Ctx::bind`](crate::engine::command::Ctx::bind)). `approved_by`: who
     /// approved it, in its approved run ([`Ctx::benefits`](crate::engine::command::Ctx::benefits)).
-    pub(crate) async fn run_authorized(
-        &self,
-        request: &Request,
-        command: &CommandSpec,
-        args: crate::engine::command::Args,
-        gate_passed: bool,
-        bound_when_asked: Bindings,
-        approved_by: Option<UserId>,
-    ) -> Reply {
-        self.run_reporting(
-            request,
-            command,
-            args,
-            gate_passed,
-            bound_when_asked,
-            approved_by,
-        )
-        .await
-        .0
-    }
-
-    /// [`Bot::run_authorized`], and whether it was refused before it did
+    /// Returns the reply and whether it was refused before it did
     /// anything (`true`: the handler refused before [`Ctx::confirm`] let it
     /// act, or the engine refused its arguments): a decision's outcome is then
     /// the refusal alone.
